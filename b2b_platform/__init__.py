@@ -1,0 +1,1 @@
+"""B2B platform data warehouse: a Dagster code location over DuckDB."""

@@ -1,0 +1,149 @@
+"""Open the platform database from a URL, create its schema, bulk-load and read tables.
+
+Both dialects go through ADBC so that loading and extraction move Arrow batches
+(PostgreSQL COPY, SQLite prepared batches), never Python rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import polars as pl
+
+from b2b_platform.lib.errors import UserError
+
+DDL_DIR = Path(__file__).parent / "ddl"
+
+# Load order respects the enforced references (companies before suppliers, ...).
+PLATFORM_TABLES: tuple[str, ...] = (
+    "companies",
+    "suppliers",
+    "products",
+    "supplier_products",
+    "customers",
+    "platform_users",
+    "orders",
+    "order_items",
+)
+
+
+class SourceDatabaseError(UserError):
+    """A user-fixable problem with the source database URL or server."""
+
+
+@dataclass(frozen=True)
+class SourceDatabase:
+    """A platform database addressed by `sqlite:///path` or `postgresql://...`."""
+
+    url: str
+
+    def __post_init__(self) -> None:
+        scheme = urlparse(self.url).scheme
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise SourceDatabaseError(
+                f"source database URL {self.url!r} must start with sqlite:/// or postgresql://"
+            )
+        if scheme == "sqlite" and not self.sqlite_path.name:
+            raise SourceDatabaseError(
+                f"source database URL {self.url!r} names no file: use sqlite:///path/to/file.db"
+            )
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if urlparse(self.url).scheme == "sqlite" else "postgresql"
+
+    @property
+    def sqlite_path(self) -> Path:
+        # sqlite:///relative/path and sqlite:////absolute/path, as SQLAlchemy reads them.
+        return Path(self.url.removeprefix("sqlite:///"))
+
+    @property
+    def schema(self) -> str | None:
+        return "b2b" if self.dialect == "postgresql" else None
+
+    def qualified(self, table: str) -> str:
+        return f"{self.schema}.{table}" if self.schema else table
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        """An ADBC DB-API connection; raises SourceDatabaseError when unreachable."""
+        try:
+            if self.dialect == "sqlite":
+                import adbc_driver_sqlite.dbapi as driver
+
+                conn = driver.connect(str(self.sqlite_path))
+            else:
+                import adbc_driver_postgresql.dbapi as driver
+
+                conn = driver.connect(self.url.replace("postgres://", "postgresql://", 1))
+        except Exception as exc:  # driver errors carry multi-line server text
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise SourceDatabaseError(
+                f"cannot open source database {self.redacted_url}: {first_line}"
+            ) from exc
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @property
+    def redacted_url(self) -> str:
+        parsed = urlparse(self.url)
+        if parsed.password:
+            return self.url.replace(f":{parsed.password}@", ":***@", 1)
+        return self.url
+
+    def create_schema(self, *, drop_existing: bool = False) -> None:
+        """Create the platform tables (optionally dropping an existing copy first)."""
+        if self.dialect == "sqlite":
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        ddl = (DDL_DIR / f"{self.dialect}.sql").read_text()
+        with self.connect() as conn:
+            cur = conn.cursor()
+            if drop_existing:
+                for table in reversed(PLATFORM_TABLES):
+                    cur.execute(f"DROP TABLE IF EXISTS {self.qualified(table)}")
+            for statement in _split_statements(ddl):
+                cur.execute(statement)
+            conn.commit()
+
+    def load_tables(self, frames: Mapping[str, pl.DataFrame]) -> dict[str, int]:
+        """Append each frame to its table in one transaction; returns rows per table."""
+        counts: dict[str, int] = {}
+        with self.connect() as conn:
+            cur = conn.cursor()
+            for table in PLATFORM_TABLES:
+                if table not in frames:
+                    continue
+                frame = self._adapt_types(frames[table])
+                if frame.height:
+                    cur.adbc_ingest(
+                        table, frame.to_arrow(), mode="append", db_schema_name=self.schema
+                    )
+                counts[table] = frame.height
+            conn.commit()
+        return counts
+
+    def read_table(self, query: str) -> pl.DataFrame:
+        """Run a query and return the result as a polars frame (Arrow end to end)."""
+        with self.connect() as conn:
+            cur = conn.cursor()
+            cur.execute(query)
+            return pl.from_arrow(cur.fetch_arrow_table())  # type: ignore[return-value]
+
+    def _adapt_types(self, frame: pl.DataFrame) -> pl.DataFrame:
+        if self.dialect == "sqlite":
+            # SQLite has no decimal type; NUMERIC affinity stores REAL anyway.
+            return frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
+        # COPY BINARY needs the exact column type: every id and count is INTEGER (int4).
+        return frame.with_columns(pl.col(pl.Int64).cast(pl.Int32))
+
+
+def _split_statements(ddl: str) -> list[str]:
+    lines = [line for line in ddl.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
