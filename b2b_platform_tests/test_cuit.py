@@ -70,3 +70,19 @@ def test_vectorized_matches_scalar():
     for row, got in zip(digits, vector, strict=True):
         expected = cuit_check_digit("".join(map(str, row)))
         assert got == (-1 if expected is None else expected)
+
+
+def test_sql_validation_agrees_with_python():
+    import duckdb
+
+    from b2b_platform.lib.cuit import cuit_is_valid_sql
+
+    rng = np.random.default_rng(1)
+    values = [f"{n:011d}" for n in rng.integers(20_000_000_000, 34_999_999_999, size=3_000)]
+    values += [c.replace("-", "") for c in REAL_CUITS] + ["3054668997", "3054668997X", ""]
+    conn = duckdb.connect()
+    got = conn.execute(
+        f"SELECT {cuit_is_valid_sql('v')} FROM unnest(?::VARCHAR[]) AS t(v)", [values]
+    ).fetchall()
+    assert [g[0] for g in got] == [is_valid_cuit(v) for v in values]
+    assert sum(g[0] for g in got) > 200  # about 1 in 11 random numbers is valid

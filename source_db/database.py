@@ -70,8 +70,17 @@ class SourceDatabase:
         return f"{self.schema}.{table}" if self.schema else table
 
     @contextmanager
-    def connect(self) -> Iterator[Any]:
-        """An ADBC DB-API connection; raises SourceDatabaseError when unreachable."""
+    def connect(self, *, create: bool = False) -> Iterator[Any]:
+        """An ADBC DB-API connection; raises SourceDatabaseError when unreachable.
+
+        Without `create`, a missing SQLite file is an error (SQLite would silently
+        create an empty database and extraction would find no tables).
+        """
+        if self.dialect == "sqlite" and not create and not self.sqlite_path.is_file():
+            raise SourceDatabaseError(
+                f"source database {self.sqlite_path} does not exist: run `b2b generate` "
+                "or set B2B_SOURCE_DB_URL"
+            )
         try:
             if self.dialect == "sqlite":
                 import adbc_driver_sqlite.dbapi as driver
@@ -103,7 +112,7 @@ class SourceDatabase:
         if self.dialect == "sqlite":
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         ddl = (DDL_DIR / f"{self.dialect}.sql").read_text()
-        with self.connect() as conn:
+        with self.connect(create=True) as conn:
             cur = conn.cursor()
             if drop_existing:
                 for table in reversed(PLATFORM_TABLES):

@@ -53,3 +53,17 @@ def check_digits_array(first_ten: np.ndarray) -> np.ndarray:
     """Vectorized check digits for an (n, 10) int array; -1 where none is valid."""
     remainder = 11 - (first_ten @ np.asarray(CUIT_WEIGHTS)) % 11
     return np.where(remainder == 11, 0, np.where(remainder == 10, -1, remainder))
+
+
+def cuit_is_valid_sql(column: str) -> str:
+    """DuckDB expression: the column holds 11 digits with a right check digit.
+
+    (11 - sum % 11) % 11 maps remainder 11 to 0 and leaves 10, which no digit equals.
+    """
+    terms = " + ".join(
+        f"{w} * TRY_CAST(substr({column}, {i + 1}, 1) AS INTEGER)" for i, w in enumerate(CUIT_WEIGHTS)
+    )
+    return (
+        f"coalesce(regexp_full_match({column}, '[0-9]{{11}}')"
+        f" AND (11 - ({terms}) % 11) % 11 = TRY_CAST(substr({column}, 11, 1) AS INTEGER), false)"
+    )

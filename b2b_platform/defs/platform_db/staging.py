@@ -1,0 +1,587 @@
+"""Staging for the platform database: typed, normalized, validated, deduplicated.
+
+The rules are DESIGN 6: master data that facts still need is kept with the bad field
+set to NULL (`flagged`); duplicates fold into the lowest id (`merged`) and the
+`*_merges` tables let facts follow them; unusable records are `rejected`. Every
+finding lands in quarantine.rejected_records with the original record as JSON.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from b2b_platform.defs.platform_db.raw import MONTHLY, OWNERS
+from b2b_platform.lib import checks
+from b2b_platform.lib.asset_step import WAREHOUSE_POOL, asset_step
+from b2b_platform.lib.metadata import table_metadata
+from b2b_platform.lib.resources import CalendarResource, QualityThresholds
+from b2b_platform.lib.warehouse import Accounting, QuarantineSlice, TableSlice
+
+SOURCE = "platform_db"
+TAGS = {"source": SOURCE, "layer": "staging"}
+VALID_STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled", "returned")
+
+
+def _key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["staging", name])
+
+
+def _specs(name: str, *checks_: tuple[str, str, bool]) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(check, asset=_key(name), description=text, blocking=blocking)
+        for check, text, blocking in checks_
+    ]
+
+
+UNIQUE = ("unique_key", "The business key is unique and never null.", True)
+ACCOUNTED = (
+    "accounting_identity",
+    "Records read = loaded + rejected + merged (nothing vanishes).",
+    True,
+)
+
+
+def _count(conn: object, table: str) -> int:
+    return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- companies
+
+
+@dg.asset(
+    key=_key("companies"),
+    deps=[dg.AssetKey(["raw", "companies"])],
+    group_name="staging",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool=WAREHOUSE_POOL,
+    check_specs=_specs(
+        "companies",
+        UNIQUE,
+        ACCOUNTED,
+        ("cuit_unique", "No two surviving companies share a normalized CUIT.", True),
+    ),
+)
+def staging_companies(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource
+) -> Iterator[dg.MaterializeResult]:
+    """Client and supplier companies, one row per real company.
+
+    CUITs are normalized to 11 digits and validated by check digit; an invalid CUIT
+    is set to NULL and flagged. Companies registered twice under the same CUIT (typed
+    with and without dashes) are merged into the lowest company_id;
+    `staging.company_merges` maps each merged id to its survivor.
+    """
+    with asset_step(context, duckdb) as step:
+        conn = step.conn
+        conn.execute(r"""
+            CREATE OR REPLACE TEMP TABLE companies_checked AS
+            WITH typed AS (
+                SELECT r.* EXCLUDE (_extracted_at),
+                       regexp_replace(trim(r.cuit), '[\s\-./]', '', 'g') AS cuit_digits,
+                       to_json(r) AS raw_record
+                FROM raw.companies r
+            ), validated AS (
+                SELECT *, cuit_is_valid(cuit_digits) AS cuit_ok FROM typed
+            )
+            SELECT *,
+                   CASE WHEN cuit_ok THEN min(company_id) OVER (PARTITION BY cuit_digits)
+                        ELSE company_id END AS surviving_company_id
+            FROM validated
+        """)
+        result = step.commit(
+            [
+                TableSlice("staging.companies", r"""
+                    SELECT company_id,
+                           CASE WHEN cuit_ok THEN cuit_digits END AS cuit,
+                           CASE WHEN cuit_ok THEN substr(cuit_digits, 1, 2) || '-'
+                                || substr(cuit_digits, 3, 8) || '-' || substr(cuit_digits, 11, 1)
+                           END AS cuit_formatted,
+                           trim(legal_name) AS legal_name,
+                           nullif(trim(industry), '') AS industry,
+                           upper(trim(country_code)) AS country_code,
+                           nullif(trim(province), '') AS province,
+                           nullif(trim(city), '') AS city,
+                           TRY_CAST(created_at AS TIMESTAMP) AS created_at,
+                           TRY_CAST(updated_at AS TIMESTAMP) AS updated_at,
+                           NOT cuit_ok AS cuit_flagged
+                    FROM companies_checked
+                    WHERE surviving_company_id = company_id
+                """),
+                TableSlice("staging.company_merges", """
+                    SELECT company_id AS merged_company_id, surviving_company_id
+                    FROM companies_checked WHERE surviving_company_id <> company_id
+                """),
+            ],
+            quarantine=[
+                QuarantineSlice(SOURCE, "companies", None, r"""
+                    SELECT company_id AS record_key, 'invalid_cuit' AS reason_code,
+                           'flagged' AS action,
+                           'CUIT ' || coalesce('''' || cuit || '''', 'NULL')
+                           || CASE WHEN regexp_full_match(cuit_digits, '[0-9]{11}')
+                                   THEN ' has a wrong check digit' ELSE ' is not 11 digits' END
+                           || '; CUIT set to NULL' AS detail,
+                           raw_record
+                    FROM companies_checked WHERE NOT cuit_ok
+                    UNION ALL
+                    SELECT company_id, 'duplicate_cuit', 'merged',
+                           'same CUIT ' || cuit_digits || ' as company ' || surviving_company_id
+                           || '; merged into it', raw_record
+                    FROM companies_checked WHERE surviving_company_id <> company_id
+                """)
+            ],
+            accounting=[
+                Accounting(
+                    SOURCE, "companies", None, _count(conn, "raw.companies"),
+                    "SELECT count(*) FROM staging.companies",
+                )
+            ],
+        )
+        key = _key("companies")
+        check_results = [
+            checks.unique_key(conn, key, "staging.companies", ["company_id"]),
+            checks.accounting_holds(conn, key, SOURCE, ["companies"], None),
+            checks.unique_key(
+                conn, key, "staging.companies", ["cuit"], where="cuit IS NOT NULL",
+                check_name="cuit_unique",
+            ),
+        ]
+        metadata = table_metadata(conn, "staging.companies", result)
+    yield dg.MaterializeResult(metadata=metadata, check_results=check_results)
+
+
+# ---------------------------------------------------------------- customers
+
+
+@dg.asset(
+    key=_key("customers"),
+    deps=[dg.AssetKey(["raw", "customers"])],
+    group_name="staging",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool=WAREHOUSE_POOL,
+    check_specs=_specs("customers", UNIQUE, ACCOUNTED),
+)
+def staging_customers(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
+) -> Iterator[dg.MaterializeResult]:
+    """End customers, one row per person.
+
+    Document numbers are normalized (dots, spaces and dashes removed, leading zeros
+    dropped) and validated per document type; an invalid document or a birth date in
+    the future or more than 120 years ago is set to NULL and flagged. The same person
+    registered twice (same type and normalized number) is merged into the lowest
+    customer_id; `staging.customer_merges` maps merged ids to survivors.
+    """
+    as_of = calendar.as_of_date.isoformat()
+    with asset_step(context, duckdb) as step:
+        conn = step.conn
+        conn.execute(rf"""
+            CREATE OR REPLACE TEMP TABLE customers_checked AS
+            WITH typed AS (
+                SELECT r.* EXCLUDE (_extracted_at),
+                       upper(trim(document_type)) AS doc_type,
+                       upper(regexp_replace(trim(document_number), '[\s.\-]', '', 'g')) AS doc_clean,
+                       TRY_CAST(date_of_birth AS DATE) AS birth,
+                       to_json(r) AS raw_record
+                FROM raw.customers r
+            ), normalized AS (
+                SELECT *,
+                       CASE WHEN doc_type IN ('DNI', 'LC', 'LE', 'CI')
+                            THEN nullif(ltrim(doc_clean, '0'), '') ELSE doc_clean END AS doc_norm
+                FROM typed
+            ), validated AS (
+                SELECT *,
+                       coalesce(CASE
+                           WHEN doc_type IN ('DNI', 'LC', 'LE') THEN regexp_full_match(doc_norm, '[0-9]{{6,8}}')
+                           WHEN doc_type = 'CI' THEN regexp_full_match(doc_norm, '[0-9]{{5,9}}')
+                           WHEN doc_type = 'PASAPORTE' THEN regexp_full_match(doc_norm, '[A-Z0-9]{{6,10}}')
+                           ELSE false END, false) AS doc_ok,
+                       coalesce(birth > DATE '{as_of}'
+                                OR birth < DATE '{as_of}' - INTERVAL 120 YEAR, false) AS birth_implausible
+                FROM normalized
+            )
+            SELECT *,
+                   CASE WHEN doc_ok THEN min(customer_id) OVER (PARTITION BY doc_type, doc_norm)
+                        ELSE customer_id END AS surviving_customer_id
+            FROM validated
+        """)
+        result = step.commit(
+            [
+                TableSlice("staging.customers", """
+                    SELECT customer_id, doc_type AS document_type,
+                           CASE WHEN doc_ok THEN doc_norm END AS document_number,
+                           trim(full_name) AS full_name,
+                           CASE WHEN NOT birth_implausible THEN birth END AS date_of_birth,
+                           nullif(lower(trim(email)), '') AS email,
+                           nullif(trim(phone), '') AS phone,
+                           nullif(trim(province), '') AS province,
+                           nullif(trim(city), '') AS city,
+                           TRY_CAST(created_at AS TIMESTAMP) AS created_at,
+                           TRY_CAST(updated_at AS TIMESTAMP) AS updated_at,
+                           NOT doc_ok AS document_flagged,
+                           birth_implausible AS birth_date_flagged
+                    FROM customers_checked WHERE surviving_customer_id = customer_id
+                """),
+                TableSlice("staging.customer_merges", """
+                    SELECT customer_id AS merged_customer_id, surviving_customer_id
+                    FROM customers_checked WHERE surviving_customer_id <> customer_id
+                """),
+            ],
+            quarantine=[
+                QuarantineSlice(SOURCE, "customers", None, """
+                    SELECT customer_id AS record_key, 'invalid_document' AS reason_code,
+                           'flagged' AS action,
+                           doc_type || ' ''' || document_number || ''' is not a valid '
+                           || doc_type || ' number; document set to NULL' AS detail, raw_record
+                    FROM customers_checked WHERE NOT doc_ok AND surviving_customer_id = customer_id
+                    UNION ALL
+                    SELECT customer_id, 'implausible_birth_date', 'flagged',
+                           'born ' || birth || ', in the future or over 120 years ago;'
+                           || ' birth date set to NULL', raw_record
+                    FROM customers_checked
+                    WHERE birth_implausible AND surviving_customer_id = customer_id
+                    UNION ALL
+                    SELECT customer_id, 'duplicate_customer', 'merged',
+                           'same ' || doc_type || ' ' || doc_norm || ' as customer '
+                           || surviving_customer_id || '; merged into it', raw_record
+                    FROM customers_checked WHERE surviving_customer_id <> customer_id
+                """)
+            ],
+            accounting=[
+                Accounting(
+                    SOURCE, "customers", None, _count(conn, "raw.customers"),
+                    "SELECT count(*) FROM staging.customers",
+                )
+            ],
+        )
+        key = _key("customers")
+        check_results = [
+            checks.unique_key(conn, key, "staging.customers", ["customer_id"]),
+            checks.accounting_holds(conn, key, SOURCE, ["customers"], None),
+        ]
+        metadata = table_metadata(conn, "staging.customers", result)
+    yield dg.MaterializeResult(metadata=metadata, check_results=check_results)
+
+
+# ---------------------------------------------------------------- reference tables
+
+REFERENCE_TABLES: dict[str, tuple[str, list[str], str, str]] = {
+    # name: (raw table, key, description, SELECT over raw row `r`)
+    "products": (
+        "products",
+        ["product_id"],
+        "The product catalogue, typed: SKU, name, category, brand and unit.",
+        """SELECT product_id, trim(sku) AS sku, trim(name) AS name, trim(category) AS category,
+                  nullif(trim(brand), '') AS brand, lower(trim(unit)) AS unit,
+                  TRY_CAST(created_at AS TIMESTAMP) AS created_at,
+                  TRY_CAST(updated_at AS TIMESTAMP) AS updated_at
+           FROM raw.products r""",
+    ),
+    "suppliers": (
+        "suppliers",
+        ["supplier_id"],
+        "Suppliers with their company (merged duplicates resolved to the surviving company).",
+        """SELECT r.supplier_id, coalesce(m.surviving_company_id, r.company_id) AS company_id,
+                  r.active::BOOLEAN AS active,
+                  TRY_CAST(r.created_at AS TIMESTAMP) AS created_at,
+                  TRY_CAST(r.updated_at AS TIMESTAMP) AS updated_at
+           FROM raw.suppliers r
+           LEFT JOIN staging.company_merges m ON m.merged_company_id = r.company_id""",
+    ),
+    "prices": (
+        "supplier_products",
+        ["supplier_id", "product_id", "valid_from"],
+        "Each supplier's price for a product and the dates it is valid (valid_to NULL = current).",
+        """SELECT supplier_id, product_id, TRY_CAST(price AS DECIMAL(14, 2)) AS price,
+                  upper(trim(currency)) AS currency,
+                  TRY_CAST(valid_from AS DATE) AS valid_from, TRY_CAST(valid_to AS DATE) AS valid_to
+           FROM raw.supplier_products r""",
+    ),
+    "platform_users": (
+        "platform_users",
+        ["user_id"],
+        "People who log in to the platform, with their (surviving) company and role.",
+        """SELECT r.user_id, coalesce(m.surviving_company_id, r.company_id) AS company_id,
+                  trim(r.username) AS username, lower(trim(r.email)) AS email,
+                  lower(trim(r.role)) AS role,
+                  TRY_CAST(r.created_at AS TIMESTAMP) AS created_at,
+                  TRY_CAST(r.updated_at AS TIMESTAMP) AS updated_at
+           FROM raw.platform_users r
+           LEFT JOIN staging.company_merges m ON m.merged_company_id = r.company_id""",
+    ),
+}
+
+
+def _reference_asset(name: str, raw_table: str, key_cols: list[str], text: str, query: str) -> dg.AssetsDefinition:
+    deps = [dg.AssetKey(["raw", raw_table])]
+    if "company_merges" in query:
+        deps.append(_key("companies"))
+
+    @dg.asset(
+        key=_key(name),
+        deps=deps,
+        group_name="staging",
+        kinds={"duckdb"},
+        owners=OWNERS,
+        tags=TAGS,
+        pool=WAREHOUSE_POOL,
+        description=text,
+        check_specs=_specs(name, UNIQUE, ACCOUNTED),
+    )
+    def _reference(
+        context: dg.AssetExecutionContext, duckdb: DuckDBResource
+    ) -> Iterator[dg.MaterializeResult]:
+        table = f"staging.{name}"
+        with asset_step(context, duckdb) as step:
+            conn = step.conn
+            result = step.commit(
+                [TableSlice(table, query)],
+                accounting=[
+                    Accounting(
+                        SOURCE, name, None, _count(conn, f"raw.{raw_table}"),
+                        f"SELECT count(*) FROM {table}",
+                    )
+                ],
+            )
+            key = _key(name)
+            check_results = [
+                checks.unique_key(conn, key, table, key_cols),
+                checks.accounting_holds(conn, key, SOURCE, [name], None),
+            ]
+            metadata = table_metadata(conn, table, result)
+        yield dg.MaterializeResult(metadata=metadata, check_results=check_results)
+
+    return _reference
+
+
+reference_assets = [_reference_asset(name, *spec) for name, spec in REFERENCE_TABLES.items()]
+
+
+# ---------------------------------------------------------------- orders and lines
+
+ORDER_REASONS = f"""
+    CASE
+        WHEN ordered_ts IS NULL THEN 'invalid_timestamp'
+        WHEN ordered_ts >= TIMESTAMP '{{cutoff}}' THEN 'future_order'
+        WHEN ordered_ts < TIMESTAMP '{{first_month}}' THEN 'out_of_range'
+        WHEN status_norm NOT IN {VALID_STATUSES} THEN 'invalid_status'
+        WHEN NOT EXISTS (SELECT 1 FROM staging.companies c WHERE c.company_id = company_key)
+            THEN 'unknown_company'
+        WHEN NOT EXISTS (SELECT 1 FROM staging.customers c WHERE c.customer_id = customer_key)
+            THEN 'unknown_customer'
+    END
+"""
+
+REASON_DETAIL = {
+    "invalid_timestamp": "ordered_at ' || coalesce(ordered_at, 'NULL') || ' is not a timestamp",
+    "future_order": "ordered_at ' || ordered_ts || ' is after the load cutoff",
+    "out_of_range": "ordered_at ' || ordered_ts || ' is before the first month B2B_FIRST_MONTH",
+    "invalid_status": "status ''' || status || ''' is not one of " + ", ".join(VALID_STATUSES),
+    "unknown_company": "company ' || company_id || ' does not exist",
+    "unknown_customer": "customer ' || customer_id || ' does not exist",
+}
+ORDER_DETAIL_SQL = (
+    "CASE reason "
+    + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in REASON_DETAIL.items())
+    + " END"
+)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            key=_key("orders"),
+            deps=[
+                dg.AssetKey(["raw", "orders"]),
+                _key("companies"),
+                _key("customers"),
+            ],
+            group_name="staging",
+            kinds={"duckdb"},
+            owners=OWNERS,
+            tags=TAGS,
+            partitions_def=MONTHLY,
+            description="Valid orders of the month: status normalized, buyer and customer "
+            "resolved to surviving records, dates inside the partition range and not in the future.",
+        ),
+        dg.AssetSpec(
+            key=_key("order_lines"),
+            deps=[dg.AssetKey(["raw", "order_items"]), _key("products")],
+            group_name="staging",
+            kinds={"duckdb"},
+            owners=OWNERS,
+            tags=TAGS,
+            partitions_def=MONTHLY,
+            description="Valid lines of valid orders, with revenue = quantity x unit price x "
+            "(1 - discount). A rejected order takes all its lines with it.",
+        ),
+    ],
+    check_specs=[
+        *_specs("orders", UNIQUE, ACCOUNTED,
+                ("orders_reject_rate", "Rejected orders stay under the configured share.", True),
+                ("company_exists", "Every order's company is a staged company.", True)),
+        *_specs("order_lines", UNIQUE, ACCOUNTED,
+                ("order_items_reject_rate", "Rejected lines stay under the configured share.", True),
+                ("order_exists", "Every line belongs to a staged order.", True)),
+    ],  # fmt: skip
+    pool=WAREHOUSE_POOL,
+)
+def staging_orders(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    calendar: CalendarResource,
+    quality: QualityThresholds,
+) -> Iterator[dg.MaterializeResult]:
+    partition_key = context.partition_key
+    with asset_step(context, duckdb) as step:
+        conn = step.conn
+        reasons = ORDER_REASONS.format(
+            cutoff=calendar.load_cutoff.isoformat(sep=" "),
+            first_month=calendar.first_month_start.isoformat(),
+        )
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE orders_checked AS
+            WITH typed AS (
+                SELECT r.* EXCLUDE (_extracted_at, _partition_key),
+                       TRY_CAST(r.ordered_at AS TIMESTAMP) AS ordered_ts,
+                       lower(trim(r.status)) AS status_norm,
+                       coalesce(cm.surviving_company_id, r.company_id) AS company_key,
+                       coalesce(um.surviving_customer_id, r.customer_id) AS customer_key,
+                       to_json(r) AS raw_record
+                FROM raw.orders r
+                LEFT JOIN staging.company_merges cm ON cm.merged_company_id = r.company_id
+                LEFT JOIN staging.customer_merges um ON um.merged_customer_id = r.customer_id
+                WHERE r._partition_key = ?
+            )
+            SELECT *, {reasons} AS reason FROM typed
+            """,
+            [partition_key],
+        )
+        conn.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE lines_checked AS
+            WITH typed AS (
+                SELECT i.* EXCLUDE (_extracted_at, _partition_key),
+                       TRY_CAST(i.unit_price AS DECIMAL(14, 2)) AS price,
+                       coalesce(TRY_CAST(i.discount_pct AS DECIMAL(5, 2)), 0) AS discount,
+                       o.order_id IS NOT NULL AS order_known,
+                       o.reason AS order_reason,
+                       to_json(i) AS raw_record
+                FROM raw.order_items i
+                LEFT JOIN orders_checked o ON o.order_id = i.order_id
+                WHERE i._partition_key = ?
+            )
+            SELECT *,
+                   CASE
+                       WHEN NOT order_known THEN 'unknown_order'
+                       WHEN order_reason IS NOT NULL THEN order_reason
+                       WHEN NOT EXISTS (SELECT 1 FROM staging.products p
+                                        WHERE p.product_id = typed.product_id)
+                           THEN 'unknown_product'
+                       WHEN quantity <= 0 THEN 'non_positive_quantity'
+                       WHEN price IS NULL OR price <= 0 THEN 'non_positive_price'
+                   END AS reason
+            FROM typed
+            """,
+            [partition_key],
+        )
+        where = "partition_key = ?"
+        result = step.commit(
+            [
+                TableSlice("staging.orders", f"""
+                    SELECT order_id, trim(order_number) AS order_number,
+                           company_key AS company_id, company_id AS source_company_id,
+                           customer_key AS customer_id, customer_id AS source_customer_id,
+                           user_id, ordered_ts AS ordered_at, status_norm AS status,
+                           upper(trim(currency)) AS currency,
+                           nullif(trim(shipping_province), '') AS shipping_province,
+                           nullif(trim(shipping_city), '') AS shipping_city,
+                           TRY_CAST(updated_at AS TIMESTAMP) AS updated_at,
+                           '{partition_key}' AS partition_key
+                    FROM orders_checked WHERE reason IS NULL
+                """, where=where, params=[partition_key]),
+                TableSlice("staging.order_lines", f"""
+                    SELECT l.order_id, l.line_number, l.product_id, l.supplier_id, l.quantity,
+                           l.price AS unit_price, l.discount AS discount_pct,
+                           CAST(l.quantity * l.price * (1 - l.discount / 100) AS DECIMAL(18, 2))
+                               AS revenue,
+                           o.ordered_ts AS ordered_at,
+                           '{partition_key}' AS partition_key
+                    FROM lines_checked l JOIN orders_checked o USING (order_id)
+                    WHERE l.reason IS NULL
+                """, where=where, params=[partition_key]),
+            ],
+            quarantine=[
+                QuarantineSlice(SOURCE, "orders", partition_key, f"""
+                    SELECT order_id AS record_key, reason AS reason_code, 'rejected' AS action,
+                           {ORDER_DETAIL_SQL} AS detail, raw_record
+                    FROM orders_checked WHERE reason IS NOT NULL
+                """),
+                QuarantineSlice(SOURCE, "order_items", partition_key, """
+                    SELECT order_id || '/' || line_number AS record_key, reason AS reason_code,
+                           'rejected' AS action,
+                           CASE
+                               WHEN order_reason IS NOT NULL
+                                   THEN 'order ' || order_id || ' rejected (' || order_reason || ')'
+                               WHEN reason = 'unknown_order' THEN 'order ' || order_id || ' does not exist'
+                               WHEN reason = 'unknown_product' THEN 'product ' || product_id || ' does not exist'
+                               WHEN reason = 'non_positive_quantity' THEN 'quantity ' || quantity || ' is not positive'
+                               ELSE 'unit price ' || coalesce(unit_price, 'NULL') || ' is not positive'
+                           END AS detail,
+                           raw_record
+                    FROM lines_checked WHERE reason IS NOT NULL
+                """),
+            ],
+            accounting=[
+                Accounting(
+                    SOURCE, "orders", partition_key, _count(conn, "orders_checked"),
+                    f"SELECT count(*) FROM staging.orders WHERE partition_key = '{partition_key}'",
+                ),
+                Accounting(
+                    SOURCE, "order_items", partition_key, _count(conn, "lines_checked"),
+                    f"SELECT count(*) FROM staging.order_lines WHERE partition_key = '{partition_key}'",
+                ),
+            ],
+        )
+        threshold = quality.max_reject_rate
+        orders_key, lines_key = _key("orders"), _key("order_lines")
+        in_slice = {"where": where, "params": [partition_key]}
+        orders_checks = [
+            checks.unique_key(conn, orders_key, "staging.orders", ["order_id"], **in_slice),
+            checks.accounting_holds(conn, orders_key, SOURCE, ["orders"], partition_key),
+            checks.reject_rate_below(conn, orders_key, SOURCE, "orders", partition_key, threshold),
+            checks.references_resolve(
+                conn, orders_key, "company_exists", "staging.orders", "company_id",
+                "staging.companies", "company_id", where="t.partition_key = ?", params=[partition_key],
+            ),
+        ]
+        lines_checks = [
+            checks.unique_key(
+                conn, lines_key, "staging.order_lines", ["order_id", "line_number"], **in_slice
+            ),
+            checks.accounting_holds(conn, lines_key, SOURCE, ["order_items"], partition_key),
+            checks.reject_rate_below(conn, lines_key, SOURCE, "order_items", partition_key, threshold),
+            checks.references_resolve(
+                conn, lines_key, "order_exists", "staging.order_lines", "order_id",
+                "staging.orders", "order_id", where="t.partition_key = ?", params=[partition_key],
+            ),
+        ]
+        by_entity = result.by_entity
+        yield dg.MaterializeResult(
+            asset_key=orders_key,
+            metadata={**table_metadata(conn, "staging.orders", **in_slice), **by_entity["orders"]},
+            check_results=orders_checks,
+        )
+        yield dg.MaterializeResult(
+            asset_key=lines_key,
+            metadata={
+                **table_metadata(conn, "staging.order_lines", **in_slice),
+                **by_entity["order_items"],
+            },
+            check_results=lines_checks,
+        )

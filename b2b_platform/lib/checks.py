@@ -1,0 +1,122 @@
+"""Data-quality checks run inside the materializing step, on the slice just written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+
+def _scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> Any:
+    return conn.execute(sql, list(params)).fetchone()[0]  # type: ignore[index]
+
+
+def _where(where: str | None) -> str:
+    return f"WHERE {where}" if where else ""
+
+
+def unique_key(
+    conn: duckdb.DuckDBPyConnection,
+    asset_key: dg.AssetKey,
+    table: str,
+    key: Sequence[str],
+    where: str | None = None,
+    params: Sequence[Any] = (),
+    check_name: str = "unique_key",
+) -> dg.AssetCheckResult:
+    cols = ", ".join(key)
+    duplicates = _scalar(
+        conn,
+        f"SELECT count(*) FROM (SELECT {cols} FROM {table} {_where(where)}"
+        f" GROUP BY {cols} HAVING count(*) > 1)",
+        params,
+    )
+    nulls = _scalar(
+        conn,
+        f"SELECT count(*) FROM {table} {_where(where)}"
+        + (" AND " if where else " WHERE ")
+        + " OR ".join(f"{c} IS NULL" for c in key),
+        params,
+    )
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=check_name,
+        passed=duplicates == 0 and nulls == 0,
+        metadata={"key": cols, "duplicate_keys": int(duplicates), "null_keys": int(nulls)},
+    )
+
+
+def references_resolve(
+    conn: duckdb.DuckDBPyConnection,
+    asset_key: dg.AssetKey,
+    check_name: str,
+    table: str,
+    column: str,
+    ref_table: str,
+    ref_column: str,
+    where: str | None = None,
+    params: Sequence[Any] = (),
+) -> dg.AssetCheckResult:
+    """Every non-null `column` value exists in `ref_table.ref_column`."""
+    filters = [f"t.{column} IS NOT NULL", f"NOT EXISTS (SELECT 1 FROM {ref_table} r WHERE r.{ref_column} = t.{column})"]
+    if where:
+        filters.append(where)
+    dangling = _scalar(conn, f"SELECT count(*) FROM {table} t WHERE {' AND '.join(filters)}", params)
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=check_name,
+        passed=dangling == 0,
+        metadata={"reference": f"{table}.{column} -> {ref_table}.{ref_column}", "dangling": int(dangling)},
+    )
+
+
+def accounting_holds(
+    conn: duckdb.DuckDBPyConnection,
+    asset_key: dg.AssetKey,
+    source: str,
+    entities: Sequence[str],
+    partition_key: str | None,
+) -> dg.AssetCheckResult:
+    """records read = loaded + rejected + merged, for every entity this step accounts for."""
+    rows = conn.execute(
+        "SELECT entity, rows_read, rows_loaded, rows_rejected, rows_merged FROM etl.record_accounting"
+        " WHERE source = ? AND partition_key IS NOT DISTINCT FROM ? AND list_contains(?, entity)",
+        [source, partition_key, list(entities)],
+    ).fetchall()
+    broken = {e: (r, lo, rej, m) for e, r, lo, rej, m in rows if r != lo + rej + m}
+    missing = sorted(set(entities) - {r[0] for r in rows})
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name="accounting_identity",
+        passed=not broken and not missing,
+        metadata={
+            "entities": ", ".join(entities),
+            "read_loaded_rejected_merged": {r[0]: [int(x) for x in r[1:]] for r in rows},
+            "missing_entities": ", ".join(missing),
+        },
+    )
+
+
+def reject_rate_below(
+    conn: duckdb.DuckDBPyConnection,
+    asset_key: dg.AssetKey,
+    source: str,
+    entity: str,
+    partition_key: str | None,
+    threshold: float,
+) -> dg.AssetCheckResult:
+    row = conn.execute(
+        "SELECT rows_read, rows_rejected FROM etl.record_accounting"
+        " WHERE source = ? AND entity = ? AND partition_key IS NOT DISTINCT FROM ?",
+        [source, entity, partition_key],
+    ).fetchone()
+    read, rejected = (int(row[0]), int(row[1])) if row else (0, 0)
+    rate = rejected / read if read else 0.0
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=f"{entity}_reject_rate",
+        passed=rate <= threshold,
+        metadata={"reject_rate": round(rate, 5), "threshold": threshold, "rows_read": read, "rows_rejected": rejected},
+    )

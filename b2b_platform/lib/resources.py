@@ -1,0 +1,99 @@
+"""Resources for every external thing the warehouse touches, built from the environment."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pyarrow as pa
+from dagster_duckdb import DuckDBResource
+
+from b2b_platform.lib.settings import Settings
+from source_db import SourceDatabase, SourceDatabaseError
+
+
+class SourceDatabaseResource(dg.ConfigurableResource):
+    """The B2B platform's database (SQLite file or PostgreSQL schema b2b), read through ADBC."""
+
+    url: str
+
+    @property
+    def database(self) -> SourceDatabase:
+        return SourceDatabase(self.url)
+
+    def qualified(self, table: str) -> str:
+        return self.database.qualified(table)
+
+    def fetch_arrow(self, query: str) -> pa.Table:
+        """Run a query and return the whole result as one Arrow table (no Python rows)."""
+        try:
+            with self.database.connect() as conn:
+                cur = conn.cursor()
+                cur.execute(query)
+                return cur.fetch_arrow_table()
+        except SourceDatabaseError as exc:
+            # A wrong URL or missing file will not fix itself: do not spend retries on it.
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+
+    def fetch_frame(self, query: str) -> pl.DataFrame:
+        return pl.from_arrow(self.fetch_arrow(query))  # type: ignore[return-value]
+
+
+class DirectoryResource(dg.ConfigurableResource):
+    """A directory of input files (web logs or lead workbooks)."""
+
+    path: str
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.path)
+
+
+class CalendarResource(dg.ConfigurableResource):
+    """The reporting calendar: the as-of day, the first partition month, the load cutoff."""
+
+    as_of: str  # YYYY-MM-DD
+    as_of_is_fixed: bool
+    first_month: str  # YYYY-MM-DD, first day of the first monthly partition
+
+    @property
+    def as_of_date(self) -> dt.date:
+        return dt.date.fromisoformat(self.as_of)
+
+    @property
+    def first_month_start(self) -> dt.date:
+        return dt.date.fromisoformat(self.first_month)
+
+    @property
+    def load_cutoff(self) -> dt.datetime:
+        end_of_as_of = dt.datetime.combine(self.as_of_date + dt.timedelta(days=1), dt.time(0))
+        if self.as_of_is_fixed:
+            return end_of_as_of
+        return min(end_of_as_of, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+
+
+class QualityThresholds(dg.ConfigurableResource):
+    """Reject-rate ceilings above which a blocking check stops bad data reaching reports."""
+
+    max_reject_rate: float = 0.05
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "duckdb": DuckDBResource(
+            database=str(settings.warehouse_path),
+            # bounded memory on a 2-core machine; spills to disk beyond this
+            connection_config={"memory_limit": "2GB", "threads": 2},
+        ),
+        "source_db": SourceDatabaseResource(url=settings.source_db_url),
+        "leads_dir": DirectoryResource(path=str(settings.leads_dir)),
+        "log_dir": DirectoryResource(path=str(settings.log_dir)),
+        "calendar": CalendarResource(
+            as_of=settings.as_of.isoformat(),
+            as_of_is_fixed=settings.as_of_is_fixed,
+            first_month=settings.first_month.isoformat(),
+        ),
+        "quality": QualityThresholds(),
+    }

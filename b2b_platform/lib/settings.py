@@ -1,0 +1,87 @@
+"""Configuration from the DESIGN 9 environment variables, validated once with clear errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from b2b_platform.lib.errors import UserError
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the sources, warehouse and reports live, and the reporting calendar."""
+
+    source_db_url: str
+    log_dir: Path
+    leads_dir: Path
+    warehouse_path: Path
+    report_dir: Path
+    as_of: dt.date
+    as_of_is_fixed: bool  # B2B_AS_OF set: the calendar does not move with the clock
+    first_month: dt.date  # first day of the first monthly partition
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data = DEFAULT_DATA_DIR
+        as_of_text = env.get("B2B_AS_OF", "").strip()
+        as_of = _parse_date(as_of_text, "B2B_AS_OF") if as_of_text else _today()
+        first_month_text = env.get("B2B_FIRST_MONTH", "").strip()
+        first_month = (
+            _parse_month(first_month_text)
+            if first_month_text
+            else add_months(as_of.replace(day=1), -12)
+        )
+        if first_month > as_of:
+            raise UserError(
+                f"B2B_FIRST_MONTH {first_month:%Y-%m} is after B2B_AS_OF {as_of}: "
+                "set an earlier first month"
+            )
+        url = env.get("B2B_SOURCE_DB_URL", "").strip() or (
+            f"sqlite:///{data / 'source' / 'b2b_platform.db'}"
+        )
+        return cls(
+            source_db_url=url,
+            log_dir=Path(env.get("B2B_LOG_DIR", "").strip() or data / "weblogs"),
+            leads_dir=Path(env.get("B2B_LEADS_DIR", "").strip() or data / "leads"),
+            warehouse_path=Path(
+                env.get("B2B_WAREHOUSE_PATH", "").strip() or data / "warehouse" / "b2b.duckdb"
+            ),
+            report_dir=Path(env.get("B2B_REPORT_DIR", "").strip() or data / "reports"),
+            as_of=as_of,
+            as_of_is_fixed=bool(as_of_text),
+            first_month=first_month,
+        )
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _parse_date(value: str, name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"{name}={value!r} is not a date: use YYYY-MM-DD") from None
+
+
+def _parse_month(value: str) -> dt.date:
+    if not re.fullmatch(r"\d{4}-\d{2}", value):
+        raise UserError(f"B2B_FIRST_MONTH={value!r} is not a month: use YYYY-MM")
+    try:
+        return dt.date.fromisoformat(f"{value}-01")
+    except ValueError:
+        raise UserError(f"B2B_FIRST_MONTH={value!r} is not a month: use YYYY-MM") from None
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """First day of the month `months` after the month of `day`."""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return dt.date(year, month + 1, 1)

@@ -1,0 +1,451 @@
+"""The one way anything is written to the warehouse: a slice replaced in one transaction.
+
+Every asset opens a `WarehouseStep`, which records the step in `etl.run_log`, sweeps
+up runs that died without finishing, and commits its table slices together with
+their quarantine rows, record accounting, file-manifest rows and its own success
+record in a single DuckDB transaction. A crash at any point leaves either the old
+slice or the new one, never half, and the next step marks the dead run interrupted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from b2b_platform.lib.cuit import cuit_is_valid_sql
+from b2b_platform.lib.errors import UserError
+
+SCHEMAS: tuple[str, ...] = ("raw", "staging", "core", "reports", "quarantine", "etl")
+
+ETL_DDL = """
+CREATE TABLE IF NOT EXISTS quarantine.rejected_records (
+    source VARCHAR NOT NULL,
+    entity VARCHAR NOT NULL,
+    record_key VARCHAR,
+    reason_code VARCHAR NOT NULL,
+    action VARCHAR NOT NULL,        -- rejected | flagged | merged
+    detail VARCHAR,
+    raw_record VARCHAR,
+    partition_key VARCHAR,
+    run_id VARCHAR,
+    detected_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS etl.run_log (
+    run_id VARCHAR NOT NULL,
+    asset_key VARCHAR NOT NULL,
+    partition_key VARCHAR,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    broken_at TIMESTAMP,
+    status VARCHAR NOT NULL,        -- running | succeeded | failed | interrupted
+    rows_read BIGINT,
+    rows_written BIGINT,
+    rows_rejected BIGINT,
+    error VARCHAR,
+    pid INTEGER,
+    hostname VARCHAR
+);
+CREATE TABLE IF NOT EXISTS etl.file_manifest (
+    source VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    partition_key VARCHAR,
+    size_bytes BIGINT,
+    modified_at TIMESTAMP,
+    content_hash VARCHAR,
+    status VARCHAR NOT NULL,        -- loaded | failed | removed
+    rows_read BIGINT,
+    rows_loaded BIGINT,
+    rows_rejected BIGINT,
+    loaded_at TIMESTAMP,
+    run_id VARCHAR,
+    error VARCHAR
+);
+CREATE TABLE IF NOT EXISTS etl.record_accounting (
+    source VARCHAR NOT NULL,
+    entity VARCHAR NOT NULL,
+    partition_key VARCHAR,
+    rows_read BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_rejected BIGINT NOT NULL,
+    rows_merged BIGINT NOT NULL,
+    rows_flagged BIGINT NOT NULL,
+    run_id VARCHAR,
+    recorded_at TIMESTAMP
+);
+"""
+
+LOCK_WAIT_SECONDS = 120.0
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+# ---------------------------------------------------------------- connections
+
+
+@contextmanager
+def warehouse_connection(
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    config: Mapping[str, Any] | None = None,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
+    on_wait: Any = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse, waiting while another process holds its lock; always close it."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise UserError(f"warehouse {path} does not exist yet: run `b2b run` first")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    warned = False
+    while True:
+        try:
+            conn = duckdb.connect(str(path), read_only=read_only, config=dict(config or {}))
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise UserError(f"cannot open warehouse {path}: {str(exc).splitlines()[0]}") from exc
+            if time.monotonic() >= deadline:
+                raise UserError(
+                    f"warehouse {path} is locked by another process (a run in progress?); "
+                    "try again when it finishes"
+                ) from None
+            if not warned and on_wait is not None:
+                on_wait(f"warehouse {path} is busy (a run holds the write lock); waiting...")
+                warned = True
+            time.sleep(0.5)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def ensure_warehouse_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    for schema in SCHEMAS:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    conn.execute(ETL_DDL)
+    # Kept in the warehouse so analysts can validate a CUIT in their own queries too.
+    conn.execute(f"CREATE OR REPLACE MACRO main.cuit_is_valid(c) AS {cuit_is_valid_sql('c')}")
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        ).fetchone()[0]  # type: ignore[index]
+    )
+
+
+# ---------------------------------------------------------------- what a step writes
+
+
+@dataclass(frozen=True)
+class TableSlice:
+    """Replace the rows of `table` matching `where` (all rows if None) with `query`'s rows.
+
+    `params` bind the `?` of `where`; `query` takes none (it becomes a view).
+    """
+
+    table: str
+    query: str
+    where: str | None = None
+    params: Sequence[Any] = ()
+
+
+@dataclass(frozen=True)
+class QuarantineSlice:
+    """Quarantine findings for one source/entity/partition, replacing earlier findings.
+
+    `query` yields record_key, reason_code, action, detail, raw_record.
+    """
+
+    source: str
+    entity: str
+    partition_key: str | None
+    query: str
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """records read = loaded + rejected + merged for one entity; loaded is measured."""
+
+    source: str
+    entity: str
+    partition_key: str | None
+    rows_read: int
+    loaded_query: str  # SELECT count(*) of the records this entity loaded in this slice
+
+
+@dataclass
+class CommitResult:
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    rows_merged: int = 0
+    rows_flagged: int = 0
+    by_entity: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- the step
+
+
+class WarehouseStep:
+    """One asset (and partition) being materialized: its connection and its run record."""
+
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        run_id: str,
+        asset_key: str,
+        partition_key: str | None,
+        last_event_time: Any = None,
+    ) -> None:
+        self.conn = conn
+        self.run_id = run_id
+        self.asset_key = asset_key
+        self.partition_key = partition_key
+        self.started_at = utc_now()
+        self.committed: CommitResult | None = None
+        self._last_event_time = last_event_time
+
+    # -- lifecycle
+
+    def begin(self) -> list[tuple[str, str, str | None]]:
+        """Create the etl tables, mark dead runs interrupted, record this step as running."""
+        ensure_warehouse_schema(self.conn)
+        interrupted = self._sweep_dead_runs()
+        self.conn.execute(
+            "INSERT INTO etl.run_log (run_id, asset_key, partition_key, started_at, status, pid, hostname)"
+            " VALUES (?, ?, ?, ?, 'running', ?, ?)",
+            [self.run_id, self.asset_key, self.partition_key, self.started_at, os.getpid(), socket.gethostname()],
+        )
+        return interrupted
+
+    def _sweep_dead_runs(self) -> list[tuple[str, str, str | None]]:
+        # Holding the connection means no other process is mid-step (DuckDB allows one
+        # process per file, and a step keeps its connection until its record is final),
+        # so every row still 'running' belongs to a step that died.
+        dead = self.conn.execute(
+            "SELECT run_id, asset_key, partition_key, started_at FROM etl.run_log WHERE status = 'running'"
+        ).fetchall()
+        for run_id, asset_key, partition_key, started_at in dead:
+            broken_at = None
+            if self._last_event_time is not None:
+                broken_at = self._last_event_time(run_id)
+            broken_at = max(broken_at or utc_now(), started_at)
+            self.conn.execute(
+                "UPDATE etl.run_log SET status = 'interrupted', broken_at = ?,"
+                " error = 'process ended without finishing (killed or machine lost)'"
+                " WHERE run_id = ? AND asset_key = ? AND partition_key IS NOT DISTINCT FROM ?"
+                " AND status = 'running'",
+                [broken_at, run_id, asset_key, partition_key],
+            )
+        return [(r[0], r[1], r[2]) for r in dead]
+
+    def fail(self, error: BaseException) -> None:
+        message = f"{type(error).__name__}: {error}".strip()[:2000]
+        self.conn.execute(
+            "UPDATE etl.run_log SET status = 'failed', broken_at = ?, error = ?"
+            " WHERE run_id = ? AND asset_key = ? AND partition_key IS NOT DISTINCT FROM ?"
+            " AND status = 'running'",
+            [utc_now(), message, self.run_id, self.asset_key, self.partition_key],
+        )
+
+    def finish_without_commit(self) -> None:
+        """The step had nothing to write (e.g. no new files): record success with zeros."""
+        self._finish(CommitResult())
+
+    def _finish(self, result: CommitResult) -> None:
+        self.conn.execute(
+            "UPDATE etl.run_log SET status = 'succeeded', finished_at = ?, rows_read = ?,"
+            " rows_written = ?, rows_rejected = ?"
+            " WHERE run_id = ? AND asset_key = ? AND partition_key IS NOT DISTINCT FROM ?"
+            " AND status = 'running'",
+            [
+                utc_now(), result.rows_read, result.rows_written, result.rows_rejected,
+                self.run_id, self.asset_key, self.partition_key,
+            ],
+        )
+
+    # -- the write
+
+    def commit(
+        self,
+        slices: Sequence[TableSlice] = (),
+        quarantine: Sequence[QuarantineSlice] = (),
+        accounting: Sequence[Accounting] = (),
+        manifest_rows: Sequence[Mapping[str, Any]] = (),
+        *,
+        rows_read: int | None = None,
+        finish: bool = True,
+    ) -> CommitResult:
+        """Write everything in one transaction; with finish, mark the step succeeded in it too.
+
+        `rows_read` is what the step read when no accounting entry says it (raw copies).
+        """
+        result = CommitResult()
+        conn = self.conn
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            for table_slice in slices:
+                result.rows_written += _replace_slice(conn, table_slice)
+            for q in quarantine:
+                _replace_quarantine(conn, q, self.run_id)
+            for acc in accounting:
+                counts = _record_accounting(conn, acc, self.run_id)
+                result.by_entity[acc.entity] = counts
+                result.rows_read += counts["rows_read"]
+                result.rows_rejected += counts["rows_rejected"]
+                result.rows_merged += counts["rows_merged"]
+                result.rows_flagged += counts["rows_flagged"]
+            for row in manifest_rows:
+                _upsert_manifest(conn, row, self.run_id)
+            if rows_read is not None:
+                result.rows_read = rows_read
+            if finish:
+                self._finish(result)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self.committed = result
+        return result
+
+
+@contextmanager
+def warehouse_step(
+    database: str | Path,
+    run_id: str,
+    asset_key: str,
+    partition_key: str | None,
+    *,
+    config: Mapping[str, Any] | None = None,
+    last_event_time: Any = None,
+    log: Any = None,
+) -> Iterator[WarehouseStep]:
+    """Open the warehouse for one asset step and keep its run record true whatever happens."""
+    with warehouse_connection(database, config=config, on_wait=log) as conn:
+        step = WarehouseStep(conn, run_id, asset_key, partition_key, last_event_time)
+        interrupted = step.begin()
+        if interrupted and log is not None:
+            log(f"marked {len(interrupted)} dead step(s) interrupted: {interrupted[:5]}")
+        try:
+            yield step
+        except BaseException as exc:
+            step.fail(exc)
+            raise
+        if step.committed is None:
+            step.finish_without_commit()
+
+
+# ---------------------------------------------------------------- statements
+
+
+def _columns(conn: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in conn.execute(f"DESCRIBE {relation}").fetchall()]
+
+
+def _replace_slice(conn: duckdb.DuckDBPyConnection, s: TableSlice) -> int:
+    schema = s.table.split(".")[0]
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    if s.where is None:
+        # A whole-table replacement may also change the table's shape.
+        conn.execute(f"CREATE OR REPLACE TABLE {s.table} AS {s.query}")
+        return int(conn.execute(f"SELECT count(*) FROM {s.table}").fetchone()[0])  # type: ignore[index]
+    conn.execute(f"CREATE OR REPLACE TEMP VIEW _new_slice AS {s.query}")
+    if not table_exists(conn, s.table):
+        conn.execute(f"CREATE TABLE {s.table} AS SELECT * FROM _new_slice LIMIT 0")
+    existing = {name for name, _ in _columns(conn, s.table)}
+    for name, dtype in _columns(conn, "_new_slice"):
+        if name not in existing:  # additive schema change: new columns only
+            conn.execute(f'ALTER TABLE {s.table} ADD COLUMN "{name}" {dtype}')
+    conn.execute(f"DELETE FROM {s.table} WHERE {s.where}", list(s.params))
+    before = conn.execute(f"SELECT count(*) FROM {s.table}").fetchone()[0]  # type: ignore[index]
+    conn.execute(f"INSERT INTO {s.table} BY NAME SELECT * FROM _new_slice")
+    after = conn.execute(f"SELECT count(*) FROM {s.table}").fetchone()[0]  # type: ignore[index]
+    conn.execute("DROP VIEW _new_slice")
+    return int(after - before)
+
+
+def _replace_quarantine(conn: duckdb.DuckDBPyConnection, q: QuarantineSlice, run_id: str) -> None:
+    conn.execute(
+        "DELETE FROM quarantine.rejected_records WHERE source = ? AND entity = ?"
+        " AND partition_key IS NOT DISTINCT FROM ?",
+        [q.source, q.entity, q.partition_key],
+    )
+    conn.execute(
+        f"""
+        INSERT INTO quarantine.rejected_records BY NAME
+        SELECT ?::VARCHAR AS source, ?::VARCHAR AS entity, record_key::VARCHAR AS record_key,
+               reason_code, action, detail::VARCHAR AS detail, raw_record::VARCHAR AS raw_record,
+               ?::VARCHAR AS partition_key, ?::VARCHAR AS run_id, ?::TIMESTAMP AS detected_at
+        FROM ({q.query})
+        """,
+        [q.source, q.entity, q.partition_key, run_id, utc_now()],
+    )
+
+
+def _record_accounting(conn: duckdb.DuckDBPyConnection, acc: Accounting, run_id: str) -> dict[str, int]:
+    loaded = int(conn.execute(acc.loaded_query).fetchone()[0])  # type: ignore[index]
+    actions = dict(
+        conn.execute(
+            "SELECT action, count(DISTINCT record_key) FROM quarantine.rejected_records"
+            " WHERE source = ? AND entity = ? AND partition_key IS NOT DISTINCT FROM ?"
+            " GROUP BY action",
+            [acc.source, acc.entity, acc.partition_key],
+        ).fetchall()
+    )
+    counts = {
+        "rows_read": acc.rows_read,
+        "rows_loaded": loaded,
+        "rows_rejected": int(actions.get("rejected", 0)),
+        "rows_merged": int(actions.get("merged", 0)),
+        "rows_flagged": int(actions.get("flagged", 0)),
+    }
+    conn.execute(
+        "DELETE FROM etl.record_accounting WHERE source = ? AND entity = ?"
+        " AND partition_key IS NOT DISTINCT FROM ?",
+        [acc.source, acc.entity, acc.partition_key],
+    )
+    conn.execute(
+        "INSERT INTO etl.record_accounting (source, entity, partition_key, rows_read, rows_loaded,"
+        " rows_rejected, rows_merged, rows_flagged, run_id, recorded_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            acc.source, acc.entity, acc.partition_key, counts["rows_read"], counts["rows_loaded"],
+            counts["rows_rejected"], counts["rows_merged"], counts["rows_flagged"], run_id, utc_now(),
+        ],
+    )
+    return counts
+
+
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "source", "path", "partition_key", "size_bytes", "modified_at", "content_hash", "status",
+    "rows_read", "rows_loaded", "rows_rejected", "loaded_at", "error",
+)  # fmt: skip
+
+
+def _upsert_manifest(conn: duckdb.DuckDBPyConnection, row: Mapping[str, Any], run_id: str) -> None:
+    conn.execute(
+        "DELETE FROM etl.file_manifest WHERE source = ? AND path = ?", [row["source"], row["path"]]
+    )
+    values = [row.get(c) for c in MANIFEST_COLUMNS]
+    conn.execute(
+        f"INSERT INTO etl.file_manifest ({', '.join(MANIFEST_COLUMNS)}, run_id)"
+        f" VALUES ({', '.join('?' for _ in MANIFEST_COLUMNS)}, ?)",
+        [*values, run_id],
+    )
