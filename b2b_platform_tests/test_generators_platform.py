@@ -138,3 +138,9 @@ def test_rates_are_configurable(tiny_config, rate_field):
 
     off = replace(tiny_config, anomalies=replace(tiny_config.anomalies, **{rate_field: 0.0}))
     assert generate_platform(off).injected[rate_field] == 0
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_any_seed_generates(seed, tiny_config):
+    data = generate_platform(GenerationConfig(scale=SCALES["tiny"], seed=seed, as_of=tiny_config.as_of))
+    assert data.tables["orders"].height == SCALES["tiny"].orders

@@ -79,6 +79,12 @@ def _mask(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
     return mask
 
 
+def _frame(columns: dict, schema_overrides: dict | None = None) -> pl.DataFrame:
+    """A frame from numpy columns; object arrays go in as lists (polars cannot cast Object)."""
+    data = {k: v.tolist() if isinstance(v, np.ndarray) and v.dtype == object else v for k, v in columns.items()}
+    return pl.DataFrame(data, schema_overrides=schema_overrides)
+
+
 def _ascii(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
 
@@ -178,7 +184,7 @@ def _companies(
     created = _timestamps(
         rng, config.start - dt.timedelta(days=5 * 365), config.start + dt.timedelta(days=60), n
     )
-    frame = pl.DataFrame(
+    frame = _frame(
         {
             "company_id": np.arange(1, n + 1),
             "cuit": formatted,
@@ -215,7 +221,7 @@ def _suppliers(
     n = config.scale.suppliers
     company_ids = rng.choice(companies["company_id"].to_numpy()[: config.scale.companies], n, replace=False)
     created = _timestamps(rng, config.start - dt.timedelta(days=3 * 365), config.start, n)
-    return pl.DataFrame(
+    return _frame(
         {
             "supplier_id": np.arange(1, n + 1, dtype=np.int64),
             "company_id": company_ids.astype(np.int64),
@@ -241,7 +247,7 @@ def _products(config: GenerationConfig, rng: np.random.Generator) -> pl.DataFram
         for c, u in zip(cat_idx, noun_pick, strict=True)
     ]
     created = _timestamps(rng, config.start - dt.timedelta(days=2 * 365), config.start, n)
-    return pl.DataFrame(
+    return _frame(
         {
             "product_id": ids,
             "sku": [f"{code}-{i:06d}" for code, i in zip(codes, ids, strict=True)],
@@ -270,7 +276,7 @@ def _supplier_products(
     base = np.repeat(medians * rng.lognormal(0, 0.35, size=n), offers_per_product)
     base = base * rng.uniform(0.9, 1.1, size=len(base))
     offers = (
-        pl.DataFrame({"supplier_id": supplier_ids, "product_id": product_ids, "price": base})
+        _frame({"supplier_id": supplier_ids, "product_id": product_ids, "price": base})
         .unique(["supplier_id", "product_id"], keep="first", maintain_order=True)
     )
     m = offers.height
@@ -367,7 +373,7 @@ def _customers(
     phones = [f"+54 9 11 {a:04d}-{b:04d}" for a, b in zip(rng.integers(0, 9999, n), rng.integers(0, 9999, n), strict=True)]
     provinces, cities = _places(rng, np.full(n, "AR", dtype=object))
     created = _timestamps(rng, config.start - dt.timedelta(days=3 * 365), config.end, n)
-    frame = pl.DataFrame(
+    frame = _frame(
         {
             "customer_id": np.arange(1, n + 1, dtype=np.int64),
             "document_type": doc_types,
@@ -423,7 +429,7 @@ def _users(
         f"{u}@{_ascii(d.split()[0]).strip(',.')}.com.ar" for u, d in zip(usernames, domains, strict=True)
     ]
     created = _timestamps(rng, config.start - dt.timedelta(days=2 * 365), config.start, n)
-    users = pl.DataFrame(
+    users = _frame(
         {
             "user_id": ids,
             "company_id": company_ids.astype(np.int64),
@@ -437,7 +443,7 @@ def _users(
     travels = rng.random(n) < 0.1
     travel_country = _choice(rng, ref.TRAVEL_COUNTRIES, n)
     travel_country = np.where(travels & (travel_country != countries), travel_country, None)
-    profiles = pl.DataFrame(
+    profiles = _frame(
         {
             "user_id": ids,
             "username": usernames,
@@ -529,7 +535,7 @@ def _orders(
     cust_city = customers["city"].to_numpy()
     ship_idx = np.clip(customer_ids - 1, 0, customers.height - 1)
     updated = ordered_at + np.minimum(age_days, 20).clip(0).astype("timedelta64[D]")
-    return pl.DataFrame(
+    return _frame(
         {
             "order_id": ids,
             "order_number": [f"ORD-{i:08d}" for i in ids],
@@ -583,7 +589,7 @@ def _order_items(
     product_ids = products["product_id"].to_numpy()[rankings[country_idx, rank]]
 
     offers = supplier_products.group_by("product_id").agg(pl.col("supplier_id").unique().sort())
-    items = pl.DataFrame(
+    items = _frame(
         {
             "order_id": orders["order_id"].to_numpy()[order_idx],
             "line_number": line_number.astype(np.int64),
@@ -624,7 +630,7 @@ def _order_items(
     injected["non_positive_price"] = int(non_positive_price.sum())
     injected["unknown_product"] = int(unknown_product.sum())
 
-    result = pl.DataFrame(
+    result = _frame(
         {
             "order_id": items["order_id"],
             "line_number": items["line_number"],
