@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,6 +44,20 @@ def _parser() -> argparse.ArgumentParser:
         "(sqlite:///path or postgresql://...)",
     )
     generate.set_defaults(handler=_generate)
+
+    run = commands.add_parser(
+        "run", help="bring every asset and monthly partition up to date (resumable, idempotent)"
+    )
+    run.add_argument(
+        "--select",
+        help="Dagster asset selection, e.g. 'tag:source=weblogs' or 'key:staging/*' (default all)",
+    )
+    run.set_defaults(handler=_run)
+
+    status = commands.add_parser(
+        "status", help="last runs, quarantine counts by reason, file manifest summary"
+    )
+    status.set_defaults(handler=_status)
     return parser
 
 
@@ -63,6 +79,86 @@ def _generate(args: argparse.Namespace) -> int:
     config = GenerationConfig(scale=SCALES[args.scale], seed=args.seed, as_of=as_of)
     summary = generate_sources(config, Path(args.out), args.source_db_url)
     print(format_summary(config, args.scale, summary))
+    return 0
+
+
+def _dagster_home() -> Path:
+    """DAGSTER_HOME, defaulting to data/dagster_home so runs persist and show in the UI."""
+    home = Path(os.environ.get("DAGSTER_HOME") or Path("data") / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _run(args: argparse.Namespace) -> int:
+    from b2b_platform.lib.settings import Settings
+
+    Settings.from_env()  # configuration errors surface here as one line
+    home = _dagster_home()
+
+    import dagster as dg
+
+    from b2b_platform.definitions import defs
+    from b2b_platform.lib.runner import (
+        fail_abandoned_runs,
+        resolve_selection,
+        run_stages,
+        single_cli_run,
+    )
+
+    definitions = defs()
+    keys = resolve_selection(definitions, args.select)
+    with single_cli_run(home):
+        instance = dg.DagsterInstance.get()
+        abandoned = fail_abandoned_runs(instance)
+        if abandoned:
+            print(f"marked {abandoned} run(s) of a killed `b2b run` as failed")
+        print(f"materializing {len(keys)} assets (Dagster home {home})")
+        started = time.perf_counter()
+        outcome = run_stages(definitions, instance, keys, print)
+    elapsed = time.perf_counter() - started
+    failed_files = _failed_files()
+    print(f"{outcome.runs} runs in {elapsed:.1f} s")
+    if outcome.failed_checks:
+        print(f"failed checks: {', '.join(outcome.failed_checks)}")
+    for path, error in failed_files:
+        print(f"b2b: error: could not read {path}: {error}", file=sys.stderr)
+    if not outcome.ok:
+        print(f"b2b: error: {len(outcome.failed_runs)} run(s) failed (details in `dagster dev` UI):",
+              file=sys.stderr)
+        for failure in outcome.failed_runs:
+            print(f"  {failure}", file=sys.stderr)
+    return 0 if outcome.ok and not failed_files else 1
+
+
+def _failed_files() -> list[tuple[str, str]]:
+    from b2b_platform.lib.settings import Settings
+    from b2b_platform.lib.warehouse import table_exists, warehouse_connection
+
+    settings = Settings.from_env()
+    if not settings.warehouse_path.exists():
+        return []
+    with warehouse_connection(settings.warehouse_path, read_only=True) as conn:
+        if not table_exists(conn, "etl.file_manifest"):
+            return []
+        return [
+            (str(path), str(error))
+            for path, error in conn.execute(
+                "SELECT path, error FROM etl.file_manifest WHERE status = 'failed' ORDER BY path"
+            ).fetchall()
+        ]
+
+
+def _status(args: argparse.Namespace) -> int:
+    from b2b_platform.lib.settings import Settings
+    from b2b_platform.lib.status import status_report
+    from b2b_platform.lib.warehouse import warehouse_connection
+
+    settings = Settings.from_env()
+    with warehouse_connection(
+        settings.warehouse_path, read_only=True, on_wait=lambda m: print(m, file=sys.stderr)
+    ) as conn:
+        print(status_report(conn, settings.warehouse_path))
     return 0
 
 

@@ -10,7 +10,7 @@ import duckdb
 
 
 def _scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> Any:
-    return conn.execute(sql, list(params)).fetchone()[0]  # type: ignore[index]
+    return conn.execute(sql, list(params)).fetchall()[0][0]  # type: ignore[index]
 
 
 def _where(where: str | None) -> str:
@@ -107,12 +107,12 @@ def reject_rate_below(
     partition_key: str | None,
     threshold: float,
 ) -> dg.AssetCheckResult:
-    row = conn.execute(
+    rows = conn.execute(
         "SELECT rows_read, rows_rejected FROM etl.record_accounting"
         " WHERE source = ? AND entity = ? AND partition_key IS NOT DISTINCT FROM ?",
         [source, entity, partition_key],
-    ).fetchone()
-    read, rejected = (int(row[0]), int(row[1])) if row else (0, 0)
+    ).fetchall()
+    read, rejected = (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
     rate = rejected / read if read else 0.0
     return dg.AssetCheckResult(
         asset_key=asset_key,

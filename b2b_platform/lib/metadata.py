@@ -24,7 +24,7 @@ def table_metadata(
 ) -> dict[str, Any]:
     """dagster/row_count (of the slice written when `where` is given), column schema, quality."""
     sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
-    rows = int(conn.execute(sql, params or []).fetchone()[0])  # type: ignore[index]
+    rows = int(conn.execute(sql, params or []).fetchall()[0][0])  # type: ignore[index]
     metadata: dict[str, Any] = {
         "dagster/row_count": rows,
         "dagster/column_schema": table_schema(conn, table),

@@ -146,7 +146,7 @@ def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
         conn.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
             [schema, name],
-        ).fetchone()[0]  # type: ignore[index]
+        ).fetchall()[0][0]  # type: ignore[index]
     )
 
 
@@ -219,7 +219,8 @@ class WarehouseStep:
         self.asset_key = asset_key
         self.partition_key = partition_key
         self.started_at = utc_now()
-        self.committed: CommitResult | None = None
+        self.totals = CommitResult()  # summed over every commit of the step
+        self.finished = False
         self._last_event_time = last_event_time
 
     # -- lifecycle
@@ -265,11 +266,13 @@ class WarehouseStep:
             [utc_now(), message, self.run_id, self.asset_key, self.partition_key],
         )
 
-    def finish_without_commit(self) -> None:
-        """The step had nothing to write (e.g. no new files): record success with zeros."""
-        self._finish(CommitResult())
+    def finish(self) -> None:
+        """Record success with the step's totals (if no commit did so already)."""
+        if not self.finished:
+            self._finish(self.totals)
 
     def _finish(self, result: CommitResult) -> None:
+        self.finished = True
         self.conn.execute(
             "UPDATE etl.run_log SET status = 'succeeded', finished_at = ?, rows_read = ?,"
             " rows_written = ?, rows_rejected = ?"
@@ -295,7 +298,9 @@ class WarehouseStep:
     ) -> CommitResult:
         """Write everything in one transaction; with finish, mark the step succeeded in it too.
 
-        `rows_read` is what the step read when no accounting entry says it (raw copies).
+        A step that loads file by file commits once per file with finish=False, so a
+        crash loses at most the file in flight. `rows_read` is what the step read when
+        no accounting entry says it (raw copies).
         """
         result = CommitResult()
         conn = self.conn
@@ -316,13 +321,17 @@ class WarehouseStep:
                 _upsert_manifest(conn, row, self.run_id)
             if rows_read is not None:
                 result.rows_read = rows_read
+            totals = self.totals
+            for name in ("rows_read", "rows_written", "rows_rejected", "rows_merged", "rows_flagged"):
+                setattr(totals, name, getattr(totals, name) + getattr(result, name))
+            totals.by_entity.update(result.by_entity)
             if finish:
-                self._finish(result)
+                self._finish(totals)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
+            self.finished = False
             raise
-        self.committed = result
         return result
 
 
@@ -348,8 +357,7 @@ def warehouse_step(
         except BaseException as exc:
             step.fail(exc)
             raise
-        if step.committed is None:
-            step.finish_without_commit()
+        step.finish()
 
 
 # ---------------------------------------------------------------- statements
@@ -365,7 +373,7 @@ def _replace_slice(conn: duckdb.DuckDBPyConnection, s: TableSlice) -> int:
     if s.where is None:
         # A whole-table replacement may also change the table's shape.
         conn.execute(f"CREATE OR REPLACE TABLE {s.table} AS {s.query}")
-        return int(conn.execute(f"SELECT count(*) FROM {s.table}").fetchone()[0])  # type: ignore[index]
+        return int(conn.execute(f"SELECT count(*) FROM {s.table}").fetchall()[0][0])  # type: ignore[index]
     conn.execute(f"CREATE OR REPLACE TEMP VIEW _new_slice AS {s.query}")
     if not table_exists(conn, s.table):
         conn.execute(f"CREATE TABLE {s.table} AS SELECT * FROM _new_slice LIMIT 0")
@@ -374,9 +382,9 @@ def _replace_slice(conn: duckdb.DuckDBPyConnection, s: TableSlice) -> int:
         if name not in existing:  # additive schema change: new columns only
             conn.execute(f'ALTER TABLE {s.table} ADD COLUMN "{name}" {dtype}')
     conn.execute(f"DELETE FROM {s.table} WHERE {s.where}", list(s.params))
-    before = conn.execute(f"SELECT count(*) FROM {s.table}").fetchone()[0]  # type: ignore[index]
+    before = conn.execute(f"SELECT count(*) FROM {s.table}").fetchall()[0][0]  # type: ignore[index]
     conn.execute(f"INSERT INTO {s.table} BY NAME SELECT * FROM _new_slice")
-    after = conn.execute(f"SELECT count(*) FROM {s.table}").fetchone()[0]  # type: ignore[index]
+    after = conn.execute(f"SELECT count(*) FROM {s.table}").fetchall()[0][0]  # type: ignore[index]
     conn.execute("DROP VIEW _new_slice")
     return int(after - before)
 
@@ -400,7 +408,7 @@ def _replace_quarantine(conn: duckdb.DuckDBPyConnection, q: QuarantineSlice, run
 
 
 def _record_accounting(conn: duckdb.DuckDBPyConnection, acc: Accounting, run_id: str) -> dict[str, int]:
-    loaded = int(conn.execute(acc.loaded_query).fetchone()[0])  # type: ignore[index]
+    loaded = int(conn.execute(acc.loaded_query).fetchall()[0][0])  # type: ignore[index]
     actions = dict(
         conn.execute(
             "SELECT action, count(DISTINCT record_key) FROM quarantine.rejected_records"

@@ -43,7 +43,7 @@ ACCOUNTED = (
 
 
 def _count(conn: object, table: str) -> int:
-    return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[attr-defined]
+    return int(conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- companies

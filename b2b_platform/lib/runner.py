@@ -1,0 +1,194 @@
+"""`b2b run`: bring every selected asset and partition up to date, in process.
+
+Runs go to the Dagster instance in DAGSTER_HOME, so they show in the UI exactly as
+if launched there. The selection is split into stages so that an unpartitioned asset
+never runs before the monthly partitions it depends on (and vice versa); each stage
+runs once for its unpartitioned assets and once per month for its partitioned ones.
+Every asset replaces its slice idempotently, so re-running after a failure or a kill
+simply finishes the work (files already loaded are skipped by the manifest).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+
+from b2b_platform.lib.errors import UserError
+
+RUN_TAG = "b2b/launched_by"
+
+
+@dataclass(frozen=True)
+class Stage:
+    keys: frozenset[dg.AssetKey]
+    partitioned: bool
+
+
+@dataclass
+class RunOutcome:
+    runs: int = 0
+    failed_runs: list[str] = field(default_factory=list)  # "stage/partition: failing steps"
+    failed_checks: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed_runs
+
+
+def resolve_selection(defs: dg.Definitions, selection: str | None) -> set[dg.AssetKey]:
+    graph = defs.resolve_asset_graph()
+    all_keys = set(graph.get_all_asset_keys())
+    materializable = {k for k in all_keys if graph.get(k).is_materializable}
+    if not selection:
+        return materializable
+    try:
+        chosen = dg.AssetSelection.from_string(selection).resolve(graph)
+    except Exception as exc:
+        raise UserError(f"--select {selection!r} is not a valid asset selection: {exc}") from None
+    chosen &= materializable
+    if not chosen:
+        raise UserError(f"--select {selection!r} matches no asset: see `dg list defs`")
+    # A multi-asset (e.g. raw orders + order items) runs whole: add its siblings.
+    expanded = set(chosen)
+    for key in chosen:
+        expanded |= set(graph.get_execution_set_asset_and_check_keys(key)) & materializable
+    return {k for k in expanded if isinstance(k, dg.AssetKey)}
+
+
+def plan_stages(graph: AssetGraph, keys: set[dg.AssetKey]) -> list[Stage]:
+    """Stages in dependency order; a stage never mixes partitioning within a dependency."""
+    stage_of: dict[dg.AssetKey, int] = {}
+    for key in graph.toposorted_asset_keys:
+        if key not in keys:
+            continue
+        partitioned = graph.get(key).partitions_def is not None
+        stage = 0
+        for parent in graph.get(key).parent_keys:
+            if parent in stage_of:
+                parent_partitioned = graph.get(parent).partitions_def is not None
+                stage = max(stage, stage_of[parent] + (parent_partitioned != partitioned))
+        stage_of[key] = stage
+    # Run a partitioned asset as late as its partitioned children allow, so a month's
+    # raw extraction and its staging share one run instead of two.
+    for key in reversed(list(graph.toposorted_asset_keys)):
+        if key not in stage_of or graph.get(key).partitions_def is None:
+            continue
+        children = [c for c in graph.get(key).child_keys if c in stage_of]
+        if children and all(graph.get(c).partitions_def is not None for c in children):
+            stage_of[key] = max(stage_of[key], min(stage_of[c] for c in children))
+    stages: list[Stage] = []
+    for index in sorted(set(stage_of.values())):
+        in_stage = {k for k, s in stage_of.items() if s == index}
+        for partitioned in (False, True):
+            part = frozenset(
+                k for k in in_stage if (graph.get(k).partitions_def is not None) == partitioned
+            )
+            if part:
+                stages.append(Stage(part, partitioned))
+    return stages
+
+
+@contextmanager
+def single_cli_run(dagster_home: Path) -> Iterator[None]:
+    """Refuse a second concurrent `b2b run`: one process writes the warehouse at a time."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    lock_path = dagster_home / "b2b-run.lock"
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"another `b2b run` is in progress (lock {lock_path}); wait for it to finish"
+            ) from None
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
+def fail_abandoned_runs(instance: dg.DagsterInstance) -> int:
+    """Mark runs an earlier, killed `b2b run` left as STARTED as failed in Dagster.
+
+    Called while holding the CLI lock, so no other `b2b run` can own them.
+    """
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+            tags={RUN_TAG: "b2b run"},
+        )
+    )
+    for record in records:
+        instance.report_run_failed(record.dagster_run, "the `b2b run` process died during this run")
+    return len(records)
+
+
+def run_stages(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    keys: set[dg.AssetKey],
+    echo: Callable[[str], None],
+) -> RunOutcome:
+    graph = defs.resolve_asset_graph()
+    assets = list(defs.assets or [])
+    resources = defs.resources or {}
+    outcome = RunOutcome()
+    for stage in plan_stages(graph, keys):
+        names = ", ".join(sorted(k.to_user_string() for k in stage.keys))
+        if not stage.partitioned:
+            _run_one(assets, resources, instance, stage, None, names, outcome, echo)
+            continue
+        partitions_def = graph.get(next(iter(stage.keys))).partitions_def
+        assert partitions_def is not None
+        for partition_key in partitions_def.get_partition_keys(dynamic_partitions_store=instance):
+            _run_one(assets, resources, instance, stage, partition_key, names, outcome, echo)
+    return outcome
+
+
+def _run_one(
+    assets: list,
+    resources: dict,
+    instance: dg.DagsterInstance,
+    stage: Stage,
+    partition_key: str | None,
+    names: str,
+    outcome: RunOutcome,
+    echo: Callable[[str], None],
+) -> None:
+    label = f"{names}" + (f" [{partition_key[:7]}]" if partition_key else "")
+    result = dg.materialize(
+        assets,
+        instance=instance,
+        resources=resources,
+        selection=list(stage.keys),
+        partition_key=partition_key,
+        raise_on_error=False,
+        tags={RUN_TAG: "b2b run"},
+        # the CLI prints one line per run; the full event log is in the UI
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+    )
+    outcome.runs += 1
+    failed_checks = [
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    ]
+    outcome.failed_checks += [f"{c} [{partition_key}]" if partition_key else c for c in failed_checks]
+    if result.success:
+        echo(f"  ok      {label}" + (f"  (failed checks: {', '.join(failed_checks)})" if failed_checks else ""))
+        return
+    failures = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error  # type: ignore[union-attr]
+            message = error.message.strip().splitlines()[0] if error else "failed"
+            failures.append(f"{event.step_key}: {message}")
+    if not failures:
+        failures.append("steps skipped (a blocking check failed upstream)")
+    outcome.failed_runs.append(f"{label}: {'; '.join(failures)}")
+    echo(f"  FAILED  {label}: {'; '.join(failures)}")
