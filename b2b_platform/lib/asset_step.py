@@ -37,8 +37,14 @@ def step_name(context: dg.AssetExecutionContext) -> str:
 
 
 @contextmanager
-def asset_step(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Iterator[WarehouseStep]:
-    """Open a recorded warehouse step for this asset execution (and partition)."""
+def asset_step(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, partition_key: str | None = None
+) -> Iterator[WarehouseStep]:
+    """Open a recorded warehouse step for this asset execution (and one of its partitions).
+
+    Partitioned assets run a range of months in one Dagster run (single-run backfill
+    policy) and open one step per month, so each month commits and is recorded alone.
+    """
     instance = context.instance
 
     def last_event_time(run_id: str) -> dt.datetime | None:
@@ -51,7 +57,6 @@ def asset_step(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Ite
             return None
         return dt.datetime.fromtimestamp(records[0].timestamp, dt.UTC).replace(tzinfo=None)
 
-    partition_key = context.partition_key if context.has_partition_key else None
     with warehouse_step(
         duckdb.database,
         context.run.run_id,
@@ -62,3 +67,19 @@ def asset_step(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Ite
         log=context.log.info,
     ) as step:
         yield step
+
+
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+
+def months_markdown(rows: dict[str, dict[str, int]]) -> dg.MetadataValue:
+    """A per-month table for the metadata of a run that covered several months."""
+    if not rows:
+        return dg.MetadataValue.md("no months")
+    columns = list(next(iter(rows.values())))
+    lines = ["| month | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines += [
+        f"| {month[:7]} | " + " | ".join(f"{values[c]:,}" for c in columns) + " |"
+        for month, values in rows.items()
+    ]
+    return dg.MetadataValue.md("\n".join(lines))

@@ -120,3 +120,28 @@ def reject_rate_below(
         passed=rate <= threshold,
         metadata={"reject_rate": round(rate, 5), "threshold": threshold, "rows_read": read, "rows_rejected": rejected},
     )
+
+
+def combine_months(results: Sequence[tuple[str, dg.AssetCheckResult]]) -> list[dg.AssetCheckResult]:
+    """One result per check for a run over several months: passes only if every month did."""
+    grouped: dict[tuple[Any, str], list[tuple[str, dg.AssetCheckResult]]] = {}
+    for month, result in results:
+        grouped.setdefault((result.asset_key, result.check_name), []).append((month, result))
+    combined = []
+    for (asset_key, check_name), items in grouped.items():
+        failed = [(m, r) for m, r in items if not r.passed]
+        shown = failed[0][1] if failed else items[-1][1]
+        metadata = {k: v.value if hasattr(v, "value") else v for k, v in shown.metadata.items()}
+        combined.append(
+            dg.AssetCheckResult(
+                asset_key=asset_key,
+                check_name=check_name,
+                passed=not failed,
+                metadata={
+                    **metadata,
+                    "months_checked": len(items),
+                    "failed_months": ", ".join(m[:7] for m, _ in failed) or "none",
+                },
+            )
+        )
+    return combined

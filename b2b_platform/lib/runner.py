@@ -145,8 +145,10 @@ def run_stages(
             continue
         partitions_def = graph.get(next(iter(stage.keys))).partitions_def
         assert partitions_def is not None
-        for partition_key in partitions_def.get_partition_keys(dynamic_partitions_store=instance):
-            _run_one(assets, resources, instance, stage, partition_key, names, outcome, echo)
+        partition_keys = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+        # one run over every month (single-run backfill policy); each month commits alone
+        _run_one(assets, resources, instance, stage, (partition_keys[0], partition_keys[-1]),
+                 names, outcome, echo)  # fmt: skip
     return outcome
 
 
@@ -155,20 +157,25 @@ def _run_one(
     resources: dict,
     instance: dg.DagsterInstance,
     stage: Stage,
-    partition_key: str | None,
+    partition_range: tuple[str, str] | None,
     names: str,
     outcome: RunOutcome,
     echo: Callable[[str], None],
 ) -> None:
-    label = f"{names}" + (f" [{partition_key[:7]}]" if partition_key else "")
+    tags = {RUN_TAG: "b2b run"}
+    label = names
+    if partition_range:
+        first, last = partition_range
+        tags["dagster/asset_partition_range_start"] = first
+        tags["dagster/asset_partition_range_end"] = last
+        label += f" [{first[:7]}..{last[:7]}]"
     result = dg.materialize(
         assets,
         instance=instance,
         resources=resources,
         selection=list(stage.keys),
-        partition_key=partition_key,
         raise_on_error=False,
-        tags={RUN_TAG: "b2b run"},
+        tags=tags,
         # the CLI prints one line per run; the full event log is in the UI
         run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
     )
@@ -178,7 +185,7 @@ def _run_one(
         for e in result.get_asset_check_evaluations()
         if not e.passed
     ]
-    outcome.failed_checks += [f"{c} [{partition_key}]" if partition_key else c for c in failed_checks]
+    outcome.failed_checks += failed_checks
     if result.success:
         echo(f"  ok      {label}" + (f"  (failed checks: {', '.join(failed_checks)})" if failed_checks else ""))
         return

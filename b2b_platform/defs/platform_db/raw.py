@@ -13,7 +13,15 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib.asset_step import WAREHOUSE_POOL, asset_step, monthly_partitions, month_bounds
+from b2b_platform.lib.asset_step import (
+    SINGLE_RUN,
+    WAREHOUSE_POOL,
+    asset_step,
+    month_bounds,
+    monthly_partitions,
+    months_markdown,
+)
+from b2b_platform.lib.checks import combine_months
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
 from b2b_platform.lib.settings import Settings
@@ -125,6 +133,7 @@ def order_month_predicate(
     ],
     check_specs=[_row_count_check("orders"), _row_count_check("order_items")],
     pool=WAREHOUSE_POOL,
+    backfill_policy=SINGLE_RUN,
     retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
 )
 def raw_orders(
@@ -133,8 +142,39 @@ def raw_orders(
     source_db: SourceDatabaseResource,
     calendar: CalendarResource,
 ) -> Iterator[dg.MaterializeResult]:
-    partition_key = context.partition_key
-    last_key = MONTHLY.get_last_partition_key() or partition_key
+    last_key = MONTHLY.get_last_partition_key() or context.partition_keys[-1]
+    months: dict[str, dict[str, dict[str, int]]] = {"orders": {}, "order_items": {}}
+    results: list[tuple[str, dg.AssetCheckResult]] = []
+    for partition_key in context.partition_keys:
+        counts = _extract_month(context, duckdb, source_db, calendar, partition_key, last_key)
+        for table, (source_rows, raw_rows) in counts.items():
+            months[table][partition_key] = {"source_rows": source_rows, "raw_rows": raw_rows}
+            results.append((partition_key, dg.AssetCheckResult(
+                asset_key=["raw", table], check_name="extracted_all_rows",
+                passed=source_rows == raw_rows,
+                metadata={"source_rows": source_rows, "raw_rows": raw_rows},
+            )))  # fmt: skip
+    combined = combine_months(results)
+    for table in ("orders", "order_items"):
+        yield dg.MaterializeResult(
+            asset_key=["raw", table],
+            metadata={
+                "dagster/row_count": sum(m["raw_rows"] for m in months[table].values()),
+                "months": months_markdown(months[table]),
+            },
+            check_results=[r for r in combined if r.asset_key == dg.AssetKey(["raw", table])],
+        )
+
+
+def _extract_month(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    source_db: SourceDatabaseResource,
+    calendar: CalendarResource,
+    partition_key: str,
+    last_key: str,
+) -> dict[str, tuple[int, int]]:
+    """Copy one month of orders and their lines; returns (source rows, raw rows) per table."""
     in_month = order_month_predicate("o.ordered_at", partition_key, calendar, last_key)
     orders_table, items_table = source_db.qualified("orders"), source_db.qualified("order_items")
     orders = source_db.fetch_arrow(
@@ -151,35 +191,23 @@ def raw_orders(
         )
     items = source_db.fetch_arrow(items_query)
     stamp = f"'{partition_key}'::VARCHAR AS _partition_key, current_timestamp::TIMESTAMP AS _extracted_at"
-    with asset_step(context, duckdb) as step:
+    counts: dict[str, tuple[int, int]] = {}
+    with asset_step(context, duckdb, partition_key) as step:
         step.conn.register("extracted_orders", orders)
         step.conn.register("extracted_items", items)
         step.commit(
             [
                 TableSlice(
-                    "raw.orders", f"SELECT *, {stamp} FROM extracted_orders",
+                    f"raw.{table}", f"SELECT *, {stamp} FROM {view}",
                     where="_partition_key = ?", params=[partition_key],
-                ),
-                TableSlice(
-                    "raw.order_items", f"SELECT *, {stamp} FROM extracted_items",
-                    where="_partition_key = ?", params=[partition_key],
-                ),
+                )
+                for table, view in (("orders", "extracted_orders"), ("order_items", "extracted_items"))
             ],
             rows_read=orders.num_rows + items.num_rows,
         )
         for table, extracted in (("orders", orders), ("order_items", items)):
-            metadata = table_metadata(
-                step.conn, f"raw.{table}", where="_partition_key = ?", params=[partition_key]
-            )
-            yield dg.MaterializeResult(
-                asset_key=["raw", table],
-                metadata=metadata,
-                check_results=[
-                    dg.AssetCheckResult(
-                        asset_key=["raw", table],
-                        check_name="extracted_all_rows",
-                        passed=metadata["dagster/row_count"] == extracted.num_rows,
-                        metadata={"source_rows": extracted.num_rows},
-                    )
-                ],
-            )
+            raw_rows = step.conn.execute(
+                f"SELECT count(*) FROM raw.{table} WHERE _partition_key = ?", [partition_key]
+            ).fetchall()[0][0]
+            counts[table] = (extracted.num_rows, int(raw_rows))
+    return counts

@@ -13,7 +13,7 @@ from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.platform_db.raw import MONTHLY, OWNERS
 from b2b_platform.lib import checks
-from b2b_platform.lib.asset_step import WAREHOUSE_POOL, asset_step
+from b2b_platform.lib.asset_step import SINGLE_RUN, WAREHOUSE_POOL, asset_step, months_markdown
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import CalendarResource, QualityThresholds
 from b2b_platform.lib.warehouse import Accounting, QuarantineSlice, TableSlice
@@ -420,6 +420,7 @@ ORDER_DETAIL_SQL = (
             "(1 - discount). A rejected order takes all its lines with it.",
         ),
     ],
+    backfill_policy=SINGLE_RUN,
     check_specs=[
         *_specs("orders", UNIQUE, ACCOUNTED,
                 ("orders_reject_rate", "Rejected orders stay under the configured share.", True),
@@ -436,8 +437,37 @@ def staging_orders(
     calendar: CalendarResource,
     quality: QualityThresholds,
 ) -> Iterator[dg.MaterializeResult]:
-    partition_key = context.partition_key
-    with asset_step(context, duckdb) as step:
+    months: dict[str, dict[str, dict[str, int]]] = {"orders": {}, "order_items": {}}
+    results: list[tuple[str, dg.AssetCheckResult]] = []
+    for partition_key in context.partition_keys:
+        counts, month_checks = _stage_month(context, duckdb, calendar, quality, partition_key)
+        for entity, values in counts.items():
+            months[entity][partition_key] = values
+        results += [(partition_key, r) for r in month_checks]
+    combined = checks.combine_months(results)
+    for entity, key in (("orders", _key("orders")), ("order_items", _key("order_lines"))):
+        per_month = months[entity]
+        totals = {c: sum(m[c] for m in per_month.values()) for c in next(iter(per_month.values()))}
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                "dagster/row_count": totals["rows_loaded"],
+                **totals,
+                "months": months_markdown(per_month),
+            },
+            check_results=[r for r in combined if r.asset_key == key],
+        )
+
+
+def _stage_month(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    calendar: CalendarResource,
+    quality: QualityThresholds,
+    partition_key: str,
+) -> tuple[dict[str, dict[str, int]], list[dg.AssetCheckResult]]:
+    """Validate one month of orders and lines; returns accounting per entity and checks."""
+    with asset_step(context, duckdb, partition_key) as step:
         conn = step.conn
         reasons = ORDER_REASONS.format(
             cutoff=calendar.load_cutoff.isoformat(sep=" "),
@@ -571,17 +601,4 @@ def staging_orders(
                 "staging.orders", "order_id", where="t.partition_key = ?", params=[partition_key],
             ),
         ]
-        by_entity = result.by_entity
-        yield dg.MaterializeResult(
-            asset_key=orders_key,
-            metadata={**table_metadata(conn, "staging.orders", **in_slice), **by_entity["orders"]},
-            check_results=orders_checks,
-        )
-        yield dg.MaterializeResult(
-            asset_key=lines_key,
-            metadata={
-                **table_metadata(conn, "staging.order_lines", **in_slice),
-                **by_entity["order_items"],
-            },
-            check_results=lines_checks,
-        )
+        return result.by_entity, orders_checks + lines_checks
