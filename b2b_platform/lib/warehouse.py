@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -327,6 +328,7 @@ class WarehouseStep:
             totals.by_entity.update(result.by_entity)
             if finish:
                 self._finish(totals)
+            _fault_point(self.asset_key, self.partition_key)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -361,6 +363,20 @@ def warehouse_step(
 
 
 # ---------------------------------------------------------------- statements
+
+
+FAULT_ENV = "B2B_FAULT_KILL_BEFORE_COMMIT"
+
+
+def _fault_point(asset_key: str, partition_key: str | None) -> None:
+    """Crash-test hook: SIGKILL this process with a write in flight (tests set the env var).
+
+    The value is `asset_key` or `asset_key@partition_key`; unset in normal operation.
+    """
+    target = os.environ.get(FAULT_ENV)
+    if target and target in (asset_key, f"{asset_key}@{partition_key}"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
 
 
 def _columns(conn: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:

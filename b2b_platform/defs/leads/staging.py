@@ -88,7 +88,8 @@ def staging_leads(
             conn.executemany("INSERT INTO country_codes VALUES (?, ?)", list(mapping.items()))
         conn.execute(rf"""
             CREATE OR REPLACE TEMP TABLE leads_checked AS
-            WITH typed AS (
+            WITH source AS (SELECT * EXCLUDE (_loaded_at) FROM raw.marketing_leads),
+            typed AS (
                 SELECT r.*,
                        upper(trim(r.lead_id)) AS lead_key,
                        coalesce(
@@ -105,7 +106,7 @@ def staging_leads(
                        regexp_replace(trim(r.cuit), '[\s\-./]', '', 'g') AS cuit_digits,
                        nullif(regexp_replace(r.phone, '[^0-9+]', '', 'g'), '') AS phone_norm,
                        to_json(r) AS raw_record
-                FROM raw.marketing_leads r
+                FROM source r
             ), validated AS (
                 SELECT *,
                        email_norm IS NULL AND phone_norm IS NULL AS no_contact,

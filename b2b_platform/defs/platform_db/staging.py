@@ -78,11 +78,12 @@ def staging_companies(
         conn = step.conn
         conn.execute(r"""
             CREATE OR REPLACE TEMP TABLE companies_checked AS
-            WITH typed AS (
-                SELECT r.* EXCLUDE (_extracted_at),
+            WITH source AS (SELECT * EXCLUDE (_extracted_at) FROM raw.companies),
+            typed AS (
+                SELECT r.*,
                        regexp_replace(trim(r.cuit), '[\s\-./]', '', 'g') AS cuit_digits,
                        to_json(r) AS raw_record
-                FROM raw.companies r
+                FROM source r
             ), validated AS (
                 SELECT *, cuit_is_valid(cuit_digits) AS cuit_ok FROM typed
             )
@@ -181,13 +182,14 @@ def staging_customers(
         conn = step.conn
         conn.execute(rf"""
             CREATE OR REPLACE TEMP TABLE customers_checked AS
-            WITH typed AS (
-                SELECT r.* EXCLUDE (_extracted_at),
+            WITH source AS (SELECT * EXCLUDE (_extracted_at) FROM raw.customers),
+            typed AS (
+                SELECT r.*,
                        upper(trim(document_type)) AS doc_type,
                        upper(regexp_replace(trim(document_number), '[\s.\-]', '', 'g')) AS doc_clean,
                        TRY_CAST(date_of_birth AS DATE) AS birth,
                        to_json(r) AS raw_record
-                FROM raw.customers r
+                FROM source r
             ), normalized AS (
                 SELECT *,
                        CASE WHEN doc_type IN ('DNI', 'LC', 'LE', 'CI')
@@ -476,17 +478,19 @@ def _stage_month(
         conn.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE orders_checked AS
-            WITH typed AS (
-                SELECT r.* EXCLUDE (_extracted_at, _partition_key),
+            WITH source AS (
+                SELECT * EXCLUDE (_extracted_at, _partition_key) FROM raw.orders
+                WHERE _partition_key = ?
+            ), typed AS (
+                SELECT r.*,
                        TRY_CAST(r.ordered_at AS TIMESTAMP) AS ordered_ts,
                        lower(trim(r.status)) AS status_norm,
                        coalesce(cm.surviving_company_id, r.company_id) AS company_key,
                        coalesce(um.surviving_customer_id, r.customer_id) AS customer_key,
                        to_json(r) AS raw_record
-                FROM raw.orders r
+                FROM source r
                 LEFT JOIN staging.company_merges cm ON cm.merged_company_id = r.company_id
                 LEFT JOIN staging.customer_merges um ON um.merged_customer_id = r.customer_id
-                WHERE r._partition_key = ?
             )
             SELECT *, {reasons} AS reason FROM typed
             """,
@@ -495,16 +499,18 @@ def _stage_month(
         conn.execute(
             """
             CREATE OR REPLACE TEMP TABLE lines_checked AS
-            WITH typed AS (
-                SELECT i.* EXCLUDE (_extracted_at, _partition_key),
+            WITH source AS (
+                SELECT * EXCLUDE (_extracted_at, _partition_key) FROM raw.order_items
+                WHERE _partition_key = ?
+            ), typed AS (
+                SELECT i.*,
                        TRY_CAST(i.unit_price AS DECIMAL(14, 2)) AS price,
                        coalesce(TRY_CAST(i.discount_pct AS DECIMAL(5, 2)), 0) AS discount,
                        o.order_id IS NOT NULL AS order_known,
                        o.reason AS order_reason,
                        to_json(i) AS raw_record
-                FROM raw.order_items i
+                FROM source i
                 LEFT JOIN orders_checked o ON o.order_id = i.order_id
-                WHERE i._partition_key = ?
             )
             SELECT *,
                    CASE

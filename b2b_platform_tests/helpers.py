@@ -1,0 +1,62 @@
+"""Helpers for tests that build the warehouse: environment, runs, table snapshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from b2b_platform.lib.runner import RunOutcome, resolve_selection, run_stages
+
+# Columns that legitimately differ between two runs over the same data.
+VOLATILE_COLUMNS = {
+    "_extracted_at", "_loaded_at", "run_id", "detected_at", "recorded_at", "loaded_at",
+    "started_at", "finished_at", "broken_at", "pid", "hostname", "modified_at",
+}  # fmt: skip
+
+
+def warehouse_env(data_dir: Path, warehouse: Path, source_db_url: str | None = None) -> dict[str, str]:
+    return {
+        "B2B_SOURCE_DB_URL": source_db_url or f"sqlite:///{data_dir / 'source' / 'b2b_platform.db'}",
+        "B2B_LOG_DIR": str(data_dir / "weblogs"),
+        "B2B_LEADS_DIR": str(data_dir / "leads"),
+        "B2B_WAREHOUSE_PATH": str(warehouse),
+        "B2B_REPORT_DIR": str(warehouse.parent / "reports"),
+    }
+
+
+def materialize(selection: str | None = None) -> RunOutcome:
+    """Run the code location (configured from os.environ) like `b2b run`, in process."""
+    from b2b_platform.definitions import defs
+
+    definitions = defs()
+    keys = resolve_selection(definitions, selection)
+    return run_stages(definitions, dg.DagsterInstance.ephemeral(), keys, lambda _: None)
+
+
+def snapshot(warehouse: Path, schemas: tuple[str, ...] = ("raw", "staging", "quarantine", "etl")) -> dict:
+    """Every table's rows (volatile columns left out), sorted, for equality checks."""
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        tables = conn.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+            " WHERE list_contains(?, table_schema) AND table_name <> 'run_log' ORDER BY 1",
+            [list(schemas)],
+        ).fetchall()
+        result = {}
+        for (table,) in tables:
+            columns = [r[0] for r in conn.execute(f"DESCRIBE {table}").fetchall()]
+            kept = ", ".join(f'"{c}"' for c in columns if c not in VOLATILE_COLUMNS)
+            result[table] = conn.execute(f"SELECT {kept} FROM {table} ORDER BY ALL").fetchall()
+        return result
+    finally:
+        conn.close()
+
+
+def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return conn.execute(sql, params or []).fetchall()
+    finally:
+        conn.close()

@@ -1,0 +1,95 @@
+"""The one write helper: atomic slices, run records, dead-run sweep."""
+
+import duckdb
+import pytest
+
+from b2b_platform.lib.warehouse import (
+    Accounting,
+    QuarantineSlice,
+    TableSlice,
+    warehouse_step,
+)
+
+
+def _rows(path, sql):
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def _write_month(path, month, values, run_id="r1", fail=False):
+    with warehouse_step(path, run_id, "test/asset", month) as step:
+        rows = ", ".join(f"({v}, '{month}')" for v in values)
+        step.commit(
+            [TableSlice("staging.things", f"SELECT * FROM (VALUES {rows}) t(value, month)",
+                        where="month = ?", params=[month])],
+            quarantine=[QuarantineSlice("src", "things", month,
+                        "SELECT 'k1' AS record_key, 'bad' AS reason_code, 'rejected' AS action,"
+                        " 'why' AS detail, '{}' AS raw_record")],
+            accounting=[Accounting("src", "things", month, len(values) + 1,
+                        f"SELECT count(*) FROM staging.things WHERE month = '{month}'")],
+        )  # fmt: skip
+        if fail:
+            raise RuntimeError("boom after commit")
+
+
+def test_slices_replace_only_their_month(tmp_path):
+    path = tmp_path / "w.duckdb"
+    _write_month(path, "2026-01", [1, 2, 3])
+    _write_month(path, "2026-02", [4])
+    _write_month(path, "2026-01", [5, 6])
+    assert _rows(path, "SELECT value FROM staging.things ORDER BY 1") == [(4,), (5,), (6,)]
+    accounting = _rows(path, "SELECT partition_key, rows_read, rows_loaded, rows_rejected"
+                             " FROM etl.record_accounting ORDER BY 1")  # fmt: skip
+    assert accounting == [("2026-01", 3, 2, 1), ("2026-02", 2, 1, 1)]
+    assert _rows(path, "SELECT count(*) FROM quarantine.rejected_records") == [(2,)]
+    log = _rows(path, "SELECT partition_key, status, rows_written FROM etl.run_log ORDER BY started_at")
+    assert [r[1] for r in log] == ["succeeded"] * 3
+
+
+def test_failure_inside_the_transaction_keeps_the_old_slice(tmp_path):
+    path = tmp_path / "w.duckdb"
+    _write_month(path, "2026-01", [1, 2])
+    with pytest.raises(duckdb.Error), warehouse_step(path, "r2", "test/asset", "2026-01") as step:
+        step.commit([
+            TableSlice("staging.things", "SELECT 9 AS value, '2026-01' AS month",
+                       where="month = ?", params=["2026-01"]),
+            TableSlice("staging.other", "SELECT * FROM no_such_table"),
+        ])  # fmt: skip
+    assert _rows(path, "SELECT value FROM staging.things ORDER BY 1") == [(1,), (2,)]
+    status = _rows(path, "SELECT status, error IS NOT NULL, broken_at IS NOT NULL FROM etl.run_log"
+                         " WHERE run_id = 'r2'")  # fmt: skip
+    assert status == [("failed", True, True)]
+
+
+def test_new_columns_are_added_and_inserts_go_by_name(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with warehouse_step(path, "r1", "a", "m1") as step:
+        step.commit([TableSlice("raw.t", "SELECT 1 AS a, 'm1' AS p", where="p = ?", params=["m1"])])
+    with warehouse_step(path, "r2", "a", "m2") as step:
+        step.commit([TableSlice("raw.t", "SELECT 'm2' AS p, 2 AS a, 'x' AS extra",
+                                where="p = ?", params=["m2"])])  # fmt: skip
+    assert _rows(path, "SELECT a, p, extra FROM raw.t ORDER BY a") == [(1, "m1", None), (2, "m2", "x")]
+
+
+def test_dead_running_steps_are_marked_interrupted(tmp_path):
+    path = tmp_path / "w.duckdb"
+    _write_month(path, "2026-01", [1])
+    conn = duckdb.connect(str(path))
+    conn.execute("INSERT INTO etl.run_log (run_id, asset_key, partition_key, started_at, status)"
+                 " VALUES ('dead', 'test/asset', '2026-02', TIMESTAMP '2026-01-01 10:00', 'running')")
+    conn.close()
+    _write_month(path, "2026-03", [1], run_id="r3")
+    rows = _rows(path, "SELECT status, broken_at >= started_at, error FROM etl.run_log WHERE run_id = 'dead'")
+    assert rows[0][0] == "interrupted" and rows[0][1] is True and "killed" in rows[0][2]
+
+
+def test_success_is_recorded_in_the_same_transaction_as_the_data(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with pytest.raises(RuntimeError):
+        _write_month(path, "2026-01", [1], fail=True)
+    # the data committed together with its success record; a later error cannot contradict it
+    assert _rows(path, "SELECT status FROM etl.run_log") == [("succeeded",)]
+    assert _rows(path, "SELECT value FROM staging.things") == [(1,)]
