@@ -1,0 +1,93 @@
+"""The `b2b` command line: output for people, one-line errors for mistakes."""
+
+import subprocess
+import sys
+
+import pytest
+
+from b2b_platform.cli import main
+
+
+def _b2b(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "b2b_platform.cli", *args],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["generate", "--scale", "huge"], "unknown scale 'huge'"),
+        (["generate", "--as-of", "2026-13-01"], "--as-of '2026-13-01' is not a date"),
+        (["generate", "--out", "/proc/forbidden"], "cannot create output directory"),
+        (["generate", "--scale", "tiny", "--source-db-url", "mysql://x/y"], "must start with sqlite"),
+        (["generate", "--scale", "tiny", "--source-db-url", "postgresql://nobody@127.0.0.1:1/x"],
+         "cannot open source database"),
+    ],
+)
+def test_generate_bad_input_is_one_line(tmp_path, capsys, args, message):
+    if "--out" not in args:
+        args = [*args, "--out", str(tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("b2b: error:") and message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_generate_tiny_writes_the_three_sources(tmp_path):
+    result = _b2b("generate", "--scale", "tiny", "--seed", "3", "--as-of", "2026-11-25", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "source" / "b2b_platform.db").is_file()
+    assert any((tmp_path / "weblogs").iterdir())
+    assert any((tmp_path / "leads").glob("*.xlsx"))
+    assert "B2B_FIRST_MONTH=2026-08" in result.stdout
+    assert "orders" in result.stdout and "lines" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"B2B_AS_OF": "yesterday"}, "B2B_AS_OF='yesterday' is not a date"),
+        ({"B2B_FIRST_MONTH": "2026-13"}, "B2B_FIRST_MONTH='2026-13' is not a month"),
+        ({"B2B_FIRST_MONTH": "2027-01"}, "is after B2B_AS_OF"),
+    ],
+)
+def test_run_rejects_bad_configuration(monkeypatch, capsys, env, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_run_with_a_missing_source_names_it(tmp_path):
+    import os
+
+    env = {**os.environ, "B2B_SOURCE_DB_URL": f"sqlite:///{tmp_path}/missing.db",
+           "B2B_WAREHOUSE_PATH": str(tmp_path / "w.duckdb"), "DAGSTER_HOME": str(tmp_path / "home"),
+           "B2B_LEADS_DIR": str(tmp_path / "none"), "B2B_LOG_DIR": str(tmp_path / "none")}  # fmt: skip
+    result = _b2b("run", "--select", "tag:source=platform_db", env=env)
+    assert result.returncode == 1
+    assert "missing.db does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_selection_is_one_line(capsys):
+    assert main(["run", "--select", "key:nothing/here"]) == 2
+    assert "matches no asset" in capsys.readouterr().err
+
+
+def test_status_on_the_built_warehouse(monkeypatch, capsys, built_warehouse):
+    monkeypatch.setenv("B2B_WAREHOUSE_PATH", str(built_warehouse))
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    for heading in ("Step runs by status", "Quarantine by reason", "Record accounting", "Files"):
+        assert heading in out
+    assert "BROKEN" not in out and "duplicate_cuit" in out
+
+
+def test_status_without_a_warehouse_is_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("B2B_WAREHOUSE_PATH", str(tmp_path / "none.duckdb"))
+    assert main(["status"]) == 2
+    assert "does not exist yet: run `b2b run` first" in capsys.readouterr().err
