@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/b2b generate --scale small --out $(DATA)
+	$(BIN)/b2b run
+	$(BIN)/b2b status
 
 test: $(STAMP)
 	$(BIN)/pytest -q
@@ -31,6 +33,7 @@ format: $(STAMP)
 
 ui: $(STAMP)
 	mkdir -p $(DAGSTER_HOME)
+	test -f $(DAGSTER_HOME)/dagster.yaml || cp b2b_platform/dagster.dev.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 bench: $(STAMP)

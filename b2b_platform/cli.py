@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -86,6 +87,9 @@ def _dagster_home() -> Path:
     """DAGSTER_HOME, defaulting to data/dagster_home so runs persist and show in the UI."""
     home = Path(os.environ.get("DAGSTER_HOME") or Path("data") / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        shutil.copyfile(Path(__file__).parent / "dagster.dev.yaml", config)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
