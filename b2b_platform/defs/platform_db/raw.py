@@ -64,8 +64,8 @@ def _snapshot_asset(table: str, description: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, duckdb: DuckDBResource, source_db: SourceDatabaseResource
     ) -> Iterator[dg.MaterializeResult]:
         query = f"SELECT {extraction_columns(table)} FROM {source_db.qualified(table)}"
-        extracted = source_db.fetch_arrow(query)
         with asset_step(context, duckdb) as step:
+            extracted = source_db.fetch_arrow(query)
             step.conn.register("extracted", extracted)
             result = step.commit(
                 [
@@ -177,9 +177,7 @@ def _extract_month(
     """Copy one month of orders and their lines; returns (source rows, raw rows) per table."""
     in_month = order_month_predicate("o.ordered_at", partition_key, calendar, last_key)
     orders_table, items_table = source_db.qualified("orders"), source_db.qualified("order_items")
-    orders = source_db.fetch_arrow(
-        f"SELECT {extraction_columns('orders', 'o')} FROM {orders_table} o WHERE {in_month}"
-    )
+    orders_query = f"SELECT {extraction_columns('orders', 'o')} FROM {orders_table} o WHERE {in_month}"
     items_query = (
         f"SELECT {extraction_columns('order_items', 'i')} FROM {items_table} i"
         f" JOIN {orders_table} o ON o.order_id = i.order_id WHERE {in_month}"
@@ -189,10 +187,11 @@ def _extract_month(
             f" UNION ALL SELECT {extraction_columns('order_items', 'i')} FROM {items_table} i"
             f" WHERE NOT EXISTS (SELECT 1 FROM {orders_table} o WHERE o.order_id = i.order_id)"
         )
-    items = source_db.fetch_arrow(items_query)
     stamp = f"'{partition_key}'::VARCHAR AS _partition_key, current_timestamp::TIMESTAMP AS _extracted_at"
     counts: dict[str, tuple[int, int]] = {}
     with asset_step(context, duckdb, partition_key) as step:
+        orders = source_db.fetch_arrow(orders_query)
+        items = source_db.fetch_arrow(items_query)
         step.conn.register("extracted_orders", orders)
         step.conn.register("extracted_items", items)
         step.commit(
