@@ -178,6 +178,9 @@ class QuarantineSlice:
     entity: str
     partition_key: str | None
     query: str
+    # narrower scope inside the partition (e.g. one file's lines): predicate and its params
+    scope: str | None = None
+    scope_params: Sequence[Any] = ()
 
 
 @dataclass(frozen=True)
@@ -406,10 +409,11 @@ def _replace_slice(conn: duckdb.DuckDBPyConnection, s: TableSlice) -> int:
 
 
 def _replace_quarantine(conn: duckdb.DuckDBPyConnection, q: QuarantineSlice, run_id: str) -> None:
+    scope = f" AND ({q.scope})" if q.scope else ""
     conn.execute(
         "DELETE FROM quarantine.rejected_records WHERE source = ? AND entity = ?"
-        " AND partition_key IS NOT DISTINCT FROM ?",
-        [q.source, q.entity, q.partition_key],
+        f" AND partition_key IS NOT DISTINCT FROM ?{scope}",
+        [q.source, q.entity, q.partition_key, *q.scope_params],
     )
     conn.execute(
         f"""
