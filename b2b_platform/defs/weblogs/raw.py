@@ -1,0 +1,258 @@
+"""Raw web requests: every access-log line, parsed, loaded file by file within its month."""
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from b2b_platform.defs.platform_db.raw import MONTHLY
+from b2b_platform.lib import checks
+from b2b_platform.lib.asset_step import (
+    SINGLE_RUN,
+    WAREHOUSE_POOL,
+    asset_step,
+    month_bounds,
+    months_markdown,
+)
+from b2b_platform.lib.combined_log import log_file_day, parse_sql, read_log_lines
+from b2b_platform.lib.file_manifest import InputFile, plan_files
+from b2b_platform.lib.resources import CalendarResource, DirectoryResource
+from b2b_platform.lib.warehouse import (
+    Accounting,
+    QuarantineSlice,
+    TableSlice,
+    WarehouseStep,
+    table_exists,
+    utc_now,
+)
+
+SOURCE = "weblogs"
+ENTITY = "log_lines"
+TABLE = "raw.weblogs"
+OWNERS = ["team:data-platform"]
+KEY = dg.AssetKey(["raw", "weblogs"])
+
+
+def log_files_by_day(directory: DirectoryResource) -> dict[Path, dt.date]:
+    """Log files in the directory with the day their name gives."""
+    if not directory.directory.is_dir():
+        raise dg.Failure(
+            description=f"log directory {directory.directory} does not exist: run `b2b generate`"
+            " or set B2B_LOG_DIR",
+            allow_retries=False,
+        )
+    days = {}
+    for path in sorted(directory.directory.iterdir()):
+        day = log_file_day(path)
+        if day is not None and path.is_file():
+            days[path] = day
+    return days
+
+
+def files_of_month(
+    days: dict[Path, dt.date], partition_key: str, first_key: str, last_key: str
+) -> dict[Path, bool]:
+    """Files whose day falls in the month -> True; the first and last months also take
+    files dated before or after the whole range -> False (their lines are out_of_range)."""
+    start, end = (b.date() for b in month_bounds(partition_key))
+    chosen = {}
+    for path, day in days.items():
+        if start <= day < end:
+            chosen[path] = True
+        elif (partition_key == first_key and day < start) or (partition_key == last_key and day >= end):
+            chosen[path] = False
+    return chosen
+
+
+@dg.asset(
+    key=KEY,
+    group_name="raw",
+    kinds={"duckdb", "file"},
+    owners=OWNERS,
+    tags={"source": SOURCE, "layer": "raw"},
+    partitions_def=MONTHLY,
+    backfill_policy=SINGLE_RUN,
+    pool=WAREHOUSE_POOL,
+    check_specs=[
+        dg.AssetCheckSpec("accounting_identity", asset=KEY, blocking=True,
+                          description="Every line read is loaded or quarantined, per month."),
+        dg.AssetCheckSpec("manifest_consistent", asset=KEY, blocking=True,
+                          description="No file loaded twice; no rows without a loaded manifest entry."),
+        dg.AssetCheckSpec("log_lines_reject_rate", asset=KEY,
+                          description="Unparseable lines stay under the configured share."),
+    ],  # fmt: skip
+)
+def raw_weblogs(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    log_dir: DirectoryResource,
+    calendar: CalendarResource,
+) -> Iterator[dg.MaterializeResult]:
+    """Web server access-log lines (Apache/NGINX combined format), parsed into fields.
+
+    A month's run reads only the files that are new or changed since the last load
+    (etl.file_manifest: size, modification time, content hash); a changed file's rows
+    replace its old rows, a deleted file's rows are removed. Each file commits with its
+    manifest row, so a crash loses at most the file in flight. Lines that cannot be
+    parsed or carry an impossible time are quarantined with file, line number and text.
+    """
+    days = log_files_by_day(log_dir)
+    keys = MONTHLY.get_partition_keys()
+    per_month: dict[str, dict[str, int]] = {}
+    results: list[tuple[str, dg.AssetCheckResult]] = []
+    failed: list[str] = []
+    for partition_key in context.partition_keys:
+        chosen = files_of_month(days, partition_key, keys[0], keys[-1])
+        with asset_step(context, duckdb, partition_key) as step:
+            stats = _load_month(context, step, chosen, partition_key, failed)
+            per_month[partition_key] = stats
+            results += [(partition_key, r) for r in _month_checks(step, partition_key)]
+    combined = checks.combine_months(results)
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": sum(m["lines_loaded"] for m in per_month.values()),
+            "months": months_markdown(per_month),
+            "files_failed": dg.MetadataValue.md("\n".join(f"- {f}" for f in failed) or "none"),
+        },
+        check_results=combined,
+    )
+
+
+def _load_month(
+    context: dg.AssetExecutionContext,
+    step: WarehouseStep,
+    chosen: dict[Path, bool],
+    partition_key: str,
+    failed: list[str],
+) -> dict[str, int]:
+    conn = step.conn
+    files = [InputFile.stat(path) for path in chosen]
+    plan = plan_files(conn, SOURCE, files, partition_key)
+    for file, digest in plan.to_load:
+        manifest = {
+            "source": SOURCE, "path": str(file.path), "partition_key": partition_key,
+            "size_bytes": file.size_bytes, "modified_at": file.modified_at,
+            "content_hash": digest, "loaded_at": utc_now(),
+        }  # fmt: skip
+        try:
+            lines = read_log_lines(file.path)
+        except Exception as exc:  # truncated gzip, permissions, not a text file
+            message = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
+            failed.append(f"{file.path.name}: {message}")
+            context.log.warning(f"log file {file.path} could not be read: {message}")
+            step.commit(manifest_rows=[{**manifest, "status": "failed", "error": message}], finish=False)
+            continue
+        _load_file(step, file.path, lines, partition_key, in_range=chosen[file.path], manifest=manifest)
+    for path in plan.removed:
+        _remove_file(step, path, partition_key)
+    # month-level accounting over every file loaded so far (not only this run's)
+    read = conn.execute(
+        "SELECT coalesce(sum(rows_read), 0) FROM etl.file_manifest"
+        " WHERE source = ? AND partition_key = ? AND status = 'loaded'",
+        [SOURCE, partition_key],
+    ).fetchall()[0][0]
+    loaded_query = (
+        f"SELECT count(*) FROM {TABLE} WHERE partition_key = '{partition_key}'"
+        if table_exists(conn, TABLE) else "SELECT 0"
+    )  # fmt: skip
+    result = step.commit(accounting=[Accounting(SOURCE, ENTITY, partition_key, int(read), loaded_query)])
+    counts = result.by_entity[ENTITY]
+    return {
+        "files_loaded": len(plan.to_load), "files_unchanged": len(plan.unchanged),
+        "files_removed": len(plan.removed), "lines_read": counts["rows_read"],
+        "lines_loaded": counts["rows_loaded"], "lines_rejected": counts["rows_rejected"],
+    }  # fmt: skip
+
+
+def _load_file(
+    step: WarehouseStep,
+    path: Path,
+    lines: object,
+    partition_key: str,
+    in_range: bool,
+    manifest: dict,
+) -> None:
+    conn = step.conn
+    conn.register("log_lines", lines)
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE parsed_lines AS {parse_sql('log_lines')}")
+    conn.unregister("log_lines")
+    if not in_range:  # a file dated outside every partition: account for it, load nothing
+        conn.execute(
+            "UPDATE parsed_lines SET reason = 'out_of_range',"
+            " detail = 'file day is outside B2B_FIRST_MONTH .. B2B_AS_OF'"
+        )
+    name = path.name.replace("'", "''")
+    totals = conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE reason IS NULL) FROM parsed_lines"
+    ).fetchall()[0]
+    step.commit(
+        [
+            TableSlice(
+                TABLE,
+                f"""SELECT '{str(path).replace("'", "''")}' AS source_file, * EXCLUDE (line, reason, detail),
+                           '{partition_key}' AS partition_key
+                    FROM parsed_lines WHERE reason IS NULL""",
+                where="source_file = ?",
+                params=[str(path)],
+            )
+        ],
+        quarantine=[
+            QuarantineSlice(
+                SOURCE, ENTITY, partition_key,
+                f"""SELECT '{name}:' || line_number AS record_key, reason AS reason_code,
+                           'rejected' AS action, detail, line AS raw_record
+                    FROM parsed_lines WHERE reason IS NOT NULL""",
+                scope="starts_with(record_key, ?)", scope_params=[f"{path.name}:"],
+            )
+        ],
+        manifest_rows=[
+            {**manifest, "status": "loaded", "rows_read": totals[0], "rows_loaded": totals[1],
+             "rows_rejected": totals[0] - totals[1]}
+        ],  # fmt: skip
+        rows_read=int(totals[0]),
+        finish=False,
+    )
+
+
+def _remove_file(step: WarehouseStep, path: str, partition_key: str) -> None:
+    name = Path(path).name
+    step.commit(
+        [TableSlice(TABLE, f"SELECT * FROM {TABLE} LIMIT 0", where="source_file = ?", params=[path])]
+        if table_exists(step.conn, TABLE) else [],
+        quarantine=[
+            QuarantineSlice(SOURCE, ENTITY, partition_key, "SELECT NULL AS record_key, NULL AS reason_code,"
+                            " NULL AS action, NULL AS detail, NULL AS raw_record WHERE false",
+                            scope="starts_with(record_key, ?)", scope_params=[f"{name}:"])
+        ],
+        manifest_rows=[{"source": SOURCE, "path": path, "partition_key": partition_key,
+                        "status": "removed", "loaded_at": utc_now(), "rows_read": 0,
+                        "rows_loaded": 0, "rows_rejected": 0}],
+        finish=False,
+    )  # fmt: skip
+
+
+def _month_checks(step: WarehouseStep, partition_key: str) -> list[dg.AssetCheckResult]:
+    conn = step.conn
+    duplicated = conn.execute(
+        "SELECT count(*) FROM (SELECT content_hash FROM etl.file_manifest WHERE source = ?"
+        " AND status = 'loaded' GROUP BY content_hash HAVING count(*) > 1)",
+        [SOURCE],
+    ).fetchall()[0][0]
+    orphans = 0
+    if table_exists(conn, TABLE):
+        orphans = conn.execute(
+            f"SELECT count(*) FROM {TABLE} r WHERE r.partition_key = ? AND NOT EXISTS ("
+            " SELECT 1 FROM etl.file_manifest m WHERE m.source = ? AND m.path = r.source_file"
+            " AND m.status IN ('loaded', 'failed'))",
+            [partition_key, SOURCE],
+        ).fetchall()[0][0]
+    return [
+        checks.accounting_holds(conn, KEY, SOURCE, [ENTITY], partition_key),
+        dg.AssetCheckResult(
+            asset_key=KEY, check_name="manifest_consistent", passed=duplicated == 0 and orphans == 0,
+            metadata={"files_with_same_content": int(duplicated), "rows_without_manifest": int(orphans)},
+        ),
+        checks.reject_rate_below(conn, KEY, SOURCE, ENTITY, partition_key, 0.05),
+    ]
