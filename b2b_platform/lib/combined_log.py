@@ -91,7 +91,7 @@ def parse_sql(relation: str) -> str:
                string_split(trim(q[3]), ' ') AS status_size,
                CASE WHEN len(q) >= 7 AND q[5] = ' ' THEN replace(q[4], chr(1), '"') END AS referer,
                CASE WHEN len(q) >= 7 AND q[5] = ' ' THEN replace(q[6], chr(1), '"') END AS agent,
-               CASE WHEN len(q) > 7 THEN trim(replace(array_to_string(q[7:], '"'), chr(1), '\\"'))
+               CASE WHEN len(q) >= 7 THEN trim(replace(array_to_string(q[7:], '"'), chr(1), '\\"'))
                END AS extra,
                try_strptime(ts, '%d/%b/%Y:%H:%M:%S %z') AS ts_local
         FROM cut

@@ -1,0 +1,110 @@
+"""Combined-log parsing against real-world lines (fixtures/logs, see fixtures/README.md)."""
+
+import datetime as dt
+import gzip
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from b2b_platform.lib.combined_log import log_file_day, parse_sql, read_log_lines
+
+FIXTURES = Path(__file__).parent / "fixtures" / "logs"
+
+
+def _parse(lines_frame):
+    conn = duckdb.connect()
+    conn.register("log_lines", lines_frame.to_arrow())
+    return conn.sql(f"SELECT * FROM ({parse_sql('log_lines')}) ORDER BY line_number").pl()
+
+
+def _parse_text(tmp_path, text: bytes):
+    path = tmp_path / "access-2026-09-01.log"
+    path.write_bytes(text)
+    return _parse(read_log_lines(path)).to_dicts()
+
+
+def test_apache_edge_cases_all_load_with_their_fields():
+    rows = _parse(read_log_lines(FIXTURES / "apache_edge_cases.log")).to_dicts()
+    assert [r["reason"] for r in rows] == [None] * 7
+    ipv6, _, dash_request, extra, hostname, _, vhost = rows
+    assert ipv6["client_ip"] == "::1" and ipv6["user_agent"] is None and ipv6["bytes"] == 209
+    assert ipv6["requested_at"] == dt.datetime(2016, 12, 26, 14, 16, 29)  # +0200 -> UTC
+    assert dash_request["request"] is None and dash_request["status"] == 408 and dash_request["bytes"] is None
+    assert extra["extra"] == '"-"' and extra["path"] == "/stringpatch"
+    assert hostname["client_ip"] is None and hostname["client_host"] == "monitoring-server"
+    assert vhost["vhost"] == "vhost1.domaine.fr" and vhost["client_ip"] == "123.123.123.123"
+
+
+def test_nginx_forwarded_for_lists_resolve_to_the_original_client():
+    rows = _parse(read_log_lines(FIXTURES / "nginx_edge_cases.log")).to_dicts()
+    assert [r["reason"] for r in rows] == [None] * 7
+    assert rows[0]["client_ip"] == "10.0.0.2"  # all private: the leftmost is the client
+    assert rows[2]["client_ip"] == "85.181.35.98"
+    assert rows[4]["client_ip"] == "199.96.1.1"  # quoted list: first public address
+    assert rows[5]["client_ip"] == "2a03:0000:10ff:f00f:0000:0000:0:8000"
+    assert rows[6]["request"] is None and rows[6]["status"] == 400
+
+
+def test_real_apache_log_every_line_accounted_for():
+    frame = _parse(read_log_lines(FIXTURES / "apache_combined_real_10k.log"))
+    assert frame.height == 10_000
+    rejected = frame.filter(frame["reason"].is_not_null())
+    assert rejected["line_number"].to_list() == [8899]  # the truncated line, no closing quote
+    assert rejected["detail"][0].startswith("unbalanced quotes")
+    loaded = frame.filter(frame["reason"].is_null())
+    assert loaded["client_ip"].n_unique() == 1_753
+    assert loaded["requested_at"].null_count() == 0 and loaded["status"].null_count() == 0
+    assert loaded["user_agent"].n_unique() == 558
+
+
+@pytest.mark.parametrize(
+    ("line", "reason", "check"),
+    [
+        (b'1.2.3.4 - bob [01/Sep/2026:10:00:00 -0300] "GET /a\\"b HTTP/1.1" 200 5 "-" "UA \\"quoted\\""',
+         None, lambda r: r["user_agent"] == 'UA "quoted"' and r["username"] == "bob"),
+        (b'1.2.3.4 - - [31/Feb/2026:10:00:00 -0300] "GET / HTTP/1.1" 200 5 "-" "x"',
+         "invalid_timestamp", None),
+        (b'1.2.3.4 - - [01/Sep/2026:25:00:00 -0300] "GET / HTTP/1.1" 200 5 "-" "x"',
+         "invalid_timestamp", None),
+        (b"", "unparseable_line", lambda r: r["detail"] == "blank line"),
+        (b"garbage without structure", "unparseable_line", None),
+        (b'www.example.com:443 1.2.3.4 - - [01/Sep/2026:10:00:00 -0300] "POST /login?next=/x HTTP/1.1" 302 0 "-" "x"',
+         None, lambda r: r["vhost"] == "www.example.com:443" and r["path"] == "/login" and r["method"] == "POST"),
+        (b'1.2.3.4 - - [01/Sep/2026:10:00:00 -0300] "GET / HTTP/1.1" 200 5 "-" "Mozilla \xff\xfe"',
+         None, lambda r: "\ufffd" in r["user_agent"]),
+        (b'1.2.3.4 - - [01/Sep/2026:10:00:00 -0300] "GET / HTTP/1.1" 200 - "-" "x" 0.123',
+         None, lambda r: r["bytes"] is None and r["extra"] == "0.123"),
+    ],
+)  # fmt: skip
+def test_single_lines(tmp_path, line, reason, check):
+    (row,) = _parse_text(tmp_path, line + b"\n")
+    assert row["reason"] == reason, row["detail"]
+    if check:
+        assert check(row), row
+
+
+def test_gzip_and_truncated_gzip(tmp_path):
+    good = tmp_path / "access-2026-09-02.log.gz"
+    good.write_bytes(gzip.compress((FIXTURES / "apache_edge_cases.log").read_bytes()))
+    assert read_log_lines(good).height == 7
+    broken = tmp_path / "access-2026-09-03.log.gz"
+    broken.write_bytes(good.read_bytes()[:-20])
+    with pytest.raises(Exception):  # noqa: B017 - any read error marks the file failed
+        read_log_lines(broken)
+
+
+@pytest.mark.parametrize(
+    ("name", "day"),
+    [
+        ("access-2026-09-01.log", dt.date(2026, 9, 1)),
+        ("access-2026-09-01.log.gz", dt.date(2026, 9, 1)),
+        ("access.log-20260902", dt.date(2026, 9, 2)),
+        ("access.log-20260902.gz", dt.date(2026, 9, 2)),
+        ("access-2026-02-30.log", None),
+        ("error-2026-09-01.log", None),
+        ("access.log", None),
+    ],
+)
+def test_log_file_names(name, day):
+    assert log_file_day(Path(name)) == day
