@@ -12,7 +12,8 @@ from b2b_platform.lib.runner import RunOutcome, resolve_selection, run_stages
 # Columns that legitimately differ between two runs over the same data.
 VOLATILE_COLUMNS = {
     "_extracted_at", "_loaded_at", "run_id", "detected_at", "recorded_at", "loaded_at",
-    "started_at", "finished_at", "broken_at", "pid", "hostname", "modified_at",
+    "started_at", "finished_at", "broken_at", "pid", "hostname", "modified_at", "parsed_at",
+    "looked_up_at",
 }  # fmt: skip
 
 

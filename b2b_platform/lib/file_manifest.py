@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -76,3 +77,28 @@ def plan_files(
         to_load.append((file, digest))
     removed = sorted(set(known) - seen)
     return FilePlan(to_load=to_load, unchanged=unchanged, removed=removed)
+
+
+def failed_file_row(
+    conn: duckdb.DuckDBPyConnection, manifest: dict[str, Any], error: str
+) -> dict[str, Any]:
+    """Manifest row for a file that could not be read.
+
+    Rows loaded from an earlier, readable version stay in the warehouse (the old slice
+    is kept, never half of a new one), so their counts stay on the row and the
+    accounting identity keeps holding until the file is replaced and loads again.
+    """
+    previous = conn.execute(
+        "SELECT rows_read, rows_loaded, rows_rejected FROM etl.file_manifest"
+        " WHERE source = ? AND path = ? AND status IN ('loaded', 'failed')",
+        [manifest["source"], manifest["path"]],
+    ).fetchall()
+    counts = previous[0] if previous else (None, None, None)
+    return {
+        **manifest,
+        "status": "failed",
+        "error": error,
+        "rows_read": counts[0],
+        "rows_loaded": counts[1],
+        "rows_rejected": counts[2],
+    }

@@ -125,6 +125,9 @@ def fail_abandoned_runs(instance: dg.DagsterInstance) -> int:
     )
     for record in records:
         instance.report_run_failed(record.dagster_run, "the `b2b run` process died during this run")
+        # A killed process never releases its pool slot; without this the next run
+        # would wait forever for `duckdb_warehouse`.
+        instance.event_log_storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
     return len(records)
 
 

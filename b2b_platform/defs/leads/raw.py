@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib.asset_step import WAREHOUSE_POOL, asset_step
-from b2b_platform.lib.file_manifest import InputFile, plan_files
+from b2b_platform.lib.file_manifest import InputFile, failed_file_row, plan_files
 from b2b_platform.lib.lead_workbooks import LeadWorkbookError, read_lead_workbook
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import DirectoryResource
@@ -69,7 +69,7 @@ def raw_marketing_leads(
             except LeadWorkbookError as exc:
                 failed.append(f"{file.path.name}: {exc}")
                 context.log.warning(f"lead workbook {file.path} could not be read: {exc}")
-                step.commit(manifest_rows=[{**manifest, "status": "failed", "error": str(exc)}], finish=False)
+                step.commit(manifest_rows=[failed_file_row(conn, manifest, str(exc))], finish=False)
                 continue
             conn.register("sheet", sheet.frame.to_arrow())
             step.commit(

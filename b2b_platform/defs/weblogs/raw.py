@@ -17,7 +17,7 @@ from b2b_platform.lib.asset_step import (
     months_markdown,
 )
 from b2b_platform.lib.combined_log import log_file_day, parse_sql, read_log_lines
-from b2b_platform.lib.file_manifest import InputFile, plan_files
+from b2b_platform.lib.file_manifest import InputFile, failed_file_row, plan_files
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
 from b2b_platform.lib.warehouse import (
     Accounting,
@@ -142,7 +142,7 @@ def _load_month(
             message = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
             failed.append(f"{file.path.name}: {message}")
             context.log.warning(f"log file {file.path} could not be read: {message}")
-            step.commit(manifest_rows=[{**manifest, "status": "failed", "error": message}], finish=False)
+            step.commit(manifest_rows=[failed_file_row(conn, manifest, message)], finish=False)
             continue
         _load_file(step, file.path, lines, partition_key, in_range=chosen[file.path], manifest=manifest)
     for path in plan.removed:
@@ -150,7 +150,7 @@ def _load_month(
     # month-level accounting over every file loaded so far (not only this run's)
     read = conn.execute(
         "SELECT coalesce(sum(rows_read), 0) FROM etl.file_manifest"
-        " WHERE source = ? AND partition_key = ? AND status = 'loaded'",
+        " WHERE source = ? AND partition_key = ? AND status IN ('loaded', 'failed')",
         [SOURCE, partition_key],
     ).fetchall()[0][0]
     loaded_query = (

@@ -1,0 +1,158 @@
+"""Web-log ingestion: incremental by file, failed files, crash recovery, real-world lines."""
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from b2b_platform_tests.helpers import materialize, query, snapshot, warehouse_env
+
+FIXTURES = Path(__file__).parent / "fixtures" / "logs"
+WEBLOGS = "tag:source=weblogs"
+
+
+@pytest.fixture
+def log_warehouse(monkeypatch, tmp_path, tiny_sources):
+    """Tiny sources with a private copy of the log directory, platform already built."""
+    data_dir, _ = tiny_sources
+    logs = tmp_path / "weblogs"
+    shutil.copytree(data_dir / "weblogs", logs)
+    warehouse = tmp_path / "warehouse" / "b2b.duckdb"
+    for key, value in warehouse_env(data_dir, warehouse).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("B2B_LOG_DIR", str(logs))
+    outcome = materialize()
+    assert outcome.ok, outcome.failed_runs
+    return warehouse, logs
+
+
+def _files(warehouse, status="loaded"):
+    return dict(query(warehouse, "SELECT path, rows_read FROM etl.file_manifest"
+                      " WHERE source = 'weblogs' AND status = ?", [status]))  # fmt: skip
+
+
+def _lines_of(warehouse, path):
+    return query(warehouse, "SELECT count(*) FROM raw.weblogs WHERE source_file = ?", [str(path)])[0][0]
+
+
+def _accounting_ok(warehouse):
+    return query(warehouse, "SELECT count(*) FROM etl.record_accounting WHERE source = 'weblogs'"
+                 " AND rows_read <> rows_loaded + rows_rejected + rows_merged")[0][0] == 0  # fmt: skip
+
+
+def test_every_generated_line_is_loaded_or_quarantined(log_warehouse, tiny_sources):
+    warehouse, _ = log_warehouse
+    _, summary = tiny_sources
+    read = query(warehouse, "SELECT sum(rows_read), sum(rows_loaded), sum(rows_rejected)"
+                 " FROM etl.record_accounting WHERE entity = 'log_lines'")[0]  # fmt: skip
+    assert read[0] == summary.weblogs.lines and read[0] == read[1] + read[2]
+    reasons = dict(query(warehouse, "SELECT reason_code, count(*) FROM quarantine.rejected_records"
+                         " WHERE source = 'weblogs' GROUP BY 1"))  # fmt: skip
+    injected = summary.weblogs.malformed_lines
+    assert reasons["invalid_timestamp"] == injected["invalid_timestamp"]
+    assert reasons["unparseable_line"] == injected["truncated"] + injected["blank"]
+    staged = query(warehouse, "SELECT count(*) FROM staging.web_requests")[0][0]
+    assert staged == read[1]
+
+
+def test_add_change_and_delete_a_day(log_warehouse):
+    warehouse, logs = log_warehouse
+    before = snapshot(warehouse)
+    day = sorted(logs.glob("access-2026-09-1*.log*"))[0]
+    kept = day.read_bytes()
+    day.unlink()  # delete a day: its rows and quarantine findings go
+    assert materialize(WEBLOGS).ok
+    assert _lines_of(warehouse, day) == 0
+    assert str(day) in _files(warehouse, "removed")
+    assert _accounting_ok(warehouse)
+
+    day.write_bytes(kept)  # the day comes back: only that file is read, result as before
+    assert materialize(WEBLOGS).ok
+    assert snapshot(warehouse) == before
+
+    opener = gzip.open if day.suffix == ".gz" else open
+    with opener(day, "rb") as handle:
+        original = handle.read()
+    extra = original.splitlines()[-1] + b"\n"
+    with opener(day, "wb") as handle:  # change a day: rows replaced, not appended
+        handle.write(original + extra * 3)
+    assert materialize(WEBLOGS).ok
+    assert _files(warehouse)[str(day)] == original.count(b"\n") + 3
+    assert _lines_of(warehouse, day) >= 3
+    assert _accounting_ok(warehouse)
+
+
+def test_truncated_gzip_fails_alone_and_loads_once_replaced(log_warehouse):
+    warehouse, logs = log_warehouse
+    target = logs / "access-2026-10-30.log.gz"
+    for old in logs.glob("access*2026-10-30*"):
+        old.unlink()
+    good = gzip.compress((FIXTURES / "apache_edge_cases.log").read_bytes())
+    target.write_bytes(good[: len(good) // 2])
+    outcome = materialize(WEBLOGS)
+    assert outcome.ok  # the month still loads
+    failed = query(warehouse, "SELECT path, error FROM etl.file_manifest WHERE status = 'failed'")
+    assert [f[0] for f in failed] == [str(target)] and failed[0][1]
+    assert _accounting_ok(warehouse)
+    target.write_bytes(good)
+    assert materialize(WEBLOGS).ok
+    assert _files(warehouse)[str(target)] == 7
+    assert query(warehouse, "SELECT count(*) FROM etl.file_manifest WHERE status = 'failed'") == [(0,)]
+
+
+def test_b2b_run_names_unreadable_files_and_exits_non_zero(log_warehouse, tmp_path):
+    warehouse, logs = log_warehouse
+    (logs / "access-2026-11-20.log.gz").write_bytes(b"\x1f\x8b\x08\x00broken")
+    for old in logs.glob("access-2026-11-20.log"):
+        old.unlink()
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
+    result = subprocess.run([sys.executable, "-m", "b2b_platform.cli", "run", "--select", WEBLOGS],
+                            env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 1
+    assert "could not read" in result.stderr and "access-2026-11-20.log.gz" in result.stderr
+
+
+def test_real_apache_log_through_the_asset(log_warehouse):
+    warehouse, logs = log_warehouse
+    for old in logs.glob("access*2026-09-15*"):
+        old.unlink()
+    shutil.copy(FIXTURES / "apache_combined_real_10k.log", logs / "access-2026-09-15.log")
+    assert materialize(WEBLOGS).ok
+    path = str(logs / "access-2026-09-15.log")
+    assert _files(warehouse)[path] == 10_000
+    assert _lines_of(warehouse, path) == 9_999
+    bots, countries, rows = query(warehouse, """
+        SELECT count(*) FILTER (WHERE is_bot), count(country_code), count(*)
+        FROM staging.web_requests WHERE source_file = ?""", [path])[0]
+    assert rows == 9_999
+    assert bots > 1_000  # crawlers are a large share of this public site's traffic
+    assert countries / rows > 0.95
+
+
+def test_kill_mid_month_then_rerun_equals_a_clean_run(log_warehouse, tmp_path):
+    warehouse, logs = log_warehouse
+    clean = snapshot(warehouse, ("raw", "staging", "quarantine"))
+    # start over in a fresh warehouse, killed while committing the October files
+    fresh = tmp_path / "fresh" / "b2b.duckdb"
+    env = {**os.environ, "B2B_WAREHOUSE_PATH": str(fresh), "DAGSTER_HOME": str(tmp_path / "home2")}
+    subprocess.run([sys.executable, "-m", "b2b_platform.cli", "run", "--select", "tag:source=platform_db"],
+                   env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
+    killed = subprocess.run(
+        [sys.executable, "-m", "b2b_platform.cli", "run", "--select", WEBLOGS],
+        env={**env, "B2B_FAULT_KILL_BEFORE_COMMIT": "raw/weblogs@2026-10-01"},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -9
+    loaded_before_kill = query(fresh, "SELECT count(DISTINCT partition_key) FROM raw.weblogs")[0][0]
+    assert loaded_before_kill >= 1  # earlier months were committed
+    rerun = subprocess.run([sys.executable, "-m", "b2b_platform.cli", "run"],
+                           env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    interrupted = query(fresh, "SELECT asset_key, partition_key, broken_at IS NOT NULL FROM etl.run_log"
+                        " WHERE status = 'interrupted'")  # fmt: skip
+    assert interrupted == [("raw/weblogs", "2026-10-01", True)]
+    assert snapshot(fresh, ("raw", "staging", "quarantine")) == clean
