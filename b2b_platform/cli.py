@@ -36,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--scale", default="small", help="tiny, small or large (default small)")
     generate.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    generate.add_argument("--as-of", dest="as_of", help="last simulated day, YYYY-MM-DD (default today, UTC)")
+    generate.add_argument(
+        "--as-of", dest="as_of", help="last simulated day, YYYY-MM-DD (default today, UTC)"
+    )
     generate.add_argument("--out", default="data", help="output directory (default data)")
     generate.add_argument(
         "--source-db-url",
@@ -128,8 +130,10 @@ def _run(args: argparse.Namespace) -> int:
     for path, error in failed_files:
         print(f"b2b: error: could not read {path}: {error}", file=sys.stderr)
     if not outcome.ok:
-        print(f"b2b: error: {len(outcome.failed_runs)} run(s) failed (details in `dagster dev` UI):",
-              file=sys.stderr)
+        print(
+            f"b2b: error: {len(outcome.failed_runs)} run(s) failed (details in `dagster dev` UI):",
+            file=sys.stderr,
+        )
         for failure in outcome.failed_runs:
             print(f"  {failure}", file=sys.stderr)
     return 0 if outcome.ok and not failed_files else 1

@@ -85,7 +85,9 @@ def main() -> int:
 
     generated = bench_generator(config, data_dir)
     _print("generator (b2b generate)", generated)
-    goal = generated["log_lines_per_s"] >= 500_000 and (scale != "small" or generated["total_s"] < 30)
+    goal = generated["log_lines_per_s"] >= 500_000 and (
+        scale != "small" or generated["total_s"] < 30
+    )
     print(f"  goal >= 500,000 log lines/s{' and small set < 30 s' if scale == 'small' else ''}:"
           f" {'met' if goal else 'MISSED'}")  # fmt: skip
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from generators.config import SCALES, GenerationConfig
 from b2b_platform_tests.helpers import materialize, warehouse_env
+from generators.config import SCALES, GenerationConfig
 from generators.platform import PlatformData, generate_platform
 from generators.sources import GenerationSummary, generate_sources
 
@@ -47,7 +47,9 @@ def postgres_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def tiny_sources(tmp_path_factory: pytest.TempPathFactory, tiny_config: GenerationConfig) -> tuple[Path, GenerationSummary]:
+def tiny_sources(
+    tmp_path_factory: pytest.TempPathFactory, tiny_config: GenerationConfig
+) -> tuple[Path, GenerationSummary]:
     """The three simulated sources at tiny scale, generated once per session."""
     data_dir = tmp_path_factory.mktemp("tiny-data")
     return data_dir, generate_sources(tiny_config, data_dir)

@@ -17,9 +17,12 @@ VOLATILE_COLUMNS = {
 }  # fmt: skip
 
 
-def warehouse_env(data_dir: Path, warehouse: Path, source_db_url: str | None = None) -> dict[str, str]:
+def warehouse_env(
+    data_dir: Path, warehouse: Path, source_db_url: str | None = None
+) -> dict[str, str]:
     return {
-        "B2B_SOURCE_DB_URL": source_db_url or f"sqlite:///{data_dir / 'source' / 'b2b_platform.db'}",
+        "B2B_SOURCE_DB_URL": source_db_url
+        or f"sqlite:///{data_dir / 'source' / 'b2b_platform.db'}",
         "B2B_LOG_DIR": str(data_dir / "weblogs"),
         "B2B_LEADS_DIR": str(data_dir / "leads"),
         "B2B_WAREHOUSE_PATH": str(warehouse),
@@ -36,7 +39,9 @@ def materialize(selection: str | None = None) -> RunOutcome:
     return run_stages(definitions, dg.DagsterInstance.ephemeral(), keys, lambda _: None)
 
 
-def snapshot(warehouse: Path, schemas: tuple[str, ...] = ("raw", "staging", "quarantine", "etl")) -> dict:
+def snapshot(
+    warehouse: Path, schemas: tuple[str, ...] = ("raw", "staging", "quarantine", "etl")
+) -> dict:
     """Every table's rows (volatile columns left out), sorted, for equality checks."""
     conn = duckdb.connect(str(warehouse), read_only=True)
     try:

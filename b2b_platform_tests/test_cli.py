@@ -21,9 +21,14 @@ def _b2b(*args, env=None):
         (["generate", "--scale", "huge"], "unknown scale 'huge'"),
         (["generate", "--as-of", "2026-13-01"], "--as-of '2026-13-01' is not a date"),
         (["generate", "--out", "/proc/forbidden"], "cannot create output directory"),
-        (["generate", "--scale", "tiny", "--source-db-url", "mysql://x/y"], "must start with sqlite"),
-        (["generate", "--scale", "tiny", "--source-db-url", "postgresql://nobody@127.0.0.1:1/x"],
-         "cannot open source database"),
+        (
+            ["generate", "--scale", "tiny", "--source-db-url", "mysql://x/y"],
+            "must start with sqlite",
+        ),
+        (
+            ["generate", "--scale", "tiny", "--source-db-url", "postgresql://nobody@127.0.0.1:1/x"],
+            "cannot open source database",
+        ),
     ],
 )
 def test_generate_bad_input_is_one_line(tmp_path, capsys, args, message):
@@ -36,7 +41,17 @@ def test_generate_bad_input_is_one_line(tmp_path, capsys, args, message):
 
 
 def test_generate_tiny_writes_the_three_sources(tmp_path):
-    result = _b2b("generate", "--scale", "tiny", "--seed", "3", "--as-of", "2026-11-25", "--out", str(tmp_path))
+    result = _b2b(
+        "generate",
+        "--scale",
+        "tiny",
+        "--seed",
+        "3",
+        "--as-of",
+        "2026-11-25",
+        "--out",
+        str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "source" / "b2b_platform.db").is_file()
     assert any((tmp_path / "weblogs").iterdir())

@@ -30,7 +30,11 @@ def test_apache_edge_cases_all_load_with_their_fields():
     ipv6, _, dash_request, extra, hostname, _, vhost = rows
     assert ipv6["client_ip"] == "::1" and ipv6["user_agent"] is None and ipv6["bytes"] == 209
     assert ipv6["requested_at"] == dt.datetime(2016, 12, 26, 14, 16, 29)  # +0200 -> UTC
-    assert dash_request["request"] is None and dash_request["status"] == 408 and dash_request["bytes"] is None
+    assert (
+        dash_request["request"] is None
+        and dash_request["status"] == 408
+        and dash_request["bytes"] is None
+    )
     assert extra["extra"] == '"-"' and extra["path"] == "/stringpatch"
     assert hostname["client_ip"] is None and hostname["client_host"] == "monitoring-server"
     assert vhost["vhost"] == "vhost1.domaine.fr" and vhost["client_ip"] == "123.123.123.123"

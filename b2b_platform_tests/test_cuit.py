@@ -28,7 +28,9 @@ def test_wrong_check_digit_is_invalid():
 def test_remainder_ten_has_no_valid_digit():
     # 20-00000003: sum = 2*5 + 3*2 = 16, 16 % 11 = 5 -> 6; search a body whose digit is 10
     body = next(
-        f"20{n:08d}" for n in range(10_000_000, 10_100_000) if cuit_check_digit(f"20{n:08d}") is None
+        f"20{n:08d}"
+        for n in range(10_000_000, 10_100_000)
+        if cuit_check_digit(f"20{n:08d}") is None
     )
     assert all(not is_valid_cuit(body + str(d)) for d in range(10))
     # AFIP re-issues such numbers under prefix 23 with check digit 9 (men) or 4 (women)

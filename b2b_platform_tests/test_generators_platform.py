@@ -40,9 +40,13 @@ def test_keys_are_unique(tiny_platform):
 
 def test_order_users_belong_to_the_order_company(tiny_platform):
     t = tiny_platform.tables
-    placed = t["orders"].filter(pl.col("user_id").is_not_null()).join(
-        t["platform_users"].select("user_id", pl.col("company_id").alias("user_company")),
-        on="user_id",
+    placed = (
+        t["orders"]
+        .filter(pl.col("user_id").is_not_null())
+        .join(
+            t["platform_users"].select("user_id", pl.col("company_id").alias("user_company")),
+            on="user_id",
+        )
     )
     known = placed.filter(pl.col("company_id").is_in(t["companies"]["company_id"].implode()))
     assert known.height > 0
@@ -59,14 +63,17 @@ def test_every_anomaly_is_injected_and_detectable(tiny_platform, tiny_config):
     assert len(invalid) == injected["invalid_cuit"]
     normalized = companies["cuit"].map_elements(normalize_cuit, return_dtype=pl.String)
     assert normalized.is_duplicated().sum() == 2 * injected["duplicate_cuit"]
-    assert companies["cuit"].str.contains("-").any() and (~companies["cuit"].str.contains("-")).any()
+    assert (
+        companies["cuit"].str.contains("-").any() and (~companies["cuit"].str.contains("-")).any()
+    )
 
     customers = t["customers"].with_columns(
         doc=pl.col("document_number").str.replace_all(r"[.\s]", "")
     )
-    assert customers.select("document_type", "doc").is_duplicated().sum() == 2 * injected[
-        "duplicate_customer"
-    ]
+    assert (
+        customers.select("document_type", "doc").is_duplicated().sum()
+        == 2 * injected["duplicate_customer"]
+    )
     bad_docs = customers.filter(~pl.col("doc").str.contains(r"^\d{7,8}$"))
     assert bad_docs.height == injected["invalid_document"]
     as_of = tiny_config.as_of
@@ -87,9 +94,9 @@ def test_every_anomaly_is_injected_and_detectable(tiny_platform, tiny_config):
     assert (~orders["company_id"].is_in(companies["company_id"].implode())).sum() == injected[
         "unknown_company"
     ]
-    assert (~orders["customer_id"].is_in(t["customers"]["customer_id"].implode())).sum() == injected[
-        "unknown_customer"
-    ]
+    assert (
+        ~orders["customer_id"].is_in(t["customers"]["customer_id"].implode())
+    ).sum() == injected["unknown_customer"]
 
     items = t["order_items"]
     assert (items["quantity"] <= 0).sum() == injected["non_positive_quantity"]
@@ -97,7 +104,9 @@ def test_every_anomaly_is_injected_and_detectable(tiny_platform, tiny_config):
     assert (~items["product_id"].is_in(t["products"]["product_id"].implode())).sum() == injected[
         "unknown_product"
     ]
-    assert (~items["order_id"].is_in(orders["order_id"].implode())).sum() == injected["unknown_order"]
+    assert (~items["order_id"].is_in(orders["order_id"].implode())).sum() == injected[
+        "unknown_order"
+    ]
 
 
 def test_prices_follow_the_price_list(tiny_platform):
@@ -106,16 +115,21 @@ def test_prices_follow_the_price_list(tiny_platform):
     assert (sp["price"].cast(pl.Float64) > 0).all()
     assert sp["valid_to"].null_count() > 0 and sp["valid_to"].null_count() < sp.height
     items = t["order_items"].filter(pl.col("unit_price").cast(pl.Float64) > 0)
-    offered = items.join(sp.select("supplier_id", "product_id").unique(), on=["supplier_id", "product_id"])
-    assert offered.height == items.filter(
-        pl.col("product_id").is_in(t["products"]["product_id"].implode())
-    ).height
+    offered = items.join(
+        sp.select("supplier_id", "product_id").unique(), on=["supplier_id", "product_id"]
+    )
+    assert (
+        offered.height
+        == items.filter(pl.col("product_id").is_in(t["products"]["product_id"].implode())).height
+    )
 
 
 def test_orders_span_the_simulated_months(tiny_platform, tiny_config):
     orders = tiny_platform.tables["orders"].filter(
         pl.col("ordered_at").is_between(
-            tiny_config.start.replace(tzinfo=None), tiny_config.end.replace(tzinfo=None), closed="left"
+            tiny_config.start.replace(tzinfo=None),
+            tiny_config.end.replace(tzinfo=None),
+            closed="left",
         )
     )
     months = orders["ordered_at"].dt.strftime("%Y-%m").unique().sort().to_list()
@@ -142,5 +156,7 @@ def test_rates_are_configurable(tiny_config, rate_field):
 
 @pytest.mark.parametrize("seed", range(10))
 def test_any_seed_generates(seed, tiny_config):
-    data = generate_platform(GenerationConfig(scale=SCALES["tiny"], seed=seed, as_of=tiny_config.as_of))
+    data = generate_platform(
+        GenerationConfig(scale=SCALES["tiny"], seed=seed, as_of=tiny_config.as_of)
+    )
     assert data.tables["orders"].height == SCALES["tiny"].orders

@@ -48,7 +48,11 @@ def test_spider_cases_are_bots():
 )  # fmt: skip
 def test_labels(ua, label, device_type, bot):
     described = describe_user_agent(ua)
-    assert (described["device_label"], described["device_type"], described["is_bot"]) == (label, device_type, bot)
+    assert (described["device_label"], described["device_type"], described["is_bot"]) == (
+        label,
+        device_type,
+        bot,
+    )
 
 
 def test_label_rule():

@@ -45,7 +45,9 @@ def test_slices_replace_only_their_month(tmp_path):
                              " FROM etl.record_accounting ORDER BY 1")  # fmt: skip
     assert accounting == [("2026-01", 3, 2, 1), ("2026-02", 2, 1, 1)]
     assert _rows(path, "SELECT count(*) FROM quarantine.rejected_records") == [(2,)]
-    log = _rows(path, "SELECT partition_key, status, rows_written FROM etl.run_log ORDER BY started_at")
+    log = _rows(
+        path, "SELECT partition_key, status, rows_written FROM etl.run_log ORDER BY started_at"
+    )
     assert [r[1] for r in log] == ["succeeded"] * 3
 
 
@@ -71,18 +73,25 @@ def test_new_columns_are_added_and_inserts_go_by_name(tmp_path):
     with warehouse_step(path, "r2", "a", "m2") as step:
         step.commit([TableSlice("raw.t", "SELECT 'm2' AS p, 2 AS a, 'x' AS extra",
                                 where="p = ?", params=["m2"])])  # fmt: skip
-    assert _rows(path, "SELECT a, p, extra FROM raw.t ORDER BY a") == [(1, "m1", None), (2, "m2", "x")]
+    assert _rows(path, "SELECT a, p, extra FROM raw.t ORDER BY a") == [
+        (1, "m1", None),
+        (2, "m2", "x"),
+    ]
 
 
 def test_dead_running_steps_are_marked_interrupted(tmp_path):
     path = tmp_path / "w.duckdb"
     _write_month(path, "2026-01", [1])
     conn = duckdb.connect(str(path))
-    conn.execute("INSERT INTO etl.run_log (run_id, asset_key, partition_key, started_at, status)"
-                 " VALUES ('dead', 'test/asset', '2026-02', TIMESTAMP '2026-01-01 10:00', 'running')")
+    conn.execute(
+        "INSERT INTO etl.run_log (run_id, asset_key, partition_key, started_at, status)"
+        " VALUES ('dead', 'test/asset', '2026-02', TIMESTAMP '2026-01-01 10:00', 'running')"
+    )
     conn.close()
     _write_month(path, "2026-03", [1], run_id="r3")
-    rows = _rows(path, "SELECT status, broken_at >= started_at, error FROM etl.run_log WHERE run_id = 'dead'")
+    rows = _rows(
+        path, "SELECT status, broken_at >= started_at, error FROM etl.run_log WHERE run_id = 'dead'"
+    )
     assert rows[0][0] == "interrupted" and rows[0][1] is True and "killed" in rows[0][2]
 
 

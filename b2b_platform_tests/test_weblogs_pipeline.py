@@ -36,7 +36,9 @@ def _files(warehouse, status="loaded"):
 
 
 def _lines_of(warehouse, path):
-    return query(warehouse, "SELECT count(*) FROM raw.weblogs WHERE source_file = ?", [str(path)])[0][0]
+    return query(warehouse, "SELECT count(*) FROM raw.weblogs WHERE source_file = ?", [str(path)])[
+        0
+    ][0]
 
 
 def _accounting_ok(warehouse):
@@ -101,11 +103,13 @@ def test_truncated_gzip_fails_alone_and_loads_once_replaced(log_warehouse):
     target.write_bytes(good)
     assert materialize(WEBLOGS).ok
     assert _files(warehouse)[str(target)] == 7
-    assert query(warehouse, "SELECT count(*) FROM etl.file_manifest WHERE status = 'failed'") == [(0,)]
+    assert query(warehouse, "SELECT count(*) FROM etl.file_manifest WHERE status = 'failed'") == [
+        (0,)
+    ]
 
 
 def test_b2b_run_names_unreadable_files_and_exits_non_zero(log_warehouse, tmp_path):
-    warehouse, logs = log_warehouse
+    _, logs = log_warehouse
     (logs / "access-2026-11-20.log.gz").write_bytes(b"\x1f\x8b\x08\x00broken")
     for old in logs.glob("access-2026-11-20.log"):
         old.unlink()
@@ -125,16 +129,20 @@ def test_real_apache_log_through_the_asset(log_warehouse):
     path = str(logs / "access-2026-09-15.log")
     assert _files(warehouse)[path] == 10_000
     assert _lines_of(warehouse, path) == 9_999
-    bots, countries, rows = query(warehouse, """
+    bots, countries, rows = query(
+        warehouse,
+        """
         SELECT count(*) FILTER (WHERE is_bot), count(country_code), count(*)
-        FROM staging.web_requests WHERE source_file = ?""", [path])[0]
+        FROM staging.web_requests WHERE source_file = ?""",
+        [path],
+    )[0]
     assert rows == 9_999
     assert bots > 1_000  # crawlers are a large share of this public site's traffic
     assert countries / rows > 0.95
 
 
 def test_kill_mid_month_then_rerun_equals_a_clean_run(log_warehouse, tmp_path):
-    warehouse, logs = log_warehouse
+    warehouse, _ = log_warehouse
     clean = snapshot(warehouse, ("raw", "staging", "quarantine"))
     # start over in a fresh warehouse, killed while committing the October files
     fresh = tmp_path / "fresh" / "b2b.duckdb"

@@ -81,7 +81,10 @@ def _mask(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
 
 def _frame(columns: dict, schema_overrides: dict | None = None) -> pl.DataFrame:
     """A frame from numpy columns; object arrays go in as lists (polars cannot cast Object)."""
-    data = {k: v.tolist() if isinstance(v, np.ndarray) and v.dtype == object else v for k, v in columns.items()}
+    data = {
+        k: v.tolist() if isinstance(v, np.ndarray) and v.dtype == object else v
+        for k, v in columns.items()
+    }
     return pl.DataFrame(data, schema_overrides=schema_overrides)
 
 
@@ -98,19 +101,24 @@ def _timestamps(
     return (np.datetime64(start.replace(tzinfo=None), "s") + offsets).astype("datetime64[us]")
 
 
-def _places(
-    rng: np.random.Generator, countries: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _places(rng: np.random.Generator, countries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Province and city per country code (real AR provinces, a capital elsewhere)."""
     n = len(countries)
     provinces = np.array(list(ref.AR_PROVINCES), dtype=object)
     p = np.array(ref.AR_PROVINCE_WEIGHTS)
     prov = provinces[rng.choice(len(provinces), size=n, p=p / p.sum())]
     pick = rng.random(n)
-    city = np.array(
-        [ref.AR_PROVINCES[pv][int(u * len(ref.AR_PROVINCES[pv]))] for pv, u in zip(prov, pick, strict=True)],
-        dtype=object,
-    ) if n else np.array([], dtype=object)
+    city = (
+        np.array(
+            [
+                ref.AR_PROVINCES[pv][int(u * len(ref.AR_PROVINCES[pv]))]
+                for pv, u in zip(prov, pick, strict=True)
+            ],
+            dtype=object,
+        )
+        if n
+        else np.array([], dtype=object)
+    )
     foreign = countries != "AR"
     for code, (f_prov, f_city) in ref.FOREIGN_CITIES.items():
         sel = countries == code
@@ -189,13 +197,20 @@ def _companies(
             "company_id": np.arange(1, n + 1),
             "cuit": formatted,
             "legal_name": names,
-            "industry": np.array(ref.INDUSTRIES, dtype=object)[rng.integers(0, len(ref.INDUSTRIES), n)],
+            "industry": np.array(ref.INDUSTRIES, dtype=object)[
+                rng.integers(0, len(ref.INDUSTRIES), n)
+            ],
             "country_code": countries,
             "province": provinces,
             "city": cities,
             "created_at": created,
         },
-        schema_overrides={"cuit": pl.String, "legal_name": pl.String, "province": pl.String, "city": pl.String},
+        schema_overrides={
+            "cuit": pl.String,
+            "legal_name": pl.String,
+            "province": pl.String,
+            "city": pl.String,
+        },
     ).with_columns(updated_at=pl.col("created_at") + pl.duration(days=30))
 
     # Duplicates: the same (valid) CUIT registered again, typed in the other format.
@@ -206,7 +221,14 @@ def _companies(
         company_id=pl.int_range(n + 1, n + 1 + originals.height, dtype=pl.Int64),
         cuit=pl.when(pl.col("cuit").str.contains("-"))
         .then(pl.col("cuit").str.replace_all("-", ""))
-        .otherwise(pl.format("{}-{}-{}", pl.col("cuit").str.slice(0, 2), pl.col("cuit").str.slice(2, 8), pl.col("cuit").str.slice(10, 1))),
+        .otherwise(
+            pl.format(
+                "{}-{}-{}",
+                pl.col("cuit").str.slice(0, 2),
+                pl.col("cuit").str.slice(2, 8),
+                pl.col("cuit").str.slice(10, 1),
+            )
+        ),
         legal_name=pl.col("legal_name").str.to_uppercase(),
         created_at=pl.col("created_at") + pl.duration(days=400),
         updated_at=pl.col("updated_at") + pl.duration(days=400),
@@ -219,7 +241,9 @@ def _suppliers(
     config: GenerationConfig, rng: np.random.Generator, companies: pl.DataFrame
 ) -> pl.DataFrame:
     n = config.scale.suppliers
-    company_ids = rng.choice(companies["company_id"].to_numpy()[: config.scale.companies], n, replace=False)
+    company_ids = rng.choice(
+        companies["company_id"].to_numpy()[: config.scale.companies], n, replace=False
+    )
     created = _timestamps(rng, config.start - dt.timedelta(days=3 * 365), config.start, n)
     return _frame(
         {
@@ -243,7 +267,9 @@ def _products(config: GenerationConfig, rng: np.random.Generator) -> pl.DataFram
     ids = np.arange(1, n + 1, dtype=np.int64)
     codes = [ref.PRODUCT_CATEGORIES[categories[c]][0] for c in cat_idx]
     nouns = [
-        ref.PRODUCT_CATEGORIES[categories[c]][1][int(u * len(ref.PRODUCT_CATEGORIES[categories[c]][1]))]
+        ref.PRODUCT_CATEGORIES[categories[c]][1][
+            int(u * len(ref.PRODUCT_CATEGORIES[categories[c]][1]))
+        ]
         for c, u in zip(cat_idx, noun_pick, strict=True)
     ]
     created = _timestamps(rng, config.start - dt.timedelta(days=2 * 365), config.start, n)
@@ -275,9 +301,8 @@ def _supplier_products(
     medians = np.array([ref.PRODUCT_CATEGORIES[c][2] for c in products["category"].to_list()])
     base = np.repeat(medians * rng.lognormal(0, 0.35, size=n), offers_per_product)
     base = base * rng.uniform(0.9, 1.1, size=len(base))
-    offers = (
-        _frame({"supplier_id": supplier_ids, "product_id": product_ids, "price": base})
-        .unique(["supplier_id", "product_id"], keep="first", maintain_order=True)
+    offers = _frame({"supplier_id": supplier_ids, "product_id": product_ids, "price": base}).unique(
+        ["supplier_id", "product_id"], keep="first", maintain_order=True
     )
     m = offers.height
     valid_from = np.datetime64(config.first_day - dt.timedelta(days=90)) - rng.integers(
@@ -290,7 +315,9 @@ def _supplier_products(
     ).astype("timedelta64[D]")
     first = offers.with_columns(
         valid_from=pl.Series(valid_from),
-        valid_to=pl.Series(np.where(change, change_day - np.timedelta64(1, "D"), np.datetime64("NaT"))),
+        valid_to=pl.Series(
+            np.where(change, change_day - np.timedelta64(1, "D"), np.datetime64("NaT"))
+        ),
     )
     raised = offers.filter(pl.Series(change)).with_columns(
         price=pl.col("price") * pl.Series(rng.uniform(1.1, 1.6, size=int(change.sum()))),
@@ -362,15 +389,24 @@ def _customers(
     ).astype("timedelta64[D]")
     injected["implausible_birth_date"] = int(implausible.sum())
 
-    domains = np.array(["gmail.com", "hotmail.com", "yahoo.com.ar", "outlook.com", "fibertel.com.ar"])
+    domains = np.array(
+        ["gmail.com", "hotmail.com", "yahoo.com.ar", "outlook.com", "fibertel.com.ar"]
+    )
     emails = [
         f"{_ascii(a)}.{_ascii(b)}{k}@{d}".replace(" ", "")
         for a, b, k, d in zip(
-            first[fi], last[li], rng.integers(1, 999, n), domains[rng.integers(0, 5, n)], strict=True
+            first[fi],
+            last[li],
+            rng.integers(1, 999, n),
+            domains[rng.integers(0, 5, n)],
+            strict=True,
         )
     ]
     email_missing = rng.random(n) < 0.08
-    phones = [f"+54 9 11 {a:04d}-{b:04d}" for a, b in zip(rng.integers(0, 9999, n), rng.integers(0, 9999, n), strict=True)]
+    phones = [
+        f"+54 9 11 {a:04d}-{b:04d}"
+        for a, b in zip(rng.integers(0, 9999, n), rng.integers(0, 9999, n), strict=True)
+    ]
     provinces, cities = _places(rng, np.full(n, "AR", dtype=object))
     created = _timestamps(rng, config.start - dt.timedelta(days=3 * 365), config.end, n)
     frame = _frame(
@@ -387,8 +423,11 @@ def _customers(
             "created_at": created,
         },
         schema_overrides={
-            "document_type": pl.String, "document_number": pl.String, "email": pl.String,
-            "province": pl.String, "city": pl.String,
+            "document_type": pl.String,
+            "document_number": pl.String,
+            "email": pl.String,
+            "province": pl.String,
+            "city": pl.String,
         },
     ).with_columns(pl.col("date_of_birth").cast(pl.Date), updated_at=pl.col("created_at"))
 
@@ -415,6 +454,12 @@ def _users(
     n = config.scale.users
     # Heavy-tailed: a few big clients have many users, most have one or two.
     company_weight = rng.pareto(1.2, size=companies.height) + 0.2
+    # ...but each country keeps its share of companies as its share of users, so a few big
+    # foreign clients cannot outnumber Argentina at small scales.
+    company_country = companies["country_code"].to_numpy()
+    for code in np.unique(company_country):
+        in_country = company_country == code
+        company_weight[in_country] *= in_country.sum() / company_weight[in_country].sum()
     company_idx = rng.choice(companies.height, size=n, p=company_weight / company_weight.sum())
     company_ids = companies["company_id"].to_numpy()[company_idx]
     countries = companies["country_code"].to_numpy()[company_idx]
@@ -426,7 +471,8 @@ def _users(
     usernames = [f"{a[0]}{b}{i}" for a, b, i in zip(first[fi], last[li], ids, strict=True)]
     domains = companies["legal_name"].to_numpy()[company_idx]
     emails = [
-        f"{u}@{_ascii(d.split()[0]).strip(',.')}.com.ar" for u, d in zip(usernames, domains, strict=True)
+        f"{u}@{_ascii(d.split()[0]).strip(',.')}.com.ar"
+        for u, d in zip(usernames, domains, strict=True)
     ]
     created = _timestamps(rng, config.start - dt.timedelta(days=2 * 365), config.start, n)
     users = _frame(
@@ -503,7 +549,9 @@ def _orders(
 
     unknown_company = _mask(rng, n, rates.unknown_company) & ~future & ~old
     company_ids = company_ids.copy()
-    company_ids[unknown_company] = companies.height + rng.integers(1_000, 9_000, size=int(unknown_company.sum()))
+    company_ids[unknown_company] = companies.height + rng.integers(
+        1_000, 9_000, size=int(unknown_company.sum())
+    )
     injected["unknown_company"] = int(unknown_company.sum())
     unknown_customer = _mask(rng, n, rates.unknown_customer) & ~future & ~old & ~unknown_company
     customer_ids[unknown_customer] = customers.height + rng.integers(
@@ -512,7 +560,11 @@ def _orders(
     injected["unknown_customer"] = int(unknown_customer.sum())
 
     # Lifecycle by age: old orders are delivered (or cancelled/returned), recent ones in flight.
-    age_days = (np.datetime64(config.end.replace(tzinfo=None), "s") - ordered_at).astype("timedelta64[D]").astype(int)
+    age_days = (
+        (np.datetime64(config.end.replace(tzinfo=None), "s") - ordered_at)
+        .astype("timedelta64[D]")
+        .astype(int)
+    )
     final = np.array(["delivered", "cancelled", "returned"], dtype=object)[
         rng.choice(3, size=n, p=[0.9, 0.06, 0.04])
     ]
@@ -524,7 +576,9 @@ def _orders(
         f" {s.upper()}" if i % 3 == 0 else (f"{s.title()} " if i % 3 == 1 else f"  {s}")
         for i, s in enumerate(status[messy])
     ]
-    invalid_status = _mask(rng, n, rates.invalid_status) & ~future & ~old & ~unknown_company & ~unknown_customer
+    invalid_status = (
+        _mask(rng, n, rates.invalid_status) & ~future & ~old & ~unknown_company & ~unknown_customer
+    )
     status[invalid_status] = np.array(ref.INVALID_STATUSES, dtype=object)[
         rng.integers(0, len(ref.INVALID_STATUSES), size=int(invalid_status.sum()))
     ]
@@ -550,8 +604,10 @@ def _orders(
             "updated_at": updated,
         },
         schema_overrides={
-            "status": pl.String, "currency": pl.String,
-            "shipping_province": pl.String, "shipping_city": pl.String,
+            "status": pl.String,
+            "currency": pl.String,
+            "shipping_province": pl.String,
+            "shipping_city": pl.String,
         },
     )
 
@@ -570,7 +626,9 @@ def _order_items(
     lines_per_order = np.clip(1 + rng.poisson(1.8, size=n_orders), 1, 8)
     order_idx = np.repeat(np.arange(n_orders), lines_per_order)
     m = len(order_idx)
-    line_number = np.arange(m) - np.repeat(np.cumsum(lines_per_order) - lines_per_order, lines_per_order) + 1
+    line_number = (
+        np.arange(m) - np.repeat(np.cumsum(lines_per_order) - lines_per_order, lines_per_order) + 1
+    )
 
     # Popularity differs by country: each country ranks the catalogue its own way.
     order_country = (
@@ -604,16 +662,29 @@ def _order_items(
         )
     )
     # The price in force on the order date for that supplier and product.
-    prices = supplier_products.select("supplier_id", "product_id", "valid_from", "price").sort("valid_from")
+    prices = supplier_products.select("supplier_id", "product_id", "valid_from", "price").sort(
+        "valid_from"
+    )
     items = (
         items.sort("ordered_on")
         .join_asof(
-            prices, left_on="ordered_on", right_on="valid_from", by=["supplier_id", "product_id"],
-            strategy="backward", check_sortedness=False,
+            prices,
+            left_on="ordered_on",
+            right_on="valid_from",
+            by=["supplier_id", "product_id"],
+            strategy="backward",
+            check_sortedness=False,
         )
         .sort("order_id", "line_number")
     )
-    unit_price = items["price"].cast(pl.Float64).fill_null(strategy="forward").fill_null(1000.0).to_numpy().copy()
+    unit_price = (
+        items["price"]
+        .cast(pl.Float64)
+        .fill_null(strategy="forward")
+        .fill_null(1000.0)
+        .to_numpy()
+        .copy()
+    )
     quantity = np.clip(rng.geometric(0.12, size=m), 1, 200)
     discount = np.where(rng.random(m) < 0.2, rng.choice([5.0, 10.0, 15.0, 20.0], size=m), 0.0)
 
@@ -625,7 +696,9 @@ def _order_items(
     )
     unknown_product = _mask(rng, m, rates.unknown_product) & ~non_positive_qty & ~non_positive_price
     product_col = items["product_id"].to_numpy().copy()
-    product_col[unknown_product] = n_products + rng.integers(1_000, 9_000, size=int(unknown_product.sum()))
+    product_col[unknown_product] = n_products + rng.integers(
+        1_000, 9_000, size=int(unknown_product.sum())
+    )
     injected["non_positive_quantity"] = int(non_positive_qty.sum())
     injected["non_positive_price"] = int(non_positive_price.sum())
     injected["unknown_product"] = int(unknown_product.sum())
@@ -642,9 +715,13 @@ def _order_items(
         }
     )
     # Orphans: lines whose order the legacy service never wrote.
-    orphans = result.sample(n=max(1, round(m * rates.unknown_order)), seed=config.seed + 2).with_columns(
-        order_id=pl.col("order_id") + n_orders + 10_000, line_number=pl.lit(1, dtype=pl.Int64)
-    ).unique("order_id", keep="first", maintain_order=True)
+    orphans = (
+        result.sample(n=max(1, round(m * rates.unknown_order)), seed=config.seed + 2)
+        .with_columns(
+            order_id=pl.col("order_id") + n_orders + 10_000, line_number=pl.lit(1, dtype=pl.Int64)
+        )
+        .unique("order_id", keep="first", maintain_order=True)
+    )
     injected["unknown_order"] = orphans.height
     return pl.concat([result, orphans]).with_columns(
         pl.col("unit_price").cast(MONEY), pl.col("discount_pct").cast(PERCENT)

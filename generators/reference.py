@@ -45,11 +45,15 @@ PRODUCT_CATEGORIES: dict[str, tuple[str, tuple[str, ...], float]] = {
     "Librería": ("LIB", ("Resma A4", "Cuaderno", "Bolígrafo x50", "Carpeta"), 6_000),
     "Almacén": ("ALM", ("Yerba mate", "Café molido", "Azúcar", "Aceite de girasol"), 3_800),
     "Bebidas": ("BEB", ("Agua mineral", "Gaseosa", "Jugo", "Agua saborizada"), 2_900),
-    "Tecnología": ("TEC", ("Mouse", "Teclado", "Monitor 24\"", "Notebook", "Auriculares"), 95_000),
+    "Tecnología": ("TEC", ("Mouse", "Teclado", 'Monitor 24"', "Notebook", "Auriculares"), 95_000),
     "Ferretería": ("FER", ("Taladro", "Tornillos x100", "Cinta métrica", "Llave inglesa"), 18_000),
     "Descartables": ("DES", ("Vasos x100", "Servilletas", "Bandejas", "Guantes de nitrilo"), 5_200),
     "Electricidad": ("ELE", ("Cable 2.5mm", "Lámpara LED", "Zapatilla", "Disyuntor"), 12_000),
-    "Seguridad": ("SEG", ("Casco", "Chaleco reflectivo", "Botín de seguridad", "Matafuego"), 35_000),
+    "Seguridad": (
+        "SEG",
+        ("Casco", "Chaleco reflectivo", "Botín de seguridad", "Matafuego"),
+        35_000,
+    ),
     "Mobiliario": ("MOB", ("Silla ergonómica", "Escritorio", "Estantería", "Archivero"), 150_000),
 }
 BRANDS: tuple[str, ...] = (
@@ -58,7 +62,20 @@ BRANDS: tuple[str, ...] = (
 )  # fmt: skip
 UNITS: tuple[str, ...] = ("unidad", "caja", "pack", "kg", "litro", "metro")
 
-ORDER_STATUSES: tuple[str, ...] = ("placed", "paid", "shipped", "delivered", "cancelled", "returned")
+ORDER_STATUSES: tuple[str, ...] = (
+    "placed",
+    "paid",
+    "shipped",
+    "delivered",
+    "cancelled",
+    "returned",
+)
 INVALID_STATUSES: tuple[str, ...] = ("pending_review", "borrado", "unknown", "", "entregado")
-DOCUMENT_TYPES: dict[str, float] = {"DNI": 0.93, "PASAPORTE": 0.03, "LC": 0.02, "LE": 0.01, "CI": 0.01}
+DOCUMENT_TYPES: dict[str, float] = {
+    "DNI": 0.93,
+    "PASAPORTE": 0.03,
+    "LC": 0.02,
+    "LE": 0.01,
+    "CI": 0.01,
+}
 USER_ROLES: dict[str, float] = {"buyer": 0.7, "admin": 0.15, "viewer": 0.15}

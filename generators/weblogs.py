@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import zlib
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +28,7 @@ import iptocc
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from isal import isal_zlib
 
 from generators.config import GenerationConfig
 
@@ -1330,7 +1330,8 @@ def _file_names(cal: _Calendar) -> list[str]:
 def _write(path: Path, parts: Sequence[bytes | memoryview]) -> int:
     if path.name.endswith(".gz"):
         # wbits=31: a gzip member with mtime 0 and no file name, so the bytes are reproducible.
-        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+        # ISA-L deflate: about 5x zlib's speed at level 1, still plain gzip for every reader.
+        compressor = isal_zlib.compressobj(1, isal_zlib.DEFLATED, 31)
         parts = [*(compressor.compress(part) for part in parts), compressor.flush()]
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("wb") as f:
@@ -1508,7 +1509,7 @@ def generate_weblogs(
     lines_total = bytes_total = dropped = 0
     carry = _no_events()
     pending: deque[Future[int]] = deque()
-    # zlib releases the GIL: compress and write in a thread while the next days are built.
+    # the compressor releases the GIL: compress and write in a thread while the next days are built.
     with ThreadPoolExecutor(max_workers=1) as writer:
         for k in range(cal.n_chunks):
             rng = _rng(config, _S_CHUNK, k)

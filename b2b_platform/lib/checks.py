@@ -60,15 +60,23 @@ def references_resolve(
     params: Sequence[Any] = (),
 ) -> dg.AssetCheckResult:
     """Every non-null `column` value exists in `ref_table.ref_column`."""
-    filters = [f"t.{column} IS NOT NULL", f"NOT EXISTS (SELECT 1 FROM {ref_table} r WHERE r.{ref_column} = t.{column})"]
+    filters = [
+        f"t.{column} IS NOT NULL",
+        f"NOT EXISTS (SELECT 1 FROM {ref_table} r WHERE r.{ref_column} = t.{column})",
+    ]
     if where:
         filters.append(where)
-    dangling = _scalar(conn, f"SELECT count(*) FROM {table} t WHERE {' AND '.join(filters)}", params)
+    dangling = _scalar(
+        conn, f"SELECT count(*) FROM {table} t WHERE {' AND '.join(filters)}", params
+    )
     return dg.AssetCheckResult(
         asset_key=asset_key,
         check_name=check_name,
         passed=dangling == 0,
-        metadata={"reference": f"{table}.{column} -> {ref_table}.{ref_column}", "dangling": int(dangling)},
+        metadata={
+            "reference": f"{table}.{column} -> {ref_table}.{ref_column}",
+            "dangling": int(dangling),
+        },
     )
 
 
@@ -118,7 +126,12 @@ def reject_rate_below(
         asset_key=asset_key,
         check_name=f"{entity}_reject_rate",
         passed=rate <= threshold,
-        metadata={"reject_rate": round(rate, 5), "threshold": threshold, "rows_read": read, "rows_rejected": rejected},
+        metadata={
+            "reject_rate": round(rate, 5),
+            "threshold": threshold,
+            "rows_read": read,
+            "rows_rejected": rejected,
+        },
     )
 
 

@@ -61,7 +61,8 @@ def cuit_is_valid_sql(column: str) -> str:
     (11 - sum % 11) % 11 maps remainder 11 to 0 and leaves 10, which no digit equals.
     """
     terms = " + ".join(
-        f"{w} * TRY_CAST(substr({column}, {i + 1}, 1) AS INTEGER)" for i, w in enumerate(CUIT_WEIGHTS)
+        f"{w} * TRY_CAST(substr({column}, {i + 1}, 1) AS INTEGER)"
+        for i, w in enumerate(CUIT_WEIGHTS)
     )
     return (
         f"coalesce(regexp_full_match({column}, '[0-9]{{11}}')"

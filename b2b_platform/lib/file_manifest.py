@@ -67,7 +67,12 @@ def plan_files(
         key = str(file.path)
         seen.add(key)
         previous = known.get(key)
-        if previous and previous[4] == "loaded" and previous[1] == file.size_bytes and previous[2] == file.modified_at:
+        if (
+            previous
+            and previous[4] == "loaded"
+            and previous[1] == file.size_bytes
+            and previous[2] == file.modified_at
+        ):
             unchanged.append(file)
             continue
         digest = content_hash(file.path)

@@ -103,13 +103,17 @@ def _find_header(grid: pl.DataFrame) -> tuple[int, dict[int, str]] | None:
     return None
 
 
-def _canonical(grid: pl.DataFrame, sheet: str, header_index: int, mapping: dict[int, str]) -> LeadSheet:
+def _canonical(
+    grid: pl.DataFrame, sheet: str, header_index: int, mapping: dict[int, str]
+) -> LeadSheet:
     columns = grid.columns
     body = grid.slice(header_index + 1).with_columns(
         sheet_row=pl.int_range(header_index + 2, header_index + 2 + grid.height - header_index - 1)
     )
     selected = [pl.col(columns[i]).str.strip_chars().alias(field) for i, field in mapping.items()]
-    missing = [pl.lit(None, dtype=pl.String).alias(f) for f in LEAD_FIELDS if f not in mapping.values()]
+    missing = [
+        pl.lit(None, dtype=pl.String).alias(f) for f in LEAD_FIELDS if f not in mapping.values()
+    ]
     frame = (
         body.select(*selected, *missing, "sheet_row")
         .with_columns(pl.col(LEAD_FIELDS).replace("", None))
@@ -120,4 +124,6 @@ def _canonical(grid: pl.DataFrame, sheet: str, header_index: int, mapping: dict[
     ignored = tuple(
         str(header_values[i]) for i in range(len(columns)) if i not in mapping and header_values[i]
     )
-    return LeadSheet(frame=frame, sheet_name=sheet, header_row=header_index + 1, ignored_columns=ignored)
+    return LeadSheet(
+        frame=frame, sheet_name=sheet, header_row=header_index + 1, ignored_columns=ignored
+    )

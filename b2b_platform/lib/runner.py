@@ -190,7 +190,10 @@ def _run_one(
     ]
     outcome.failed_checks += failed_checks
     if result.success:
-        echo(f"  ok      {label}" + (f"  (failed checks: {', '.join(failed_checks)})" if failed_checks else ""))
+        echo(
+            f"  ok      {label}"
+            + (f"  (failed checks: {', '.join(failed_checks)})" if failed_checks else "")
+        )
         return
     failures = []
     for event in result.all_events:

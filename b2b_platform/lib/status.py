@@ -19,6 +19,7 @@ def _table(conn: duckdb.DuckDBPyConnection, title: str, sql: str) -> str:
 
 def format_rows(columns: list[str], rows: list[tuple]) -> str:
     """An aligned plain-text table (numbers right-aligned, thousands separated)."""
+
     def cell(value: object) -> str:
         if value is None:
             return ""
@@ -30,11 +31,20 @@ def format_rows(columns: list[str], rows: list[tuple]) -> str:
 
     text = [[cell(v) for v in row] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in text)) for i, c in enumerate(columns)]
-    numeric = [all(isinstance(row[i], int | float) or row[i] is None for row in rows) for i in range(len(columns))]
+    numeric = [
+        all(isinstance(row[i], int | float) or row[i] is None for row in rows)
+        for i in range(len(columns))
+    ]
+
     def line(values: list[str]) -> str:
-        return "  " + "  ".join(
-            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)
-        ).rstrip()
+        return (
+            "  "
+            + "  ".join(
+                v.rjust(w) if num else v.ljust(w)
+                for v, w, num in zip(values, widths, numeric, strict=True)
+            ).rstrip()
+        )
+
     header = line(list(columns))
     rule = "  " + "  ".join("-" * w for w in widths)
     return "\n".join([header, rule, *(line(r) for r in text)])
@@ -45,35 +55,57 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
         return f"warehouse {warehouse} has no runs yet: run `b2b run`"
     parts = [
         f"Warehouse {warehouse}\n",
-        _table(conn, "Step runs by status", """
+        _table(
+            conn,
+            "Step runs by status",
+            """
             SELECT status, count(*) AS steps, max(coalesce(finished_at, broken_at, started_at)) AS latest
-            FROM etl.run_log GROUP BY status ORDER BY status"""),
-        _table(conn, "Last 15 steps", """
+            FROM etl.run_log GROUP BY status ORDER BY status""",
+        ),
+        _table(
+            conn,
+            "Last 15 steps",
+            """
             SELECT started_at::TIMESTAMP(0) AS started, asset_key,
                    coalesce(partition_key[:7], '') AS month, status,
                    rows_read, rows_written, rows_rejected,
                    round(epoch(coalesce(finished_at, broken_at) - started_at), 1)::DECIMAL(10, 1) AS seconds,
                    coalesce(error[:60], '') AS error
-            FROM etl.run_log ORDER BY started_at DESC LIMIT 15"""),
-        _table(conn, "Quarantine by reason", """
+            FROM etl.run_log ORDER BY started_at DESC LIMIT 15""",
+        ),
+        _table(
+            conn,
+            "Quarantine by reason",
+            """
             SELECT source, entity, reason_code, action, count(*) AS records
-            FROM quarantine.rejected_records GROUP BY ALL ORDER BY source, entity, records DESC"""),
-        _table(conn, "Record accounting (read = loaded + rejected + merged)", """
+            FROM quarantine.rejected_records GROUP BY ALL ORDER BY source, entity, records DESC""",
+        ),
+        _table(
+            conn,
+            "Record accounting (read = loaded + rejected + merged)",
+            """
             SELECT source, entity, sum(rows_read) AS read, sum(rows_loaded) AS loaded,
                    sum(rows_rejected) AS rejected, sum(rows_merged) AS merged,
                    sum(rows_flagged) AS flagged,
                    CASE WHEN sum(rows_read) = sum(rows_loaded + rows_rejected + rows_merged)
                         THEN 'ok' ELSE 'BROKEN' END AS identity
-            FROM etl.record_accounting GROUP BY ALL ORDER BY source, entity"""),
-        _table(conn, "Files", """
+            FROM etl.record_accounting GROUP BY ALL ORDER BY source, entity""",
+        ),
+        _table(
+            conn,
+            "Files",
+            """
             SELECT source, status, count(*) AS files, sum(rows_read) AS rows_read,
                    sum(rows_loaded) AS rows_loaded, sum(rows_rejected) AS rows_rejected,
                    max(loaded_at)::TIMESTAMP(0) AS last_loaded
-            FROM etl.file_manifest GROUP BY ALL ORDER BY source, status"""),
+            FROM etl.file_manifest GROUP BY ALL ORDER BY source, status""",
+        ),
     ]
     failed = conn.sql(
         "SELECT source, path, error FROM etl.file_manifest WHERE status = 'failed' ORDER BY path"
     ).fetchall()
     if failed:
-        parts.append("Files that could not be read\n" + "\n".join(f"  {p}: {e}" for _, p, e in failed))
+        parts.append(
+            "Files that could not be read\n" + "\n".join(f"  {p}: {e}" for _, p, e in failed)
+        )
     return "\n".join(parts)

@@ -117,7 +117,9 @@ def warehouse_connection(
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
-                raise UserError(f"cannot open warehouse {path}: {str(exc).splitlines()[0]}") from exc
+                raise UserError(
+                    f"cannot open warehouse {path}: {str(exc).splitlines()[0]}"
+                ) from exc
             if time.monotonic() >= deadline:
                 raise UserError(
                     f"warehouse {path} is locked by another process (a run in progress?); "
@@ -236,7 +238,14 @@ class WarehouseStep:
         self.conn.execute(
             "INSERT INTO etl.run_log (run_id, asset_key, partition_key, started_at, status, pid, hostname)"
             " VALUES (?, ?, ?, ?, 'running', ?, ?)",
-            [self.run_id, self.asset_key, self.partition_key, self.started_at, os.getpid(), socket.gethostname()],
+            [
+                self.run_id,
+                self.asset_key,
+                self.partition_key,
+                self.started_at,
+                os.getpid(),
+                socket.gethostname(),
+            ],
         )
         return interrupted
 
@@ -283,8 +292,13 @@ class WarehouseStep:
             " WHERE run_id = ? AND asset_key = ? AND partition_key IS NOT DISTINCT FROM ?"
             " AND status = 'running'",
             [
-                utc_now(), result.rows_read, result.rows_written, result.rows_rejected,
-                self.run_id, self.asset_key, self.partition_key,
+                utc_now(),
+                result.rows_read,
+                result.rows_written,
+                result.rows_rejected,
+                self.run_id,
+                self.asset_key,
+                self.partition_key,
             ],
         )
 
@@ -326,7 +340,13 @@ class WarehouseStep:
             if rows_read is not None:
                 result.rows_read = rows_read
             totals = self.totals
-            for name in ("rows_read", "rows_written", "rows_rejected", "rows_merged", "rows_flagged"):
+            for name in (
+                "rows_read",
+                "rows_written",
+                "rows_rejected",
+                "rows_merged",
+                "rows_flagged",
+            ):
                 setattr(totals, name, getattr(totals, name) + getattr(result, name))
             totals.by_entity.update(result.by_entity)
             if finish:
@@ -381,7 +401,6 @@ def _fault_point(asset_key: str, partition_key: str | None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-
 def _columns(conn: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in conn.execute(f"DESCRIBE {relation}").fetchall()]
 
@@ -427,7 +446,9 @@ def _replace_quarantine(conn: duckdb.DuckDBPyConnection, q: QuarantineSlice, run
     )
 
 
-def _record_accounting(conn: duckdb.DuckDBPyConnection, acc: Accounting, run_id: str) -> dict[str, int]:
+def _record_accounting(
+    conn: duckdb.DuckDBPyConnection, acc: Accounting, run_id: str
+) -> dict[str, int]:
     loaded = int(conn.execute(acc.loaded_query).fetchall()[0][0])  # type: ignore[index]
     actions = dict(
         conn.execute(
@@ -454,8 +475,16 @@ def _record_accounting(conn: duckdb.DuckDBPyConnection, acc: Accounting, run_id:
         " rows_rejected, rows_merged, rows_flagged, run_id, recorded_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            acc.source, acc.entity, acc.partition_key, counts["rows_read"], counts["rows_loaded"],
-            counts["rows_rejected"], counts["rows_merged"], counts["rows_flagged"], run_id, utc_now(),
+            acc.source,
+            acc.entity,
+            acc.partition_key,
+            counts["rows_read"],
+            counts["rows_loaded"],
+            counts["rows_rejected"],
+            counts["rows_merged"],
+            counts["rows_flagged"],
+            run_id,
+            utc_now(),
         ],
     )
     return counts

@@ -84,9 +84,14 @@ def raw_marketing_leads(
                     )
                 ],
                 manifest_rows=[
-                    {**manifest, "status": "loaded", "rows_read": sheet.frame.height,
-                     "rows_loaded": sheet.frame.height, "rows_rejected": 0}
-                ],  # fmt: skip
+                    {
+                        **manifest,
+                        "status": "loaded",
+                        "rows_read": sheet.frame.height,
+                        "rows_loaded": sheet.frame.height,
+                        "rows_rejected": 0,
+                    }
+                ],
                 rows_read=sheet.frame.height,
                 finish=False,
             )
@@ -101,7 +106,8 @@ def raw_marketing_leads(
             )  # fmt: skip
         if not table_exists(conn, TABLE):
             raise dg.Failure(
-                description=f"no readable lead workbook in {leads_dir.directory}", allow_retries=False
+                description=f"no readable lead workbook in {leads_dir.directory}",
+                allow_retries=False,
             )
         orphan_rows = conn.execute(
             f"SELECT count(*) FROM {TABLE} r WHERE NOT EXISTS (SELECT 1 FROM etl.file_manifest m"

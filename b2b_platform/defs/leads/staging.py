@@ -30,7 +30,9 @@ CHANNEL_PATTERNS: tuple[tuple[str, str], ...] = (
 
 def _channel_sql(column: str) -> str:
     folded = f"lower(strip_accents(trim({column})))"
-    cases = " ".join(f"WHEN regexp_matches({folded}, '{p}') THEN '{c}'" for p, c in CHANNEL_PATTERNS)
+    cases = " ".join(
+        f"WHEN regexp_matches({folded}, '{p}') THEN '{c}'" for p, c in CHANNEL_PATTERNS
+    )
     return f"CASE {cases} ELSE nullif(regexp_replace({folded}, '[^a-z0-9]+', '_', 'g'), '') END"
 
 
@@ -58,13 +60,22 @@ def country_codes(values: list[str]) -> dict[str, str]:
     tags={"source": SOURCE, "layer": "staging"},
     pool=WAREHOUSE_POOL,
     check_specs=[
-        dg.AssetCheckSpec("unique_key", asset=KEY, blocking=True,
-                          description="One row per lead_id."),
-        dg.AssetCheckSpec("accounting_identity", asset=KEY, blocking=True,
-                          description="Rows read = loaded + rejected + merged."),
-        dg.AssetCheckSpec("leads_reject_rate", asset=KEY, blocking=True,
-                          description="Rejected leads stay under the configured share."),
-    ],  # fmt: skip
+        dg.AssetCheckSpec(
+            "unique_key", asset=KEY, blocking=True, description="One row per lead_id."
+        ),
+        dg.AssetCheckSpec(
+            "accounting_identity",
+            asset=KEY,
+            blocking=True,
+            description="Rows read = loaded + rejected + merged.",
+        ),
+        dg.AssetCheckSpec(
+            "leads_reject_rate",
+            asset=KEY,
+            blocking=True,
+            description="Rejected leads stay under the configured share.",
+        ),
+    ],
 )
 def staging_leads(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, quality: QualityThresholds
@@ -127,9 +138,11 @@ def staging_leads(
         """)
         result = step.commit(
             [
-                TableSlice("staging.leads", f"""
+                TableSlice(
+                    "staging.leads",
+                    f"""
                     SELECT l.lead_key AS lead_id, l.captured_ts AS captured_at,
-                           trim(l.campaign) AS campaign, {_channel_sql('l.channel')} AS channel,
+                           trim(l.campaign) AS campaign, {_channel_sql("l.channel")} AS channel,
                            trim(l.company_name) AS company_name,
                            CASE WHEN NOT l.cuit_bad AND l.cuit_digits <> '' THEN l.cuit_digits END AS cuit,
                            trim(l.contact_name) AS contact_name,
@@ -142,10 +155,15 @@ def staging_leads(
                            l.source_file, l.sheet_row
                     FROM leads_checked l LEFT JOIN country_codes c ON c.country = l.country
                     WHERE l.appearance = 1
-                """)
+                """,
+                )
             ],
             quarantine=[
-                QuarantineSlice(SOURCE, "leads", None, """
+                QuarantineSlice(
+                    SOURCE,
+                    "leads",
+                    None,
+                    """
                     SELECT source_file || '#' || sheet_row AS record_key,
                            'missing_contact' AS reason_code, 'rejected' AS action,
                            'lead ' || coalesce(lead_key, '?') || ' has neither email nor phone' AS detail,
@@ -163,11 +181,14 @@ def staging_leads(
                     SELECT source_file || '#' || sheet_row, 'invalid_cuit', 'flagged',
                            'CUIT ''' || cuit || ''' fails the check digit; set to NULL', raw_record
                     FROM leads_checked WHERE cuit_bad AND appearance = 1
-                """)
+                """,
+                )
             ],
             accounting=[
                 Accounting(
-                    SOURCE, "leads", None,
+                    SOURCE,
+                    "leads",
+                    None,
                     int(conn.execute("SELECT count(*) FROM leads_checked").fetchall()[0][0]),  # type: ignore[index]
                     "SELECT count(*) FROM staging.leads",
                 )

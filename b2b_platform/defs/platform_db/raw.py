@@ -7,7 +7,6 @@ no source row is ever left out: staging then rejects them as out_of_range,
 future_order or unknown_order, and the accounting shows it.
 """
 
-
 from collections.abc import Iterator
 
 import dagster as dg
@@ -83,7 +82,10 @@ def _snapshot_asset(table: str, description: str) -> dg.AssetsDefinition:
                 dg.AssetCheckResult(
                     check_name="extracted_all_rows",
                     passed=metadata["dagster/row_count"] == extracted.num_rows,
-                    metadata={"source_rows": extracted.num_rows, "raw_rows": metadata["dagster/row_count"]},
+                    metadata={
+                        "source_rows": extracted.num_rows,
+                        "raw_rows": metadata["dagster/row_count"],
+                    },
                 )
             ],
         )
@@ -177,7 +179,9 @@ def _extract_month(
     """Copy one month of orders and their lines; returns (source rows, raw rows) per table."""
     in_month = order_month_predicate("o.ordered_at", partition_key, calendar, last_key)
     orders_table, items_table = source_db.qualified("orders"), source_db.qualified("order_items")
-    orders_query = f"SELECT {extraction_columns('orders', 'o')} FROM {orders_table} o WHERE {in_month}"
+    orders_query = (
+        f"SELECT {extraction_columns('orders', 'o')} FROM {orders_table} o WHERE {in_month}"
+    )
     items_query = (
         f"SELECT {extraction_columns('order_items', 'i')} FROM {items_table} i"
         f" JOIN {orders_table} o ON o.order_id = i.order_id WHERE {in_month}"
@@ -197,10 +201,15 @@ def _extract_month(
         step.commit(
             [
                 TableSlice(
-                    f"raw.{table}", f"SELECT *, {stamp} FROM {view}",
-                    where="_partition_key = ?", params=[partition_key],
+                    f"raw.{table}",
+                    f"SELECT *, {stamp} FROM {view}",
+                    where="_partition_key = ?",
+                    params=[partition_key],
                 )
-                for table, view in (("orders", "extracted_orders"), ("order_items", "extracted_items"))
+                for table, view in (
+                    ("orders", "extracted_orders"),
+                    ("order_items", "extracted_items"),
+                )
             ],
             rows_read=orders.num_rows + items.num_rows,
         )

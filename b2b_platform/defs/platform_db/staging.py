@@ -94,7 +94,9 @@ def staging_companies(
         """)
         result = step.commit(
             [
-                TableSlice("staging.companies", r"""
+                TableSlice(
+                    "staging.companies",
+                    r"""
                     SELECT company_id,
                            CASE WHEN cuit_ok THEN cuit_digits END AS cuit,
                            CASE WHEN cuit_ok THEN substr(cuit_digits, 1, 2) || '-'
@@ -110,14 +112,22 @@ def staging_companies(
                            NOT cuit_ok AS cuit_flagged
                     FROM companies_checked
                     WHERE surviving_company_id = company_id
-                """),
-                TableSlice("staging.company_merges", """
+                """,
+                ),
+                TableSlice(
+                    "staging.company_merges",
+                    """
                     SELECT company_id AS merged_company_id, surviving_company_id
                     FROM companies_checked WHERE surviving_company_id <> company_id
-                """),
+                """,
+                ),
             ],
             quarantine=[
-                QuarantineSlice(SOURCE, "companies", None, r"""
+                QuarantineSlice(
+                    SOURCE,
+                    "companies",
+                    None,
+                    r"""
                     SELECT company_id AS record_key, 'invalid_cuit' AS reason_code,
                            'flagged' AS action,
                            'CUIT ' || coalesce('''' || cuit || '''', 'NULL')
@@ -131,11 +141,15 @@ def staging_companies(
                            'same CUIT ' || cuit_digits || ' as company ' || surviving_company_id
                            || '; merged into it', raw_record
                     FROM companies_checked WHERE surviving_company_id <> company_id
-                """)
+                """,
+                )
             ],
             accounting=[
                 Accounting(
-                    SOURCE, "companies", None, _count(conn, "raw.companies"),
+                    SOURCE,
+                    "companies",
+                    None,
+                    _count(conn, "raw.companies"),
                     "SELECT count(*) FROM staging.companies",
                 )
             ],
@@ -145,7 +159,11 @@ def staging_companies(
             checks.unique_key(conn, key, "staging.companies", ["company_id"]),
             checks.accounting_holds(conn, key, SOURCE, ["companies"], None),
             checks.unique_key(
-                conn, key, "staging.companies", ["cuit"], where="cuit IS NOT NULL",
+                conn,
+                key,
+                "staging.companies",
+                ["cuit"],
+                where="cuit IS NOT NULL",
                 check_name="cuit_unique",
             ),
         ]
@@ -213,7 +231,9 @@ def staging_customers(
         """)
         result = step.commit(
             [
-                TableSlice("staging.customers", """
+                TableSlice(
+                    "staging.customers",
+                    """
                     SELECT customer_id, doc_type AS document_type,
                            CASE WHEN doc_ok THEN doc_norm END AS document_number,
                            trim(full_name) AS full_name,
@@ -227,14 +247,22 @@ def staging_customers(
                            NOT doc_ok AS document_flagged,
                            birth_implausible AS birth_date_flagged
                     FROM customers_checked WHERE surviving_customer_id = customer_id
-                """),
-                TableSlice("staging.customer_merges", """
+                """,
+                ),
+                TableSlice(
+                    "staging.customer_merges",
+                    """
                     SELECT customer_id AS merged_customer_id, surviving_customer_id
                     FROM customers_checked WHERE surviving_customer_id <> customer_id
-                """),
+                """,
+                ),
             ],
             quarantine=[
-                QuarantineSlice(SOURCE, "customers", None, """
+                QuarantineSlice(
+                    SOURCE,
+                    "customers",
+                    None,
+                    """
                     SELECT customer_id AS record_key, 'invalid_document' AS reason_code,
                            'flagged' AS action,
                            doc_type || ' ''' || document_number || ''' is not a valid '
@@ -251,11 +279,15 @@ def staging_customers(
                            'same ' || doc_type || ' ' || doc_norm || ' as customer '
                            || surviving_customer_id || '; merged into it', raw_record
                     FROM customers_checked WHERE surviving_customer_id <> customer_id
-                """)
+                """,
+                )
             ],
             accounting=[
                 Accounting(
-                    SOURCE, "customers", None, _count(conn, "raw.customers"),
+                    SOURCE,
+                    "customers",
+                    None,
+                    _count(conn, "raw.customers"),
                     "SELECT count(*) FROM staging.customers",
                 )
             ],
@@ -318,7 +350,9 @@ REFERENCE_TABLES: dict[str, tuple[str, list[str], str, str]] = {
 }
 
 
-def _reference_asset(name: str, raw_table: str, key_cols: list[str], text: str, query: str) -> dg.AssetsDefinition:
+def _reference_asset(
+    name: str, raw_table: str, key_cols: list[str], text: str, query: str
+) -> dg.AssetsDefinition:
     deps = [dg.AssetKey(["raw", raw_table])]
     if "company_merges" in query:
         deps.append(_key("companies"))
@@ -344,7 +378,10 @@ def _reference_asset(name: str, raw_table: str, key_cols: list[str], text: str, 
                 [TableSlice(table, query)],
                 accounting=[
                     Accounting(
-                        SOURCE, name, None, _count(conn, f"raw.{raw_table}"),
+                        SOURCE,
+                        name,
+                        None,
+                        _count(conn, f"raw.{raw_table}"),
                         f"SELECT count(*) FROM {table}",
                     )
                 ],
@@ -387,9 +424,7 @@ REASON_DETAIL = {
     "unknown_customer": "customer ' || customer_id || ' does not exist",
 }
 ORDER_DETAIL_SQL = (
-    "CASE reason "
-    + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in REASON_DETAIL.items())
-    + " END"
+    "CASE reason " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in REASON_DETAIL.items()) + " END"
 )
 
 
@@ -424,13 +459,21 @@ ORDER_DETAIL_SQL = (
     ],
     backfill_policy=SINGLE_RUN,
     check_specs=[
-        *_specs("orders", UNIQUE, ACCOUNTED,
-                ("orders_reject_rate", "Rejected orders stay under the configured share.", True),
-                ("company_exists", "Every order's company is a staged company.", True)),
-        *_specs("order_lines", UNIQUE, ACCOUNTED,
-                ("order_items_reject_rate", "Rejected lines stay under the configured share.", True),
-                ("order_exists", "Every line belongs to a staged order.", True)),
-    ],  # fmt: skip
+        *_specs(
+            "orders",
+            UNIQUE,
+            ACCOUNTED,
+            ("orders_reject_rate", "Rejected orders stay under the configured share.", True),
+            ("company_exists", "Every order's company is a staged company.", True),
+        ),
+        *_specs(
+            "order_lines",
+            UNIQUE,
+            ACCOUNTED,
+            ("order_items_reject_rate", "Rejected lines stay under the configured share.", True),
+            ("order_exists", "Every line belongs to a staged order.", True),
+        ),
+    ],
     pool=WAREHOUSE_POOL,
 )
 def staging_orders(
@@ -529,7 +572,9 @@ def _stage_month(
         where = "partition_key = ?"
         result = step.commit(
             [
-                TableSlice("staging.orders", f"""
+                TableSlice(
+                    "staging.orders",
+                    f"""
                     SELECT order_id, trim(order_number) AS order_number,
                            company_key AS company_id, company_id AS source_company_id,
                            customer_key AS customer_id, customer_id AS source_customer_id,
@@ -540,8 +585,13 @@ def _stage_month(
                            TRY_CAST(updated_at AS TIMESTAMP) AS updated_at,
                            '{partition_key}' AS partition_key
                     FROM orders_checked WHERE reason IS NULL
-                """, where=where, params=[partition_key]),
-                TableSlice("staging.order_lines", f"""
+                """,
+                    where=where,
+                    params=[partition_key],
+                ),
+                TableSlice(
+                    "staging.order_lines",
+                    f"""
                     SELECT l.order_id, l.line_number, l.product_id, l.supplier_id, l.quantity,
                            l.price AS unit_price, l.discount AS discount_pct,
                            CAST(l.quantity * l.price * (1 - l.discount / 100) AS DECIMAL(18, 2))
@@ -550,15 +600,27 @@ def _stage_month(
                            '{partition_key}' AS partition_key
                     FROM lines_checked l JOIN orders_checked o USING (order_id)
                     WHERE l.reason IS NULL
-                """, where=where, params=[partition_key]),
+                """,
+                    where=where,
+                    params=[partition_key],
+                ),
             ],
             quarantine=[
-                QuarantineSlice(SOURCE, "orders", partition_key, f"""
+                QuarantineSlice(
+                    SOURCE,
+                    "orders",
+                    partition_key,
+                    f"""
                     SELECT order_id AS record_key, reason AS reason_code, 'rejected' AS action,
                            {ORDER_DETAIL_SQL} AS detail, raw_record
                     FROM orders_checked WHERE reason IS NOT NULL
-                """),
-                QuarantineSlice(SOURCE, "order_items", partition_key, """
+                """,
+                ),
+                QuarantineSlice(
+                    SOURCE,
+                    "order_items",
+                    partition_key,
+                    """
                     SELECT order_id || '/' || line_number AS record_key, reason AS reason_code,
                            'rejected' AS action,
                            CASE
@@ -571,15 +633,22 @@ def _stage_month(
                            END AS detail,
                            raw_record
                     FROM lines_checked WHERE reason IS NOT NULL
-                """),
+                """,
+                ),
             ],
             accounting=[
                 Accounting(
-                    SOURCE, "orders", partition_key, _count(conn, "orders_checked"),
+                    SOURCE,
+                    "orders",
+                    partition_key,
+                    _count(conn, "orders_checked"),
                     f"SELECT count(*) FROM staging.orders WHERE partition_key = '{partition_key}'",
                 ),
                 Accounting(
-                    SOURCE, "order_items", partition_key, _count(conn, "lines_checked"),
+                    SOURCE,
+                    "order_items",
+                    partition_key,
+                    _count(conn, "lines_checked"),
                     f"SELECT count(*) FROM staging.order_lines WHERE partition_key = '{partition_key}'",
                 ),
             ],
@@ -592,8 +661,15 @@ def _stage_month(
             checks.accounting_holds(conn, orders_key, SOURCE, ["orders"], partition_key),
             checks.reject_rate_below(conn, orders_key, SOURCE, "orders", partition_key, threshold),
             checks.references_resolve(
-                conn, orders_key, "company_exists", "staging.orders", "company_id",
-                "staging.companies", "company_id", where="t.partition_key = ?", params=[partition_key],
+                conn,
+                orders_key,
+                "company_exists",
+                "staging.orders",
+                "company_id",
+                "staging.companies",
+                "company_id",
+                where="t.partition_key = ?",
+                params=[partition_key],
             ),
         ]
         lines_checks = [
@@ -601,10 +677,19 @@ def _stage_month(
                 conn, lines_key, "staging.order_lines", ["order_id", "line_number"], **in_slice
             ),
             checks.accounting_holds(conn, lines_key, SOURCE, ["order_items"], partition_key),
-            checks.reject_rate_below(conn, lines_key, SOURCE, "order_items", partition_key, threshold),
+            checks.reject_rate_below(
+                conn, lines_key, SOURCE, "order_items", partition_key, threshold
+            ),
             checks.references_resolve(
-                conn, lines_key, "order_exists", "staging.order_lines", "order_id",
-                "staging.orders", "order_id", where="t.partition_key = ?", params=[partition_key],
+                conn,
+                lines_key,
+                "order_exists",
+                "staging.order_lines",
+                "order_id",
+                "staging.orders",
+                "order_id",
+                where="t.partition_key = ?",
+                params=[partition_key],
             ),
         ]
         return result.by_entity, orders_checks + lines_checks

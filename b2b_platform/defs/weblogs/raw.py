@@ -61,7 +61,9 @@ def files_of_month(
     for path, day in days.items():
         if start <= day < end:
             chosen[path] = True
-        elif (partition_key == first_key and day < start) or (partition_key == last_key and day >= end):
+        elif (partition_key == first_key and day < start) or (
+            partition_key == last_key and day >= end
+        ):
             chosen[path] = False
     return chosen
 
@@ -76,13 +78,24 @@ def files_of_month(
     backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,
     check_specs=[
-        dg.AssetCheckSpec("accounting_identity", asset=KEY, blocking=True,
-                          description="Every line read is loaded or quarantined, per month."),
-        dg.AssetCheckSpec("manifest_consistent", asset=KEY, blocking=True,
-                          description="No file loaded twice; no rows without a loaded manifest entry."),
-        dg.AssetCheckSpec("log_lines_reject_rate", asset=KEY,
-                          description="Unparseable lines stay under the configured share."),
-    ],  # fmt: skip
+        dg.AssetCheckSpec(
+            "accounting_identity",
+            asset=KEY,
+            blocking=True,
+            description="Every line read is loaded or quarantined, per month.",
+        ),
+        dg.AssetCheckSpec(
+            "manifest_consistent",
+            asset=KEY,
+            blocking=True,
+            description="No file loaded twice; no rows without a loaded manifest entry.",
+        ),
+        dg.AssetCheckSpec(
+            "log_lines_reject_rate",
+            asset=KEY,
+            description="Unparseable lines stay under the configured share.",
+        ),
+    ],
 )
 def raw_weblogs(
     context: dg.AssetExecutionContext,
@@ -144,7 +157,9 @@ def _load_month(
             context.log.warning(f"log file {file.path} could not be read: {message}")
             step.commit(manifest_rows=[failed_file_row(conn, manifest, message)], finish=False)
             continue
-        _load_file(step, file.path, lines, partition_key, in_range=chosen[file.path], manifest=manifest)
+        _load_file(
+            step, file.path, lines, partition_key, in_range=chosen[file.path], manifest=manifest
+        )
     for path in plan.removed:
         _remove_file(step, path, partition_key)
     # month-level accounting over every file loaded so far (not only this run's)
@@ -157,7 +172,9 @@ def _load_month(
         f"SELECT count(*) FROM {TABLE} WHERE partition_key = '{partition_key}'"
         if table_exists(conn, TABLE) else "SELECT 0"
     )  # fmt: skip
-    result = step.commit(accounting=[Accounting(SOURCE, ENTITY, partition_key, int(read), loaded_query)])
+    result = step.commit(
+        accounting=[Accounting(SOURCE, ENTITY, partition_key, int(read), loaded_query)]
+    )
     counts = result.by_entity[ENTITY]
     return {
         "files_loaded": len(plan.to_load), "files_unchanged": len(plan.unchanged),
@@ -200,17 +217,25 @@ def _load_file(
         ],
         quarantine=[
             QuarantineSlice(
-                SOURCE, ENTITY, partition_key,
+                SOURCE,
+                ENTITY,
+                partition_key,
                 f"""SELECT '{name}:' || line_number AS record_key, reason AS reason_code,
                            'rejected' AS action, detail, line AS raw_record
                     FROM parsed_lines WHERE reason IS NOT NULL""",
-                scope="starts_with(record_key, ?)", scope_params=[f"{path.name}:"],
+                scope="starts_with(record_key, ?)",
+                scope_params=[f"{path.name}:"],
             )
         ],
         manifest_rows=[
-            {**manifest, "status": "loaded", "rows_read": totals[0], "rows_loaded": totals[1],
-             "rows_rejected": totals[0] - totals[1]}
-        ],  # fmt: skip
+            {
+                **manifest,
+                "status": "loaded",
+                "rows_read": totals[0],
+                "rows_loaded": totals[1],
+                "rows_rejected": totals[0] - totals[1],
+            }
+        ],
         rows_read=int(totals[0]),
         finish=False,
     )
@@ -251,8 +276,13 @@ def _month_checks(step: WarehouseStep, partition_key: str) -> list[dg.AssetCheck
     return [
         checks.accounting_holds(conn, KEY, SOURCE, [ENTITY], partition_key),
         dg.AssetCheckResult(
-            asset_key=KEY, check_name="manifest_consistent", passed=duplicated == 0 and orphans == 0,
-            metadata={"files_with_same_content": int(duplicated), "rows_without_manifest": int(orphans)},
+            asset_key=KEY,
+            check_name="manifest_consistent",
+            passed=duplicated == 0 and orphans == 0,
+            metadata={
+                "files_with_same_content": int(duplicated),
+                "rows_without_manifest": int(orphans),
+            },
         ),
         checks.reject_rate_below(conn, KEY, SOURCE, ENTITY, partition_key, 0.05),
     ]

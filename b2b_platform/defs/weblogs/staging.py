@@ -23,6 +23,7 @@ from b2b_platform.lib.warehouse import Accounting, TableSlice, WarehouseStep, ta
 KEY = dg.AssetKey(["staging", "web_requests"])
 PLATFORM_USERS = dg.AssetKey(["staging", "platform_users"])
 
+
 @dg.asset(
     key=KEY,
     deps=[RAW_KEY, PLATFORM_USERS],
@@ -34,15 +35,24 @@ PLATFORM_USERS = dg.AssetKey(["staging", "platform_users"])
     backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,
     check_specs=[
-        dg.AssetCheckSpec("accounting_identity", asset=KEY, blocking=True,
-                          description="Every raw request of the month is staged."),
-        dg.AssetCheckSpec("unique_key", asset=KEY, blocking=True,
-                          description="One row per file and line number."),
-        dg.AssetCheckSpec("bot_share", asset=KEY,
-                          description="Bots are under half of the month's requests."),
-        dg.AssetCheckSpec("unknown_country_share", asset=KEY,
-                          description="Under 10% of public client IPs have no country."),
-    ],  # fmt: skip
+        dg.AssetCheckSpec(
+            "accounting_identity",
+            asset=KEY,
+            blocking=True,
+            description="Every raw request of the month is staged.",
+        ),
+        dg.AssetCheckSpec(
+            "unique_key", asset=KEY, blocking=True, description="One row per file and line number."
+        ),
+        dg.AssetCheckSpec(
+            "bot_share", asset=KEY, description="Bots are under half of the month's requests."
+        ),
+        dg.AssetCheckSpec(
+            "unknown_country_share",
+            asset=KEY,
+            description="Under 10% of public client IPs have no country.",
+        ),
+    ],
 )
 def staging_web_requests(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource
@@ -70,7 +80,9 @@ def staging_web_requests(
     )
 
 
-def _new_values(step: WarehouseStep, partition_key: str, column: str, cache: str, key: str) -> list[str]:
+def _new_values(
+    step: WarehouseStep, partition_key: str, column: str, cache: str, key: str
+) -> list[str]:
     """Distinct values of the month not yet in the cache table."""
     unseen = (
         f" AND NOT EXISTS (SELECT 1 FROM {cache} c WHERE c.{key} = w.{column})"
@@ -101,12 +113,16 @@ def _stage_month(step: WarehouseStep, partition_key: str) -> dict[str, int]:
     result = step.commit(
         [
             # append-only caches first, so the month's join below sees the new values
-            TableSlice("staging.user_agents",
-                       "SELECT *, current_timestamp::TIMESTAMP AS parsed_at FROM new_agents",
-                       where="false"),
-            TableSlice("staging.ip_countries",
-                       "SELECT *, current_timestamp::TIMESTAMP AS looked_up_at FROM new_ips",
-                       where="false"),
+            TableSlice(
+                "staging.user_agents",
+                "SELECT *, current_timestamp::TIMESTAMP AS parsed_at FROM new_agents",
+                where="false",
+            ),
+            TableSlice(
+                "staging.ip_countries",
+                "SELECT *, current_timestamp::TIMESTAMP AS looked_up_at FROM new_ips",
+                where="false",
+            ),
             TableSlice(
                 "staging.web_requests",
                 f"""
@@ -132,11 +148,14 @@ def _stage_month(step: WarehouseStep, partition_key: str) -> dict[str, int]:
                 """,
                 where="partition_key = ?",
                 params=[partition_key],
-            )
+            ),
         ],
         accounting=[
             Accounting(
-                SOURCE, "web_requests", partition_key, int(read),
+                SOURCE,
+                "web_requests",
+                partition_key,
+                int(read),
                 f"SELECT count(*) FROM staging.web_requests WHERE partition_key = '{partition_key}'",
             )
         ],
