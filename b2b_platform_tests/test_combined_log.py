@@ -4,18 +4,15 @@ import datetime as dt
 import gzip
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from b2b_platform.lib.combined_log import log_file_day, parse_sql, read_log_lines
+from b2b_platform.lib.combined_log import log_file_day, parse_log_lines, read_log_lines
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
 
 
 def _parse(lines_frame):
-    conn = duckdb.connect()
-    conn.register("log_lines", lines_frame.to_arrow())
-    return conn.sql(f"SELECT * FROM ({parse_sql('log_lines')}) ORDER BY line_number").pl()
+    return parse_log_lines(lines_frame)
 
 
 def _parse_text(tmp_path, text: bytes):

@@ -1,4 +1,4 @@
-"""Apache/NGINX combined-format access logs: read lines, parse them set-based in DuckDB.
+"""Apache/NGINX combined-format access logs: read lines and parse them, vectorized.
 
 `%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"`, plus what real servers
 write around it: a vhost or an X-Forwarded-For list before the client, IPv6 and
@@ -20,7 +20,6 @@ LOG_FILE_NAME = re.compile(
     r"^access(?:-(?P<iso>\d{4}-\d{2}-\d{2})\.log|\.log-(?P<compact>\d{8}))(?:\.gz)?$"
 )
 
-_IP = r"[0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F]*:[0-9a-fA-F:.]+"
 _PRIVATE = r"^(10\.|127\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|169\.254\.|0\.|::1$|::$|f[cd][0-9a-f]{2}:|fe80:)"
 
 
@@ -57,85 +56,184 @@ def read_log_lines(path: Path) -> pl.DataFrame:
     )
 
 
-def _is_ip(token: str) -> str:
-    return f"regexp_full_match({token}, '{_IP}')"
+_TS_WIDTH = len("10/Oct/2000:13:55:36 -0700")
+_ESCAPED_QUOTE = "\x01"  # stands in for \" while splitting on quotes
 
 
-def parse_sql(relation: str) -> str:
-    """SELECT over `relation(line_number, line)` giving parsed fields and a reject reason.
+def parse_log_lines(lines: pl.DataFrame) -> pl.DataFrame:
+    """Parse (line_number, line) into combined-log fields plus `reason`/`detail` for rejects.
 
-    String positions and splits instead of one capturing regex: a capturing regex over
-    whole lines ran at ~250k lines/s on two cores, this at several times that.
-    Escaped quotes are swapped for U+0001 before splitting on quotes, then restored.
+    Vectorized polars string kernels (find, slice, splitn): measured about 5x faster than
+    the same parse with DuckDB string functions, and no Python runs per line. Clients
+    with a vhost or an X-Forwarded-For list before them take a slower path, only for
+    the lines that have one.
     """
-    return f"""
-    WITH cut AS (
-        SELECT line_number, line,
-               string_split(split_part(line, ' [', 1), ' ') AS head,
-               split_part(split_part(line, ' [', 2), '] ', 1) AS ts,
-               string_split(replace(substr(line, position('] ' IN line) + 2), '\\"', chr(1)), '"') AS q
-        FROM {relation}
-    ), fields AS (
-        SELECT line_number, line, ts,
-               list_filter(
-                   list_transform(head[:-3], lambda t: trim(replace(t, '"', ''), ' ,')),
-                   lambda t: t <> ''
-               ) AS tokens,
-               head[-1] AS user_field,
-               len(head) >= 3 AND position(' [' IN line) > 0 AND len(q) >= 3 AND q[1] = ''
-                   AS shaped,
-               len(q) % 2 = 0 AS unbalanced_quotes,
-               replace(q[2], chr(1), '"') AS request,
-               string_split(trim(q[3]), ' ') AS status_size,
-               CASE WHEN len(q) >= 7 AND q[5] = ' ' THEN replace(q[4], chr(1), '"') END AS referer,
-               CASE WHEN len(q) >= 7 AND q[5] = ' ' THEN replace(q[6], chr(1), '"') END AS agent,
-               CASE WHEN len(q) >= 7 THEN trim(replace(array_to_string(q[7:], '"'), chr(1), '\\"'))
-               END AS extra,
-               try_strptime(ts, '%d/%b/%Y:%H:%M:%S %z') AS ts_local
-        FROM cut
-    ), checked AS (
-        SELECT *,
-               shaped AND NOT unbalanced_quotes AND len(tokens) >= 1
-                   AND regexp_full_match(status_size[1], '[1-5][0-9][0-9]')
-                   AND regexp_full_match(coalesce(status_size[2], ''), '[0-9]+|-')
-                   AND len(status_size) = 2
-                   AS well_formed,
-               list_filter(tokens, lambda t: {_is_ip("t")}) AS ip_tokens
-        FROM fields
+    line = pl.col("line")
+    quoted = pl.col("quoted").struct
+    fields = (
+        lines.lazy()
+        .with_columns(bracket=line.str.find(" [", literal=True).fill_null(0))
+        .with_columns(
+            head=line.str.slice(0, pl.col("bracket")),
+            ts=line.str.slice(pl.col("bracket") + 2, _TS_WIDTH),
+            closing=line.str.slice(pl.col("bracket") + 2 + _TS_WIDTH, 3),
+            rest=line.str.slice(pl.col("bracket") + 5 + _TS_WIDTH).str.replace_all(
+                '\\"', _ESCAPED_QUOTE, literal=True
+            ),
+        )
+        .with_columns(
+            quoted=pl.col("rest").str.splitn('"', 6),
+            balanced=pl.col("rest").str.count_matches('"', literal=True) % 2 == 1,
+            head_spaces=pl.col("head").str.count_matches(" ", literal=True),
+            head_parts=pl.col("head").str.splitn(" ", 3),
+            ts_local=pl.col("ts").str.strptime(
+                pl.Datetime("us", "UTC"), "%d/%b/%Y:%H:%M:%S %z", strict=False
+            ),
+        )
+        .with_columns(
+            request=_unescape(quoted.field("field_0")),
+            status_size=quoted.field("field_1").str.strip_chars().str.splitn(" ", 3),
+            has_agent=quoted.field("field_3") == " ",
+        )
+        .with_columns(
+            status=pl.col("status_size").struct.field("field_0").cast(pl.Int16, strict=False),
+            size_text=pl.col("status_size").struct.field("field_1"),
+            referer=pl.when(pl.col("has_agent")).then(_unescape(quoted.field("field_2"))),
+            user_agent=pl.when(pl.col("has_agent")).then(_unescape(quoted.field("field_4"))),
+            extra=pl.when(pl.col("has_agent")).then(
+                _unescape(quoted.field("field_5"), restore='\\"').str.strip_chars()
+            ),
+        )
+        .with_columns(
+            well_formed=(pl.col("bracket") > 0)
+            & (pl.col("closing") == '] "')
+            & pl.col("balanced")
+            & (pl.col("head_spaces") >= 2)
+            & pl.col("status").is_between(100, 599)
+            & (pl.col("status_size").struct.field("field_0").str.len_bytes() == 3)
+            & pl.col("status_size").struct.field("field_2").is_null()
+            & (
+                (pl.col("size_text") == "-")
+                | pl.col("size_text").cast(pl.Int64, strict=False).is_not_null()
+            )
+        )
+        .with_columns(pl.col("well_formed").fill_null(False))
+        .collect()
     )
-    SELECT line_number, line,
-           CASE
-               WHEN NOT well_formed THEN 'unparseable_line'
-               WHEN ts_local IS NULL THEN 'invalid_timestamp'
-           END AS reason,
-           CASE
-               WHEN trim(line) = '' THEN 'blank line'
-               WHEN unbalanced_quotes THEN 'unbalanced quotes (truncated line?)'
-               WHEN NOT well_formed THEN 'not in combined log format'
-               WHEN ts_local IS NULL THEN 'timestamp [' || ts || '] is not a valid time'
-           END AS detail,
-           coalesce(
-               list_filter(ip_tokens, lambda t: NOT regexp_matches(lower(t), '{_PRIVATE}'))[1],
-               ip_tokens[1]
-           ) AS client_ip,
-           CASE WHEN len(ip_tokens) = 0 THEN tokens[-1] END AS client_host,
-           CASE WHEN len(tokens) >= 2 AND NOT {_is_ip("tokens[1]")} THEN tokens[1] END AS vhost,
-           nullif(user_field, '-') AS username,
-           timezone('UTC', ts_local) AS requested_at,
-           right(ts, 5) AS utc_offset,
-           nullif(nullif(request, ''), '-') AS request,
-           CASE WHEN regexp_full_match(split_part(request, ' ', 1), '[A-Za-z]+')
-                     AND len(string_split(request, ' ')) BETWEEN 2 AND 3
-                THEN upper(split_part(request, ' ', 1)) END AS method,
-           CASE WHEN len(string_split(request, ' ')) BETWEEN 2 AND 3
-                THEN nullif(split_part(request, ' ', 2), '') END AS target,
-           CASE WHEN len(string_split(request, ' ')) BETWEEN 2 AND 3
-                THEN nullif(split_part(split_part(request, ' ', 2), '?', 1), '') END AS path,
-           nullif(split_part(request, ' ', 3), '') AS protocol,
-           TRY_CAST(status_size[1] AS SMALLINT) AS status,
-           TRY_CAST(nullif(status_size[2], '-') AS BIGINT) AS bytes,
-           nullif(nullif(referer, '-'), '') AS referer,
-           nullif(nullif(agent, '-'), '') AS user_agent,
-           nullif(extra, '') AS extra
-    FROM checked
+    # `client ident user` is nearly every line; anything longer has a vhost or a proxy list
+    simple = fields.filter(
+        (pl.col("head_spaces") == 2) & ~pl.col("head").str.contains('"', literal=True)
+    )
+    complex_ = fields.filter(
+        (pl.col("head_spaces") != 2) | pl.col("head").str.contains('"', literal=True)
+    )
+    parsed = _simple_clients(simple)
+    if complex_.height:
+        parsed = pl.concat([parsed, _complex_clients(complex_)], how="diagonal_relaxed").sort(
+            "line_number"
+        )
+    return _finish(parsed)
+
+
+def _absent_as_null(expr: pl.Expr) -> pl.Expr:
+    """'-' and '' mean "not logged" in combined format (literal compares, no hashing)."""
+    return pl.when((expr != "-") & (expr != "")).then(expr)
+
+
+def _unescape(expr: pl.Expr, restore: str = '"') -> pl.Expr:
+    return expr.str.replace_all(_ESCAPED_QUOTE, restore, literal=True)
+
+
+def _is_ip(expr: pl.Expr) -> pl.Expr:
+    return expr.str.contains(r"^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9a-fA-F]*:[0-9a-fA-F:.]+)$")
+
+
+def _simple_clients(frame: pl.DataFrame) -> pl.DataFrame:
+    """`client ident user`: the common case, one token before ident."""
+    client = pl.col("head_parts").struct.field("field_0")
+    is_ip = _is_ip(client)
+    return frame.with_columns(
+        client_ip=pl.when(is_ip).then(client),
+        client_host=pl.when(~is_ip).then(client),
+        vhost=pl.lit(None, dtype=pl.String),
+        user_field=pl.col("head_parts").struct.field("field_2"),
+    )
+
+
+def _complex_clients(frame: pl.DataFrame) -> pl.DataFrame:
+    """A vhost, or an X-Forwarded-For list (quoted or not), before the client address.
+
+    The client is the first public address of the list (the original requester), else
+    the first address; a leading token that is not an address is the vhost.
     """
+    if frame.is_empty():
+        return frame
+    head_tokens = pl.col("head").str.split(" ")
+    frame = frame.with_columns(
+        user_field=head_tokens.list.get(-1, null_on_oob=True),
+        prefix_tokens=head_tokens.list.head(head_tokens.list.len() - 2),
+    )
+    tokens = pl.col("prefix_tokens").list.eval(
+        pl.element().str.strip_chars('",').filter(pl.element().str.strip_chars('",') != "")
+    )
+    frame = frame.with_columns(tokens=tokens)
+    ips = pl.col("tokens").list.eval(pl.element().filter(_is_ip(pl.element())))
+    public = pl.col("ips").list.eval(
+        pl.element().filter(~pl.element().str.to_lowercase().str.contains(_PRIVATE))
+    )
+    return (
+        frame.with_columns(ips=ips)
+        .with_columns(
+            client_ip=pl.coalesce(public.list.first(), pl.col("ips").list.first()),
+            client_host=pl.when(pl.col("ips").list.len() == 0).then(pl.col("tokens").list.last()),
+            vhost=pl.when(
+                (pl.col("tokens").list.len() >= 2) & ~_is_ip(pl.col("tokens").list.first())
+            ).then(pl.col("tokens").list.first()),
+        )
+        .drop("tokens", "ips", "prefix_tokens")
+    )
+
+
+def _finish(frame: pl.DataFrame) -> pl.DataFrame:
+    request = pl.col("request")
+    parts = request.str.splitn(" ", 4).struct
+    method = parts.field("field_0")
+    request_ok = (
+        parts.field("field_1").is_not_null()
+        & parts.field("field_3").is_null()
+        & method.str.contains(r"^[A-Za-z]+$")
+    )
+    target = pl.when(request_ok).then(parts.field("field_1"))
+    blank = pl.col("line").str.contains(r"^\s*$")  # fails fast on the first character
+    return frame.select(
+        "line_number",
+        "line",
+        reason=pl.when(~pl.col("well_formed"))
+        .then(pl.lit("unparseable_line"))
+        .when(pl.col("ts_local").is_null())
+        .then(pl.lit("invalid_timestamp")),
+        detail=pl.when(blank)
+        .then(pl.lit("blank line"))
+        .when((pl.col("bracket") > 0) & ~pl.col("balanced"))
+        .then(pl.lit("unbalanced quotes (truncated line?)"))
+        .when(~pl.col("well_formed"))
+        .then(pl.lit("not in combined log format"))
+        .when(pl.col("ts_local").is_null())
+        .then(pl.format("timestamp [{}] is not a valid time", pl.col("ts"))),
+        client_ip=pl.col("client_ip"),
+        client_host=pl.col("client_host"),
+        vhost=pl.col("vhost"),
+        username=_absent_as_null(pl.col("user_field")),
+        requested_at=pl.col("ts_local").dt.replace_time_zone(None),
+        utc_offset=pl.col("ts").str.slice(_TS_WIDTH - 5, 5),
+        request=_absent_as_null(request),
+        method=pl.when(request_ok).then(method.str.to_uppercase()),
+        target=target,
+        path=target.str.splitn("?", 2).struct.field("field_0"),
+        protocol=pl.when(request_ok).then(parts.field("field_2")),
+        status=pl.col("status"),
+        bytes=pl.col("size_text").cast(pl.Int64, strict=False),
+        referer=_absent_as_null(pl.col("referer")),
+        user_agent=_absent_as_null(pl.col("user_agent")),
+        extra=pl.when(pl.col("extra") != "").then(pl.col("extra")),
+    )

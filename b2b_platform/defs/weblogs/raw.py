@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.platform_db.raw import MONTHLY
@@ -16,7 +17,7 @@ from b2b_platform.lib.asset_step import (
     month_bounds,
     months_markdown,
 )
-from b2b_platform.lib.combined_log import log_file_day, parse_sql, read_log_lines
+from b2b_platform.lib.combined_log import log_file_day, parse_log_lines, read_log_lines
 from b2b_platform.lib.file_manifest import InputFile, failed_file_row, plan_files
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
 from b2b_platform.lib.warehouse import (
@@ -186,15 +187,15 @@ def _load_month(
 def _load_file(
     step: WarehouseStep,
     path: Path,
-    lines: object,
+    lines: pl.DataFrame,
     partition_key: str,
     in_range: bool,
     manifest: dict,
 ) -> None:
     conn = step.conn
-    conn.register("log_lines", lines)
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE parsed_lines AS {parse_sql('log_lines')}")
-    conn.unregister("log_lines")
+    conn.register("parsed", parse_log_lines(lines).to_arrow())
+    conn.execute("CREATE OR REPLACE TEMP TABLE parsed_lines AS SELECT * FROM parsed")
+    conn.unregister("parsed")
     if not in_range:  # a file dated outside every partition: account for it, load nothing
         conn.execute(
             "UPDATE parsed_lines SET reason = 'out_of_range',"
