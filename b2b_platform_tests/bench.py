@@ -8,14 +8,17 @@ PostgreSQL extraction is measured when the server on 127.0.0.1:5432 answers.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import os
 import resource
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from generators.config import SCALES, GenerationConfig
+from generators.config import SCALES, GenerationConfig, ScaleSpec
 from generators.platform import generate_platform
 from generators.sources import generate_sources
 from source_db import SourceDatabase, SourceDatabaseError
@@ -68,6 +71,73 @@ def bench_extraction(data_dir: Path, source_url: str, label: str) -> dict[str, f
     }
 
 
+def _timed_child(args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """Run a command; returns (wall seconds, peak RSS MiB of that process, exit code)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    return seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+def bench_weblogs(base: Path, lines: int) -> dict[str, float]:
+    """End-to-end ingestion of one generated month of daily log files, vs GoAccess."""
+    as_of = dt.date(2026, 10, 31)
+    scale = ScaleSpec(
+        companies=2_000, suppliers=150, products=3_000, customers=20_000, users=6_000,
+        orders=5_000, log_lines=lines, leads=100, lead_files=1, months=1,
+    )  # fmt: skip
+    config = GenerationConfig(scale=scale, seed=42, as_of=as_of)
+    data_dir = base / f"weblogs-{lines}"
+    summary = generate_sources(config, data_dir)
+    warehouse = data_dir / "warehouse" / "b2b.duckdb"
+    env = {
+        **os.environ,
+        **_warehouse_env(data_dir, warehouse),
+        "B2B_AS_OF": as_of.isoformat(),
+        "B2B_FIRST_MONTH": config.first_month,
+        "DAGSTER_HOME": str(data_dir / "dagster_home"),
+    }
+    cli = [sys.executable, "-m", "b2b_platform.cli", "run", "--select"]
+    subprocess.run([*cli, "tag:source=platform_db"], env=env, check=True, capture_output=True)
+    seconds, peak_mib, code = _timed_child([*cli, "tag:source=weblogs"], env)
+    if code != 0:
+        raise SystemExit(f"web-log ingestion failed with exit code {code}")
+    result = {
+        "lines": summary.weblogs.lines,
+        "files": summary.weblogs.files,
+        "b2b_run_s": seconds,
+        "lines_per_s": summary.weblogs.lines / seconds,
+        "peak_rss_mib": peak_mib,
+    }
+    goaccess = shutil.which("goaccess")
+    if goaccess:
+        plain = data_dir / "all-lines.log"
+        with open(plain, "wb") as out:
+            for path in sorted((data_dir / "weblogs").iterdir()):
+                opener = gzip.open if path.suffix == ".gz" else open
+                with opener(path, "rb") as handle:
+                    shutil.copyfileobj(handle, out)
+        go_seconds, go_peak, _ = _timed_child(
+            [goaccess, str(plain), "--log-format=COMBINED", "--no-global-config",
+             "-o", str(data_dir / "goaccess.json")],
+            dict(os.environ),
+        )  # fmt: skip
+        result |= {
+            "goaccess_s": go_seconds,
+            "goaccess_lines_per_s": summary.weblogs.lines / go_seconds,
+            "goaccess_peak_rss_mib": go_peak,
+            "speedup_vs_goaccess": go_seconds / seconds,
+        }
+    return result
+
+
+def _warehouse_env(data_dir: Path, warehouse: Path) -> dict[str, str]:
+    from b2b_platform_tests.helpers import warehouse_env
+
+    return warehouse_env(data_dir, warehouse)
+
+
 def _print(title: str, values: dict[str, float]) -> None:
     print(title)
     for key, value in values.items():
@@ -101,6 +171,16 @@ def main() -> int:
     else:
         _print("extraction, raw platform layer from PostgreSQL",
                bench_extraction(data_dir, POSTGRES_URL, "postgresql"))  # fmt: skip
+
+    lines = int(os.environ.get("BENCH_LOG_LINES", "2100000"))
+    weblogs = bench_weblogs(base, lines)
+    _print(
+        "web-log ingestion, one month in daily files (b2b run --select 'tag:source=weblogs')",
+        weblogs,
+    )
+    print(f"  goals: >= 400,000 lines/s: {'met' if weblogs['lines_per_s'] >= 400_000 else 'MISSED'}"
+          + (f"; >= 5x GoAccess: {'met' if weblogs['speedup_vs_goaccess'] >= 5 else 'MISSED'}"
+             if "speedup_vs_goaccess" in weblogs else "; GoAccess not installed (apt-get install goaccess)"))  # fmt: skip
 
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of the benchmark process: {peak_mib:,.0f} MiB")

@@ -335,8 +335,8 @@ class WarehouseStep:
                 result.rows_rejected += counts["rows_rejected"]
                 result.rows_merged += counts["rows_merged"]
                 result.rows_flagged += counts["rows_flagged"]
-            for row in manifest_rows:
-                _upsert_manifest(conn, row, self.run_id)
+            if manifest_rows:
+                _upsert_manifest(conn, manifest_rows, self.run_id)
             if rows_read is not None:
                 result.rows_read = rows_read
             totals = self.totals
@@ -496,13 +496,16 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def _upsert_manifest(conn: duckdb.DuckDBPyConnection, row: Mapping[str, Any], run_id: str) -> None:
+def _upsert_manifest(
+    conn: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]], run_id: str
+) -> None:
+    """Replace the manifest rows of these files (one DELETE and one INSERT for all)."""
     conn.execute(
-        "DELETE FROM etl.file_manifest WHERE source = ? AND path = ?", [row["source"], row["path"]]
+        "DELETE FROM etl.file_manifest WHERE list_contains(?, source || chr(0) || path)",
+        [[f"{row['source']}\x00{row['path']}" for row in rows]],
     )
-    values = [row.get(c) for c in MANIFEST_COLUMNS]
-    conn.execute(
+    conn.executemany(
         f"INSERT INTO etl.file_manifest ({', '.join(MANIFEST_COLUMNS)}, run_id)"
         f" VALUES ({', '.join('?' for _ in MANIFEST_COLUMNS)}, ?)",
-        [*values, run_id],
+        [[row.get(c) for c in MANIFEST_COLUMNS] + [run_id] for row in rows],
     )

@@ -134,6 +134,9 @@ def raw_weblogs(
     )
 
 
+BATCH_LINES = 200_000  # files are committed in batches of about this many lines (bounded memory)
+
+
 def _load_month(
     context: dg.AssetExecutionContext,
     step: WarehouseStep,
@@ -144,6 +147,7 @@ def _load_month(
     conn = step.conn
     files = [InputFile.stat(path) for path in chosen]
     plan = plan_files(conn, SOURCE, files, partition_key)
+    batch: list[tuple[dict, pl.DataFrame]] = []
     for file, digest in plan.to_load:
         manifest = {
             "source": SOURCE, "path": str(file.path), "partition_key": partition_key,
@@ -158,9 +162,13 @@ def _load_month(
             context.log.warning(f"log file {file.path} could not be read: {message}")
             step.commit(manifest_rows=[failed_file_row(conn, manifest, message)], finish=False)
             continue
-        _load_file(
-            step, file.path, lines, partition_key, in_range=chosen[file.path], manifest=manifest
-        )
+        in_range = chosen[file.path]
+        batch.append((manifest, lines.with_columns(in_range=pl.lit(in_range))))
+        if sum(frame.height for _, frame in batch) >= BATCH_LINES:
+            _load_files(step, batch, partition_key)
+            batch = []
+    if batch:
+        _load_files(step, batch, partition_key)
     for path in plan.removed:
         _remove_file(step, path, partition_key)
     # month-level accounting over every file loaded so far (not only this run's)
@@ -174,7 +182,8 @@ def _load_month(
         if table_exists(conn, TABLE) else "SELECT 0"
     )  # fmt: skip
     result = step.commit(
-        accounting=[Accounting(SOURCE, ENTITY, partition_key, int(read), loaded_query)]
+        accounting=[Accounting(SOURCE, ENTITY, partition_key, int(read), loaded_query)],
+        rows_read=0,  # the lines were counted as their files loaded
     )
     counts = result.by_entity[ENTITY]
     return {
@@ -184,36 +193,58 @@ def _load_month(
     }  # fmt: skip
 
 
-def _load_file(
-    step: WarehouseStep,
-    path: Path,
-    lines: pl.DataFrame,
-    partition_key: str,
-    in_range: bool,
-    manifest: dict,
+def _load_files(
+    step: WarehouseStep, batch: list[tuple[dict, pl.DataFrame]], partition_key: str
 ) -> None:
+    """Parse a batch of files at once and commit their rows, findings and manifest rows.
+
+    Every file's rows and its manifest row share one transaction, so a crash loses at
+    most the batch in flight; batching amortizes the per-commit cost over small files.
+    """
     conn = step.conn
-    conn.register("parsed", parse_log_lines(lines).to_arrow())
-    conn.execute("CREATE OR REPLACE TEMP TABLE parsed_lines AS SELECT * FROM parsed")
-    conn.unregister("parsed")
-    if not in_range:  # a file dated outside every partition: account for it, load nothing
-        conn.execute(
-            "UPDATE parsed_lines SET reason = 'out_of_range',"
-            " detail = 'file day is outside B2B_FIRST_MONTH .. B2B_AS_OF'"
+    lines = pl.concat(
+        [
+            frame.with_columns(
+                source_file=pl.lit(manifest["path"]), file_name=pl.lit(Path(manifest["path"]).name)
+            )
+            for manifest, frame in batch
+        ]
+    )
+    # parse in batch order (a running row id), then put each file's own line numbers back
+    parsed = (
+        parse_log_lines(
+            lines.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("line_number"), "line")
         )
-    name = path.name.replace("'", "''")
-    totals = conn.execute(
-        "SELECT count(*), count(*) FILTER (WHERE reason IS NULL) FROM parsed_lines"
-    ).fetchall()[0]
+        .with_columns(
+            lines.select("line_number", "source_file", "file_name", "in_range").to_series(i)
+            for i in range(4)
+        )
+        .with_columns(
+            # a file dated outside every partition: account for its lines, load none
+            reason=pl.when(pl.col("in_range"))
+            .then(pl.col("reason"))
+            .otherwise(pl.lit("out_of_range")),
+            detail=pl.when(pl.col("in_range"))
+            .then(pl.col("detail"))
+            .otherwise(pl.lit("file day is outside B2B_FIRST_MONTH .. B2B_AS_OF")),
+        )
+    )
+    totals = parsed.group_by("source_file").agg(
+        rows_read=pl.len(), rows_loaded=pl.col("reason").is_null().sum()
+    )
+    counts = {row["source_file"]: row for row in totals.iter_rows(named=True)}
+    conn.register("parsed_lines", parsed.to_arrow())
+    paths = [manifest["path"] for manifest, _ in batch]
+    names = [Path(path).name for path in paths]
     step.commit(
         [
             TableSlice(
                 TABLE,
-                f"""SELECT '{str(path).replace("'", "''")}' AS source_file, * EXCLUDE (line, reason, detail),
+                f"""SELECT * EXCLUDE (line, reason, detail, file_name, in_range),
                            '{partition_key}' AS partition_key
                     FROM parsed_lines WHERE reason IS NULL""",
-                where="source_file = ?",
-                params=[str(path)],
+                where="list_contains(?, source_file)",
+                params=[paths],
             )
         ],
         quarantine=[
@@ -221,25 +252,28 @@ def _load_file(
                 SOURCE,
                 ENTITY,
                 partition_key,
-                f"""SELECT '{name}:' || line_number AS record_key, reason AS reason_code,
-                           'rejected' AS action, detail, line AS raw_record
-                    FROM parsed_lines WHERE reason IS NOT NULL""",
-                scope="starts_with(record_key, ?)",
-                scope_params=[f"{path.name}:"],
+                """SELECT file_name || ':' || line_number AS record_key, reason AS reason_code,
+                          'rejected' AS action, detail, line AS raw_record
+                   FROM parsed_lines WHERE reason IS NOT NULL""",
+                scope="list_contains(?, split_part(record_key, ':', 1))",
+                scope_params=[names],
             )
         ],
         manifest_rows=[
             {
                 **manifest,
                 "status": "loaded",
-                "rows_read": totals[0],
-                "rows_loaded": totals[1],
-                "rows_rejected": totals[0] - totals[1],
+                "rows_read": counts[manifest["path"]]["rows_read"],
+                "rows_loaded": counts[manifest["path"]]["rows_loaded"],
+                "rows_rejected": counts[manifest["path"]]["rows_read"]
+                - counts[manifest["path"]]["rows_loaded"],
             }
+            for manifest, _ in batch
         ],
-        rows_read=int(totals[0]),
+        rows_read=parsed.height,
         finish=False,
     )
+    conn.unregister("parsed_lines")
 
 
 def _remove_file(step: WarehouseStep, path: str, partition_key: str) -> None:
