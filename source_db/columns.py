@@ -58,3 +58,16 @@ def extraction_columns(table: str, alias: str = "") -> str:
         else:
             parts.append(f"{prefix}{column}")
     return ", ".join(parts)
+
+
+def raw_select_list(table: str) -> str:
+    """DuckDB SELECT list giving raw tables fixed types whatever the driver inferred.
+
+    A column that is NULL in every row arrives from SQLite typed as an integer; raw
+    keeps text as VARCHAR and ids and flags as BIGINT so staging SQL always binds.
+    """
+    parts = []
+    for column, kind in PLATFORM_COLUMNS[table].items():
+        target = "BIGINT" if kind in ("int", "bool") else "VARCHAR"
+        parts.append(f'CAST("{column}" AS {target}) AS "{column}"')
+    return ", ".join(parts)

@@ -97,5 +97,5 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             as_of_is_fixed=settings.as_of_is_fixed,
             first_month=settings.first_month.isoformat(),
         ),
-        "quality": QualityThresholds(),
+        "quality": QualityThresholds(max_reject_rate=settings.max_reject_rate),
     }

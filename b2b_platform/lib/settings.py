@@ -26,6 +26,7 @@ class Settings:
     as_of: dt.date
     as_of_is_fixed: bool  # B2B_AS_OF set: the calendar does not move with the clock
     first_month: dt.date  # first day of the first monthly partition
+    max_reject_rate: float = 0.10  # blocking checks fail above this share of rejected records
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +59,7 @@ class Settings:
             as_of=as_of,
             as_of_is_fixed=bool(as_of_text),
             first_month=first_month,
+            max_reject_rate=_parse_rate(env.get("B2B_MAX_REJECT_RATE", "").strip() or "0.10"),
         )
 
 
@@ -70,6 +72,16 @@ def _parse_date(value: str, name: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise UserError(f"{name}={value!r} is not a date: use YYYY-MM-DD") from None
+
+
+def _parse_rate(value: str) -> float:
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 < rate <= 1.0:
+        raise UserError(f"B2B_MAX_REJECT_RATE={value!r} is not a share: use a number in (0, 1]")
+    return rate
 
 
 def _parse_month(value: str) -> dt.date:

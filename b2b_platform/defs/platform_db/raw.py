@@ -25,7 +25,7 @@ from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
 from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.warehouse import TableSlice
-from source_db.columns import extraction_columns
+from source_db.columns import extraction_columns, raw_select_list
 
 OWNERS = ["team:data-platform"]
 SNAPSHOT_TABLES: dict[str, str] = {
@@ -70,7 +70,8 @@ def _snapshot_asset(table: str, description: str) -> dg.AssetsDefinition:
                 [
                     TableSlice(
                         f"raw.{table}",
-                        "SELECT *, current_timestamp::TIMESTAMP AS _extracted_at FROM extracted",
+                        f"SELECT {raw_select_list(table)}, current_timestamp::TIMESTAMP AS _extracted_at"
+                        " FROM extracted",
                     )
                 ],
                 rows_read=extracted.num_rows,
@@ -202,7 +203,7 @@ def _extract_month(
             [
                 TableSlice(
                     f"raw.{table}",
-                    f"SELECT *, {stamp} FROM {view}",
+                    f"SELECT {raw_select_list(table)}, {stamp} FROM {view}",
                     where="_partition_key = ?",
                     params=[partition_key],
                 )

@@ -19,7 +19,7 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.combined_log import log_file_day, parse_log_lines, read_log_lines
 from b2b_platform.lib.file_manifest import InputFile, failed_file_row, plan_files
-from b2b_platform.lib.resources import CalendarResource, DirectoryResource
+from b2b_platform.lib.resources import DirectoryResource, QualityThresholds
 from b2b_platform.lib.warehouse import (
     Accounting,
     QuarantineSlice,
@@ -102,7 +102,7 @@ def raw_weblogs(
     context: dg.AssetExecutionContext,
     duckdb: DuckDBResource,
     log_dir: DirectoryResource,
-    calendar: CalendarResource,
+    quality: QualityThresholds,
 ) -> Iterator[dg.MaterializeResult]:
     """Web server access-log lines (Apache/NGINX combined format), parsed into fields.
 
@@ -122,7 +122,10 @@ def raw_weblogs(
         with asset_step(context, duckdb, partition_key) as step:
             stats = _load_month(context, step, chosen, partition_key, failed)
             per_month[partition_key] = stats
-            results += [(partition_key, r) for r in _month_checks(step, partition_key)]
+            results += [
+                (partition_key, r)
+                for r in _month_checks(step, partition_key, quality.max_reject_rate)
+            ]
     combined = checks.combine_months(results)
     yield dg.MaterializeResult(
         metadata={
@@ -293,7 +296,9 @@ def _remove_file(step: WarehouseStep, path: str, partition_key: str) -> None:
     )  # fmt: skip
 
 
-def _month_checks(step: WarehouseStep, partition_key: str) -> list[dg.AssetCheckResult]:
+def _month_checks(
+    step: WarehouseStep, partition_key: str, max_reject_rate: float
+) -> list[dg.AssetCheckResult]:
     conn = step.conn
     duplicated = conn.execute(
         "SELECT count(*) FROM (SELECT content_hash FROM etl.file_manifest WHERE source = ?"
@@ -319,5 +324,5 @@ def _month_checks(step: WarehouseStep, partition_key: str) -> list[dg.AssetCheck
                 "rows_without_manifest": int(orphans),
             },
         ),
-        checks.reject_rate_below(conn, KEY, SOURCE, ENTITY, partition_key, 0.05),
+        checks.reject_rate_below(conn, KEY, SOURCE, ENTITY, partition_key, max_reject_rate),
     ]

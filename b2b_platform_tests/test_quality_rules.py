@@ -1,0 +1,185 @@
+"""A hand-written platform source with one record per rule: where does each one land?"""
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from b2b_platform_tests.helpers import materialize, query, warehouse_env
+from source_db import SourceDatabase
+
+T = dt.datetime
+
+
+def _frames() -> dict[str, pl.DataFrame]:
+    created = T(2025, 1, 1)
+    companies = pl.DataFrame({
+        "company_id": [1, 2, 3, 4],
+        "cuit": ["30-54668997-9", "30546689979", "30-54668997-1", "33-69345023-9"],
+        "legal_name": ["YPF S.A.", "YPF SA", "Bad Digit SRL", "AFIP"],
+        "industry": ["Energía", "Energía", None, "Gobierno"],
+        "country_code": ["AR", "AR", "AR", "AR"],
+        "province": [None] * 4, "city": [None] * 4,
+        "created_at": [created] * 4, "updated_at": [created] * 4,
+    })  # fmt: skip
+    customers = pl.DataFrame({
+        "customer_id": [1, 2, 3, 4, 5],
+        "document_type": ["DNI", "DNI", "DNI", "DNI", "PASAPORTE"],
+        "document_number": ["12.345.678", "12345678", "12A45678", "30111222", "AAB123456"],
+        "full_name": ["Ana Pérez", "ANA PEREZ", "Bad Doc", "Future Born", "Visitor"],
+        "date_of_birth": [dt.date(1980, 1, 1), dt.date(1980, 1, 1), dt.date(1990, 1, 1),
+                          dt.date(2090, 1, 1), dt.date(1970, 5, 5)],
+        "email": ["ANA@X.COM", None, None, None, None], "phone": [None] * 5,
+        "province": [None] * 5, "city": [None] * 5,
+        "created_at": [created] * 5, "updated_at": [created] * 5,
+    })  # fmt: skip
+    products = pl.DataFrame({
+        "product_id": [1, 2], "sku": ["A-1", "A-2"], "name": ["Yerba", "Café"],
+        "category": ["Almacén", "Almacén"], "brand": [None, None], "unit": ["kg", "kg"],
+        "created_at": [created] * 2, "updated_at": [created] * 2,
+    })  # fmt: skip
+    suppliers = pl.DataFrame({"supplier_id": [1], "company_id": [4], "active": [True],
+                              "created_at": [created], "updated_at": [created]})  # fmt: skip
+    prices = pl.DataFrame({
+        "supplier_id": [1, 1], "product_id": [1, 2], "price": [100.0, 200.0],
+        "currency": ["ARS", "ARS"], "valid_from": [dt.date(2025, 1, 1)] * 2, "valid_to": [None, None],
+    }).with_columns(pl.col("price").cast(pl.Decimal(14, 2)), pl.col("valid_to").cast(pl.Date))  # fmt: skip
+    users = pl.DataFrame({
+        "user_id": [1, 2], "company_id": [1, 2], "username": ["ana", "beto"],
+        "email": ["a@ypf.com", "b@ypf.com"], "role": ["buyer", "buyer"],
+        "created_at": [created] * 2, "updated_at": [created] * 2,
+    })  # fmt: skip
+    orders = pl.DataFrame({
+        "order_id": [10, 11, 12, 13, 14, 15, 16, 17, 18],
+        "order_number": [f"O-{i}" for i in range(10, 19)],
+        "company_id": [1, 2, 1, 999, 1, 1, 1, 1, 1],
+        "customer_id": [1, 2, 1, 1, 999, 1, 1, 3, 1],
+        "user_id": [1, 2, 1, 1, 1, None, 1, 1, 1],
+        "ordered_at": [T(2026, 9, 10, 12), T(2026, 9, 11), T(2026, 9, 12), T(2026, 9, 13),
+                       T(2026, 9, 14), T(2027, 1, 1), T(2026, 5, 1), T(2026, 11, 25, 23, 59, 59),
+                       T(2026, 11, 26, 0, 0, 1)],
+        "status": [" Delivered ", "paid", "borrado", "paid", "paid", "paid", "paid", "SHIPPED", "paid"],
+        "currency": ["ARS"] * 9, "shipping_province": [None] * 9, "shipping_city": [None] * 9,
+        "updated_at": [T(2026, 11, 1)] * 9,
+    })  # fmt: skip
+    items = pl.DataFrame({
+        "order_id": [10, 10, 10, 10, 11, 12, 99, 17],
+        "line_number": [1, 2, 3, 4, 1, 1, 1, 1],
+        "product_id": [1, 999, 1, 2, 2, 1, 1, 1],
+        "supplier_id": [1] * 8,
+        "quantity": [3, 1, 0, 1, 2, 1, 1, 1],
+        "unit_price": [100.0, 100.0, 100.0, -5.0, 200.0, 100.0, 100.0, 100.0],
+        "discount_pct": [10.0, 0, 0, 0, 0, 0, 0, 0],
+    }).with_columns(pl.col("unit_price").cast(pl.Decimal(14, 2)), pl.col("discount_pct").cast(pl.Decimal(5, 2)))  # fmt: skip
+    return {"companies": companies, "suppliers": suppliers, "products": products,
+            "supplier_products": prices, "customers": customers, "platform_users": users,
+            "orders": orders, "order_items": items}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mini_warehouse(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mini")
+    database = SourceDatabase(f"sqlite:///{root / 'source' / 'b2b_platform.db'}")
+    database.create_schema()
+    database.load_tables(_frames())
+    warehouse = root / "warehouse" / "b2b.duckdb"
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in warehouse_env(root, warehouse).items():
+            mp.setenv(key, value)
+        # half of this source is bad on purpose: the blocking reject-rate check must stop it
+        blocked = materialize("tag:source=platform_db")
+        assert set(blocked.failed_checks) == {
+            "staging/orders:orders_reject_rate",
+            "staging/order_lines:order_items_reject_rate",
+        }
+        mp.setenv("B2B_MAX_REJECT_RATE", "1")
+        outcome = materialize("tag:source=platform_db")
+    assert outcome.ok, outcome.failed_runs
+    return warehouse
+
+
+def _findings(warehouse, entity):
+    return {
+        (key, reason, action)
+        for key, reason, action in query(
+            warehouse,
+            "SELECT record_key, reason_code, action FROM quarantine.rejected_records WHERE entity = ?",
+            [entity],
+        )
+    }
+
+
+def test_companies(mini_warehouse):
+    assert _findings(mini_warehouse, "companies") == {
+        ("2", "duplicate_cuit", "merged"),
+        ("3", "invalid_cuit", "flagged"),
+    }
+    rows = query(mini_warehouse, "SELECT company_id, cuit FROM staging.companies ORDER BY 1")
+    assert rows == [(1, "30546689979"), (3, None), (4, "33693450239")]
+    assert query(mini_warehouse, "SELECT * FROM staging.company_merges") == [(2, 1)]
+
+
+def test_customers(mini_warehouse):
+    assert _findings(mini_warehouse, "customers") == {
+        ("2", "duplicate_customer", "merged"),
+        ("3", "invalid_document", "flagged"),
+        ("4", "implausible_birth_date", "flagged"),
+    }
+    rows = query(mini_warehouse, "SELECT customer_id, document_number, date_of_birth, email"
+                 " FROM staging.customers ORDER BY 1")  # fmt: skip
+    assert rows == [
+        (1, "12345678", dt.date(1980, 1, 1), "ana@x.com"),
+        (3, None, dt.date(1990, 1, 1), None),
+        (4, "30111222", None, None),
+        (5, "AAB123456", dt.date(1970, 5, 5), None),
+    ]
+
+
+def test_orders(mini_warehouse):
+    assert _findings(mini_warehouse, "orders") == {
+        ("12", "invalid_status", "rejected"),
+        ("13", "unknown_company", "rejected"),
+        ("14", "unknown_customer", "rejected"),
+        ("15", "future_order", "rejected"),
+        ("16", "out_of_range", "rejected"),
+        ("18", "future_order", "rejected"),
+    }
+    rows = query(mini_warehouse, "SELECT order_id, company_id, source_company_id, status, partition_key"
+                 " FROM staging.orders ORDER BY 1")  # fmt: skip
+    assert rows == [
+        (10, 1, 1, "delivered", "2026-09-01"),
+        (11, 1, 2, "paid", "2026-09-01"),  # the merged company's order counts for the survivor
+        (17, 1, 1, "shipped", "2026-11-01"),  # last second of the as-of day is still inside
+    ]
+
+
+def test_order_lines(mini_warehouse):
+    assert _findings(mini_warehouse, "order_items") == {
+        ("10/2", "unknown_product", "rejected"),
+        ("10/3", "non_positive_quantity", "rejected"),
+        ("10/4", "non_positive_price", "rejected"),
+        ("12/1", "invalid_status", "rejected"),  # travels with its rejected order
+        ("99/1", "unknown_order", "rejected"),
+    }
+    rows = query(
+        mini_warehouse,
+        "SELECT order_id, line_number, revenue FROM staging.order_lines ORDER BY 1, 2",
+    )
+    assert [(o, n, float(r)) for o, n, r in rows] == [
+        (10, 1, 270.0),
+        (11, 1, 400.0),
+        (17, 1, 100.0),
+    ]
+
+
+def test_accounting_per_month(mini_warehouse):
+    rows = query(mini_warehouse, "SELECT entity, partition_key, rows_read, rows_loaded, rows_rejected"
+                 " FROM etl.record_accounting WHERE entity IN ('orders', 'order_items')"
+                 " AND rows_read > 0 ORDER BY 1, 2")  # fmt: skip
+    assert rows == [
+        ("order_items", "2026-09-01", 6, 2, 4),
+        ("order_items", "2026-11-01", 2, 1, 1),
+        ("orders", "2026-08-01", 1, 0, 1),
+        ("orders", "2026-09-01", 5, 2, 3),
+        ("orders", "2026-11-01", 3, 1, 2),
+    ]
