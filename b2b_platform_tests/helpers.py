@@ -30,13 +30,15 @@ def warehouse_env(
     }
 
 
-def materialize(selection: str | None = None) -> RunOutcome:
+def materialize(
+    selection: str | None = None, instance: dg.DagsterInstance | None = None
+) -> RunOutcome:
     """Run the code location (configured from os.environ) like `b2b run`, in process."""
     from b2b_platform.definitions import defs
 
     definitions = defs()
     keys = resolve_selection(definitions, selection)
-    return run_stages(definitions, dg.DagsterInstance.ephemeral(), keys, lambda _: None)
+    return run_stages(definitions, instance or dg.DagsterInstance.ephemeral(), keys, lambda _: None)
 
 
 def snapshot(

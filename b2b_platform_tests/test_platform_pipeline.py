@@ -163,3 +163,20 @@ def test_postgresql_source_gives_the_same_staging(
     assert _quarantine_counts(use_warehouse, "orders") == _quarantine_counts(
         built_warehouse, "orders"
     )
+
+
+def test_every_materialization_reports_rows_schema_and_quality(use_warehouse):
+    instance = dg.DagsterInstance.ephemeral()
+    assert materialize(instance=instance).ok
+    from b2b_platform.definitions import defs
+
+    graph = defs().resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        event = instance.get_latest_materialization_event(key)
+        assert event is not None, key
+        metadata = event.asset_materialization.metadata
+        assert "dagster/row_count" in metadata, key
+        assert "dagster/column_schema" in metadata, key
+    staged = instance.get_latest_materialization_event(dg.AssetKey(["staging", "companies"]))
+    quality = staged.asset_materialization.metadata
+    assert {"rows_rejected", "rows_flagged", "rows_merged"} <= set(quality)

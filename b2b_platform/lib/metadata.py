@@ -38,3 +38,19 @@ def table_metadata(
             rows_merged=result.rows_merged,
         )
     return metadata
+
+
+def column_schemas(
+    database: str, config: dict[str, Any] | None, tables: list[str]
+) -> dict[str, Any]:
+    """Column schemas of warehouse tables, read after a multi-month run's steps closed."""
+    from b2b_platform.lib.warehouse import table_exists, warehouse_connection
+
+    with warehouse_connection(database, config=config) as conn:
+        return {t: table_schema(conn, t) for t in tables if table_exists(conn, t)}
+
+
+def schema_metadata(database: str, config: dict[str, Any] | None, table: str) -> dict[str, Any]:
+    """{"dagster/column_schema": ...} for a table that exists, else nothing."""
+    schemas = column_schemas(database, config, [table])
+    return {"dagster/column_schema": schemas[table]} if table in schemas else {}

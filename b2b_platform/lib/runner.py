@@ -199,7 +199,11 @@ def _run_one(
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error  # type: ignore[union-attr]
-            while error is not None and error.cause is not None and "Error occurred while" in error.message:
+            while (
+                error is not None
+                and error.cause is not None
+                and "Error occurred while" in error.message
+            ):
                 error = error.cause  # Dagster's wrapper says where; its cause says what
             message = error.message.strip().splitlines()[0] if error else "failed"
             failures.append(f"{event.step_key}: {message}")

@@ -21,7 +21,7 @@ from b2b_platform.lib.asset_step import (
     months_markdown,
 )
 from b2b_platform.lib.checks import combine_months
-from b2b_platform.lib.metadata import table_metadata
+from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
 from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.warehouse import TableSlice
@@ -158,11 +158,15 @@ def raw_orders(
                 metadata={"source_rows": source_rows, "raw_rows": raw_rows},
             )))  # fmt: skip
     combined = combine_months(results)
+    schemas = column_schemas(
+        duckdb.database, duckdb.connection_config, ["raw.orders", "raw.order_items"]
+    )
     for table in ("orders", "order_items"):
         yield dg.MaterializeResult(
             asset_key=["raw", table],
             metadata={
                 "dagster/row_count": sum(m["raw_rows"] for m in months[table].values()),
+                "dagster/column_schema": schemas[f"raw.{table}"],
                 "months": months_markdown(months[table]),
             },
             check_results=[r for r in combined if r.asset_key == dg.AssetKey(["raw", table])],

@@ -14,7 +14,7 @@ from dagster_duckdb import DuckDBResource
 from b2b_platform.defs.platform_db.raw import MONTHLY, OWNERS
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import SINGLE_RUN, WAREHOUSE_POOL, asset_step, months_markdown
-from b2b_platform.lib.metadata import table_metadata
+from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, QualityThresholds
 from b2b_platform.lib.warehouse import Accounting, QuarantineSlice, TableSlice
 
@@ -490,6 +490,9 @@ def staging_orders(
             months[entity][partition_key] = values
         results += [(partition_key, r) for r in month_checks]
     combined = checks.combine_months(results)
+    schemas = column_schemas(
+        duckdb.database, duckdb.connection_config, ["staging.orders", "staging.order_lines"]
+    )
     for entity, key in (("orders", _key("orders")), ("order_items", _key("order_lines"))):
         per_month = months[entity]
         totals = {c: sum(m[c] for m in per_month.values()) for c in next(iter(per_month.values()))}
@@ -497,6 +500,7 @@ def staging_orders(
             asset_key=key,
             metadata={
                 "dagster/row_count": totals["rows_loaded"],
+                "dagster/column_schema": schemas[f"staging.{key.path[-1]}"],
                 **totals,
                 "months": months_markdown(per_month),
             },

@@ -19,6 +19,7 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.combined_log import log_file_day, parse_log_lines, read_log_lines
 from b2b_platform.lib.file_manifest import InputFile, failed_file_row, plan_files
+from b2b_platform.lib.metadata import schema_metadata
 from b2b_platform.lib.resources import DirectoryResource, QualityThresholds
 from b2b_platform.lib.warehouse import (
     Accounting,
@@ -130,6 +131,7 @@ def raw_weblogs(
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(m["lines_loaded"] for m in per_month.values()),
+            **schema_metadata(duckdb.database, duckdb.connection_config, TABLE),
             "months": months_markdown(per_month),
             "files_failed": dg.MetadataValue.md("\n".join(f"- {f}" for f in failed) or "none"),
         },

@@ -17,6 +17,7 @@ from b2b_platform.lib.asset_step import (
     asset_step,
     months_markdown,
 )
+from b2b_platform.lib.metadata import schema_metadata
 from b2b_platform.lib.user_agents import describe_user_agents
 from b2b_platform.lib.warehouse import Accounting, TableSlice, WarehouseStep, table_exists
 
@@ -74,6 +75,7 @@ def staging_web_requests(
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(m["requests"] for m in per_month.values()),
+            **schema_metadata(duckdb.database, duckdb.connection_config, "staging.web_requests"),
             "months": months_markdown(per_month),
         },
         check_results=checks.combine_months(results),
