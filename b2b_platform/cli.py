@@ -107,6 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     from b2b_platform.definitions import defs
     from b2b_platform.lib.runner import (
         fail_abandoned_runs,
+        keep_warehouse_open,
         resolve_selection,
         run_stages,
         single_cli_run,
@@ -121,7 +122,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"marked {abandoned} run(s) of a killed `b2b run` as failed")
         print(f"materializing {len(keys)} assets (Dagster home {home})")
         started = time.perf_counter()
-        outcome = run_stages(definitions, instance, keys, print)
+        with keep_warehouse_open(definitions):
+            outcome = run_stages(definitions, instance, keys, print)
     elapsed = time.perf_counter() - started
     failed_files = _failed_files()
     print(f"{outcome.runs} runs in {elapsed:.1f} s")

@@ -25,6 +25,18 @@ class InputFile:
     size_bytes: int
     modified_at: dt.datetime
 
+    def manifest_row(self, source: str, digest: str, partition_key: str | None) -> dict[str, Any]:
+        """The etl.file_manifest fields known before the file is read."""
+        return {
+            "source": source,
+            "path": str(self.path),
+            "partition_key": partition_key,
+            "size_bytes": self.size_bytes,
+            "modified_at": self.modified_at,
+            "content_hash": digest,
+            "loaded_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        }
+
     @classmethod
     def stat(cls, path: Path) -> InputFile:
         info = path.stat()

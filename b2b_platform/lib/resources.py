@@ -86,8 +86,9 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "duckdb": DuckDBResource(
             database=str(settings.warehouse_path),
-            # bounded memory on a 2-core machine; spills to disk beyond this
-            connection_config={"memory_limit": "1GB", "threads": 2},
+            # bounded memory on a 2-core machine (spills beyond it); checkpoint when the WAL
+            # reaches 1GB rather than 16MB, so a month's commit does not rewrite the file
+            connection_config={"memory_limit": "1GB", "threads": 2, "checkpoint_threshold": "1GB"},
         ),
         "source_db": SourceDatabaseResource(url=settings.source_db_url),
         "leads_dir": DirectoryResource(path=str(settings.leads_dir)),

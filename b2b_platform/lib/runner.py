@@ -96,6 +96,25 @@ def plan_stages(graph: AssetGraph, keys: set[dg.AssetKey]) -> list[Stage]:
 
 
 @contextmanager
+def keep_warehouse_open(defs: dg.Definitions) -> Iterator[None]:
+    """Hold one connection to the warehouse for the whole in-process `b2b run`.
+
+    Every step opens and closes its own connection; when the last connection to a
+    DuckDB file closes, DuckDB checkpoints it, which cost ~40 ms per step and made a
+    no-op refresh slow. While this one stays open the steps share the same database
+    instance (same path and configuration), and the checkpoint happens once at the end.
+    """
+    from b2b_platform.lib.warehouse import warehouse_connection
+
+    resource = (defs.resources or {}).get("duckdb")
+    if resource is None:
+        yield
+        return
+    with warehouse_connection(resource.database, config=resource.connection_config):
+        yield
+
+
+@contextmanager
 def single_cli_run(dagster_home: Path) -> Iterator[None]:
     """Refuse a second concurrent `b2b run`: one process writes the warehouse at a time."""
     dagster_home.mkdir(parents=True, exist_ok=True)

@@ -310,6 +310,7 @@ class WarehouseStep:
         quarantine: Sequence[QuarantineSlice] = (),
         accounting: Sequence[Accounting] = (),
         manifest_rows: Sequence[Mapping[str, Any]] = (),
+        views: Mapping[str, str] | None = None,
         *,
         rows_read: int | None = None,
         finish: bool = True,
@@ -326,6 +327,8 @@ class WarehouseStep:
         try:
             for table_slice in slices:
                 result.rows_written += _replace_slice(conn, table_slice)
+            for view, query in (views or {}).items():
+                _replace_view(conn, view, query)
             for q in quarantine:
                 _replace_quarantine(conn, q, self.run_id)
             for acc in accounting:
@@ -425,6 +428,17 @@ def _replace_slice(conn: duckdb.DuckDBPyConnection, s: TableSlice) -> int:
     after = conn.execute(f"SELECT count(*) FROM {s.table}").fetchall()[0][0]  # type: ignore[index]
     conn.execute("DROP VIEW _new_slice")
     return int(after - before)
+
+
+def _replace_view(conn: duckdb.DuckDBPyConnection, view: str, query: str) -> None:
+    schema, name = view.split(".")
+    kind = conn.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchall()
+    if kind and kind[0][0] == "BASE TABLE":  # an older build stored it as a table
+        conn.execute(f"DROP TABLE {view}")
+    conn.execute(f"CREATE OR REPLACE VIEW {view} AS {query}")
 
 
 def _replace_quarantine(conn: duckdb.DuckDBPyConnection, q: QuarantineSlice, run_id: str) -> None:

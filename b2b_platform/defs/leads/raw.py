@@ -59,11 +59,7 @@ def raw_marketing_leads(
         plan = plan_files(conn, SOURCE, files)
         failed: list[str] = []
         for file, digest in plan.to_load:
-            manifest = {
-                "source": SOURCE, "path": str(file.path), "partition_key": None,
-                "size_bytes": file.size_bytes, "modified_at": file.modified_at,
-                "content_hash": digest, "loaded_at": utc_now(),
-            }  # fmt: skip
+            manifest = file.manifest_row(SOURCE, digest, None)
             try:
                 sheet = read_lead_workbook(file.path)
             except LeadWorkbookError as exc:

@@ -154,11 +154,7 @@ def _load_month(
     plan = plan_files(conn, SOURCE, files, partition_key)
     batch: list[tuple[dict, pl.DataFrame]] = []
     for file, digest in plan.to_load:
-        manifest = {
-            "source": SOURCE, "path": str(file.path), "partition_key": partition_key,
-            "size_bytes": file.size_bytes, "modified_at": file.modified_at,
-            "content_hash": digest, "loaded_at": utc_now(),
-        }  # fmt: skip
+        manifest = file.manifest_row(SOURCE, digest, partition_key)
         try:
             lines = read_log_lines(file.path)
         except Exception as exc:  # truncated gzip, permissions, not a text file
@@ -248,8 +244,9 @@ def _load_files(
                 f"""SELECT * EXCLUDE (line, reason, detail, file_name, in_range),
                            '{partition_key}' AS partition_key
                     FROM parsed_lines WHERE reason IS NULL""",
-                where="list_contains(?, source_file)",
-                params=[paths],
+                # the month first: zone maps let DuckDB skip other months' row groups
+                where="partition_key = ? AND list_contains(?, source_file)",
+                params=[partition_key, paths],
             )
         ],
         quarantine=[

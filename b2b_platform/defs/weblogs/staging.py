@@ -22,6 +22,26 @@ from b2b_platform.lib.user_agents import describe_user_agents
 from b2b_platform.lib.warehouse import Accounting, TableSlice, WarehouseStep, table_exists
 
 KEY = dg.AssetKey(["staging", "web_requests"])
+
+WEB_REQUESTS_VIEW = """
+SELECT w.source_file, w.line_number, w.requested_at, w.utc_offset,
+       w.client_ip, w.client_host, i.country_code, w.vhost,
+       w.username, u.user_id, u.company_id,
+       w.method, w.path, w.target, w.protocol, w.status, w.bytes, w.referer,
+       w.user_agent,
+       coalesce(a.device_label, 'Unknown device') AS device_label,
+       coalesce(a.device_type, 'other') AS device_type,
+       a.os_family, a.browser_family,
+       coalesce(a.is_bot, false) AS is_bot,
+       coalesce(w.method = 'POST' AND w.path = '/login' AND w.status BETWEEN 200 AND 399
+                AND u.user_id IS NOT NULL, false) AS is_login,
+       TRY_CAST(regexp_extract(w.path, '^/products/([0-9]+)/?$', 1) AS BIGINT) AS product_id,
+       w.partition_key
+FROM raw.weblogs w
+LEFT JOIN staging.user_agents a ON a.user_agent = w.user_agent
+LEFT JOIN staging.ip_countries i ON i.ip = w.client_ip
+LEFT JOIN staging.platform_users u ON u.username = w.username
+"""
 PLATFORM_USERS = dg.AssetKey(["staging", "platform_users"])
 
 
@@ -58,7 +78,7 @@ PLATFORM_USERS = dg.AssetKey(["staging", "platform_users"])
 def staging_web_requests(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource
 ) -> Iterator[dg.MaterializeResult]:
-    """Web requests of the month, enriched for analysis.
+    """Web requests, enriched for analysis (a view over raw.weblogs; runs add cache values).
 
     Country from the client IP (iptocc, offline, looked up once per distinct IP and kept
     in staging.ip_countries); device, OS, browser and bot flag from the user agent
@@ -114,7 +134,7 @@ def _stage_month(step: WarehouseStep, partition_key: str) -> dict[str, int]:
     ).fetchall()[0][0]
     result = step.commit(
         [
-            # append-only caches first, so the month's join below sees the new values
+            # append-only caches: the view below sees the new values in the same transaction
             TableSlice(
                 "staging.user_agents",
                 "SELECT *, current_timestamp::TIMESTAMP AS parsed_at FROM new_agents",
@@ -125,33 +145,11 @@ def _stage_month(step: WarehouseStep, partition_key: str) -> dict[str, int]:
                 "SELECT *, current_timestamp::TIMESTAMP AS looked_up_at FROM new_ips",
                 where="false",
             ),
-            TableSlice(
-                "staging.web_requests",
-                f"""
-                SELECT w.source_file, w.line_number, w.requested_at, w.utc_offset,
-                       w.client_ip, w.client_host, i.country_code, w.vhost,
-                       w.username, u.user_id, u.company_id,
-                       w.method, w.path, w.target, w.protocol, w.status, w.bytes, w.referer,
-                       w.user_agent,
-                       coalesce(a.device_label, 'Unknown device') AS device_label,
-                       coalesce(a.device_type, 'other') AS device_type,
-                       a.os_family, a.browser_family,
-                       coalesce(a.is_bot, false) AS is_bot,
-                       w.method = 'POST' AND w.path = '/login' AND w.status BETWEEN 200 AND 399
-                           AND u.user_id IS NOT NULL AS is_login,
-                       TRY_CAST(regexp_extract(w.path, '^/products/([0-9]+)/?$', 1) AS BIGINT)
-                           AS product_id,
-                       '{partition_key}' AS partition_key
-                FROM raw.weblogs w
-                LEFT JOIN staging.user_agents a ON a.user_agent = w.user_agent
-                LEFT JOIN staging.ip_countries i ON i.ip = w.client_ip
-                LEFT JOIN staging.platform_users u ON u.username = w.username
-                WHERE w.partition_key = '{partition_key}'
-                """,
-                where="partition_key = ?",
-                params=[partition_key],
-            ),
         ],
+        # A view: enriching is a join against two small caches and the user table, so
+        # copying every request again would double the volume and go stale when users
+        # change. It covers every month; each month's run adds its new cache values.
+        views={"staging.web_requests": WEB_REQUESTS_VIEW},
         accounting=[
             Accounting(
                 SOURCE,
