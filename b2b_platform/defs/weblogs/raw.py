@@ -87,6 +87,13 @@ def files_of_month(
             description="Every line read is loaded or quarantined, per month.",
         ),
         dg.AssetCheckSpec(
+            "file_accounting",
+            asset=KEY,
+            blocking=True,
+            description="Per file: lines read = loaded + rejected, and the loaded count matches "
+            "the rows in raw.weblogs.",
+        ),
+        dg.AssetCheckSpec(
             "manifest_consistent",
             asset=KEY,
             blocking=True,
@@ -229,6 +236,8 @@ def _load_files(
             .then(pl.col("detail"))
             .otherwise(pl.lit("file day is outside B2B_FIRST_MONTH .. B2B_AS_OF")),
         )
+        # the raw text is kept only for quarantined lines: loaded lines have their fields
+        .with_columns(line=pl.when(pl.col("reason").is_not_null()).then(pl.col("line")))
     )
     totals = parsed.group_by("source_file").agg(
         rows_read=pl.len(), rows_loaded=pl.col("reason").is_null().sum()
@@ -312,8 +321,27 @@ def _month_checks(
             " AND m.status IN ('loaded', 'failed'))",
             [partition_key, SOURCE],
         ).fetchall()[0][0]
+    mismatched = (
+        conn.execute(
+            f"""SELECT count(*) FROM etl.file_manifest m
+            WHERE m.source = ? AND m.partition_key = ? AND m.status = 'loaded'
+              AND (m.rows_read <> m.rows_loaded + m.rows_rejected
+                   OR m.rows_loaded <> (SELECT count(*) FROM {TABLE} r
+                                        WHERE r.partition_key = m.partition_key
+                                          AND r.source_file = m.path))""",
+            [SOURCE, partition_key],
+        ).fetchall()[0][0]
+        if table_exists(conn, TABLE)
+        else 0
+    )
     return [
         checks.accounting_holds(conn, KEY, SOURCE, [ENTITY], partition_key),
+        dg.AssetCheckResult(
+            asset_key=KEY,
+            check_name="file_accounting",
+            passed=mismatched == 0,
+            metadata={"files_not_adding_up": int(mismatched)},
+        ),
         dg.AssetCheckResult(
             asset_key=KEY,
             check_name="manifest_consistent",
