@@ -102,3 +102,31 @@ def test_success_is_recorded_in_the_same_transaction_as_the_data(tmp_path):
     # the data committed together with its success record; a later error cannot contradict it
     assert _rows(path, "SELECT status FROM etl.run_log") == [("succeeded",)]
     assert _rows(path, "SELECT value FROM staging.things") == [(1,)]
+
+
+def test_readers_wait_for_a_writer_then_fail_clearly(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from b2b_platform.lib.errors import UserError
+    from b2b_platform.lib.warehouse import warehouse_connection
+
+    path = tmp_path / "w.duckdb"
+    _write_month(path, "2026-01", [1])
+    holder = subprocess.Popen([sys.executable, "-c",
+        f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(4)"],
+        stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    messages = []
+    with (
+        pytest.raises(UserError, match="locked by another process"),
+        warehouse_connection(path, read_only=True, wait_seconds=1, on_wait=messages.append),
+    ):
+        pass
+    assert messages and "busy" in messages[0]
+    started = time.monotonic()
+    with warehouse_connection(path, read_only=True, wait_seconds=30) as conn:  # waits it out
+        assert conn.execute("SELECT count(*) FROM staging.things").fetchall() == [(1,)]
+    assert time.monotonic() - started > 1
+    holder.wait()
