@@ -243,7 +243,7 @@ def _load_files(
         rows_read=pl.len(), rows_loaded=pl.col("reason").is_null().sum()
     )
     counts = {row["source_file"]: row for row in totals.iter_rows(named=True)}
-    conn.register("parsed_lines", parsed.to_arrow())
+    conn.register("parsed_lines", parsed.to_arrow(compat_level=pl.CompatLevel.newest()))
     paths = [manifest["path"] for manifest, _ in batch]
     names = [Path(path).name for path in paths]
     step.commit(
