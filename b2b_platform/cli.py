@@ -64,21 +64,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_date(value: str, what: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"{what} {value!r} is not a date: use YYYY-MM-DD") from None
-
-
 def _generate(args: argparse.Namespace) -> int:
+    from b2b_platform.lib.settings import parse_date
     from generators.config import SCALES, GenerationConfig
     from generators.report import format_summary
     from generators.sources import generate_sources
 
     if args.scale not in SCALES:
         raise UserError(f"unknown scale {args.scale!r}: choose one of {', '.join(SCALES)}")
-    as_of = parse_date(args.as_of, "--as-of") if args.as_of else dt.datetime.now(dt.UTC).date()
+    as_of = (
+        parse_date(args.as_of, f"--as-of {args.as_of!r}")
+        if args.as_of
+        else dt.datetime.now(dt.UTC).date()
+    )
     config = GenerationConfig(scale=SCALES[args.scale], seed=args.seed, as_of=as_of)
     summary = generate_sources(config, Path(args.out), args.source_db_url)
     print(format_summary(config, args.scale, summary))

@@ -6,7 +6,6 @@ import datetime as dt
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
@@ -36,9 +35,6 @@ class SourceDatabaseResource(dg.ConfigurableResource):
         except SourceDatabaseError as exc:
             # A wrong URL or missing file will not fix itself: do not spend retries on it.
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
-
-    def fetch_frame(self, query: str) -> pl.DataFrame:
-        return pl.from_arrow(self.fetch_arrow(query))  # type: ignore[return-value]
 
 
 class DirectoryResource(dg.ConfigurableResource):

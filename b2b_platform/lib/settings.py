@@ -33,7 +33,7 @@ class Settings:
         env = os.environ if env is None else env
         data = DEFAULT_DATA_DIR
         as_of_text = env.get("B2B_AS_OF", "").strip()
-        as_of = _parse_date(as_of_text, "B2B_AS_OF") if as_of_text else _today()
+        as_of = parse_date(as_of_text, f"B2B_AS_OF={as_of_text!r}") if as_of_text else _today()
         first_month_text = env.get("B2B_FIRST_MONTH", "").strip()
         first_month = (
             _parse_month(first_month_text)
@@ -67,11 +67,12 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def _parse_date(value: str, name: str) -> dt.date:
+def parse_date(value: str, label: str) -> dt.date:
+    """A YYYY-MM-DD date; `label` names where it came from in the one-line error."""
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise UserError(f"{name}={value!r} is not a date: use YYYY-MM-DD") from None
+        raise UserError(f"{label} is not a date: use YYYY-MM-DD") from None
 
 
 def _parse_rate(value: str) -> float:
