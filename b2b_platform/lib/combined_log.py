@@ -90,6 +90,8 @@ def _parse_chunk(lines: pl.DataFrame) -> pl.DataFrame:
     """
     line = pl.col("line")
     quoted = pl.col("quoted").struct
+    # most chunks have no \" at all: finding that out costs a tenth of replacing it
+    escaped = bool(lines.select(line.str.contains('\\"', literal=True).any()).item())
     fields = (
         lines.lazy()
         .with_columns(bracket=line.str.find(" [", literal=True).fill_null(0))
@@ -97,9 +99,9 @@ def _parse_chunk(lines: pl.DataFrame) -> pl.DataFrame:
             head=line.str.slice(0, pl.col("bracket")),
             ts=line.str.slice(pl.col("bracket") + 2, _TS_WIDTH),
             closing=line.str.slice(pl.col("bracket") + 2 + _TS_WIDTH, 3),
-            rest=line.str.slice(pl.col("bracket") + 5 + _TS_WIDTH).str.replace_all(
-                '\\"', _ESCAPED_QUOTE, literal=True
-            ),
+            rest=_hide_escaped_quotes(line.str.slice(pl.col("bracket") + 5 + _TS_WIDTH))
+            if escaped
+            else line.str.slice(pl.col("bracket") + 5 + _TS_WIDTH),
         )
         .with_columns(
             quoted=pl.col("rest").str.splitn('"', 6),
@@ -158,6 +160,10 @@ def _parse_chunk(lines: pl.DataFrame) -> pl.DataFrame:
 def _absent_as_null(expr: pl.Expr) -> pl.Expr:
     """'-' and '' mean "not logged" in combined format (literal compares, no hashing)."""
     return pl.when((expr != "-") & (expr != "")).then(expr)
+
+
+def _hide_escaped_quotes(expr: pl.Expr) -> pl.Expr:
+    return expr.str.replace_all('\\"', _ESCAPED_QUOTE, literal=True)
 
 
 def _unescape(expr: pl.Expr, restore: str = '"') -> pl.Expr:

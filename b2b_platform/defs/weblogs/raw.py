@@ -2,6 +2,7 @@
 
 import datetime as dt
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -160,10 +161,10 @@ def _load_month(
     files = [InputFile.stat(path) for path in chosen]
     plan = plan_files(conn, SOURCE, files, partition_key)
     batch: list[tuple[dict, pl.DataFrame]] = []
-    for file, digest in plan.to_load:
+    for (file, digest), reading in zip(plan.to_load, _read_ahead(plan.to_load), strict=True):
         manifest = file.manifest_row(SOURCE, digest, partition_key)
         try:
-            lines = read_log_lines(file.path)
+            lines = reading.result()
         except Exception as exc:  # truncated gzip, permissions, not a text file
             message = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
             failed.append(f"{file.path.name}: {message}")
@@ -199,6 +200,20 @@ def _load_month(
         "files_removed": len(plan.removed), "lines_read": counts["rows_read"],
         "lines_loaded": counts["rows_loaded"], "lines_rejected": counts["rows_rejected"],
     }  # fmt: skip
+
+
+def _read_ahead(to_load: list[tuple[InputFile, str]]) -> Iterator[Future[pl.DataFrame]]:
+    """Read each file while the previous batch is parsed and inserted.
+
+    Decompression and the polars reader release the GIL, so reading the next file on a
+    second thread overlaps with the parse; one file ahead keeps memory bounded.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-reader") as reader:
+        pending = [reader.submit(read_log_lines, file.path) for file, _ in to_load[:1]]
+        for index in range(len(to_load)):
+            if index + 1 < len(to_load):
+                pending.append(reader.submit(read_log_lines, to_load[index + 1][0].path))
+            yield pending.pop(0)
 
 
 def _load_files(
