@@ -61,6 +61,15 @@ def _parser() -> argparse.ArgumentParser:
         "status", help="last runs, quarantine counts by reason, file manifest summary"
     )
     status.set_defaults(handler=_status)
+
+    from b2b_platform.lib.report_output import REPORT_ORDER
+
+    report = commands.add_parser(
+        "report", help="print a report (all four when no name is given) as an aligned table"
+    )
+    report.add_argument("name", nargs="?", choices=list(REPORT_ORDER), metavar="NAME",
+                        help=f"one of {', '.join(REPORT_ORDER)}")  # fmt: skip
+    report.set_defaults(handler=_report)
     return parser
 
 
@@ -167,6 +176,31 @@ def _status(args: argparse.Namespace) -> int:
         settings.warehouse_path, read_only=True, on_wait=lambda m: print(m, file=sys.stderr)
     ) as conn:
         print(status_report(conn, settings.warehouse_path))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from b2b_platform.lib.report_output import REPORT_ORDER, WORKBOOK_NAME, read_report, text_table
+    from b2b_platform.lib.settings import Settings
+    from b2b_platform.lib.warehouse import table_exists, warehouse_connection
+
+    settings = Settings.from_env()
+    if not settings.warehouse_path.exists():
+        raise UserError(f"warehouse {settings.warehouse_path} does not exist: run `b2b run` first")
+    names = [args.name] if args.name else list(REPORT_ORDER)
+    with warehouse_connection(
+        settings.warehouse_path, read_only=True, on_wait=lambda m: print(m, file=sys.stderr)
+    ) as conn:
+        for name in names:
+            if not table_exists(conn, f"reports.{name}"):
+                raise UserError(f"report {name} has not been built: run `b2b run`")
+            report = read_report(conn, name)
+            print(f"{name} ({len(report.rows)} rows)")
+            print(text_table(report) if report.rows else "  (no rows)")
+            print()
+    workbook = settings.report_dir / WORKBOOK_NAME
+    if workbook.exists():
+        print(f"Workbook: {workbook} (CSV files next to it)")
     return 0
 
 

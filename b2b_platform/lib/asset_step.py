@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
+from b2b_platform.lib import checks
+from b2b_platform.lib.metadata import schema_metadata, table_metadata
 from b2b_platform.lib.settings import Settings, add_months
-from b2b_platform.lib.warehouse import WarehouseStep, warehouse_step
+from b2b_platform.lib.warehouse import TableSlice, WarehouseStep, warehouse_step
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 
@@ -83,3 +87,65 @@ def months_markdown(rows: dict[str, dict[str, int]]) -> dg.MetadataValue:
         for month, values in rows.items()
     ]
     return dg.MetadataValue.md("\n".join(lines))
+
+
+TableCheck = Callable[[duckdb.DuckDBPyConnection], dg.AssetCheckResult]
+
+
+def materialize_table(
+    context: dg.AssetExecutionContext,
+    duckdb_resource: DuckDBResource,
+    table: str,
+    query: str,
+    *,
+    view: bool = False,
+    register: dict[str, Any] | None = None,
+    table_checks: Sequence[TableCheck] = (),
+    extra_metadata: Callable[[duckdb.DuckDBPyConnection], dict[str, Any]] | None = None,
+) -> dg.MaterializeResult:
+    """Replace a whole (unpartitioned) table or view in one recorded step, then check it."""
+    with asset_step(context, duckdb_resource) as step:
+        for name, frame in (register or {}).items():  # Arrow tables the query reads
+            step.conn.register(name, frame)
+        result = step.commit(
+            [] if view else [TableSlice(table, query)], views={table: query} if view else None
+        )
+        check_results = [check(step.conn) for check in table_checks]
+        metadata = table_metadata(step.conn, table, None if view else result)
+        if extra_metadata:
+            metadata |= extra_metadata(step.conn)
+    return dg.MaterializeResult(metadata=metadata, check_results=check_results)
+
+
+def materialize_months(
+    context: dg.AssetExecutionContext,
+    duckdb_resource: DuckDBResource,
+    table: str,
+    month_query: Callable[[str], str],
+    month_checks: Callable[[duckdb.DuckDBPyConnection, str], list[dg.AssetCheckResult]],
+) -> dg.MaterializeResult:
+    """Replace each selected month's slice of a monthly table, one recorded step per month."""
+    per_month: dict[str, dict[str, int]] = {}
+    results: list[tuple[str, dg.AssetCheckResult]] = []
+    for partition_key in context.partition_keys:
+        with asset_step(context, duckdb_resource, partition_key) as step:
+            written = step.commit(
+                [
+                    TableSlice(
+                        table,
+                        month_query(partition_key),
+                        where="partition_key = ?",
+                        params=[partition_key],
+                    )
+                ]
+            )
+            per_month[partition_key] = {"rows": written.rows_written}
+            results += [(partition_key, r) for r in month_checks(step.conn, partition_key)]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": sum(m["rows"] for m in per_month.values()),
+            **schema_metadata(duckdb_resource.database, duckdb_resource.connection_config, table),
+            "months": months_markdown(per_month),
+        },
+        check_results=checks.combine_months(results),
+    )

@@ -158,3 +158,24 @@ def combine_months(results: Sequence[tuple[str, dg.AssetCheckResult]]) -> list[d
             )
         )
     return combined
+
+
+# Column names that carry personal data; core and reports hold keys and hashes instead.
+PII_COLUMNS = frozenset(
+    {"document_number", "date_of_birth", "birth_date", "email", "phone", "full_name",
+     "contact_name", "username", "client_ip"}
+)  # fmt: skip
+
+
+def no_pii_columns(
+    conn: duckdb.DuckDBPyConnection, asset_key: dg.AssetKey, table: str
+) -> dg.AssetCheckResult:
+    """No raw personal-data column (by name) reaches an analyst-facing table."""
+    columns = [row[0] for row in conn.execute(f"DESCRIBE {table}").fetchall()]
+    found = sorted(c for c in columns if c.lower() in PII_COLUMNS)
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name="no_pii_columns",
+        passed=not found,
+        metadata={"pii_columns": ", ".join(found) or "none", "columns_checked": len(columns)},
+    )

@@ -9,7 +9,7 @@ import dagster as dg
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib.settings import Settings
+from b2b_platform.lib.settings import Settings, add_months
 from source_db import SourceDatabase, SourceDatabaseError
 
 
@@ -69,6 +69,22 @@ class CalendarResource(dg.ConfigurableResource):
             return end_of_as_of
         return min(end_of_as_of, dt.datetime.now(dt.UTC).replace(tzinfo=None))
 
+    @property
+    def report_window(self) -> tuple[dt.date, dt.date]:
+        """DESIGN 7: [first day of the month 11 months before the as-of month, as-of + 1 day)."""
+        return add_months(self.as_of_date, -11), self.as_of_date + dt.timedelta(days=1)
+
+
+class Pseudonymizer(dg.ConfigurableResource):
+    """Turns personal identifiers into stable salted hashes before they reach `core`."""
+
+    salt: str
+
+    def hash_sql(self, *parts: str) -> str:
+        """SQL for the SHA-256 of salt and the given SQL expressions (NULL if any is NULL)."""
+        salt = self.salt.replace("'", "''")
+        return f"sha256('{salt}' || '|' || " + " || '|' || ".join(parts) + ")"
+
 
 class QualityThresholds(dg.ConfigurableResource):
     """Reject-rate ceilings above which a blocking check stops bad data reaching reports."""
@@ -102,4 +118,6 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             first_month=settings.first_month.isoformat(),
         ),
         "quality": QualityThresholds(max_reject_rate=settings.max_reject_rate),
+        "pseudonymizer": Pseudonymizer(salt=settings.pseudonym_salt),
+        "report_dir": DirectoryResource(path=str(settings.report_dir)),
     }

@@ -12,6 +12,7 @@ from pathlib import Path
 from b2b_platform.lib.errors import UserError
 
 DEFAULT_DATA_DIR = Path("data")
+DEVELOPMENT_SALT = "b2b-platform-development-salt"
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class Settings:
     as_of_is_fixed: bool  # B2B_AS_OF set: the calendar does not move with the clock
     first_month: dt.date  # first day of the first monthly partition
     max_reject_rate: float = 0.10  # blocking checks fail above this share of rejected records
+    # Salt of the document hash in core.dim_customer. The default keeps development
+    # builds reproducible; a production deployment sets its own secret.
+    pseudonym_salt: str = DEVELOPMENT_SALT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -60,6 +64,7 @@ class Settings:
             as_of_is_fixed=bool(as_of_text),
             first_month=first_month,
             max_reject_rate=_parse_rate(env.get("B2B_MAX_REJECT_RATE", "").strip() or "0.10"),
+            pseudonym_salt=env.get("B2B_PSEUDONYM_SALT", "") or DEVELOPMENT_SALT,
         )
 
 

@@ -1,0 +1,287 @@
+"""Conformed dimensions: companies, end customers (pseudonymized), products, devices, dates."""
+
+from functools import partial
+
+import dagster as dg
+import pyarrow as pa
+import pycountry
+from dagster_duckdb import DuckDBResource
+
+from b2b_platform.lib import checks
+from b2b_platform.lib.asset_step import WAREHOUSE_POOL, materialize_table
+from b2b_platform.lib.resources import CalendarResource, Pseudonymizer
+from b2b_platform.lib.settings import add_months
+
+OWNERS = ["team:data-platform"]
+TAGS = {"layer": "core"}
+
+
+def core_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["core", name])
+
+
+def staging_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["staging", name])
+
+
+def core_checks(name: str, *extra: str) -> list[dg.AssetCheckSpec]:
+    """The checks every core table declares: a unique key and no personal-data columns."""
+    descriptions = {
+        "unique_key": "One row per key.",
+        "no_pii_columns": "No raw personal-data column (document, birth date, email, phone,"
+        " name, username, IP) reaches core.",
+        **{e: e.replace("_", " ").capitalize() + "." for e in extra},
+    }
+    return [
+        dg.AssetCheckSpec(check, asset=core_key(name), blocking=True, description=text)
+        for check, text in descriptions.items()
+    ]
+
+
+@dg.asset(
+    key=core_key("dim_company"),
+    deps=[staging_key("companies"), staging_key("suppliers")],
+    group_name="core",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool=WAREHOUSE_POOL,
+    check_specs=core_checks("dim_company"),
+)
+def dim_company(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Client companies, one row per company after duplicate CUITs were merged.
+
+    A merged duplicate's orders count for the company kept here; `merged_duplicates`
+    says how many records were folded into it. A company whose CUIT failed validation
+    is kept with the CUIT empty and `cuit_flagged` set.
+    """
+    table = "core.dim_company"
+    key = core_key("dim_company")
+    return materialize_table(
+        context,
+        duckdb,
+        table,
+        """
+        SELECT c.company_id, c.cuit, c.cuit_formatted, c.legal_name, c.industry,
+               c.country_code, c.province, c.city, c.created_at, c.cuit_flagged,
+               coalesce(m.merged, 0) AS merged_duplicates,
+               s.company_id IS NOT NULL AS is_supplier
+        FROM staging.companies c
+        LEFT JOIN (SELECT surviving_company_id, count(*) AS merged
+                   FROM staging.company_merges GROUP BY ALL) m
+               ON m.surviving_company_id = c.company_id
+        LEFT JOIN (SELECT DISTINCT company_id FROM staging.suppliers) s
+               ON s.company_id = c.company_id
+        """,
+        table_checks=[
+            partial(checks.unique_key, asset_key=key, table=table, key=["company_id"]),
+            partial(checks.no_pii_columns, asset_key=key, table=table),
+        ],
+    )
+
+
+AGE_BANDS = """
+    CASE
+        WHEN date_of_birth IS NULL THEN 'unknown'
+        WHEN age < 18 THEN 'under 18'
+        WHEN age < 25 THEN '18-24'
+        WHEN age < 35 THEN '25-34'
+        WHEN age < 45 THEN '35-44'
+        WHEN age < 55 THEN '45-54'
+        WHEN age < 65 THEN '55-64'
+        ELSE '65+'
+    END
+"""
+
+
+@dg.asset(
+    key=core_key("dim_customer"),
+    deps=[staging_key("customers")],
+    group_name="core",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    tags={**TAGS, "pii": "pseudonymized"},
+    pool=WAREHOUSE_POOL,
+    check_specs=core_checks("dim_customer"),
+)
+def dim_customer(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    calendar: CalendarResource,
+    pseudonymizer: Pseudonymizer,
+) -> dg.MaterializeResult:
+    """End customers the companies ship to, pseudonymized for analysis.
+
+    No document number, birth date, name, email or phone: the document becomes a salted
+    SHA-256 hash (stable across loads, so the same person can still be counted once) and
+    the birth date an age band at the as-of date.
+    """
+    table = "core.dim_customer"
+    key = core_key("dim_customer")
+    document_hash = pseudonymizer.hash_sql("document_type", "document_number")
+    return materialize_table(
+        context,
+        duckdb,
+        table,
+        f"""
+        SELECT customer_id, document_type, {document_hash} AS document_hash,
+               {AGE_BANDS} AS age_band, province, city, created_at,
+               document_flagged, birth_date_flagged
+        FROM (SELECT *, date_sub('year', date_of_birth, DATE '{calendar.as_of}') AS age
+              FROM staging.customers)
+        """,
+        table_checks=[
+            partial(checks.unique_key, asset_key=key, table=table, key=["customer_id"]),
+            partial(checks.no_pii_columns, asset_key=key, table=table),
+        ],
+    )
+
+
+@dg.asset(
+    key=core_key("dim_product"),
+    deps=[staging_key("products"), staging_key("prices")],
+    group_name="core",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool=WAREHOUSE_POOL,
+    check_specs=core_checks("dim_product"),
+)
+def dim_product(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
+) -> dg.MaterializeResult:
+    """The product catalogue with how many suppliers offer each product and the lowest
+    current price among them."""
+    table = "core.dim_product"
+    key = core_key("dim_product")
+    return materialize_table(
+        context,
+        duckdb,
+        table,
+        f"""
+        SELECT p.product_id, p.sku, p.name AS product_name, p.category, p.brand, p.unit,
+               coalesce(o.suppliers, 0) AS suppliers, o.lowest_price, p.created_at
+        FROM staging.products p
+        LEFT JOIN (
+            SELECT product_id, count(DISTINCT supplier_id) AS suppliers, min(price) AS lowest_price
+            FROM staging.prices
+            WHERE valid_from <= DATE '{calendar.as_of}'
+              AND (valid_to IS NULL OR valid_to >= DATE '{calendar.as_of}')
+            GROUP BY ALL
+        ) o USING (product_id)
+        """,
+        table_checks=[
+            partial(checks.unique_key, asset_key=key, table=table, key=["product_id"]),
+            partial(checks.no_pii_columns, asset_key=key, table=table),
+        ],
+    )
+
+
+@dg.asset(
+    key=core_key("dim_device"),
+    deps=[dg.AssetKey(["staging", "web_requests"])],
+    group_name="core",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool=WAREHOUSE_POOL,
+    check_specs=core_checks("dim_device"),
+)
+def dim_device(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Devices, one row per distinct user-agent string seen in the web logs.
+
+    `device_label` is what reports show: the device family when the parser knows it,
+    otherwise `<OS> desktop` for a PC and `Unknown device` else. Requests without a
+    user agent use the row with key `unknown`.
+    """
+    table = "core.dim_device"
+    key = core_key("dim_device")
+    return materialize_table(
+        context,
+        duckdb,
+        table,
+        """
+        SELECT md5(user_agent) AS device_key, user_agent, device_label, device_type,
+               device_family, device_brand, device_model, os_family, os_version,
+               browser_family, browser_version, is_bot
+        FROM staging.user_agents
+        UNION ALL
+        SELECT 'unknown', NULL, 'Unknown device', 'other', NULL, NULL, NULL, NULL, NULL,
+               NULL, NULL, false
+        """,
+        table_checks=[
+            partial(checks.unique_key, asset_key=key, table=table, key=["device_key"]),
+            partial(checks.no_pii_columns, asset_key=key, table=table),
+        ],
+    )
+
+
+@dg.asset(
+    key=core_key("dim_date"),
+    group_name="core",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool=WAREHOUSE_POOL,
+    check_specs=core_checks("dim_date"),
+)
+def dim_date(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
+) -> dg.MaterializeResult:
+    """The calendar, one row per day from the first loaded month (or the start of the
+    report window, if earlier) to the end of the as-of month."""
+    table = "core.dim_date"
+    key = core_key("dim_date")
+    window_start, _ = calendar.report_window
+    start = min(calendar.first_month_start, window_start)
+    end = add_months(calendar.as_of_date, 1)
+    return materialize_table(
+        context,
+        duckdb,
+        table,
+        f"""
+        SELECT d::DATE AS date, year(d) AS year, quarter(d) AS quarter, month(d) AS month,
+               date_trunc('month', d)::DATE AS month_start, strftime(d, '%B') AS month_name,
+               day(d) AS day, isodow(d) AS iso_day_of_week, strftime(d, '%A') AS day_name,
+               isodow(d) >= 6 AS is_weekend, weekofyear(d) AS iso_week,
+               d >= DATE '{window_start}' AND d <= DATE '{calendar.as_of}' AS in_report_window
+        FROM range(DATE '{start}', DATE '{end}', INTERVAL 1 DAY) AS t(d)
+        """,
+        table_checks=[
+            partial(checks.unique_key, asset_key=key, table=table, key=["date"]),
+            partial(checks.no_pii_columns, asset_key=key, table=table),
+        ],
+    )
+
+
+@dg.asset(
+    key=core_key("dim_country"),
+    group_name="core",
+    kinds={"duckdb", "python"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool=WAREHOUSE_POOL,
+    check_specs=core_checks("dim_country"),
+)
+def dim_country(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """ISO 3166 countries with the name reports show (pycountry's common name if any)."""
+    table = "core.dim_country"
+    key = core_key("dim_country")
+    countries = pa.table(
+        {
+            "country_code": [c.alpha_2 for c in pycountry.countries],
+            "country_name": [getattr(c, "common_name", c.name) for c in pycountry.countries],
+            "alpha_3": [c.alpha_3 for c in pycountry.countries],
+        }
+    )
+    return materialize_table(
+        context,
+        duckdb,
+        table,
+        "SELECT * FROM iso_countries",
+        register={"iso_countries": countries},
+        table_checks=[
+            partial(checks.unique_key, asset_key=key, table=table, key=["country_code"]),
+            partial(checks.no_pii_columns, asset_key=key, table=table),
+        ],
+    )

@@ -1,0 +1,49 @@
+"""Lead facts: marketing leads matched to client companies."""
+
+from functools import partial
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from b2b_platform.defs.core.dimensions import OWNERS, TAGS, core_checks, core_key, staging_key
+from b2b_platform.lib import checks
+from b2b_platform.lib.asset_step import WAREHOUSE_POOL, materialize_table
+
+KEY = core_key("fct_leads")
+
+
+@dg.asset(
+    key=KEY,
+    deps=[staging_key("leads"), core_key("dim_company")],
+    group_name="core",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool=WAREHOUSE_POOL,
+    check_specs=core_checks("fct_leads"),
+)
+def fct_leads(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Marketing leads (duplicates across workbooks merged), each matched to a client
+    company by its normalized CUIT when one exists.
+
+    Contact names, emails and phones stay in staging; here only whether the lead had
+    an email or a phone.
+    """
+    table = "core.fct_leads"
+    return materialize_table(
+        context,
+        duckdb,
+        table,
+        """
+        SELECT l.lead_id, l.captured_at, l.campaign, l.channel, l.company_name, l.cuit,
+               c.company_id, l.country_code, l.province, l.industry,
+               l.email IS NOT NULL AS has_email, l.phone IS NOT NULL AS has_phone,
+               l.email_flagged, l.cuit_flagged, l.source_file
+        FROM staging.leads l
+        LEFT JOIN core.dim_company c ON c.cuit = l.cuit
+        """,
+        table_checks=[
+            partial(checks.unique_key, asset_key=KEY, table=table, key=["lead_id"]),
+            partial(checks.no_pii_columns, asset_key=KEY, table=table),
+        ],
+    )

@@ -1,0 +1,101 @@
+"""Order facts: one row per valid order line, by month of the order."""
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from b2b_platform.defs.core.dimensions import OWNERS, TAGS, core_key, staging_key
+from b2b_platform.defs.platform_db.raw import MONTHLY
+from b2b_platform.lib import checks
+from b2b_platform.lib.asset_step import SINGLE_RUN, WAREHOUSE_POOL, materialize_months
+
+KEY = core_key("fct_order_lines")
+TABLE = "core.fct_order_lines"
+# DESIGN 7: a valid order passed validation (it is in staging) and was not undone
+EXCLUDED_STATUSES = ("cancelled", "returned")
+
+
+def _month_query(partition_key: str) -> str:
+    return f"""
+        SELECT l.order_id, l.line_number, o.order_number, l.ordered_at,
+               CAST(l.ordered_at AS DATE) AS order_date, o.status,
+               o.company_id, o.customer_id, o.user_id, l.product_id, l.supplier_id,
+               l.quantity, l.unit_price, l.discount_pct, l.revenue, o.currency,
+               l.partition_key
+        FROM staging.order_lines l
+        JOIN staging.orders o ON o.order_id = l.order_id AND o.partition_key = l.partition_key
+        WHERE l.partition_key = '{partition_key}' AND o.status NOT IN {EXCLUDED_STATUSES}
+    """
+
+
+def _month_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[dg.AssetCheckResult]:
+    month = {"where": "partition_key = ?", "params": [partition_key]}
+    return [
+        checks.unique_key(conn, KEY, TABLE, ["order_id", "line_number"], **month),
+        checks.references_resolve(conn, KEY, "company_known", TABLE, "company_id",
+                                  "core.dim_company", "company_id", **month),
+        checks.references_resolve(conn, KEY, "customer_known", TABLE, "customer_id",
+                                  "core.dim_customer", "customer_id", **month),
+        checks.references_resolve(conn, KEY, "product_known", TABLE, "product_id",
+                                  "core.dim_product", "product_id", **month),
+        checks.no_pii_columns(conn, KEY, TABLE),
+    ]  # fmt: skip
+
+
+@dg.asset(
+    key=KEY,
+    deps=[
+        staging_key("orders"),
+        staging_key("order_lines"),
+        core_key("dim_company"),
+        core_key("dim_customer"),
+        core_key("dim_product"),
+    ],
+    group_name="core",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
+    partitions_def=MONTHLY,
+    backfill_policy=SINGLE_RUN,
+    pool=WAREHOUSE_POOL,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "unique_key", asset=KEY, blocking=True, description="One row per order and line number."
+        ),
+        dg.AssetCheckSpec(
+            "company_known",
+            asset=KEY,
+            blocking=True,
+            description="Every line's company is in dim_company.",
+        ),
+        dg.AssetCheckSpec(
+            "customer_known",
+            asset=KEY,
+            blocking=True,
+            description="Every line's customer is in dim_customer.",
+        ),
+        dg.AssetCheckSpec(
+            "product_known",
+            asset=KEY,
+            blocking=True,
+            description="Every line's product is in dim_product.",
+        ),
+        dg.AssetCheckSpec(
+            "no_pii_columns",
+            asset=KEY,
+            blocking=True,
+            description="No raw personal-data column reaches core.",
+        ),
+    ],
+)
+def fct_order_lines(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """Sales: one row per line of a valid order (passed validation, not cancelled or
+    returned), by month of the order.
+
+    revenue = quantity × unit price × (1 − discount %/100), rounded to cents. Orders of a
+    merged duplicate company count for the surviving company. `user_id` is empty for
+    orders placed through the API.
+    """
+    return materialize_months(context, duckdb, TABLE, _month_query, _month_checks)

@@ -1,0 +1,123 @@
+"""Web facts: every loaded request, and the logins among them."""
+
+from functools import partial
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from b2b_platform.defs.core.dimensions import OWNERS, TAGS, core_checks, core_key, staging_key
+from b2b_platform.defs.platform_db.raw import MONTHLY
+from b2b_platform.lib import checks
+from b2b_platform.lib.asset_step import (
+    SINGLE_RUN,
+    WAREHOUSE_POOL,
+    materialize_months,
+    materialize_table,
+)
+
+WEB_REQUESTS_KEY = core_key("fct_web_requests")
+LOGINS_KEY = core_key("fct_logins")
+LOGINS = "core.fct_logins"
+
+
+@dg.asset(
+    key=WEB_REQUESTS_KEY,
+    deps=[staging_key("web_requests"), core_key("dim_device")],
+    group_name="core",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool=WAREHOUSE_POOL,
+    check_specs=core_checks("fct_web_requests"),
+)
+def fct_web_requests(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """Web traffic: one row per loaded access-log line, with user, company, country,
+    device and bot flag, and whether it was a login or a product page view.
+
+    A view over staging (no copy of tens of millions of lines): it is always exactly the
+    loaded lines. Usernames and IP addresses stay in staging; here the user is its id
+    and the address its country.
+    """
+    table = "core.fct_web_requests"
+    return materialize_table(
+        context,
+        duckdb,
+        table,
+        """
+        SELECT source_file, line_number, requested_at,
+               CAST(requested_at AS DATE) AS request_date, utc_offset,
+               user_id, company_id, user_id IS NOT NULL AS is_authenticated, country_code,
+               coalesce(md5(user_agent), 'unknown') AS device_key, device_label, device_type,
+               is_bot, method, path, status, bytes, is_login, product_id, partition_key
+        FROM staging.web_requests
+        """,
+        view=True,
+        table_checks=[
+            partial(
+                checks.unique_key,
+                asset_key=WEB_REQUESTS_KEY,
+                table=table,
+                key=["source_file", "line_number"],
+            ),
+            partial(checks.no_pii_columns, asset_key=WEB_REQUESTS_KEY, table=table),
+        ],
+    )
+
+
+def _login_query(partition_key: str) -> str:
+    return f"""
+        SELECT source_file, line_number, requested_at, CAST(requested_at AS DATE) AS login_date,
+               user_id, company_id, country_code,
+               coalesce(md5(user_agent), 'unknown') AS device_key, device_label, status,
+               partition_key
+        FROM staging.web_requests
+        WHERE partition_key = '{partition_key}' AND is_login
+    """
+
+
+def _login_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[dg.AssetCheckResult]:
+    month = {"where": "partition_key = ?", "params": [partition_key]}
+    return [
+        checks.unique_key(conn, LOGINS_KEY, LOGINS, ["source_file", "line_number"], **month),
+        checks.references_resolve(conn, LOGINS_KEY, "user_known", LOGINS, "user_id",
+                                  "staging.platform_users", "user_id", **month),
+        checks.no_pii_columns(conn, LOGINS_KEY, LOGINS),
+    ]  # fmt: skip
+
+
+@dg.asset(
+    key=LOGINS_KEY,
+    deps=[staging_key("web_requests")],
+    group_name="core",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
+    partitions_def=MONTHLY,
+    backfill_policy=SINGLE_RUN,
+    pool=WAREHOUSE_POOL,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "unique_key", asset=LOGINS_KEY, blocking=True, description="One row per log line."
+        ),
+        dg.AssetCheckSpec(
+            "user_known",
+            asset=LOGINS_KEY,
+            blocking=True,
+            description="Every login belongs to a known platform user.",
+        ),
+        dg.AssetCheckSpec(
+            "no_pii_columns",
+            asset=LOGINS_KEY,
+            blocking=True,
+            description="No raw personal-data column reaches core.",
+        ),
+    ],
+)
+def fct_logins(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Successful logins: `POST /login` (query string ignored) answered 2xx/3xx, by a
+    known platform user, with the country of the address it came from (empty when the
+    address has none, e.g. a private network)."""
+    return materialize_months(context, duckdb, LOGINS, _login_query, _login_checks)

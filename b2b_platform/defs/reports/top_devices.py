@@ -1,0 +1,94 @@
+"""The devices B2B client users work from."""
+
+import datetime as dt
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from b2b_platform.lib.asset_step import WAREHOUSE_POOL
+from b2b_platform.lib.report_step import (
+    OWNERS,
+    TAGS,
+    materialize_report,
+    report_check_specs,
+    report_key,
+)
+from b2b_platform.lib.resources import CalendarResource
+
+NAME = "top_devices"
+KEY = report_key(NAME)
+TOP = 5
+
+
+def top_devices_query(window_start: dt.date, window_end: dt.date) -> str:
+    """DESIGN 7. Population: requests by known platform users, bots excluded, in the window.
+
+    A device label can span device types (an unknown device may be a phone or not); the
+    type shown is the one most of the label's requests had, ties alphabetically.
+    """
+    return f"""
+        WITH population AS (
+            SELECT user_id, device_label, device_type
+            FROM core.fct_web_requests
+            WHERE user_id IS NOT NULL AND NOT is_bot
+              AND requested_at >= TIMESTAMP '{window_start}'
+              AND requested_at < TIMESTAMP '{window_end}'
+        ),
+        devices AS (
+            SELECT device_label AS device, count(DISTINCT user_id) AS users,
+                   count(*) AS requests
+            FROM population GROUP BY ALL
+        ),
+        types AS (
+            SELECT device_label AS device, device_type
+            FROM population GROUP BY device_label, device_type
+            QUALIFY row_number() OVER (PARTITION BY device_label
+                                       ORDER BY count(*) DESC, device_type) = 1
+        ),
+        everyone AS (SELECT count(DISTINCT user_id) AS users FROM population)
+        SELECT row_number() OVER (ORDER BY d.users DESC, d.requests DESC, d.device) AS rank,
+               d.device, t.device_type, d.users, d.requests,
+               round(d.users / e.users, 4)::DECIMAL(6, 4) AS share_of_users
+        FROM devices d JOIN types t USING (device) CROSS JOIN everyone e
+        QUALIFY rank <= {TOP}
+    """
+
+
+def _ranked(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
+    rows, ranks_ok = conn.execute(
+        "SELECT count(*), coalesce(bool_and(rank BETWEEN 1 AND 5), true)"
+        " AND count(DISTINCT rank) = count(*) FROM reports.top_devices"
+    ).fetchall()[0]
+    return dg.AssetCheckResult(
+        asset_key=KEY,
+        check_name="ranked_top_five",
+        passed=bool(ranks_ok) and rows <= TOP,
+        metadata={"rows": int(rows)},
+    )
+
+
+@dg.asset(
+    key=KEY,
+    deps=[dg.AssetKey(["core", "fct_web_requests"])],
+    group_name="reports",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool=WAREHOUSE_POOL,
+    check_specs=report_check_specs(
+        NAME, {"ranked_top_five": "At most five devices, ranked 1.. without gaps or ties."}
+    ),
+)
+def top_devices(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
+) -> dg.MaterializeResult:
+    """The five devices most B2B client users work from in the past 12 months.
+
+    Counts signed-in platform users (not bots, not anonymous visitors), ranked by how
+    many distinct users used the device, then by requests; share_of_users is the part of
+    all signed-in users who used it (a user with two devices counts for both).
+    """
+    return materialize_report(
+        context, duckdb, NAME, top_devices_query(*calendar.report_window), [_ranked]
+    )

@@ -1,0 +1,58 @@
+"""Glue for report assets: write the report table and preview it in the UI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from b2b_platform.lib import checks
+from b2b_platform.lib.asset_step import TableCheck, materialize_table
+from b2b_platform.lib.report_output import markdown_table, read_report
+
+OWNERS = ["team:analytics"]
+TAGS = {"layer": "reports"}
+
+
+def report_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["reports", name])
+
+
+def report_check_specs(name: str, extra: dict[str, str]) -> list[dg.AssetCheckSpec]:
+    specs = {
+        "no_pii_columns": "No raw personal-data column reaches a report.",
+        **extra,
+    }
+    return [
+        dg.AssetCheckSpec(check, asset=report_key(name), description=text)
+        for check, text in specs.items()
+    ]
+
+
+def materialize_report(
+    context: dg.AssetExecutionContext,
+    duckdb_resource: DuckDBResource,
+    name: str,
+    query: str,
+    report_checks: Sequence[TableCheck] = (),
+) -> dg.MaterializeResult:
+    """Replace reports.<name> with the query's rows; preview, row count and schema in the UI."""
+    table = f"reports.{name}"
+
+    def preview(conn: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
+        return {"preview": dg.MetadataValue.md(markdown_table(read_report(conn, name)))}
+
+    return materialize_table(
+        context,
+        duckdb_resource,
+        table,
+        query,
+        table_checks=[
+            partial(checks.no_pii_columns, asset_key=report_key(name), table=table),
+            *report_checks,
+        ],
+        extra_metadata=preview,
+    )
