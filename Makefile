@@ -18,7 +18,9 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/b2b generate --scale small --out $(DATA)
 	$(BIN)/b2b run
-	$(BIN)/b2b status
+	$(BIN)/b2b report
+	@echo "Run log, quarantine and files: .venv/bin/b2b status"
+	@echo "Dagster UI: make ui, then open http://127.0.0.1:3000"
 
 test: $(STAMP)
 	$(BIN)/pytest -q

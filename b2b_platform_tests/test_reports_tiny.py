@@ -1,0 +1,104 @@
+"""The whole graph on tiny generated data: report shapes, reconciliation, files, `b2b report`."""
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from b2b_platform.cli import main
+from b2b_platform.lib.report_output import REPORT_ORDER, WORKBOOK_NAME
+from b2b_platform_tests.helpers import query, warehouse_env
+
+WINDOW_START, WINDOW_END = dt.datetime(2025, 12, 1), dt.datetime(2026, 11, 26)
+
+
+def test_monthly_sales_reconciles_with_staging(built_warehouse: Path) -> None:
+    # computed independently from staging, not from the fact table the report reads
+    expected = query(
+        built_warehouse,
+        """SELECT date_trunc('month', l.ordered_at)::DATE, count(DISTINCT l.order_id),
+                  sum(l.quantity), sum(l.revenue)
+           FROM staging.order_lines l JOIN staging.orders o USING (order_id)
+           WHERE o.status NOT IN ('cancelled', 'returned')
+             AND l.ordered_at >= ? AND l.ordered_at < ?
+           GROUP BY 1 ORDER BY 1""",
+        [WINDOW_START, WINDOW_END],
+    )
+    report = query(
+        built_warehouse,
+        "SELECT month, orders, units, revenue FROM reports.monthly_sales WHERE orders > 0"
+        " ORDER BY month",
+    )
+    assert report == expected and len(report) == 4  # tiny spans four months
+    assert query(built_warehouse, "SELECT count(*) FROM reports.monthly_sales") == [(12,)]
+
+
+def test_report_shapes(built_warehouse: Path) -> None:
+    devices = query(built_warehouse, "SELECT rank, users FROM reports.top_devices ORDER BY rank")
+    assert [r[0] for r in devices] == [1, 2, 3, 4, 5]
+    assert [r[1] for r in devices] == sorted((r[1] for r in devices), reverse=True)
+    countries = query(
+        built_warehouse,
+        "SELECT country_rank, country_code, count(*), max(product_rank)"
+        " FROM reports.top_products_by_country GROUP BY ALL ORDER BY 1",
+    )
+    assert [c[0] for c in countries] == [1, 2, 3]
+    assert countries[0][1] == "AR"  # the simulator's users mostly live in Argentina
+    assert all(c[2] == 5 and c[3] == 5 for c in countries)
+    leads = query(
+        built_warehouse,
+        "SELECT sum(leads), bool_and(companies_converted <= companies_matched)"
+        " FROM reports.lead_conversion",
+    )
+    staged = query(built_warehouse, "SELECT count(*) FROM staging.leads")
+    assert leads[0][0] == staged[0][0] and leads[0][1]
+
+
+def test_report_files(built_warehouse: Path) -> None:
+    directory = built_warehouse.parent / "reports"
+    for name in REPORT_ORDER:
+        with open(directory / f"{name}.csv", newline="") as handle:
+            rows = list(csv.reader(handle))
+        count = query(built_warehouse, f"SELECT count(*) FROM reports.{name}")[0][0]
+        assert len(rows) == count + 1, name
+    book = openpyxl.load_workbook(directory / WORKBOOK_NAME)
+    assert book.sheetnames == list(REPORT_ORDER)
+    sales = book["monthly_sales"]
+    assert [c.value for c in sales[1]][:4] == ["month", "orders", "units", "revenue"]
+    assert sales["A1"].font.bold and sales.freeze_panes == "A2"
+    assert sales["D2"].number_format == "#,##0.00"
+    assert book["top_devices"]["F2"].number_format == "0.0%"
+    assert sales.column_dimensions["D"].width >= len("revenue")
+    charts = sales._charts  # openpyxl keeps the charts it read here
+    assert len(charts) == 1 and charts[0].tagname == "barChart"
+    assert not (directory / (WORKBOOK_NAME + ".part")).exists()
+
+
+def test_b2b_report_prints_aligned_tables(
+    built_warehouse: Path, tiny_sources, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    data_dir, _ = tiny_sources
+    for key, value in warehouse_env(data_dir, built_warehouse).items():
+        monkeypatch.setenv(key, value)
+    assert main(["report", "top_devices"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "top_devices (5 rows)"
+    assert out[1].split() == ["rank", "device", "device_type", "users", "requests",
+                              "share_of_users"]  # fmt: skip
+    assert out[2].strip().startswith("----") and out[3].split()[0] == "1"
+    assert out[3].endswith("%")  # shares read as percentages
+    assert main(["report"]) == 0
+    printed = capsys.readouterr().out
+    assert all(f"{name} (" in printed for name in REPORT_ORDER)
+
+
+def test_b2b_report_before_any_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("B2B_WAREHOUSE_PATH", str(tmp_path / "none.duckdb"))
+    assert main(["report", "monthly_sales"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == f"b2b: error: warehouse {tmp_path / 'none.duckdb'} does not exist: run `b2b run` first"
+    )
