@@ -88,6 +88,24 @@ def test_add_change_and_delete_a_day(log_warehouse):
     assert _accounting_ok(warehouse)
 
 
+def test_moved_log_directory_reloads_under_new_paths(log_warehouse, monkeypatch):
+    warehouse, logs = log_warehouse
+    totals = "SELECT sum(rows_read), sum(rows_loaded), sum(rows_rejected) FROM etl.record_accounting WHERE entity = 'log_lines'"
+    before = query(warehouse, totals)
+    moved = logs.with_name("weblogs-moved")
+    logs.rename(moved)
+    monkeypatch.setenv("B2B_LOG_DIR", str(moved))
+    assert materialize(WEBLOGS).ok  # same file names, new paths: old rows out, new rows in
+    assert query(warehouse, totals) == before and _accounting_ok(warehouse)
+    assert all(path.startswith(str(moved)) for path in _files(warehouse))
+    # a relative spelling of the same directory is the same files: nothing reloads
+    monkeypatch.chdir(moved.parent)
+    monkeypatch.setenv("B2B_LOG_DIR", moved.name)
+    loaded_at = query(warehouse, "SELECT max(loaded_at) FROM etl.file_manifest")
+    assert materialize(WEBLOGS).ok
+    assert query(warehouse, "SELECT max(loaded_at) FROM etl.file_manifest") == loaded_at
+
+
 def test_truncated_gzip_fails_alone_and_loads_once_replaced(log_warehouse):
     warehouse, logs = log_warehouse
     target = logs / "access-2026-10-30.log.gz"

@@ -44,7 +44,8 @@ class DirectoryResource(dg.ConfigurableResource):
 
     @property
     def directory(self) -> Path:
-        return Path(self.path)
+        # absolute, so a file keeps its manifest identity however the directory was given
+        return Path(self.path).expanduser().absolute()
 
 
 class CalendarResource(dg.ConfigurableResource):

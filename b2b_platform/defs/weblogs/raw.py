@@ -160,6 +160,10 @@ def _load_month(
     conn = step.conn
     files = [InputFile.stat(path) for path in chosen]
     plan = plan_files(conn, SOURCE, files, partition_key)
+    # removals first: a removed file's findings are keyed by file name, which a file
+    # loaded in this run may share (the same file under another path)
+    for path in plan.removed:
+        _remove_file(step, path, partition_key)
     batch: list[tuple[dict, pl.DataFrame]] = []
     for (file, digest), reading in zip(plan.to_load, _read_ahead(plan.to_load), strict=True):
         manifest = file.manifest_row(SOURCE, digest, partition_key)
@@ -178,8 +182,6 @@ def _load_month(
             batch = []
     if batch:
         _load_files(step, batch, partition_key)
-    for path in plan.removed:
-        _remove_file(step, path, partition_key)
     # month-level accounting over every file loaded so far (not only this run's)
     read = conn.execute(
         "SELECT coalesce(sum(rows_read), 0) FROM etl.file_manifest"
