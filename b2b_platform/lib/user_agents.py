@@ -6,7 +6,6 @@ import re
 from collections.abc import Iterable
 
 import polars as pl
-import user_agents
 
 # Tools and monitors that ua-parser does not call spiders but no person is behind.
 AUTOMATION = re.compile(
@@ -39,6 +38,8 @@ def device_label(family: str, os_family: str, is_pc: bool) -> str:
 
 
 def describe_user_agent(text: str) -> dict[str, object]:
+    import user_agents  # compiles ua-parser's regexes: only when a new agent needs it
+
     ua = user_agents.parse(text)
     is_bot = bool(ua.is_bot) or ua.device.family == "Spider" or bool(AUTOMATION.search(text))
     if is_bot:

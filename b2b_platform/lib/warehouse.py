@@ -136,11 +136,27 @@ def warehouse_connection(
 
 
 def ensure_warehouse_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the schemas, etl tables and macros a step relies on (idempotent).
+
+    Cheap once the etl tables exist: then only a catalogue lookup, no DDL.
+    """
+    if table_exists(conn, "etl.record_accounting") and _has_macro(conn, "cuit_is_valid"):
+        return
     for schema in SCHEMAS:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     conn.execute(ETL_DDL)
     # Kept in the warehouse so analysts can validate a CUIT in their own queries too.
     conn.execute(f"CREATE OR REPLACE MACRO main.cuit_is_valid(c) AS {cuit_is_valid_sql('c')}")
+
+
+def _has_macro(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?"
+            " AND function_type = 'macro' AND NOT internal",
+            [name],
+        ).fetchall()[0][0]
+    )
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
