@@ -200,7 +200,7 @@ def _report(args: argparse.Namespace) -> int:
             print()
     workbook = settings.report_dir / WORKBOOK_NAME
     if workbook.exists():
-        print(f"Workbook: {workbook} (CSV files next to it)")
+        print(f"Workbook: {workbook.absolute()} (CSV files next to it)")
     return 0
 
 
