@@ -18,6 +18,17 @@ from b2b_platform.lib.warehouse import TableSlice, WarehouseStep, warehouse_step
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 
+# Reading a source can fail for a moment (a database restart, a file being rotated):
+# retry with backoff. Errors that will not go away raise Failure(allow_retries=False).
+SOURCE_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+
+# Core tables and reports that are not partitioned rebuild when an upstream asset was
+# updated (by a sensor's run, the schedule or by hand), unless a blocking check upstream
+# failed: bad data stops where it was found instead of reaching a report.
+FOLLOW_UPSTREAM = (
+    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)
+
 
 def monthly_partitions(settings: Settings) -> dg.MonthlyPartitionsDefinition:
     """Months from B2B_FIRST_MONTH to the as-of month (to the current month if not fixed)."""

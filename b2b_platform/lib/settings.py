@@ -31,6 +31,8 @@ class Settings:
     # Salt of the document hash in core.dim_customer. The default keeps development
     # builds reproducible; a production deployment sets its own secret.
     pseudonym_salt: str = DEVELOPMENT_SALT
+    # sensors, the schedule and declarative automation start running in a new instance
+    automation_on: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +67,7 @@ class Settings:
             first_month=first_month,
             max_reject_rate=_parse_rate(env.get("B2B_MAX_REJECT_RATE", "").strip() or "0.10"),
             pseudonym_salt=env.get("B2B_PSEUDONYM_SALT", "") or DEVELOPMENT_SALT,
+            automation_on=_parse_switch(env.get("B2B_AUTOMATION", "").strip() or "on"),
         )
 
 
@@ -88,6 +91,12 @@ def _parse_rate(value: str) -> float:
     if not 0.0 < rate <= 1.0:
         raise UserError(f"B2B_MAX_REJECT_RATE={value!r} is not a share: use a number in (0, 1]")
     return rate
+
+
+def _parse_switch(value: str) -> bool:
+    if value.lower() not in {"on", "off"}:
+        raise UserError(f"B2B_AUTOMATION={value!r} is not a switch: use on or off")
+    return value.lower() == "on"
 
 
 def _parse_month(value: str) -> dt.date:

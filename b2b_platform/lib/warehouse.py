@@ -403,6 +403,46 @@ def warehouse_step(
         step.finish()
 
 
+def record_run_failure(
+    conn: duckdb.DuckDBPyConnection,
+    run_id: str,
+    *,
+    started_at: dt.datetime,
+    failed_at: dt.datetime,
+    error: str,
+    partition_key: str | None = None,
+) -> int:
+    """Record a Dagster run's failure in etl.run_log, whatever point it failed at.
+
+    Steps still `running` in that run broke when it failed; a run that failed before any
+    step began (resources, the run worker lost) gets one row of its own, asset `(run)`.
+    Returns the number of rows written. Safe to call twice for the same failure.
+    """
+    ensure_warehouse_schema(conn)
+    error = error.strip()[:2000] or "run failed"
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        broken = conn.execute(
+            "UPDATE etl.run_log SET status = 'failed', broken_at = ?, error = ?"
+            " WHERE run_id = ? AND status = 'running' RETURNING asset_key",
+            [failed_at, error, run_id],
+        ).fetchall()
+        recorded = conn.execute(
+            "SELECT count(*) FROM etl.run_log WHERE run_id = ?", [run_id]
+        ).fetchall()[0][0]
+        if not recorded:
+            conn.execute(
+                "INSERT INTO etl.run_log (run_id, asset_key, partition_key, started_at,"
+                " broken_at, status, error) VALUES (?, '(run)', ?, ?, ?, 'failed', ?)",
+                [run_id, partition_key, started_at, failed_at, error],
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(broken) + (0 if recorded else 1)
+
+
 # ---------------------------------------------------------------- statements
 
 

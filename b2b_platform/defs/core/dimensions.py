@@ -8,7 +8,7 @@ import pycountry
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib import checks
-from b2b_platform.lib.asset_step import WAREHOUSE_POOL, materialize_table
+from b2b_platform.lib.asset_step import FOLLOW_UPSTREAM, WAREHOUSE_POOL, materialize_table
 from b2b_platform.lib.resources import CalendarResource, Pseudonymizer
 from b2b_platform.lib.settings import add_months
 
@@ -46,6 +46,7 @@ def core_checks(name: str, *extra: str) -> list[dg.AssetCheckSpec]:
     owners=OWNERS,
     tags=TAGS,
     pool=WAREHOUSE_POOL,
+    automation_condition=FOLLOW_UPSTREAM,
     check_specs=core_checks("dim_company"),
 )
 def dim_company(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
@@ -102,6 +103,7 @@ AGE_BANDS = """
     owners=OWNERS,
     tags={**TAGS, "pii": "pseudonymized"},
     pool=WAREHOUSE_POOL,
+    automation_condition=FOLLOW_UPSTREAM,
     check_specs=core_checks("dim_customer"),
 )
 def dim_customer(
@@ -145,6 +147,7 @@ def dim_customer(
     owners=OWNERS,
     tags=TAGS,
     pool=WAREHOUSE_POOL,
+    automation_condition=FOLLOW_UPSTREAM,
     check_specs=core_checks("dim_product"),
 )
 def dim_product(
@@ -185,6 +188,7 @@ def dim_product(
     owners=OWNERS,
     tags=TAGS,
     pool=WAREHOUSE_POOL,
+    automation_condition=FOLLOW_UPSTREAM,
     check_specs=core_checks("dim_device"),
 )
 def dim_device(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
@@ -223,6 +227,7 @@ def dim_device(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.
     owners=OWNERS,
     tags=TAGS,
     pool=WAREHOUSE_POOL,
+    automation_condition=FOLLOW_UPSTREAM,
     check_specs=core_checks("dim_date"),
 )
 def dim_date(
@@ -261,6 +266,7 @@ def dim_date(
     owners=OWNERS,
     tags=TAGS,
     pool=WAREHOUSE_POOL,
+    automation_condition=FOLLOW_UPSTREAM,
     check_specs=core_checks("dim_country"),
 )
 def dim_country(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:

@@ -7,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.core.dimensions import OWNERS, TAGS, core_checks, core_key, staging_key
 from b2b_platform.lib import checks
-from b2b_platform.lib.asset_step import WAREHOUSE_POOL, materialize_table
+from b2b_platform.lib.asset_step import FOLLOW_UPSTREAM, WAREHOUSE_POOL, materialize_table
 
 KEY = core_key("fct_leads")
 
@@ -20,6 +20,7 @@ KEY = core_key("fct_leads")
     owners=OWNERS,
     tags=TAGS,
     pool=WAREHOUSE_POOL,
+    automation_condition=FOLLOW_UPSTREAM,
     check_specs=core_checks("fct_leads"),
 )
 def fct_leads(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:

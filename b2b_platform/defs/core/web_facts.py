@@ -10,6 +10,7 @@ from b2b_platform.defs.core.dimensions import OWNERS, TAGS, core_checks, core_ke
 from b2b_platform.defs.platform_db.raw import MONTHLY
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
+    FOLLOW_UPSTREAM,
     SINGLE_RUN,
     WAREHOUSE_POOL,
     materialize_months,
@@ -29,6 +30,7 @@ LOGINS = "core.fct_logins"
     owners=OWNERS,
     tags=TAGS,
     pool=WAREHOUSE_POOL,
+    automation_condition=FOLLOW_UPSTREAM,
     check_specs=core_checks("fct_web_requests"),
 )
 def fct_web_requests(

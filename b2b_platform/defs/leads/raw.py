@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib.asset_step import WAREHOUSE_POOL, asset_step
+from b2b_platform.lib.asset_step import SOURCE_RETRY, WAREHOUSE_POOL, asset_step
 from b2b_platform.lib.file_manifest import InputFile, failed_file_row, plan_files
 from b2b_platform.lib.lead_workbooks import LeadWorkbookError, read_lead_workbook
 from b2b_platform.lib.metadata import table_metadata
@@ -36,6 +36,7 @@ def lead_files(directory: DirectoryResource) -> list[InputFile]:
     owners=OWNERS,
     tags={"source": SOURCE, "layer": "raw"},
     pool=WAREHOUSE_POOL,
+    retry_policy=SOURCE_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
             "manifest_consistent",

@@ -14,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib.asset_step import (
     SINGLE_RUN,
+    SOURCE_RETRY,
     WAREHOUSE_POOL,
     asset_step,
     month_bounds,
@@ -55,9 +56,9 @@ def _snapshot_asset(table: str, description: str) -> dg.AssetsDefinition:
         owners=OWNERS,
         tags={"source": "platform_db", "layer": "raw"},
         pool=WAREHOUSE_POOL,
+        retry_policy=SOURCE_RETRY,
         description=f"{description} Full snapshot of the source table, values as stored.",
         check_specs=[_row_count_check(table)],
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
     )
     def _snapshot(
         context: dg.AssetExecutionContext, duckdb: DuckDBResource, source_db: SourceDatabaseResource
@@ -136,8 +137,8 @@ def order_month_predicate(
     ],
     check_specs=[_row_count_check("orders"), _row_count_check("order_items")],
     pool=WAREHOUSE_POOL,
+    retry_policy=SOURCE_RETRY,
     backfill_policy=SINGLE_RUN,
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
 )
 def raw_orders(
     context: dg.AssetExecutionContext,

@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib.asset_step import WAREHOUSE_POOL
+from b2b_platform.lib.asset_step import FOLLOW_UPSTREAM, WAREHOUSE_POOL
 from b2b_platform.lib.report_step import (
     OWNERS,
     TAGS,
@@ -78,6 +78,7 @@ def lead_conversion_query(window_start: dt.date, window_end: dt.date) -> str:
     owners=OWNERS,
     tags=TAGS,
     pool=WAREHOUSE_POOL,
+    automation_condition=FOLLOW_UPSTREAM,
     check_specs=report_check_specs(NAME, {}),
 )
 def lead_conversion(

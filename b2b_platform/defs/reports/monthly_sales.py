@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib.asset_step import WAREHOUSE_POOL
+from b2b_platform.lib.asset_step import FOLLOW_UPSTREAM, WAREHOUSE_POOL
 from b2b_platform.lib.report_step import (
     OWNERS,
     TAGS,
@@ -111,6 +111,7 @@ def _revenue_reconciles(
     owners=OWNERS,
     tags=TAGS,
     pool=WAREHOUSE_POOL,
+    automation_condition=FOLLOW_UPSTREAM,
     check_specs=report_check_specs(
         NAME,
         {

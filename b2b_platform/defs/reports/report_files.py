@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib.asset_step import WAREHOUSE_POOL, asset_step
+from b2b_platform.lib.asset_step import FOLLOW_UPSTREAM, WAREHOUSE_POOL, asset_step
 from b2b_platform.lib.report_output import (
     REPORT_ORDER,
     WORKBOOK_NAME,
@@ -25,6 +25,7 @@ KEY = report_key("report_files")
     owners=OWNERS,
     tags=TAGS,
     pool=WAREHOUSE_POOL,
+    automation_condition=FOLLOW_UPSTREAM,
     check_specs=[
         dg.AssetCheckSpec(
             "files_written", asset=KEY, description="Every report has its CSV and its sheet."

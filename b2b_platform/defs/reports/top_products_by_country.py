@@ -6,7 +6,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib.asset_step import WAREHOUSE_POOL
+from b2b_platform.lib.asset_step import FOLLOW_UPSTREAM, WAREHOUSE_POOL
 from b2b_platform.lib.report_step import (
     OWNERS,
     TAGS,
@@ -103,6 +103,7 @@ def _shape(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
     owners=OWNERS,
     tags=TAGS,
     pool=WAREHOUSE_POOL,
+    automation_condition=FOLLOW_UPSTREAM,
     check_specs=report_check_specs(
         NAME,
         {

@@ -13,6 +13,7 @@ from b2b_platform.defs.platform_db.raw import MONTHLY
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
     SINGLE_RUN,
+    SOURCE_RETRY,
     WAREHOUSE_POOL,
     asset_step,
     month_bounds,
@@ -80,6 +81,7 @@ def files_of_month(
     partitions_def=MONTHLY,
     backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,
+    retry_policy=SOURCE_RETRY,
     check_specs=[
         dg.AssetCheckSpec(
             "accounting_identity",

@@ -1,0 +1,35 @@
+"""The daily refresh: snapshots, the last two months, reports."""
+
+import dagster as dg
+
+from b2b_platform.defs.operations import jobs
+from b2b_platform.defs.platform_db.raw import MONTHLY
+from b2b_platform.lib.settings import Settings
+
+PARTITION_RANGE_START = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END = "dagster/asset_partition_range_end"
+
+
+def months_to_refresh(current_time: object | None = None) -> tuple[str, str]:
+    """The previous and the current month: late changes to orders (a status updated, a
+    line corrected) land in them. Older months are closed; a backfill reruns them."""
+    keys = MONTHLY.get_partition_keys(current_time=current_time)  # type: ignore[arg-type]
+    return keys[max(len(keys) - 2, 0)], keys[-1]
+
+
+@dg.schedule(
+    job=jobs.daily_refresh_job,
+    cron_schedule="0 3 * * *",
+    execution_timezone="America/Argentina/Buenos_Aires",
+    default_status=dg.DefaultScheduleStatus.RUNNING
+    if Settings.from_env().automation_on
+    else dg.DefaultScheduleStatus.STOPPED,
+    description="Every night: platform snapshots and lead workbooks, the current and the "
+    "previous month of orders and web logs, then every core table and report.",
+)
+def daily_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    first, last = months_to_refresh(context.scheduled_execution_time)
+    return dg.RunRequest(
+        run_key=f"daily-{context.scheduled_execution_time:%Y-%m-%d}",
+        tags={PARTITION_RANGE_START: first, PARTITION_RANGE_END: last},
+    )

@@ -1,0 +1,221 @@
+"""Sensors, the daily schedule, the run-failure sensor and declarative automation."""
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster_duckdb import DuckDBResource
+
+from b2b_platform.defs.operations.run_failures import record_failed_runs
+from b2b_platform.defs.operations.schedules import daily_refresh
+from b2b_platform.defs.operations.sensors import lead_workbooks_sensor, weblog_files_sensor
+from b2b_platform.lib.resources import DirectoryResource
+from b2b_platform_tests.helpers import materialize, query
+
+LINE = '181.1.2.3 - ana [03/Sep/2026:10:00:00 -0300] "GET / HTTP/1.1" 200 5 "-" "curl/8"\n'
+
+
+def _tick(sensor: dg.SensorDefinition, resource: str, directory: Path, cursor: str | None):
+    context = dg.build_sensor_context(
+        cursor=cursor, resources={resource: DirectoryResource(path=str(directory))}
+    )
+    return sensor(context)
+
+
+def _requests(result) -> list[dg.RunRequest]:
+    assert isinstance(result, dg.SensorResult), result
+    return list(result.run_requests or [])
+
+
+def test_weblog_sensor_new_changed_removed_and_nothing_new(tmp_path: Path) -> None:
+    logs = tmp_path / "weblogs"
+    logs.mkdir()
+    assert isinstance(_tick(weblog_files_sensor, "log_dir", logs, None), dg.SkipReason)
+
+    (logs / "access-2026-09-03.log").write_text(LINE)
+    (logs / "access-2026-10-01.log").write_text(LINE)
+    (logs / "notes.txt").write_text("not a log file")
+    first = _tick(weblog_files_sensor, "log_dir", logs, None)
+    requests = _requests(first)
+    assert [r.partition_key for r in requests] == ["2026-09-01", "2026-10-01"]
+    assert len({r.run_key for r in requests}) == 2
+    cursor = first.cursor
+    assert set(json.loads(cursor)) == {str(logs / "access-2026-09-03.log"),
+                                       str(logs / "access-2026-10-01.log")}  # fmt: skip
+
+    # the cursor round trip: same directory, nothing to do
+    assert isinstance(_tick(weblog_files_sensor, "log_dir", logs, cursor), dg.SkipReason)
+
+    # a changed file asks again for its month only, under a new run key
+    day = logs / "access-2026-09-03.log"
+    day.write_text(LINE * 2)
+    os.utime(day, ns=(1, 2))
+    changed = _tick(weblog_files_sensor, "log_dir", logs, cursor)
+    [again] = _requests(changed)
+    assert again.partition_key == "2026-09-01" and again.run_key not in {
+        r.run_key for r in requests
+    }
+
+    # a file dated before the first month loads (as out_of_range) with the first month;
+    # a removed file asks for its month so its rows go
+    (logs / "access.log-20250101").write_text(LINE)
+    (logs / "access-2026-10-01.log").unlink()
+    later = _requests(_tick(weblog_files_sensor, "log_dir", logs, changed.cursor))
+    assert sorted(r.partition_key for r in later) == ["2026-08-01", "2026-10-01"]
+
+
+def test_weblog_sensor_without_directory_skips(tmp_path: Path) -> None:
+    result = _tick(weblog_files_sensor, "log_dir", tmp_path / "missing", None)
+    assert isinstance(result, dg.SkipReason) and "does not exist" in (result.skip_message or "")
+
+
+def test_lead_sensor_one_run_per_change(tmp_path: Path) -> None:
+    (tmp_path / "campaign.xlsx").write_bytes(b"x")
+    (tmp_path / "~$campaign.xlsx").write_bytes(b"lock")  # Excel's lock file is no workbook
+    first = _tick(lead_workbooks_sensor, "leads_dir", tmp_path, None)
+    [request] = _requests(first)
+    assert list(json.loads(first.cursor)) == [str(tmp_path / "campaign.xlsx")]
+    assert isinstance(_tick(lead_workbooks_sensor, "leads_dir", tmp_path, first.cursor),
+                      dg.SkipReason)  # fmt: skip
+    (tmp_path / "campaign.xlsx").unlink()
+    [removal] = _requests(_tick(lead_workbooks_sensor, "leads_dir", tmp_path, first.cursor))
+    assert removal.run_key != request.run_key
+
+
+def test_daily_schedule_refreshes_the_last_two_months() -> None:
+    context = dg.build_schedule_context(
+        scheduled_execution_time=dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
+    )
+    request = daily_refresh(context)
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-10-01"
+    assert request.tags["dagster/asset_partition_range_end"] == "2026-11-01"
+    assert request.run_key == "daily-2026-11-25"
+    assert daily_refresh.job_name == "daily_refresh_job"
+    assert daily_refresh.cron_schedule == "0 3 * * *"
+
+
+def test_daily_job_builds_everything_for_two_months_in_one_run(use_warehouse: Path) -> None:
+    from b2b_platform.definitions import defs
+
+    definitions = defs()
+    context = dg.build_schedule_context(
+        scheduled_execution_time=dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
+    )
+    request = daily_refresh(context)
+    result = definitions.resolve_job_def("daily_refresh_job").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), tags=request.tags, raise_on_error=False
+    )
+    assert result.success
+    months = {
+        e.partition
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(["raw", "orders"])
+    }
+    assert months == {"2026-10-01", "2026-11-01"}
+    assert query(use_warehouse, "SELECT count(*) FROM reports.monthly_sales") == [(12,)]
+
+
+def _failed_run(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    @dg.asset
+    def broken_source() -> None:
+        raise RuntimeError("source went away")
+
+    return dg.materialize([broken_source], instance=instance, raise_on_error=False)
+
+
+def test_failed_run_is_recorded_in_run_log(tmp_path: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    result = _failed_run(instance)
+    assert not result.success
+    warehouse = tmp_path / "b2b.duckdb"
+    resource = DuckDBResource(database=str(warehouse))
+
+    def sensor_context() -> dg.RunFailureSensorContext:
+        return dg.build_run_status_sensor_context(
+            sensor_name="record_failed_runs",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+            resources={"duckdb": resource},
+        ).for_run_failure()
+
+    record_failed_runs(sensor_context())  # failed before any warehouse step: a run row
+    rows = query(warehouse, "SELECT asset_key, status, broken_at IS NOT NULL, error"
+                 " FROM etl.run_log WHERE run_id = ?", [result.run_id])  # fmt: skip
+    assert [r[:3] for r in rows] == [("(run)", "failed", True)]
+    assert "broken_source" in rows[0][3]
+
+    record_failed_runs(sensor_context())  # the same failure again changes nothing
+    assert len(query(warehouse, "SELECT * FROM etl.run_log")) == 1
+
+    # a step the run left `running` (its process was lost) is marked failed when it broke
+    import duckdb
+
+    with duckdb.connect(str(warehouse)) as conn:
+        conn.execute("DELETE FROM etl.run_log")
+        conn.execute(
+            "INSERT INTO etl.run_log (run_id, asset_key, started_at, status)"
+            " VALUES (?, 'raw/weblogs', TIMESTAMP '2026-11-25 10:00', 'running')",
+            [result.run_id],
+        )
+    record_failed_runs(sensor_context())
+    assert query(warehouse, "SELECT asset_key, status, broken_at > started_at FROM etl.run_log"
+                 ) == [("raw/weblogs", "failed", True)]  # fmt: skip
+
+
+def test_reports_follow_upstream_unless_a_blocking_check_failed(use_warehouse: Path) -> None:
+    from b2b_platform.definitions import defs
+
+    definitions = defs()
+    instance = dg.DagsterInstance.ephemeral()
+    assert materialize(instance=instance).ok
+    first = dg.evaluate_automation_conditions(defs=definitions, instance=instance)
+    assert first.total_requested == 0  # everything is up to date
+
+    facts = dg.AssetKey(["core", "fct_order_lines"])
+    fact_checks = ["unique_key", "company_known", "customer_known", "product_known",
+                   "no_pii_columns"]  # fmt: skip
+
+    def new_month_of_facts(failing: str | None = None) -> None:
+        # what a run of the month writes: the materialization, then its checks' results
+        instance.report_runless_asset_event(dg.AssetMaterialization(facts, partition="2026-11-01"))
+        for check in fact_checks:
+            instance.report_runless_asset_event(
+                dg.AssetCheckEvaluation(asset_key=facts, check_name=check, passed=check != failing)
+            )
+
+    new_month_of_facts()
+    second = dg.evaluate_automation_conditions(
+        defs=definitions, instance=instance, cursor=first.cursor
+    )
+
+    def requested(name: str) -> int:
+        return second.get_num_requested(dg.AssetKey(name.split("/")))
+
+    followers = [
+        "reports/monthly_sales",
+        "reports/top_products_by_country",
+        "reports/lead_conversion",
+    ]
+    assert [requested(name) for name in followers] == [1, 1, 1]
+    assert requested("reports/top_devices") == 0  # its inputs did not change
+    assert requested("reports/report_files") == 1  # in the same run, after its reports
+
+    # the same update, but a blocking check on the facts failed: nothing downstream runs
+    new_month_of_facts(failing="unique_key")
+    third = dg.evaluate_automation_conditions(
+        defs=definitions, instance=instance, cursor=second.cursor
+    )
+    assert third.total_requested == 0
+
+
+@pytest.mark.parametrize("value", ["yes", "0"])
+def test_automation_switch_rejects_other_values(value: str) -> None:
+    from b2b_platform.lib.errors import UserError
+    from b2b_platform.lib.settings import Settings
+
+    with pytest.raises(UserError, match="B2B_AUTOMATION"):
+        Settings.from_env({"B2B_AUTOMATION": value})
