@@ -1,0 +1,197 @@
+"""The UI path: `dagster dev` on workspace.yaml, driven through its GraphQL API."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from b2b_platform_tests.helpers import materialize, query, warehouse_env
+
+ROOT = Path(__file__).parents[1]
+DEV_CONFIG = ROOT / "b2b_platform" / "dagster.dev.yaml"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class GraphQL:
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/graphql"
+
+    def __call__(self, text: str, variables: dict | None = None) -> dict:
+        body = json.dumps({"query": text, "variables": variables or {}}).encode()
+        request = urllib.request.Request(
+            self.url, data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            payload = json.loads(response.read())
+        assert "errors" not in payload, payload["errors"]
+        return payload["data"]
+
+
+def _wait(what: str, check, timeout: float = 240.0, every: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def dagster_dev(tmp_path: Path, tiny_sources) -> Iterator[tuple[GraphQL, Path]]:
+    """`dagster dev` (webserver + daemon) on a free port, a temporary instance, tiny data."""
+    data_dir, _ = tiny_sources
+    warehouse = tmp_path / "warehouse" / "b2b.duckdb"
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(DEV_CONFIG, home / "dagster.yaml")
+    env = {
+        **os.environ,
+        **warehouse_env(data_dir, warehouse),
+        "DAGSTER_HOME": str(home),
+        "B2B_AUTOMATION": "off",  # only the runs this test launches
+    }
+    # the platform users the web-request view joins, built beforehand in process
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        assert materialize('+key:"staging/platform_users"').ok
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    port = _free_port()
+    log = (tmp_path / "dev.log").open("w")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml",
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+    )  # fmt: skip
+    graphql = GraphQL(port)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"dagster dev exited: {(tmp_path / 'dev.log').read_text()[-2000:]}"
+            )
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
+                return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    try:
+        _wait("the webserver", ready, timeout=120)
+        yield graphql, warehouse
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+ASSET_NODES = """
+{ assetNodes { assetKey { path } groupName isPartitioned
+               dependencyKeys { path } } }
+"""
+LOCATION = """
+{ workspaceOrError { ... on Workspace { locationEntries { name
+    locationOrLoadError { __typename ... on PythonError { message } } } } } }
+"""
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidStepError { invalidStepKey }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+RUN_STATUS = """
+query($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }
+"""
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+BACKFILL_STATUS = """
+query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill { status runs(limit: 10) { runId status } }
+  }
+}
+"""
+
+
+def test_graph_partition_run_and_backfill_through_graphql(dagster_dev) -> None:
+    graphql, warehouse = dagster_dev
+
+    [entry] = graphql(LOCATION)["workspaceOrError"]["locationEntries"]
+    assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
+    nodes = {"/".join(n["assetKey"]["path"]): n for n in graphql(ASSET_NODES)["assetNodes"]}
+    assert nodes["reports/monthly_sales"]["groupName"] == "reports"
+    assert nodes["raw/weblogs"]["isPartitioned"]
+    assert ["core", "fct_order_lines"] in [
+        d["path"] for d in nodes["reports/monthly_sales"]["dependencyKeys"]
+    ]
+
+    # one month of raw web logs, as the UI's "Materialize" on a partition does
+    launched = graphql(LAUNCH_RUN, {"params": {
+        "selector": {"repositoryLocationName": entry["name"], "repositoryName": "__repository__",
+                     "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["raw", "weblogs"]}]},
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2026-09-01"}]},
+    }})["launchRun"]  # fmt: skip
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+
+    def run_finished() -> str | None:
+        status = graphql(RUN_STATUS, {"runId": run_id})["runOrError"]["status"]
+        return status if status in {"SUCCESS", "FAILURE", "CANCELED"} else None
+
+    assert _wait("the partition run", run_finished) == "SUCCESS"
+    months = query(warehouse, "SELECT DISTINCT partition_key FROM etl.file_manifest"
+                   " WHERE source = 'weblogs'")  # fmt: skip
+    assert months == [("2026-09-01",)]
+
+    # a backfill over three months of raw and staged web requests (run by the daemon)
+    backfill = graphql(LAUNCH_BACKFILL, {"params": {
+        "partitionNames": ["2026-08-01", "2026-09-01", "2026-10-01"],
+        "assetSelection": [{"path": ["raw", "weblogs"]}, {"path": ["staging", "web_requests"]}],
+        "fromFailure": False,
+    }})["launchPartitionBackfill"]  # fmt: skip
+    assert backfill["__typename"] == "LaunchBackfillSuccess", backfill
+
+    def backfill_finished() -> dict | None:
+        state = graphql(BACKFILL_STATUS, {"id": backfill["backfillId"]})["partitionBackfillOrError"]
+        done = state["status"] not in {"REQUESTED", "CANCELING", "FAILING"}
+        return state if done and all(r["status"] in {"SUCCESS", "FAILURE", "CANCELED"}
+                                     for r in state["runs"]) else None  # fmt: skip
+
+    state = _wait("the backfill", backfill_finished)
+    assert state["status"] in {"COMPLETED", "COMPLETED_SUCCESS"}, state
+    assert state["runs"] and all(r["status"] == "SUCCESS" for r in state["runs"])
+    staged = query(warehouse, "SELECT DISTINCT partition_key FROM staging.web_requests ORDER BY 1")
+    assert staged == [("2026-08-01",), ("2026-09-01",), ("2026-10-01",)]
