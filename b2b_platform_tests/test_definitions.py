@@ -24,3 +24,36 @@ def test_every_asset_is_fully_described():
 def test_every_writer_is_in_the_warehouse_pool():
     for asset in defs().assets or []:
         assert asset.node_def.pool == "duckdb_warehouse", asset.keys
+
+
+def test_sensors_schedule_and_jobs_are_defined():
+    definitions = defs()
+    assert {s.name for s in definitions.sensors} == {
+        "weblog_files_sensor", "lead_workbooks_sensor", "follow_upstream_sensor",
+        "record_failed_runs",
+    }  # fmt: skip
+    assert {s.name for s in definitions.schedules} == {"daily_refresh"}
+    assert {j.name for j in definitions.jobs} == {
+        "weblogs_month_job", "leads_job", "daily_refresh_job",
+    }  # fmt: skip
+
+
+def test_unpartitioned_core_and_reports_follow_upstream():
+    graph = defs().resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        follows = node.automation_condition is not None
+        downstream = key.path[0] in ("core", "reports") and node.partitions_def is None
+        assert follows == downstream, key
+
+
+def test_readme_shows_the_current_asset_graph():
+    from pathlib import Path
+
+    from b2b_platform.lib.asset_graph_diagram import END, START, mermaid_asset_graph
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    shown = readme.split(START)[1].split(END)[0].strip()
+    assert shown == mermaid_asset_graph(defs()), (
+        "README's asset graph is stale: python -m b2b_platform.lib.asset_graph_diagram README.md"
+    )
