@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib import checks
-from b2b_platform.lib.asset_step import TableCheck, materialize_table
+from b2b_platform.lib.asset_step import (
+    FOLLOW_UPSTREAM,
+    WAREHOUSE_POOL,
+    TableCheck,
+    materialize_table,
+)
 from b2b_platform.lib.report_output import markdown_table, read_report
 
 OWNERS = ["team:analytics"]
 TAGS = {"layer": "reports"}
+
+
+def report_asset(**overrides: Any) -> dict[str, Any]:
+    """@dg.asset arguments of a report: it follows its inputs (declarative automation)."""
+    return {
+        "group_name": "reports", "kinds": {"duckdb"}, "owners": OWNERS, "tags": TAGS,
+        "pool": WAREHOUSE_POOL, "automation_condition": FOLLOW_UPSTREAM, **overrides,
+    }  # fmt: skip
 
 
 def report_key(name: str) -> dg.AssetKey:

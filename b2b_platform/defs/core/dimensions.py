@@ -1,52 +1,27 @@
 """Conformed dimensions: companies, end customers (pseudonymized), products, devices, dates."""
 
-from functools import partial
-
 import dagster as dg
 import pyarrow as pa
 import pycountry
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib import checks
-from b2b_platform.lib.asset_step import FOLLOW_UPSTREAM, WAREHOUSE_POOL, materialize_table
+from b2b_platform.defs.core.common import (
+    TAGS,
+    core_asset,
+    core_checks,
+    core_key,
+    core_table_checks,
+    staging_key,
+)
+from b2b_platform.lib.asset_step import materialize_table
 from b2b_platform.lib.resources import CalendarResource, Pseudonymizer
 from b2b_platform.lib.settings import add_months
-
-OWNERS = ["team:data-platform"]
-TAGS = {"layer": "core"}
-
-
-def core_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["core", name])
-
-
-def staging_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["staging", name])
-
-
-def core_checks(name: str, *extra: str) -> list[dg.AssetCheckSpec]:
-    """The checks every core table declares: a unique key and no personal-data columns."""
-    descriptions = {
-        "unique_key": "One row per key.",
-        "no_pii_columns": "No raw personal-data column (document, birth date, email, phone,"
-        " name, username, IP) reaches core.",
-        **{e: e.replace("_", " ").capitalize() + "." for e in extra},
-    }
-    return [
-        dg.AssetCheckSpec(check, asset=core_key(name), blocking=True, description=text)
-        for check, text in descriptions.items()
-    ]
 
 
 @dg.asset(
     key=core_key("dim_company"),
     deps=[staging_key("companies"), staging_key("suppliers")],
-    group_name="core",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    pool=WAREHOUSE_POOL,
-    automation_condition=FOLLOW_UPSTREAM,
+    **core_asset(),
     check_specs=core_checks("dim_company"),
 )
 def dim_company(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
@@ -57,7 +32,6 @@ def dim_company(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg
     is kept with the CUIT empty and `cuit_flagged` set.
     """
     table = "core.dim_company"
-    key = core_key("dim_company")
     return materialize_table(
         context,
         duckdb,
@@ -74,10 +48,7 @@ def dim_company(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg
         LEFT JOIN (SELECT DISTINCT company_id FROM staging.suppliers) s
                ON s.company_id = c.company_id
         """,
-        table_checks=[
-            partial(checks.unique_key, asset_key=key, table=table, key=["company_id"]),
-            partial(checks.no_pii_columns, asset_key=key, table=table),
-        ],
+        table_checks=core_table_checks("dim_company", ["company_id"]),
     )
 
 
@@ -98,12 +69,7 @@ AGE_BANDS = """
 @dg.asset(
     key=core_key("dim_customer"),
     deps=[staging_key("customers")],
-    group_name="core",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags={**TAGS, "pii": "pseudonymized"},
-    pool=WAREHOUSE_POOL,
-    automation_condition=FOLLOW_UPSTREAM,
+    **core_asset(tags={**TAGS, "pii": "pseudonymized"}),
     check_specs=core_checks("dim_customer"),
 )
 def dim_customer(
@@ -119,7 +85,6 @@ def dim_customer(
     the birth date an age band at the as-of date.
     """
     table = "core.dim_customer"
-    key = core_key("dim_customer")
     document_hash = pseudonymizer.hash_sql("document_type", "document_number")
     return materialize_table(
         context,
@@ -132,22 +97,14 @@ def dim_customer(
         FROM (SELECT *, date_sub('year', date_of_birth, DATE '{calendar.as_of}') AS age
               FROM staging.customers)
         """,
-        table_checks=[
-            partial(checks.unique_key, asset_key=key, table=table, key=["customer_id"]),
-            partial(checks.no_pii_columns, asset_key=key, table=table),
-        ],
+        table_checks=core_table_checks("dim_customer", ["customer_id"]),
     )
 
 
 @dg.asset(
     key=core_key("dim_product"),
     deps=[staging_key("products"), staging_key("prices")],
-    group_name="core",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    pool=WAREHOUSE_POOL,
-    automation_condition=FOLLOW_UPSTREAM,
+    **core_asset(),
     check_specs=core_checks("dim_product"),
 )
 def dim_product(
@@ -156,7 +113,6 @@ def dim_product(
     """The product catalogue with how many suppliers offer each product and the lowest
     current price among them."""
     table = "core.dim_product"
-    key = core_key("dim_product")
     return materialize_table(
         context,
         duckdb,
@@ -173,22 +129,14 @@ def dim_product(
             GROUP BY ALL
         ) o USING (product_id)
         """,
-        table_checks=[
-            partial(checks.unique_key, asset_key=key, table=table, key=["product_id"]),
-            partial(checks.no_pii_columns, asset_key=key, table=table),
-        ],
+        table_checks=core_table_checks("dim_product", ["product_id"]),
     )
 
 
 @dg.asset(
     key=core_key("dim_device"),
     deps=[dg.AssetKey(["staging", "web_requests"])],
-    group_name="core",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    pool=WAREHOUSE_POOL,
-    automation_condition=FOLLOW_UPSTREAM,
+    **core_asset(),
     check_specs=core_checks("dim_device"),
 )
 def dim_device(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
@@ -199,7 +147,6 @@ def dim_device(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.
     user agent use the row with key `unknown`.
     """
     table = "core.dim_device"
-    key = core_key("dim_device")
     return materialize_table(
         context,
         duckdb,
@@ -213,21 +160,13 @@ def dim_device(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.
         SELECT 'unknown', NULL, 'Unknown device', 'other', NULL, NULL, NULL, NULL, NULL,
                NULL, NULL, false
         """,
-        table_checks=[
-            partial(checks.unique_key, asset_key=key, table=table, key=["device_key"]),
-            partial(checks.no_pii_columns, asset_key=key, table=table),
-        ],
+        table_checks=core_table_checks("dim_device", ["device_key"]),
     )
 
 
 @dg.asset(
     key=core_key("dim_date"),
-    group_name="core",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    pool=WAREHOUSE_POOL,
-    automation_condition=FOLLOW_UPSTREAM,
+    **core_asset(),
     check_specs=core_checks("dim_date"),
 )
 def dim_date(
@@ -236,7 +175,6 @@ def dim_date(
     """The calendar, one row per day from the first loaded month (or the start of the
     report window, if earlier) to the end of the as-of month."""
     table = "core.dim_date"
-    key = core_key("dim_date")
     window_start, _ = calendar.report_window
     start = min(calendar.first_month_start, window_start)
     end = add_months(calendar.as_of_date, 1)
@@ -252,27 +190,18 @@ def dim_date(
                d >= DATE '{window_start}' AND d <= DATE '{calendar.as_of}' AS in_report_window
         FROM range(DATE '{start}', DATE '{end}', INTERVAL 1 DAY) AS t(d)
         """,
-        table_checks=[
-            partial(checks.unique_key, asset_key=key, table=table, key=["date"]),
-            partial(checks.no_pii_columns, asset_key=key, table=table),
-        ],
+        table_checks=core_table_checks("dim_date", ["date"]),
     )
 
 
 @dg.asset(
     key=core_key("dim_country"),
-    group_name="core",
-    kinds={"duckdb", "python"},
-    owners=OWNERS,
-    tags=TAGS,
-    pool=WAREHOUSE_POOL,
-    automation_condition=FOLLOW_UPSTREAM,
+    **core_asset(kinds={"duckdb", "python"}),
     check_specs=core_checks("dim_country"),
 )
 def dim_country(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """ISO 3166 countries with the name reports show (pycountry's common name if any)."""
     table = "core.dim_country"
-    key = core_key("dim_country")
     countries = pa.table(
         {
             "country_code": [c.alpha_2 for c in pycountry.countries],
@@ -286,8 +215,5 @@ def dim_country(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg
         table,
         "SELECT * FROM iso_countries",
         register={"iso_countries": countries},
-        table_checks=[
-            partial(checks.unique_key, asset_key=key, table=table, key=["country_code"]),
-            partial(checks.no_pii_columns, asset_key=key, table=table),
-        ],
+        table_checks=core_table_checks("dim_country", ["country_code"]),
     )

@@ -1,13 +1,16 @@
 """Lead facts: marketing leads matched to client companies."""
 
-from functools import partial
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.defs.core.dimensions import OWNERS, TAGS, core_checks, core_key, staging_key
-from b2b_platform.lib import checks
-from b2b_platform.lib.asset_step import FOLLOW_UPSTREAM, WAREHOUSE_POOL, materialize_table
+from b2b_platform.defs.core.common import (
+    core_asset,
+    core_checks,
+    core_key,
+    core_table_checks,
+    staging_key,
+)
+from b2b_platform.lib.asset_step import materialize_table
 
 KEY = core_key("fct_leads")
 
@@ -15,12 +18,7 @@ KEY = core_key("fct_leads")
 @dg.asset(
     key=KEY,
     deps=[staging_key("leads"), core_key("dim_company")],
-    group_name="core",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    pool=WAREHOUSE_POOL,
-    automation_condition=FOLLOW_UPSTREAM,
+    **core_asset(),
     check_specs=core_checks("fct_leads"),
 )
 def fct_leads(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
@@ -43,8 +41,5 @@ def fct_leads(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.M
         FROM staging.leads l
         LEFT JOIN core.dim_company c ON c.cuit = l.cuit
         """,
-        table_checks=[
-            partial(checks.unique_key, asset_key=KEY, table=table, key=["lead_id"]),
-            partial(checks.no_pii_columns, asset_key=KEY, table=table),
-        ],
+        table_checks=core_table_checks("fct_leads", ["lead_id"]),
     )

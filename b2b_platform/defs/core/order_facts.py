@@ -4,10 +4,13 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.defs.core.dimensions import OWNERS, TAGS, core_key, staging_key
-from b2b_platform.defs.platform_db.raw import MONTHLY
+from b2b_platform.defs.core.common import (
+    core_key,
+    monthly_core_asset,
+    staging_key,
+)
 from b2b_platform.lib import checks
-from b2b_platform.lib.asset_step import SINGLE_RUN, WAREHOUSE_POOL, materialize_months
+from b2b_platform.lib.asset_step import materialize_months
 
 KEY = core_key("fct_order_lines")
 TABLE = "core.fct_order_lines"
@@ -51,13 +54,7 @@ def _month_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[d
         core_key("dim_customer"),
         core_key("dim_product"),
     ],
-    group_name="core",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    partitions_def=MONTHLY,
-    backfill_policy=SINGLE_RUN,
-    pool=WAREHOUSE_POOL,
+    **monthly_core_asset(),
     check_specs=[
         dg.AssetCheckSpec(
             "unique_key", asset=KEY, blocking=True, description="One row per order and line number."

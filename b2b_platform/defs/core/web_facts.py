@@ -1,18 +1,19 @@
 """Web facts: every loaded request, and the logins among them."""
 
-from functools import partial
-
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.defs.core.dimensions import OWNERS, TAGS, core_checks, core_key, staging_key
-from b2b_platform.defs.platform_db.raw import MONTHLY
+from b2b_platform.defs.core.common import (
+    core_asset,
+    core_checks,
+    core_key,
+    core_table_checks,
+    monthly_core_asset,
+    staging_key,
+)
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
-    FOLLOW_UPSTREAM,
-    SINGLE_RUN,
-    WAREHOUSE_POOL,
     materialize_months,
     materialize_table,
 )
@@ -25,12 +26,7 @@ LOGINS = "core.fct_logins"
 @dg.asset(
     key=WEB_REQUESTS_KEY,
     deps=[staging_key("web_requests"), core_key("dim_device")],
-    group_name="core",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    pool=WAREHOUSE_POOL,
-    automation_condition=FOLLOW_UPSTREAM,
+    **core_asset(),
     check_specs=core_checks("fct_web_requests"),
 )
 def fct_web_requests(
@@ -57,15 +53,7 @@ def fct_web_requests(
         FROM staging.web_requests
         """,
         view=True,
-        table_checks=[
-            partial(
-                checks.unique_key,
-                asset_key=WEB_REQUESTS_KEY,
-                table=table,
-                key=["source_file", "line_number"],
-            ),
-            partial(checks.no_pii_columns, asset_key=WEB_REQUESTS_KEY, table=table),
-        ],
+        table_checks=core_table_checks("fct_web_requests", ["source_file", "line_number"]),
     )
 
 
@@ -93,13 +81,7 @@ def _login_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[d
 @dg.asset(
     key=LOGINS_KEY,
     deps=[staging_key("web_requests")],
-    group_name="core",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    partitions_def=MONTHLY,
-    backfill_policy=SINGLE_RUN,
-    pool=WAREHOUSE_POOL,
+    **monthly_core_asset(),
     check_specs=[
         dg.AssetCheckSpec(
             "unique_key", asset=LOGINS_KEY, blocking=True, description="One row per log line."

@@ -2,14 +2,12 @@
 
 import dagster as dg
 
-from b2b_platform.lib.settings import Settings
+from b2b_platform.defs.operations.default_status import sensor_status
 
 follow_upstream_sensor = dg.AutomationConditionSensorDefinition(
     "follow_upstream_sensor",
     target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING
-    if Settings.from_env().automation_on
-    else dg.DefaultSensorStatus.STOPPED,
+    default_status=sensor_status(),
     minimum_interval_seconds=30,
     description="Evaluates the automation conditions: a core table or report whose inputs "
     "were updated, and whose upstream blocking checks passed, is materialized.",

@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib.settings import Settings
+from b2b_platform.defs.operations.default_status import sensor_status
 from b2b_platform.lib.warehouse import record_run_failure, warehouse_connection
 
 # a sensor tick must end within a minute; a run holding the warehouse lock longer means
@@ -20,9 +20,7 @@ def _utc(timestamp: float | None) -> dt.datetime:
 
 @dg.run_failure_sensor(
     name="record_failed_runs",
-    default_status=dg.DefaultSensorStatus.RUNNING
-    if Settings.from_env().automation_on
-    else dg.DefaultSensorStatus.STOPPED,
+    default_status=sensor_status(),
     description="Writes each failed run into etl.run_log: steps it left `running` become "
     "`failed` with the time it broke, and a run that failed before any step gets a row.",
 )

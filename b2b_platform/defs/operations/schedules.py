@@ -3,8 +3,8 @@
 import dagster as dg
 
 from b2b_platform.defs.operations import jobs
+from b2b_platform.defs.operations.default_status import schedule_status
 from b2b_platform.defs.platform_db.raw import MONTHLY
-from b2b_platform.lib.settings import Settings
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
@@ -21,9 +21,7 @@ def months_to_refresh(current_time: object | None = None) -> tuple[str, str]:
     job=jobs.daily_refresh_job,
     cron_schedule="0 3 * * *",
     execution_timezone="America/Argentina/Buenos_Aires",
-    default_status=dg.DefaultScheduleStatus.RUNNING
-    if Settings.from_env().automation_on
-    else dg.DefaultScheduleStatus.STOPPED,
+    default_status=schedule_status(),
     description="Every night: platform snapshots and lead workbooks, the current and the "
     "previous month of orders and web logs, then every core table and report.",
 )

@@ -15,18 +15,13 @@ import dagster as dg
 
 from b2b_platform.defs.leads.raw import lead_files
 from b2b_platform.defs.operations import jobs
+from b2b_platform.defs.operations.default_status import sensor_status
 from b2b_platform.defs.platform_db.raw import MONTHLY
 from b2b_platform.defs.weblogs.raw import log_files_by_day
 from b2b_platform.lib.combined_log import log_file_day
 from b2b_platform.lib.resources import DirectoryResource
-from b2b_platform.lib.settings import Settings
 
 SENSOR_INTERVAL_SECONDS = 60
-
-
-def _default_status() -> dg.DefaultSensorStatus:
-    on = Settings.from_env().automation_on
-    return dg.DefaultSensorStatus.RUNNING if on else dg.DefaultSensorStatus.STOPPED
 
 
 def file_versions(paths: list[Path]) -> dict[str, str]:
@@ -72,7 +67,7 @@ def _cursor(context: dg.SensorEvaluationContext) -> dict[str, str]:
 @dg.sensor(
     job=jobs.weblogs_month_job,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=_default_status(),
+    default_status=sensor_status(),
     description="Asks for a run of a month's web logs when one of its files appears, "
     "changes or disappears in B2B_LOG_DIR.",
 )
@@ -81,9 +76,8 @@ def weblog_files_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     if not log_dir.directory.is_dir():
         return dg.SkipReason(f"log directory {log_dir.directory} does not exist")
-    seen = _cursor(context)
     current = file_versions(list(log_files_by_day(log_dir)))
-    changes = changed_files(seen, current)
+    changes = changed_files(_cursor(context), current)
     if not changes:
         return dg.SkipReason("no new, changed or removed log files")
     keys = MONTHLY.get_partition_keys()
@@ -107,7 +101,7 @@ def weblog_files_sensor(
 @dg.sensor(
     job=jobs.leads_job,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=_default_status(),
+    default_status=sensor_status(),
     description="Asks for a load of the lead workbooks when one appears, changes or "
     "disappears in B2B_LEADS_DIR.",
 )
@@ -116,9 +110,8 @@ def lead_workbooks_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     if not leads_dir.directory.is_dir():
         return dg.SkipReason(f"leads directory {leads_dir.directory} does not exist")
-    seen = _cursor(context)
     current = file_versions([f.path for f in lead_files(leads_dir)])
-    changes = changed_files(seen, current)
+    changes = changed_files(_cursor(context), current)
     if not changes:
         return dg.SkipReason("no new, changed or removed lead workbooks")
     return dg.SensorResult(

@@ -5,11 +5,9 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib.asset_step import FOLLOW_UPSTREAM, WAREHOUSE_POOL
 from b2b_platform.lib.report_step import (
-    OWNERS,
-    TAGS,
     materialize_report,
+    report_asset,
     report_check_specs,
     report_key,
 )
@@ -73,12 +71,7 @@ def lead_conversion_query(window_start: dt.date, window_end: dt.date) -> str:
 @dg.asset(
     key=KEY,
     deps=[dg.AssetKey(["core", "fct_leads"]), dg.AssetKey(["core", "fct_order_lines"])],
-    group_name="reports",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    pool=WAREHOUSE_POOL,
-    automation_condition=FOLLOW_UPSTREAM,
+    **report_asset(),
     check_specs=report_check_specs(NAME, {}),
 )
 def lead_conversion(

@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib.asset_step import FOLLOW_UPSTREAM, WAREHOUSE_POOL, asset_step
+from b2b_platform.lib.asset_step import asset_step
 from b2b_platform.lib.report_output import (
     REPORT_ORDER,
     WORKBOOK_NAME,
@@ -11,7 +11,7 @@ from b2b_platform.lib.report_output import (
     write_csv,
     write_workbook,
 )
-from b2b_platform.lib.report_step import OWNERS, TAGS, report_key
+from b2b_platform.lib.report_step import report_asset, report_key
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
 
 KEY = report_key("report_files")
@@ -20,12 +20,7 @@ KEY = report_key("report_files")
 @dg.asset(
     key=KEY,
     deps=[report_key(name) for name in REPORT_ORDER],
-    group_name="reports",
-    kinds={"csv", "excel"},
-    owners=OWNERS,
-    tags=TAGS,
-    pool=WAREHOUSE_POOL,
-    automation_condition=FOLLOW_UPSTREAM,
+    **report_asset(kinds={"csv", "excel"}),
     check_specs=[
         dg.AssetCheckSpec(
             "files_written", asset=KEY, description="Every report has its CSV and its sheet."

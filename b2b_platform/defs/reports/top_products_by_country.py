@@ -6,11 +6,9 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib.asset_step import FOLLOW_UPSTREAM, WAREHOUSE_POOL
 from b2b_platform.lib.report_step import (
-    OWNERS,
-    TAGS,
     materialize_report,
+    report_asset,
     report_check_specs,
     report_key,
 )
@@ -98,12 +96,7 @@ def _shape(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
         dg.AssetKey(["core", "dim_product"]),
         dg.AssetKey(["core", "dim_country"]),
     ],
-    group_name="reports",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    pool=WAREHOUSE_POOL,
-    automation_condition=FOLLOW_UPSTREAM,
+    **report_asset(),
     check_specs=report_check_specs(
         NAME,
         {
