@@ -18,10 +18,16 @@ from b2b_platform_tests.helpers import materialize, query
 LINE = '181.1.2.3 - ana [03/Sep/2026:10:00:00 -0300] "GET / HTTP/1.1" 200 5 "-" "curl/8"\n'
 
 
-def _tick(sensor: dg.SensorDefinition, resource: str, directory: Path, cursor: str | None):
+def _tick(
+    sensor: dg.SensorDefinition, resource: str, directory: Path, cursor: str | None,
+    warehouse: Path | None = None,
+):  # fmt: skip
+    warehouse = warehouse or directory.parent / "no-warehouse.duckdb"
     context = dg.build_sensor_context(
-        cursor=cursor, resources={resource: DirectoryResource(path=str(directory))}
-    )
+        cursor=cursor,
+        resources={resource: DirectoryResource(path=str(directory)),
+                   "duckdb": DuckDBResource(database=str(warehouse))},
+    )  # fmt: skip
     return sensor(context)
 
 
@@ -65,6 +71,30 @@ def test_weblog_sensor_new_changed_removed_and_nothing_new(tmp_path: Path) -> No
     (logs / "access-2026-10-01.log").unlink()
     later = _requests(_tick(weblog_files_sensor, "log_dir", logs, changed.cursor))
     assert sorted(r.partition_key for r in later) == ["2026-08-01", "2026-10-01"]
+
+
+def test_first_tick_starts_from_what_the_warehouse_loaded(tmp_path: Path) -> None:
+    import duckdb
+
+    from b2b_platform.lib.file_manifest import InputFile
+    from b2b_platform.lib.warehouse import ensure_warehouse_schema
+
+    logs = tmp_path / "weblogs"
+    logs.mkdir()
+    loaded, new = logs / "access-2026-09-03.log", logs / "access-2026-10-01.log"
+    loaded.write_text(LINE)
+    new.write_text(LINE)
+    warehouse = tmp_path / "b2b.duckdb"
+    with duckdb.connect(str(warehouse)) as conn:
+        ensure_warehouse_schema(conn)
+        conn.execute(
+            "INSERT INTO etl.file_manifest (source, path, partition_key, size_bytes,"
+            " modified_at, status) VALUES ('weblogs', ?, '2026-09-01', ?, ?, 'loaded')",
+            [str(loaded), InputFile.stat(loaded).size_bytes, InputFile.stat(loaded).modified_at],
+        )
+    result = _tick(weblog_files_sensor, "log_dir", logs, None, warehouse)
+    assert [r.partition_key for r in _requests(result)] == ["2026-10-01"]
+    assert set(json.loads(result.cursor)) == {str(loaded), str(new)}
 
 
 def test_weblog_sensor_without_directory_skips(tmp_path: Path) -> None:

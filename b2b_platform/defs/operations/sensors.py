@@ -1,17 +1,19 @@
 """Sensors: new or changed input files start the runs that load them.
 
 Each sensor keeps, in its cursor, the version (size and modification time) of every
-file it has seen. A tick compares the directory with the cursor and asks for a run of
+file it has seen; its first tick starts from the files the warehouse already loaded. A tick compares the directory with the cursor and asks for a run of
 what changed: the month a log file belongs to, or the lead workbooks. The run key is
 made from the changed files and their versions, so the same change never runs twice and
 a file changed again runs again. Removed files count as changes (their rows must go).
 """
 
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.leads.raw import lead_files
 from b2b_platform.defs.operations import jobs
@@ -19,21 +21,46 @@ from b2b_platform.defs.operations.default_status import sensor_status
 from b2b_platform.defs.platform_db.raw import MONTHLY
 from b2b_platform.defs.weblogs.raw import log_files_by_day
 from b2b_platform.lib.combined_log import log_file_day
+from b2b_platform.lib.errors import UserError
+from b2b_platform.lib.file_manifest import InputFile
 from b2b_platform.lib.resources import DirectoryResource
+from b2b_platform.lib.warehouse import table_exists, warehouse_connection
 
 SENSOR_INTERVAL_SECONDS = 60
 
 
+def _version(size_bytes: int, modified_at: dt.datetime) -> str:
+    return f"{size_bytes}:{modified_at.isoformat()}"
+
+
 def file_versions(paths: list[Path]) -> dict[str, str]:
-    """path -> "size:mtime_ns", the cheap version the manifest also compares first."""
+    """path -> "size:modified time", the cheap version the file manifest compares first."""
     versions = {}
     for path in paths:
         try:
-            stat = path.stat()
+            file = InputFile.stat(path)
         except FileNotFoundError:  # removed between listing and stat: next tick sees it
             continue
-        versions[str(path)] = f"{stat.st_size}:{stat.st_mtime_ns}"
+        versions[str(path)] = _version(file.size_bytes, file.modified_at)
     return versions
+
+
+def loaded_versions(duckdb: DuckDBResource, source: str) -> dict[str, str]:
+    """The files the warehouse has loaded, as versions: a sensor's first tick starts from
+    them, so files `b2b run` already loaded do not start runs. Empty when the warehouse
+    does not exist yet or a run holds its lock (then every file counts as new)."""
+    try:
+        with warehouse_connection(duckdb.database, read_only=True, wait_seconds=0) as conn:
+            if not table_exists(conn, "etl.file_manifest"):
+                return {}
+            rows = conn.execute(
+                "SELECT path, size_bytes, modified_at FROM etl.file_manifest"
+                " WHERE source = ? AND status = 'loaded'",
+                [source],
+            ).fetchall()
+    except UserError:
+        return {}
+    return {path: _version(size, modified) for path, size, modified in rows}
 
 
 def changed_files(seen: dict[str, str], current: dict[str, str]) -> dict[str, str]:
@@ -60,8 +87,10 @@ def month_of_log_file(path: Path, partition_keys: list[str]) -> str | None:
     return min(max(key, partition_keys[0]), partition_keys[-1])
 
 
-def _cursor(context: dg.SensorEvaluationContext) -> dict[str, str]:
-    return json.loads(context.cursor) if context.cursor else {}
+def _seen(
+    context: dg.SensorEvaluationContext, duckdb: DuckDBResource, source: str
+) -> dict[str, str]:
+    return json.loads(context.cursor) if context.cursor else loaded_versions(duckdb, source)
 
 
 @dg.sensor(
@@ -72,12 +101,12 @@ def _cursor(context: dg.SensorEvaluationContext) -> dict[str, str]:
     "changes or disappears in B2B_LOG_DIR.",
 )
 def weblog_files_sensor(
-    context: dg.SensorEvaluationContext, log_dir: DirectoryResource
+    context: dg.SensorEvaluationContext, log_dir: DirectoryResource, duckdb: DuckDBResource
 ) -> dg.SensorResult | dg.SkipReason:
     if not log_dir.directory.is_dir():
         return dg.SkipReason(f"log directory {log_dir.directory} does not exist")
     current = file_versions(list(log_files_by_day(log_dir)))
-    changes = changed_files(_cursor(context), current)
+    changes = changed_files(_seen(context, duckdb, "weblogs"), current)
     if not changes:
         return dg.SkipReason("no new, changed or removed log files")
     keys = MONTHLY.get_partition_keys()
@@ -106,12 +135,12 @@ def weblog_files_sensor(
     "disappears in B2B_LEADS_DIR.",
 )
 def lead_workbooks_sensor(
-    context: dg.SensorEvaluationContext, leads_dir: DirectoryResource
+    context: dg.SensorEvaluationContext, leads_dir: DirectoryResource, duckdb: DuckDBResource
 ) -> dg.SensorResult | dg.SkipReason:
     if not leads_dir.directory.is_dir():
         return dg.SkipReason(f"leads directory {leads_dir.directory} does not exist")
     current = file_versions([f.path for f in lead_files(leads_dir)])
-    changes = changed_files(_cursor(context), current)
+    changes = changed_files(_seen(context, duckdb, "leads"), current)
     if not changes:
         return dg.SkipReason("no new, changed or removed lead workbooks")
     return dg.SensorResult(
