@@ -20,7 +20,7 @@ from b2b_platform.lib.asset_step import (
     months_markdown,
 )
 from b2b_platform.lib.combined_log import log_file_day, parse_log_lines, read_log_lines
-from b2b_platform.lib.file_manifest import InputFile, failed_file_row, plan_files
+from b2b_platform.lib.file_manifest import FilePlan, InputFile, failed_file_row, plan_files
 from b2b_platform.lib.metadata import schema_metadata
 from b2b_platform.lib.resources import DirectoryResource, QualityThresholds
 from b2b_platform.lib.warehouse import (
@@ -166,24 +166,8 @@ def _load_month(
     # loaded in this run may share (the same file under another path)
     for path in plan.removed:
         _remove_file(step, path, partition_key)
-    batch: list[tuple[dict, pl.DataFrame]] = []
-    for (file, digest), reading in zip(plan.to_load, _read_ahead(plan.to_load), strict=True):
-        manifest = file.manifest_row(SOURCE, digest, partition_key)
-        try:
-            lines = reading.result()
-        except Exception as exc:  # truncated gzip, permissions, not a text file
-            message = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
-            failed.append(f"{file.path.name}: {message}")
-            context.log.warning(f"log file {file.path} could not be read: {message}")
-            step.commit(manifest_rows=[failed_file_row(conn, manifest, message)], finish=False)
-            continue
-        in_range = chosen[file.path]
-        batch.append((manifest, lines.with_columns(in_range=pl.lit(in_range))))
-        if sum(frame.height for _, frame in batch) >= BATCH_LINES:
-            _load_files(step, batch, partition_key)
-            batch = []
-    if batch:
-        _load_files(step, batch, partition_key)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-parser") as parser:
+        _load_files(context, step, plan, chosen, partition_key, failed, parser)
     # month-level accounting over every file loaded so far (not only this run's)
     read = conn.execute(
         "SELECT coalesce(sum(rows_read), 0) FROM etl.file_manifest"
@@ -206,6 +190,59 @@ def _load_month(
     }  # fmt: skip
 
 
+def _load_files(
+    context: dg.AssetExecutionContext,
+    step: WarehouseStep,
+    plan: FilePlan,
+    chosen: dict[Path, bool],
+    partition_key: str,
+    failed: list[str],
+    parser: ThreadPoolExecutor,
+) -> None:
+    """Read, parse and commit the month's new and changed files, batch by batch.
+
+    Three things overlap on the two cores: the next file is read (a thread), the next
+    batch is parsed (polars, another thread) and the previous batch is committed
+    (DuckDB); each releases the GIL. Commits stay in file order, one batch at a time.
+    """
+    conn = step.conn
+    batch: list[tuple[dict, pl.DataFrame]] = []
+    pending: tuple[list[tuple[dict, pl.DataFrame]], Future[pl.DataFrame]] | None = None
+    for (file, digest), reading in zip(plan.to_load, _read_ahead(plan.to_load), strict=True):
+        manifest = file.manifest_row(SOURCE, digest, partition_key)
+        try:
+            lines = reading.result()
+        except Exception as exc:  # truncated gzip, permissions, not a text file
+            message = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
+            failed.append(f"{file.path.name}: {message}")
+            context.log.warning(f"log file {file.path} could not be read: {message}")
+            step.commit(manifest_rows=[failed_file_row(conn, manifest, message)], finish=False)
+            continue
+        in_range = chosen[file.path]
+        batch.append((manifest, lines.with_columns(in_range=pl.lit(in_range))))
+        if sum(frame.height for _, frame in batch) >= BATCH_LINES:
+            pending = _parse_then_commit_previous(step, parser, pending, batch, partition_key)
+            batch = []
+    if batch:
+        pending = _parse_then_commit_previous(step, parser, pending, batch, partition_key)
+    if pending is not None:
+        _commit_batch(step, pending[0], pending[1].result(), partition_key)
+
+
+def _parse_then_commit_previous(
+    step: WarehouseStep,
+    parser: ThreadPoolExecutor,
+    pending: tuple[list[tuple[dict, pl.DataFrame]], Future[pl.DataFrame]] | None,
+    batch: list[tuple[dict, pl.DataFrame]],
+    partition_key: str,
+) -> tuple[list[tuple[dict, pl.DataFrame]], Future[pl.DataFrame]]:
+    """Start parsing `batch`, then commit the batch parsed before it while this one parses."""
+    parsing = parser.submit(_parse_batch, batch)
+    if pending is not None:
+        _commit_batch(step, pending[0], pending[1].result(), partition_key)
+    return batch, parsing
+
+
 def _read_ahead(to_load: list[tuple[InputFile, str]]) -> Iterator[Future[pl.DataFrame]]:
     """Read each file while the previous batch is parsed and inserted.
 
@@ -220,15 +257,8 @@ def _read_ahead(to_load: list[tuple[InputFile, str]]) -> Iterator[Future[pl.Data
             yield pending.pop(0)
 
 
-def _load_files(
-    step: WarehouseStep, batch: list[tuple[dict, pl.DataFrame]], partition_key: str
-) -> None:
-    """Parse a batch of files at once and commit their rows, findings and manifest rows.
-
-    Every file's rows and its manifest row share one transaction, so a crash loses at
-    most the batch in flight; batching amortizes the per-commit cost over small files.
-    """
-    conn = step.conn
+def _parse_batch(batch: list[tuple[dict, pl.DataFrame]]) -> pl.DataFrame:
+    """Parse a batch of files' lines at once (polars only: runs beside a commit)."""
     lines = pl.concat(
         [
             frame.with_columns(
@@ -238,7 +268,7 @@ def _load_files(
         ]
     )
     # parse in batch order (a running row id), then put each file's own line numbers back
-    parsed = (
+    return (
         parse_log_lines(
             lines.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("line_number"), "line")
         )
@@ -258,6 +288,20 @@ def _load_files(
         # the raw text is kept only for quarantined lines: loaded lines have their fields
         .with_columns(line=pl.when(pl.col("reason").is_not_null()).then(pl.col("line")))
     )
+
+
+def _commit_batch(
+    step: WarehouseStep,
+    batch: list[tuple[dict, pl.DataFrame]],
+    parsed: pl.DataFrame,
+    partition_key: str,
+) -> None:
+    """Commit a parsed batch: its rows, findings and manifest rows in one transaction.
+
+    Every file's rows and its manifest row share the transaction, so a crash loses at
+    most the batch in flight; batching amortizes the per-commit cost over small files.
+    """
+    conn = step.conn
     totals = parsed.group_by("source_file").agg(
         rows_read=pl.len(), rows_loaded=pl.col("reason").is_null().sum()
     )
