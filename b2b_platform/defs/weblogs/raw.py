@@ -300,7 +300,10 @@ def _commit_batch(
         [
             TableSlice(
                 TABLE,
-                f"""SELECT * EXCLUDE (line, reason, detail, file_name, in_range),
+                # the request text only where it did not split into method, target and
+                # protocol; the path is the target without its query (staging derives it)
+                f"""SELECT * EXCLUDE (line, reason, detail, file_name, in_range, path, request),
+                           CASE WHEN method IS NULL THEN request END AS request,
                            '{partition_key}' AS partition_key
                     FROM parsed_lines WHERE reason IS NULL""",
                 # the month first: zone maps let DuckDB skip other months' row groups
