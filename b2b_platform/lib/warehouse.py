@@ -478,11 +478,10 @@ def _replace_slice(conn: duckdb.DuckDBPyConnection, s: TableSlice) -> int:
         if name not in existing:  # additive schema change: new columns only
             conn.execute(f'ALTER TABLE {s.table} ADD COLUMN "{name}" {dtype}')
     conn.execute(f"DELETE FROM {s.table} WHERE {s.where}", list(s.params))
-    before = conn.execute(f"SELECT count(*) FROM {s.table}").fetchall()[0][0]  # type: ignore[index]
-    conn.execute(f"INSERT INTO {s.table} BY NAME SELECT * FROM _new_slice")
-    after = conn.execute(f"SELECT count(*) FROM {s.table}").fetchall()[0][0]  # type: ignore[index]
+    # an INSERT answers with the number of rows it wrote
+    inserted = conn.execute(f"INSERT INTO {s.table} BY NAME SELECT * FROM _new_slice").fetchall()
     conn.execute("DROP VIEW _new_slice")
-    return int(after - before)
+    return int(inserted[0][0])
 
 
 def _replace_view(conn: duckdb.DuckDBPyConnection, view: str, query: str) -> None:
