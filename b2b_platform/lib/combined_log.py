@@ -142,19 +142,22 @@ def _parse_chunk(lines: pl.DataFrame) -> pl.DataFrame:
         .with_columns(pl.col("well_formed").fill_null(False))
         .collect()
     )
-    # `client ident user` is nearly every line; anything longer has a vhost or a proxy list
-    simple = fields.filter(
-        (pl.col("head_spaces") == 2) & ~pl.col("head").str.contains('"', literal=True)
-    )
-    complex_ = fields.filter(
-        (pl.col("head_spaces") != 2) | pl.col("head").str.contains('"', literal=True)
-    )
-    parsed = _simple_clients(simple)
-    if complex_.height:
-        parsed = pl.concat([parsed, _complex_clients(complex_)], how="diagonal_relaxed").sort(
-            "line_number"
+    # `client ident user` is nearly every line; anything longer has a vhost or a proxy
+    # list: parse every line the simple way, then overwrite the few others in place
+    # (a scatter keeps the lines' order without sorting the chunk)
+    parsed = _simple_clients(fields)
+    complex_rows = fields.select(
+        pl.arg_where((pl.col("head_spaces") != 2) | pl.col("head").str.contains('"', literal=True))
+    ).to_series()
+    if complex_rows.len():
+        clients = _complex_clients(fields[complex_rows])
+        parsed = parsed.with_columns(
+            parsed[name].scatter(complex_rows, clients[name]) for name in CLIENT_FIELDS
         )
     return _finish(parsed)
+
+
+CLIENT_FIELDS = ("client_ip", "client_host", "vhost", "user_field")
 
 
 def _absent_as_null(expr: pl.Expr) -> pl.Expr:
