@@ -177,13 +177,15 @@ def _month_checks(step: WarehouseStep, partition_key: str) -> list[dg.AssetCheck
     if not table_exists(conn, "staging.web_requests"):
         return []
     in_month = {"where": "partition_key = ?", "params": [partition_key]}
+    # public or private is decided once per distinct address (the cache), not per request
     total, bots, public, unknown = conn.execute(
-        """SELECT count(*), count(*) FILTER (WHERE is_bot),
-                  count(*) FILTER (WHERE client_ip IS NOT NULL
-                      AND NOT regexp_matches(client_ip, '^(10\\.|127\\.|192\\.168\\.|172\\.(1[6-9]|2[0-9]|3[01])\\.|::1$)')),
-                  count(*) FILTER (WHERE country_code IS NULL AND client_ip IS NOT NULL
-                      AND NOT regexp_matches(client_ip, '^(10\\.|127\\.|192\\.168\\.|172\\.(1[6-9]|2[0-9]|3[01])\\.|::1$)'))
-           FROM staging.web_requests WHERE partition_key = ?""",
+        """WITH ips AS (
+               SELECT ip, NOT regexp_matches(ip, '^(10\\.|127\\.|192\\.168\\.|172\\.(1[6-9]|2[0-9]|3[01])\\.|::1$)') AS public
+               FROM staging.ip_countries)
+           SELECT count(*), count(*) FILTER (WHERE w.is_bot), count(*) FILTER (WHERE ips.public),
+                  count(*) FILTER (WHERE ips.public AND w.country_code IS NULL)
+           FROM staging.web_requests w LEFT JOIN ips ON ips.ip = w.client_ip
+           WHERE w.partition_key = ?""",
         [partition_key],
     ).fetchall()[0]
     bot_share = bots / total if total else 0.0
