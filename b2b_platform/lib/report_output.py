@@ -117,9 +117,10 @@ def write_csv(conn: duckdb.DuckDBPyConnection, name: str, directory: Path) -> Pa
     """reports.<name> as <directory>/<name>.csv, replaced atomically."""
     path = directory / f"{name}.csv"
     partial = path.with_suffix(".csv.part")
+    target = str(partial).replace("'", "''")  # a quote in the report directory's name
     conn.execute(
         f"COPY (SELECT * FROM reports.{name} ORDER BY {REPORT_ORDER[name]})"
-        f" TO '{partial}' (HEADER, DELIMITER ',')"
+        f" TO '{target}' (HEADER, DELIMITER ',')"
     )
     os.replace(partial, path)
     return path
