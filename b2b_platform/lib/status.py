@@ -6,48 +6,16 @@ from pathlib import Path
 
 import duckdb
 
+from b2b_platform.lib.report_output import Report, text_table
 from b2b_platform.lib.warehouse import table_exists
 
 
 def _table(conn: duckdb.DuckDBPyConnection, title: str, sql: str) -> str:
     relation = conn.sql(sql)
-    rows = relation.fetchall()
-    if not rows:
+    report = Report(title, relation.columns, [str(t) for t in relation.types], relation.fetchall())
+    if not report.rows:
         return f"{title}\n  (none)\n"
-    return f"{title}\n{format_rows(relation.columns, rows)}\n"
-
-
-def format_rows(columns: list[str], rows: list[tuple]) -> str:
-    """An aligned plain-text table (numbers right-aligned, thousands separated)."""
-
-    def cell(value: object) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, int) and not isinstance(value, bool):
-            return f"{value:,}"
-        if isinstance(value, float):
-            return f"{value:,.4f}"
-        return str(value)
-
-    text = [[cell(v) for v in row] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in text)) for i, c in enumerate(columns)]
-    numeric = [
-        all(isinstance(row[i], int | float) or row[i] is None for row in rows)
-        for i in range(len(columns))
-    ]
-
-    def line(values: list[str]) -> str:
-        return (
-            "  "
-            + "  ".join(
-                v.rjust(w) if num else v.ljust(w)
-                for v, w, num in zip(values, widths, numeric, strict=True)
-            ).rstrip()
-        )
-
-    header = line(list(columns))
-    rule = "  " + "  ".join("-" * w for w in widths)
-    return "\n".join([header, rule, *(line(r) for r in text)])
+    return f"{title}\n{text_table(report)}\n"
 
 
 def status_report(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
