@@ -6,13 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from b2b_platform.lib.combined_log import log_file_day, parse_log_lines, read_log_lines
+from b2b_platform.lib.combined_log import (
+    gunzip,
+    log_file_day,
+    log_text_size,
+    parse_log_lines,
+    read_log_lines,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
 
 
 def _parse(lines_frame):
-    return parse_log_lines(lines_frame)
+    # rows come out grouped by parse path; line order is for the assertions below
+    return parse_log_lines(lines_frame).sort("line_number")
 
 
 def _parse_text(tmp_path, text: bytes):
@@ -32,7 +39,7 @@ def test_apache_edge_cases_all_load_with_their_fields():
         and dash_request["status"] == 408
         and dash_request["bytes"] is None
     )
-    assert extra["extra"] == '"-"' and extra["path"] == "/stringpatch"
+    assert extra["extra"] == '"-"' and extra["target"] == "/stringpatch"
     assert hostname["client_ip"] is None and hostname["client_host"] == "monitoring-server"
     assert vhost["vhost"] == "vhost1.domaine.fr" and vhost["client_ip"] == "123.123.123.123"
 
@@ -71,11 +78,17 @@ def test_real_apache_log_every_line_accounted_for():
         (b"", "unparseable_line", lambda r: r["detail"] == "blank line"),
         (b"garbage without structure", "unparseable_line", None),
         (b'www.example.com:443 1.2.3.4 - - [01/Sep/2026:10:00:00 -0300] "POST /login?next=/x HTTP/1.1" 302 0 "-" "x"',
-         None, lambda r: r["vhost"] == "www.example.com:443" and r["path"] == "/login" and r["method"] == "POST"),
+         None, lambda r: r["vhost"] == "www.example.com:443" and r["target"] == "/login?next=/x" and r["method"] == "POST"),
         (b'1.2.3.4 - - [01/Sep/2026:10:00:00 -0300] "GET / HTTP/1.1" 200 5 "-" "Mozilla \xff\xfe"',
          None, lambda r: "\ufffd" in r["user_agent"]),
         (b'1.2.3.4 - - [01/Sep/2026:10:00:00 -0300] "GET / HTTP/1.1" 200 - "-" "x" 0.123',
          None, lambda r: r["bytes"] is None and r["extra"] == "0.123"),
+        (b'1.2.3.4 - - [01/Sep/2026:10:00:00 -0300] "get /a?b=1 HTTP/1.0" 200 5 "-" "x"',
+         None, lambda r: r["method"] == "GET" and r["target"] == "/a?b=1" and r["request"] is None),
+        (b'1.2.3.4 - - [01/Sep/2026:10:00:00 -0300] "PROPFIND /dav HTTP/1.1" 207 5 "-" "x"',
+         None, lambda r: r["method"] == "PROPFIND" and r["protocol"] == "HTTP/1.1"),
+        (b'1.2.3.4 - - [01/Sep/2026:10:00:00 -0300] "\\x16\\x03\\x01" 400 5 "-" "-"',
+         None, lambda r: r["method"] is None and r["request"] == "\\x16\\x03\\x01"),
     ],
 )  # fmt: skip
 def test_single_lines(tmp_path, line, reason, check):
@@ -83,6 +96,15 @@ def test_single_lines(tmp_path, line, reason, check):
     assert row["reason"] == reason, row["detail"]
     if check:
         assert check(row), row
+
+
+def test_gunzip_reads_every_member_and_ignores_zero_padding():
+    first, second = b"1.2.3.4 - - first\n", b"1.2.3.4 - - second\n"
+    assert gunzip(gzip.compress(first)) == first
+    assert gunzip(gzip.compress(first) + gzip.compress(second)) == first + second
+    assert gunzip(gzip.compress(first) + b"\0" * 512) == first
+    with pytest.raises(ValueError, match="truncated"):
+        gunzip(gzip.compress(first * 1000)[:-30])
 
 
 def test_gzip_and_truncated_gzip(tmp_path):
@@ -109,3 +131,12 @@ def test_gzip_and_truncated_gzip(tmp_path):
 )
 def test_log_file_names(name, day):
     assert log_file_day(Path(name)) == day
+
+
+def test_log_text_size_reads_the_gzip_trailer(tmp_path):
+    text = b"x" * 100_000
+    packed = tmp_path / "access-2026-09-01.log.gz"
+    packed.write_bytes(gzip.compress(text))
+    plain = tmp_path / "access-2026-09-02.log"
+    plain.write_bytes(text)
+    assert log_text_size(packed) == len(text) == log_text_size(plain)

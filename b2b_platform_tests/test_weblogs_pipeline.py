@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from b2b_platform.lib.file_manifest import content_hash
 from b2b_platform_tests.helpers import materialize, query, snapshot, warehouse_env
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
@@ -59,6 +60,10 @@ def test_every_generated_line_is_loaded_or_quarantined(log_warehouse, tiny_sourc
     assert reasons["unparseable_line"] == injected["truncated"] + injected["blank"]
     staged = query(warehouse, "SELECT count(*) FROM staging.web_requests")[0][0]
     assert staged == read[1]
+    # new files are hashed from the bytes read for parsing: the same digest as the planner's
+    hashes = query(warehouse, "SELECT path, content_hash FROM etl.file_manifest"
+                   " WHERE source = 'weblogs' AND status = 'loaded'")  # fmt: skip
+    assert hashes and all(digest == content_hash(Path(path)) for path, digest in hashes)
 
 
 def test_add_change_and_delete_a_day(log_warehouse):
@@ -182,3 +187,43 @@ def test_kill_mid_month_then_rerun_equals_a_clean_run(log_warehouse, tmp_path):
                         " WHERE status = 'interrupted'")  # fmt: skip
     assert interrupted == [("raw/weblogs", "2026-10-01", True)]
     assert snapshot(fresh, ("raw", "staging", "quarantine")) == clean
+
+
+def _crafted_day(day: str, lines: int) -> bytes:
+    """Lines whose target names their own file and line; every 7th has `\\"` in its
+    agent, every 11th a vhost, every 13th a proxy list, every 17th is truncated."""
+    out = []
+    for n in range(1, lines + 1):
+        client = "10.1.2.3"
+        if n % 11 == 0:
+            client = "shop.example.com:443 10.1.2.3"
+        elif n % 13 == 0:
+            client = "10.0.0.1, 200.1.2.3"
+        agent = 'Mozilla/5.0 \\"quoted\\"' if n % 7 == 0 else "Mozilla/5.0"
+        line = (f'{client} - - [{day}:10:00:00 -0300] "GET /{day[:2]}/{n} HTTP/1.1" 200 5 "-" '
+                f'"{agent}"')  # fmt: skip
+        out.append(line[:40] if n % 17 == 0 else line)
+    return ("\n".join(out) + "\n").encode()
+
+
+def test_each_row_keeps_its_file_and_line_number(log_warehouse):
+    """Parsing groups rows by how they parse; every row must still carry its own file
+    and line number, across the files of one batch."""
+    warehouse, logs = log_warehouse
+    for day in ("12", "13"):
+        for old in logs.glob(f"access*2026-10-{day}*"):
+            old.unlink()
+        (logs / f"access-2026-10-{day}.log").write_bytes(_crafted_day(f"{day}/Oct/2026", 400))
+    assert materialize(WEBLOGS).ok
+    rows = query(warehouse, "SELECT source_file, line_number, target, vhost, user_agent"
+                 " FROM raw.weblogs WHERE target LIKE '/1_/%'")  # fmt: skip
+    assert len(rows) == 2 * (400 - 400 // 17)
+    for source_file, line_number, target, vhost, agent in rows:
+        assert target == f"/{Path(source_file).name[15:17]}/{line_number}"
+        assert (vhost is not None) == (line_number % 11 == 0)
+        assert agent.endswith('"quoted"') == (line_number % 7 == 0)
+    rejected = query(warehouse, "SELECT record_key FROM quarantine.rejected_records"
+                     " WHERE record_key LIKE 'access-2026-10-1_.log:%'")  # fmt: skip
+    assert sorted(rejected) == sorted(
+        (f"access-2026-10-{day}.log:{n}",) for day in ("12", "13") for n in range(17, 401, 17)
+    )

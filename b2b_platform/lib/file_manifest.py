@@ -46,7 +46,8 @@ class InputFile:
 
 @dataclass(frozen=True)
 class FilePlan:
-    to_load: list[tuple[InputFile, str]]  # file and its content hash
+    # file and its content hash; None for a new file when the caller hashes what it reads
+    to_load: list[tuple[InputFile, str | None]]
     unchanged: list[InputFile]
     removed: list[str]  # paths in the manifest that no longer exist
 
@@ -59,20 +60,31 @@ def content_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def content_hash_of(data: bytes) -> str:
+    """content_hash of bytes already read (the same digest as of the file)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 def plan_files(
     conn: duckdb.DuckDBPyConnection,
     source: str,
     files: Iterable[InputFile],
     partition_key: str | None = None,
+    *,
+    hash_new_files: bool = True,
 ) -> FilePlan:
-    """Compare files on disk with the manifest (of one partition, if given)."""
+    """Compare files on disk with the manifest (of one partition, if given).
+
+    Without hash_new_files, a file the manifest does not know comes back with no hash:
+    the caller hashes the bytes as it reads them, instead of reading every file twice.
+    """
     rows = conn.execute(
         "SELECT path, size_bytes, modified_at, content_hash, status FROM etl.file_manifest"
         " WHERE source = ? AND (? IS NULL OR partition_key = ?) AND status <> 'removed'",
         [source, partition_key, partition_key],
     ).fetchall()
     known = {r[0]: r for r in rows}
-    to_load: list[tuple[InputFile, str]] = []
+    to_load: list[tuple[InputFile, str | None]] = []
     unchanged: list[InputFile] = []
     seen: set[str] = set()
     for file in files:
@@ -86,6 +98,9 @@ def plan_files(
             and previous[2] == file.modified_at
         ):
             unchanged.append(file)
+            continue
+        if previous is None and not hash_new_files:
+            to_load.append((file, None))
             continue
         digest = content_hash(file.path)
         if previous and previous[4] == "loaded" and previous[3] == digest:

@@ -3,7 +3,9 @@
 import datetime as dt
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -19,8 +21,20 @@ from b2b_platform.lib.asset_step import (
     month_bounds,
     months_markdown,
 )
-from b2b_platform.lib.combined_log import log_file_day, parse_log_lines, read_log_lines
-from b2b_platform.lib.file_manifest import FilePlan, InputFile, failed_file_row, plan_files
+from b2b_platform.lib.combined_log import (
+    lines_of_text,
+    log_file_day,
+    log_text,
+    log_text_size,
+    parse_log_lines,
+)
+from b2b_platform.lib.file_manifest import (
+    FilePlan,
+    InputFile,
+    content_hash_of,
+    failed_file_row,
+    plan_files,
+)
 from b2b_platform.lib.metadata import schema_metadata
 from b2b_platform.lib.resources import DirectoryResource, QualityThresholds
 from b2b_platform.lib.warehouse import (
@@ -149,7 +163,41 @@ def raw_weblogs(
     )
 
 
-BATCH_LINES = 200_000  # files are committed in batches of about this many lines (bounded memory)
+BATCH_TEXT_BYTES = 48 << 20  # files are committed in batches of about this much text
+
+
+@dataclass
+class ReadBatch:
+    """A batch of files read from disk, their text not yet split into lines."""
+
+    texts: list[tuple[dict[str, Any], bytes, bool]]  # manifest row, text, in date range
+    unreadable: list[tuple[dict[str, Any], str]]  # manifest row and error of the others
+    known_paths: set[str]  # files the manifest already had: their old rows are replaced
+
+
+@dataclass
+class ParsedBatch:
+    """A batch of files parsed: what one commit writes."""
+
+    loaded: list[dict[str, Any]]  # manifest rows of the files read, hash filled in
+    unreadable: list[tuple[dict[str, Any], str]]
+    known_paths: set[str]
+    parsed: pl.DataFrame | None
+
+
+def file_batches(
+    to_load: list[tuple[InputFile, str | None]],
+) -> list[list[tuple[InputFile, str | None]]]:
+    """The files to load, in order, grouped into batches of about BATCH_TEXT_BYTES."""
+    batches: list[list[tuple[InputFile, str | None]]] = [[]]
+    size = 0
+    for file, digest in to_load:
+        if size >= BATCH_TEXT_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append((file, digest))
+        size += log_text_size(file.path)
+    return [batch for batch in batches if batch]
 
 
 def _load_month(
@@ -161,7 +209,7 @@ def _load_month(
 ) -> dict[str, int]:
     conn = step.conn
     files = [InputFile.stat(path) for path in chosen]
-    plan = plan_files(conn, SOURCE, files, partition_key)
+    plan = plan_files(conn, SOURCE, files, partition_key, hash_new_files=False)
     # removals first: a removed file's findings are keyed by file name, which a file
     # loaded in this run may share (the same file under another path)
     for path in plan.removed:
@@ -201,68 +249,74 @@ def _load_files(
 ) -> None:
     """Read, parse and commit the month's new and changed files, batch by batch.
 
-    While a batch is parsed (polars, on a second thread) the previous batch is committed
-    (DuckDB) and the next files are read; all three release the GIL. Commits stay in file
-    order, one batch at a time, so at most two batches are in memory. (Reading ahead on a
-    third thread as well was measured: no faster on two cores, 100 MB more memory.)
+    Two threads, each busy about as long as the other: this one reads a batch (gunzip,
+    hashing) and commits the batch before it (DuckDB) while the other parses (polars);
+    all of them release the GIL. Commits stay in file order, one batch at a time, so
+    about three batches are in memory: one being read, one parsed, one committed.
     """
-    conn = step.conn
-    batch: list[tuple[dict, pl.DataFrame]] = []
-    pending: tuple[list[tuple[dict, pl.DataFrame]], Future[pl.DataFrame]] | None = None
-    for file, digest in plan.to_load:
-        manifest = file.manifest_row(SOURCE, digest, partition_key)
+    pending: Future[ParsedBatch] | None = None
+    for batch in file_batches(plan.to_load):
+        parsing = parser.submit(_parse_batch, _read_batch(batch, chosen, partition_key))
+        if pending is not None:
+            _commit_batch(context, step, pending.result(), partition_key, failed)
+        pending = parsing
+    if pending is not None:
+        _commit_batch(context, step, pending.result(), partition_key, failed)
+
+
+def _read_batch(
+    batch: list[tuple[InputFile, str | None]], chosen: dict[Path, bool], partition_key: str
+) -> ReadBatch:
+    """Read a batch of files; a file that cannot be read is set aside with its error."""
+    texts: list[tuple[dict[str, Any], bytes, bool]] = []
+    unreadable: list[tuple[dict[str, Any], str]] = []
+    for file, digest in batch:
         try:
-            lines = read_log_lines(file.path)
+            data = file.path.read_bytes()
+            text = log_text(data, gzipped=file.path.suffix == ".gz")
         except Exception as exc:  # truncated gzip, permissions, not a text file
             message = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
-            failed.append(f"{file.path.name}: {message}")
-            context.log.warning(f"log file {file.path} could not be read: {message}")
-            step.commit(manifest_rows=[failed_file_row(conn, manifest, message)], finish=False)
+            unreadable.append((file.manifest_row(SOURCE, digest, partition_key), message))
             continue
-        in_range = chosen[file.path]
-        batch.append((manifest, lines.with_columns(in_range=pl.lit(in_range))))
-        if sum(frame.height for _, frame in batch) >= BATCH_LINES:
-            pending = _parse_then_commit_previous(step, parser, pending, batch, partition_key)
-            batch = []
-    if batch:
-        pending = _parse_then_commit_previous(step, parser, pending, batch, partition_key)
-    if pending is not None:
-        _commit_batch(step, pending[0], pending[1].result(), partition_key)
+        # the planner hashes only files it knew: a new file's hash is taken here
+        manifest = file.manifest_row(SOURCE, digest or content_hash_of(data), partition_key)
+        texts.append((manifest, text, chosen[file.path]))
+    known = {str(file.path) for file, digest in batch if digest is not None}
+    return ReadBatch(texts, unreadable, known)
 
 
-def _parse_then_commit_previous(
-    step: WarehouseStep,
-    parser: ThreadPoolExecutor,
-    pending: tuple[list[tuple[dict, pl.DataFrame]], Future[pl.DataFrame]] | None,
-    batch: list[tuple[dict, pl.DataFrame]],
-    partition_key: str,
-) -> tuple[list[tuple[dict, pl.DataFrame]], Future[pl.DataFrame]]:
-    """Start parsing `batch`, then commit the batch parsed before it while this one parses."""
-    parsing = parser.submit(_parse_batch, batch)
-    if pending is not None:
-        _commit_batch(step, pending[0], pending[1].result(), partition_key)
-    return batch, parsing
-
-
-def _parse_batch(batch: list[tuple[dict, pl.DataFrame]]) -> pl.DataFrame:
-    """Parse a batch of files' lines at once (polars only: runs beside a commit)."""
-    lines = pl.concat(
-        [
-            frame.with_columns(
-                source_file=pl.lit(manifest["path"]), file_name=pl.lit(Path(manifest["path"]).name)
-            )
-            for manifest, frame in batch
-        ]
+def _parse_batch(batch: ReadBatch) -> ParsedBatch:
+    """Split a batch's texts into lines and parse them at once (polars only: this runs
+    beside a commit)."""
+    frames = [
+        lines_of_text(text).with_columns(
+            source_file=pl.lit(manifest["path"]),
+            file_name=pl.lit(Path(manifest["path"]).name),
+            in_range=pl.lit(in_range),
+        )
+        for manifest, text, in_range in batch.texts
+    ]
+    return ParsedBatch(
+        loaded=[manifest for manifest, _, _ in batch.texts],
+        unreadable=batch.unreadable,
+        known_paths=batch.known_paths,
+        parsed=_parse_lines(pl.concat(frames)) if frames else None,
     )
-    # parse in batch order (a running row id), then put each file's own line numbers back
+
+
+def _parse_lines(lines: pl.DataFrame) -> pl.DataFrame:
+    """Parse a batch's lines; a file dated outside every partition has all its lines
+    out_of_range, and only quarantined lines keep their raw text."""
+    # parse under a running row id, then look each row's file and own line number up by
+    # it (the parser groups rows by how it parsed them: the order is not the input's)
+    parsed = parse_log_lines(
+        lines.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("line_number"), "line")
+    )
+    origin = lines.select(
+        pl.col("line_number", "source_file", "file_name", "in_range").gather(parsed["line_number"])
+    )
     return (
-        parse_log_lines(
-            lines.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("line_number"), "line")
-        )
-        .with_columns(
-            lines.select("line_number", "source_file", "file_name", "in_range").to_series(i)
-            for i in range(4)
-        )
+        parsed.with_columns(origin.get_columns())
         .with_columns(
             # a file dated outside every partition: account for its lines, load none
             reason=pl.when(pl.col("in_range"))
@@ -278,10 +332,11 @@ def _parse_batch(batch: list[tuple[dict, pl.DataFrame]]) -> pl.DataFrame:
 
 
 def _commit_batch(
+    context: dg.AssetExecutionContext,
     step: WarehouseStep,
-    batch: list[tuple[dict, pl.DataFrame]],
-    parsed: pl.DataFrame,
+    batch: ParsedBatch,
     partition_key: str,
+    failed: list[str],
 ) -> None:
     """Commit a parsed batch: its rows, findings and manifest rows in one transaction.
 
@@ -289,26 +344,34 @@ def _commit_batch(
     most the batch in flight; batching amortizes the per-commit cost over small files.
     """
     conn = step.conn
+    for manifest, message in batch.unreadable:
+        failed.append(f"{Path(manifest['path']).name}: {message}")
+        context.log.warning(f"log file {manifest['path']} could not be read: {message}")
+        step.commit(manifest_rows=[failed_file_row(conn, manifest, message)], finish=False)
+    parsed = batch.parsed
+    if parsed is None:
+        return
     totals = parsed.group_by("source_file").agg(
         rows_read=pl.len(), rows_loaded=pl.col("reason").is_null().sum()
     )
     counts = {row["source_file"]: row for row in totals.iter_rows(named=True)}
     conn.register("parsed_lines", parsed.to_arrow(compat_level=pl.CompatLevel.newest()))
-    paths = [manifest["path"] for manifest, _ in batch]
-    names = [Path(path).name for path in paths]
+    # only files loaded before have rows and findings to replace (new files: nothing to
+    # delete, and the delete would scan the month's rows loaded so far)
+    replaced = [m["path"] for m in batch.loaded if m["path"] in batch.known_paths]
     step.commit(
         [
             TableSlice(
                 TABLE,
-                # the request text only where it did not split into method, target and
-                # protocol; the path is the target without its query (staging derives it)
-                f"""SELECT * EXCLUDE (line, reason, detail, file_name, in_range, path, request),
-                           CASE WHEN method IS NULL THEN request END AS request,
+                # the path is the target without its query string: staging derives it
+                f"""SELECT * EXCLUDE (line, reason, detail, file_name, in_range),
                            '{partition_key}' AS partition_key
                     FROM parsed_lines WHERE reason IS NULL""",
                 # the month first: zone maps let DuckDB skip other months' row groups
-                where="partition_key = ? AND list_contains(?, source_file)",
-                params=[partition_key, paths],
+                where="partition_key = ? AND list_contains(?, source_file)"
+                if replaced
+                else "false",
+                params=[partition_key, replaced] if replaced else [],
             )
         ],
         quarantine=[
@@ -319,8 +382,10 @@ def _commit_batch(
                 """SELECT file_name || ':' || line_number AS record_key, reason AS reason_code,
                           'rejected' AS action, detail, line AS raw_record
                    FROM parsed_lines WHERE reason IS NOT NULL""",
+                # findings are keyed by file name (a same-named file may have been removed
+                # under another path just before)
                 scope="list_contains(?, split_part(record_key, ':', 1))",
-                scope_params=[names],
+                scope_params=[[Path(m["path"]).name for m in batch.loaded]],
             )
         ],
         manifest_rows=[
@@ -332,7 +397,7 @@ def _commit_batch(
                 "rows_rejected": counts[manifest["path"]]["rows_read"]
                 - counts[manifest["path"]]["rows_loaded"],
             }
-            for manifest, _ in batch
+            for manifest in batch.loaded
         ],
         rows_read=parsed.height,
         finish=False,
