@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from b2b_platform.defs.weblogs.staging import one_row_per_line
 from b2b_platform.lib.file_manifest import content_hash
 from b2b_platform_tests.helpers import materialize, query, snapshot, warehouse_env
 
@@ -227,3 +229,27 @@ def test_each_row_keeps_its_file_and_line_number(log_warehouse):
     assert sorted(rejected) == sorted(
         (f"access-2026-10-{day}.log:{n}",) for day in ("12", "13") for n in range(17, 401, 17)
     )
+
+
+def test_staging_unique_key_check_catches_repeated_lines_and_lookup_keys():
+    conn = duckdb.connect()
+    conn.execute("CREATE SCHEMA raw; CREATE SCHEMA staging")
+    conn.execute("CREATE TABLE raw.weblogs AS SELECT * FROM (VALUES ('a.log', 1, 'm'),"
+                 " ('a.log', 2, 'm'), ('b.log', 1, 'm'), ('b.log', 1, 'other')) t(source_file, line_number, partition_key)")  # fmt: skip
+    conn.execute("CREATE TABLE staging.user_agents AS SELECT 'ua' AS user_agent")
+    conn.execute("CREATE TABLE staging.ip_countries AS SELECT '1.2.3.4' AS ip")
+    conn.execute("CREATE TABLE staging.platform_users AS SELECT 'bob' AS username")
+
+    def metadata(result):
+        return {k: v.value for k, v in result.metadata.items()}
+
+    clean = one_row_per_line(conn, "m")
+    assert clean.passed, metadata(clean)  # b.log line 1 twice, but in two months
+    conn.execute("INSERT INTO raw.weblogs VALUES ('a.log', 2, 'm')")
+    repeated = one_row_per_line(conn, "m")
+    assert not repeated.passed and metadata(repeated)["duplicate_keys"] == 1
+    conn.execute("DELETE FROM raw.weblogs WHERE partition_key = 'm'")
+    assert one_row_per_line(conn, "m").passed  # an empty month
+    conn.execute("INSERT INTO staging.user_agents VALUES ('ua')")  # would double rows
+    fanned_out = one_row_per_line(conn, "m")
+    assert not fanned_out.passed and metadata(fanned_out)["lookup_keys_repeated"] == 1

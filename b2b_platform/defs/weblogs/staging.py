@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 import dagster as dg
+import duckdb
 import iptocc
 import polars as pl
 from dagster_duckdb import DuckDBResource
@@ -172,11 +173,59 @@ def _stage_month(step: WarehouseStep, partition_key: str) -> dict[str, int]:
     }
 
 
+# the tables staging.web_requests looks values up in, with their keys
+LOOKUPS = {
+    "staging.user_agents": "user_agent",
+    "staging.ip_countries": "ip",
+    "staging.platform_users": "username",
+}
+
+
+def one_row_per_line(conn: duckdb.DuckDBPyConnection, partition_key: str) -> dg.AssetCheckResult:
+    """The unique_key check: one staged request per file and line number.
+
+    The view is raw.weblogs left-joined to LOOKUPS, so it has one row per file and line
+    exactly when raw has and every lookup key is unique. Proven that way because it is
+    cheap: a bitmap of line numbers per file takes 0.1 s for a 10M-line month, where
+    grouping the view's 10M (file, line) pairs takes 1.5 s.
+    """
+    low, high, null_keys = conn.execute(
+        "SELECT min(line_number), max(line_number),"
+        " count(*) FILTER (WHERE source_file IS NULL OR line_number IS NULL)"
+        " FROM raw.weblogs WHERE partition_key = ?",
+        [partition_key],
+    ).fetchall()[0]
+    repeated_lines = 0
+    if high is not None:  # bitstring_agg takes its range as constants
+        repeated_lines = conn.execute(
+            "SELECT coalesce(sum(lines - bit_count(seen)), 0) FROM ("
+            f" SELECT count(*) AS lines, bitstring_agg(line_number, {int(low)}, {int(high)}) AS seen"
+            " FROM raw.weblogs WHERE partition_key = ? AND line_number IS NOT NULL"
+            " GROUP BY source_file)",
+            [partition_key],
+        ).fetchall()[0][0]
+    repeated_lookups = sum(
+        conn.execute(f"SELECT count({key}) - count(DISTINCT {key}) FROM {table}").fetchall()[0][0]
+        for table, key in LOOKUPS.items()
+        if table_exists(conn, table)
+    )
+    return dg.AssetCheckResult(
+        asset_key=KEY,
+        check_name="unique_key",
+        passed=repeated_lines == 0 and null_keys == 0 and repeated_lookups == 0,
+        metadata={
+            "key": "source_file, line_number",
+            "duplicate_keys": int(repeated_lines),
+            "null_keys": int(null_keys),
+            "lookup_keys_repeated": int(repeated_lookups),
+        },
+    )
+
+
 def _month_checks(step: WarehouseStep, partition_key: str) -> list[dg.AssetCheckResult]:
     conn = step.conn
     if not table_exists(conn, "staging.web_requests"):
         return []
-    in_month = {"where": "partition_key = ?", "params": [partition_key]}
     # public or private is decided once per distinct address (the cache), not per request
     total, bots, public, unknown = conn.execute(
         """WITH ips AS (
@@ -192,7 +241,7 @@ def _month_checks(step: WarehouseStep, partition_key: str) -> list[dg.AssetCheck
     unknown_share = unknown / public if public else 0.0
     return [
         checks.accounting_holds(conn, KEY, SOURCE, ["web_requests"], partition_key),
-        checks.unique_key(conn, KEY, "staging.web_requests", ["source_file", "line_number"], **in_month),
+        one_row_per_line(conn, partition_key),
         dg.AssetCheckResult(asset_key=KEY, check_name="bot_share", passed=bot_share < 0.5,
                             metadata={"bot_share": round(bot_share, 4), "requests": int(total)}),
         dg.AssetCheckResult(asset_key=KEY, check_name="unknown_country_share",
