@@ -253,3 +253,13 @@ def test_staging_unique_key_check_catches_repeated_lines_and_lookup_keys():
     conn.execute("INSERT INTO staging.user_agents VALUES ('ua')")  # would double rows
     fanned_out = one_row_per_line(conn, "m")
     assert not fanned_out.passed and metadata(fanned_out)["lookup_keys_repeated"] == 1
+
+
+def test_an_empty_log_file_loads_with_no_lines(log_warehouse):
+    warehouse, logs = log_warehouse
+    for old in logs.glob("access*2026-10-14*"):
+        old.unlink()
+    (logs / "access-2026-10-14.log").write_bytes(b"")
+    assert materialize(WEBLOGS).ok
+    assert _files(warehouse)[str(logs / "access-2026-10-14.log")] == 0
+    assert _accounting_ok(warehouse)

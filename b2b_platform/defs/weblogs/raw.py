@@ -289,46 +289,43 @@ def _parse_batch(batch: ReadBatch) -> ParsedBatch:
     """Split a batch's texts into lines and parse them at once (polars only: this runs
     beside a commit)."""
     frames = [
-        lines_of_text(text).with_columns(
-            source_file=pl.lit(manifest["path"]),
-            file_name=pl.lit(Path(manifest["path"]).name),
-            in_range=pl.lit(in_range),
-        )
-        for manifest, text, in_range in batch.texts
+        lines_of_text(text).with_columns(file_index=pl.lit(index, dtype=pl.Int32))
+        for index, (_, text, _) in enumerate(batch.texts)
     ]
+    in_range = [in_range for _, _, in_range in batch.texts]
     return ParsedBatch(
         loaded=[manifest for manifest, _, _ in batch.texts],
         unreadable=batch.unreadable,
         known_paths=batch.known_paths,
-        parsed=_parse_lines(pl.concat(frames)) if frames else None,
+        parsed=_parse_lines(pl.concat(frames), in_range) if frames else None,
     )
 
 
-def _parse_lines(lines: pl.DataFrame) -> pl.DataFrame:
-    """Parse a batch's lines; a file dated outside every partition has all its lines
-    out_of_range, and only quarantined lines keep their raw text."""
+def _parse_lines(lines: pl.DataFrame, in_range: list[bool]) -> pl.DataFrame:
+    """Parse a batch's (line_number, line, file_index) rows.
+
+    Lines of a file dated outside every partition are all out_of_range; only
+    quarantined lines keep their raw text. Rows name their file by its index in the
+    batch: the commit joins the paths in, instead of a string per row here.
+    """
     # parse under a running row id, then look each row's file and own line number up by
     # it (the parser groups rows by how it parsed them: the order is not the input's)
     parsed = parse_log_lines(
         lines.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("line_number"), "line")
     )
-    origin = lines.select(
-        pl.col("line_number", "source_file", "file_name", "in_range").gather(parsed["line_number"])
-    )
-    return (
-        parsed.with_columns(origin.get_columns())
-        .with_columns(
+    origin = lines.select(pl.col("line_number", "file_index").gather(parsed["line_number"]))
+    parsed = parsed.with_columns(origin.get_columns())
+    if not all(in_range):
+        outside = pl.col("file_index").is_in([i for i, inside in enumerate(in_range) if not inside])
+        parsed = parsed.with_columns(
             # a file dated outside every partition: account for its lines, load none
-            reason=pl.when(pl.col("in_range"))
-            .then(pl.col("reason"))
-            .otherwise(pl.lit("out_of_range")),
-            detail=pl.when(pl.col("in_range"))
-            .then(pl.col("detail"))
-            .otherwise(pl.lit("file day is outside B2B_FIRST_MONTH .. B2B_AS_OF")),
+            reason=pl.when(outside).then(pl.lit("out_of_range")).otherwise(pl.col("reason")),
+            detail=pl.when(outside)
+            .then(pl.lit("file day is outside B2B_FIRST_MONTH .. B2B_AS_OF"))
+            .otherwise(pl.col("detail")),
         )
-        # the raw text is kept only for quarantined lines: loaded lines have their fields
-        .with_columns(line=pl.when(pl.col("reason").is_not_null()).then(pl.col("line")))
-    )
+    # the raw text is kept only for quarantined lines: loaded lines have their fields
+    return parsed.with_columns(line=pl.when(pl.col("reason").is_not_null()).then(pl.col("line")))
 
 
 def _commit_batch(
@@ -351,22 +348,37 @@ def _commit_batch(
     parsed = batch.parsed
     if parsed is None:
         return
-    totals = parsed.group_by("source_file").agg(
-        rows_read=pl.len(), rows_loaded=pl.col("reason").is_null().sum()
-    )
-    counts = {row["source_file"]: row for row in totals.iter_rows(named=True)}
+    counts = {
+        index: (read, loaded)
+        for index, read, loaded in parsed.group_by("file_index")
+        .agg(pl.len(), pl.col("reason").is_null().sum())
+        .iter_rows()
+    }
+    paths = [manifest["path"] for manifest in batch.loaded]
     conn.register("parsed_lines", parsed.to_arrow(compat_level=pl.CompatLevel.newest()))
+    conn.register(
+        "batch_files",
+        pl.DataFrame(
+            {
+                "file_index": range(len(paths)),
+                "source_file": paths,
+                "file_name": [Path(path).name for path in paths],
+            },
+            schema={"file_index": pl.Int32, "source_file": pl.String, "file_name": pl.String},
+        ).to_arrow(),
+    )
     # only files loaded before have rows and findings to replace (new files: nothing to
     # delete, and the delete would scan the month's rows loaded so far)
-    replaced = [m["path"] for m in batch.loaded if m["path"] in batch.known_paths]
+    replaced = [path for path in paths if path in batch.known_paths]
     step.commit(
         [
             TableSlice(
                 TABLE,
                 # the path is the target without its query string: staging derives it
-                f"""SELECT * EXCLUDE (line, reason, detail, file_name, in_range),
+                f"""SELECT p.* EXCLUDE (line, reason, detail, file_index), f.source_file,
                            '{partition_key}' AS partition_key
-                    FROM parsed_lines WHERE reason IS NULL""",
+                    FROM parsed_lines p JOIN batch_files f USING (file_index)
+                    WHERE p.reason IS NULL""",
                 # the month first: zone maps let DuckDB skip other months' row groups
                 where="partition_key = ? AND list_contains(?, source_file)"
                 if replaced
@@ -379,30 +391,33 @@ def _commit_batch(
                 SOURCE,
                 ENTITY,
                 partition_key,
-                """SELECT file_name || ':' || line_number AS record_key, reason AS reason_code,
-                          'rejected' AS action, detail, line AS raw_record
-                   FROM parsed_lines WHERE reason IS NOT NULL""",
+                """SELECT f.file_name || ':' || p.line_number AS record_key,
+                          p.reason AS reason_code, 'rejected' AS action, p.detail,
+                          p.line AS raw_record
+                   FROM parsed_lines p JOIN batch_files f USING (file_index)
+                   WHERE p.reason IS NOT NULL""",
                 # findings are keyed by file name (a same-named file may have been removed
                 # under another path just before)
                 scope="list_contains(?, split_part(record_key, ':', 1))",
-                scope_params=[[Path(m["path"]).name for m in batch.loaded]],
+                scope_params=[[Path(path).name for path in paths]],
             )
         ],
         manifest_rows=[
             {
                 **manifest,
                 "status": "loaded",
-                "rows_read": counts[manifest["path"]]["rows_read"],
-                "rows_loaded": counts[manifest["path"]]["rows_loaded"],
-                "rows_rejected": counts[manifest["path"]]["rows_read"]
-                - counts[manifest["path"]]["rows_loaded"],
+                "rows_read": read,
+                "rows_loaded": loaded,
+                "rows_rejected": read - loaded,
             }
-            for manifest in batch.loaded
+            for index, manifest in enumerate(batch.loaded)
+            for read, loaded in [counts.get(index, (0, 0))]  # an empty file has no rows
         ],
         rows_read=parsed.height,
         finish=False,
     )
     conn.unregister("parsed_lines")
+    conn.unregister("batch_files")
 
 
 def _remove_file(step: WarehouseStep, path: str, partition_key: str) -> None:
