@@ -4,6 +4,7 @@ import datetime as dt
 import gzip
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from b2b_platform.lib.combined_log import (
@@ -140,3 +141,26 @@ def test_log_text_size_reads_the_gzip_trailer(tmp_path):
     plain = tmp_path / "access-2026-09-02.log"
     plain.write_bytes(text)
     assert log_text_size(packed) == len(text) == log_text_size(plain)
+
+
+def test_other_columns_travel_with_their_line():
+    lines = read_log_lines(FIXTURES / "apache_combined_real_10k.log")
+    for name in ("apache_edge_cases.log", "nginx_edge_cases.log"):
+        lines = pl.concat([lines, read_log_lines(FIXTURES / name)])
+    crafted = pl.DataFrame(
+        {
+            "line_number": [1, 2],
+            "line": [
+                '1.2.3.4 - - [01/Sep/2026:10:00:00 -0300] "GET / HTTP/1.1" 200 5 "-" "a \\"b\\""',
+                'shop:443 1.2.3.4 - - [01/Sep/2026:10:00:00 -0300] "get / HTTP/1.1" 200 5 "-" "c"',
+            ],
+        }
+    )
+    tagged = pl.concat([crafted, lines]).with_columns(tag=pl.col("line") + "|")
+    parsed = parse_log_lines(tagged)
+    assert parsed.height == tagged.height
+    assert (parsed["tag"] == (parsed["line"] + "|")).all()  # rejected lines keep their text
+    # loaded lines drop nothing they had: compare on the line number and the tag's text
+    assert sorted(zip(parsed["line_number"], parsed["tag"], strict=True)) == sorted(
+        zip(tagged["line_number"], tagged["tag"], strict=True)
+    )

@@ -111,19 +111,23 @@ PARSE_CHUNK_LINES = 100_000  # bounds the memory of the intermediate string colu
 def parse_log_lines(lines: pl.DataFrame) -> pl.DataFrame:
     """Parse (line_number, line) into combined-log fields plus `reason`/`detail` for rejects.
 
+    Any other columns of `lines` are carried through with their line.
+
     Rows come out grouped by how they were parsed, not in line order: `line_number`
     identifies them, and nothing downstream needs the order (sorting would cost more
     than parsing). Large inputs are parsed in chunks: the intermediate columns of a
     parse take several times the text's size, the parsed fields about as much as the text.
     """
+    carried = [name for name in lines.columns if name not in ("line_number", "line")]
     if lines.height <= PARSE_CHUNK_LINES:
-        return _parse_chunk(lines)
+        return _parse_chunk(lines, carried)
     return pl.concat(
-        [_parse_chunk(chunk) for chunk in lines.iter_slices(PARSE_CHUNK_LINES)], rechunk=False
+        [_parse_chunk(chunk, carried) for chunk in lines.iter_slices(PARSE_CHUNK_LINES)],
+        rechunk=False,
     )
 
 
-def _parse_chunk(lines: pl.DataFrame) -> pl.DataFrame:
+def _parse_chunk(lines: pl.DataFrame, carried: list[str]) -> pl.DataFrame:
     """One chunk of parse_log_lines.
 
     Vectorized polars string kernels (find, slice, splitn): measured about 5x faster than
@@ -134,7 +138,7 @@ def _parse_chunk(lines: pl.DataFrame) -> pl.DataFrame:
     """
     escaped = lines.select(pl.col("line").str.contains('\\"', literal=True)).to_series()
     if not escaped.any():
-        return _finish(_clients(_fields(lines, escaped=False)))
+        return _finish(_clients(_fields(lines, escaped=False)), carried)
     return _finish(
         pl.concat(
             [
@@ -142,7 +146,8 @@ def _parse_chunk(lines: pl.DataFrame) -> pl.DataFrame:
                 _clients(_fields(lines.filter(escaped), escaped=True)),
             ],
             rechunk=False,
-        )
+        ),
+        carried,
     )
 
 
@@ -292,7 +297,7 @@ def _complex_clients(frame: pl.DataFrame) -> pl.DataFrame:
 STANDARD_METHODS = ("GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE")
 
 
-def _finish(frame: pl.DataFrame) -> pl.DataFrame:
+def _finish(frame: pl.DataFrame, carried: list[str]) -> pl.DataFrame:
     """The output columns. Lines that load with a standard request take a short path;
     only the others pay for checking the method, upper-casing it and saying why a line
     is rejected."""
@@ -307,8 +312,10 @@ def _finish(frame: pl.DataFrame) -> pl.DataFrame:
     standard = frame.filter(pl.col("standard"))
     others = frame.filter(~pl.col("standard"))
     if others.is_empty():
-        return _finish_standard(standard)
-    return pl.concat([_finish_standard(standard), _finish_others(others)], rechunk=False)
+        return _finish_standard(standard, carried)
+    return pl.concat(
+        [_finish_standard(standard, carried), _finish_others(others, carried)], rechunk=False
+    )
 
 
 def _common_fields() -> dict[str, pl.Expr]:
@@ -332,11 +339,12 @@ def _tail_fields() -> dict[str, pl.Expr]:
     }
 
 
-def _finish_standard(frame: pl.DataFrame) -> pl.DataFrame:
+def _finish_standard(frame: pl.DataFrame, carried: list[str]) -> pl.DataFrame:
     parts = pl.col("parts").struct
     return frame.select(
         "line_number",
         "line",
+        *carried,
         reason=pl.lit(None, dtype=pl.String),
         detail=pl.lit(None, dtype=pl.String),
         **_common_fields(),
@@ -349,7 +357,7 @@ def _finish_standard(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _finish_others(frame: pl.DataFrame) -> pl.DataFrame:
+def _finish_others(frame: pl.DataFrame, carried: list[str]) -> pl.DataFrame:
     request = pl.col("request")
     parts = pl.col("parts").struct
     method = parts.field("field_0")
@@ -362,6 +370,7 @@ def _finish_others(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(
         "line_number",
         "line",
+        *carried,
         reason=pl.when(~pl.col("well_formed"))
         .then(pl.lit("unparseable_line"))
         .when(pl.col("ts_local").is_null())

@@ -308,13 +308,7 @@ def _parse_lines(lines: pl.DataFrame, in_range: list[bool]) -> pl.DataFrame:
     quarantined lines keep their raw text. Rows name their file by its index in the
     batch: the commit joins the paths in, instead of a string per row here.
     """
-    # parse under a running row id, then look each row's file and own line number up by
-    # it (the parser groups rows by how it parsed them: the order is not the input's)
-    parsed = parse_log_lines(
-        lines.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("line_number"), "line")
-    )
-    origin = lines.select(pl.col("line_number", "file_index").gather(parsed["line_number"]))
-    parsed = parsed.with_columns(origin.get_columns())
+    parsed = parse_log_lines(lines)  # carries file_index through
     if not all(in_range):
         outside = pl.col("file_index").is_in([i for i, inside in enumerate(in_range) if not inside])
         parsed = parsed.with_columns(
