@@ -1,8 +1,10 @@
 """`make bench`: measured throughput of the simulators and of ingestion.
 
 Performance goals are checked here, never by timed unit tests. BENCH_SCALE=large runs
-the 10M-line set (needs ~2 GB of disk under BENCH_DIR, default a temp dir).
-PostgreSQL extraction is measured when the server on 127.0.0.1:5432 answers.
+the 10M-line set (needs ~2 GB of disk under BENCH_DIR, default a temp dir, removed at
+the end). PostgreSQL extraction is measured when the server on 127.0.0.1:5432 answers.
+Web-log ingestion runs on months of BENCH_LOG_LINES lines (default 2.1M and 10M: about
+1 GB of gzip files, and 2.3 GB more for a moment while GoAccess reads them as text).
 """
 
 from __future__ import annotations
@@ -91,8 +93,12 @@ def _timed_child(args: list[str], env: dict[str, str]) -> tuple[float, float, in
     return float(seconds), int(peak_kib) / 1024, int(code)
 
 
-def bench_weblogs(base: Path, lines: int) -> dict[str, float]:
-    """End-to-end ingestion of one generated month of daily log files, vs GoAccess."""
+def bench_weblogs(base: Path, lines: int, repeat: int) -> dict[str, float]:
+    """End-to-end ingestion of one generated month of daily log files, vs GoAccess.
+
+    The ingestion runs `repeat` times, each into the same warehouse as it stood before
+    (platform loaded, no web logs); the slowest run is the one held against the goals.
+    """
     as_of = dt.date(2026, 10, 31)
     scale = ScaleSpec(
         companies=2_000, suppliers=150, products=3_000, customers=20_000, users=6_000,
@@ -111,15 +117,24 @@ def bench_weblogs(base: Path, lines: int) -> dict[str, float]:
     }
     cli = [sys.executable, "-m", "b2b_platform.cli", "run", "--select"]
     subprocess.run([*cli, "tag:source=platform_db"], env=env, check=True, capture_output=True)
-    seconds, peak_mib, code = _timed_child([*cli, "tag:source=weblogs"], env)
-    if code != 0:
-        raise SystemExit(f"web-log ingestion failed with exit code {code}")
+    before = warehouse.with_name("before-weblogs.duckdb")
+    shutil.copyfile(warehouse, before)
+    runs = []
+    for _ in range(repeat):
+        shutil.copyfile(before, warehouse)
+        seconds, peak_mib, code = _timed_child([*cli, "tag:source=weblogs"], env)
+        if code != 0:
+            raise SystemExit(f"web-log ingestion failed with exit code {code}")
+        runs.append((seconds, peak_mib))
+    slowest, fastest = max(s for s, _ in runs), min(s for s, _ in runs)
     result = {
         "lines": summary.weblogs.lines,
         "files": summary.weblogs.files,
-        "b2b_run_s": seconds,
-        "lines_per_s": summary.weblogs.lines / seconds,
-        "peak_rss_mib": peak_mib,
+        "runs": len(runs),
+        "b2b_run_s_fastest": fastest,
+        "b2b_run_s_slowest": slowest,
+        "lines_per_s_slowest": summary.weblogs.lines / slowest,
+        "peak_rss_mib": max(p for _, p in runs),
     }
     goaccess = shutil.which("goaccess")
     if goaccess:
@@ -134,13 +149,30 @@ def bench_weblogs(base: Path, lines: int) -> dict[str, float]:
              "-o", str(data_dir / "goaccess.json")],
             dict(os.environ),
         )  # fmt: skip
+        plain.unlink()  # several GB at 10M lines
         result |= {
             "goaccess_s": go_seconds,
             "goaccess_lines_per_s": summary.weblogs.lines / go_seconds,
             "goaccess_peak_rss_mib": go_peak,
-            "speedup_vs_goaccess": go_seconds / seconds,
+            "speedup_vs_goaccess": go_seconds / slowest,
         }
     return result
+
+
+def _weblog_goals(result: dict[str, float]) -> str:
+    """The design's goals for web-log ingestion, judged on the slowest run."""
+    verdicts = [f">= 400,000 lines/s: {_met(result['lines_per_s_slowest'] >= 400_000)}"]
+    if "speedup_vs_goaccess" in result:
+        verdicts.append(f">= 5x GoAccess: {_met(result['speedup_vs_goaccess'] >= 5)}")
+    else:
+        verdicts.append("GoAccess not installed (apt-get install goaccess)")
+    if result["lines"] >= 10_000_000:
+        verdicts.append(f"peak < 2 GiB: {_met(result['peak_rss_mib'] < 2048)}")
+    return "; ".join(verdicts)
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "MISSED"
 
 
 def _warehouse_env(data_dir: Path, warehouse: Path) -> dict[str, str]:
@@ -156,8 +188,17 @@ def _print(title: str, values: dict[str, float]) -> None:
 
 
 def main() -> int:
+    if os.environ.get("BENCH_DIR"):
+        return run_benchmarks(Path(os.environ["BENCH_DIR"]))
+    base = Path(tempfile.mkdtemp(prefix="b2b-bench-"))
+    try:
+        return run_benchmarks(base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def run_benchmarks(base: Path) -> int:
     scale = os.environ.get("BENCH_SCALE", "small")
-    base = Path(os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="b2b-bench-"))
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, scale {scale}")
     os.environ["B2B_AS_OF"] = AS_OF.isoformat()
     config = GenerationConfig(scale=SCALES[scale], seed=42, as_of=AS_OF)
@@ -183,15 +224,17 @@ def main() -> int:
         _print("extraction, raw platform layer from PostgreSQL",
                bench_extraction(data_dir, POSTGRES_URL, "postgresql"))  # fmt: skip
 
-    lines = int(os.environ.get("BENCH_LOG_LINES", "2100000"))
-    weblogs = bench_weblogs(base, lines)
-    _print(
-        "web-log ingestion, one month in daily files (b2b run --select 'tag:source=weblogs')",
-        weblogs,
-    )
-    print(f"  goals: >= 400,000 lines/s: {'met' if weblogs['lines_per_s'] >= 400_000 else 'MISSED'}"
-          + (f"; >= 5x GoAccess: {'met' if weblogs['speedup_vs_goaccess'] >= 5 else 'MISSED'}"
-             if "speedup_vs_goaccess" in weblogs else "; GoAccess not installed (apt-get install goaccess)"))  # fmt: skip
+    # a small month shows the fixed cost of a run, a large one the rate the load holds
+    sizes = os.environ.get("BENCH_LOG_LINES", "2100000,10000000")
+    repeat = int(os.environ.get("BENCH_REPEAT", "2"))
+    for lines in (int(size) for size in sizes.split(",")):
+        weblogs = bench_weblogs(base, lines, repeat)
+        _print(
+            f"web-log ingestion, a {lines:,}-line month in daily files"
+            " (b2b run --select 'tag:source=weblogs')",
+            weblogs,
+        )
+        print(f"  goals: {_weblog_goals(weblogs)}")
 
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of the benchmark process: {peak_mib:,.0f} MiB")
