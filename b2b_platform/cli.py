@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import os
 import shutil
 import sys
@@ -122,6 +123,9 @@ def _run(args: argparse.Namespace) -> int:
 
     definitions = defs()
     keys = resolve_selection(definitions, args.select)
+    # Dagster's code and definitions live as long as the process: leave them out of the
+    # cyclic collector's passes, which otherwise re-walk them again and again mid-load
+    gc.freeze()
     with single_cli_run(home):
         instance = dg.DagsterInstance.get()
         abandoned = fail_abandoned_runs(instance)
