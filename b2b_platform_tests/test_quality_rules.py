@@ -2,9 +2,13 @@
 
 import datetime as dt
 
+import dagster as dg
+import duckdb
 import polars as pl
 import pytest
 
+from b2b_platform.lib import checks
+from b2b_platform.lib.warehouse import ensure_warehouse_schema
 from b2b_platform_tests.helpers import materialize, query, warehouse_env
 from source_db import SourceDatabase
 
@@ -183,3 +187,29 @@ def test_accounting_per_month(mini_warehouse):
         ("orders", "2026-09-01", 5, 2, 3),
         ("orders", "2026-11-01", 3, 1, 2),
     ]
+
+
+def test_reject_rate_leaves_out_records_rejected_only_for_their_date():
+    """The last month holds every future-dated order: early in a month they alone would
+    push its reject rate over the threshold while nothing is wrong with its data."""
+    conn = duckdb.connect()
+    ensure_warehouse_schema(conn)
+    conn.execute("INSERT INTO etl.record_accounting (source, entity, partition_key, rows_read,"
+                 " rows_loaded, rows_rejected, rows_merged, rows_flagged)"
+                 " VALUES ('platform_db', 'order_items', '2026-11', 100, 70, 30, 0, 0)")  # fmt: skip
+    findings = [("future_order", n) for n in range(25)] + [
+        ("unknown_product", n) for n in range(25, 30)
+    ]
+    findings.append(("unknown_product", 0))  # a future line that is bad as well counts once
+    conn.executemany(
+        "INSERT INTO quarantine.rejected_records (source, entity, record_key, reason_code, action,"
+        " partition_key) VALUES ('platform_db', 'order_items', ?, ?, 'rejected', '2026-11')",
+        [[str(key), reason] for reason, key in findings],
+    )
+    key = dg.AssetKey(["staging", "order_lines"])
+    result = checks.reject_rate_below(conn, key, "platform_db", "order_items", "2026-11", 0.10)
+    metadata = {k: v.value for k, v in result.metadata.items()}
+    assert result.passed and metadata["rows_rejected_for_date"] == 25
+    assert metadata["reject_rate"] == round(5 / 75, 5)
+    stricter = checks.reject_rate_below(conn, key, "platform_db", "order_items", "2026-11", 0.05)
+    assert not stricter.passed  # content rejects still count
