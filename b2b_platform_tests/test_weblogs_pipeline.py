@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from b2b_platform.defs.weblogs.staging import one_row_per_line
+from b2b_platform.lib.combined_log import lines_of_text
 from b2b_platform.lib.file_manifest import content_hash
 from b2b_platform_tests.helpers import materialize, query, snapshot, warehouse_env
 
@@ -262,4 +263,23 @@ def test_an_empty_log_file_loads_with_no_lines(log_warehouse):
     (logs / "access-2026-10-14.log").write_bytes(b"")
     assert materialize(WEBLOGS).ok
     assert _files(warehouse)[str(logs / "access-2026-10-14.log")] == 0
+    assert _accounting_ok(warehouse)
+
+
+def test_a_file_the_parser_cannot_split_fails_alone(log_warehouse, monkeypatch):
+    warehouse, logs = log_warehouse
+    from b2b_platform.defs.weblogs import raw
+
+    def split_or_fail(text: bytes):
+        if text.startswith(b"UNSPLITTABLE"):
+            raise ValueError("cannot split this text into lines")
+        return lines_of_text(text)
+
+    monkeypatch.setattr(raw, "lines_of_text", split_or_fail)
+    for old in logs.glob("access*2026-10-16*"):
+        old.unlink()
+    (logs / "access-2026-10-16.log").write_bytes(b"UNSPLITTABLE\n")
+    assert materialize(WEBLOGS).ok  # the rest of the month still loads
+    failed = query(warehouse, "SELECT path, error FROM etl.file_manifest WHERE status = 'failed'")
+    assert failed == [(str(logs / "access-2026-10-16.log"), "cannot split this text into lines")]
     assert _accounting_ok(warehouse)

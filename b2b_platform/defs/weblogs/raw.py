@@ -275,8 +275,7 @@ def _read_batch(
             data = file.path.read_bytes()
             text = log_text(data, gzipped=file.path.suffix == ".gz")
         except Exception as exc:  # truncated gzip, permissions, not a text file
-            message = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
-            unreadable.append((file.manifest_row(SOURCE, digest, partition_key), message))
+            unreadable.append((file.manifest_row(SOURCE, digest, partition_key), _first_line(exc)))
             continue
         # the planner hashes only files it knew: a new file's hash is taken here
         manifest = file.manifest_row(SOURCE, digest or content_hash_of(data), partition_key)
@@ -288,17 +287,29 @@ def _read_batch(
 def _parse_batch(batch: ReadBatch) -> ParsedBatch:
     """Split a batch's texts into lines and parse them at once (polars only: this runs
     beside a commit)."""
-    frames = [
-        lines_of_text(text).with_columns(file_index=pl.lit(index, dtype=pl.Int32))
-        for index, (_, text, _) in enumerate(batch.texts)
-    ]
-    in_range = [in_range for _, _, in_range in batch.texts]
+    frames: list[pl.DataFrame] = []
+    loaded: list[dict[str, Any]] = []
+    in_range: list[bool] = []
+    unreadable = list(batch.unreadable)
+    for manifest, text, inside in batch.texts:
+        try:
+            lines = lines_of_text(text)
+        except Exception as exc:  # text polars cannot split into lines: that file fails alone
+            unreadable.append((manifest, _first_line(exc)))
+            continue
+        frames.append(lines.with_columns(file_index=pl.lit(len(loaded), dtype=pl.Int32)))
+        loaded.append(manifest)
+        in_range.append(inside)
     return ParsedBatch(
-        loaded=[manifest for manifest, _, _ in batch.texts],
-        unreadable=batch.unreadable,
+        loaded=loaded,
+        unreadable=unreadable,
         known_paths=batch.known_paths,
         parsed=_parse_lines(pl.concat(frames), in_range) if frames else None,
     )
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
 
 
 def _parse_lines(lines: pl.DataFrame, in_range: list[bool]) -> pl.DataFrame:
