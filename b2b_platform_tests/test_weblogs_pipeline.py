@@ -148,19 +148,31 @@ def test_b2b_run_names_unreadable_files_and_exits_non_zero(log_warehouse, tmp_pa
 
 def test_real_apache_log_through_the_asset(log_warehouse):
     warehouse, logs = log_warehouse
-    for old in logs.glob("access*2026-09-15*"):
+    for old in logs.glob("access*2026-09-1[6-9]*"):
         old.unlink()
-    shutil.copy(FIXTURES / "apache_combined_real_10k.log", logs / "access-2026-09-15.log")
+    for old in logs.glob("access*2026-09-2[01]*"):
+        old.unlink()
+    # the real site's four days of May 2015, moved into September 2026 and written one
+    # file per day as a server rotates them (a line far from its file's day is rejected)
+    text = (
+        (FIXTURES / "apache_combined_real_10k.log").read_text().replace("/May/2015:", "/Sep/2026:")
+    )
+    days: dict[str, list[str]] = {}
+    for line in text.splitlines(keepends=True):
+        days.setdefault(line.split("[", 1)[1][:2], []).append(line)
+    paths = []
+    for day, day_lines in days.items():
+        paths.append(str(logs / f"access-2026-09-{day}.log"))
+        Path(paths[-1]).write_text("".join(day_lines))
     assert materialize(WEBLOGS).ok
-    path = str(logs / "access-2026-09-15.log")
-    assert _files(warehouse)[path] == 10_000
-    assert _lines_of(warehouse, path) == 9_999
+    assert sum(_files(warehouse)[path] for path in paths) == 10_000
+    assert sum(_lines_of(warehouse, path) for path in paths) == 9_999
     bots, countries, rows = query(
         warehouse,
         """
         SELECT count(*) FILTER (WHERE is_bot), count(country_code), count(*)
-        FROM staging.web_requests WHERE source_file = ?""",
-        [path],
+        FROM staging.web_requests WHERE list_contains(?, source_file)""",
+        [paths],
     )[0]
     assert rows == 9_999
     assert bots > 1_000  # crawlers are a large share of this public site's traffic
@@ -268,18 +280,23 @@ def test_an_empty_log_file_loads_with_no_lines(log_warehouse):
 
 def test_a_file_the_parser_cannot_split_fails_alone(log_warehouse, monkeypatch):
     warehouse, logs = log_warehouse
-    from b2b_platform.defs.weblogs import raw
+    from b2b_platform.defs.weblogs import loading
 
     def split_or_fail(text: bytes):
         if text.startswith(b"UNSPLITTABLE"):
             raise ValueError("cannot split this text into lines")
         return lines_of_text(text)
 
-    monkeypatch.setattr(raw, "lines_of_text", split_or_fail)
+    monkeypatch.setattr(loading, "lines_of_text", split_or_fail)
     for old in logs.glob("access*2026-10-16*"):
         old.unlink()
     (logs / "access-2026-10-16.log").write_bytes(b"UNSPLITTABLE\n")
     assert materialize(WEBLOGS).ok  # the rest of the month still loads
     failed = query(warehouse, "SELECT path, error FROM etl.file_manifest WHERE status = 'failed'")
-    assert failed == [(str(logs / "access-2026-10-16.log"), "cannot split this text into lines")]
+    assert failed == [
+        (
+            str(logs / "access-2026-10-16.log"),
+            "not an access log: cannot split this text into lines",
+        )
+    ]
     assert _accounting_ok(warehouse)

@@ -1,22 +1,30 @@
-"""Which input files are new, changed, unchanged or gone, against etl.file_manifest.
+"""Input files: which entries of a directory may be read, and which are new, changed,
+unchanged or gone against etl.file_manifest.
+
+Only regular files directly inside the configured directory are read. Symbolic links
+(even to a regular file), directories, sockets, FIFOs and devices are skipped with a
+reason the operator sees, never followed or opened: a link to /proc/self/environ would
+otherwise copy the process environment into the quarantine. Every step that touches one
+file (stat, hash, open) raises only for that file, so its caller can fail it alone.
 
 Size and modification time decide cheaply; a content hash confirms a change, so a
-file that was only touched is not reloaded, and a file rewritten with the same size
-and time is still caught when its size or time moved at all.
+file that was only touched is not reloaded (and its new time is recorded, so it is not
+hashed again), and a file rewritten with the same size and time is still caught when its
+size or time moved at all.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+import os
+import stat
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb
-
-HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -39,9 +47,128 @@ class InputFile:
 
     @classmethod
     def stat(cls, path: Path) -> InputFile:
-        info = path.stat()
+        """The file's version, without following a symbolic link."""
+        return cls.of(path, path.lstat())
+
+    @classmethod
+    def of(cls, path: Path, info: os.stat_result) -> InputFile:
         modified = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC).replace(tzinfo=None)
         return cls(path=path, size_bytes=info.st_size, modified_at=modified)
+
+
+@dataclass(frozen=True)
+class SkippedEntry:
+    """A directory entry with an input file's name that is not read, and why."""
+
+    path: str  # printable: bytes that are not UTF-8 shown as U+FFFD
+    reason: str
+
+    def manifest_row(self, source: str, partition_key: str | None) -> dict[str, Any]:
+        return {
+            "source": source,
+            "path": self.path,
+            "partition_key": partition_key,
+            "status": "skipped",
+            "error": self.reason,
+            "loaded_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            "rows_read": 0,
+            "rows_loaded": 0,
+            "rows_rejected": 0,
+        }
+
+
+@dataclass(frozen=True)
+class DirectoryListing:
+    files: list[InputFile]  # regular files, sorted by path
+    skipped: list[SkippedEntry]
+
+
+def printable_name(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (surrogate-escaped by os) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link (links are never followed: copy the file into the directory)"
+    if stat.S_ISDIR(mode):
+        return "a directory, not a file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a file"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe, not a file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a file"
+    return "not a regular file"
+
+
+def list_input_files(directory: Path, wanted: Callable[[str], bool]) -> DirectoryListing:
+    """Regular files directly inside `directory` whose name `wanted` accepts.
+
+    Entries with a wanted name that cannot be read as such (links, directories, devices,
+    names that are not UTF-8, entries that vanish or cannot be stat-ed) come back in
+    `skipped` with the reason; nothing here follows a link or opens a file.
+    """
+    files: list[InputFile] = []
+    skipped: list[SkippedEntry] = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if not wanted(entry.name):
+                continue
+            shown = str(directory / printable_name(entry.name))
+            if shown != entry.path:
+                skipped.append(SkippedEntry(shown, "file name is not valid UTF-8: rename it"))
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                skipped.append(SkippedEntry(shown, f"cannot stat: {exc.strerror or exc}"))
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                skipped.append(SkippedEntry(shown, _kind(info.st_mode)))
+                continue
+            files.append(InputFile.of(Path(entry.path), info))
+    files.sort(key=lambda f: str(f.path))
+    skipped.sort(key=lambda s: s.path)
+    return DirectoryListing(files=files, skipped=skipped)
+
+
+def open_regular_file(path: Path) -> IO[bytes]:
+    """Open a file for reading only if it is a regular file, never through a link.
+
+    O_NOFOLLOW and the fstat close the gap between listing and opening (a file swapped
+    for a link, a FIFO that would block the reader forever).
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _new_digest() -> Any:
+    return hashlib.blake2b(digest_size=16)
+
+
+def content_hash(path: Path) -> str:
+    with open_regular_file(path) as handle:
+        return hashlib.file_digest(handle, _new_digest).hexdigest()
+
+
+def content_hash_of(data: bytes) -> str:
+    """content_hash of bytes already read (the same digest as of the file)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def error_line(exc: BaseException) -> str:
+    """One line that says what went wrong with a file, for the manifest and the operator."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
 
 
 @dataclass(frozen=True)
@@ -50,19 +177,15 @@ class FilePlan:
     to_load: list[tuple[InputFile, str | None]]
     unchanged: list[InputFile]
     removed: list[str]  # paths in the manifest that no longer exist
+    # touched but identical: their manifest rows with the new size and time, to record
+    touched: list[dict[str, Any]]
+    unreadable: list[tuple[InputFile, str]]  # could not be hashed: the error
 
 
-def content_hash(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def content_hash_of(data: bytes) -> str:
-    """content_hash of bytes already read (the same digest as of the file)."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+MANIFEST_FIELDS = (
+    "path", "partition_key", "size_bytes", "modified_at", "content_hash", "status",
+    "rows_read", "rows_loaded", "rows_rejected", "loaded_at", "error",
+)  # fmt: skip
 
 
 def plan_files(
@@ -72,43 +195,55 @@ def plan_files(
     partition_key: str | None = None,
     *,
     hash_new_files: bool = True,
+    skipped: Iterable[SkippedEntry] = (),
 ) -> FilePlan:
     """Compare files on disk with the manifest (of one partition, if given).
 
     Without hash_new_files, a file the manifest does not know comes back with no hash:
     the caller hashes the bytes as it reads them, instead of reading every file twice.
+    Entries skipped by the listing are neither loaded nor removed.
     """
     rows = conn.execute(
-        "SELECT path, size_bytes, modified_at, content_hash, status FROM etl.file_manifest"
+        f"SELECT {', '.join(MANIFEST_FIELDS)} FROM etl.file_manifest"
         " WHERE source = ? AND (? IS NULL OR partition_key = ?) AND status <> 'removed'",
         [source, partition_key, partition_key],
     ).fetchall()
-    known = {r[0]: r for r in rows}
+    known = {r[0]: dict(zip(MANIFEST_FIELDS, r, strict=True)) for r in rows}
     to_load: list[tuple[InputFile, str | None]] = []
     unchanged: list[InputFile] = []
-    seen: set[str] = set()
+    touched: list[dict[str, Any]] = []
+    unreadable: list[tuple[InputFile, str]] = []
+    seen: set[str] = {entry.path for entry in skipped}
     for file in files:
         key = str(file.path)
         seen.add(key)
         previous = known.get(key)
+        loaded = previous is not None and previous["status"] == "loaded"
         if (
-            previous
-            and previous[4] == "loaded"
-            and previous[1] == file.size_bytes
-            and previous[2] == file.modified_at
+            loaded
+            and previous["size_bytes"] == file.size_bytes
+            and previous["modified_at"] == file.modified_at
         ):
             unchanged.append(file)
             continue
         if previous is None and not hash_new_files:
             to_load.append((file, None))
             continue
-        digest = content_hash(file.path)
-        if previous and previous[4] == "loaded" and previous[3] == digest:
-            unchanged.append(file)  # touched, not changed
+        try:
+            digest = content_hash(file.path)
+        except OSError as exc:  # permissions, gone since listing, swapped for a link
+            unreadable.append((file, error_line(exc)))
+            continue
+        if loaded and previous["content_hash"] == digest:
+            unchanged.append(file)  # touched, not changed: remember its new time
+            touched.append(
+                {**previous, "source": source, "size_bytes": file.size_bytes,
+                 "modified_at": file.modified_at}
+            )  # fmt: skip
             continue
         to_load.append((file, digest))
     removed = sorted(set(known) - seen)
-    return FilePlan(to_load=to_load, unchanged=unchanged, removed=removed)
+    return FilePlan(to_load, unchanged, removed, touched, unreadable)
 
 
 def failed_file_row(

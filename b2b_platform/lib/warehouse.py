@@ -243,6 +243,8 @@ class WarehouseStep:
         self.totals = CommitResult()  # summed over every commit of the step
         self.finished = False
         self._last_event_time = last_event_time
+        self.in_transaction = False  # a commit with keep_open left its transaction open
+        self._totals_at_begin = CommitResult()
 
     # -- lifecycle
 
@@ -285,7 +287,15 @@ class WarehouseStep:
             )
         return [(r[0], r[1], r[2]) for r in dead]
 
+    def rollback(self) -> None:
+        """Undo a transaction left open by commit(keep_open=True), totals included."""
+        if self.in_transaction:
+            self.conn.execute("ROLLBACK")
+            self.in_transaction = False
+            self.totals = self._totals_at_begin
+
     def fail(self, error: BaseException) -> None:
+        self.rollback()
         message = f"{type(error).__name__}: {error}".strip()[:2000]
         self.conn.execute(
             "UPDATE etl.run_log SET status = 'failed', broken_at = ?, error = ?"
@@ -329,16 +339,25 @@ class WarehouseStep:
         *,
         rows_read: int | None = None,
         finish: bool = True,
+        keep_open: bool = False,
     ) -> CommitResult:
         """Write everything in one transaction; with finish, mark the step succeeded in it too.
 
         A step that loads file by file commits once per file with finish=False, so a
         crash loses at most the file in flight. `rows_read` is what the step read when
-        no accounting entry says it (raw copies).
+        no accounting entry says it (raw copies). With keep_open the transaction stays
+        open and the next commit continues it (a file too large to hold in memory is
+        written part by part, yet appears whole or not at all); rollback() undoes it.
         """
         result = CommitResult()
         conn = self.conn
-        conn.execute("BEGIN TRANSACTION")
+        if not self.in_transaction:
+            conn.execute("BEGIN TRANSACTION")
+            self.in_transaction = True
+            self._totals_at_begin = CommitResult(**{
+                name: getattr(self.totals, name)
+                for name in ("rows_read", "rows_written", "rows_rejected", "rows_merged", "rows_flagged")
+            }, by_entity=dict(self.totals.by_entity))  # fmt: skip
         try:
             for table_slice in slices:
                 result.rows_written += _replace_slice(conn, table_slice)
@@ -367,12 +386,15 @@ class WarehouseStep:
             ):
                 setattr(totals, name, getattr(totals, name) + getattr(result, name))
             totals.by_entity.update(result.by_entity)
+            if keep_open:
+                return result
             if finish:
                 self._finish(totals)
             _fault_point(self.asset_key, self.partition_key)
             conn.execute("COMMIT")
+            self.in_transaction = False
         except BaseException:
-            conn.execute("ROLLBACK")
+            self.rollback()
             self.finished = False
             raise
         return result

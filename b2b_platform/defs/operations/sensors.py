@@ -19,7 +19,7 @@ from b2b_platform.defs.leads.raw import lead_files
 from b2b_platform.defs.operations import jobs
 from b2b_platform.defs.operations.default_status import sensor_status
 from b2b_platform.defs.platform_db.raw import MONTHLY
-from b2b_platform.defs.weblogs.raw import log_files_by_day
+from b2b_platform.defs.weblogs.raw import list_log_files
 from b2b_platform.lib.combined_log import log_file_day
 from b2b_platform.lib.errors import UserError
 from b2b_platform.lib.file_manifest import InputFile
@@ -33,16 +33,9 @@ def _version(size_bytes: int, modified_at: dt.datetime) -> str:
     return f"{size_bytes}:{modified_at.isoformat()}"
 
 
-def file_versions(paths: list[Path]) -> dict[str, str]:
+def file_versions(files: list[InputFile]) -> dict[str, str]:
     """path -> "size:modified time", the cheap version the file manifest compares first."""
-    versions = {}
-    for path in paths:
-        try:
-            file = InputFile.stat(path)
-        except FileNotFoundError:  # removed between listing and stat: next tick sees it
-            continue
-        versions[str(path)] = _version(file.size_bytes, file.modified_at)
-    return versions
+    return {str(file.path): _version(file.size_bytes, file.modified_at) for file in files}
 
 
 def loaded_versions(duckdb: DuckDBResource, source: str) -> dict[str, str]:
@@ -105,7 +98,7 @@ def weblog_files_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     if not log_dir.directory.is_dir():
         return dg.SkipReason(f"log directory {log_dir.directory} does not exist")
-    current = file_versions(list(log_files_by_day(log_dir)))
+    current = file_versions(list(list_log_files(log_dir).files.values()))
     changes = changed_files(_seen(context, duckdb, "weblogs"), current)
     if not changes:
         return dg.SkipReason("no new, changed or removed log files")
@@ -139,7 +132,7 @@ def lead_workbooks_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     if not leads_dir.directory.is_dir():
         return dg.SkipReason(f"leads directory {leads_dir.directory} does not exist")
-    current = file_versions([f.path for f in lead_files(leads_dir)])
+    current = file_versions(lead_files(leads_dir).files)
     changes = changed_files(_seen(context, duckdb, "leads"), current)
     if not changes:
         return dg.SkipReason("no new, changed or removed lead workbooks")

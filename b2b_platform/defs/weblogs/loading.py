@@ -1,0 +1,359 @@
+"""Web-log files through the load: read in bounded units, parsed, committed in order.
+
+A month's new and changed files pass three stages: reading (bounded text parts, see
+lib/log_reader.py), parsing (polars, on a second thread) and committing (DuckDB, one
+transaction per unit). Small files travel together in units of about BATCH_TEXT_BYTES;
+a large file travels alone, one part per unit, in one transaction that stays open from
+its first part to its last. Whatever goes wrong with one file fails that file only.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from b2b_platform.lib.asset_step import month_bounds
+from b2b_platform.lib.combined_log import lines_of_text, parse_log_lines
+from b2b_platform.lib.file_manifest import InputFile, error_line, failed_file_row
+from b2b_platform.lib.log_reader import LogFileReader
+from b2b_platform.lib.warehouse import QuarantineSlice, TableSlice, WarehouseStep
+
+SOURCE = "weblogs"
+ENTITY = "log_lines"
+TABLE = "raw.weblogs"
+
+BATCH_TEXT_BYTES = 48 << 20  # small files are committed in batches of about this much text
+# a file whose lines are mostly not access-log lines fails as that file instead of
+# filling the quarantine: over this share of NOT_A_LOG_REASONS among at least
+# ABSURD_MIN_LINES lines of a part (dates do not count: a whole file may be out of range)
+ABSURD_REJECT_SHARE = 0.5
+ABSURD_MIN_LINES = 1_000
+HEAD_CHECK_LINES = 10_000
+NOT_A_LOG_REASONS = ("unparseable_line", "invalid_timestamp", "line_too_long")
+
+
+@dataclass
+class FilePiece:
+    """Part of one file's text: a small file is one piece, a large one several."""
+
+    index: int  # the file's position in the month's load order
+    manifest: dict[str, Any]  # its manifest row; the hash is filled in with the last part
+    text: bytes
+    in_range: bool  # the file's day lies inside the partitions
+    day: dt.date
+    first: bool
+    last: bool
+
+
+@dataclass
+class ReadUnit:
+    """What one commit writes: whole small files, or one part of a large file.
+
+    A large file's parts share one transaction, kept open from its first part's commit
+    to its last, so a crash or a bad part leaves the file's old rows, never half.
+    """
+
+    pieces: list[FilePiece] = field(default_factory=list)
+    failures: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    known_paths: set[str] = field(default_factory=set)  # old rows to replace
+    keep_open: bool = False  # a large file's part before its last
+
+    @property
+    def text_bytes(self) -> int:
+        return sum(len(piece.text) for piece in self.pieces)
+
+
+@dataclass
+class ParsedUnit:
+    unit: ReadUnit
+    loaded: list[FilePiece]  # pieces whose lines are in `parsed`, by file_index
+    failures: list[tuple[dict[str, Any], str]]
+    parsed: pl.DataFrame | None
+
+
+@dataclass
+class MonthLoad:
+    """State of one month's load shared by the reading, parsing and committing stages."""
+
+    partition_key: str
+    cutoff: dt.datetime  # requests after this are future_request
+    trusted_proxies: list[str]
+    failed: list[str]
+    line_offsets: dict[int, int] = field(default_factory=dict)  # parser thread only
+    counts: dict[int, tuple[int, int]] = field(default_factory=dict)  # file: read, loaded
+    abandoned: set[str] = field(default_factory=set)  # large files failed mid-way
+
+
+def read_units(
+    to_load: list[tuple[InputFile, str | None]], chosen: dict[Path, dt.date], load: MonthLoad
+) -> Iterator[ReadUnit]:
+    """Read the files in order into units; a file that cannot be read fails alone."""
+    unit = ReadUnit()
+    for index, (file, digest) in enumerate(to_load):
+        manifest = file.manifest_row(SOURCE, digest or "", load.partition_key)
+        day = chosen[file.path]
+        in_range = (
+            month_bounds(load.partition_key)[0].date()
+            <= day
+            < month_bounds(load.partition_key)[1].date()
+        )
+        known = digest is not None
+        try:
+            with LogFileReader(file.path) as reader:
+                parts = reader.parts()
+                part = next(parts)
+                if part.last:  # a small file: batched with others
+                    manifest["content_hash"] = digest or reader.content_hash()
+                    unit.pieces.append(
+                        FilePiece(index, manifest, part.text, in_range, day, True, True)
+                    )
+                    if known:
+                        unit.known_paths.add(manifest["path"])
+                    if unit.text_bytes >= BATCH_TEXT_BYTES:
+                        yield unit
+                        unit = ReadUnit()
+                    continue
+                if unit.pieces or unit.failures:  # a large file commits alone
+                    yield unit
+                    unit = ReadUnit()
+                first = True
+                while True:
+                    if part.last:
+                        manifest["content_hash"] = digest or reader.content_hash()
+                    yield ReadUnit(
+                        [FilePiece(index, manifest, part.text, in_range, day, first, part.last)],
+                        known_paths={manifest["path"]} if known and first else set(),
+                        keep_open=not part.last,
+                    )
+                    if part.last or manifest["path"] in load.abandoned:
+                        break
+                    first = False
+                    part = next(parts)
+        except Exception as exc:  # unreadable, truncated gzip, binary, bomb: this file only
+            unit.failures.append((manifest, error_line(exc)))
+    if unit.pieces or unit.failures:
+        yield unit
+
+
+def parse_unit(unit: ReadUnit, load: MonthLoad) -> ParsedUnit:
+    """Split a unit's texts into lines and parse them (polars only: runs beside a commit)."""
+    frames: list[pl.DataFrame] = []
+    loaded: list[FilePiece] = []
+    failures = list(unit.failures)
+    for piece in unit.pieces:
+        try:
+            lines = lines_of_text(piece.text)
+        except Exception as exc:  # too many lines, or text polars cannot split
+            failures.append((piece.manifest, f"not an access log: {error_line(exc)}"))
+            continue
+        offset = load.line_offsets.get(piece.index, 0)
+        load.line_offsets[piece.index] = offset + lines.height
+        if offset:
+            lines = lines.with_columns(pl.col("line_number") + offset)
+        # many short lines: look at the first ones before parsing them all
+        if lines.height > max(HEAD_CHECK_LINES, len(piece.text) // 100):
+            problem = _not_a_log(parse_log_lines(lines.head(HEAD_CHECK_LINES)))
+            if problem:
+                failures.append((piece.manifest, problem))
+                continue
+        frames.append(lines.with_columns(file_index=pl.lit(len(loaded), dtype=pl.Int32)))
+        loaded.append(piece)
+    parsed = _parse_lines(pl.concat(frames), loaded, load) if frames else None
+    if parsed is not None:
+        parsed, loaded = _drop_absurd_files(parsed, loaded, failures)
+    return ParsedUnit(unit, loaded, failures, parsed)
+
+
+def _not_a_log(parsed: pl.DataFrame) -> str | None:
+    """Why lines are not an access log's, if over ABSURD_REJECT_SHARE of them fail to parse."""
+    bad = parsed.select(pl.col("reason").is_in(NOT_A_LOG_REASONS).sum()).item()
+    if parsed.height >= ABSURD_MIN_LINES and bad > ABSURD_REJECT_SHARE * parsed.height:
+        return (
+            f"not an access log: {bad:,} of {parsed.height:,} lines are not in combined log format"
+        )
+    return None
+
+
+def _drop_absurd_files(
+    parsed: pl.DataFrame, loaded: list[FilePiece], failures: list[tuple[dict[str, Any], str]]
+) -> tuple[pl.DataFrame | None, list[FilePiece]]:
+    """Fail the pieces whose lines are mostly not log lines; keep the others' rows."""
+    dropped: list[int] = []
+    for (index,), rows in parsed.group_by("file_index"):
+        problem = _not_a_log(rows)
+        if problem:
+            failures.append((loaded[int(index)].manifest, problem))
+            dropped.append(int(index))
+    if not dropped:
+        return parsed, loaded
+    # renumber the file indexes of the pieces that stay
+    kept = [i for i in range(len(loaded)) if i not in dropped]
+    renumber = pl.DataFrame(
+        {"file_index": kept, "new_index": range(len(kept))},
+        schema={"file_index": pl.Int32, "new_index": pl.Int32},
+    )
+    parsed = (
+        parsed.join(renumber, on="file_index")
+        .drop("file_index")
+        .rename({"new_index": "file_index"})
+    )
+    return (parsed if kept else None), [loaded[i] for i in kept]
+
+
+def _parse_lines(lines: pl.DataFrame, pieces: list[FilePiece], load: MonthLoad) -> pl.DataFrame:
+    """Parse a unit's (line_number, line, file_index) rows and apply the date rules.
+
+    Lines of a file dated outside every partition are all out_of_range; a request after
+    the load cutoff is future_request; one more than a day away from its file's day is
+    outside_file_day (a day file holds that day's requests, give or take time zones and
+    rotation). Only quarantined lines keep their raw text. Rows name their file by its
+    index in the unit: the commit joins the paths in, instead of a string per row here.
+    """
+    parsed = parse_log_lines(lines)  # TODO trusted
+    files = pl.DataFrame(
+        {
+            "file_index": range(len(pieces)),
+            "in_range": [p.in_range for p in pieces],
+            "day_start": [dt.datetime.combine(p.day, dt.time(0)) for p in pieces],
+        },
+        schema={"file_index": pl.Int32, "in_range": pl.Boolean, "day_start": pl.Datetime("us")},
+    )
+    at = pl.col("requested_at")
+    day_start = pl.col("day_start")
+    off_day = (at < day_start - pl.duration(days=1)) | (at >= day_start + pl.duration(days=2))
+    loads = pl.col("reason").is_null()
+    parsed = parsed.join(files, on="file_index", how="left").with_columns(
+        reason=pl.when(~pl.col("in_range"))
+        .then(pl.lit("out_of_range"))
+        .when(loads & (at > load.cutoff))
+        .then(pl.lit("future_request"))
+        .when(loads & off_day)
+        .then(pl.lit("outside_file_day"))
+        .otherwise(pl.col("reason")),
+        detail=pl.when(~pl.col("in_range"))
+        .then(pl.lit("file day is outside B2B_FIRST_MONTH .. B2B_AS_OF"))
+        .when(loads & (at > load.cutoff))
+        .then(pl.format("request at {} UTC is after the load cutoff", at))
+        .when(loads & off_day)
+        .then(pl.format("request at {} UTC is more than a day from the file's day", at))
+        .otherwise(pl.col("detail")),
+    )
+    # the raw text is kept only for quarantined lines: loaded lines have their fields
+    return parsed.drop("in_range", "day_start").with_columns(
+        line=pl.when(pl.col("reason").is_not_null()).then(pl.col("line"))
+    )
+
+
+def commit_unit(
+    context: dg.AssetExecutionContext, step: WarehouseStep, parsed_unit: ParsedUnit, load: MonthLoad
+) -> None:
+    """Commit a parsed unit: its rows, findings and manifest rows in one transaction.
+
+    Every file's rows and its manifest row share the transaction, so a crash loses at
+    most the unit in flight; batching amortizes the per-commit cost over small files.
+    A large file keeps its transaction open until its last part.
+    """
+    conn = step.conn
+    for manifest, message in parsed_unit.failures:
+        if step.in_transaction:  # a large file failed mid-way: its parts go, its old rows stay
+            step.rollback()
+        load.abandoned.add(manifest["path"])
+        load.failed.append(f"{Path(manifest['path']).name}: {message}")
+        context.log.warning(f"log file {manifest['path']} failed: {message}")
+        step.commit(manifest_rows=[failed_file_row(conn, manifest, message)], finish=False)
+    pieces = [p for p in parsed_unit.loaded if p.manifest["path"] not in load.abandoned]
+    parsed = parsed_unit.parsed
+    if parsed is None or not pieces:
+        return
+    if len(pieces) < len(parsed_unit.loaded):  # only a large file's part: it is abandoned
+        return
+    counts = {
+        index: (read, loaded)
+        for index, read, loaded in parsed.group_by("file_index")
+        .agg(pl.len(), pl.col("reason").is_null().sum())
+        .iter_rows()
+    }
+    for position, piece in enumerate(pieces):
+        read, loaded = counts.get(position, (0, 0))  # an empty file has no rows
+        before = load.counts.get(piece.index, (0, 0))
+        load.counts[piece.index] = (before[0] + read, before[1] + loaded)
+    paths = [piece.manifest["path"] for piece in pieces]
+    conn.register("parsed_lines", parsed.to_arrow(compat_level=pl.CompatLevel.newest()))
+    conn.register(
+        "batch_files",
+        pl.DataFrame(
+            {
+                "file_index": range(len(paths)),
+                "source_file": paths,
+                "file_name": [Path(path).name for path in paths],
+                "partition_key": [load.partition_key] * len(paths),
+            },
+            schema={
+                "file_index": pl.Int32,
+                "source_file": pl.String,
+                "file_name": pl.String,
+                "partition_key": pl.String,
+            },
+        ).to_arrow(),
+    )
+    # only files loaded before have rows and findings to replace (new files: nothing to
+    # delete, and the delete would scan the month's rows loaded so far)
+    replaced = [
+        piece.manifest["path"]
+        for piece in pieces
+        if piece.manifest["path"] in parsed_unit.unit.known_paths
+    ]
+    starting = [Path(piece.manifest["path"]).name for piece in pieces if piece.first]
+    step.commit(
+        [
+            TableSlice(
+                TABLE,
+                # the path is the target without its query string: staging derives it
+                """SELECT p.* EXCLUDE (line, reason, detail, file_index), f.source_file,
+                          f.partition_key
+                   FROM parsed_lines p JOIN batch_files f USING (file_index)
+                   WHERE p.reason IS NULL""",
+                # the month first: zone maps let DuckDB skip other months' row groups
+                where="partition_key = ? AND list_contains(?, source_file)"
+                if replaced
+                else "false",
+                params=[load.partition_key, replaced] if replaced else [],
+            )
+        ],
+        quarantine=[
+            QuarantineSlice(
+                SOURCE,
+                ENTITY,
+                load.partition_key,
+                """SELECT f.file_name || ':' || p.line_number AS record_key,
+                          p.reason AS reason_code, 'rejected' AS action, p.detail,
+                          p.line AS raw_record
+                   FROM parsed_lines p JOIN batch_files f USING (file_index)
+                   WHERE p.reason IS NOT NULL""",
+                # findings are keyed by file name (a same-named file may have been removed
+                # under another path just before); a large file's later parts add to them
+                scope="list_contains(?, split_part(record_key, ':', 1))",
+                scope_params=[starting],
+            )
+        ],
+        manifest_rows=[
+            {
+                **piece.manifest,
+                "status": "loaded",
+                "rows_read": load.counts[piece.index][0],
+                "rows_loaded": load.counts[piece.index][1],
+                "rows_rejected": load.counts[piece.index][0] - load.counts[piece.index][1],
+            }
+            for piece in pieces
+            if piece.last
+        ],
+        rows_read=parsed.height,
+        finish=False,
+        keep_open=parsed_unit.unit.keep_open,
+    )
+    conn.unregister("parsed_lines")
+    conn.unregister("batch_files")
