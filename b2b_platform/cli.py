@@ -96,10 +96,18 @@ def _generate(args: argparse.Namespace) -> int:
 def _dagster_home() -> Path:
     """DAGSTER_HOME, defaulting to data/dagster_home so runs persist and show in the UI."""
     home = Path(os.environ.get("DAGSTER_HOME") or Path("data") / "dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        shutil.copyfile(Path(__file__).parent / "dagster.dev.yaml", config)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        if not config.exists():
+            shutil.copyfile(Path(__file__).parent / "dagster.dev.yaml", config)
+        if not os.access(home, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise UserError(
+            f"DAGSTER_HOME {home} is not a writable directory ({exc.strerror or exc}):"
+            " point DAGSTER_HOME at one"
+        ) from None
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -136,12 +144,15 @@ def _run(args: argparse.Namespace) -> int:
         with keep_warehouse_open(definitions):
             outcome = run_stages(definitions, instance, keys, print)
     elapsed = time.perf_counter() - started
-    failed_files = _failed_files()
+    failed_files = _files_with_status("failed")
+    skipped_entries = _files_with_status("skipped")
     print(f"{outcome.runs} runs in {elapsed:.1f} s")
     if outcome.failed_checks:
         print(f"failed checks: {', '.join(outcome.failed_checks)}")
     for path, error in failed_files:
         print(f"b2b: error: could not read {path}: {error}", file=sys.stderr)
+    for path, reason in skipped_entries:
+        print(f"b2b: warning: skipped {path}: {reason}", file=sys.stderr)
     if not outcome.ok:
         print(
             f"b2b: error: {len(outcome.failed_runs)} run(s) failed (details in `dagster dev` UI):",
@@ -152,7 +163,8 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if outcome.ok and not failed_files else 1
 
 
-def _failed_files() -> list[tuple[str, str]]:
+def _files_with_status(status: str) -> list[tuple[str, str]]:
+    """Input files the manifest records with this status, and why (failed, skipped)."""
     from b2b_platform.lib.settings import Settings
     from b2b_platform.lib.warehouse import table_exists, warehouse_connection
 
@@ -165,7 +177,8 @@ def _failed_files() -> list[tuple[str, str]]:
         return [
             (str(path), str(error))
             for path, error in conn.execute(
-                "SELECT path, error FROM etl.file_manifest WHERE status = 'failed' ORDER BY path"
+                "SELECT path, error FROM etl.file_manifest WHERE status = ? ORDER BY path",
+                [status],
             ).fetchall()
         ]
 

@@ -150,6 +150,9 @@ def fail_abandoned_runs(instance: dg.DagsterInstance) -> int:
     return len(records)
 
 
+DAGSTER_WRAPPERS = ("Error occurred while", "Exceeded max_retries")
+
+
 def run_stages(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -218,13 +221,16 @@ def _run_one(
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error  # type: ignore[union-attr]
-            while (
-                error is not None
-                and error.cause is not None
-                and "Error occurred while" in error.message
+            retried = error is not None and "Exceeded max_retries" in error.message
+            # Dagster's wrappers ("Error occurred while...", "Exceeded max_retries") say
+            # where; the innermost cause says what went wrong, in the user's terms
+            while error is not None and error.cause is not None and any(
+                wrapper in error.message for wrapper in DAGSTER_WRAPPERS
             ):
-                error = error.cause  # Dagster's wrapper says where; its cause says what
+                error = error.cause
             message = error.message.strip().splitlines()[0] if error else "failed"
+            if retried:
+                message += " (retries exhausted)"
             failures.append(f"{event.step_key}: {message}")
     if not failures:
         failures.append("steps skipped (a blocking check failed upstream)")

@@ -69,11 +69,13 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
             FROM etl.file_manifest GROUP BY ALL ORDER BY source, status""",
         ),
     ]
-    failed = conn.sql(
-        "SELECT source, path, error FROM etl.file_manifest WHERE status = 'failed' ORDER BY path"
-    ).fetchall()
-    if failed:
-        parts.append(
-            "Files that could not be read\n" + "\n".join(f"  {p}: {e}" for _, p, e in failed)
-        )
+    for status, title in (
+        ("failed", "Files that could not be read"),
+        ("skipped", "Directory entries skipped (not regular files; never read)"),
+    ):
+        rows = conn.execute(
+            "SELECT path, error FROM etl.file_manifest WHERE status = ? ORDER BY path", [status]
+        ).fetchall()
+        if rows:
+            parts.append(title + "\n" + "\n".join(f"  {p}: {e}" for p, e in rows))
     return "\n".join(parts)
