@@ -300,3 +300,48 @@ def test_a_file_the_parser_cannot_split_fails_alone(log_warehouse, monkeypatch):
         )
     ]
     assert _accounting_ok(warehouse)
+
+
+def test_a_large_file_loads_in_parts_as_one_and_a_bad_part_keeps_its_old_rows(
+    log_warehouse, monkeypatch
+):
+    from b2b_platform.lib import log_reader
+
+    warehouse, logs = log_warehouse
+    (path,) = logs.glob("access-2026-10-20.log*")
+    before = snapshot(warehouse, ("raw", "quarantine"))
+    rows_before = _lines_of(warehouse, path)
+    # the same file read in parts of 4 KB: many parts, one transaction, the same rows
+    monkeypatch.setattr(log_reader, "PART_TEXT_BYTES", 4096)
+    text = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(text))  # new bytes and time, same lines: reloaded
+    assert materialize(WEBLOGS).ok
+    assert snapshot(warehouse, ("raw", "quarantine")) == before
+    # the file grows, but its gzip is cut short: the parts read so far are rolled back
+    path.write_bytes(gzip.compress(text * 3)[:-100])
+    assert materialize(WEBLOGS).ok
+    status, error = query(
+        warehouse, "SELECT status, error FROM etl.file_manifest WHERE path = ?", [str(path)]
+    )[0]
+    assert status == "failed" and "end-of-stream" in error
+    assert _lines_of(warehouse, path) == rows_before  # the old version's rows, not half
+    assert snapshot(warehouse, ("raw", "quarantine")) == before
+    assert _accounting_ok(warehouse)
+
+
+def test_a_touched_file_is_recorded_and_not_hashed_again(log_warehouse, monkeypatch):
+    from b2b_platform.lib import file_manifest
+
+    warehouse, logs = log_warehouse
+    (path,) = logs.glob("access-2026-10-21.log*")
+    os.utime(path, (1_800_000_000, 1_800_000_000))  # touched, not changed
+    assert materialize(WEBLOGS).ok
+    recorded = query(
+        warehouse, "SELECT epoch(modified_at) FROM etl.file_manifest WHERE path = ?", [str(path)]
+    )[0][0]
+    assert recorded == 1_800_000_000
+    hashed: list[Path] = []
+    real_hash = file_manifest.content_hash
+    monkeypatch.setattr(file_manifest, "content_hash", lambda p: hashed.append(p) or real_hash(p))
+    assert materialize(WEBLOGS).ok
+    assert hashed == []

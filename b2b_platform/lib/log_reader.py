@@ -74,9 +74,9 @@ class LogFileReader:
     `parts()` yields TextPart; `content_hash()` after it gives the file's hash.
     """
 
-    def __init__(self, path: Path, *, part_bytes: int = PART_TEXT_BYTES) -> None:
+    def __init__(self, path: Path, *, part_bytes: int | None = None) -> None:
         self.path = path
-        self.part_bytes = part_bytes
+        self.part_bytes = part_bytes or PART_TEXT_BYTES
         self._handle = open_regular_file(path)
         self._raw = _HashingReader(self._handle)
         self.text_bytes = 0
