@@ -102,6 +102,24 @@ def test_weblog_sensor_without_directory_skips(tmp_path: Path) -> None:
     assert isinstance(result, dg.SkipReason) and "does not exist" in (result.skip_message or "")
 
 
+def test_sensors_never_follow_links_or_block_on_odd_entries(tmp_path: Path) -> None:
+    logs, leads = tmp_path / "weblogs", tmp_path / "leads"
+    logs.mkdir()
+    leads.mkdir()
+    (tmp_path / "outside.log").write_text(LINE)
+    (logs / "access-2026-09-03.log").symlink_to(tmp_path / "outside.log")
+    (logs / "access-2026-09-04.log").symlink_to("/nonexistent")
+    os.mkfifo(logs / "access-2026-09-05.log")  # reading it would block the daemon
+    (logs / "access-2026-09-06.log").mkdir()
+    (leads / "gone.xlsx").symlink_to("/nonexistent")
+    os.close(os.open(os.fsencode(leads) + b"/caf\xe9.xlsx", os.O_CREAT | os.O_WRONLY))
+    assert isinstance(_tick(weblog_files_sensor, "log_dir", logs, None), dg.SkipReason)
+    assert isinstance(_tick(lead_workbooks_sensor, "leads_dir", leads, None), dg.SkipReason)
+    (logs / "access-2026-09-07.log").write_text(LINE)
+    [request] = _requests(_tick(weblog_files_sensor, "log_dir", logs, None))
+    assert request.partition_key == "2026-09-01"
+
+
 def test_lead_sensor_one_run_per_change(tmp_path: Path) -> None:
     (tmp_path / "campaign.xlsx").write_bytes(b"x")
     (tmp_path / "~$campaign.xlsx").write_bytes(b"lock")  # Excel's lock file is no workbook

@@ -98,7 +98,10 @@ def weblog_files_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     if not log_dir.directory.is_dir():
         return dg.SkipReason(f"log directory {log_dir.directory} does not exist")
-    current = file_versions(list(list_log_files(log_dir).files.values()))
+    try:
+        current = file_versions(list(list_log_files(log_dir).files.values()))
+    except OSError as exc:  # the directory itself unreadable: try again next tick
+        return dg.SkipReason(f"cannot list log directory {log_dir.directory}: {exc.strerror}")
     changes = changed_files(_seen(context, duckdb, "weblogs"), current)
     if not changes:
         return dg.SkipReason("no new, changed or removed log files")
@@ -132,7 +135,10 @@ def lead_workbooks_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     if not leads_dir.directory.is_dir():
         return dg.SkipReason(f"leads directory {leads_dir.directory} does not exist")
-    current = file_versions(lead_files(leads_dir).files)
+    try:
+        current = file_versions(lead_files(leads_dir).files)
+    except OSError as exc:
+        return dg.SkipReason(f"cannot list leads directory {leads_dir.directory}: {exc.strerror}")
     changes = changed_files(_seen(context, duckdb, "leads"), current)
     if not changes:
         return dg.SkipReason("no new, changed or removed lead workbooks")
