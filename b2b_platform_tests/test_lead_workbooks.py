@@ -1,4 +1,5 @@
-"""Reading messy lead workbooks: header position, languages, dates, corrupt files."""
+"""Reading messy lead workbooks: header position, languages, dates, corrupt files, links,
+and the isolated reader. Hostile workbooks: test_lead_workbooks_hostile.py."""
 
 import datetime as dt
 
@@ -8,8 +9,10 @@ import pytest
 from b2b_platform.lib.lead_workbooks import (
     FOLDED_SYNONYMS,
     LeadWorkbookError,
+    WorkbookReader,
     fold_header,
     read_lead_workbook,
+    read_workbook_file,
 )
 from generators.leads import HEADER_ALIASES
 
@@ -74,3 +77,35 @@ def test_every_generator_header_alias_is_understood():
         for aliases in languages.values():
             for alias in aliases:
                 assert FOLDED_SYNONYMS.get(fold_header(alias)) == field, alias
+
+
+def test_header_on_a_later_sheet_is_found(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active.append(["Notas de la campaña"])
+    leads = wb.create_sheet("Leads")
+    leads.append(["Lead ID", "Email", "Empresa", "CUIT"])
+    leads.append(["LD-1", "a@b.com", "Agro SA", "30546689979"])
+    wb.save(tmp_path / "two_sheets.xlsx")
+    sheet = read_lead_workbook(tmp_path / "two_sheets.xlsx")
+    assert sheet.sheet_name == "Leads" and sheet.frame["lead_id"].to_list() == ["LD-1"]
+
+
+def test_a_link_is_never_read(tmp_path):
+    target = _workbook(tmp_path / "real.xlsx", [["Lead ID", "Email", "Empresa", "CUIT"]])
+    (tmp_path / "link.xlsx").symlink_to(target)
+    with pytest.raises(LeadWorkbookError, match="cannot read the file"):
+        read_lead_workbook(tmp_path / "link.xlsx")
+
+
+def test_isolated_reader_gives_what_the_in_process_reader_gives(tmp_path):
+    path = _workbook(tmp_path / "leads.xlsx", [
+        ["Lead ID", "Email", "Empresa", "CUIT", "Notas"],
+        ["LD-1", "a@b.com", "Agro SA", 30546689979, "x"],
+    ])  # fmt: skip
+    with WorkbookReader() as reader:
+        isolated = reader.read(read_workbook_file(path))
+    local = read_lead_workbook(path)
+    assert isolated.frame.equals(local.frame)
+    assert (isolated.sheet_name, isolated.header_row, isolated.ignored_columns) == (
+        local.sheet_name, local.header_row, local.ignored_columns,
+    )  # fmt: skip

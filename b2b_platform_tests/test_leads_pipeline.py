@@ -1,9 +1,13 @@
-"""Lead workbooks through the assets: manifest, a corrupt workbook, a removed workbook."""
+"""Lead workbooks through the assets: manifest, a corrupt workbook, a removed workbook,
+a touched workbook, rows without a lead id."""
 
+import datetime as dt
 import os
 import shutil
 import subprocess
 import sys
+
+import openpyxl
 
 from b2b_platform_tests.helpers import materialize, query, warehouse_env
 
@@ -65,3 +69,56 @@ def test_unchanged_workbooks_are_skipped_and_removed_ones_unloaded(
     broken = query(warehouse, "SELECT count(*) FROM etl.record_accounting"
                    " WHERE rows_read <> rows_loaded + rows_rejected + rows_merged")  # fmt: skip
     assert broken == [(0,)]
+
+
+def test_rows_without_lead_id_are_rejected_one_by_one(monkeypatch, tmp_path, tiny_sources):
+    warehouse, leads, summary = _setup(monkeypatch, tmp_path, tiny_sources)
+    path = leads / "leads_sin_id.xlsx"
+    wb = openpyxl.Workbook()
+    for row in [
+        ["Lead ID", "Email", "Teléfono", "Empresa", "CUIT", "Campaña"],
+        [None, "ana@example.com", None, "Agro SA", "30546689979", "Expo"],
+        ["   ", "luis@example.com", "+54 11 5555-1234", "Agro SA", None, "Expo"],
+        [None, None, None, "Sin Contacto SRL", None, "Expo"],  # no id and no contact
+    ]:
+        wb.active.append(row)
+    wb.save(path)
+    outcome = materialize(LEADS)
+    assert outcome.ok, outcome.failed_runs
+    assert not outcome.failed_checks, outcome.failed_checks  # unique_key among them
+    findings = query(
+        warehouse,
+        "SELECT record_key, reason_code, action, detail FROM quarantine.rejected_records"
+        " WHERE record_key LIKE ? ORDER BY record_key",
+        [f"{path}#%"],
+    )
+    assert findings == [
+        (f"{path}#{row}", "missing_lead_id", "rejected", "row has no lead id") for row in (2, 3, 4)
+    ]
+    assert query(
+        warehouse, "SELECT count(*) FROM staging.leads WHERE source_file = ?", [str(path)]
+    ) == [(0,)]
+    accounting = query(
+        warehouse,
+        "SELECT rows_read, rows_loaded, rows_rejected, rows_merged FROM etl.record_accounting"
+        " WHERE source = 'leads' AND entity = 'leads'",
+    )
+    [(read, loaded, rejected, merged)] = accounting
+    assert read == summary.leads.leads + 3 == loaded + rejected + merged
+
+
+def test_touched_workbook_is_not_reloaded_and_its_new_time_is_kept(
+    monkeypatch, tmp_path, tiny_sources
+):
+    warehouse, leads, _ = _setup(monkeypatch, tmp_path, tiny_sources)
+    assert materialize(LEADS).ok
+    touched = sorted(leads.glob("*.xlsx"))[0]
+    sql = "SELECT modified_at, loaded_at, status FROM etl.file_manifest WHERE path = ?"
+    [(modified_before, loaded_before, _)] = query(warehouse, sql, [str(touched)])
+    later = touched.stat().st_mtime + 3600
+    os.utime(touched, (later, later))
+    assert materialize(LEADS).ok
+    [(modified_after, loaded_after, status)] = query(warehouse, sql, [str(touched)])
+    assert status == "loaded" and loaded_after == loaded_before  # not read again
+    assert modified_after == dt.datetime.fromtimestamp(later, dt.UTC).replace(tzinfo=None)
+    assert modified_after != modified_before

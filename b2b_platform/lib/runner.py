@@ -224,8 +224,10 @@ def _run_one(
             retried = error is not None and "Exceeded max_retries" in error.message
             # Dagster's wrappers ("Error occurred while...", "Exceeded max_retries") say
             # where; the innermost cause says what went wrong, in the user's terms
-            while error is not None and error.cause is not None and any(
-                wrapper in error.message for wrapper in DAGSTER_WRAPPERS
+            while (
+                error is not None
+                and error.cause is not None
+                and any(wrapper in error.message for wrapper in DAGSTER_WRAPPERS)
             ):
                 error = error.cause
             message = error.message.strip().splitlines()[0] if error else "failed"

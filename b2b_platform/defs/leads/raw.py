@@ -1,32 +1,56 @@
-"""Raw marketing leads: every campaign workbook in the leads directory, file by file."""
+"""Raw marketing leads: every campaign workbook in the leads directory, file by file.
+
+Workbooks come from people and from outside, so one file never takes the load down: a
+directory entry that is not a regular file (a link, a directory, a name that is not
+UTF-8) is skipped with its reason, and a file that cannot be hashed, read, sized or
+parsed fails alone (etl.file_manifest says why) while the others load. Parsing runs
+in a child process (WorkbookReader), so even a reader crash fails only its workbook.
+"""
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import duckdb as ddb
+import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib.asset_step import SOURCE_RETRY, WAREHOUSE_POOL, asset_step
-from b2b_platform.lib.file_manifest import InputFile, failed_file_row, plan_files
-from b2b_platform.lib.lead_workbooks import LeadWorkbookError, read_lead_workbook
+from b2b_platform.lib.file_manifest import (
+    DirectoryListing,
+    InputFile,
+    SkippedEntry,
+    content_hash_of,
+    error_line,
+    failed_file_row,
+    list_input_files,
+    plan_files,
+)
+from b2b_platform.lib.lead_workbooks import WorkbookReader, read_workbook_file
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import DirectoryResource
-from b2b_platform.lib.warehouse import TableSlice, table_exists, utc_now
+from b2b_platform.lib.warehouse import TableSlice, WarehouseStep, table_exists, utc_now
 
 SOURCE = "leads"
 TABLE = "raw.marketing_leads"
 OWNERS = ["team:marketing-analytics"]
 
 
-def lead_files(directory: DirectoryResource) -> list[InputFile]:
-    """Workbooks in the leads directory, skipping Office lock files (~$name.xlsx)."""
+def is_lead_workbook(name: str) -> bool:
+    """An .xlsx name in any case, but not an Office lock file (~$name.xlsx)."""
+    return name.lower().endswith(".xlsx") and not name.startswith("~$")
+
+
+def lead_files(directory: DirectoryResource) -> DirectoryListing:
+    """Workbooks in the leads directory, and the entries with a workbook's name skipped."""
     if not directory.directory.is_dir():
         raise dg.Failure(
             description=f"leads directory {directory.directory} does not exist: run `b2b generate`"
             " or set B2B_LEADS_DIR",
             allow_retries=False,
         )
-    paths = sorted(p for p in directory.directory.glob("*.xlsx") if not p.name.startswith("~$"))
-    return [InputFile.stat(p) for p in paths]
+    return list_input_files(directory.directory, is_lead_workbook)
 
 
 @dg.asset(
@@ -52,47 +76,33 @@ def raw_marketing_leads(
 
     Only new or changed workbooks are read (etl.file_manifest); a changed workbook's
     rows replace its previous rows, a deleted workbook's rows are removed, and a
-    workbook that cannot be read is recorded as failed while the others still load.
+    workbook that cannot be read, is too large or crashes the reader is recorded as
+    failed while the others still load. Entries that are not regular files (links,
+    directories, names that are not UTF-8) are recorded as skipped, with a warning.
     """
-    files = lead_files(leads_dir)
+    listing = lead_files(leads_dir)
+    for entry in listing.skipped:
+        context.log.warning(f"lead workbook {entry.path} skipped: {entry.reason}")
     with asset_step(context, duckdb) as step:
         conn = step.conn
-        plan = plan_files(conn, SOURCE, files)
+        if listing.skipped:
+            step.commit(manifest_rows=_skipped_rows(conn, listing.skipped), finish=False)
+        plan = plan_files(conn, SOURCE, listing.files, skipped=listing.skipped)
+        if plan.touched:  # their new time, so the next run does not hash them again
+            step.commit(manifest_rows=plan.touched, finish=False)
         failed: list[str] = []
-        for file, digest in plan.to_load:
-            manifest = file.manifest_row(SOURCE, digest, None)
-            try:
-                sheet = read_lead_workbook(file.path)
-            except LeadWorkbookError as exc:
-                failed.append(f"{file.path.name}: {exc}")
-                context.log.warning(f"lead workbook {file.path} could not be read: {exc}")
-                step.commit(manifest_rows=[failed_file_row(conn, manifest, str(exc))], finish=False)
-                continue
-            conn.register("sheet", sheet.frame.to_arrow())
-            step.commit(
-                [
-                    TableSlice(
-                        TABLE,
-                        f"SELECT *, '{_quote(str(file.path))}' AS source_file,"
-                        f" '{_quote(sheet.sheet_name)}' AS sheet_name,"
-                        " current_timestamp::TIMESTAMP AS _loaded_at FROM sheet",
-                        where="source_file = ?",
-                        params=[str(file.path)],
-                    )
-                ],
-                manifest_rows=[
-                    {
-                        **manifest,
-                        "status": "loaded",
-                        "rows_read": sheet.frame.height,
-                        "rows_loaded": sheet.frame.height,
-                        "rows_rejected": 0,
-                    }
-                ],
-                rows_read=sheet.frame.height,
-                finish=False,
-            )
-            conn.unregister("sheet")
+        for file, error in plan.unreadable:
+            _fail(context, step, file.manifest_row(SOURCE, None, None), error, failed)
+        loaded = 0
+        if plan.to_load:
+            with WorkbookReader() as reader:  # one child process for all of this run's files
+                for file, digest in plan.to_load:
+                    manifest = file.manifest_row(SOURCE, digest, None)
+                    try:
+                        _load_workbook(step, reader, file, manifest)
+                        loaded += 1
+                    except Exception as exc:  # whatever breaks on one file fails that file
+                        _fail(context, step, manifest, error_line(exc), failed)
         for path in plan.removed:
             step.commit(
                 [TableSlice(TABLE, f"SELECT * FROM {TABLE} LIMIT 0", where="source_file = ?", params=[path])]
@@ -106,17 +116,22 @@ def raw_marketing_leads(
                 description=f"no readable lead workbook in {leads_dir.directory}",
                 allow_retries=False,
             )
+        # a failed or skipped file keeps the rows of its last readable version
         orphan_rows = conn.execute(
             f"SELECT count(*) FROM {TABLE} r WHERE NOT EXISTS (SELECT 1 FROM etl.file_manifest m"
-            " WHERE m.source = ? AND m.path = r.source_file AND m.status IN ('loaded', 'failed'))",
+            " WHERE m.source = ? AND m.path = r.source_file"
+            " AND m.status IN ('loaded', 'failed', 'skipped'))",
             [SOURCE],
         ).fetchall()[0][0]  # type: ignore[index]
         metadata = {
             **table_metadata(conn, TABLE, step.totals),
-            "files_loaded": len(plan.to_load) - len(failed),
+            "files_loaded": loaded,
             "files_unchanged": len(plan.unchanged),
             "files_removed": len(plan.removed),
-            "files_failed": dg.MetadataValue.md("\n".join(f"- {f}" for f in failed) or "none"),
+            "files_failed": _markdown_list(failed),
+            "files_skipped": _markdown_list(
+                [f"{Path(entry.path).name}: {entry.reason}" for entry in listing.skipped]
+            ),
         }
     yield dg.MaterializeResult(
         metadata=metadata,
@@ -130,5 +145,74 @@ def raw_marketing_leads(
     )
 
 
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
+def _load_workbook(
+    step: WarehouseStep, reader: WorkbookReader, file: InputFile, manifest: dict[str, Any]
+) -> None:
+    """Read, size, parse and commit one workbook: its rows and its manifest row together."""
+    data = read_workbook_file(file.path)
+    manifest["content_hash"] = content_hash_of(data)  # of the bytes loaded, read once
+    sheet = reader.read(data)
+    rows = sheet.frame.with_columns(
+        source_file=pl.lit(str(file.path), dtype=pl.String),
+        sheet_name=pl.lit(sheet.sheet_name, dtype=pl.String),
+    )
+    step.conn.register("sheet", rows.to_arrow())
+    try:
+        step.commit(
+            [
+                TableSlice(
+                    TABLE,
+                    "SELECT *, current_timestamp::TIMESTAMP AS _loaded_at FROM sheet",
+                    where="source_file = ?",
+                    params=[str(file.path)],
+                )
+            ],
+            manifest_rows=[
+                {
+                    **manifest,
+                    "status": "loaded",
+                    "rows_read": rows.height,
+                    "rows_loaded": rows.height,
+                    "rows_rejected": 0,
+                }
+            ],
+            rows_read=rows.height,
+            finish=False,
+        )
+    finally:
+        step.conn.unregister("sheet")
+
+
+def _fail(
+    context: dg.AssetExecutionContext,
+    step: WarehouseStep,
+    manifest: dict[str, Any],
+    error: str,
+    failed: list[str],
+) -> None:
+    failed.append(f"{Path(manifest['path']).name}: {error}")
+    context.log.warning(f"lead workbook {manifest['path']} could not be read: {error}")
+    step.commit(manifest_rows=[failed_file_row(step.conn, manifest, error)], finish=False)
+
+
+def _skipped_rows(
+    conn: ddb.DuckDBPyConnection, entries: list[SkippedEntry]
+) -> list[dict[str, Any]]:
+    """Manifest rows of skipped entries. Rows loaded from a regular file once at the same
+    path stay, with their counts (as for a failed file), until a readable file is back."""
+    earlier = {
+        path: {"rows_read": read, "rows_loaded": loaded, "rows_rejected": rejected}
+        for path, read, loaded, rejected in conn.execute(
+            "SELECT path, rows_read, rows_loaded, rows_rejected FROM etl.file_manifest"
+            " WHERE source = ? AND list_contains(?, path)"
+            " AND status IN ('loaded', 'failed', 'skipped') AND rows_read > 0",
+            [SOURCE, [entry.path for entry in entries]],
+        ).fetchall()
+    }
+    # keyed by path: two names that are not UTF-8 may print the same
+    rows = {e.path: {**e.manifest_row(SOURCE, None), **earlier.get(e.path, {})} for e in entries}
+    return list(rows.values())
+
+
+def _markdown_list(lines: list[str]) -> dg.MetadataValue:
+    return dg.MetadataValue.md("\n".join(f"- {line}" for line in lines) or "none")

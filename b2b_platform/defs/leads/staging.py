@@ -1,4 +1,8 @@
-"""Staged marketing leads: parsed dates, validated contacts and CUITs, one row per lead."""
+"""Staged marketing leads: parsed dates, validated contacts and CUITs, one row per lead.
+
+A row without a lead id is rejected on its own (missing_lead_id): rows are merged by
+lead id, and rows that have none are not one lead. Each rejected row gets one finding.
+"""
 
 import unicodedata
 from collections.abc import Iterator
@@ -85,8 +89,9 @@ def staging_leads(
     Dates are read whether Excel stored them as dates or people typed dd/mm/yyyy;
     emails are lower-cased and validated, CUITs normalized and check-digit validated
     (an invalid one is set to NULL and flagged), channels mapped to a fixed set, and
-    countries to ISO codes. A lead with neither email nor phone is rejected; a lead
-    exported again in a later file is merged into its first appearance.
+    countries to ISO codes. A row without a lead id, or a lead with neither email nor
+    phone, is rejected; a lead exported again in a later file is merged into its first
+    appearance.
     """
     with asset_step(context, duckdb) as step:
         conn = step.conn
@@ -102,7 +107,7 @@ def staging_leads(
             WITH source AS (SELECT * EXCLUDE (_loaded_at) FROM raw.marketing_leads),
             typed AS (
                 SELECT r.*,
-                       upper(trim(r.lead_id)) AS lead_key,
+                       nullif(upper(trim(r.lead_id)), '') AS lead_key,
                        coalesce(
                            TRY_CAST(r.captured_at AS TIMESTAMP),
                            try_strptime(r.captured_at, '%d/%m/%Y'),
@@ -120,19 +125,21 @@ def staging_leads(
                 FROM source r
             ), validated AS (
                 SELECT *,
+                       lead_key IS NULL AS no_lead_id,
                        email_norm IS NULL AND phone_norm IS NULL AS no_contact,
                        email_norm IS NOT NULL AND NOT regexp_matches(email_norm, '{EMAIL_PATTERN}') AS email_bad,
                        cuit_digits IS NOT NULL AND cuit_digits <> '' AND NOT cuit_is_valid(cuit_digits) AS cuit_bad
                 FROM typed
             ), ranked AS (
                 SELECT *,
-                       CASE WHEN NOT no_contact THEN row_number() OVER (
-                           PARTITION BY lead_key, no_contact ORDER BY captured_ts NULLS LAST, source_file, sheet_row)
+                       -- only rows kept are numbered: a rejected row is never merged
+                       CASE WHEN NOT rejected THEN row_number() OVER (
+                           PARTITION BY lead_key, rejected ORDER BY captured_ts NULLS LAST, source_file, sheet_row)
                        END AS appearance,
                        first_value(source_file || ' row ' || sheet_row) OVER (
-                           PARTITION BY lead_key, no_contact ORDER BY captured_ts NULLS LAST, source_file, sheet_row)
+                           PARTITION BY lead_key, rejected ORDER BY captured_ts NULLS LAST, source_file, sheet_row)
                            AS first_appearance
-                FROM validated
+                FROM (SELECT *, no_lead_id OR no_contact AS rejected FROM validated)
             )
             SELECT * FROM ranked
         """)
@@ -165,10 +172,13 @@ def staging_leads(
                     None,
                     """
                     SELECT source_file || '#' || sheet_row AS record_key,
-                           'missing_contact' AS reason_code, 'rejected' AS action,
-                           'lead ' || coalesce(lead_key, '?') || ' has neither email nor phone' AS detail,
-                           raw_record
-                    FROM leads_checked WHERE no_contact
+                           'missing_lead_id' AS reason_code, 'rejected' AS action,
+                           'row has no lead id' AS detail, raw_record
+                    FROM leads_checked WHERE no_lead_id
+                    UNION ALL
+                    SELECT source_file || '#' || sheet_row, 'missing_contact', 'rejected',
+                           'lead ' || lead_key || ' has neither email nor phone', raw_record
+                    FROM leads_checked WHERE no_contact AND NOT no_lead_id
                     UNION ALL
                     SELECT source_file || '#' || sheet_row, 'duplicate_lead', 'merged',
                            'lead ' || lead_key || ' already in ' || first_appearance, raw_record
