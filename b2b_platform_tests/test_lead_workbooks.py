@@ -9,11 +9,11 @@ import pytest
 from b2b_platform.lib.lead_workbooks import (
     FOLDED_SYNONYMS,
     LeadWorkbookError,
-    WorkbookReader,
     fold_header,
     read_lead_workbook,
     read_workbook_file,
 )
+from b2b_platform.lib.workbook_reader import WorkbookReader
 from generators.leads import HEADER_ALIASES
 
 

@@ -27,10 +27,11 @@ from b2b_platform.lib.file_manifest import (
     list_input_files,
     plan_files,
 )
-from b2b_platform.lib.lead_workbooks import WorkbookReader, read_workbook_file
+from b2b_platform.lib.lead_workbooks import read_workbook_file
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import DirectoryResource
 from b2b_platform.lib.warehouse import TableSlice, WarehouseStep, table_exists, utc_now
+from b2b_platform.lib.workbook_reader import WorkbookReader
 
 SOURCE = "leads"
 TABLE = "raw.marketing_leads"
