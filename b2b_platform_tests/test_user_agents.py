@@ -3,9 +3,17 @@
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from b2b_platform.lib.user_agents import describe_user_agent, describe_user_agents, device_label
+from b2b_platform.defs.weblogs import staging
+from b2b_platform.lib.user_agents import (
+    MAX_USER_AGENT_CHARS,
+    describe_user_agent,
+    describe_user_agents,
+    device_label,
+)
+from b2b_platform_tests.test_client_addresses import make_month, stage_month
 
 CASES = json.loads(
     (Path(__file__).parent / "fixtures" / "user_agents" / "uap_core_device_cases.json").read_text()
@@ -59,3 +67,28 @@ def test_label_rule():
     assert device_label("Samsung SM-S911B", "Android", False) == "Samsung SM-S911B"
     assert device_label("Other", "Mac OS X", True) == "Mac OS X desktop"
     assert device_label("Other", "Android", False) == "Unknown device"
+
+
+def test_an_over_long_agent_is_parsed_cut_but_keyed_whole():
+    # the parser cuts agents to MAX_USER_AGENT_CHARS; rows loaded before that may not be
+    long = "Mozilla/5.0 " + "a" * MAX_USER_AGENT_CHARS + " curl/8.5.0"
+    described = describe_user_agent(long)
+    assert described["user_agent"] == long  # the staging view joins on the whole string
+    assert described["is_bot"] is False  # curl/ lies past the cut: not seen
+
+
+def test_staging_parses_at_most_the_bound_of_new_agents_most_frequent_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(staging, "MAX_NEW_USER_AGENTS", 2)
+    database = tmp_path / "b2b.duckdb"
+    agents = ["curl/8.5.0"] * 3 + ["Wget/1.21"] * 2 + ["zgrab/0.x", "python-requests/2.32", None]
+    make_month(database, [("8.8.8.8", agent) for agent in agents])
+    counts, _ = stage_month(database)
+    assert (counts["new_user_agents"], counts["user_agents_deferred"]) == (2, 2)
+    with duckdb.connect(str(database), read_only=True) as conn:
+        parsed = conn.execute("SELECT user_agent FROM staging.user_agents ORDER BY 1").fetchall()
+        labels = dict(conn.execute("SELECT DISTINCT user_agent, device_label FROM"
+                                   " staging.web_requests").fetchall())  # fmt: skip
+    assert parsed == [("Wget/1.21",), ("curl/8.5.0",)]
+    assert labels["zgrab/0.x"] == "Unknown device"  # deferred: the view's default
+    counts, _ = stage_month(database, "run-2")  # a later run parses the rest
+    assert (counts["new_user_agents"], counts["user_agents_deferred"]) == (2, 0)

@@ -95,6 +95,14 @@ class QualityThresholds(dg.ConfigurableResource):
     max_reject_rate: float = 0.10
 
 
+class LogParsing(dg.ConfigurableResource):
+    """How web-log lines are parsed: whose X-Forwarded-For entries are believed."""
+
+    # CIDRs of the proxies in front of the web servers (B2B_TRUSTED_PROXIES): a line's
+    # client is the right-most forwarded address outside them
+    trusted_proxies: list[str]
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "duckdb": DuckDBResource(
@@ -120,5 +128,6 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "quality": QualityThresholds(max_reject_rate=settings.max_reject_rate),
         "pseudonymizer": Pseudonymizer(salt=settings.pseudonym_salt),
+        "log_parsing": LogParsing(trusted_proxies=list(settings.trusted_proxies)),
         "report_dir": DirectoryResource(path=str(settings.report_dir)),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -13,6 +14,19 @@ from b2b_platform.lib.errors import UserError
 
 DEFAULT_DATA_DIR = Path("data")
 DEVELOPMENT_SALT = "b2b-platform-development-salt"
+# Proxies whose X-Forwarded-For entries are looked through to find a request's client:
+# loopback, the RFC 1918 private ranges, link-local and IPv6 unique-local addresses. A
+# public address is never trusted by default, so a client cannot pass as one of these.
+DEFAULT_TRUSTED_PROXIES: tuple[str, ...] = (
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "::1/128",
+    "fc00::/7",
+    "fe80::/10",
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,8 @@ class Settings:
     pseudonym_salt: str = DEVELOPMENT_SALT
     # sensors, the schedule and declarative automation start running in a new instance
     automation_on: bool = True
+    # CIDRs of the proxies in front of the web servers (B2B_TRUSTED_PROXIES)
+    trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +84,7 @@ class Settings:
             max_reject_rate=_parse_rate(env.get("B2B_MAX_REJECT_RATE", "").strip() or "0.10"),
             pseudonym_salt=env.get("B2B_PSEUDONYM_SALT", "") or DEVELOPMENT_SALT,
             automation_on=_parse_switch(env.get("B2B_AUTOMATION", "").strip() or "on"),
+            trusted_proxies=parse_trusted_proxies(env.get("B2B_TRUSTED_PROXIES", "")),
         )
 
 
@@ -97,6 +114,29 @@ def _parse_switch(value: str) -> bool:
     if value.lower() not in {"on", "off"}:
         raise UserError(f"B2B_AUTOMATION={value!r} is not a switch: use on or off")
     return value.lower() == "on"
+
+
+def parse_trusted_proxies(value: str) -> tuple[str, ...]:
+    """B2B_TRUSTED_PROXIES: comma-separated CIDRs; blank means the defaults, `none` no proxy.
+
+    A bare address is one host (/32 or /128). A network with host bits set (10.1.0.0/8)
+    is refused rather than widened: it is more likely a typo than meant.
+    """
+    value = value.strip()
+    if not value:
+        return DEFAULT_TRUSTED_PROXIES
+    if value.lower() == "none":
+        return ()
+    networks = []
+    for item in (part.strip() for part in value.split(",")):
+        try:
+            networks.append(str(ipaddress.ip_network(item)))
+        except ValueError as exc:
+            raise UserError(
+                f"B2B_TRUSTED_PROXIES has {item!r}, not a network ({exc}): "
+                "use comma-separated CIDRs like 10.0.0.0/8,2001:db8::/32"
+            ) from None
+    return tuple(networks)
 
 
 def _parse_month(value: str) -> dt.date:

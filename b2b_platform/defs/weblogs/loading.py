@@ -213,7 +213,7 @@ def _parse_lines(lines: pl.DataFrame, pieces: list[FilePiece], load: MonthLoad) 
     rotation). Only quarantined lines keep their raw text. Rows name their file by its
     index in the unit: the commit joins the paths in, instead of a string per row here.
     """
-    parsed = parse_log_lines(lines)  # TODO trusted
+    parsed = parse_log_lines(lines, trusted_proxies=load.trusted_proxies)
     files = pl.DataFrame(
         {
             "file_index": range(len(pieces)),

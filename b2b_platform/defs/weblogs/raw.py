@@ -41,6 +41,7 @@ from b2b_platform.lib.metadata import schema_metadata
 from b2b_platform.lib.resources import (
     CalendarResource,
     DirectoryResource,
+    LogParsing,
     QualityThresholds,
 )
 from b2b_platform.lib.warehouse import (
@@ -146,6 +147,7 @@ def raw_weblogs(
     log_dir: DirectoryResource,
     quality: QualityThresholds,
     calendar: CalendarResource,
+    log_parsing: LogParsing,
 ) -> Iterator[dg.MaterializeResult]:
     """Web server access-log lines (Apache/NGINX combined format), parsed into fields.
 
@@ -172,7 +174,7 @@ def raw_weblogs(
         load = MonthLoad(
             partition_key,
             cutoff=calendar.load_cutoff,
-            trusted_proxies=[],  # TODO wire
+            trusted_proxies=log_parsing.trusted_proxies,
             failed=failed,
         )
         with asset_step(context, duckdb, partition_key) as step:
