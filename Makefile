@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?= data
 export DAGSTER_HOME ?= $(CURDIR)/$(DATA)/dagster_home
 
-.PHONY: install demo test ui bench lint format clean
+.PHONY: install demo test ui bench hostile lint format clean
 
 install: $(STAMP)
 
@@ -39,7 +39,11 @@ ui: $(STAMP)
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 bench: $(STAMP)
+	@command -v goaccess >/dev/null || { apt-get update -qq && apt-get install -y -qq goaccess; }
 	$(BIN)/python -m b2b_platform_tests.bench
+
+hostile: $(STAMP)
+	$(BIN)/python -m b2b_platform_tests.hostile_corpus measure
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

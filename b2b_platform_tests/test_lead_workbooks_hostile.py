@@ -6,7 +6,6 @@ part by part, a zip bomb whose header lies, links, a directory, a name that is n
 
 import io
 import os
-import shutil
 import struct
 import zipfile
 
@@ -19,7 +18,8 @@ from hypothesis import strategies as st
 from b2b_platform.lib.lead_workbooks import LeadWorkbookError, parse_workbook, read_lead_workbook
 from b2b_platform.lib.workbook_reader import WorkbookReader
 from b2b_platform.lib.workbook_size import WorkbookLimits, check_workbook_size
-from b2b_platform_tests.helpers import materialize, query, snapshot, warehouse_env
+from b2b_platform_tests.helpers import materialize, query, snapshot
+from b2b_platform_tests.test_leads_pipeline import leads_warehouse
 
 LEADS = "tag:source=leads"
 SECRET = "s3cr3t-db-password-do-not-load"
@@ -268,14 +268,8 @@ def test_truncated_workbook_bytes_only_raise_lead_workbook_error(length):
 
 
 def test_hostile_entries_fail_alone_while_good_workbooks_load(monkeypatch, tmp_path, tiny_sources):
-    data_dir, summary = tiny_sources
-    leads = tmp_path / "leads"
-    shutil.copytree(data_dir / "leads", leads)
-    warehouse = tmp_path / "warehouse" / "b2b.duckdb"
-    for key, value in warehouse_env(data_dir, warehouse).items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("B2B_LEADS_DIR", str(leads))
-    assert materialize("tag:source=platform_db").ok
+    data_dir, _ = tiny_sources
+    warehouse, leads, summary = leads_warehouse(monkeypatch, tmp_path, tiny_sources)
     good = next(leads.glob("*.xlsx")).read_bytes()
     for name, make in [
         ("xfd_one_cell", xfd_workbook),

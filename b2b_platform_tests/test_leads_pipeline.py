@@ -14,7 +14,8 @@ from b2b_platform_tests.helpers import materialize, query, warehouse_env
 LEADS = "tag:source=leads"
 
 
-def _setup(monkeypatch, tmp_path, tiny_sources):
+def leads_warehouse(monkeypatch, tmp_path, tiny_sources):
+    """Tiny sources with a private copy of the leads directory, platform already built."""
     data_dir, summary = tiny_sources
     leads = tmp_path / "leads"
     shutil.copytree(data_dir / "leads", leads)
@@ -27,7 +28,7 @@ def _setup(monkeypatch, tmp_path, tiny_sources):
 
 
 def test_corrupt_workbook_fails_alone(monkeypatch, tmp_path, tiny_sources):
-    warehouse, leads, summary = _setup(monkeypatch, tmp_path, tiny_sources)
+    warehouse, leads, summary = leads_warehouse(monkeypatch, tmp_path, tiny_sources)
     (leads / "broken_export.xlsx").write_bytes(b"PK\x03\x04 truncated zip")
     (leads / "~$leads_open_in_excel.xlsx").write_bytes(b"lock file")  # ignored
     outcome = materialize(LEADS)
@@ -48,7 +49,7 @@ def test_corrupt_workbook_fails_alone(monkeypatch, tmp_path, tiny_sources):
 def test_unchanged_workbooks_are_skipped_and_removed_ones_unloaded(
     monkeypatch, tmp_path, tiny_sources
 ):
-    warehouse, leads, _ = _setup(monkeypatch, tmp_path, tiny_sources)
+    warehouse, leads, _ = leads_warehouse(monkeypatch, tmp_path, tiny_sources)
     assert materialize(LEADS).ok
     before = query(warehouse, "SELECT path, loaded_at FROM etl.file_manifest ORDER BY 1")
     assert materialize(LEADS).ok
@@ -72,7 +73,7 @@ def test_unchanged_workbooks_are_skipped_and_removed_ones_unloaded(
 
 
 def test_rows_without_lead_id_are_rejected_one_by_one(monkeypatch, tmp_path, tiny_sources):
-    warehouse, leads, summary = _setup(monkeypatch, tmp_path, tiny_sources)
+    warehouse, leads, summary = leads_warehouse(monkeypatch, tmp_path, tiny_sources)
     path = leads / "leads_sin_id.xlsx"
     wb = openpyxl.Workbook()
     for row in [
@@ -110,7 +111,7 @@ def test_rows_without_lead_id_are_rejected_one_by_one(monkeypatch, tmp_path, tin
 def test_touched_workbook_is_not_reloaded_and_its_new_time_is_kept(
     monkeypatch, tmp_path, tiny_sources
 ):
-    warehouse, leads, _ = _setup(monkeypatch, tmp_path, tiny_sources)
+    warehouse, leads, _ = leads_warehouse(monkeypatch, tmp_path, tiny_sources)
     assert materialize(LEADS).ok
     touched = sorted(leads.glob("*.xlsx"))[0]
     sql = "SELECT modified_at, loaded_at, status FROM etl.file_manifest WHERE path = ?"
