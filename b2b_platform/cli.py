@@ -149,6 +149,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{outcome.runs} runs in {elapsed:.1f} s")
     if outcome.failed_checks:
         print(f"failed checks: {', '.join(outcome.failed_checks)}")
+    if outcome.not_started:
+        print(f"not started, an input failed: {'; '.join(outcome.not_started)}")
     for path, error in failed_files:
         print(f"b2b: error: could not read {path}: {error}", file=sys.stderr)
     for path, reason in skipped_entries:

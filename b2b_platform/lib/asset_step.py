@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -14,7 +15,7 @@ from dagster_duckdb import DuckDBResource
 from b2b_platform.lib import checks
 from b2b_platform.lib.metadata import schema_metadata, table_metadata
 from b2b_platform.lib.settings import Settings, add_months
-from b2b_platform.lib.warehouse import TableSlice, WarehouseStep, warehouse_step
+from b2b_platform.lib.warehouse import AuditFailed, TableSlice, WarehouseStep, warehouse_step
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 
@@ -101,6 +102,60 @@ def months_markdown(rows: dict[str, dict[str, int]]) -> dg.MetadataValue:
 
 
 TableCheck = Callable[[duckdb.DuckDBPyConnection], dg.AssetCheckResult]
+AssetEvents = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
+
+
+class CheckAudit:
+    """An asset's checks, run as the audit of its write (write-audit-publish).
+
+    Passed to WarehouseStep.commit: the checks see the new slice inside the open
+    transaction, and a failed blocking check rolls it back instead of publishing it.
+    The results are kept for the materialization (or for the failure's report).
+    """
+
+    def __init__(
+        self,
+        context: dg.AssetExecutionContext,
+        evaluate: Callable[[duckdb.DuckDBPyConnection], Sequence[dg.AssetCheckResult]],
+    ) -> None:
+        self.evaluate = evaluate
+        self.results: list[dg.AssetCheckResult] = []
+        self.default_key = context.assets_def.key if len(context.assets_def.keys) == 1 else None
+        self.blocking = {spec.key for spec in context.assets_def.check_specs if spec.blocking}
+
+    def __call__(self, conn: duckdb.DuckDBPyConnection) -> list[str]:
+        self.results = list(self.evaluate(conn))
+        failed = []
+        for result in self.results:
+            key = dg.AssetCheckKey(result.asset_key or self.default_key, result.check_name)  # type: ignore[arg-type]
+            if not result.passed and key in self.blocking:
+                failed.append(key.to_user_string())
+        return failed
+
+
+def blocked(audits: Sequence[CheckAudit], error: AuditFailed) -> AssetEvents:
+    """Report the checks of a slice a blocking check stopped, then fail the step.
+
+    The step fails (so nothing downstream runs) after the check results are recorded,
+    and etl.run_log already says which check failed.
+    """
+    for audit in audits:
+        yield from audit.results
+    raise dg.Failure(description=str(error), allow_retries=False)
+
+
+def published(audits: Sequence[CheckAudit], write: Callable[[], dict[str, Any]]) -> AssetEvents:
+    """Run a write whose commits carry these audits; materialize it, or report what blocked it.
+
+    `write` returns the materialization's metadata.
+    """
+    try:
+        metadata = write()
+    except AuditFailed as error:
+        yield from blocked(audits, error)
+    yield dg.MaterializeResult(
+        metadata=metadata, check_results=[r for audit in audits for r in audit.results]
+    )
 
 
 def materialize_table(
@@ -113,19 +168,25 @@ def materialize_table(
     register: dict[str, Any] | None = None,
     table_checks: Sequence[TableCheck] = (),
     extra_metadata: Callable[[duckdb.DuckDBPyConnection], dict[str, Any]] | None = None,
-) -> dg.MaterializeResult:
-    """Replace a whole (unpartitioned) table or view in one recorded step, then check it."""
-    with asset_step(context, duckdb_resource) as step:
-        for name, frame in (register or {}).items():  # Arrow tables the query reads
-            step.conn.register(name, frame)
-        result = step.commit(
-            [] if view else [TableSlice(table, query)], views={table: query} if view else None
-        )
-        check_results = [check(step.conn) for check in table_checks]
-        metadata = table_metadata(step.conn, table, None if view else result)
-        if extra_metadata:
-            metadata |= extra_metadata(step.conn)
-    return dg.MaterializeResult(metadata=metadata, check_results=check_results)
+) -> AssetEvents:
+    """Replace a whole (unpartitioned) table or view in one recorded step, checked before
+    it is published."""
+    audit = CheckAudit(context, lambda conn: [check(conn) for check in table_checks])
+    try:
+        with asset_step(context, duckdb_resource) as step:
+            for name, frame in (register or {}).items():  # Arrow tables the query reads
+                step.conn.register(name, frame)
+            result = step.commit(
+                [] if view else [TableSlice(table, query)],
+                views={table: query} if view else None,
+                audit=audit,
+            )
+            metadata = table_metadata(step.conn, table, None if view else result)
+            if extra_metadata:
+                metadata |= extra_metadata(step.conn)
+    except AuditFailed as error:
+        yield from blocked([audit], error)
+    yield dg.MaterializeResult(metadata=metadata, check_results=audit.results)
 
 
 def materialize_months(
@@ -134,25 +195,31 @@ def materialize_months(
     table: str,
     month_query: Callable[[str], str],
     month_checks: Callable[[duckdb.DuckDBPyConnection, str], list[dg.AssetCheckResult]],
-) -> dg.MaterializeResult:
-    """Replace each selected month's slice of a monthly table, one recorded step per month."""
+) -> AssetEvents:
+    """Replace each selected month's slice of a monthly table, one recorded step per month,
+    each published only when its checks pass."""
     per_month: dict[str, dict[str, int]] = {}
     results: list[tuple[str, dg.AssetCheckResult]] = []
     for partition_key in context.partition_keys:
-        with asset_step(context, duckdb_resource, partition_key) as step:
-            written = step.commit(
-                [
-                    TableSlice(
-                        table,
-                        month_query(partition_key),
-                        where="partition_key = ?",
-                        params=[partition_key],
-                    )
-                ]
-            )
-            per_month[partition_key] = {"rows": written.rows_written}
-            results += [(partition_key, r) for r in month_checks(step.conn, partition_key)]
-    return dg.MaterializeResult(
+        audit = CheckAudit(context, partial(month_checks, partition_key=partition_key))
+        try:
+            with asset_step(context, duckdb_resource, partition_key) as step:
+                written = step.commit(
+                    [
+                        TableSlice(
+                            table,
+                            month_query(partition_key),
+                            where="partition_key = ?",
+                            params=[partition_key],
+                        )
+                    ],
+                    audit=audit,
+                )
+        except AuditFailed as error:
+            yield from blocked([audit], error)
+        per_month[partition_key] = {"rows": written.rows_written}
+        results += [(partition_key, r) for r in audit.results]
+    yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(m["rows"] for m in per_month.values()),
             **schema_metadata(duckdb_resource.database, duckdb_resource.connection_config, table),

@@ -110,7 +110,7 @@ def accounting_holds(
 # Rejected for when they fall, not for what they hold: a record dated after the load
 # time or outside the loaded range is filed under the first or last month only because
 # no partition covers its date, so it says nothing about that month's data.
-DATE_PLACEMENT_REASONS = ("future_order", "out_of_range")
+DATE_PLACEMENT_REASONS = ("future_order", "future_request", "out_of_range")
 
 
 def reject_rate_below(

@@ -14,6 +14,7 @@ from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
     FOLLOW_UPSTREAM,
     WAREHOUSE_POOL,
+    AssetEvents,
     TableCheck,
     materialize_table,
 )
@@ -52,14 +53,14 @@ def materialize_report(
     name: str,
     query: str,
     report_checks: Sequence[TableCheck] = (),
-) -> dg.MaterializeResult:
+) -> AssetEvents:
     """Replace reports.<name> with the query's rows; preview, row count and schema in the UI."""
     table = f"reports.{name}"
 
     def preview(conn: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
         return {"preview": dg.MetadataValue.md(markdown_table(read_report(conn, name)))}
 
-    return materialize_table(
+    yield from materialize_table(
         context,
         duckdb_resource,
         table,

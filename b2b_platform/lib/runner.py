@@ -36,6 +36,8 @@ class RunOutcome:
     runs: int = 0
     failed_runs: list[str] = field(default_factory=list)  # "stage/partition: failing steps"
     failed_checks: list[str] = field(default_factory=list)
+    not_started: list[str] = field(default_factory=list)  # stages whose inputs failed
+    failed_assets: set[dg.AssetKey] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -153,6 +155,19 @@ def fail_abandoned_runs(instance: dg.DagsterInstance) -> int:
 DAGSTER_WRAPPERS = ("Error occurred while", "Exceeded max_retries")
 
 
+def _depends_on(graph: AssetGraph, keys: frozenset[dg.AssetKey], failed: set[dg.AssetKey]) -> bool:
+    """Whether any of `keys` reads, directly or through other assets, a failed asset."""
+    seen: set[dg.AssetKey] = set()
+    frontier = set(keys)
+    while frontier:
+        parents = {p for key in frontier for p in graph.get(key).parent_keys} - seen
+        if parents & failed:
+            return True
+        seen |= parents
+        frontier = parents
+    return False
+
+
 def run_stages(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -165,6 +180,13 @@ def run_stages(
     outcome = RunOutcome()
     for stage in plan_stages(graph, keys):
         names = ", ".join(sorted(k.to_user_string() for k in stage.keys))
+        if _depends_on(graph, stage.keys, outcome.failed_assets):
+            # its inputs were not brought up to date: running it would publish stale or
+            # partial results as if they were current
+            outcome.not_started.append(names)
+            outcome.failed_assets |= stage.keys
+            echo(f"  SKIPPED {names}: an input failed")
+            continue
         if not stage.partitioned:
             _run_one(assets, resources, instance, stage, None, names, outcome, echo)
             continue
@@ -236,5 +258,7 @@ def _run_one(
             failures.append(f"{event.step_key}: {message}")
     if not failures:
         failures.append("steps skipped (a blocking check failed upstream)")
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    outcome.failed_assets |= set(stage.keys) - materialized
     outcome.failed_runs.append(f"{label}: {'; '.join(failures)}")
     echo(f"  FAILED  {label}: {'; '.join(failures)}")

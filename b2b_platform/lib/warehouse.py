@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,6 +224,17 @@ class CommitResult:
 # ---------------------------------------------------------------- the step
 
 
+class AuditFailed(Exception):
+    """Blocking checks failed on a slice before it was published: it was rolled back."""
+
+    def __init__(self, checks: Sequence[str]) -> None:
+        self.checks = list(checks)
+        super().__init__(
+            f"blocking check{'s' if len(self.checks) > 1 else ''} failed: {', '.join(self.checks)}"
+            " (the slice was not published; the previous one stays)"
+        )
+
+
 class WarehouseStep:
     """One asset (and partition) being materialized: its connection and its run record."""
 
@@ -340,6 +351,7 @@ class WarehouseStep:
         rows_read: int | None = None,
         finish: bool = True,
         keep_open: bool = False,
+        audit: Callable[[duckdb.DuckDBPyConnection], Sequence[str]] | None = None,
     ) -> CommitResult:
         """Write everything in one transaction; with finish, mark the step succeeded in it too.
 
@@ -348,6 +360,11 @@ class WarehouseStep:
         no accounting entry says it (raw copies). With keep_open the transaction stays
         open and the next commit continues it (a file too large to hold in memory is
         written part by part, yet appears whole or not at all); rollback() undoes it.
+
+        `audit` is write-audit-publish: it runs inside the transaction, sees the new
+        slice as no other connection can, and returns the blocking checks that failed.
+        Any failure rolls the whole transaction back, so nothing is published, and
+        raises AuditFailed naming them.
         """
         result = CommitResult()
         conn = self.conn
@@ -388,6 +405,9 @@ class WarehouseStep:
             totals.by_entity.update(result.by_entity)
             if keep_open:
                 return result
+            failed = list(audit(conn)) if audit is not None else []
+            if failed:
+                raise AuditFailed(failed)
             if finish:
                 self._finish(totals)
             _fault_point(self.asset_key, self.partition_key)

@@ -13,7 +13,7 @@ from b2b_platform.defs.core.common import (
     core_table_checks,
     staging_key,
 )
-from b2b_platform.lib.asset_step import materialize_table
+from b2b_platform.lib.asset_step import AssetEvents, materialize_table
 from b2b_platform.lib.resources import CalendarResource, Pseudonymizer
 from b2b_platform.lib.settings import add_months
 
@@ -24,7 +24,7 @@ from b2b_platform.lib.settings import add_months
     **core_asset(),
     check_specs=core_checks("dim_company"),
 )
-def dim_company(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def dim_company(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
     """Client companies, one row per company after duplicate CUITs were merged.
 
     A merged duplicate's orders count for the company kept here; `merged_duplicates`
@@ -32,7 +32,7 @@ def dim_company(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg
     is kept with the CUIT empty and `cuit_flagged` set.
     """
     table = "core.dim_company"
-    return materialize_table(
+    yield from materialize_table(
         context,
         duckdb,
         table,
@@ -77,7 +77,7 @@ def dim_customer(
     duckdb: DuckDBResource,
     calendar: CalendarResource,
     pseudonymizer: Pseudonymizer,
-) -> dg.MaterializeResult:
+) -> AssetEvents:
     """End customers the companies ship to, pseudonymized for analysis.
 
     No document number, birth date, name, email or phone: the document becomes a salted
@@ -86,7 +86,7 @@ def dim_customer(
     """
     table = "core.dim_customer"
     document_hash = pseudonymizer.hash_sql("document_type", "document_number")
-    return materialize_table(
+    yield from materialize_table(
         context,
         duckdb,
         table,
@@ -109,11 +109,11 @@ def dim_customer(
 )
 def dim_product(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
-) -> dg.MaterializeResult:
+) -> AssetEvents:
     """The product catalogue with how many suppliers offer each product and the lowest
     current price among them."""
     table = "core.dim_product"
-    return materialize_table(
+    yield from materialize_table(
         context,
         duckdb,
         table,
@@ -139,7 +139,7 @@ def dim_product(
     **core_asset(),
     check_specs=core_checks("dim_device"),
 )
-def dim_device(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def dim_device(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
     """Devices, one row per distinct user-agent string seen in the web logs.
 
     `device_label` is what reports show: the device family when the parser knows it,
@@ -147,7 +147,7 @@ def dim_device(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.
     user agent use the row with key `unknown`.
     """
     table = "core.dim_device"
-    return materialize_table(
+    yield from materialize_table(
         context,
         duckdb,
         table,
@@ -171,14 +171,14 @@ def dim_device(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.
 )
 def dim_date(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
-) -> dg.MaterializeResult:
+) -> AssetEvents:
     """The calendar, one row per day from the first loaded month (or the start of the
     report window, if earlier) to the end of the as-of month."""
     table = "core.dim_date"
     window_start, _ = calendar.report_window
     start = min(calendar.first_month_start, window_start)
     end = add_months(calendar.as_of_date, 1)
-    return materialize_table(
+    yield from materialize_table(
         context,
         duckdb,
         table,
@@ -199,7 +199,7 @@ def dim_date(
     **core_asset(kinds={"duckdb", "python"}),
     check_specs=core_checks("dim_country"),
 )
-def dim_country(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def dim_country(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
     """ISO 3166 countries with the name reports show (pycountry's common name if any)."""
     table = "core.dim_country"
     countries = pa.table(
@@ -209,7 +209,7 @@ def dim_country(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg
             "alpha_3": [c.alpha_3 for c in pycountry.countries],
         }
     )
-    return materialize_table(
+    yield from materialize_table(
         context,
         duckdb,
         table,

@@ -10,7 +10,7 @@ from b2b_platform.defs.core.common import (
     core_table_checks,
     staging_key,
 )
-from b2b_platform.lib.asset_step import materialize_table
+from b2b_platform.lib.asset_step import AssetEvents, materialize_table
 
 KEY = core_key("fct_leads")
 
@@ -21,7 +21,7 @@ KEY = core_key("fct_leads")
     **core_asset(),
     check_specs=core_checks("fct_leads"),
 )
-def fct_leads(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def fct_leads(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
     """Marketing leads (duplicates across workbooks merged), each matched to a client
     company by its normalized CUIT when one exists.
 
@@ -29,7 +29,7 @@ def fct_leads(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.M
     an email or a phone.
     """
     table = "core.fct_leads"
-    return materialize_table(
+    yield from materialize_table(
         context,
         duckdb,
         table,

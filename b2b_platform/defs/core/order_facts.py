@@ -10,7 +10,7 @@ from b2b_platform.defs.core.common import (
     staging_key,
 )
 from b2b_platform.lib import checks
-from b2b_platform.lib.asset_step import materialize_months
+from b2b_platform.lib.asset_step import AssetEvents, materialize_months
 
 KEY = core_key("fct_order_lines")
 TABLE = "core.fct_order_lines"
@@ -85,9 +85,7 @@ def _month_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[d
         ),
     ],
 )
-def fct_order_lines(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource
-) -> dg.MaterializeResult:
+def fct_order_lines(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
     """Sales: one row per line of a valid order (passed validation, not cancelled or
     returned), by month of the order.
 
@@ -95,4 +93,4 @@ def fct_order_lines(
     merged duplicate company count for the surviving company. `user_id` is empty for
     orders placed through the API.
     """
-    return materialize_months(context, duckdb, TABLE, _month_query, _month_checks)
+    yield from materialize_months(context, duckdb, TABLE, _month_query, _month_checks)

@@ -14,6 +14,7 @@ from b2b_platform.defs.core.common import (
 )
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
+    AssetEvents,
     materialize_months,
     materialize_table,
 )
@@ -29,9 +30,7 @@ LOGINS = "core.fct_logins"
     **core_asset(),
     check_specs=core_checks("fct_web_requests"),
 )
-def fct_web_requests(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource
-) -> dg.MaterializeResult:
+def fct_web_requests(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
     """Web traffic: one row per loaded access-log line, with user, company, country,
     device and bot flag, and whether it was a login or a product page view.
 
@@ -40,7 +39,7 @@ def fct_web_requests(
     and the address its country.
     """
     table = "core.fct_web_requests"
-    return materialize_table(
+    yield from materialize_table(
         context,
         duckdb,
         table,
@@ -100,8 +99,8 @@ def _login_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[d
         ),
     ],
 )
-def fct_logins(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def fct_logins(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
     """Successful logins: `POST /login` (query string ignored) answered 2xx/3xx, by a
     known platform user, with the country of the address it came from (empty when the
     address has none, e.g. a private network)."""
-    return materialize_months(context, duckdb, LOGINS, _login_query, _login_checks)
+    yield from materialize_months(context, duckdb, LOGINS, _login_query, _login_checks)

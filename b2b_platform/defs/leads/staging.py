@@ -5,15 +5,23 @@ lead id, and rows that have none are not one lead. Each rejected row gets one fi
 """
 
 import unicodedata
-from collections.abc import Iterator
+from functools import partial
+from typing import Any
 
 import dagster as dg
+import duckdb
 import pycountry
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.leads.raw import OWNERS, SOURCE
 from b2b_platform.lib import checks
-from b2b_platform.lib.asset_step import WAREHOUSE_POOL, asset_step
+from b2b_platform.lib.asset_step import (
+    WAREHOUSE_POOL,
+    AssetEvents,
+    CheckAudit,
+    asset_step,
+    published,
+)
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import QualityThresholds
 from b2b_platform.lib.warehouse import Accounting, QuarantineSlice, TableSlice
@@ -83,7 +91,7 @@ def country_codes(values: list[str]) -> dict[str, str]:
 )
 def staging_leads(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, quality: QualityThresholds
-) -> Iterator[dg.MaterializeResult]:
+) -> AssetEvents:
     """Marketing leads, one row per lead across all campaign exports.
 
     Dates are read whether Excel stored them as dates or people typed dd/mm/yyyy;
@@ -93,6 +101,13 @@ def staging_leads(
     phone, is rejected; a lead exported again in a later file is merged into its first
     appearance.
     """
+    audit = CheckAudit(context, partial(_lead_checks, threshold=quality.max_reject_rate))
+    yield from published([audit], partial(_stage_leads, context, duckdb, audit))
+
+
+def _stage_leads(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, audit: CheckAudit
+) -> dict[str, Any]:
     with asset_step(context, duckdb) as step:
         conn = step.conn
         countries = [r[0] for r in conn.execute(
@@ -203,11 +218,15 @@ def staging_leads(
                     "SELECT count(*) FROM staging.leads",
                 )
             ],
+            audit=audit,
         )
-        check_results = [
-            checks.unique_key(conn, KEY, "staging.leads", ["lead_id"]),
-            checks.accounting_holds(conn, KEY, SOURCE, ["leads"], None),
-            checks.reject_rate_below(conn, KEY, SOURCE, "leads", None, quality.max_reject_rate),
-        ]
-        metadata = table_metadata(conn, "staging.leads", result)
-    yield dg.MaterializeResult(metadata=metadata, check_results=check_results)
+        return table_metadata(conn, "staging.leads", result)
+
+
+def _lead_checks(conn: duckdb.DuckDBPyConnection, threshold: float) -> list[dg.AssetCheckResult]:
+    """The staged leads' checks, run before they are published."""
+    return [
+        checks.unique_key(conn, KEY, "staging.leads", ["lead_id"]),
+        checks.accounting_holds(conn, KEY, SOURCE, ["leads"], None),
+        checks.reject_rate_below(conn, KEY, SOURCE, "leads", None, threshold),
+    ]

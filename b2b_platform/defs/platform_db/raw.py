@@ -7,16 +7,18 @@ no source row is ever left out: staging then rejects them as out_of_range,
 future_order or unknown_order, and the accounting shows it.
 """
 
-from collections.abc import Iterator
-
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib.asset_step import (
     SINGLE_RUN,
     SOURCE_RETRY,
     WAREHOUSE_POOL,
+    AssetEvents,
+    CheckAudit,
     asset_step,
+    blocked,
     month_bounds,
     monthly_partitions,
     months_markdown,
@@ -25,7 +27,7 @@ from b2b_platform.lib.checks import combine_months
 from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
 from b2b_platform.lib.settings import Settings
-from b2b_platform.lib.warehouse import TableSlice
+from b2b_platform.lib.warehouse import AuditFailed, TableSlice
 from source_db.columns import extraction_columns, raw_select_list
 
 OWNERS = ["team:data-platform"]
@@ -44,7 +46,24 @@ def _row_count_check(table: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         "extracted_all_rows",
         asset=dg.AssetKey(["raw", table]),
+        blocking=True,
         description="Every source row was copied: raw row count equals the source's count.",
+    )
+
+
+def extracted_all_rows(
+    conn: duckdb.DuckDBPyConnection, table: str, source_rows: int, partition_key: str | None
+) -> dg.AssetCheckResult:
+    """The raw slice, as the open transaction sees it, holds every extracted row."""
+    in_slice = " WHERE _partition_key = ?" if partition_key else ""
+    raw_rows = conn.execute(
+        f"SELECT count(*) FROM raw.{table}{in_slice}", [partition_key] if partition_key else []
+    ).fetchone()[0]  # type: ignore[index]
+    return dg.AssetCheckResult(
+        asset_key=dg.AssetKey(["raw", table]),
+        check_name="extracted_all_rows",
+        passed=raw_rows == source_rows,
+        metadata={"source_rows": source_rows, "raw_rows": int(raw_rows)},
     )
 
 
@@ -62,35 +81,31 @@ def _snapshot_asset(table: str, description: str) -> dg.AssetsDefinition:
     )
     def _snapshot(
         context: dg.AssetExecutionContext, duckdb: DuckDBResource, source_db: SourceDatabaseResource
-    ) -> Iterator[dg.MaterializeResult]:
+    ) -> AssetEvents:
         query = f"SELECT {extraction_columns(table)} FROM {source_db.qualified(table)}"
-        with asset_step(context, duckdb) as step:
-            extracted = source_db.fetch_arrow(query)
-            step.conn.register("extracted", extracted)
-            result = step.commit(
-                [
-                    TableSlice(
-                        f"raw.{table}",
-                        f"SELECT {raw_select_list(table)}, current_timestamp::TIMESTAMP AS _extracted_at"
-                        " FROM extracted",
-                    )
-                ],
-                rows_read=extracted.num_rows,
-            )
-            metadata = table_metadata(step.conn, f"raw.{table}", result)
-        yield dg.MaterializeResult(
-            metadata=metadata,
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name="extracted_all_rows",
-                    passed=metadata["dagster/row_count"] == extracted.num_rows,
-                    metadata={
-                        "source_rows": extracted.num_rows,
-                        "raw_rows": metadata["dagster/row_count"],
-                    },
+        audit = CheckAudit(context, lambda conn: [])
+        try:
+            with asset_step(context, duckdb) as step:
+                extracted = source_db.fetch_arrow(query)
+                audit.evaluate = lambda conn: [
+                    extracted_all_rows(conn, table, extracted.num_rows, None)
+                ]
+                step.conn.register("extracted", extracted)
+                result = step.commit(
+                    [
+                        TableSlice(
+                            f"raw.{table}",
+                            f"SELECT {raw_select_list(table)},"
+                            " current_timestamp::TIMESTAMP AS _extracted_at FROM extracted",
+                        )
+                    ],
+                    rows_read=extracted.num_rows,
+                    audit=audit,
                 )
-            ],
-        )
+                metadata = table_metadata(step.conn, f"raw.{table}", result)
+        except AuditFailed as error:
+            yield from blocked([audit], error)
+        yield dg.MaterializeResult(metadata=metadata, check_results=audit.results)
 
     return _snapshot
 
@@ -145,19 +160,23 @@ def raw_orders(
     duckdb: DuckDBResource,
     source_db: SourceDatabaseResource,
     calendar: CalendarResource,
-) -> Iterator[dg.MaterializeResult]:
+) -> AssetEvents:
     last_key = MONTHLY.get_last_partition_key() or context.partition_keys[-1]
     months: dict[str, dict[str, dict[str, int]]] = {"orders": {}, "order_items": {}}
     results: list[tuple[str, dg.AssetCheckResult]] = []
     for partition_key in context.partition_keys:
-        counts = _extract_month(context, duckdb, source_db, calendar, partition_key, last_key)
-        for table, (source_rows, raw_rows) in counts.items():
+        audit = CheckAudit(context, lambda conn: [])  # the month's checks are set when extracted
+        try:
+            checked = _extract_month(
+                context, duckdb, source_db, calendar, partition_key, last_key, audit
+            )
+        except AuditFailed as error:
+            yield from blocked([audit], error)
+        for result in checked:
+            table = result.asset_key.path[-1]  # type: ignore[union-attr]
+            source_rows, raw_rows = (result.metadata[k].value for k in ("source_rows", "raw_rows"))
             months[table][partition_key] = {"source_rows": source_rows, "raw_rows": raw_rows}
-            results.append((partition_key, dg.AssetCheckResult(
-                asset_key=["raw", table], check_name="extracted_all_rows",
-                passed=source_rows == raw_rows,
-                metadata={"source_rows": source_rows, "raw_rows": raw_rows},
-            )))  # fmt: skip
+            results.append((partition_key, result))
     combined = combine_months(results)
     schemas = column_schemas(
         duckdb.database, duckdb.connection_config, ["raw.orders", "raw.order_items"]
@@ -181,8 +200,9 @@ def _extract_month(
     calendar: CalendarResource,
     partition_key: str,
     last_key: str,
-) -> dict[str, tuple[int, int]]:
-    """Copy one month of orders and their lines; returns (source rows, raw rows) per table."""
+    audit: CheckAudit,
+) -> list[dg.AssetCheckResult]:
+    """Copy one month of orders and their lines, published only if every row arrived."""
     in_month = order_month_predicate("o.ordered_at", partition_key, calendar, last_key)
     orders_table, items_table = source_db.qualified("orders"), source_db.qualified("order_items")
     orders_query = (
@@ -198,10 +218,13 @@ def _extract_month(
             f" WHERE NOT EXISTS (SELECT 1 FROM {orders_table} o WHERE o.order_id = i.order_id)"
         )
     stamp = f"'{partition_key}'::VARCHAR AS _partition_key, current_timestamp::TIMESTAMP AS _extracted_at"
-    counts: dict[str, tuple[int, int]] = {}
     with asset_step(context, duckdb, partition_key) as step:
         orders = source_db.fetch_arrow(orders_query)
         items = source_db.fetch_arrow(items_query)
+        audit.evaluate = lambda conn: [
+            extracted_all_rows(conn, "orders", orders.num_rows, partition_key),
+            extracted_all_rows(conn, "order_items", items.num_rows, partition_key),
+        ]
         step.conn.register("extracted_orders", orders)
         step.conn.register("extracted_items", items)
         step.commit(
@@ -218,10 +241,6 @@ def _extract_month(
                 )
             ],
             rows_read=orders.num_rows + items.num_rows,
+            audit=audit,
         )
-        for table, extracted in (("orders", orders), ("order_items", items)):
-            raw_rows = step.conn.execute(
-                f"SELECT count(*) FROM raw.{table} WHERE _partition_key = ?", [partition_key]
-            ).fetchall()[0][0]
-            counts[table] = (extracted.num_rows, int(raw_rows))
-    return counts
+    return audit.results

@@ -6,17 +6,28 @@ set to NULL (`flagged`); duplicates fold into the lowest id (`merged`) and the
 finding lands in quarantine.rejected_records with the original record as JSON.
 """
 
-from collections.abc import Iterator
+from functools import partial
+from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.platform_db.raw import MONTHLY, OWNERS
 from b2b_platform.lib import checks
-from b2b_platform.lib.asset_step import SINGLE_RUN, WAREHOUSE_POOL, asset_step, months_markdown
+from b2b_platform.lib.asset_step import (
+    SINGLE_RUN,
+    WAREHOUSE_POOL,
+    AssetEvents,
+    CheckAudit,
+    asset_step,
+    blocked,
+    months_markdown,
+    published,
+)
 from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, QualityThresholds
-from b2b_platform.lib.warehouse import Accounting, QuarantineSlice, TableSlice
+from b2b_platform.lib.warehouse import Accounting, AuditFailed, QuarantineSlice, TableSlice
 
 SOURCE = "platform_db"
 TAGS = {"source": SOURCE, "layer": "staging"}
@@ -64,9 +75,7 @@ def _count(conn: object, table: str) -> int:
         ("cuit_unique", "No two surviving companies share a normalized CUIT.", True),
     ),
 )
-def staging_companies(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource
-) -> Iterator[dg.MaterializeResult]:
+def staging_companies(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
     """Client and supplier companies, one row per real company.
 
     CUITs are normalized to 11 digits and validated by check digit; an invalid CUIT
@@ -74,6 +83,13 @@ def staging_companies(
     with and without dashes) are merged into the lowest company_id;
     `staging.company_merges` maps each merged id to its survivor.
     """
+    audit = CheckAudit(context, _company_checks)
+    yield from published([audit], partial(_stage_companies, context, duckdb, audit))
+
+
+def _stage_companies(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, audit: CheckAudit
+) -> dict[str, Any]:
     with asset_step(context, duckdb) as step:
         conn = step.conn
         conn.execute(r"""
@@ -153,22 +169,25 @@ def staging_companies(
                     "SELECT count(*) FROM staging.companies",
                 )
             ],
+            audit=audit,
         )
-        key = _key("companies")
-        check_results = [
-            checks.unique_key(conn, key, "staging.companies", ["company_id"]),
-            checks.accounting_holds(conn, key, SOURCE, ["companies"], None),
-            checks.unique_key(
-                conn,
-                key,
-                "staging.companies",
-                ["cuit"],
-                where="cuit IS NOT NULL",
-                check_name="cuit_unique",
-            ),
-        ]
-        metadata = table_metadata(conn, "staging.companies", result)
-    yield dg.MaterializeResult(metadata=metadata, check_results=check_results)
+        return table_metadata(conn, "staging.companies", result)
+
+
+def _company_checks(conn: duckdb.DuckDBPyConnection) -> list[dg.AssetCheckResult]:
+    key = _key("companies")
+    return [
+        checks.unique_key(conn, key, "staging.companies", ["company_id"]),
+        checks.accounting_holds(conn, key, SOURCE, ["companies"], None),
+        checks.unique_key(
+            conn,
+            key,
+            "staging.companies",
+            ["cuit"],
+            where="cuit IS NOT NULL",
+            check_name="cuit_unique",
+        ),
+    ]
 
 
 # ---------------------------------------------------------------- customers
@@ -186,7 +205,7 @@ def staging_companies(
 )
 def staging_customers(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
-) -> Iterator[dg.MaterializeResult]:
+) -> AssetEvents:
     """End customers, one row per person.
 
     Document numbers are normalized (dots, spaces and dashes removed, leading zeros
@@ -195,6 +214,16 @@ def staging_customers(
     registered twice (same type and normalized number) is merged into the lowest
     customer_id; `staging.customer_merges` maps merged ids to survivors.
     """
+    audit = CheckAudit(context, _customer_checks)
+    yield from published([audit], partial(_stage_customers, context, duckdb, calendar, audit))
+
+
+def _stage_customers(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    calendar: CalendarResource,
+    audit: CheckAudit,
+) -> dict[str, Any]:
     as_of = calendar.as_of_date.isoformat()
     with asset_step(context, duckdb) as step:
         conn = step.conn
@@ -291,14 +320,17 @@ def staging_customers(
                     "SELECT count(*) FROM staging.customers",
                 )
             ],
+            audit=audit,
         )
-        key = _key("customers")
-        check_results = [
-            checks.unique_key(conn, key, "staging.customers", ["customer_id"]),
-            checks.accounting_holds(conn, key, SOURCE, ["customers"], None),
-        ]
-        metadata = table_metadata(conn, "staging.customers", result)
-    yield dg.MaterializeResult(metadata=metadata, check_results=check_results)
+        return table_metadata(conn, "staging.customers", result)
+
+
+def _customer_checks(conn: duckdb.DuckDBPyConnection) -> list[dg.AssetCheckResult]:
+    key = _key("customers")
+    return [
+        checks.unique_key(conn, key, "staging.customers", ["customer_id"]),
+        checks.accounting_holds(conn, key, SOURCE, ["customers"], None),
+    ]
 
 
 # ---------------------------------------------------------------- reference tables
@@ -368,33 +400,48 @@ def _reference_asset(
         description=text,
         check_specs=_specs(name, UNIQUE, ACCOUNTED),
     )
-    def _reference(
-        context: dg.AssetExecutionContext, duckdb: DuckDBResource
-    ) -> Iterator[dg.MaterializeResult]:
+    def _reference(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
         table = f"staging.{name}"
-        with asset_step(context, duckdb) as step:
-            conn = step.conn
-            result = step.commit(
-                [TableSlice(table, query)],
-                accounting=[
-                    Accounting(
-                        SOURCE,
-                        name,
-                        None,
-                        _count(conn, f"raw.{raw_table}"),
-                        f"SELECT count(*) FROM {table}",
-                    )
-                ],
-            )
-            key = _key(name)
-            check_results = [
+        key = _key(name)
+        audit = CheckAudit(
+            context,
+            lambda conn: [
                 checks.unique_key(conn, key, table, key_cols),
                 checks.accounting_holds(conn, key, SOURCE, [name], None),
-            ]
-            metadata = table_metadata(conn, table, result)
-        yield dg.MaterializeResult(metadata=metadata, check_results=check_results)
+            ],
+        )
+        yield from published(
+            [audit], lambda: _stage_reference(context, duckdb, name, raw_table, table, query, audit)
+        )
 
     return _reference
+
+
+def _stage_reference(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    name: str,
+    raw_table: str,
+    table: str,
+    query: str,
+    audit: CheckAudit,
+) -> dict[str, Any]:
+    with asset_step(context, duckdb) as step:
+        conn = step.conn
+        result = step.commit(
+            [TableSlice(table, query)],
+            accounting=[
+                Accounting(
+                    SOURCE,
+                    name,
+                    None,
+                    _count(conn, f"raw.{raw_table}"),
+                    f"SELECT count(*) FROM {table}",
+                )
+            ],
+            audit=audit,
+        )
+        return table_metadata(conn, table, result)
 
 
 reference_assets = [_reference_asset(name, *spec) for name, spec in REFERENCE_TABLES.items()]
@@ -481,14 +528,21 @@ def staging_orders(
     duckdb: DuckDBResource,
     calendar: CalendarResource,
     quality: QualityThresholds,
-) -> Iterator[dg.MaterializeResult]:
+) -> AssetEvents:
     months: dict[str, dict[str, dict[str, int]]] = {"orders": {}, "order_items": {}}
     results: list[tuple[str, dg.AssetCheckResult]] = []
     for partition_key in context.partition_keys:
-        counts, month_checks = _stage_month(context, duckdb, calendar, quality, partition_key)
+        audit = CheckAudit(
+            context,
+            partial(_month_checks, partition_key=partition_key, threshold=quality.max_reject_rate),
+        )
+        try:
+            counts = _stage_month(context, duckdb, calendar, quality, partition_key, audit)
+        except AuditFailed as error:
+            yield from blocked([audit], error)
         for entity, values in counts.items():
             months[entity][partition_key] = values
-        results += [(partition_key, r) for r in month_checks]
+        results += [(partition_key, r) for r in audit.results]
     combined = checks.combine_months(results)
     schemas = column_schemas(
         duckdb.database, duckdb.connection_config, ["staging.orders", "staging.order_lines"]
@@ -514,8 +568,10 @@ def _stage_month(
     calendar: CalendarResource,
     quality: QualityThresholds,
     partition_key: str,
-) -> tuple[dict[str, dict[str, int]], list[dg.AssetCheckResult]]:
-    """Validate one month of orders and lines; returns accounting per entity and checks."""
+    audit: CheckAudit,
+) -> dict[str, dict[str, int]]:
+    """Validate one month of orders and lines, published if its checks pass; returns
+    accounting per entity."""
     with asset_step(context, duckdb, partition_key) as step:
         conn = step.conn
         reasons = ORDER_REASONS.format(
@@ -656,44 +712,50 @@ def _stage_month(
                     f"SELECT count(*) FROM staging.order_lines WHERE partition_key = '{partition_key}'",
                 ),
             ],
+            audit=audit,
         )
-        threshold = quality.max_reject_rate
-        orders_key, lines_key = _key("orders"), _key("order_lines")
-        in_slice = {"where": where, "params": [partition_key]}
-        orders_checks = [
-            checks.unique_key(conn, orders_key, "staging.orders", ["order_id"], **in_slice),
-            checks.accounting_holds(conn, orders_key, SOURCE, ["orders"], partition_key),
-            checks.reject_rate_below(conn, orders_key, SOURCE, "orders", partition_key, threshold),
-            checks.references_resolve(
-                conn,
-                orders_key,
-                "company_exists",
-                "staging.orders",
-                "company_id",
-                "staging.companies",
-                "company_id",
-                where="t.partition_key = ?",
-                params=[partition_key],
-            ),
-        ]
-        lines_checks = [
-            checks.unique_key(
-                conn, lines_key, "staging.order_lines", ["order_id", "line_number"], **in_slice
-            ),
-            checks.accounting_holds(conn, lines_key, SOURCE, ["order_items"], partition_key),
-            checks.reject_rate_below(
-                conn, lines_key, SOURCE, "order_items", partition_key, threshold
-            ),
-            checks.references_resolve(
-                conn,
-                lines_key,
-                "order_exists",
-                "staging.order_lines",
-                "order_id",
-                "staging.orders",
-                "order_id",
-                where="t.partition_key = ?",
-                params=[partition_key],
-            ),
-        ]
-        return result.by_entity, orders_checks + lines_checks
+        return result.by_entity
+
+
+def _month_checks(
+    conn: duckdb.DuckDBPyConnection, partition_key: str, threshold: float
+) -> list[dg.AssetCheckResult]:
+    """The checks of one staged month of orders and lines (run before it is published)."""
+    where = "partition_key = ?"
+    orders_key, lines_key = _key("orders"), _key("order_lines")
+    in_slice = {"where": where, "params": [partition_key]}
+    orders_checks = [
+        checks.unique_key(conn, orders_key, "staging.orders", ["order_id"], **in_slice),
+        checks.accounting_holds(conn, orders_key, SOURCE, ["orders"], partition_key),
+        checks.reject_rate_below(conn, orders_key, SOURCE, "orders", partition_key, threshold),
+        checks.references_resolve(
+            conn,
+            orders_key,
+            "company_exists",
+            "staging.orders",
+            "company_id",
+            "staging.companies",
+            "company_id",
+            where="t.partition_key = ?",
+            params=[partition_key],
+        ),
+    ]
+    lines_checks = [
+        checks.unique_key(
+            conn, lines_key, "staging.order_lines", ["order_id", "line_number"], **in_slice
+        ),
+        checks.accounting_holds(conn, lines_key, SOURCE, ["order_items"], partition_key),
+        checks.reject_rate_below(conn, lines_key, SOURCE, "order_items", partition_key, threshold),
+        checks.references_resolve(
+            conn,
+            lines_key,
+            "order_exists",
+            "staging.order_lines",
+            "order_id",
+            "staging.orders",
+            "order_id",
+            where="t.partition_key = ?",
+            params=[partition_key],
+        ),
+    ]
+    return orders_checks + lines_checks

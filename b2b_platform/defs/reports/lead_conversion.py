@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from b2b_platform.lib.asset_step import AssetEvents
 from b2b_platform.lib.report_step import (
     materialize_report,
     report_asset,
@@ -76,8 +77,10 @@ def lead_conversion_query(window_start: dt.date, window_end: dt.date) -> str:
 )
 def lead_conversion(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
-) -> dg.MaterializeResult:
+) -> AssetEvents:
     """Lead conversion per marketing campaign and channel: how many leads came in, how
     many client companies they matched (by CUIT), how many of those bought after the
     lead was captured, and what the converted companies bought in the past 12 months."""
-    return materialize_report(context, duckdb, NAME, lead_conversion_query(*calendar.report_window))
+    yield from materialize_report(
+        context, duckdb, NAME, lead_conversion_query(*calendar.report_window)
+    )

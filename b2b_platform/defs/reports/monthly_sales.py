@@ -7,6 +7,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from b2b_platform.lib.asset_step import AssetEvents
 from b2b_platform.lib.report_step import (
     materialize_report,
     report_asset,
@@ -116,12 +117,12 @@ def _revenue_reconciles(
 )
 def monthly_sales(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
-) -> dg.MaterializeResult:
+) -> AssetEvents:
     """Sales by month over the 12 calendar months ending with the as-of month: orders,
     units, revenue and average order value of valid orders (not cancelled or returned),
     and the change in revenue against the previous month."""
     window_start, window_end = calendar.report_window
-    return materialize_report(
+    yield from materialize_report(
         context,
         duckdb,
         NAME,

@@ -6,6 +6,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from b2b_platform.lib.asset_step import AssetEvents
 from b2b_platform.lib.report_step import (
     materialize_report,
     report_asset,
@@ -76,13 +77,13 @@ def _ranked(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
 )
 def top_devices(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
-) -> dg.MaterializeResult:
+) -> AssetEvents:
     """The five devices most B2B client users work from in the past 12 months.
 
     Counts signed-in platform users (not bots, not anonymous visitors), ranked by how
     many distinct users used the device, then by requests; share_of_users is the part of
     all signed-in users who used it (a user with two devices counts for both).
     """
-    return materialize_report(
+    yield from materialize_report(
         context, duckdb, NAME, top_devices_query(*calendar.report_window), [_ranked]
     )

@@ -6,6 +6,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from b2b_platform.lib.asset_step import AssetEvents
 from b2b_platform.lib.report_step import (
     materialize_report,
     report_asset,
@@ -107,11 +108,11 @@ def _shape(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
 )
 def top_products_by_country(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
-) -> dg.MaterializeResult:
+) -> AssetEvents:
     """The five best-selling products (by units) in each of the three countries from
     which the most platform users logged in over the past 12 months, counting the orders
     those users placed."""
-    return materialize_report(
+    yield from materialize_report(
         context,
         duckdb,
         NAME,

@@ -60,7 +60,7 @@ class ReadUnit:
     pieces: list[FilePiece] = field(default_factory=list)
     failures: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     known_paths: set[str] = field(default_factory=set)  # old rows to replace
-    keep_open: bool = False  # a large file's part before its last
+    large: bool = False  # one part of a file read in several
 
     @property
     def text_bytes(self) -> int:
@@ -85,7 +85,25 @@ class MonthLoad:
     failed: list[str]
     line_offsets: dict[int, int] = field(default_factory=dict)  # parser thread only
     counts: dict[int, tuple[int, int]] = field(default_factory=dict)  # file: read, loaded
-    abandoned: set[str] = field(default_factory=set)  # large files failed mid-way
+    # large files that failed after parts were written: path -> manifest row, error
+    excluded: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    writing: str | None = None  # the large file whose parts are being written
+
+    def restart(self, manifest: dict[str, Any], message: str) -> None:
+        """Start the month again, without a large file that failed part-way."""
+        self.excluded[manifest["path"]] = (manifest, message)
+        self.line_offsets.clear()
+        self.counts.clear()
+        self.writing = None
+
+
+class RestartMonth(Exception):
+    """A large file failed after some of its parts were written in the month's transaction."""
+
+    def __init__(self, manifest: dict[str, Any], message: str) -> None:
+        super().__init__(message)
+        self.manifest = manifest
+        self.message = message
 
 
 def read_units(
@@ -127,9 +145,9 @@ def read_units(
                     yield ReadUnit(
                         [FilePiece(index, manifest, part.text, in_range, day, first, part.last)],
                         known_paths={manifest["path"]} if known and first else set(),
-                        keep_open=not part.last,
+                        large=True,
                     )
-                    if part.last or manifest["path"] in load.abandoned:
+                    if part.last:
                         break
                     first = False
                     part = next(parts)
@@ -214,63 +232,67 @@ def _parse_lines(lines: pl.DataFrame, pieces: list[FilePiece], load: MonthLoad) 
     index in the unit: the commit joins the paths in, instead of a string per row here.
     """
     parsed = parse_log_lines(lines, trusted_proxies=load.trusted_proxies)
-    files = pl.DataFrame(
-        {
-            "file_index": range(len(pieces)),
-            "in_range": [p.in_range for p in pieces],
-            "day_start": [dt.datetime.combine(p.day, dt.time(0)) for p in pieces],
-        },
-        schema={"file_index": pl.Int32, "in_range": pl.Boolean, "day_start": pl.Datetime("us")},
-    )
-    at = pl.col("requested_at")
-    day_start = pl.col("day_start")
+    at, index = pl.col("requested_at"), pl.col("file_index")
+    day_start = pl.lit(
+        pl.Series([dt.datetime.combine(p.day, dt.time(0)) for p in pieces], dtype=pl.Datetime("us"))
+    ).gather(index)
+    future = at > load.cutoff
     off_day = (at < day_start - pl.duration(days=1)) | (at >= day_start + pl.duration(days=2))
-    loads = pl.col("reason").is_null()
-    parsed = parsed.join(files, on="file_index", how="left").with_columns(
-        reason=pl.when(~pl.col("in_range"))
-        .then(pl.lit("out_of_range"))
-        .when(loads & (at > load.cutoff))
-        .then(pl.lit("future_request"))
-        .when(loads & off_day)
-        .then(pl.lit("outside_file_day"))
-        .otherwise(pl.col("reason")),
-        detail=pl.when(~pl.col("in_range"))
-        .then(pl.lit("file day is outside B2B_FIRST_MONTH .. B2B_AS_OF"))
-        .when(loads & (at > load.cutoff))
-        .then(pl.format("request at {} UTC is after the load cutoff", at))
-        .when(loads & off_day)
-        .then(pl.format("request at {} UTC is more than a day from the file's day", at))
-        .otherwise(pl.col("detail")),
+    # constant texts: formatting a time per row would cost more than the whole date rule
+    parsed = parsed.with_columns(
+        reason=pl.coalesce(
+            "reason",
+            pl.when(future)
+            .then(pl.lit("future_request"))
+            .when(off_day)
+            .then(pl.lit("outside_file_day")),
+        ),
+        detail=pl.coalesce(
+            "detail",
+            pl.when(future)
+            .then(pl.lit("request time is after the end of B2B_AS_OF (the load cutoff)"))
+            .when(off_day)
+            .then(pl.lit("request time is more than a day away from the file's day")),
+        ),
     )
+    outside = [i for i, piece in enumerate(pieces) if not piece.in_range]
+    if outside:  # a file dated outside every partition: account for its lines, load none
+        in_outside = index.is_in(outside)
+        parsed = parsed.with_columns(
+            reason=pl.when(in_outside).then(pl.lit("out_of_range")).otherwise("reason"),
+            detail=pl.when(in_outside)
+            .then(pl.lit("file day is outside B2B_FIRST_MONTH .. B2B_AS_OF"))
+            .otherwise("detail"),
+        )
     # the raw text is kept only for quarantined lines: loaded lines have their fields
-    return parsed.drop("in_range", "day_start").with_columns(
-        line=pl.when(pl.col("reason").is_not_null()).then(pl.col("line"))
-    )
+    return parsed.with_columns(line=pl.when(pl.col("reason").is_not_null()).then(pl.col("line")))
 
 
 def commit_unit(
     context: dg.AssetExecutionContext, step: WarehouseStep, parsed_unit: ParsedUnit, load: MonthLoad
 ) -> None:
-    """Commit a parsed unit: its rows, findings and manifest rows in one transaction.
+    """Write a parsed unit into the month's open transaction: its rows, findings and
+    manifest rows, published with the month when its checks pass.
 
-    Every file's rows and its manifest row share the transaction, so a crash loses at
-    most the unit in flight; batching amortizes the per-commit cost over small files.
-    A large file keeps its transaction open until its last part.
+    A file that failed alone gets its failed manifest row (its old rows stay); a large
+    file that fails after some of its parts were written raises RestartMonth, since a
+    transaction cannot drop only part of itself.
     """
     conn = step.conn
     for manifest, message in parsed_unit.failures:
-        if step.in_transaction:  # a large file failed mid-way: its parts go, its old rows stay
-            step.rollback()
-        load.abandoned.add(manifest["path"])
+        if manifest["path"] == load.writing:
+            raise RestartMonth(manifest, message)
         load.failed.append(f"{Path(manifest['path']).name}: {message}")
         context.log.warning(f"log file {manifest['path']} failed: {message}")
-        step.commit(manifest_rows=[failed_file_row(conn, manifest, message)], finish=False)
-    pieces = [p for p in parsed_unit.loaded if p.manifest["path"] not in load.abandoned]
+        step.commit(
+            manifest_rows=[failed_file_row(conn, manifest, message)], finish=False, keep_open=True
+        )
+    pieces = parsed_unit.loaded
     parsed = parsed_unit.parsed
     if parsed is None or not pieces:
         return
-    if len(pieces) < len(parsed_unit.loaded):  # only a large file's part: it is abandoned
-        return
+    if parsed_unit.unit.large:
+        load.writing = None if pieces[0].last else pieces[0].manifest["path"]
     counts = {
         index: (read, loaded)
         for index, read, loaded in parsed.group_by("file_index")
@@ -353,7 +375,7 @@ def commit_unit(
         ],
         rows_read=parsed.height,
         finish=False,
-        keep_open=parsed_unit.unit.keep_open,
+        keep_open=True,
     )
     conn.unregister("parsed_lines")
     conn.unregister("batch_files")

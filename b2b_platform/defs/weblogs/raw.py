@@ -1,12 +1,13 @@
 """Raw web requests: every access-log line, parsed, loaded file by file within its month."""
 
 import datetime as dt
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.platform_db.raw import MONTHLY
@@ -16,6 +17,7 @@ from b2b_platform.defs.weblogs.loading import (
     TABLE,
     MonthLoad,
     ParsedUnit,
+    RestartMonth,
     commit_unit,
     parse_unit,
     read_units,
@@ -25,7 +27,10 @@ from b2b_platform.lib.asset_step import (
     SINGLE_RUN,
     SOURCE_RETRY,
     WAREHOUSE_POOL,
+    AssetEvents,
+    CheckAudit,
     asset_step,
+    blocked,
     month_bounds,
     months_markdown,
 )
@@ -46,6 +51,7 @@ from b2b_platform.lib.resources import (
 )
 from b2b_platform.lib.warehouse import (
     Accounting,
+    AuditFailed,
     QuarantineSlice,
     TableSlice,
     WarehouseStep,
@@ -148,14 +154,15 @@ def raw_weblogs(
     quality: QualityThresholds,
     calendar: CalendarResource,
     log_parsing: LogParsing,
-) -> Iterator[dg.MaterializeResult]:
+) -> AssetEvents:
     """Web server access-log lines (Apache/NGINX combined format), parsed into fields.
 
     A month's run reads only the files that are new or changed since the last load
     (etl.file_manifest: size, modification time, content hash); a changed file's rows
-    replace its old rows, a deleted file's rows are removed. Each file commits with its
-    manifest row, so a crash loses at most the file in flight. Lines that cannot be
-    parsed or carry an impossible time are quarantined with file, line number and text.
+    replace its old rows, a deleted file's rows are removed. A month is published whole,
+    with its manifest rows and quarantine findings, only when its blocking checks pass;
+    a crash loses at most the month in flight. Lines that cannot be parsed or carry an
+    impossible time are quarantined with file, line number and text.
     """
     directory = list_log_files(log_dir)
     keys = MONTHLY.get_partition_keys()
@@ -177,15 +184,20 @@ def raw_weblogs(
             trusted_proxies=log_parsing.trusted_proxies,
             failed=failed,
         )
-        with asset_step(context, duckdb, partition_key) as step:
-            files = [directory.files[path] for path in chosen]
-            stats = _load_month(context, step, files, chosen, month_skipped, load)
-            skipped += [f"{Path(e.path).name}: {e.reason}" for e in month_skipped]
-            per_month[partition_key] = stats
-            results += [
-                (partition_key, r)
-                for r in _month_checks(step, partition_key, quality.max_reject_rate)
-            ]
+        audit = CheckAudit(
+            context,
+            partial(_month_checks, partition_key=partition_key, threshold=quality.max_reject_rate),
+        )
+        try:
+            with asset_step(context, duckdb, partition_key) as step:
+                files = [directory.files[path] for path in chosen]
+                per_month[partition_key] = _load_month(
+                    context, step, files, chosen, month_skipped, load, audit
+                )
+        except AuditFailed as error:
+            yield from blocked([audit], error)
+        skipped += [f"{Path(e.path).name}: {e.reason}" for e in month_skipped]
+        results += [(partition_key, r) for r in audit.results]
     combined = checks.combine_months(results)
     yield dg.MaterializeResult(
         metadata={
@@ -206,10 +218,44 @@ def _load_month(
     chosen: dict[Path, dt.date],
     skipped: list[SkippedEntry],
     load: MonthLoad,
+    audit: CheckAudit,
+) -> dict[str, int]:
+    """Load a month's new and changed files and publish them together.
+
+    Everything the month writes shares one transaction, published by its last commit
+    only if the month's blocking checks pass (write-audit-publish): until then no other
+    connection sees a new line. A large file that fails after some of its parts were
+    written takes the month's transaction with it: the month starts again without it.
+    """
+    failed_before = len(load.failed)
+    while True:
+        try:
+            return _load_month_once(context, step, files, chosen, skipped, load, audit)
+        except RestartMonth as restart:
+            step.rollback()
+            del load.failed[failed_before:]
+            load.restart(restart.manifest, restart.message)
+            context.log.warning(
+                f"log file {restart.manifest['path']} failed mid-way ({restart.message});"
+                " loading the month again without it"
+            )
+
+
+def _load_month_once(
+    context: dg.AssetExecutionContext,
+    step: WarehouseStep,
+    files: list[InputFile],
+    chosen: dict[Path, dt.date],
+    skipped: list[SkippedEntry],
+    load: MonthLoad,
+    audit: CheckAudit,
 ) -> dict[str, int]:
     conn = step.conn
+    files = [file for file in files if str(file.path) not in load.excluded]
+    # an excluded file is neither loaded nor removed: its old rows stay, as a failed file's
+    kept = [SkippedEntry(path, error) for path, (_, error) in load.excluded.items()]
     plan = plan_files(
-        conn, SOURCE, files, load.partition_key, hash_new_files=False, skipped=skipped
+        conn, SOURCE, files, load.partition_key, hash_new_files=False, skipped=skipped + kept
     )
     # removals first: a removed file's findings are keyed by file name, which a file
     # loaded in this run may share (the same file under another path)
@@ -219,12 +265,13 @@ def _load_month(
         context.log.warning(f"log directory entry {entry.path} skipped: {entry.reason}")
     bookkeeping = [entry.manifest_row(SOURCE, load.partition_key) for entry in skipped]
     bookkeeping += plan.touched  # touched, not changed: their new time, so no re-hash
-    for file, error in plan.unreadable:
-        load.failed.append(f"{file.path.name}: {error}")
-        manifest = file.manifest_row(SOURCE, "", load.partition_key)
+    unreadable = [(file.manifest_row(SOURCE, "", load.partition_key), error)
+                  for file, error in plan.unreadable] + list(load.excluded.values())  # fmt: skip
+    for manifest, error in unreadable:
+        load.failed.append(f"{Path(manifest['path']).name}: {error}")
         bookkeeping.append(failed_file_row(conn, manifest, error))
     if bookkeeping:
-        step.commit(manifest_rows=bookkeeping, finish=False)
+        step.commit(manifest_rows=bookkeeping, finish=False, keep_open=True)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-parser") as parser:
         _load_files(context, step, plan.to_load, chosen, load, parser)
     # month-level accounting over every file loaded so far (not only this run's)
@@ -240,6 +287,7 @@ def _load_month(
     result = step.commit(
         accounting=[Accounting(SOURCE, ENTITY, load.partition_key, int(read), loaded_query)],
         rows_read=0,  # the lines were counted as their files loaded
+        audit=audit,
     )
     counts = result.by_entity[ENTITY]
     return {
@@ -289,13 +337,13 @@ def _remove_file(step: WarehouseStep, path: str, partition_key: str) -> None:
                         "status": "removed", "loaded_at": utc_now(), "rows_read": 0,
                         "rows_loaded": 0, "rows_rejected": 0}],
         finish=False,
+        keep_open=True,
     )  # fmt: skip
 
 
 def _month_checks(
-    step: WarehouseStep, partition_key: str, max_reject_rate: float
+    conn: duckdb.DuckDBPyConnection, partition_key: str, threshold: float
 ) -> list[dg.AssetCheckResult]:
-    conn = step.conn
     # a file of this month with the same lines as another loaded file (of any month) is
     # loaded twice; files without lines are never duplicates, and other months' pairs do
     # not block this one
@@ -344,5 +392,5 @@ def _month_checks(
                 "rows_without_manifest": int(orphans),
             },
         ),
-        checks.reject_rate_below(conn, KEY, SOURCE, ENTITY, partition_key, max_reject_rate),
+        checks.reject_rate_below(conn, KEY, SOURCE, ENTITY, partition_key, threshold),
     ]

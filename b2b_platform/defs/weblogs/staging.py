@@ -1,7 +1,7 @@
 """Staged web requests: each loaded log line with its country, device, bot flag and user."""
 
 import ipaddress
-from collections.abc import Iterator
+from functools import partial
 
 import dagster as dg
 import duckdb
@@ -16,12 +16,21 @@ from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
     SINGLE_RUN,
     WAREHOUSE_POOL,
+    AssetEvents,
+    CheckAudit,
     asset_step,
+    blocked,
     months_markdown,
 )
 from b2b_platform.lib.metadata import schema_metadata
 from b2b_platform.lib.user_agents import describe_user_agents
-from b2b_platform.lib.warehouse import Accounting, TableSlice, WarehouseStep, table_exists
+from b2b_platform.lib.warehouse import (
+    Accounting,
+    AuditFailed,
+    TableSlice,
+    WarehouseStep,
+    table_exists,
+)
 
 KEY = dg.AssetKey(["staging", "web_requests"])
 
@@ -98,9 +107,7 @@ IP_SCHEMA: dict[str, pl.DataType] = {
         ),
     ],
 )
-def staging_web_requests(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource
-) -> Iterator[dg.MaterializeResult]:
+def staging_web_requests(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
     """Web requests, enriched for analysis (a view over raw.weblogs; runs add cache values).
 
     Country from the client IP (iptocc, offline, looked up once per distinct IP and kept
@@ -112,9 +119,13 @@ def staging_web_requests(
     per_month: dict[str, dict[str, int]] = {}
     results: list[tuple[str, dg.AssetCheckResult]] = []
     for partition_key in context.partition_keys:
-        with asset_step(context, duckdb, partition_key) as step:
-            per_month[partition_key] = month = _stage_month(step, partition_key)
-            results += [(partition_key, r) for r in _month_checks(step, partition_key)]
+        audit = CheckAudit(context, partial(_month_checks, partition_key=partition_key))
+        try:
+            with asset_step(context, duckdb, partition_key) as step:
+                per_month[partition_key] = month = _stage_month(step, partition_key, audit)
+        except AuditFailed as error:
+            yield from blocked([audit], error)
+        results += [(partition_key, r) for r in audit.results]
         if month["user_agents_deferred"]:
             context.log.warning(
                 f"{partition_key[:7]}: {month['user_agents_deferred']:,} new user agents left"
@@ -175,24 +186,65 @@ def _has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> boo
     ).fetchall()[0][0])  # fmt: skip
 
 
-def describe_ips(ips: list[str]) -> pl.DataFrame:
-    """Validity, public reach and country of distinct client IPs (Python once per value).
+# IPv4 ranges that are not globally routable (ipaddress's is_global is False for them):
+# a client there is behind a proxy or on a private network, so it has no country
+NON_GLOBAL_IPV4 = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
+    "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4",
+)  # fmt: skip
+_IPV4 = r"^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}$"
 
-    The parser checks IPv4 strictly but IPv6 only by its shape, and older loads checked
-    neither: ipaddress decides here. An invalid address gets no country; a public one is
-    globally routable (not private, loopback, link-local, documentation, shared...).
+
+def describe_ips(ips: list[str]) -> pl.DataFrame:
+    """Validity, public reach and country of distinct client IPs.
+
+    IPv4 addresses, nearly all of them, are checked with vectorized expressions (a strict
+    dotted quad; public unless inside NON_GLOBAL_IPV4); the others go through ipaddress,
+    once per value (IPv6, IPv4-mapped IPv6, anything odd). An invalid address gets no
+    country. 49,000 distinct addresses took 0.38 s through ipaddress alone.
     """
-    addresses = [_ip_address(ip) for ip in ips]
-    valid = [str(a) for a in addresses if a is not None]
-    countries = dict(zip(valid, iptocc.country_code(valid), strict=True)) if valid else {}
-    return pl.DataFrame(
+    frame = pl.DataFrame({"ip": ips}, schema={"ip": pl.String}).with_columns(
+        dotted=pl.col("ip").str.contains(_IPV4)
+    )
+    octets = pl.col("ip").str.split(".").list
+    v4 = frame.filter("dotted").with_columns(
+        number=pl.sum_horizontal(
+            octets.get(i).cast(pl.Int64) * (1 << (8 * (3 - i))) for i in range(4)
+        )
+    )
+    non_global = pl.any_horizontal(
+        pl.col("number").is_between(int(net.network_address), int(net.broadcast_address))
+        for net in map(ipaddress.IPv4Network, NON_GLOBAL_IPV4)
+    )
+    v4 = v4.select("ip", is_valid=pl.lit(True), is_public=~non_global, lookup="ip")
+    # IPv6 and anything odd: ipaddress, once per value (an IPv4-mapped address is looked
+    # up as its IPv4 address)
+    addresses = {ip: _ip_address(ip) for ip in frame.filter(~pl.col("dotted"))["ip"]}
+    others = pl.DataFrame(
         {
-            "ip": ips,
-            "country_code": [None if a is None else countries[str(a)] for a in addresses],
-            "is_valid": [a is not None for a in addresses],
-            "is_public": [a is not None and a.is_global for a in addresses],
+            "ip": list(addresses),
+            "is_valid": [a is not None for a in addresses.values()],
+            "is_public": [a is not None and a.is_global for a in addresses.values()],
+            "lookup": [None if a is None else str(a) for a in addresses.values()],
         },
-        schema=IP_SCHEMA,
+        schema={
+            "ip": pl.String,
+            "is_valid": pl.Boolean,
+            "is_public": pl.Boolean,
+            "lookup": pl.String,
+        },
+    )
+    described = pl.concat([v4, others])
+    valid = described.filter("is_valid")
+    codes = iptocc.country_code(valid["lookup"].to_list()) if valid.height else []
+    countries = valid.select("ip", country_code=pl.Series(codes, dtype=pl.String))
+    return (
+        frame.select("ip")
+        .join(described, on="ip", how="left", maintain_order="left")
+        .join(countries, on="ip", how="left", maintain_order="left")
+        .select(list(IP_SCHEMA))
+        .cast(IP_SCHEMA)  # type: ignore[arg-type]
     )
 
 
@@ -207,7 +259,7 @@ def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
     return address
 
 
-def _stage_month(step: WarehouseStep, partition_key: str) -> dict[str, int]:
+def _stage_month(step: WarehouseStep, partition_key: str, audit: CheckAudit) -> dict[str, int]:
     conn = step.conn
     if not table_exists(conn, "raw.weblogs"):
         return {"requests": 0, "new_user_agents": 0, "user_agents_deferred": 0, "new_ips": 0}
@@ -249,6 +301,7 @@ def _stage_month(step: WarehouseStep, partition_key: str) -> dict[str, int]:
                 f"SELECT count(*) FROM staging.web_requests WHERE partition_key = '{partition_key}'",
             )
         ],
+        audit=audit,
     )
     return {
         "requests": result.by_entity["web_requests"]["rows_loaded"],
@@ -307,8 +360,7 @@ def one_row_per_line(conn: duckdb.DuckDBPyConnection, partition_key: str) -> dg.
     )
 
 
-def _month_checks(step: WarehouseStep, partition_key: str) -> list[dg.AssetCheckResult]:
-    conn = step.conn
+def _month_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[dg.AssetCheckResult]:
     if not table_exists(conn, "staging.web_requests"):
         return []
     # public or not was decided once per distinct address, by ipaddress (the cache's flag)
