@@ -69,6 +69,25 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
             FROM etl.file_manifest GROUP BY ALL ORDER BY source, status""",
         ),
     ]
+    failing = conn.execute(
+        """SELECT asset_key, coalesce(partition_key[:7], '') AS month,
+                  broken_at::TIMESTAMP(0) AS failed_at, error
+           FROM etl.run_log r
+           WHERE status IN ('failed', 'interrupted') AND NOT EXISTS (
+               SELECT 1 FROM etl.run_log later
+               WHERE later.asset_key = r.asset_key
+                 AND later.partition_key IS NOT DISTINCT FROM r.partition_key
+                 AND later.status = 'succeeded' AND later.started_at > r.started_at)
+           ORDER BY broken_at DESC LIMIT 20"""
+    ).fetchall()
+    if failing:  # a blocked check names itself in the error: the operator's first question
+        parts.append(
+            "Steps failing now (no success since), with the check or error that stopped them\n"
+            + "\n".join(
+                f"  {key}{' ' + month if month else ''} at {at}: {error}"
+                for key, month, at, error in failing
+            )
+        )
     for status, title in (
         ("failed", "Files that could not be read"),
         ("skipped", "Directory entries skipped (not regular files; never read)"),

@@ -1,0 +1,84 @@
+"""Blocking checks hold: a slice that fails one is never published, downstream tables,
+reports and exported files stay as they were, and the failure names the check."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from b2b_platform_tests.helpers import query, snapshot, warehouse_env
+
+pytestmark = pytest.mark.slow
+
+
+def _files(directory: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.iterdir())
+        if p.is_file()
+    }
+
+
+def _b2b(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "b2b_platform.cli", *args],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def built(tmp_path, tiny_sources):
+    """The whole graph built by `b2b run` on a private copy of the tiny log directory."""
+    data_dir, _ = tiny_sources
+    logs = tmp_path / "weblogs"
+    shutil.copytree(data_dir / "weblogs", logs)
+    warehouse = tmp_path / "warehouse" / "b2b.duckdb"
+    env = {
+        **os.environ,
+        **warehouse_env(data_dir, warehouse),
+        "B2B_LOG_DIR": str(logs),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+    }
+    first = _b2b(env, "run")
+    assert first.returncode == 0, first.stderr[-3000:]
+    return env, warehouse, logs
+
+
+def test_a_blocked_month_leaves_core_reports_and_files_untouched(built):
+    env, warehouse, logs = built
+    reports = warehouse.parent / "reports"
+    before_tables = snapshot(warehouse, ("core", "reports"))
+    before_raw = query(warehouse, "SELECT count(*) FROM raw.weblogs")[0][0]
+    before_files = _files(reports)
+    # the reproduction: the same day's file again under logrotate's name, so the month
+    # would hold every line of that day twice
+    (day,) = logs.glob("access-2026-11-10.log*")
+    shutil.copy(day, logs / "access.log-20261110.gz")
+    blocked = _b2b(env, "run")
+    assert blocked.returncode == 1
+    assert "raw/weblogs:manifest_consistent" in blocked.stdout + blocked.stderr
+    assert "not started, an input failed" in blocked.stdout
+    # nothing of the month was published: raw, core, reports and the files are as before
+    assert query(warehouse, "SELECT count(*) FROM raw.weblogs")[0][0] == before_raw
+    assert snapshot(warehouse, ("core", "reports")) == before_tables
+    assert _files(reports) == before_files
+    failed = query(
+        warehouse,
+        "SELECT partition_key, error FROM etl.run_log WHERE asset_key = 'raw/weblogs'"
+        " AND status = 'failed'",
+    )
+    assert len(failed) == 1 and failed[0][0] == "2026-11-01"
+    assert "blocking check failed: raw/weblogs:manifest_consistent" in failed[0][1]
+    status = _b2b(env, "status")
+    assert "Steps failing now" in status.stdout
+    assert "raw/weblogs 2026-11" in status.stdout and "manifest_consistent" in status.stdout
+    # the operator removes the copy: the month publishes and the failure is behind us
+    (logs / "access.log-20261110.gz").unlink()
+    fixed = _b2b(env, "run")
+    assert fixed.returncode == 0, fixed.stderr[-3000:]
+    assert snapshot(warehouse, ("core", "reports")) == before_tables
+    assert "Steps failing now" not in _b2b(env, "status").stdout
