@@ -1,5 +1,6 @@
 """The whole graph on tiny generated data: report shapes, reconciliation, files, `b2b report`."""
 
+import codecs
 import csv
 import datetime as dt
 from pathlib import Path
@@ -8,7 +9,7 @@ import openpyxl
 import pytest
 
 from b2b_platform.cli import main
-from b2b_platform.lib.report_output import REPORT_ORDER, WORKBOOK_NAME
+from b2b_platform.lib.report_output import EXPORT_FILES, REPORT_ORDER, WORKBOOK_NAME
 from b2b_platform_tests.helpers import query, warehouse_env
 
 WINDOW_START, WINDOW_END = dt.datetime(2025, 12, 1), dt.datetime(2026, 11, 26)
@@ -59,10 +60,13 @@ def test_report_shapes(built_warehouse: Path) -> None:
 def test_report_files(built_warehouse: Path) -> None:
     directory = built_warehouse.parent / "reports"
     for name in REPORT_ORDER:
-        with open(directory / f"{name}.csv", newline="") as handle:
+        assert (directory / f"{name}.csv").read_bytes().startswith(codecs.BOM_UTF8), name
+        with open(directory / f"{name}.csv", newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
         count = query(built_warehouse, f"SELECT count(*) FROM reports.{name}")[0][0]
         assert len(rows) == count + 1, name
+        columns = query(built_warehouse, f"SELECT column_name FROM (DESCRIBE reports.{name})")
+        assert rows[0] == [c[0] for c in columns], name  # no byte-order mark in the header
     book = openpyxl.load_workbook(directory / WORKBOOK_NAME)
     assert book.sheetnames == list(REPORT_ORDER)
     sales = book["monthly_sales"]
@@ -74,6 +78,10 @@ def test_report_files(built_warehouse: Path) -> None:
     charts = sales._charts  # openpyxl keeps the charts it read here
     assert len(charts) == 1 and charts[0].tagname == "barChart"
     assert not (directory / (WORKBOOK_NAME + ".part")).exists()
+    assert not any(c.data_type == "f" for ws in book for row in ws.iter_rows() for c in row)
+    # the export was staged next to the report directory and swapped in: nothing left over
+    assert sorted(p.name for p in directory.iterdir()) == sorted(EXPORT_FILES)
+    assert not [p for p in directory.parent.iterdir() if p.name.startswith(".reports.")]
 
 
 def test_b2b_report_prints_aligned_tables(

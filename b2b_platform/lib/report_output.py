@@ -2,19 +2,27 @@
 
 Number formats follow the column names of DESIGN 7: money is DECIMAL(18,2),
 `*_pct` is in percentage points (12.5 = 12.5%), `share_*` and `*_rate` are fractions.
+
+Exported files are safe to open in a spreadsheet program. No workbook cell is a
+formula (text is written as text, whatever it starts with), and CSV text that starts
+with = + - @ (after blanks) is prefixed with ' so it is not run (CSV injection). CSVs
+are UTF-8 with a byte-order mark, ISO dates and raw numbers.
+The files of one export replace the previous ones together (lib/report_directory.py).
 """
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import decimal
-import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import openpyxl
 import xlsxwriter
 
 # Report tables in reading order, with the order their rows are read in.
@@ -25,6 +33,7 @@ REPORT_ORDER: dict[str, str] = {
     "lead_conversion": "campaign, channel",
 }
 WORKBOOK_NAME = "b2b_reports.xlsx"
+EXPORT_FILES = frozenset({*(f"{name}.csv" for name in REPORT_ORDER), WORKBOOK_NAME})
 
 
 @dataclass(frozen=True)
@@ -113,24 +122,93 @@ def markdown_table(report: Report, limit: int = 25) -> str:
     return "\n".join([head, align, *body, *more])
 
 
+# ---------------------------------------------------------------- files
+
+
 def write_csv(conn: duckdb.DuckDBPyConnection, name: str, directory: Path) -> Path:
-    """reports.<name> as <directory>/<name>.csv, replaced atomically."""
+    """reports.<name> as <directory>/<name>.csv: UTF-8 with a byte-order mark, ISO dates,
+    raw numbers, and text a spreadsheet would run as a formula prefixed with '."""
     path = directory / f"{name}.csv"
-    partial = path.with_suffix(".csv.part")
+    partial = path.with_name(path.name + ".part")
     target = str(partial).replace("'", "''")  # a quote in the report directory's name
-    conn.execute(
-        f"COPY (SELECT * FROM reports.{name} ORDER BY {REPORT_ORDER[name]})"
-        f" TO '{target}' (HEADER, DELIMITER ',')"
-    )
-    os.replace(partial, path)
+    conn.execute(f"COPY ({csv_query(conn, name)}) TO '{target}' (HEADER, DELIMITER ',')")
+    # DuckDB cannot write a byte-order mark; without one spreadsheet programs read the
+    # UTF-8 as a legacy code page ("LogÃ­stica"). Reports are small: one copy is cheap.
+    with open(partial, "rb") as source, open(path, "wb") as sink:
+        sink.write(codecs.BOM_UTF8)
+        shutil.copyfileobj(source, sink)
+    partial.unlink()
     return path
+
+
+# Column types DuckDB writes as free text; numbers, dates and booleans cannot start a formula.
+_TEXT_TYPES = ("VARCHAR", "JSON", "ENUM(")
+_EXPORT_ROW = '"__export_row"'
+
+
+def csv_query(conn: duckdb.DuckDBPyConnection, name: str) -> str:
+    """The SELECT a report's CSV is written from: its rows in reading order, each text
+    column formula-safe. Identifiers come from code and DESCRIBE, never from values."""
+    described = conn.execute(f"DESCRIBE SELECT * FROM reports.{name}").fetchall()
+    columns = ", ".join(_csv_column(str(column), str(dtype)) for column, dtype, *_ in described)
+    # Numbered before the prefix is added, so rows keep the workbook's order.
+    return (
+        f"SELECT {columns} FROM (SELECT *, row_number() OVER (ORDER BY {REPORT_ORDER[name]})"
+        f" AS {_EXPORT_ROW} FROM reports.{name}) ORDER BY {_EXPORT_ROW}"
+    )
+
+
+def _csv_column(column: str, dtype: str) -> str:
+    quoted = '"' + column.replace('"', '""') + '"'
+    if not dtype.startswith(_TEXT_TYPES):
+        return quoted
+    # A spreadsheet runs a cell starting with = + - @ (after blanks) as a formula:
+    # a leading ' is the usual way to make it plain text (OWASP, CSV injection).
+    return (
+        f"CASE WHEN regexp_matches({quoted}, '^\\s*[=+\\-@]') THEN '''' || {quoted}"
+        f" ELSE {quoted} END AS {quoted}"
+    )
+
+
+def export_files(
+    conn: duckdb.DuckDBPyConnection, reports: Sequence[Report], directory: Path, title_note: str
+) -> list[Path]:
+    """Every report's CSV, then the workbook, written into `directory` (a staging one)."""
+    csv_files = [write_csv(conn, report.name, directory) for report in reports]
+    return [*csv_files, write_workbook(reports, directory / WORKBOOK_NAME, title_note)]
+
+
+def missing_files(directory: Path) -> list[str]:
+    """What a complete export in `directory` lacks: a report's CSV or its sheet."""
+    csv_files = [directory / f"{name}.csv" for name in REPORT_ORDER]
+    missing = [p.name for p in csv_files if not p.is_file() or p.stat().st_size == 0]
+    workbook = directory / WORKBOOK_NAME
+    if not workbook.is_file():
+        return [*missing, WORKBOOK_NAME]
+    book = openpyxl.load_workbook(workbook, read_only=True)
+    try:
+        sheets = set(book.sheetnames)
+    finally:
+        book.close()
+    return missing + [f"{WORKBOOK_NAME}[{n}]" for n in REPORT_ORDER if n[:31] not in sheets]
+
+
+# Text stays text: by default xlsxwriter turns "=1+1" into a formula and "http://..."
+# into a link (and, with strings_to_numbers, "12" into a number). NaN and infinity
+# become #NUM! errors instead of failing the export.
+WORKBOOK_OPTIONS = {
+    "remove_timezone": True,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+    "nan_inf_to_errors": True,
+}
 
 
 def write_workbook(reports: Sequence[Report], path: Path, title_note: str) -> Path:
     """One sheet per report: bold frozen header, number formats, column widths, and a
-    column chart of monthly revenue on the monthly_sales sheet. Replaced atomically."""
-    partial = path.with_name(path.name + ".part")
-    workbook = xlsxwriter.Workbook(str(partial), {"remove_timezone": True})
+    column chart of monthly revenue on the monthly_sales sheet. No cell is a formula."""
+    workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     workbook.set_properties({"title": "B2B platform reports", "comments": title_note})
     header = workbook.add_format(
         {"bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF", "border": 1,
@@ -147,7 +225,8 @@ def write_workbook(reports: Sequence[Report], path: Path, title_note: str) -> Pa
     for report in reports:
         sheet = workbook.add_worksheet(report.name[:31])
         kinds, _ = display_rows(report)
-        sheet.write_row(0, 0, report.columns, header)
+        for col, column in enumerate(report.columns):
+            sheet.write_string(0, col, column, header)
         sheet.freeze_panes(1, 0)
         for col, (column, kind) in enumerate(zip(report.columns, kinds, strict=True)):
             values = [row[col] for row in report.rows]
@@ -160,21 +239,21 @@ def write_workbook(reports: Sequence[Report], path: Path, title_note: str) -> Pa
         if report.name == "monthly_sales" and report.rows:
             _revenue_chart(workbook, sheet, report)
     workbook.close()
-    os.replace(partial, path)
     return path
 
 
 def _write_cell(sheet: Any, row: int, col: int, value: Any, fmt: Any) -> None:
+    # One explicit writer per type: the generic write() guesses from what text looks like.
     if value is None:
         sheet.write_blank(row, col, None, fmt)
-    elif isinstance(value, decimal.Decimal):
-        sheet.write_number(row, col, float(value), fmt)
-    elif isinstance(value, dt.datetime | dt.date):
-        sheet.write_datetime(row, col, value, fmt)
-    elif isinstance(value, bool):
+    elif isinstance(value, bool):  # before numbers: a bool is an int
         sheet.write_boolean(row, col, value, fmt)
+    elif isinstance(value, decimal.Decimal | int | float):
+        sheet.write_number(row, col, float(value), fmt)
+    elif isinstance(value, dt.datetime | dt.date | dt.time | dt.timedelta):
+        sheet.write_datetime(row, col, value, fmt)
     else:
-        sheet.write(row, col, value, fmt)
+        sheet.write_string(row, col, str(value), fmt)
 
 
 def _revenue_chart(workbook: Any, sheet: Any, report: Report) -> None:

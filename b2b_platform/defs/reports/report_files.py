@@ -1,15 +1,26 @@
-"""The reports as files people open: one CSV per report and one formatted workbook."""
+"""The reports as files people open: one CSV per report and one formatted workbook.
+
+The files are written into a staging directory while the step runs, checked inside its
+transaction, and swapped into the report directory only after the step committed: the
+report directory shows one whole export, never a half-written one, and never the data
+of a step that failed (see lib/report_output.py for how the swap works).
+"""
+
+from functools import partial
+from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib.asset_step import asset_step
+from b2b_platform.lib.asset_step import AssetEvents, CheckAudit, asset_step, published
+from b2b_platform.lib.report_directory import StagedExport, staged_export
 from b2b_platform.lib.report_output import (
+    EXPORT_FILES,
     REPORT_ORDER,
     WORKBOOK_NAME,
+    export_files,
+    missing_files,
     read_report,
-    write_csv,
-    write_workbook,
 )
 from b2b_platform.lib.report_step import report_asset, report_key
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
@@ -23,7 +34,10 @@ KEY = report_key("report_files")
     **report_asset(kinds={"csv", "excel"}),
     check_specs=[
         dg.AssetCheckSpec(
-            "files_written", asset=KEY, description="Every report has its CSV and its sheet."
+            "files_written",
+            asset=KEY,
+            blocking=True,
+            description="Every report has its CSV and its sheet; otherwise nothing is published.",
         )
     ],
 )
@@ -32,36 +46,57 @@ def report_files(
     duckdb: DuckDBResource,
     report_dir: DirectoryResource,
     calendar: CalendarResource,
-) -> dg.MaterializeResult:
+) -> AssetEvents:
     """The four reports exported to the report directory (B2B_REPORT_DIR): a CSV per
     report and b2b_reports.xlsx with a sheet per report, formatted numbers, frozen
-    headers and a chart of monthly revenue. Files are replaced whole, never half-written."""
-    directory = report_dir.directory
-    directory.mkdir(parents=True, exist_ok=True)
+    headers and a chart of monthly revenue. All files are replaced together, and text
+    that a spreadsheet would run as a formula stays text."""
+    window_start, _ = calendar.report_window
+    note = f"Window {window_start} to {calendar.as_of} (as of {calendar.as_of})."
+    with staged_export(report_dir.directory) as staging:
+        audit = CheckAudit(context, lambda _conn: [files_written(staging)])
+        yield from published(
+            [audit], partial(_export, context, duckdb, staging, audit, note, report_dir)
+        )
+
+
+def files_written(staging: StagedExport) -> dg.AssetCheckResult:
+    """The check, on the staged files before they are published."""
+    missing = missing_files(staging.path)
+    return dg.AssetCheckResult(
+        asset_key=KEY,
+        check_name="files_written",
+        passed=not missing,
+        metadata={"files": len(EXPORT_FILES) - len(missing), "missing": ", ".join(missing)},
+    )
+
+
+def _export(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    staging: StagedExport,
+    audit: CheckAudit,
+    note: str,
+    report_dir: DirectoryResource,
+) -> dict[str, Any]:
     with asset_step(context, duckdb) as step:
         reports = [read_report(step.conn, name) for name in REPORT_ORDER]
-        csv_files = [write_csv(step.conn, name, directory) for name in REPORT_ORDER]
-        window_start, _ = calendar.report_window
-        workbook = write_workbook(
-            reports,
-            directory / WORKBOOK_NAME,
-            f"Window {window_start} to {calendar.as_of} (as of {calendar.as_of}).",
+        files = export_files(step.conn, reports, staging.path, note)
+        # The check runs in the step's transaction: if it fails nothing is committed,
+        # AuditFailed is raised and the staged files are thrown away unpublished.
+        step.commit(rows_read=sum(len(r.rows) for r in reports), audit=audit)
+    # Only now, with the step committed, do the files replace the previous export.
+    how = staging.publish()
+    if how == "file by file":
+        context.log.warning(
+            f"{staging.target} is a mount point or holds subdirectories: its files were"
+            " replaced one by one, not swapped in together"
         )
-        step.commit(rows_read=sum(len(r.rows) for r in reports))
-    written = [p for p in [*csv_files, workbook] if p.is_file()]
-    return dg.MaterializeResult(
-        metadata={
-            "report_dir": dg.MetadataValue.path(str(directory)),
-            "workbook": dg.MetadataValue.path(str(workbook)),
-            "files": dg.MetadataValue.md("\n".join(f"- {p.name}" for p in written)),
-            "rows_per_report": {r.name: len(r.rows) for r in reports},
-        },
-        check_results=[
-            dg.AssetCheckResult(
-                asset_key=KEY,
-                check_name="files_written",
-                passed=len(written) == len(REPORT_ORDER) + 1,
-                metadata={"files": len(written)},
-            )
-        ],
-    )
+    directory = report_dir.directory
+    return {
+        "report_dir": dg.MetadataValue.path(str(directory)),
+        "workbook": dg.MetadataValue.path(str(directory / WORKBOOK_NAME)),
+        "files": dg.MetadataValue.md("\n".join(f"- {p.name}" for p in files)),
+        "rows_per_report": {r.name: len(r.rows) for r in reports},
+        "replaced": how,
+    }
