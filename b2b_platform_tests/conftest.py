@@ -17,6 +17,7 @@ TEST_AS_OF = dt.date(2026, 11, 25)
 # The code location reads its calendar when first imported: fix it for the whole session.
 os.environ["B2B_AS_OF"] = TEST_AS_OF.isoformat()
 os.environ["B2B_FIRST_MONTH"] = "2026-08"  # tiny scale spans 4 months ending at the as-of month
+os.environ["B2B_PSEUDONYM_KEY"] = "test-pseudonym-key, not a secret"  # no key file in data/
 POSTGRES_URL = os.environ.get("B2B_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SHARED_FIXTURES = Path(__file__).parent / "fixtures"
 

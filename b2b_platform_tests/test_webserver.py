@@ -195,3 +195,80 @@ def test_graph_partition_run_and_backfill_through_graphql(dagster_dev) -> None:
     assert state["runs"] and all(r["status"] == "SUCCESS" for r in state["runs"])
     staged = query(warehouse, "SELECT DISTINCT partition_key FROM staging.web_requests ORDER BY 1")
     assert staged == [("2026-08-01",), ("2026-09-01",), ("2026-10-01",)]
+
+
+PSEUDONYM_KEY = "webserver-test-pseudonym-key-5f2c9e"
+DB_PASSWORD = "hunter2secret"
+RESOURCES = """
+query($selector: RepositorySelector!) {
+  allTopLevelResourceDetailsOrError(repositorySelector: $selector) {
+    __typename
+    ... on ResourceDetailsList { results { name
+        configFields { name configType { key } }
+        configuredValues { key value type } } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+@pytest.fixture
+def dagster_dev_with_secrets(tmp_path: Path) -> Iterator[tuple[GraphQL, str]]:
+    """`dagster dev` with a pseudonym key and a database password in its environment.
+
+    `dagster_dev` takes its database URL from warehouse_env and first loads from it, so
+    this one starts the webserver alone: showing resources needs no database.
+    """
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(DEV_CONFIG, home / "dagster.yaml")
+    source_db_url = f"postgresql://postgres:{DB_PASSWORD}@127.0.0.1:9/test"
+    env = {
+        **os.environ,
+        **warehouse_env(tmp_path / "data", tmp_path / "warehouse" / "b2b.duckdb", source_db_url),
+        "B2B_PSEUDONYM_KEY": PSEUDONYM_KEY,
+        "DAGSTER_HOME": str(home),
+        "B2B_AUTOMATION": "off",
+    }
+    port = _free_port()
+    with (tmp_path / "dev.log").open("w") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml",
+             "-h", "127.0.0.1", "-p", str(port)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+        )  # fmt: skip
+        graphql = GraphQL(port)
+
+        def location_loaded() -> str | None:
+            assert process.poll() is None, (tmp_path / "dev.log").read_text()[-2000:]
+            try:
+                [entry] = graphql(LOCATION)["workspaceOrError"]["locationEntries"]
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                return None
+            loaded = entry["locationOrLoadError"] or {}
+            return entry["name"] if loaded.get("__typename") == "RepositoryLocation" else None
+
+        try:
+            yield graphql, _wait("the code location", location_loaded, timeout=180)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_resource_page_shows_secret_variables_by_name_only(dagster_dev_with_secrets) -> None:
+    graphql, location = dagster_dev_with_secrets
+    selector = {"repositoryLocationName": location, "repositoryName": "__repository__"}
+    answer = graphql(RESOURCES, {"selector": selector})["allTopLevelResourceDetailsOrError"]
+    assert answer["__typename"] == "ResourceDetailsList", answer
+    text = json.dumps(answer)
+    assert PSEUDONYM_KEY not in text and DB_PASSWORD not in text
+    values = {
+        (resource["name"], value["key"]): (value["type"], value["value"])
+        for resource in answer["results"]
+        for value in resource["configuredValues"]
+    }
+    assert values[("pseudonymizer", "key")] == ("ENV_VAR", "B2B_PSEUDONYM_KEY")
+    assert values[("source_db", "url")] == ("ENV_VAR", "B2B_SOURCE_DB_URL")

@@ -6,12 +6,13 @@ Both dialects go through ADBC so that loading and extraction move Arrow batches
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 import polars as pl
 
@@ -46,11 +47,13 @@ class SourceDatabase:
         scheme = urlparse(self.url).scheme
         if scheme not in ("sqlite", "postgresql", "postgres"):
             raise SourceDatabaseError(
-                f"source database URL {self.url!r} must start with sqlite:/// or postgresql://"
+                f"source database URL {redact_url(self.url)!r} must start with sqlite:/// "
+                "or postgresql://"
             )
         if scheme == "sqlite" and not self.sqlite_path.name:
             raise SourceDatabaseError(
-                f"source database URL {self.url!r} names no file: use sqlite:///path/to/file.db"
+                f"source database URL {redact_url(self.url)!r} names no file: "
+                "use sqlite:///path/to/file.db"
             )
 
     @property
@@ -91,10 +94,14 @@ class SourceDatabase:
 
                 conn = driver.connect(self.url.replace("postgres://", "postgresql://", 1))
         except Exception as exc:  # driver errors carry multi-line server text
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            text = str(exc).strip()
+            first_line = redact_text(text.splitlines()[0] if text else repr(exc), self.url)
+            # the driver's text can quote part of the URL (libpq echoes a bad escape):
+            # keep it as the cause only when it holds no password
+            cause = exc if redact_text(text, self.url) == text else None
             raise SourceDatabaseError(
                 f"cannot open source database {self.redacted_url}: {first_line}"
-            ) from exc
+            ) from cause
         try:
             yield conn
         finally:
@@ -102,10 +109,7 @@ class SourceDatabase:
 
     @property
     def redacted_url(self) -> str:
-        parsed = urlparse(self.url)
-        if parsed.password:
-            return self.url.replace(f":{parsed.password}@", ":***@", 1)
-        return self.url
+        return redact_url(self.url)
 
     def create_schema(self, *, drop_existing: bool = False) -> None:
         """Create the platform tables (optionally dropping an existing copy first)."""
@@ -151,6 +155,39 @@ class SourceDatabase:
             return frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
         # COPY BINARY needs the exact column type: every id and count is INTEGER (int4).
         return frame.with_columns(pl.col(pl.Int64).cast(pl.Int32))
+
+
+# `password=...` in a URL's query string (libpq reads it there too) or a key=value DSN
+_PASSWORD_PARAMETER = re.compile(r"(password=)([^&\s]*)", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password, if any, shown as *** (postgresql://user:***@host/db)."""
+    url = _PASSWORD_PARAMETER.sub(r"\1***", url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unparseable (a stray bracket): show no part of what follows ://
+        return url.split("://", 1)[0] + "://***"
+    userinfo, at, hostinfo = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
+
+
+def redact_text(text: str, url: str) -> str:
+    """`text` (say a driver's error) with the URL's password replaced by ***."""
+    for secret in _url_secrets(url):
+        text = text.replace(secret, "***")
+    return _PASSWORD_PARAMETER.sub(r"\1***", text)
+
+
+def _url_secrets(url: str) -> list[str]:
+    found = [value for _, value in _PASSWORD_PARAMETER.findall(url)]
+    with suppress(ValueError):  # an unparseable URL has no userinfo password to find
+        found.append(urlsplit(url).password or "")
+    # as written and as the driver decodes it; longest first so no fragment survives
+    return sorted({s for raw in found for s in (raw, unquote(raw)) if s}, key=len, reverse=True)
 
 
 def _split_statements(ddl: str) -> list[str]:

@@ -3,24 +3,42 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import hashlib
+import os
+import secrets
+import stat
+import sys
 from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
-from b2b_platform.lib.settings import Settings, add_months
+from b2b_platform.lib.errors import UserError
+from b2b_platform.lib.settings import (
+    PSEUDONYM_KEY_VAR,
+    Settings,
+    add_months,
+    check_pseudonym_key,
+)
 from source_db import SourceDatabase, SourceDatabaseError
+
+SOURCE_DB_URL_VAR = "B2B_SOURCE_DB_URL"
 
 
 class SourceDatabaseResource(dg.ConfigurableResource):
     """The B2B platform's database (SQLite file or PostgreSQL schema b2b), read through ADBC."""
 
+    # dg.EnvVar("B2B_SOURCE_DB_URL") when set there (it may hold a password: the UI then
+    # shows the variable's name), else the default SQLite path
     url: str
 
     @property
     def database(self) -> SourceDatabase:
-        return SourceDatabase(self.url)
+        # an EnvVar arrives as written in the environment, untrimmed
+        return SourceDatabase(self.url.strip())
 
     def qualified(self, table: str) -> str:
         return self.database.qualified(table)
@@ -76,15 +94,159 @@ class CalendarResource(dg.ConfigurableResource):
         return add_months(self.as_of_date, -11), self.as_of_date + dt.timedelta(days=1)
 
 
+# The one-row relation (registered on the step's connection) the HMAC SQL reads its
+# padded keys from: the key travels as bound data, never as text in the SQL.
+PSEUDONYM_KEYS = "pseudonym_keys"
+HMAC_BLOCK_BYTES = 64  # SHA-256's block size (RFC 2104)
+
+
 class Pseudonymizer(dg.ConfigurableResource):
-    """Turns personal identifiers into stable salted hashes before they reach `core`."""
+    """Turns personal identifiers into keyed pseudonyms (HMAC-SHA256) before they reach `core`.
 
-    salt: str
+    A document number has so few possible values that an unkeyed or publicly salted
+    hash is reversed by trying them all; without the secret key nobody can. The key is
+    never in this resource's config (which the UI shows): `key` is
+    dg.EnvVar("B2B_PSEUDONYM_KEY"), resolved in the run, or else `key_file` names the
+    file in DAGSTER_HOME that holds it (created on first use).
+    """
 
-    def hash_sql(self, *parts: str) -> str:
-        """SQL for the SHA-256 of salt and the given SQL expressions (NULL if any is NULL)."""
-        salt = self.salt.replace("'", "''")
-        return f"sha256('{salt}' || '|' || " + " || '|' || ".join(parts) + ")"
+    # masked in the UI should anyone configure it as a literal instead of an EnvVar
+    key: str | None = Field(default=None, json_schema_extra={"dagster__is_secret": True})
+    key_file: str | None = None
+
+    def secret_key(self) -> bytes:
+        if self.key:
+            return check_pseudonym_key(self.key).encode()
+        if self.key_file:
+            return load_or_create_key_file(Path(self.key_file))
+        raise UserError(f"no pseudonym key: set {PSEUDONYM_KEY_VAR} or a key file")
+
+    def key_relations(self) -> dict[str, pa.Table]:
+        """The relation `hmac_sql` reads, to register on the connection running it."""
+        try:
+            inner, outer = hmac_pads(self.secret_key())
+        except UserError as exc:
+            # a missing or unsafe key will not fix itself: say what to do, do not retry
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+        return {
+            PSEUDONYM_KEYS: pa.table(
+                {"inner_pad": pa.array([inner], pa.binary()),
+                 "outer_pad": pa.array([outer], pa.binary())}
+            )
+        }  # fmt: skip
+
+    @staticmethod
+    def hmac_sql(*parts: str) -> str:
+        """SQL for the hex HMAC-SHA256 of the SQL expressions joined by '|' (NULL if any is).
+
+        HMAC(K, m) = sha256((K xor opad) || sha256((K xor ipad) || m)), set-based in
+        DuckDB; the message is the UTF-8 bytes of the joined text.
+        """
+        message = "encode(CAST((" + " || '|' || ".join(parts) + ") AS VARCHAR))"
+        inner = f"unhex(sha256((SELECT inner_pad FROM {PSEUDONYM_KEYS}) || {message}))"
+        return f"sha256((SELECT outer_pad FROM {PSEUDONYM_KEYS}) || {inner})"
+
+
+def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """HMAC's two padded keys, K xor ipad and K xor opad (RFC 2104)."""
+    if len(key) > HMAC_BLOCK_BYTES:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(HMAC_BLOCK_BYTES, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def load_or_create_key_file(path: Path) -> bytes:
+    """The key in `path`, created (random, mode 0600) and announced when missing."""
+    try:
+        return read_key_file(path)
+    except FileNotFoundError:
+        pass
+    if create_key_file(path):
+        _announce_new_key(path)
+    return read_key_file(path)
+
+
+def read_key_file(path: Path) -> bytes:
+    """The key a key file holds; refuses a symlink, a non-file or one others can read.
+
+    Opened without following a symlink and checked on the open descriptor, so the file
+    checked is the file read.
+    """
+    try:
+        # O_NONBLOCK: a FIFO put in its place is refused below instead of hanging the run
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UserError(
+                f"pseudonym key file {path} is a symlink: replace it with the key file itself"
+            ) from None
+        raise UserError(f"cannot read pseudonym key file {path} ({exc.strerror})") from None
+    try:
+        _check_key_file_mode(path, os.fstat(fd))
+        text = os.read(fd, 4096)  # a key file is 65 bytes
+    finally:
+        os.close(fd)
+    return _parse_key(path, text)
+
+
+def _check_key_file_mode(path: Path, info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise UserError(f"pseudonym key file {path} is not a regular file: remove it")
+    if info.st_mode & 0o077:
+        raise UserError(
+            f"pseudonym key file {path} is open to group or others "
+            f"(mode {stat.S_IMODE(info.st_mode):04o}): run `chmod 600 {path}`"
+        )
+
+
+def _parse_key(path: Path, text: bytes) -> bytes:
+    try:
+        key = bytes.fromhex(text.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        key = b""
+    if len(key) < 16:
+        raise UserError(
+            f"pseudonym key file {path} does not hold a key (at least 32 hex digits): "
+            "restore it from the backup"
+        )
+    return key
+
+
+def create_key_file(path: Path) -> bool:
+    """Write a new random 32-byte key (hex) to `path` unless it exists; True if this call did.
+
+    The key is written to a private temporary file (O_EXCL, mode 0600) and hard-linked
+    into place, which fails if the file exists: two runs starting at once end up with
+    the same key, and no reader ever sees a half-written file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise UserError(f"cannot create pseudonym key file {path} ({exc.strerror})") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _announce_new_key(path: Path) -> None:
+    message = (
+        f"created pseudonym key {path}: keep it and back it up, the pseudonyms in "
+        f"core.dim_customer stay the same only with this key (or set {PSEUDONYM_KEY_VAR})"
+    )
+    # stderr reaches the `b2b run` terminal; the Dagster log reaches the run's event log
+    print(f"b2b: {message}", file=sys.stderr)
+    dg.get_dagster_logger().warning(message)
 
 
 class QualityThresholds(dg.ConfigurableResource):
@@ -118,7 +280,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
                 "preserve_insertion_order": False,
             },
         ),
-        "source_db": SourceDatabaseResource(url=settings.source_db_url),
+        "source_db": SourceDatabaseResource(url=_source_db_url(settings)),
         "leads_dir": DirectoryResource(path=str(settings.leads_dir)),
         "log_dir": DirectoryResource(path=str(settings.log_dir)),
         "calendar": CalendarResource(
@@ -127,7 +289,20 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             first_month=settings.first_month.isoformat(),
         ),
         "quality": QualityThresholds(max_reject_rate=settings.max_reject_rate),
-        "pseudonymizer": Pseudonymizer(salt=settings.pseudonym_salt),
+        "pseudonymizer": _pseudonymizer(settings),
         "log_parsing": LogParsing(trusted_proxies=list(settings.trusted_proxies)),
         "report_dir": DirectoryResource(path=str(settings.report_dir)),
     }
+
+
+def _source_db_url(settings: Settings) -> str:
+    """The URL by reference to the variable when it came from there (it may hold a password)."""
+    if os.environ.get(SOURCE_DB_URL_VAR, "").strip() == settings.source_db_url:
+        return dg.EnvVar(SOURCE_DB_URL_VAR)
+    return settings.source_db_url
+
+
+def _pseudonymizer(settings: Settings) -> Pseudonymizer:
+    if settings.pseudonym_key_in_env:
+        return Pseudonymizer(key=dg.EnvVar(PSEUDONYM_KEY_VAR))
+    return Pseudonymizer(key_file=str(settings.pseudonym_key_file))

@@ -13,7 +13,12 @@ from pathlib import Path
 from b2b_platform.lib.errors import UserError
 
 DEFAULT_DATA_DIR = Path("data")
-DEVELOPMENT_SALT = "b2b-platform-development-salt"
+# where `b2b run` keeps the Dagster instance when DAGSTER_HOME is unset
+DEFAULT_DAGSTER_HOME = DEFAULT_DATA_DIR / "dagster_home"
+PSEUDONYM_KEY_VAR = "B2B_PSEUDONYM_KEY"
+PSEUDONYM_KEY_FILE = "pseudonym.key"  # in DAGSTER_HOME, generated when the variable is unset
+# A shorter key (a word, a PIN) could be guessed and the pseudonyms then recomputed.
+MIN_PSEUDONYM_KEY_CHARS = 16
 # Proxies whose X-Forwarded-For entries are looked through to find a request's client:
 # loopback, the RFC 1918 private ranges, link-local and IPv6 unique-local addresses. A
 # public address is never trusted by default, so a client cannot pass as one of these.
@@ -42,9 +47,11 @@ class Settings:
     as_of_is_fixed: bool  # B2B_AS_OF set: the calendar does not move with the clock
     first_month: dt.date  # first day of the first monthly partition
     max_reject_rate: float = 0.10  # blocking checks fail above this share of rejected records
-    # Salt of the document hash in core.dim_customer. The default keeps development
-    # builds reproducible; a production deployment sets its own secret.
-    pseudonym_salt: str = DEVELOPMENT_SALT
+    # The HMAC key of the document pseudonym in core.dim_customer is never held here:
+    # when B2B_PSEUDONYM_KEY is set the resource reads it from the environment itself,
+    # otherwise it reads (or first creates) the key file, whose path is not a secret.
+    pseudonym_key_in_env: bool = False
+    pseudonym_key_file: Path = DEFAULT_DAGSTER_HOME / PSEUDONYM_KEY_FILE
     # sensors, the schedule and declarative automation start running in a new instance
     automation_on: bool = True
     # CIDRs of the proxies in front of the web servers (B2B_TRUSTED_PROXIES)
@@ -82,7 +89,8 @@ class Settings:
             as_of_is_fixed=bool(as_of_text),
             first_month=first_month,
             max_reject_rate=_parse_rate(env.get("B2B_MAX_REJECT_RATE", "").strip() or "0.10"),
-            pseudonym_salt=env.get("B2B_PSEUDONYM_SALT", "") or DEVELOPMENT_SALT,
+            pseudonym_key_in_env=_pseudonym_key_in_env(env),
+            pseudonym_key_file=_pseudonym_key_file(env),
             automation_on=_parse_switch(env.get("B2B_AUTOMATION", "").strip() or "on"),
             trusted_proxies=parse_trusted_proxies(env.get("B2B_TRUSTED_PROXIES", "")),
         )
@@ -137,6 +145,33 @@ def parse_trusted_proxies(value: str) -> tuple[str, ...]:
                 "use comma-separated CIDRs like 10.0.0.0/8,2001:db8::/32"
             ) from None
     return tuple(networks)
+
+
+def _pseudonym_key_in_env(env: Mapping[str, str]) -> bool:
+    if env.get("B2B_PSEUDONYM_SALT"):
+        # a deployment that set the old secret must not silently switch to a generated key
+        raise UserError(
+            "B2B_PSEUDONYM_SALT is no longer read: pseudonyms are keyed with "
+            f"{PSEUDONYM_KEY_VAR} (see the README on rotating the pseudonym key); unset it"
+        )
+    return bool(check_pseudonym_key(env.get(PSEUDONYM_KEY_VAR, "")))
+
+
+def check_pseudonym_key(key: str) -> str:
+    """B2B_PSEUDONYM_KEY as given ("" when unset); too short a key is refused."""
+    if key and len(key) < MIN_PSEUDONYM_KEY_CHARS:
+        raise UserError(
+            f"{PSEUDONYM_KEY_VAR} has {len(key)} characters: use a random secret of at least "
+            f"{MIN_PSEUDONYM_KEY_CHARS} (e.g. `openssl rand -hex 32`), or unset it to use "
+            f"a generated key file"
+        )
+    return key
+
+
+def _pseudonym_key_file(env: Mapping[str, str]) -> Path:
+    # absolute, so a run started from another directory finds the same key
+    home = Path(env.get("DAGSTER_HOME", "").strip() or DEFAULT_DAGSTER_HOME)
+    return home.absolute() / PSEUDONYM_KEY_FILE
 
 
 def _parse_month(value: str) -> dt.date:

@@ -80,12 +80,12 @@ def dim_customer(
 ) -> AssetEvents:
     """End customers the companies ship to, pseudonymized for analysis.
 
-    No document number, birth date, name, email or phone: the document becomes a salted
-    SHA-256 hash (stable across loads, so the same person can still be counted once) and
-    the birth date an age band at the as-of date.
+    No document number, birth date, name, email or phone: the document becomes a keyed
+    HMAC-SHA256 pseudonym (stable across loads while the key stays the same, so the same
+    person can still be counted once) and the birth date an age band at the as-of date.
     """
     table = "core.dim_customer"
-    document_hash = pseudonymizer.hash_sql("document_type", "document_number")
+    document_hash = pseudonymizer.hmac_sql("document_type", "document_number")
     yield from materialize_table(
         context,
         duckdb,
@@ -97,6 +97,8 @@ def dim_customer(
         FROM (SELECT *, date_sub('year', date_of_birth, DATE '{calendar.as_of}') AS age
               FROM staging.customers)
         """,
+        # the HMAC's padded keys, bound as data rather than written into the SQL
+        register=pseudonymizer.key_relations(),
         table_checks=core_table_checks("dim_customer", ["customer_id"]),
     )
 
