@@ -319,3 +319,72 @@ def test_source_resource_failure_never_shows_the_password() -> None:
         SourceDatabaseResource(url=CLOSED_PORT_URL).fetch_arrow("SELECT 1")
     assert "postgres:***@127.0.0.1:9" in (err.value.description or "")
     assert SECRET_PASSWORD not in "".join(traceback.format_exception(err.value))
+
+
+# ---------------------------------------------------------------- personal data at rest
+
+
+def _source_values(data_dir: Path, sql: str) -> set[str]:
+    import sqlite3
+
+    with sqlite3.connect(data_dir / "source" / "b2b_platform.db") as source:
+        return {str(v).strip() for (v,) in source.execute(sql) if v is not None and str(v).strip()}
+
+
+def _text_of(warehouse: Path, sql: str) -> str:
+    return "\n".join(str(v) for (v,) in query(warehouse, sql) if v is not None)
+
+
+def test_quarantine_and_core_hold_no_personal_value_in_clear(built_warehouse, tiny_sources):
+    data_dir, _ = tiny_sources
+    people = _source_values(
+        data_dir,
+        "SELECT document_number FROM customers UNION SELECT full_name FROM customers"
+        " UNION SELECT email FROM customers UNION SELECT phone FROM customers",
+    )
+    personal_cuits = {
+        cuit
+        for cuit in _source_values(data_dir, "SELECT cuit FROM companies")
+        if cuit.replace("-", "")[:2] in {"20", "23", "24", "27"}
+    }
+    assert len(people) > 100 and personal_cuits  # the tiny data has both to hide
+    quarantine = _text_of(
+        built_warehouse,
+        "SELECT raw_record || ' ' || coalesce(detail, '') FROM quarantine.rejected_records"
+        " WHERE source <> 'weblogs'",
+    )
+    core = _text_of(
+        built_warehouse,
+        "SELECT coalesce(cuit, '') || ' ' || coalesce(cuit_formatted, '') FROM core.dim_company"
+        " UNION ALL SELECT coalesce(cuit, '') FROM core.fct_leads",
+    )
+    # masked values keep only their first and last character: no value survives whole
+    leaked = [v for v in people if len(v) > 4 and v in quarantine]
+    assert leaked == []
+    leaked_cuits = [
+        c
+        for c in personal_cuits
+        if c in quarantine + core or c.replace("-", "") in quarantine + core
+    ]
+    assert leaked_cuits == []
+    # what an operator needs is still there: the record's key, the reason, the masked field
+    rows = query(
+        built_warehouse,
+        "SELECT record_key, detail FROM quarantine.rejected_records"
+        " WHERE reason_code = 'invalid_document' LIMIT 1",
+    )
+    assert rows and "*" in rows[0][1]
+
+
+def test_leads_match_companies_with_personal_cuits_though_core_masks_them(built_warehouse):
+    masked, matched = query(
+        built_warehouse,
+        "SELECT count(*) FILTER (WHERE cuit LIKE '%*%'),"
+        " count(*) FILTER (WHERE cuit LIKE '%*%' AND company_id IS NOT NULL) FROM core.fct_leads",
+    )[0]
+    personal_companies = query(
+        built_warehouse,
+        "SELECT count(*) FROM core.dim_company WHERE cuit_is_personal AND cuit LIKE '%*%'",
+    )[0][0]
+    assert personal_companies > 0
+    assert masked == 0 or matched > 0

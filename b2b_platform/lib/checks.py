@@ -191,15 +191,58 @@ PII_COLUMNS = frozenset(
 )  # fmt: skip
 
 
+# Values that are personal data whatever their column is called, as the source holds
+# them: an email, a document number as typed (7-8 digits, dots or spaces), a phone (10+
+# digits), a person's CUIT in clear (prefix 20, 23, 24 or 27).
+PII_VALUE_PATTERNS: dict[str, str] = {
+    "email": r"[^@\s]+@[^@\s]+\.[^@\s]+",
+    "document": r"[0-9]{1,2}[. ]?[0-9]{3}[. ]?[0-9]{3}",
+    # written as a phone: a "+" or separators, and 10+ digits (PHONE_MIN_DIGITS); bare
+    # digits are ids, and a company CUIT's NN-NNNNNNNN-N has no other separator
+    "phone": r"\+[0-9 ().-]{9,}[0-9]|[0-9(][0-9 ().-]*[ ()][0-9 ().-]*[0-9]",
+    "personal_cuit": r"(20|23|24|27)-?[0-9]{8}-?[0-9]",
+}
+PHONE_MIN_DIGITS = 10
+# values are scanned on a sample of a large table: a leak is a column, not one row
+PII_SAMPLE_ROWS = 200_000
+
+
 def no_pii_columns(
     conn: duckdb.DuckDBPyConnection, asset_key: dg.AssetKey, table: str
 ) -> dg.AssetCheckResult:
-    """No raw personal-data column (by name) reaches an analyst-facing table."""
-    columns = [row[0] for row in conn.execute(f"DESCRIBE {table}").fetchall()]
+    """No personal data reaches an analyst-facing table: no column named like it, and no
+    text value shaped like it (checked on up to PII_SAMPLE_ROWS rows)."""
+    described = conn.execute(f"DESCRIBE {table}").fetchall()
+    columns = [row[0] for row in described]
     found = sorted(c for c in columns if c.lower() in PII_COLUMNS)
+    texts = [row[0] for row in described if row[1] == "VARCHAR"]
+    leaks: dict[str, int] = {}
+    if texts:
+        names = [f"{column}/{kind}" for column in texts for kind in PII_VALUE_PATTERNS]
+        counts = ", ".join(
+            f'count(*) FILTER (WHERE regexp_full_match(trim("{column}"), ?)'
+            f""" AND length(regexp_replace("{column}", '[^0-9]', '', 'g')) >= ?)"""
+            for column in texts
+            for _ in PII_VALUE_PATTERNS
+        )
+        params = [
+            value
+            for _ in texts
+            for kind, pattern in PII_VALUE_PATTERNS.items()
+            for value in (pattern, PHONE_MIN_DIGITS if kind == "phone" else 0)
+        ]
+        row = conn.execute(
+            f"SELECT {counts} FROM (SELECT * FROM {table} USING SAMPLE {PII_SAMPLE_ROWS} ROWS)",
+            params,
+        ).fetchone()
+        leaks = {name: int(count) for name, count in zip(names, row or (), strict=True) if count}
     return dg.AssetCheckResult(
         asset_key=asset_key,
         check_name="no_pii_columns",
-        passed=not found,
-        metadata={"pii_columns": ", ".join(found) or "none", "columns_checked": len(columns)},
+        passed=not found and not leaks,
+        metadata={
+            "pii_columns": ", ".join(found) or "none",
+            "columns_checked": len(columns),
+            "pii_values": ", ".join(f"{name} ({count})" for name, count in leaks.items()) or "none",
+        },
     )

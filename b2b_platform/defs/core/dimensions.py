@@ -37,7 +37,11 @@ def dim_company(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> As
         duckdb,
         table,
         """
-        SELECT c.company_id, c.cuit, c.cuit_formatted, c.legal_name, c.industry,
+        -- the CUIT of a person (a sole proprietor: prefixes 20, 23, 24, 27) holds their
+        -- DNI, so analysts see it masked; staging keeps it for matching
+        SELECT c.company_id, mask_personal(c.cuit) AS cuit,
+               mask_personal(c.cuit_formatted) AS cuit_formatted,
+               coalesce(is_personal_cuit(c.cuit), false) AS cuit_is_personal, c.legal_name, c.industry,
                c.country_code, c.province, c.city, c.created_at, c.cuit_flagged,
                coalesce(m.merged, 0) AS merged_duplicates,
                s.company_id IS NOT NULL AS is_supplier

@@ -17,7 +17,7 @@ KEY = core_key("fct_leads")
 
 @dg.asset(
     key=KEY,
-    deps=[staging_key("leads"), core_key("dim_company")],
+    deps=[staging_key("leads"), staging_key("companies")],
     **core_asset(),
     check_specs=core_checks("fct_leads"),
 )
@@ -34,12 +34,13 @@ def fct_leads(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Asse
         duckdb,
         table,
         """
-        SELECT l.lead_id, l.captured_at, l.campaign, l.channel, l.company_name, l.cuit,
-               c.company_id, l.country_code, l.province, l.industry,
+        SELECT l.lead_id, l.captured_at, l.campaign, l.channel, l.company_name,
+               mask_personal(l.cuit) AS cuit, c.company_id, l.country_code, l.province, l.industry,
                l.email IS NOT NULL AS has_email, l.phone IS NOT NULL AS has_phone,
                l.email_flagged, l.cuit_flagged, l.source_file
         FROM staging.leads l
-        LEFT JOIN core.dim_company c ON c.cuit = l.cuit
+        -- matched on the full CUIT in staging: core shows a person's CUIT masked
+        LEFT JOIN staging.companies c ON c.cuit = l.cuit
         """,
         table_checks=core_table_checks("fct_leads", ["lead_id"]),
     )

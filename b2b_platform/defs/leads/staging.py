@@ -136,7 +136,15 @@ def _stage_leads(
                        lower(trim(r.email)) AS email_norm,
                        regexp_replace(trim(r.cuit), '[\s\-./]', '', 'g') AS cuit_digits,
                        nullif(regexp_replace(r.phone, '[^0-9+]', '', 'g'), '') AS phone_norm,
-                       to_json(r) AS raw_record
+                       json_merge_patch(to_json(r), json_object(
+                           'contact_name', mask_text(r.contact_name),
+                           'email', mask_text(r.email),
+                           'phone', mask_text(r.phone),
+                           'cuit', mask_personal(r.cuit),
+                           -- a sole proprietor's company name is the person's name
+                           'company_name', CASE WHEN is_personal_cuit(r.cuit)
+                               THEN mask_text(r.company_name) ELSE r.company_name END))
+                           AS raw_record
                 FROM source r
             ), validated AS (
                 SELECT *,
@@ -200,11 +208,11 @@ def _stage_leads(
                     FROM leads_checked WHERE appearance > 1
                     UNION ALL
                     SELECT source_file || '#' || sheet_row, 'invalid_email', 'flagged',
-                           'email ''' || email || ''' is not an address; set to NULL', raw_record
+                           'email ''' || mask_text(email) || ''' is not an address; set to NULL', raw_record
                     FROM leads_checked WHERE email_bad AND appearance = 1
                     UNION ALL
                     SELECT source_file || '#' || sheet_row, 'invalid_cuit', 'flagged',
-                           'CUIT ''' || cuit || ''' fails the check digit; set to NULL', raw_record
+                           'CUIT ''' || mask_personal(cuit) || ''' fails the check digit; set to NULL', raw_record
                     FROM leads_checked WHERE cuit_bad AND appearance = 1
                 """,
                 )

@@ -98,7 +98,12 @@ def _stage_companies(
             typed AS (
                 SELECT r.*,
                        regexp_replace(trim(r.cuit), '[\s\-./]', '', 'g') AS cuit_digits,
-                       to_json(r) AS raw_record
+                       -- a person's CUIT (sole proprietor) is personal data: masked
+                       json_merge_patch(to_json(r), json_object(
+                           'cuit', mask_personal(r.cuit),
+                           'legal_name', CASE WHEN is_personal_cuit(r.cuit)
+                               THEN mask_text(r.legal_name) ELSE r.legal_name END))
+                           AS raw_record
                 FROM source r
             ), validated AS (
                 SELECT *, cuit_is_valid(cuit_digits) AS cuit_ok FROM typed
@@ -146,7 +151,7 @@ def _stage_companies(
                     r"""
                     SELECT company_id AS record_key, 'invalid_cuit' AS reason_code,
                            'flagged' AS action,
-                           'CUIT ' || coalesce('''' || cuit || '''', 'NULL')
+                           'CUIT ' || coalesce('''' || mask_personal(cuit) || '''', 'NULL')
                            || CASE WHEN regexp_full_match(cuit_digits, '[0-9]{11}')
                                    THEN ' has a wrong check digit' ELSE ' is not 11 digits' END
                            || '; CUIT set to NULL' AS detail,
@@ -154,7 +159,7 @@ def _stage_companies(
                     FROM companies_checked WHERE NOT cuit_ok
                     UNION ALL
                     SELECT company_id, 'duplicate_cuit', 'merged',
-                           'same CUIT ' || cuit_digits || ' as company ' || surviving_company_id
+                           'same CUIT ' || mask_personal(cuit_digits) || ' as company ' || surviving_company_id
                            || '; merged into it', raw_record
                     FROM companies_checked WHERE surviving_company_id <> company_id
                 """,
@@ -235,7 +240,13 @@ def _stage_customers(
                        upper(trim(document_type)) AS doc_type,
                        upper(regexp_replace(trim(document_number), '[\s.\-]', '', 'g')) AS doc_clean,
                        TRY_CAST(date_of_birth AS DATE) AS birth,
-                       to_json(r) AS raw_record
+                       -- the quarantine keeps what an operator needs, not who the person is
+                       json_merge_patch(to_json(r), json_object(
+                           'document_number', mask_text(r.document_number),
+                           'full_name', mask_text(r.full_name),
+                           'date_of_birth', mask_date(r.date_of_birth),
+                           'email', mask_text(r.email),
+                           'phone', mask_text(r.phone))) AS raw_record
                 FROM source r
             ), normalized AS (
                 SELECT *,
@@ -294,18 +305,18 @@ def _stage_customers(
                     """
                     SELECT customer_id AS record_key, 'invalid_document' AS reason_code,
                            'flagged' AS action,
-                           doc_type || ' ''' || document_number || ''' is not a valid '
+                           doc_type || ' ''' || mask_text(document_number) || ''' is not a valid '
                            || doc_type || ' number; document set to NULL' AS detail, raw_record
                     FROM customers_checked WHERE NOT doc_ok AND surviving_customer_id = customer_id
                     UNION ALL
                     SELECT customer_id, 'implausible_birth_date', 'flagged',
-                           'born ' || birth || ', in the future or over 120 years ago;'
+                           'born ' || mask_date(birth) || ', in the future or over 120 years ago;'
                            || ' birth date set to NULL', raw_record
                     FROM customers_checked
                     WHERE birth_implausible AND surviving_customer_id = customer_id
                     UNION ALL
                     SELECT customer_id, 'duplicate_customer', 'merged',
-                           'same ' || doc_type || ' ' || doc_norm || ' as customer '
+                           'same ' || doc_type || ' ' || mask_text(doc_norm) || ' as customer '
                            || surviving_customer_id || '; merged into it', raw_record
                     FROM customers_checked WHERE surviving_customer_id <> customer_id
                 """,
