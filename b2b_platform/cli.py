@@ -1,4 +1,4 @@
-"""`b2b`: the operator's command line (DESIGN 9)."""
+"""`b2b`: the operator's command line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The web-log simulator: format, story, edge cases, determinism (DESIGN 3.2 and 4)."""
+"""The web-log simulator: format, story, edge cases, determinism."""
 
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ class AnomalyRates:
     unknown_product: float = 0.003  # order item for a product id that does not exist
     unknown_order: float = 0.002  # order item whose order does not exist
     # web logs
-    malformed_line: float = 0.002  # every malformed kind of DESIGN 3.2, in turn
+    malformed_line: float = 0.002  # every malformed-line kind the parser must survive, in turn
     # lead spreadsheets
     lead_duplicate: float = 0.05  # the same lead exported again in another file
     lead_missing_contact: float = 0.02  # neither email nor phone

@@ -1,4 +1,4 @@
-"""Marketing-lead spreadsheets (DESIGN 3.3): one messy .xlsx per campaign export.
+"""Marketing-lead spreadsheets: one messy .xlsx per campaign export.
 
 The files look typed and exported by people: a title above the header in some,
 Spanish or English header names with stray case, spacing and accents, columns in
@@ -171,7 +171,7 @@ class LeadsSummary:
 
     files: int
     leads: int  # data rows written, duplicates included
-    anomalies: dict[str, int]  # reason code (DESIGN 6) -> rows injected
+    anomalies: dict[str, int]  # quarantine reason code -> rows injected
 
 
 @dataclass(frozen=True)

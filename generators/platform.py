@@ -2,7 +2,7 @@
 
 Faker builds small pools of names; every bulk column is drawn with numpy and
 assembled with polars, so a million orders cost seconds, not minutes. Anomalies
-from DESIGN 4 are injected at the configured rates and every one stays detectable.
+listed in the README are injected at the configured rates and every one stays detectable.
 """
 
 from __future__ import annotations

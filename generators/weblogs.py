@@ -1,4 +1,4 @@
-"""Web server access logs that tell the same story as the platform database (DESIGN 3.2, 4).
+"""Web server access logs that tell the same story as the platform database.
 
 One file per server-local day in Apache/NGINX combined format. Users of client companies log
 in, browse real products and check out at the ``ordered_at`` of their orders; others log in
@@ -40,7 +40,7 @@ VHOST = "www.example.com:443"
 GZIP_AFTER_DAYS = 7  # files of days older than this are compressed, like logrotate's delaycompress
 LOGROTATE_EVERY = 10  # every 10th compressed day uses logrotate's dateext name instead
 
-# Every kind of DESIGN 3.2, injected in turn. Most are valid real-world lines a robust parser
+# Every kind of odd line the log contract lists, injected in turn. Most are valid real-world lines a robust parser
 # loads; REJECTED_KINDS can only be quarantined.
 MALFORMED_KINDS: tuple[str, ...] = (
     "ipv6_client",

@@ -1,4 +1,4 @@
-"""Column kinds of every platform table (DESIGN 3.1), for type-exact extraction."""
+"""Column kinds of every platform table, for type-exact extraction."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Resources and pools of the code location, configured from the environment (DESIGN 9)."""
+"""Resources and pools of the code location, configured from the environment."""
 
 import dagster as dg
 

@@ -1,6 +1,6 @@
 """Reports as people read them: markdown previews, CSV files and one formatted workbook.
 
-Number formats follow the column names of DESIGN 7: money is DECIMAL(18,2),
+Number formats follow the report columns' names: money is DECIMAL(18,2),
 `*_pct` is in percentage points (12.5 = 12.5%), `share_*` and `*_rate` are fractions.
 
 Exported files are safe to open in a spreadsheet program. No workbook cell is a

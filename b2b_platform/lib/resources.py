@@ -90,7 +90,7 @@ class CalendarResource(dg.ConfigurableResource):
 
     @property
     def report_window(self) -> tuple[dt.date, dt.date]:
-        """DESIGN 7: [first day of the month 11 months before the as-of month, as-of + 1 day)."""
+        """The report window: [first day of the month 11 months before the as-of month, as-of + 1 day)."""
         return add_months(self.as_of_date, -11), self.as_of_date + dt.timedelta(days=1)
 
 

@@ -1,4 +1,4 @@
-"""Configuration from the DESIGN 9 environment variables, validated once with clear errors."""
+"""Configuration from the B2B_* environment variables, validated once with clear errors."""
 
 from __future__ import annotations
 

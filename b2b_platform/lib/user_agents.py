@@ -36,7 +36,7 @@ USER_AGENT_SCHEMA: dict[str, pl.DataType] = {
 
 
 def device_label(family: str, os_family: str, is_pc: bool) -> str:
-    """DESIGN 7: the device family unless 'Other'; then '<OS> desktop' for a PC, else unknown."""
+    """The report's device label: the device family unless 'Other'; then '<OS> desktop' for a PC, else unknown."""
     if family and family != "Other":
         return family
     return f"{os_family} desktop" if is_pc else "Unknown device"

@@ -14,7 +14,7 @@ from b2b_platform.lib.asset_step import AssetEvents, materialize_months
 
 KEY = core_key("fct_order_lines")
 TABLE = "core.fct_order_lines"
-# DESIGN 7: a valid order passed validation (it is in staging) and was not undone
+# the report contract: a valid order passed validation (it is in staging) and was not undone
 EXCLUDED_STATUSES = ("cancelled", "returned")
 
 

@@ -1,6 +1,6 @@
 """Staging for the platform database: typed, normalized, validated, deduplicated.
 
-The rules are DESIGN 6: master data that facts still need is kept with the bad field
+The rules (README, Quality rules): master data that facts still need is kept with the bad field
 set to NULL (`flagged`); duplicates fold into the lowest id (`merged`) and the
 `*_merges` tables let facts follow them; unusable records are `rejected`. Every
 finding lands in quarantine.rejected_records with the original record as JSON.

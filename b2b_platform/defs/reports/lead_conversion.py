@@ -19,7 +19,7 @@ KEY = report_key(NAME)
 
 
 def lead_conversion_query(window_start: dt.date, window_end: dt.date) -> str:
-    """DESIGN 7, per campaign and channel.
+    """Per campaign and channel.
 
     leads: leads after duplicates were merged. companies_matched: distinct client
     companies whose normalized CUIT a lead carried. companies_converted: matched

@@ -24,7 +24,7 @@ KEY = report_key(NAME)
 def monthly_sales_query(
     window_start: dt.date, window_end: dt.date, first_loaded_month: dt.date
 ) -> str:
-    """DESIGN 7. One row per month of the window, zeros where nothing sold.
+    """One row per month of the window, zeros where nothing sold.
 
     The change is against the previous calendar month, NULL when that month had no
     revenue or was never loaded (before B2B_FIRST_MONTH). A month is partial when it

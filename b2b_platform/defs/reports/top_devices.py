@@ -21,7 +21,7 @@ TOP = 5
 
 
 def top_devices_query(window_start: dt.date, window_end: dt.date) -> str:
-    """DESIGN 7. Population: requests by known platform users, bots excluded, in the window.
+    """Population: requests by known platform users, bots excluded, in the window.
 
     A device label can span device types (an unknown device may be a phone or not); the
     type shown is the one most of the label's requests had, ties alphabetically.

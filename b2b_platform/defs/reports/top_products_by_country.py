@@ -22,7 +22,7 @@ TOP_PRODUCTS = 5
 
 
 def top_products_by_country_query(window_start: dt.date, window_end: dt.date) -> str:
-    """DESIGN 7. Countries by distinct users with a successful login from them in the
+    """Countries by distinct users with a successful login from them in the
     window (unknown countries do not rank), then each country's products by units in
     valid orders in the window placed by those users. A user who logged in from two
     countries counts in both. A ranked country whose users bought nothing still shows,
