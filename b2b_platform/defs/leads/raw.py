@@ -7,7 +7,7 @@ parsed fails alone (etl.file_manifest says why) while the others load. Parsing r
 in a child process (WorkbookReader), so even a reader crash fails only its workbook.
 """
 
-from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,14 @@ import duckdb as ddb
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib.asset_step import SOURCE_RETRY, WAREHOUSE_POOL, asset_step
+from b2b_platform.lib.asset_step import (
+    SOURCE_RETRY,
+    WAREHOUSE_POOL,
+    AssetEvents,
+    CheckAudit,
+    asset_step,
+    published,
+)
 from b2b_platform.lib.file_manifest import (
     DirectoryListing,
     InputFile,
@@ -35,6 +42,7 @@ from b2b_platform.lib.workbook_reader import WorkbookReader
 
 SOURCE = "leads"
 TABLE = "raw.marketing_leads"
+KEY = dg.AssetKey(["raw", "marketing_leads"])
 OWNERS = ["team:marketing-analytics"]
 
 
@@ -66,13 +74,14 @@ def lead_files(directory: DirectoryResource) -> DirectoryListing:
         dg.AssetCheckSpec(
             "manifest_consistent",
             asset=["raw", "marketing_leads"],
+            blocking=True,
             description="Every loaded row comes from a file the manifest lists as loaded.",
         )
     ],
 )
 def raw_marketing_leads(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, leads_dir: DirectoryResource
-) -> Iterator[dg.MaterializeResult]:
+) -> AssetEvents:
     """Lead rows from the marketing team's campaign exports, as typed in the workbooks.
 
     Only new or changed workbooks are read (etl.file_manifest); a changed workbook's
@@ -81,16 +90,29 @@ def raw_marketing_leads(
     failed while the others still load. Entries that are not regular files (links,
     directories, names that are not UTF-8) are recorded as skipped, with a warning.
     """
+    audit = CheckAudit(context, _manifest_checks)
+    yield from published([audit], partial(_load_workbooks, context, duckdb, leads_dir, audit))
+
+
+def _load_workbooks(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    leads_dir: DirectoryResource,
+    audit: CheckAudit,
+) -> dict[str, Any]:
+    """Load the new and changed workbooks in one transaction, published when it checks out."""
     listing = lead_files(leads_dir)
     for entry in listing.skipped:
         context.log.warning(f"lead workbook {entry.path} skipped: {entry.reason}")
     with asset_step(context, duckdb) as step:
         conn = step.conn
         if listing.skipped:
-            step.commit(manifest_rows=_skipped_rows(conn, listing.skipped), finish=False)
+            step.commit(
+                manifest_rows=_skipped_rows(conn, listing.skipped), finish=False, keep_open=True
+            )
         plan = plan_files(conn, SOURCE, listing.files, skipped=listing.skipped)
         if plan.touched:  # their new time, so the next run does not hash them again
-            step.commit(manifest_rows=plan.touched, finish=False)
+            step.commit(manifest_rows=plan.touched, finish=False, keep_open=True)
         failed: list[str] = []
         for file, error in plan.unreadable:
             _fail(context, step, file.manifest_row(SOURCE, None, None), error, failed)
@@ -110,20 +132,14 @@ def raw_marketing_leads(
                 if table_exists(conn, TABLE) else [],
                 manifest_rows=[{"source": SOURCE, "path": path, "status": "removed", "loaded_at": utc_now(),
                                 "rows_read": 0, "rows_loaded": 0, "rows_rejected": 0}],
-                finish=False,
+                finish=False, keep_open=True,
             )  # fmt: skip
         if not table_exists(conn, TABLE):
             raise dg.Failure(
                 description=f"no readable lead workbook in {leads_dir.directory}",
                 allow_retries=False,
             )
-        # a failed or skipped file keeps the rows of its last readable version
-        orphan_rows = conn.execute(
-            f"SELECT count(*) FROM {TABLE} r WHERE NOT EXISTS (SELECT 1 FROM etl.file_manifest m"
-            " WHERE m.source = ? AND m.path = r.source_file"
-            " AND m.status IN ('loaded', 'failed', 'skipped'))",
-            [SOURCE],
-        ).fetchall()[0][0]  # type: ignore[index]
+        step.commit(audit=audit)  # publishes every file of this run, or none
         metadata = {
             **table_metadata(conn, TABLE, step.totals),
             "files_loaded": loaded,
@@ -134,16 +150,25 @@ def raw_marketing_leads(
                 [f"{Path(entry.path).name}: {entry.reason}" for entry in listing.skipped]
             ),
         }
-    yield dg.MaterializeResult(
-        metadata=metadata,
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="manifest_consistent",
-                passed=orphan_rows == 0,
-                metadata={"rows_without_manifest_entry": int(orphan_rows)},
-            )
-        ],
-    )
+    return metadata
+
+
+def _manifest_checks(conn: ddb.DuckDBPyConnection) -> list[dg.AssetCheckResult]:
+    # a failed or skipped file keeps the rows of its last readable version
+    orphan_rows = conn.execute(
+        f"SELECT count(*) FROM {TABLE} r WHERE NOT EXISTS (SELECT 1 FROM etl.file_manifest m"
+        " WHERE m.source = ? AND m.path = r.source_file"
+        " AND m.status IN ('loaded', 'failed', 'skipped'))",
+        [SOURCE],
+    ).fetchone()[0]  # type: ignore[index]
+    return [
+        dg.AssetCheckResult(
+            asset_key=KEY,
+            check_name="manifest_consistent",
+            passed=orphan_rows == 0,
+            metadata={"rows_without_manifest_entry": int(orphan_rows)},
+        )
+    ]
 
 
 def _load_workbook(
@@ -179,6 +204,7 @@ def _load_workbook(
             ],
             rows_read=rows.height,
             finish=False,
+            keep_open=True,
         )
     finally:
         step.conn.unregister("sheet")
@@ -193,7 +219,9 @@ def _fail(
 ) -> None:
     failed.append(f"{Path(manifest['path']).name}: {error}")
     context.log.warning(f"lead workbook {manifest['path']} could not be read: {error}")
-    step.commit(manifest_rows=[failed_file_row(step.conn, manifest, error)], finish=False)
+    step.commit(
+        manifest_rows=[failed_file_row(step.conn, manifest, error)], finish=False, keep_open=True
+    )
 
 
 def _skipped_rows(
