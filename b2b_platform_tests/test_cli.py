@@ -88,9 +88,15 @@ def test_run_with_a_missing_source_names_it(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("b2b: error: "), err
+    return err
+
+
 def test_unknown_selection_is_one_line(capsys):
     assert main(["run", "--select", "key:nothing/here"]) == 2
-    assert "matches no asset" in capsys.readouterr().err
+    assert "matches no asset" in _one_error_line(capsys)
 
 
 def test_status_on_the_built_warehouse(monkeypatch, capsys, built_warehouse):
@@ -105,4 +111,4 @@ def test_status_on_the_built_warehouse(monkeypatch, capsys, built_warehouse):
 def test_status_without_a_warehouse_is_one_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("B2B_WAREHOUSE_PATH", str(tmp_path / "none.duckdb"))
     assert main(["status"]) == 2
-    assert "does not exist yet: run `b2b run` first" in capsys.readouterr().err
+    assert "does not exist yet: run `b2b run` first" in _one_error_line(capsys)

@@ -25,23 +25,47 @@ def test_wrong_check_digit_is_invalid():
             assert not is_valid_cuit(f"33-69345023-{wrong}")
 
 
-def test_remainder_ten_has_no_valid_digit():
-    # 20-00000003: sum = 2*5 + 3*2 = 16, 16 % 11 = 5 -> 6; search a body whose digit is 10
-    body = next(
-        f"20{n:08d}"
-        for n in range(10_000_000, 10_100_000)
-        if cuit_check_digit(f"20{n:08d}") is None
+# Check digits worked out by hand: weights 5 4 3 2 7 6 5 4 3 2 over the first ten digits,
+# r = sum % 11, digit = 11 - r; 11 - r = 11 is written 0 and 11 - r = 10 has no digit.
+KNOWN_CHECK_DIGITS = [
+    ("2012345678", 6),  # 10+0+3+4+21+24+25+24+21+16 = 148, r = 5 -> 6
+    ("3369345023", 9),  # AFIP: 15+12+18+18+21+24+25+0+6+6 = 145, r = 2 -> 9
+    ("3054668997", 9),  # YPF: 15+0+15+8+42+36+40+36+27+14 = 233, r = 2 -> 9
+    ("3070308853", 4),  # Mercado Libre: 15+0+21+0+21+0+40+32+15+6 = 150, r = 7 -> 4
+    ("3050001091", 2),  # Banco Nación: 15+0+15+0+0+0+5+0+27+2 = 64, r = 9 -> 2
+    ("2040123456", 0),  # 10+0+12+0+7+12+15+16+15+12 = 99, r = 0 -> 11 -> 0
+    ("2731987654", 0),  # 10+28+9+2+63+48+35+24+15+8 = 242, r = 0 -> 11 -> 0
+    ("2041489649", None),  # 10+0+12+2+28+48+45+24+12+18 = 199, r = 1 -> 10: none
+    ("2724687871", None),  # 10+28+6+8+42+48+35+32+21+2 = 232, r = 1 -> 10: none
+    ("2341489649", 9),  # 20-41489649 under 23: 199 - 0*4 + 3*4 = 211, r = 2 -> 9
+    ("2324687871", 4),  # 27-24687871 under 23: 232 - 7*4 + 3*4 = 216, r = 7 -> 4
+]
+
+
+@pytest.mark.parametrize(("first_ten", "digit"), KNOWN_CHECK_DIGITS)
+def test_check_digit_known_answers(first_ten, digit):
+    assert cuit_check_digit(first_ten) == digit
+    valid = [d for d in range(10) if is_valid_cuit(f"{first_ten}{d}")]
+    assert valid == ([] if digit is None else [digit])
+    assert check_digits_array(np.array([[int(c) for c in first_ten]]))[0] == (
+        -1 if digit is None else digit
     )
-    assert all(not is_valid_cuit(body + str(d)) for d in range(10))
+
+
+def test_remainder_ten_has_no_valid_digit():
+    # 20-41489649: 199 % 11 = 1, 11 - 1 = 10: no digit makes it valid
+    assert cuit_check_digit("2041489649") is None
+    assert [d for d in range(10) if is_valid_cuit(f"20-41489649-{d}")] == []
     # AFIP re-issues such numbers under prefix 23 with check digit 9 (men) or 4 (women)
-    assert cuit_check_digit("23" + body[2:]) == 9
+    assert is_valid_cuit("23-41489649-9")  # 20-41489649 gave 10
+    assert is_valid_cuit("23-24687871-4")  # 27-24687871 gave 10
+    assert not is_valid_cuit("23-41489649-4") and not is_valid_cuit("23-24687871-9")
 
 
 def test_remainder_eleven_gives_zero():
-    body = next(
-        f"30{n:08d}" for n in range(50_000_000, 50_100_000) if cuit_check_digit(f"30{n:08d}") == 0
-    )
-    assert is_valid_cuit(body + "0")
+    # 20-40123456: 99 % 11 = 0, 11 - 0 = 11, written 0
+    assert is_valid_cuit("20-40123456-0") and is_valid_cuit("27-31987654-0")
+    assert not is_valid_cuit("20-40123456-1")  # not the 1 of a naive "11"
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,10 @@ def test_monthly_sales_complete_as_of_month_is_not_partial(
 ) -> None:
     window = (dt.date(2025, 12, 1), dt.date(2026, 12, 1))  # as-of 2026-11-30
     rows = conn.execute(monthly_sales_query(*window, dt.date(2025, 12, 1))).fetchall()
+    assert len(rows) == 12
+    assert {row[0] for row in rows} == {dt.date(2025, 12, 1)} | {
+        dt.date(2026, month, 1) for month in range(1, 12)
+    }
     assert not any(row[6] for row in rows)
 
 

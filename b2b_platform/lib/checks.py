@@ -37,7 +37,9 @@ def unique_key(
         conn,
         f"SELECT count(*) FROM {table} {_where(where)}"
         + (" AND " if where else " WHERE ")
-        + " OR ".join(f"{c} IS NULL" for c in key),
+        + "("
+        + " OR ".join(f"{c} IS NULL" for c in key)
+        + ")",
         params,
     )
     return dg.AssetCheckResult(

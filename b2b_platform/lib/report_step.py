@@ -38,11 +38,14 @@ def report_key(name: str) -> dg.AssetKey:
 
 def report_check_specs(name: str, extra: dict[str, str]) -> list[dg.AssetCheckSpec]:
     specs = {
-        "no_pii_columns": "No raw personal-data column reaches a report.",
+        "no_pii_columns": "No personal data (by column name or value) reaches a report.",
         **extra,
     }
+    # personal data in a report would be exported to files people pass around: blocking
     return [
-        dg.AssetCheckSpec(check, asset=report_key(name), description=text)
+        dg.AssetCheckSpec(
+            check, asset=report_key(name), description=text, blocking=check == "no_pii_columns"
+        )
         for check, text in specs.items()
     ]
 

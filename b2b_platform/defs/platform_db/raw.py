@@ -9,6 +9,7 @@ future_order or unknown_order, and the accounting shows it.
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib.asset_step import (
@@ -51,6 +52,15 @@ def _row_count_check(table: str) -> dg.AssetCheckSpec:
     )
 
 
+def fetch_counted(source_db: SourceDatabaseResource, query: str) -> tuple[pa.Table, int]:
+    """The query's rows and how many rows the source says it has, counted by the source
+    in the same statement (so a concurrent write cannot make them disagree): a transfer
+    that loses rows is caught by extracted_all_rows."""
+    table = source_db.fetch_arrow(f"SELECT q.*, count(*) OVER () AS _source_rows FROM ({query}) q")
+    source_rows = int(table.column("_source_rows")[0].as_py()) if table.num_rows else 0
+    return table.drop_columns(["_source_rows"]), source_rows
+
+
 def extracted_all_rows(
     conn: duckdb.DuckDBPyConnection, table: str, source_rows: int, partition_key: str | None
 ) -> dg.AssetCheckResult:
@@ -86,10 +96,8 @@ def _snapshot_asset(table: str, description: str) -> dg.AssetsDefinition:
         audit = CheckAudit(context, lambda conn: [])
         try:
             with asset_step(context, duckdb) as step:
-                extracted = source_db.fetch_arrow(query)
-                audit.evaluate = lambda conn: [
-                    extracted_all_rows(conn, table, extracted.num_rows, None)
-                ]
+                extracted, source_rows = fetch_counted(source_db, query)
+                audit.evaluate = lambda conn: [extracted_all_rows(conn, table, source_rows, None)]
                 step.conn.register("extracted", extracted)
                 result = step.commit(
                     [
@@ -219,11 +227,11 @@ def _extract_month(
         )
     stamp = f"'{partition_key}'::VARCHAR AS _partition_key, current_timestamp::TIMESTAMP AS _extracted_at"
     with asset_step(context, duckdb, partition_key) as step:
-        orders = source_db.fetch_arrow(orders_query)
-        items = source_db.fetch_arrow(items_query)
+        orders, source_orders = fetch_counted(source_db, orders_query)
+        items, source_items = fetch_counted(source_db, items_query)
         audit.evaluate = lambda conn: [
-            extracted_all_rows(conn, "orders", orders.num_rows, partition_key),
-            extracted_all_rows(conn, "order_items", items.num_rows, partition_key),
+            extracted_all_rows(conn, "orders", source_orders, partition_key),
+            extracted_all_rows(conn, "order_items", source_items, partition_key),
         ]
         step.conn.register("extracted_orders", orders)
         step.conn.register("extracted_items", items)
