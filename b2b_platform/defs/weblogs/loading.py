@@ -304,24 +304,25 @@ def commit_unit(
         before = load.counts.get(piece.index, (0, 0))
         load.counts[piece.index] = (before[0] + read, before[1] + loaded)
     paths = [piece.manifest["path"] for piece in pieces]
-    conn.register("parsed_lines", parsed.to_arrow(compat_level=pl.CompatLevel.newest()))
-    conn.register(
-        "batch_files",
-        pl.DataFrame(
-            {
-                "file_index": range(len(paths)),
-                "source_file": paths,
-                "file_name": [Path(path).name for path in paths],
-                "partition_key": [load.partition_key] * len(paths),
-            },
-            schema={
-                "file_index": pl.Int32,
-                "source_file": pl.String,
-                "file_name": pl.String,
-                "partition_key": pl.String,
-            },
-        ).to_arrow(),
-    )
+    # The statements below find these two by name through DuckDB's replacement scan of
+    # the calling frames (python_scan_all_frames, set by the month's load), not through
+    # conn.register: a registered object stays pinned until the transaction ends, and
+    # the month's transaction would hold every unit's rows in memory (8.7 GB at 10M lines).
+    parsed_lines = parsed.to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841
+    batch_files = pl.DataFrame(  # noqa: F841
+        {
+            "file_index": range(len(paths)),
+            "source_file": paths,
+            "file_name": [Path(path).name for path in paths],
+            "partition_key": [load.partition_key] * len(paths),
+        },
+        schema={
+            "file_index": pl.Int32,
+            "source_file": pl.String,
+            "file_name": pl.String,
+            "partition_key": pl.String,
+        },
+    ).to_arrow()
     # only files loaded before have rows and findings to replace (new files: nothing to
     # delete, and the delete would scan the month's rows loaded so far)
     replaced = [
@@ -377,5 +378,3 @@ def commit_unit(
         finish=False,
         keep_open=True,
     )
-    conn.unregister("parsed_lines")
-    conn.unregister("batch_files")

@@ -228,6 +228,8 @@ def _load_month(
     written takes the month's transaction with it: the month starts again without it.
     """
     failed_before = len(load.failed)
+    # units reach DuckDB by replacement scan, not registration (see commit_unit)
+    step.conn.execute("SET python_scan_all_frames = true")
     while True:
         try:
             return _load_month_once(context, step, files, chosen, skipped, load, audit)
