@@ -20,7 +20,9 @@ from isal import igzip
 from b2b_platform.lib.file_manifest import open_regular_file
 
 MAX_LINE_BYTES = 64 * 1024  # longer lines are rejected as line_too_long
-PART_TEXT_BYTES = 48 << 20  # a part is parsed and committed as a unit
+# a part is parsed and written as a unit: a day file up to this size is read whole (as
+# before parts existed), so only unusually large files pay for cutting
+PART_TEXT_BYTES = 96 << 20
 # inflating more than this many times the compressed size, past INFLATION_FLOOR_BYTES of
 # text, is a decompression bomb: logs compress 10-30x, deflate's ceiling is about 1032x
 MAX_INFLATION_RATIO = 250

@@ -73,6 +73,7 @@ class ParsedUnit:
     loaded: list[FilePiece]  # pieces whose lines are in `parsed`, by file_index
     failures: list[tuple[dict[str, Any], str]]
     parsed: pl.DataFrame | None
+    counts: dict[int, tuple[int, int]] = field(default_factory=dict)  # file: read, loaded
 
 
 @dataclass
@@ -181,33 +182,46 @@ def parse_unit(unit: ReadUnit, load: MonthLoad) -> ParsedUnit:
         frames.append(lines.with_columns(file_index=pl.lit(len(loaded), dtype=pl.Int32)))
         loaded.append(piece)
     parsed = _parse_lines(pl.concat(frames), loaded, load) if frames else None
+    counts: dict[int, tuple[int, int]] = {}
     if parsed is not None:
-        parsed, loaded = _drop_absurd_files(parsed, loaded, failures)
-    return ParsedUnit(unit, loaded, failures, parsed)
+        parsed, loaded, counts = _drop_absurd_files(parsed, loaded, failures)
+    return ParsedUnit(unit, loaded, failures, parsed, counts)
 
 
 def _not_a_log(parsed: pl.DataFrame) -> str | None:
     """Why lines are not an access log's, if over ABSURD_REJECT_SHARE of them fail to parse."""
-    bad = parsed.select(pl.col("reason").is_in(NOT_A_LOG_REASONS).sum()).item()
-    if parsed.height >= ABSURD_MIN_LINES and bad > ABSURD_REJECT_SHARE * parsed.height:
-        return (
-            f"not an access log: {bad:,} of {parsed.height:,} lines are not in combined log format"
-        )
+    return _absurd(
+        parsed.height, parsed.select(pl.col("reason").is_in(NOT_A_LOG_REASONS).sum()).item()
+    )
+
+
+def _absurd(lines: int, bad: int) -> str | None:
+    if lines >= ABSURD_MIN_LINES and bad > ABSURD_REJECT_SHARE * lines:
+        return f"not an access log: {bad:,} of {lines:,} lines are not in combined log format"
     return None
 
 
 def _drop_absurd_files(
     parsed: pl.DataFrame, loaded: list[FilePiece], failures: list[tuple[dict[str, Any], str]]
-) -> tuple[pl.DataFrame | None, list[FilePiece]]:
-    """Fail the pieces whose lines are mostly not log lines; keep the others' rows."""
+) -> tuple[pl.DataFrame | None, list[FilePiece], dict[int, tuple[int, int]]]:
+    """Fail the pieces whose lines are mostly not log lines; keep the others' rows.
+
+    Also returns each kept piece's (lines read, lines loaded), by its new file index:
+    one aggregation of the unit, not a copy of every file's rows.
+    """
+    reason = pl.col("reason")
+    per_file = parsed.group_by("file_index").agg(
+        read=pl.len(), loaded=reason.is_null().sum(), bad=reason.is_in(NOT_A_LOG_REASONS).sum()
+    )
+    counts = {index: (read, ok) for index, read, ok, _ in per_file.iter_rows()}
     dropped: list[int] = []
-    for (index,), rows in parsed.group_by("file_index"):
-        problem = _not_a_log(rows)
+    for index, read, _, bad in per_file.iter_rows():
+        problem = _absurd(read, bad)
         if problem:
             failures.append((loaded[int(index)].manifest, problem))
             dropped.append(int(index))
     if not dropped:
-        return parsed, loaded
+        return parsed, loaded, counts
     # renumber the file indexes of the pieces that stay
     kept = [i for i in range(len(loaded)) if i not in dropped]
     renumber = pl.DataFrame(
@@ -219,7 +233,8 @@ def _drop_absurd_files(
         .drop("file_index")
         .rename({"new_index": "file_index"})
     )
-    return (parsed if kept else None), [loaded[i] for i in kept]
+    renumbered = {new: counts[old] for new, old in enumerate(kept) if old in counts}
+    return (parsed if kept else None), [loaded[i] for i in kept], renumbered
 
 
 def _parse_lines(lines: pl.DataFrame, pieces: list[FilePiece], load: MonthLoad) -> pl.DataFrame:
@@ -293,12 +308,7 @@ def commit_unit(
         return
     if parsed_unit.unit.large:
         load.writing = None if pieces[0].last else pieces[0].manifest["path"]
-    counts = {
-        index: (read, loaded)
-        for index, read, loaded in parsed.group_by("file_index")
-        .agg(pl.len(), pl.col("reason").is_null().sum())
-        .iter_rows()
-    }
+    counts = parsed_unit.counts
     for position, piece in enumerate(pieces):
         read, loaded = counts.get(position, (0, 0))  # an empty file has no rows
         before = load.counts.get(piece.index, (0, 0))
