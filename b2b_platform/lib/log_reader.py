@@ -10,12 +10,14 @@ binary data or a decompression bomb here, too many lines per part where they are
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from isal import igzip
+from isal import igzip, isal_zlib
 
 from b2b_platform.lib.file_manifest import open_regular_file
 
@@ -96,7 +98,21 @@ class LogFileReader:
         return self._raw.hexdigest()
 
     def _blocks(self) -> Iterator[bytes]:
-        stream = igzip.IGzipFile(fileobj=self._raw) if self.path.suffix == ".gz" else self._raw
+        stream: IO[bytes] | _HashingReader = self._raw
+        if self.path.suffix == ".gz":
+            stream = igzip.IGzipFile(fileobj=self._raw)
+            if os.fstat(self._handle.fileno()).st_size <= self.part_bytes:
+                # the usual day file: inflated in one go, straight into its text (the
+                # stream's buffered reads copy it again); a text over the part size
+                # streams from the bytes already read
+                data = self._raw.read()
+                text = inflate_members(data, self.part_bytes)
+                if text is not None:
+                    self.text_bytes = len(text)
+                    if text:
+                        yield text
+                    return
+                stream = igzip.IGzipFile(fileobj=io.BytesIO(data))
         while block := stream.read(self.part_bytes):
             self.text_bytes += len(block)
             if (
@@ -152,6 +168,29 @@ class LogFileReader:
             yield TextPart(pending, last=True)
         else:
             yield TextPart(b"", last=True)
+
+
+def inflate_members(data: bytes, limit: int) -> bytes | None:
+    """Every gzip member of `data` inflated, or None when the text exceeds `limit` bytes.
+
+    A truncated member raises EOFError, as the streaming reader does; zero padding
+    after the last member (tape-era tools write it) is ignored.
+    """
+    members: list[bytes] = []
+    size = 0
+    while data:
+        inflater = isal_zlib.decompressobj(31)  # 31: gzip header and trailer
+        text = inflater.decompress(data, limit - size + 1)
+        size += len(text)
+        if size > limit:
+            return None
+        members.append(text)
+        if not inflater.eof:
+            raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+        data = inflater.unused_data
+        if data[:1] == b"\0" and not data.strip(b"\0"):
+            break
+    return members[0] if len(members) == 1 else b"".join(members)
 
 
 def _check_text(text: bytes, first: bool) -> None:

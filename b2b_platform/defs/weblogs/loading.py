@@ -248,28 +248,37 @@ def _parse_lines(lines: pl.DataFrame, pieces: list[FilePiece], load: MonthLoad) 
     """
     parsed = parse_log_lines(lines, trusted_proxies=load.trusted_proxies)
     at, index = pl.col("requested_at"), pl.col("file_index")
-    day_start = pl.lit(
-        pl.Series([dt.datetime.combine(p.day, dt.time(0)) for p in pieces], dtype=pl.Datetime("us"))
-    ).gather(index)
+    days = {piece.day for piece in pieces}
+    if len(days) == 1:  # the usual unit: one day's file (or files), bounds are constants
+        (day,) = days
+        day_start: pl.Expr = pl.lit(dt.datetime.combine(day, dt.time(0)))
+    else:
+        day_start = pl.lit(
+            pl.Series(
+                [dt.datetime.combine(p.day, dt.time(0)) for p in pieces], dtype=pl.Datetime("us")
+            )
+        ).gather(index)
     future = at > load.cutoff
     off_day = (at < day_start - pl.duration(days=1)) | (at >= day_start + pl.duration(days=2))
-    # constant texts: formatting a time per row would cost more than the whole date rule
-    parsed = parsed.with_columns(
-        reason=pl.coalesce(
-            "reason",
-            pl.when(future)
-            .then(pl.lit("future_request"))
-            .when(off_day)
-            .then(pl.lit("outside_file_day")),
-        ),
-        detail=pl.coalesce(
-            "detail",
-            pl.when(future)
-            .then(pl.lit("request time is after the end of B2B_AS_OF (the load cutoff)"))
-            .when(off_day)
-            .then(pl.lit("request time is more than a day away from the file's day")),
-        ),
-    )
+    # most units have no such line: then the reason and detail columns are left alone
+    if parsed.select((future | off_day).any()).item():
+        # constant texts: formatting a time per row would cost more than the whole rule
+        parsed = parsed.with_columns(
+            reason=pl.coalesce(
+                "reason",
+                pl.when(future)
+                .then(pl.lit("future_request"))
+                .when(off_day)
+                .then(pl.lit("outside_file_day")),
+            ),
+            detail=pl.coalesce(
+                "detail",
+                pl.when(future)
+                .then(pl.lit("request time is after the end of B2B_AS_OF (the load cutoff)"))
+                .when(off_day)
+                .then(pl.lit("request time is more than a day away from the file's day")),
+            ),
+        )
     outside = [i for i, piece in enumerate(pieces) if not piece.in_range]
     if outside:  # a file dated outside every partition: account for its lines, load none
         in_outside = index.is_in(outside)
