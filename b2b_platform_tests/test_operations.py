@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 from dagster_duckdb import DuckDBResource
 
+from b2b_platform.defs.operations import sensors
 from b2b_platform.defs.operations.run_failures import record_failed_runs
 from b2b_platform.defs.operations.schedules import daily_refresh
 from b2b_platform.defs.operations.sensors import lead_workbooks_sensor, weblog_files_sensor
@@ -16,6 +17,13 @@ from b2b_platform.lib.resources import DirectoryResource
 from b2b_platform_tests.helpers import materialize, query
 
 LINE = '181.1.2.3 - ana [03/Sep/2026:10:00:00 -0300] "GET / HTTP/1.1" 200 5 "-" "curl/8"\n'
+
+
+@pytest.fixture(autouse=True)
+def files_settle_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written by a test are seconds old: let them count as settled, except where a
+    test checks the settle rule itself."""
+    monkeypatch.setattr(sensors, "SETTLE_SECONDS", 0)
 
 
 def _tick(
@@ -117,6 +125,61 @@ def test_sensors_never_follow_links_or_block_on_odd_entries(tmp_path: Path) -> N
     assert isinstance(_tick(lead_workbooks_sensor, "leads_dir", leads, None), dg.SkipReason)
     (logs / "access-2026-09-07.log").write_text(LINE)
     [request] = _requests(_tick(weblog_files_sensor, "log_dir", logs, None))
+    assert request.partition_key == "2026-09-01"
+
+
+def test_a_file_still_being_written_waits_until_it_settles(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(sensors, "SETTLE_SECONDS", 300)
+    logs = tmp_path / "weblogs"
+    logs.mkdir()
+    day = logs / "access-2026-09-03.log"
+    day.write_text(LINE)  # modified just now: still being written
+    waiting = _tick(weblog_files_sensor, "log_dir", logs, None)
+    assert isinstance(waiting, dg.SkipReason) and "1 still being written" in (
+        waiting.skip_message or ""
+    )
+    old = (dt.datetime.now() - dt.timedelta(minutes=10)).timestamp()
+    os.utime(day, (old, old))
+    first = _tick(weblog_files_sensor, "log_dir", logs, None)
+    [request] = _requests(first)
+    # it grows again: the cursor keeps the settled version until the file is quiet again
+    day.write_text(LINE * 2)
+    growing = _tick(weblog_files_sensor, "log_dir", logs, first.cursor)
+    assert isinstance(growing, dg.SkipReason)
+    os.utime(day, (old + 60, old + 60))
+    [again] = _requests(_tick(weblog_files_sensor, "log_dir", logs, first.cursor))
+    assert again.run_key != request.run_key
+
+
+def test_a_locked_warehouse_is_not_taken_for_an_empty_one(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    logs = tmp_path / "weblogs"
+    logs.mkdir()
+    (logs / "access-2026-09-03.log").write_text(LINE)
+    warehouse = tmp_path / "b2b.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(warehouse)!r}); print('ready', flush=True);"
+         " time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        busy = _tick(weblog_files_sensor, "log_dir", logs, None, warehouse)
+        assert isinstance(busy, dg.SkipReason) and "cannot read what the warehouse loaded" in (
+            busy.skip_message or ""
+        )
+        assert isinstance(
+            _tick(lead_workbooks_sensor, "leads_dir", logs, None, warehouse), dg.SkipReason
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    [request] = _requests(_tick(weblog_files_sensor, "log_dir", logs, None, warehouse))
     assert request.partition_key == "2026-09-01"
 
 

@@ -1,10 +1,13 @@
 """Sensors: new or changed input files start the runs that load them.
 
 Each sensor keeps, in its cursor, the version (size and modification time) of every
-file it has seen; its first tick starts from the files the warehouse already loaded. A tick compares the directory with the cursor and asks for a run of
-what changed: the month a log file belongs to, or the lead workbooks. The run key is
-made from the changed files and their versions, so the same change never runs twice and
-a file changed again runs again. Removed files count as changes (their rows must go).
+file it has seen; its first tick starts from the files the warehouse already loaded,
+and skips (with the reason) while the warehouse cannot be read, rather than taking a
+locked warehouse for an empty one. A tick compares the directory with the cursor and
+asks for a run of what changed: the month a log file belongs to, or the lead workbooks.
+A file modified in the last SETTLE_SECONDS is still being written and waits. The run
+key is made from the changed files and their versions, so the same change never runs
+twice and a file changed again runs again. Removed files count as changes.
 """
 
 import datetime as dt
@@ -27,6 +30,14 @@ from b2b_platform.lib.resources import DirectoryResource
 from b2b_platform.lib.warehouse import table_exists, warehouse_connection
 
 SENSOR_INTERVAL_SECONDS = 60
+# A file modified more recently than this is still being written (today's log, a
+# workbook being saved): the sensor waits until it has been quiet this long, so a
+# growing file is loaded once it settles, not once a minute.
+SETTLE_SECONDS = 300
+
+
+class WarehouseBusy(Exception):
+    """The warehouse exists but cannot be read now (a run holds its write lock)."""
 
 
 def _version(size_bytes: int, modified_at: dt.datetime) -> str:
@@ -41,7 +52,10 @@ def file_versions(files: list[InputFile]) -> dict[str, str]:
 def loaded_versions(duckdb: DuckDBResource, source: str) -> dict[str, str]:
     """The files the warehouse has loaded, as versions: a sensor's first tick starts from
     them, so files `b2b run` already loaded do not start runs. Empty when the warehouse
-    does not exist yet or a run holds its lock (then every file counts as new)."""
+    does not exist yet; WarehouseBusy when it exists but cannot be read now, which must
+    never be taken for "nothing loaded" (every file would then count as new)."""
+    if not Path(duckdb.database).exists():
+        return {}
     try:
         with warehouse_connection(duckdb.database, read_only=True, wait_seconds=0) as conn:
             if not table_exists(conn, "etl.file_manifest"):
@@ -51,9 +65,30 @@ def loaded_versions(duckdb: DuckDBResource, source: str) -> dict[str, str]:
                 " WHERE source = ? AND status = 'loaded'",
                 [source],
             ).fetchall()
-    except UserError:
-        return {}
+    except UserError as exc:
+        raise WarehouseBusy(str(exc)) from None
     return {path: _version(size, modified) for path, size, modified in rows}
+
+
+def settled(
+    files: list[InputFile], seen: dict[str, str], now: dt.datetime
+) -> tuple[dict[str, str], int]:
+    """The versions to compare: a file still being written keeps the version last seen
+    (or is left out if new) until it has been quiet for SETTLE_SECONDS. Also returns how
+    many files are still being written."""
+    versions = file_versions(files)
+    recent = [f for f in files if (now - f.modified_at).total_seconds() < SETTLE_SECONDS]
+    for file in recent:
+        key = str(file.path)
+        if key in seen:
+            versions[key] = seen[key]
+        else:
+            del versions[key]
+    return versions, len(recent)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def changed_files(seen: dict[str, str], current: dict[str, str]) -> dict[str, str]:
@@ -99,12 +134,19 @@ def weblog_files_sensor(
     if not log_dir.directory.is_dir():
         return dg.SkipReason(f"log directory {log_dir.directory} does not exist")
     try:
-        current = file_versions(list(list_log_files(log_dir).files.values()))
+        files = list(list_log_files(log_dir).files.values())
+        seen = _seen(context, duckdb, "weblogs")
     except OSError as exc:  # the directory itself unreadable: try again next tick
         return dg.SkipReason(f"cannot list log directory {log_dir.directory}: {exc.strerror}")
-    changes = changed_files(_seen(context, duckdb, "weblogs"), current)
+    except WarehouseBusy as exc:
+        return dg.SkipReason(f"cannot read what the warehouse loaded ({exc}); next tick")
+    current, writing = settled(files, seen, _now())
+    changes = changed_files(seen, current)
     if not changes:
-        return dg.SkipReason("no new, changed or removed log files")
+        return dg.SkipReason(
+            "no new, changed or removed log files"
+            + (f" ({writing} still being written)" if writing else "")
+        )
     keys = MONTHLY.get_partition_keys()
     by_month: dict[str, dict[str, str]] = {}
     for path, version in changes.items():
@@ -136,12 +178,19 @@ def lead_workbooks_sensor(
     if not leads_dir.directory.is_dir():
         return dg.SkipReason(f"leads directory {leads_dir.directory} does not exist")
     try:
-        current = file_versions(lead_files(leads_dir).files)
+        files = lead_files(leads_dir).files
+        seen = _seen(context, duckdb, "leads")
     except OSError as exc:
         return dg.SkipReason(f"cannot list leads directory {leads_dir.directory}: {exc.strerror}")
-    changes = changed_files(_seen(context, duckdb, "leads"), current)
+    except WarehouseBusy as exc:
+        return dg.SkipReason(f"cannot read what the warehouse loaded ({exc}); next tick")
+    current, writing = settled(files, seen, _now())
+    changes = changed_files(seen, current)
     if not changes:
-        return dg.SkipReason("no new, changed or removed lead workbooks")
+        return dg.SkipReason(
+            "no new, changed or removed lead workbooks"
+            + (f" ({writing} still being written)" if writing else "")
+        )
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=run_key("leads", changes))],
         cursor=json.dumps(current, sort_keys=True),
