@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gc
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from b2b_platform.lib.errors import UserError
@@ -141,9 +144,19 @@ def _run(args: argparse.Namespace) -> int:
             print(f"marked {abandoned} run(s) of a killed `b2b run` as failed")
         print(f"materializing {len(keys)} assets (Dagster home {home})")
         started = time.perf_counter()
-        with keep_warehouse_open(definitions):
-            outcome = run_stages(definitions, instance, keys, print)
+        stop = threading.Event()
+        with keep_warehouse_open(definitions), _stop_on_signals(stop):
+            outcome = run_stages(definitions, instance, keys, print, stop)
     elapsed = time.perf_counter() - started
+    if outcome.interrupted:
+        done = sorted(k.to_user_string() for k in outcome.materialized)
+        missing = sorted(k.to_user_string() for k in keys - outcome.materialized)
+        print(f"b2b: stopped after {elapsed:.1f} s; the break is recorded in etl.run_log",
+              file=sys.stderr)  # fmt: skip
+        print(f"  materialized ({len(done)}): {', '.join(done) or 'none'}", file=sys.stderr)
+        print(f"  not materialized ({len(missing)}): {', '.join(missing) or 'none'}",
+              file=sys.stderr)  # fmt: skip
+        return 130
     failed_files = _files_with_status("failed")
     skipped_entries = _files_with_status("skipped")
     print(f"{outcome.runs} runs in {elapsed:.1f} s")
@@ -163,6 +176,25 @@ def _run(args: argparse.Namespace) -> int:
         for failure in outcome.failed_runs:
             print(f"  {failure}", file=sys.stderr)
     return 0 if outcome.ok and not failed_files else 1
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and Ctrl-C stop `b2b run`: the run in flight is interrupted (Dagster turns
+    the signal into an interruption while a run executes) and no further run starts."""
+
+    def handle(signum: int, frame: object) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    except KeyboardInterrupt:
+        stop.set()  # between runs: run_stages is left, the outcome says what was done
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _files_with_status(status: str) -> list[tuple[str, str]]:

@@ -1,5 +1,6 @@
 """The `b2b` command line: output for people, one-line errors for mistakes."""
 
+import os
 import subprocess
 import sys
 
@@ -112,3 +113,49 @@ def test_status_without_a_warehouse_is_one_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("B2B_WAREHOUSE_PATH", str(tmp_path / "none.duckdb"))
     assert main(["status"]) == 2
     assert "does not exist yet: run `b2b run` first" in _one_error_line(capsys)
+
+
+def test_sigterm_stops_b2b_run_within_ten_seconds_and_records_the_break(tmp_path, tiny_sources):
+    """SIGTERM mid-write: the run in flight is interrupted, no further run starts, the step
+    is recorded interrupted, and the message says what did and did not materialize."""
+    import signal
+    import time
+
+    from b2b_platform_tests.helpers import query, warehouse_env
+
+    data_dir, _ = tiny_sources
+    warehouse = tmp_path / "warehouse" / "b2b.duckdb"
+    env = {
+        **os.environ,
+        **warehouse_env(data_dir, warehouse),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "B2B_FAULT_SLOW_BEFORE_COMMIT": "staging/companies",  # holds that write a minute
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "b2b_platform.cli", "run"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stderr is not None
+    for line in child.stderr:  # the hook says when the write is held
+        if line.startswith("fault: holding staging/companies"):
+            break
+    else:
+        pytest.fail(f"the step never started: {child.communicate()}")
+    child.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    _, err = child.communicate(timeout=30)
+    assert time.monotonic() - sent < 10, "b2b run took over 10 s to stop"
+    assert child.returncode == 130, err[-2000:]
+    assert "stopped after" in err and "not materialized" in err
+    assert "core/dim_company" in err.split("not materialized", 1)[1]  # never started
+    rows = query(
+        warehouse,
+        "SELECT status, broken_at IS NOT NULL FROM etl.run_log WHERE asset_key = 'staging/companies'",
+    )
+    assert rows == [("interrupted", True)]
+    later = query(
+        warehouse,
+        "SELECT count(*) FROM etl.run_log WHERE started_at > (SELECT broken_at FROM"
+        " etl.run_log WHERE asset_key = 'staging/companies')",
+    )
+    assert later == [(0,)]  # nothing started after the break

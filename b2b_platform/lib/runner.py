@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ class RunOutcome:
     failed_checks: list[str] = field(default_factory=list)
     not_started: list[str] = field(default_factory=list)  # stages whose inputs failed
     failed_assets: set[dg.AssetKey] = field(default_factory=set)
+    materialized: set[dg.AssetKey] = field(default_factory=set)
+    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM: no further stage started
 
     @property
     def ok(self) -> bool:
@@ -155,6 +158,16 @@ def fail_abandoned_runs(instance: dg.DagsterInstance) -> int:
 DAGSTER_WRAPPERS = ("Error occurred while", "Exceeded max_retries")
 
 
+def _was_interrupted(event: dg.DagsterEvent) -> bool:
+    """A step or run that stopped because the process was told to (Ctrl-C, SIGTERM)."""
+    error = getattr(event.event_specific_data, "error", None)
+    while error is not None:
+        if error.cls_name in {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}:
+            return True
+        error = error.cause
+    return False
+
+
 def _depends_on(graph: AssetGraph, keys: frozenset[dg.AssetKey], failed: set[dg.AssetKey]) -> bool:
     """Whether any of `keys` reads, directly or through other assets, a failed asset."""
     seen: set[dg.AssetKey] = set()
@@ -173,13 +186,20 @@ def run_stages(
     instance: dg.DagsterInstance,
     keys: set[dg.AssetKey],
     echo: Callable[[str], None],
+    stop: threading.Event | None = None,
 ) -> RunOutcome:
+    """Run the stages in order. When `stop` is set (a signal arrived) or a run was
+    interrupted, no further stage starts: they are listed as not started."""
     graph = defs.resolve_asset_graph()
     assets = list(defs.assets or [])
     resources = defs.resources or {}
     outcome = RunOutcome()
     for stage in plan_stages(graph, keys):
         names = ", ".join(sorted(k.to_user_string() for k in stage.keys))
+        if outcome.interrupted or (stop is not None and stop.is_set()):
+            outcome.interrupted = True
+            outcome.not_started.append(names)
+            continue
         if _depends_on(graph, stage.keys, outcome.failed_assets):
             # its inputs were not brought up to date: running it would publish stale or
             # partial results as if they were current
@@ -187,15 +207,18 @@ def run_stages(
             outcome.failed_assets |= stage.keys
             echo(f"  SKIPPED {names}: an input failed")
             continue
-        if not stage.partitioned:
-            _run_one(assets, resources, instance, stage, None, names, outcome, echo)
-            continue
-        partitions_def = graph.get(next(iter(stage.keys))).partitions_def
-        assert partitions_def is not None
-        partition_keys = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
-        # one run over every month (single-run backfill policy); each month commits alone
-        _run_one(assets, resources, instance, stage, (partition_keys[0], partition_keys[-1]),
-                 names, outcome, echo)  # fmt: skip
+        partition_range = None
+        if stage.partitioned:
+            partitions_def = graph.get(next(iter(stage.keys))).partitions_def
+            assert partitions_def is not None
+            keys_ = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+            # one run over every month (single-run backfill policy); each month commits alone
+            partition_range = (keys_[0], keys_[-1])
+        try:
+            _run_one(assets, resources, instance, stage, partition_range, names, outcome, echo)
+        except KeyboardInterrupt:  # a signal outside Dagster's own handling of it
+            outcome.interrupted = True
+            outcome.not_started.append(names)
     return outcome
 
 
@@ -227,6 +250,9 @@ def _run_one(
         run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
     )
     outcome.runs += 1
+    outcome.materialized |= {e.asset_key for e in result.get_asset_materialization_events()}
+    if any(_was_interrupted(event) for event in result.all_events):
+        outcome.interrupted = True
     failed_checks = [
         f"{e.asset_key.to_user_string()}:{e.check_name}"
         for e in result.get_asset_check_evaluations()

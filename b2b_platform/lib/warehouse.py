@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -243,6 +244,10 @@ class CommitResult:
 # ---------------------------------------------------------------- the step
 
 
+# exceptions that mean "stopped by the operator", by name (Dagster's is not imported here)
+INTERRUPTIONS = frozenset({"KeyboardInterrupt", "DagsterExecutionInterruptedError"})
+
+
 class AuditFailed(Exception):
     """Blocking checks failed on a slice before it was published: it was rolled back."""
 
@@ -325,13 +330,16 @@ class WarehouseStep:
             self.totals = self._totals_at_begin
 
     def fail(self, error: BaseException) -> None:
+        """Record the break: `interrupted` when an operator stopped it (Ctrl-C, SIGTERM),
+        `failed` otherwise; the open transaction is rolled back first."""
         self.rollback()
         message = f"{type(error).__name__}: {error}".strip()[:2000]
+        status = "interrupted" if type(error).__name__ in INTERRUPTIONS else "failed"
         self.conn.execute(
-            "UPDATE etl.run_log SET status = 'failed', broken_at = ?, error = ?"
+            "UPDATE etl.run_log SET status = ?, broken_at = ?, error = ?"
             " WHERE run_id = ? AND asset_key = ? AND partition_key IS NOT DISTINCT FROM ?"
             " AND status = 'running'",
-            [utc_now(), message, self.run_id, self.asset_key, self.partition_key],
+            [status, utc_now(), message, self.run_id, self.asset_key, self.partition_key],
         )
 
     def finish(self) -> None:
@@ -508,16 +516,21 @@ def record_run_failure(
 
 
 FAULT_ENV = "B2B_FAULT_KILL_BEFORE_COMMIT"
+SLOW_ENV = "B2B_FAULT_SLOW_BEFORE_COMMIT"
 
 
 def _fault_point(asset_key: str, partition_key: str | None) -> None:
-    """Crash-test hook: SIGKILL this process with a write in flight (tests set the env var).
+    """Crash-test hooks (tests set the env vars; unset in normal operation): SIGKILL this
+    process, or hold it for a minute, with a write in flight.
 
-    The value is `asset_key` or `asset_key@partition_key`; unset in normal operation.
+    The value is `asset_key` or `asset_key@partition_key`.
     """
-    target = os.environ.get(FAULT_ENV)
-    if target and target in (asset_key, f"{asset_key}@{partition_key}"):
+    here = (asset_key, f"{asset_key}@{partition_key}")
+    if os.environ.get(FAULT_ENV) in here:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(SLOW_ENV) in here:
+        print(f"fault: holding {asset_key} before its commit", file=sys.stderr, flush=True)
+        time.sleep(60)  # a stop signal arrives here, mid-write
 
 
 def _columns(conn: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
