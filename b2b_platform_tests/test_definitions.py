@@ -36,7 +36,7 @@ def test_sensors_schedule_and_jobs_are_defined():
     }  # fmt: skip
     assert {s.name for s in definitions.schedules} == {"daily_refresh"}
     assert {j.name for j in definitions.jobs} == {
-        "weblogs_month_job", "leads_job", "daily_refresh_job",
+        "weblogs_month_job", "leads_job", "daily_refresh_job", "b2b_refresh",
     }  # fmt: skip
 
 

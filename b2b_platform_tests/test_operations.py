@@ -330,3 +330,11 @@ def test_automation_switch_rejects_other_values(value: str) -> None:
 
     with pytest.raises(UserError, match="B2B_AUTOMATION"):
         Settings.from_env({"B2B_AUTOMATION": value})
+
+
+def test_b2b_run_launches_named_runs(use_warehouse: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    assert materialize("key:raw/companies", instance=instance).ok
+    (run,) = instance.get_runs()
+    assert run.job_name == "b2b_refresh"  # not __ephemeral_asset_job__: the UI tells the story
+    assert run.tags["b2b/launched_by"] == "b2b run"

@@ -24,6 +24,7 @@ from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 from b2b_platform.lib.errors import UserError
 
 RUN_TAG = "b2b/launched_by"
+REFRESH_JOB = "b2b_refresh"  # the job `b2b run` launches its runs as
 
 
 @dataclass(frozen=True)
@@ -191,8 +192,7 @@ def run_stages(
     """Run the stages in order. When `stop` is set (a signal arrived) or a run was
     interrupted, no further stage starts: they are listed as not started."""
     graph = defs.resolve_asset_graph()
-    assets = list(defs.assets or [])
-    resources = defs.resources or {}
+    job = defs.resolve_job_def(REFRESH_JOB)
     outcome = RunOutcome()
     for stage in plan_stages(graph, keys):
         names = ", ".join(sorted(k.to_user_string() for k in stage.keys))
@@ -215,7 +215,7 @@ def run_stages(
             # one run over every month (single-run backfill policy); each month commits alone
             partition_range = (keys_[0], keys_[-1])
         try:
-            _run_one(assets, resources, instance, stage, partition_range, names, outcome, echo)
+            _run_one(job, instance, stage, partition_range, names, outcome, echo)
         except KeyboardInterrupt:  # a signal outside Dagster's own handling of it
             outcome.interrupted = True
             outcome.not_started.append(names)
@@ -223,8 +223,7 @@ def run_stages(
 
 
 def _run_one(
-    assets: list,
-    resources: dict,
+    job: dg.JobDefinition,
     instance: dg.DagsterInstance,
     stage: Stage,
     partition_range: tuple[str, str] | None,
@@ -239,11 +238,9 @@ def _run_one(
         tags["dagster/asset_partition_range_start"] = first
         tags["dagster/asset_partition_range_end"] = last
         label += f" [{first[:7]}..{last[:7]}]"
-    result = dg.materialize(
-        assets,
+    result = job.execute_in_process(
         instance=instance,
-        resources=resources,
-        selection=list(stage.keys),
+        asset_selection=list(stage.keys),
         raise_on_error=False,
         tags=tags,
         # the CLI prints one line per run; the full event log is in the UI

@@ -36,3 +36,10 @@ daily_refresh_job = dg.define_asset_job(
     description="Every asset: platform snapshots, lead workbooks and dimensions once, the "
     "selected months of orders, web logs and facts, then the reports.",
 )
+b2b_refresh = dg.define_asset_job(
+    "b2b_refresh",
+    selection=dg.AssetSelection.all(),
+    partitions_def=MONTHLY,
+    description="What `b2b run` launches: one run per stage of the selected assets, the "
+    "monthly ones over a range of months (the Runs page shows it by this name).",
+)
