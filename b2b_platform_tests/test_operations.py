@@ -338,3 +338,47 @@ def test_b2b_run_launches_named_runs(use_warehouse: Path) -> None:
     (run,) = instance.get_runs()
     assert run.job_name == "b2b_refresh"  # not __ephemeral_asset_job__: the UI tells the story
     assert run.tags["b2b/launched_by"] == "b2b run"
+
+
+def test_a_failure_recorded_while_the_warehouse_is_locked_is_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    from b2b_platform.defs.operations import run_failures
+    from b2b_platform.lib.warehouse import warehouse_step
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(run_failures, "LOCK_WAIT_SECONDS", 0.5)
+    instance = dg.DagsterInstance.ephemeral()
+    result = _failed_run(instance)
+    warehouse = tmp_path / "b2b.duckdb"
+    with warehouse_step(warehouse, "earlier", "raw/companies", None):
+        pass  # the warehouse exists, with its etl tables
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(warehouse)!r}); print('ready', flush=True);"
+         " time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        context = dg.build_run_status_sensor_context(
+            sensor_name="record_failed_runs",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+            resources={"duckdb": DuckDBResource(database=str(warehouse))},
+        ).for_run_failure()
+        record_failed_runs(context)  # the lock is held: deferred, not raised, not lost
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (tmp_path / "home" / "b2b-pending-run-failures.jsonl").exists()
+    with warehouse_step(warehouse, "next", "raw/products", None):
+        pass  # the next step holds the lock and writes what was deferred
+    rows = query(warehouse, "SELECT asset_key, status FROM etl.run_log WHERE run_id = ?",
+                 [result.run_id])  # fmt: skip
+    assert rows == [("(run)", "failed")]
+    assert list((tmp_path / "home").glob("b2b-pending-run-failures*")) == []

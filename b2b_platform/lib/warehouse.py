@@ -10,6 +10,7 @@ slice or the new one, never half, and the next step marks the dead run interrupt
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import socket
@@ -269,8 +270,10 @@ class WarehouseStep:
         asset_key: str,
         partition_key: str | None,
         last_event_time: Any = None,
+        pending_failures: Path | None = None,
     ) -> None:
         self.conn = conn
+        self._pending_failures = pending_failures
         self.run_id = run_id
         self.asset_key = asset_key
         self.partition_key = partition_key
@@ -287,6 +290,7 @@ class WarehouseStep:
         """Create the etl tables, mark dead runs interrupted, record this step as running."""
         ensure_warehouse_schema(self.conn)
         interrupted = self._sweep_dead_runs()
+        drain_pending_failures(self.conn, self._pending_failures)
         self.conn.execute(
             "INSERT INTO etl.run_log (run_id, asset_key, partition_key, started_at, status, pid, hostname)"
             " VALUES (?, ?, ?, ?, 'running', ?, ?)",
@@ -460,7 +464,10 @@ def warehouse_step(
 ) -> Iterator[WarehouseStep]:
     """Open the warehouse for one asset step and keep its run record true whatever happens."""
     with warehouse_connection(database, config=config, on_wait=log) as conn:
-        step = WarehouseStep(conn, run_id, asset_key, partition_key, last_event_time)
+        step = WarehouseStep(
+            conn, run_id, asset_key, partition_key, last_event_time,
+            pending_failures_file(os.environ.get("DAGSTER_HOME")),
+        )  # fmt: skip
         interrupted = step.begin()
         if interrupted and log is not None:
             log(f"marked {len(interrupted)} dead step(s) interrupted: {interrupted[:5]}")
@@ -470,6 +477,49 @@ def warehouse_step(
             step.fail(exc)
             raise
         step.finish()
+
+
+def pending_failures_file(dagster_home: str | Path | None) -> Path | None:
+    """Where failures wait that could not be written while another process held the
+    warehouse's lock (a small JSON-lines file in DAGSTER_HOME)."""
+    return Path(dagster_home) / "b2b-pending-run-failures.jsonl" if dagster_home else None
+
+
+def defer_run_failure(path: Path, **failure: Any) -> None:
+    """Keep a run failure for the next warehouse step to write (one appended line)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(failure, default=str) + "\n"
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line)
+
+
+def drain_pending_failures(conn: duckdb.DuckDBPyConnection, path: Path | None) -> int:
+    """Write the deferred run failures into etl.run_log (we hold the writer's lock now).
+
+    The file is renamed before it is read, so a failure deferred meanwhile goes to a new
+    file; a drain that dies half-way leaves its file, and recording twice is harmless.
+    """
+    if path is None:
+        return 0
+    draining = sorted(path.parent.glob(path.name + ".draining-*"))
+    if path.exists():
+        taken = path.with_name(f"{path.name}.draining-{os.getpid()}-{time.time_ns()}")
+        os.replace(path, taken)
+        draining.append(taken)
+    written = 0
+    for file in draining:
+        for line in file.read_text(encoding="utf-8").splitlines():
+            failure = json.loads(line)
+            written += record_run_failure(
+                conn,
+                failure["run_id"],
+                started_at=dt.datetime.fromisoformat(failure["started_at"]),
+                failed_at=dt.datetime.fromisoformat(failure["failed_at"]),
+                error=failure["error"],
+                partition_key=failure.get("partition_key"),
+            )
+        file.unlink()
+    return written
 
 
 def record_run_failure(
