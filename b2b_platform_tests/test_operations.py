@@ -1,8 +1,12 @@
 """Sensors, the daily schedule, the run-failure sensor and declarative automation."""
 
+import contextlib
 import datetime as dt
 import json
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -24,6 +28,23 @@ def files_settle_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files written by a test are seconds old: let them count as settled, except where a
     test checks the settle rule itself."""
     monkeypatch.setattr(sensors, "SETTLE_SECONDS", 0)
+
+
+@contextlib.contextmanager
+def _locked_by_another_process(warehouse: Path) -> Iterator[None]:
+    """DuckDB's writer lock on the warehouse, held by a second process (as a run would)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(warehouse)!r}); print('ready', flush=True);"
+         " time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def _tick(
@@ -152,22 +173,11 @@ def test_a_file_still_being_written_waits_until_it_settles(tmp_path, monkeypatch
 
 
 def test_a_locked_warehouse_is_not_taken_for_an_empty_one(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-    import time
-
     logs = tmp_path / "weblogs"
     logs.mkdir()
     (logs / "access-2026-09-03.log").write_text(LINE)
     warehouse = tmp_path / "b2b.duckdb"
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         f"import duckdb, time; c = duckdb.connect({str(warehouse)!r}); print('ready', flush=True);"
-         " time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    with _locked_by_another_process(warehouse):
         busy = _tick(weblog_files_sensor, "log_dir", logs, None, warehouse)
         assert isinstance(busy, dg.SkipReason) and "cannot read what the warehouse loaded" in (
             busy.skip_message or ""
@@ -175,10 +185,6 @@ def test_a_locked_warehouse_is_not_taken_for_an_empty_one(tmp_path: Path) -> Non
         assert isinstance(
             _tick(lead_workbooks_sensor, "leads_dir", logs, None, warehouse), dg.SkipReason
         )
-    finally:
-        holder.kill()
-        holder.wait()
-    time.sleep(0.1)
     [request] = _requests(_tick(weblog_files_sensor, "log_dir", logs, None, warehouse))
     assert request.partition_key == "2026-09-01"
 
@@ -343,8 +349,6 @@ def test_b2b_run_launches_named_runs(use_warehouse: Path) -> None:
 def test_a_failure_recorded_while_the_warehouse_is_locked_is_not_lost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import subprocess
-    import sys
 
     from b2b_platform.defs.operations import run_failures
     from b2b_platform.lib.warehouse import warehouse_step
@@ -356,14 +360,7 @@ def test_a_failure_recorded_while_the_warehouse_is_locked_is_not_lost(
     warehouse = tmp_path / "b2b.duckdb"
     with warehouse_step(warehouse, "earlier", "raw/companies", None):
         pass  # the warehouse exists, with its etl tables
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         f"import duckdb, time; c = duckdb.connect({str(warehouse)!r}); print('ready', flush=True);"
-         " time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    with _locked_by_another_process(warehouse):
         context = dg.build_run_status_sensor_context(
             sensor_name="record_failed_runs",
             dagster_instance=instance,
@@ -372,9 +369,6 @@ def test_a_failure_recorded_while_the_warehouse_is_locked_is_not_lost(
             resources={"duckdb": DuckDBResource(database=str(warehouse))},
         ).for_run_failure()
         record_failed_runs(context)  # the lock is held: deferred, not raised, not lost
-    finally:
-        holder.kill()
-        holder.wait()
     assert (tmp_path / "home" / "b2b-pending-run-failures.jsonl").exists()
     with warehouse_step(warehouse, "next", "raw/products", None):
         pass  # the next step holds the lock and writes what was deferred
