@@ -159,3 +159,25 @@ def test_sigterm_stops_b2b_run_within_ten_seconds_and_records_the_break(tmp_path
         " etl.run_log WHERE asset_key = 'staging/companies')",
     )
     assert later == [(0,)]  # nothing started after the break
+
+
+def test_a_step_that_exhausted_its_retries_names_its_real_cause():
+    """Not Dagster's "Exceeded max_retries": the error the step kept hitting, in one line."""
+    import dagster as dg
+
+    from b2b_platform.lib.runner import REFRESH_JOB, run_stages
+
+    @dg.asset(retry_policy=dg.RetryPolicy(max_retries=1, delay=0))
+    def flaky() -> None:
+        raise OSError("lead workbook x.xlsx: Permission denied")
+
+    definitions = dg.Definitions(
+        assets=[flaky],
+        jobs=[dg.define_asset_job(REFRESH_JOB, selection=dg.AssetSelection.all())],
+    )
+    outcome = run_stages(
+        definitions, dg.DagsterInstance.ephemeral(), {dg.AssetKey("flaky")}, lambda _: None
+    )
+    assert outcome.failed_runs == [
+        "flaky: flaky: OSError: lead workbook x.xlsx: Permission denied (retries exhausted)"
+    ]
