@@ -1,5 +1,6 @@
 """The UI path: `dagster dev` on workspace.yaml, driven through its GraphQL API."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ def _free_port() -> int:
 
 class GraphQL:
     def __init__(self, port: int) -> None:
+        self.port = port
         self.url = f"http://127.0.0.1:{port}/graphql"
 
     def __call__(self, text: str, variables: dict | None = None) -> dict:
@@ -74,36 +76,44 @@ def dagster_dev(tmp_path: Path, tiny_sources) -> Iterator[tuple[GraphQL, Path]]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    port = _free_port()
-    log = (tmp_path / "dev.log").open("w")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
-    )  # fmt: skip
-    graphql = GraphQL(port)
+    with _dagster_dev(tmp_path, env) as (graphql, process):
 
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"dagster dev exited: {(tmp_path / 'dev.log').read_text()[-2000:]}"
-            )
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
-                return True
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"dagster dev exited: {(tmp_path / 'dev.log').read_text()[-2000:]}"
+                )
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{graphql.port}/server_info", timeout=5
+                ):
+                    return True
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                return False
 
-    try:
         _wait("the webserver", ready, timeout=120)
         yield graphql, warehouse
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _dagster_dev(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[GraphQL, subprocess.Popen]]:
+    """`dagster dev` on a free port with this environment, its log in tmp_path/dev.log,
+    stopped (its whole process group) on the way out."""
+    port = _free_port()
+    with (tmp_path / "dev.log").open("w") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml",
+             "-h", "127.0.0.1", "-p", str(port)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+        )  # fmt: skip
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
+            yield GraphQL(port), process
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 ASSET_NODES = """
@@ -230,14 +240,7 @@ def dagster_dev_with_secrets(tmp_path: Path) -> Iterator[tuple[GraphQL, str]]:
         "DAGSTER_HOME": str(home),
         "B2B_AUTOMATION": "off",
     }
-    port = _free_port()
-    with (tmp_path / "dev.log").open("w") as log:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml",
-             "-h", "127.0.0.1", "-p", str(port)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
-        )  # fmt: skip
-        graphql = GraphQL(port)
+    with _dagster_dev(tmp_path, env) as (graphql, process):
 
         def location_loaded() -> str | None:
             assert process.poll() is None, (tmp_path / "dev.log").read_text()[-2000:]
@@ -248,14 +251,7 @@ def dagster_dev_with_secrets(tmp_path: Path) -> Iterator[tuple[GraphQL, str]]:
             loaded = entry["locationOrLoadError"] or {}
             return entry["name"] if loaded.get("__typename") == "RepositoryLocation" else None
 
-        try:
-            yield graphql, _wait("the code location", location_loaded, timeout=180)
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        yield graphql, _wait("the code location", location_loaded, timeout=180)
 
 
 def test_resource_page_shows_secret_variables_by_name_only(dagster_dev_with_secrets) -> None:
