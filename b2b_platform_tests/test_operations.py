@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.defs.operations import sensors
+from b2b_platform.defs.operations import file_requests, sensors
 from b2b_platform.defs.operations.run_failures import record_failed_runs
 from b2b_platform.defs.operations.schedules import daily_refresh
 from b2b_platform.defs.operations.sensors import lead_workbooks_sensor, weblog_files_sensor
@@ -62,13 +62,37 @@ def _tick(
 
 def _requests(result) -> list[dg.RunRequest]:
     assert isinstance(result, dg.SensorResult), result
-    return list(result.run_requests or [])
+    assert result.run_requests, result.skip_reason
+    return list(result.run_requests)
 
 
-def test_weblog_sensor_new_changed_removed_and_nothing_new(tmp_path: Path) -> None:
+def _skipped(result) -> str:
+    """The reason of a tick that asked for nothing (its cursor may still move)."""
+    if isinstance(result, dg.SkipReason):
+        return result.skip_message or ""
+    assert isinstance(result, dg.SensorResult) and not result.run_requests, result
+    return result.skip_reason.skip_message if result.skip_reason else ""
+
+
+@pytest.fixture
+def runs(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """How the runs the sensors asked for ended, by run key (unknown keys: not launched)."""
+    statuses: dict[str, str] = {}
+    monkeypatch.setattr(sensors, "run_status_lookup",
+                        lambda context, sensor: lambda key: statuses.get(key, file_requests.MISSING))  # fmt: skip
+    return statuses
+
+
+def _succeed(runs: dict[str, str], *requests: dg.RunRequest) -> None:
+    for request in requests:
+        assert request.run_key is not None
+        runs[request.run_key] = file_requests.SUCCESS
+
+
+def test_weblog_sensor_new_changed_removed_and_nothing_new(tmp_path: Path, runs) -> None:
     logs = tmp_path / "weblogs"
     logs.mkdir()
-    assert isinstance(_tick(weblog_files_sensor, "log_dir", logs, None), dg.SkipReason)
+    assert "no new" in _skipped(_tick(weblog_files_sensor, "log_dir", logs, None))
 
     (logs / "access-2026-09-03.log").write_text(LINE)
     (logs / "access-2026-10-01.log").write_text(LINE)
@@ -77,22 +101,27 @@ def test_weblog_sensor_new_changed_removed_and_nothing_new(tmp_path: Path) -> No
     requests = _requests(first)
     assert [r.partition_key for r in requests] == ["2026-09-01", "2026-10-01"]
     assert len({r.run_key for r in requests}) == 2
-    cursor = first.cursor
-    assert set(json.loads(cursor)) == {str(logs / "access-2026-09-03.log"),
-                                       str(logs / "access-2026-10-01.log")}  # fmt: skip
+    assert {r.tags["b2b/launched_by"] for r in requests} == {"sensor weblog_files_sensor"}
 
-    # the cursor round trip: same directory, nothing to do
-    assert isinstance(_tick(weblog_files_sensor, "log_dir", logs, cursor), dg.SkipReason)
+    # while the runs are queued, the same files are not asked for again
+    waiting = _tick(weblog_files_sensor, "log_dir", logs, first.cursor)
+    assert "2 run(s) asked for still queued or running" in _skipped(waiting)
+    _succeed(runs, *requests)
+    done = _tick(weblog_files_sensor, "log_dir", logs, waiting.cursor)
+    assert "no new" in _skipped(done) and "queued" not in _skipped(done)
+    assert set(json.loads(done.cursor)["known"]) == {str(logs / "access-2026-09-03.log"),
+                                                     str(logs / "access-2026-10-01.log")}  # fmt: skip
 
     # a changed file asks again for its month only, under a new run key
     day = logs / "access-2026-09-03.log"
     day.write_text(LINE * 2)
     os.utime(day, ns=(1, 2))
-    changed = _tick(weblog_files_sensor, "log_dir", logs, cursor)
+    changed = _tick(weblog_files_sensor, "log_dir", logs, done.cursor)
     [again] = _requests(changed)
     assert again.partition_key == "2026-09-01" and again.run_key not in {
         r.run_key for r in requests
     }
+    _succeed(runs, again)
 
     # a file dated before the first month loads (as out_of_range) with the first month;
     # a removed file asks for its month so its rows go
@@ -102,28 +131,83 @@ def test_weblog_sensor_new_changed_removed_and_nothing_new(tmp_path: Path) -> No
     assert sorted(r.partition_key for r in later) == ["2026-08-01", "2026-10-01"]
 
 
-def test_first_tick_starts_from_what_the_warehouse_loaded(tmp_path: Path) -> None:
+def test_a_failed_run_is_asked_for_again_after_a_back_off(tmp_path: Path, runs) -> None:
+    logs = tmp_path / "weblogs"
+    logs.mkdir()
+    (logs / "access-2026-09-03.log").write_text(LINE)
+    first = _tick(weblog_files_sensor, "log_dir", logs, None)
+    [request] = _requests(first)
+    assert request.run_key is not None
+    runs[request.run_key] = file_requests.FAILED
+    failed = _tick(weblog_files_sensor, "log_dir", logs, first.cursor)
+    assert "1 file(s) of failed runs waiting to retry" in _skipped(failed)
+    assert json.loads(failed.cursor)["known"] == {}  # the cursor did not advance
+
+    state = json.loads(failed.cursor)
+    for failure in state["failed"].values():  # the back-off has passed
+        failure["retry_at"] = "2000-01-01T00:00:00"
+    [retry] = _requests(_tick(weblog_files_sensor, "log_dir", logs, json.dumps(state)))
+    assert retry.partition_key == "2026-09-01"
+    assert retry.run_key == request.run_key + ":retry-1"
+
+
+def test_a_run_that_never_appeared_is_asked_for_again(tmp_path: Path, runs) -> None:
+    logs = tmp_path / "weblogs"
+    logs.mkdir()
+    (logs / "access-2026-09-03.log").write_text(LINE)
+    state = json.loads(_tick(weblog_files_sensor, "log_dir", logs, None).cursor)
+    for request in state["requested"].values():
+        request["at"] = "2000-01-01T00:00:00"  # asked for long ago, never launched
+    lost = _tick(weblog_files_sensor, "log_dir", logs, json.dumps(state))
+    assert "waiting to retry" in _skipped(lost)
+
+
+def _write_manifest(warehouse: Path, source: str, *paths: Path) -> None:
+    """What a load of these files leaves: manifest rows and the loaded-files state."""
     import duckdb
 
     from b2b_platform.lib.file_manifest import InputFile
+    from b2b_platform.lib.loaded_files import write_loaded_files
     from b2b_platform.lib.warehouse import ensure_warehouse_schema
 
+    with duckdb.connect(str(warehouse)) as conn:
+        ensure_warehouse_schema(conn)
+        for path in paths:
+            version = InputFile.stat(path)
+            conn.execute(
+                "INSERT INTO etl.file_manifest (source, path, partition_key, size_bytes,"
+                " modified_at, status) VALUES (?, ?, '2026-09-01', ?, ?, 'loaded')",
+                [source, str(path), version.size_bytes, version.modified_at],
+            )
+        write_loaded_files(conn, warehouse)
+
+
+def test_first_tick_starts_from_what_the_warehouse_loaded(tmp_path: Path, runs) -> None:
     logs = tmp_path / "weblogs"
     logs.mkdir()
     loaded, new = logs / "access-2026-09-03.log", logs / "access-2026-10-01.log"
     loaded.write_text(LINE)
     new.write_text(LINE)
     warehouse = tmp_path / "b2b.duckdb"
-    with duckdb.connect(str(warehouse)) as conn:
-        ensure_warehouse_schema(conn)
-        conn.execute(
-            "INSERT INTO etl.file_manifest (source, path, partition_key, size_bytes,"
-            " modified_at, status) VALUES ('weblogs', ?, '2026-09-01', ?, ?, 'loaded')",
-            [str(loaded), InputFile.stat(loaded).size_bytes, InputFile.stat(loaded).modified_at],
-        )
+    _write_manifest(warehouse, "weblogs", loaded)
+    (tmp_path / "b2b.duckdb.files.json").unlink()  # a warehouse from before the state file
     result = _tick(weblog_files_sensor, "log_dir", logs, None, warehouse)
     assert [r.partition_key for r in _requests(result)] == ["2026-10-01"]
-    assert set(json.loads(result.cursor)) == {str(loaded), str(new)}
+    assert set(json.loads(result.cursor)["known"]) == {str(loaded)}
+
+
+def test_files_b2b_run_loaded_do_not_start_runs(tmp_path: Path, runs) -> None:
+    logs = tmp_path / "weblogs"
+    logs.mkdir()
+    warehouse = tmp_path / "b2b.duckdb"
+    _write_manifest(warehouse, "weblogs")
+    quiet = _tick(weblog_files_sensor, "log_dir", logs, None, warehouse)
+    # meanwhile `b2b run` loads a new file: the state next to the warehouse says so
+    (logs / "access-2026-09-03.log").write_text(LINE)
+    _write_manifest(warehouse, "weblogs", logs / "access-2026-09-03.log")
+    assert "no new" in _skipped(
+        _tick(weblog_files_sensor, "log_dir", logs, quiet.cursor, warehouse)
+    )
 
 
 def test_weblog_sensor_without_directory_skips(tmp_path: Path) -> None:
@@ -142,34 +226,44 @@ def test_sensors_never_follow_links_or_block_on_odd_entries(tmp_path: Path) -> N
     (logs / "access-2026-09-06.log").mkdir()
     (leads / "gone.xlsx").symlink_to("/nonexistent")
     os.close(os.open(os.fsencode(leads) + b"/caf\xe9.xlsx", os.O_CREAT | os.O_WRONLY))
-    assert isinstance(_tick(weblog_files_sensor, "log_dir", logs, None), dg.SkipReason)
-    assert isinstance(_tick(lead_workbooks_sensor, "leads_dir", leads, None), dg.SkipReason)
+    assert "no new" in _skipped(_tick(weblog_files_sensor, "log_dir", logs, None))
+    assert "no new" in _skipped(_tick(lead_workbooks_sensor, "leads_dir", leads, None))
     (logs / "access-2026-09-07.log").write_text(LINE)
     [request] = _requests(_tick(weblog_files_sensor, "log_dir", logs, None))
     assert request.partition_key == "2026-09-01"
 
 
-def test_a_file_still_being_written_waits_until_it_settles(tmp_path, monkeypatch) -> None:
+def test_a_file_still_being_written_waits_until_it_settles(tmp_path, monkeypatch, runs) -> None:
     monkeypatch.setattr(sensors, "SETTLE_SECONDS", 300)
     logs = tmp_path / "weblogs"
     logs.mkdir()
     day = logs / "access-2026-09-03.log"
     day.write_text(LINE)  # modified just now: still being written
     waiting = _tick(weblog_files_sensor, "log_dir", logs, None)
-    assert isinstance(waiting, dg.SkipReason) and "1 still being written" in (
-        waiting.skip_message or ""
-    )
+    assert "1 still being written" in _skipped(waiting)
     old = (dt.datetime.now() - dt.timedelta(minutes=10)).timestamp()
     os.utime(day, (old, old))
     first = _tick(weblog_files_sensor, "log_dir", logs, None)
     [request] = _requests(first)
-    # it grows again: the cursor keeps the settled version until the file is quiet again
+    _succeed(runs, request)
+    # it grows again: nothing is asked for (nor taken as removed) until it is quiet again
     day.write_text(LINE * 2)
     growing = _tick(weblog_files_sensor, "log_dir", logs, first.cursor)
-    assert isinstance(growing, dg.SkipReason)
+    assert "1 still being written" in _skipped(growing)
     os.utime(day, (old + 60, old + 60))
-    [again] = _requests(_tick(weblog_files_sensor, "log_dir", logs, first.cursor))
+    [again] = _requests(_tick(weblog_files_sensor, "log_dir", logs, growing.cursor))
     assert again.run_key != request.run_key
+
+
+def test_todays_log_waits_for_the_day_to_end(tmp_path: Path, runs) -> None:
+    logs = tmp_path / "weblogs"
+    logs.mkdir()
+    today = dt.datetime.now(dt.UTC).date()
+    growing = logs / f"access-{today.isoformat()}.log"
+    growing.write_text(LINE)
+    old = (dt.datetime.now() - dt.timedelta(hours=1)).timestamp()
+    os.utime(growing, (old, old))  # quiet for an hour, yet still today's file
+    assert "1 still being written" in _skipped(_tick(weblog_files_sensor, "log_dir", logs, None))
 
 
 def test_a_locked_warehouse_is_not_taken_for_an_empty_one(tmp_path: Path) -> None:
@@ -177,7 +271,7 @@ def test_a_locked_warehouse_is_not_taken_for_an_empty_one(tmp_path: Path) -> Non
     logs.mkdir()
     (logs / "access-2026-09-03.log").write_text(LINE)
     warehouse = tmp_path / "b2b.duckdb"
-    with _locked_by_another_process(warehouse):
+    with _locked_by_another_process(warehouse):  # no state file yet: the warehouse is asked
         busy = _tick(weblog_files_sensor, "log_dir", logs, None, warehouse)
         assert isinstance(busy, dg.SkipReason) and "cannot read what the warehouse loaded" in (
             busy.skip_message or ""
@@ -189,14 +283,30 @@ def test_a_locked_warehouse_is_not_taken_for_an_empty_one(tmp_path: Path) -> Non
     assert request.partition_key == "2026-09-01"
 
 
-def test_lead_sensor_one_run_per_change(tmp_path: Path) -> None:
+def test_a_running_load_never_blocks_a_sensor(tmp_path: Path) -> None:
+    logs = tmp_path / "weblogs"
+    logs.mkdir()
+    loaded, new = logs / "access-2026-09-03.log", logs / "access-2026-10-01.log"
+    loaded.write_text(LINE)
+    new.write_text(LINE)
+    warehouse = tmp_path / "b2b.duckdb"
+    _write_manifest(warehouse, "weblogs", loaded)
+    with _locked_by_another_process(warehouse):  # a run writes: the state file answers
+        result = _tick(weblog_files_sensor, "log_dir", logs, None, warehouse)
+    assert [r.partition_key for r in _requests(result)] == ["2026-10-01"]
+
+
+def test_lead_sensor_one_run_per_change(tmp_path: Path, runs) -> None:
     (tmp_path / "campaign.xlsx").write_bytes(b"x")
     (tmp_path / "~$campaign.xlsx").write_bytes(b"lock")  # Excel's lock file is no workbook
     first = _tick(lead_workbooks_sensor, "leads_dir", tmp_path, None)
     [request] = _requests(first)
-    assert list(json.loads(first.cursor)) == [str(tmp_path / "campaign.xlsx")]
-    assert isinstance(_tick(lead_workbooks_sensor, "leads_dir", tmp_path, first.cursor),
-                      dg.SkipReason)  # fmt: skip
+    assert request.tags["b2b/launched_by"] == "sensor lead_workbooks_sensor"
+    assert list(json.loads(first.cursor)["requested"][request.run_key]["files"]) == [
+        str(tmp_path / "campaign.xlsx")
+    ]
+    _succeed(runs, request)
+    assert "no new" in _skipped(_tick(lead_workbooks_sensor, "leads_dir", tmp_path, first.cursor))
     (tmp_path / "campaign.xlsx").unlink()
     [removal] = _requests(_tick(lead_workbooks_sensor, "leads_dir", tmp_path, first.cursor))
     assert removal.run_key != request.run_key

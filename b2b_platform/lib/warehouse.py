@@ -26,6 +26,7 @@ import duckdb
 
 from b2b_platform.lib.cuit import cuit_is_valid_sql
 from b2b_platform.lib.errors import UserError
+from b2b_platform.lib.loaded_files import loaded_files_path, write_loaded_files
 
 SCHEMAS: tuple[str, ...] = ("raw", "staging", "core", "reports", "quarantine", "etl")
 
@@ -271,9 +272,12 @@ class WarehouseStep:
         partition_key: str | None,
         last_event_time: Any = None,
         pending_failures: Path | None = None,
+        database: str | Path | None = None,
     ) -> None:
         self.conn = conn
         self._pending_failures = pending_failures
+        self._database = database  # where the loaded-files state for sensors lives
+        self._manifest_changed = False
         self.run_id = run_id
         self.asset_key = asset_key
         self.partition_key = partition_key
@@ -291,6 +295,9 @@ class WarehouseStep:
         ensure_warehouse_schema(self.conn)
         interrupted = self._sweep_dead_runs()
         drain_pending_failures(self.conn, self._pending_failures)
+        state = loaded_files_path(self._database) if self._database is not None else None
+        if state is not None and not state.exists():  # a warehouse older than the state file
+            write_loaded_files(self.conn, self._database)
         self.conn.execute(
             "INSERT INTO etl.run_log (run_id, asset_key, partition_key, started_at, status, pid, hostname)"
             " VALUES (?, ?, ?, ?, 'running', ?, ?)",
@@ -332,6 +339,7 @@ class WarehouseStep:
             self.conn.execute("ROLLBACK")
             self.in_transaction = False
             self.totals = self._totals_at_begin
+            self._manifest_changed = False
 
     def fail(self, error: BaseException) -> None:
         """Record the break: `interrupted` when an operator stopped it (Ctrl-C, SIGTERM),
@@ -422,6 +430,7 @@ class WarehouseStep:
                 result.rows_flagged += counts["rows_flagged"]
             if manifest_rows:
                 _upsert_manifest(conn, manifest_rows, self.run_id)
+                self._manifest_changed = True
             if rows_read is not None:
                 result.rows_read = rows_read
             totals = self.totals
@@ -447,7 +456,12 @@ class WarehouseStep:
         except BaseException:
             self.rollback()
             self.finished = False
+            self._manifest_changed = False
             raise
+        if self._manifest_changed and self._database is not None:
+            # still holding the writer's connection: state files are written in commit order
+            write_loaded_files(conn, self._database)
+            self._manifest_changed = False
         return result
 
 
@@ -466,7 +480,7 @@ def warehouse_step(
     with warehouse_connection(database, config=config, on_wait=log) as conn:
         step = WarehouseStep(
             conn, run_id, asset_key, partition_key, last_event_time,
-            pending_failures_file(os.environ.get("DAGSTER_HOME")),
+            pending_failures_file(os.environ.get("DAGSTER_HOME")), database,
         )  # fmt: skip
         interrupted = step.begin()
         if interrupted and log is not None:

@@ -1,18 +1,24 @@
 """Sensors: new or changed input files start the runs that load them.
 
-Each sensor keeps, in its cursor, the version (size and modification time) of every
-file it has seen; its first tick starts from the files the warehouse already loaded,
-and skips (with the reason) while the warehouse cannot be read, rather than taking a
-locked warehouse for an empty one. A tick compares the directory with the cursor and
-asks for a run of what changed: the month a log file belongs to, or the lead workbooks.
-A file modified in the last SETTLE_SECONDS is still being written and waits. The run
-key is made from the changed files and their versions, so the same change never runs
-twice and a file changed again runs again. Removed files count as changes.
+A tick lists the directory and compares it with what the sensor knows is loaded
+(`file_requests.FileRequests`, kept in its cursor): the month a new, changed or removed
+log file belongs to gets a run, and so do the lead workbooks. The cursor advances only
+when that run succeeded; a failed run's files are asked for again after a back-off.
+
+Nothing here opens the warehouse: DuckDB would refuse a reader while a run writes, and
+a sensor must neither wait for a run nor take a locked warehouse for an empty one. What
+the warehouse has read comes from the loaded-files state written next to it by every
+load; when that state does not exist yet, the warehouse is read once, and a busy one
+skips the tick with the reason.
+
+Settle rule: a file modified within the last SETTLE_SECONDS (5 minutes), and a log file
+named for today (UTC), are still being written; they wait. Today's log is therefore
+loaded by the sensor once the day is over, and during the day by the daily schedule or
+`b2b run`, instead of reloading its month every minute as it grows.
 """
 
 import datetime as dt
-import hashlib
-import json
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -21,18 +27,25 @@ from dagster_duckdb import DuckDBResource
 from b2b_platform.defs.leads.raw import lead_files
 from b2b_platform.defs.operations import jobs
 from b2b_platform.defs.operations.default_status import sensor_status
+from b2b_platform.defs.operations.file_requests import (
+    FAILED,
+    MISSING,
+    SUCCESS,
+    WAITING,
+    FileRequests,
+    run_key,
+)
 from b2b_platform.defs.platform_db.raw import MONTHLY
 from b2b_platform.defs.weblogs.raw import list_log_files
 from b2b_platform.lib.combined_log import log_file_day
 from b2b_platform.lib.errors import UserError
 from b2b_platform.lib.file_manifest import InputFile
+from b2b_platform.lib.loaded_files import file_version, read_loaded_files
 from b2b_platform.lib.resources import DirectoryResource
+from b2b_platform.lib.runner import RUN_TAG
 from b2b_platform.lib.warehouse import table_exists, warehouse_connection
 
 SENSOR_INTERVAL_SECONDS = 60
-# A file modified more recently than this is still being written (today's log, a
-# workbook being saved): the sensor waits until it has been quiet this long, so a
-# growing file is loaded once it settles, not once a minute.
 SETTLE_SECONDS = 300
 
 
@@ -40,69 +53,103 @@ class WarehouseBusy(Exception):
     """The warehouse exists but cannot be read now (a run holds its write lock)."""
 
 
-def _version(size_bytes: int, modified_at: dt.datetime) -> str:
-    return f"{size_bytes}:{modified_at.isoformat()}"
-
-
 def file_versions(files: list[InputFile]) -> dict[str, str]:
     """path -> "size:modified time", the cheap version the file manifest compares first."""
-    return {str(file.path): _version(file.size_bytes, file.modified_at) for file in files}
+    return {str(file.path): file_version(file.size_bytes, file.modified_at) for file in files}
 
 
-def loaded_versions(duckdb: DuckDBResource, source: str) -> dict[str, str]:
-    """The files the warehouse has loaded, as versions: a sensor's first tick starts from
-    them, so files `b2b run` already loaded do not start runs. Empty when the warehouse
-    does not exist yet; WarehouseBusy when it exists but cannot be read now, which must
-    never be taken for "nothing loaded" (every file would then count as new)."""
+def loaded_versions(duckdb: DuckDBResource, source: str) -> dict[str, str] | None:
+    """path -> version of the files of `source` the warehouse has read, from the state
+    file next to it; read from the warehouse itself only when no state exists yet.
+    None when there is no warehouse; WarehouseBusy when the warehouse must be read and
+    cannot be now, which must never be taken for "nothing loaded"."""
+    state = read_loaded_files(duckdb.database, source)
+    if state is not None:
+        return state
     if not Path(duckdb.database).exists():
-        return {}
+        return None
     try:
         with warehouse_connection(duckdb.database, read_only=True, wait_seconds=0) as conn:
             if not table_exists(conn, "etl.file_manifest"):
                 return {}
             rows = conn.execute(
                 "SELECT path, size_bytes, modified_at FROM etl.file_manifest"
-                " WHERE source = ? AND status = 'loaded'",
+                " WHERE source = ? AND status IN ('loaded', 'failed')",
                 [source],
             ).fetchall()
     except UserError as exc:
         raise WarehouseBusy(str(exc)) from None
-    return {path: _version(size, modified) for path, size, modified in rows}
+    return {path: file_version(size, modified) for path, size, modified in rows}
 
 
 def settled(
-    files: list[InputFile], seen: dict[str, str], now: dt.datetime
-) -> tuple[dict[str, str], int]:
-    """The versions to compare: a file still being written keeps the version last seen
-    (or is left out if new) until it has been quiet for SETTLE_SECONDS. Also returns how
-    many files are still being written."""
-    versions = file_versions(files)
-    recent = [f for f in files if (now - f.modified_at).total_seconds() < SETTLE_SECONDS]
-    for file in recent:
-        key = str(file.path)
-        if key in seen:
-            versions[key] = seen[key]
-        else:
-            del versions[key]
-    return versions, len(recent)
+    files: list[InputFile], now: dt.datetime, today_is_writing: bool = False
+) -> tuple[dict[str, str], set[str]]:
+    """The versions of the files that have settled, and the paths still being written
+    (modified within SETTLE_SECONDS, or, for logs, named for today)."""
+    today = now.date()
+    writing = {
+        str(f.path)
+        for f in files
+        if (now - f.modified_at).total_seconds() < SETTLE_SECONDS
+        or (today_is_writing and log_file_day(f.path) == today)
+    }
+    versions = {p: v for p, v in file_versions(files).items() if p not in writing}
+    return versions, writing
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def changed_files(seen: dict[str, str], current: dict[str, str]) -> dict[str, str]:
-    """Files new, changed or removed since `seen`: path -> new version ("removed")."""
-    changed = {path: version for path, version in current.items() if seen.get(path) != version}
-    changed |= {path: "removed" for path in seen.keys() - current.keys()}
-    return changed
+def run_status_lookup(context: dg.SensorEvaluationContext, sensor: str) -> Callable[[str], str]:
+    """How a run this sensor asked for (by run key) ended: success, failed, waiting
+    (queued or running) or missing (not launched yet)."""
+
+    def status(key: str) -> str:
+        runs = context.instance.get_runs(
+            filters=dg.RunsFilter(tags={"dagster/run_key": key, "dagster/sensor_name": sensor}),
+            limit=1,
+        )
+        if not runs:
+            return MISSING
+        if runs[0].status == dg.DagsterRunStatus.SUCCESS:
+            return SUCCESS
+        if runs[0].status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+            return FAILED
+        return WAITING
+
+    return status
 
 
-def run_key(prefix: str, changes: dict[str, str]) -> str:
-    digest = hashlib.blake2b(
-        json.dumps(sorted(changes.items())).encode(), digest_size=12
-    ).hexdigest()
-    return f"{prefix}:{digest}"
+def _plan(
+    context: dg.SensorEvaluationContext,
+    files: list[InputFile],
+    duckdb: DuckDBResource,
+    source: str,
+    sensor: str,
+) -> tuple[FileRequests, dict[str, tuple[str, int]], set[str], list[str]]:
+    """The sensor's state after this tick's finished runs, and what to ask for now."""
+    now = _now()
+    current, writing = settled(files, now, today_is_writing=source == "weblogs")
+    loaded = loaded_versions(duckdb, source)  # may raise WarehouseBusy
+    state = FileRequests.from_cursor(context.cursor) or FileRequests(known=dict(loaded or {}))
+    notes = state.settle_runs(run_status_lookup(context, sensor), now)
+    state.learn_loaded(loaded, current)
+    return state, state.changes(current, writing, now), writing, notes
+
+
+def _nothing_to_do(what: str, state: FileRequests, writing: set[str]) -> dg.SkipReason:
+    extra = []
+    if writing:
+        extra.append(f"{len(writing)} still being written")
+    if state.requested:
+        extra.append(f"{len(state.requested)} run(s) asked for still queued or running")
+    if waiting := state.retry_waiting(_now()):
+        extra.append(f"{waiting} file(s) of failed runs waiting to retry")
+    return dg.SkipReason(
+        f"no new, changed or removed {what}" + (f" ({'; '.join(extra)})" if extra else "")
+    )
 
 
 def month_of_log_file(path: Path, partition_keys: list[str]) -> str | None:
@@ -113,12 +160,6 @@ def month_of_log_file(path: Path, partition_keys: list[str]) -> str | None:
         return None
     key = day.replace(day=1).isoformat()
     return min(max(key, partition_keys[0]), partition_keys[-1])
-
-
-def _seen(
-    context: dg.SensorEvaluationContext, duckdb: DuckDBResource, source: str
-) -> dict[str, str]:
-    return json.loads(context.cursor) if context.cursor else loaded_versions(duckdb, source)
 
 
 @dg.sensor(
@@ -135,34 +176,37 @@ def weblog_files_sensor(
         return dg.SkipReason(f"log directory {log_dir.directory} does not exist")
     try:
         files = list(list_log_files(log_dir).files.values())
-        seen = _seen(context, duckdb, "weblogs")
+        state, changes, writing, notes = _plan(
+            context, files, duckdb, "weblogs", "weblog_files_sensor"
+        )
     except OSError as exc:  # the directory itself unreadable: try again next tick
         return dg.SkipReason(f"cannot list log directory {log_dir.directory}: {exc.strerror}")
     except WarehouseBusy as exc:
         return dg.SkipReason(f"cannot read what the warehouse loaded ({exc}); next tick")
-    current, writing = settled(files, seen, _now())
-    changes = changed_files(seen, current)
-    if not changes:
-        return dg.SkipReason(
-            "no new, changed or removed log files"
-            + (f" ({writing} still being written)" if writing else "")
-        )
+    for note in notes:
+        context.log.info(note)
     keys = MONTHLY.get_partition_keys()
-    by_month: dict[str, dict[str, str]] = {}
-    for path, version in changes.items():
+    by_month: dict[str, dict[str, tuple[str, int]]] = {}
+    for path, change in changes.items():
         month = month_of_log_file(Path(path), keys)
         if month is not None:
-            by_month.setdefault(month, {})[path] = version
-    requests = [
-        dg.RunRequest(
-            run_key=run_key(f"weblogs:{month}", files),
-            partition_key=month,
-            tags={"b2b/changed_files": str(len(files))},
-        )
-        for month, files in sorted(by_month.items())
-    ]
+            by_month.setdefault(month, {})[path] = change
+    requests = []
+    now = _now()
+    for month, month_changes in sorted(by_month.items()):
+        versions = {path: version for path, (version, _) in month_changes.items()}
+        attempt = max(attempt for _, attempt in month_changes.values())
+        key = run_key(f"weblogs:{month}", versions, attempt)
+        state.add_request(key, versions, attempt, now)
+        requests.append(dg.RunRequest(
+            run_key=key, partition_key=month,
+            tags={"b2b/changed_files": str(len(versions)), RUN_TAG: "sensor weblog_files_sensor"},
+        ))  # fmt: skip
+    if not requests:
+        skip = _nothing_to_do("log files", state, writing)
+        return dg.SensorResult(skip_reason=skip, cursor=state.to_cursor())
     context.log.info(f"{len(changes)} changed log file(s) in {len(requests)} month(s)")
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(current, sort_keys=True))
+    return dg.SensorResult(run_requests=requests, cursor=state.to_cursor())
 
 
 @dg.sensor(
@@ -179,19 +223,23 @@ def lead_workbooks_sensor(
         return dg.SkipReason(f"leads directory {leads_dir.directory} does not exist")
     try:
         files = lead_files(leads_dir).files
-        seen = _seen(context, duckdb, "leads")
+        state, changes, writing, notes = _plan(
+            context, files, duckdb, "leads", "lead_workbooks_sensor"
+        )
     except OSError as exc:
         return dg.SkipReason(f"cannot list leads directory {leads_dir.directory}: {exc.strerror}")
     except WarehouseBusy as exc:
         return dg.SkipReason(f"cannot read what the warehouse loaded ({exc}); next tick")
-    current, writing = settled(files, seen, _now())
-    changes = changed_files(seen, current)
+    for note in notes:
+        context.log.info(note)
     if not changes:
-        return dg.SkipReason(
-            "no new, changed or removed lead workbooks"
-            + (f" ({writing} still being written)" if writing else "")
-        )
+        skip = _nothing_to_do("lead workbooks", state, writing)
+        return dg.SensorResult(skip_reason=skip, cursor=state.to_cursor())
+    versions = {path: version for path, (version, _) in changes.items()}
+    attempt = max(attempt for _, attempt in changes.values())
+    key = run_key("leads", versions, attempt)
+    state.add_request(key, versions, attempt, _now())
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=run_key("leads", changes))],
-        cursor=json.dumps(current, sort_keys=True),
+        run_requests=[dg.RunRequest(run_key=key, tags={RUN_TAG: "sensor lead_workbooks_sensor"})],
+        cursor=state.to_cursor(),
     )
