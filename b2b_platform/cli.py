@@ -14,8 +14,15 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from b2b_platform.lib.errors import UserError
+
+if TYPE_CHECKING:  # imported where used: `b2b --help` must not wait for Dagster to load
+    import dagster as dg
+
+    from b2b_platform.lib.run_queue import RunQueue
+    from b2b_platform.lib.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--select",
         help="Dagster asset selection, e.g. 'tag:source=weblogs' or 'key:staging/*' (default all)",
+    )
+    run.add_argument(
+        "--in-process",
+        dest="in_process",
+        action="store_true",
+        help="execute the runs in this process even when a Dagster daemon serves the instance "
+        "(by default they are then queued to it, behind any other run writing the warehouse)",
     )
     run.set_defaults(handler=_run)
 
@@ -118,7 +132,7 @@ def _dagster_home() -> Path:
 def _run(args: argparse.Namespace) -> int:
     from b2b_platform.lib.settings import Settings
 
-    Settings.from_env()  # configuration errors surface here as one line
+    settings = Settings.from_env()  # configuration errors surface here as one line
     home = _dagster_home()
 
     import dagster as dg
@@ -126,7 +140,6 @@ def _run(args: argparse.Namespace) -> int:
     from b2b_platform.definitions import defs
     from b2b_platform.lib.runner import (
         fail_abandoned_runs,
-        keep_warehouse_open,
         resolve_selection,
         run_stages,
         single_cli_run,
@@ -142,11 +155,13 @@ def _run(args: argparse.Namespace) -> int:
         abandoned = fail_abandoned_runs(instance)
         if abandoned:
             print(f"marked {abandoned} run(s) of a killed `b2b run` as failed")
-        print(f"materializing {len(keys)} assets (Dagster home {home})")
+        queue = None if args.in_process else _daemon_queue(instance, settings)
+        where = f"queued to the daemon via {queue.url}" if queue else "in this process"
+        print(f"materializing {len(keys)} assets, {where} (Dagster home {home})")
         started = time.perf_counter()
         stop = threading.Event()
-        with keep_warehouse_open(definitions), _stop_on_signals(stop):
-            outcome = run_stages(definitions, instance, keys, print, stop)
+        with _stop_on_signals(stop):
+            outcome = run_stages(definitions, instance, keys, print, stop, queue)
     elapsed = time.perf_counter() - started
     if outcome.interrupted:
         done = sorted(k.to_user_string() for k in outcome.materialized)
@@ -178,6 +193,22 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if outcome.ok and not failed_files else 1
 
 
+def _daemon_queue(instance: dg.DagsterInstance, settings: Settings) -> RunQueue | None:
+    """The daemon's run queue when a daemon serves this instance and its webserver
+    writes our warehouse; None (run here) otherwise, saying why when a daemon is up."""
+    from b2b_platform.lib.run_queue import QueueUnavailable, daemon_serves, find_queue
+    from b2b_platform.lib.runner import REFRESH_JOB
+
+    if not daemon_serves(instance):
+        return None
+    try:
+        return find_queue(settings.dagster_url, REFRESH_JOB, settings.warehouse_path)
+    except QueueUnavailable as exc:
+        print(f"b2b: note: a Dagster daemon serves this instance, but {exc}; running in this "
+              "process (runs wait for the warehouse's pool either way)", file=sys.stderr)  # fmt: skip
+        return None
+
+
 @contextlib.contextmanager
 def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """SIGTERM and Ctrl-C stop `b2b run`: the run in flight is interrupted (Dagster turns
@@ -198,35 +229,44 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def _files_with_status(status: str) -> list[tuple[str, str]]:
-    """Input files the manifest records with this status, and why (failed, skipped)."""
+    """Input files the manifest records with this status, and why (failed, skipped).
+    A warehouse busy with another run (the daemon's) is not waited for long: the same
+    list is in `b2b status`."""
     from b2b_platform.lib.settings import Settings
     from b2b_platform.lib.warehouse import table_exists, warehouse_connection
 
     settings = Settings.from_env()
     if not settings.warehouse_path.exists():
         return []
-    with warehouse_connection(settings.warehouse_path, read_only=True) as conn:
-        if not table_exists(conn, "etl.file_manifest"):
-            return []
-        return [
-            (str(path), str(error))
-            for path, error in conn.execute(
-                "SELECT path, error FROM etl.file_manifest WHERE status = ? ORDER BY path",
-                [status],
-            ).fetchall()
-        ]
+    try:
+        with warehouse_connection(settings.warehouse_path, read_only=True, wait_seconds=10) as conn:
+            if not table_exists(conn, "etl.file_manifest"):
+                return []
+            return [
+                (str(path), str(error))
+                for path, error in conn.execute(
+                    "SELECT path, error FROM etl.file_manifest WHERE status = ? ORDER BY path",
+                    [status],
+                ).fetchall()
+            ]
+    except UserError as exc:
+        print(f"b2b: note: {exc}; `b2b status` lists files that could not be read", file=sys.stderr)
+        return []
 
 
 def _status(args: argparse.Namespace) -> int:
     from b2b_platform.lib.settings import Settings
-    from b2b_platform.lib.status import status_report
-    from b2b_platform.lib.warehouse import warehouse_connection
+    from b2b_platform.lib.status import pending_failures_report, status_report
+    from b2b_platform.lib.warehouse import pending_failures_file, warehouse_connection
 
     settings = Settings.from_env()
     with warehouse_connection(
         settings.warehouse_path, read_only=True, on_wait=lambda m: print(m, file=sys.stderr)
     ) as conn:
         print(status_report(conn, settings.warehouse_path))
+    home = os.environ.get("DAGSTER_HOME") or str(Path("data") / "dagster_home")
+    if pending := pending_failures_report(pending_failures_file(home)):
+        print(pending)
     return 0
 
 

@@ -1,8 +1,14 @@
-"""`b2b run`: bring every selected asset and partition up to date, in process.
+"""`b2b run`: bring every selected asset and partition up to date.
 
 Runs go to the Dagster instance in DAGSTER_HOME, so they show in the UI exactly as
-if launched there. The selection is split into stages so that an unpartitioned asset
-never runs before the monthly partitions it depends on (and vice versa); each stage
+if launched there. When a daemon serves that instance, each run is submitted to its
+queue and followed (`run_queue.py`), so `b2b run`, sensors, the schedule and clicks in
+the UI wait in one line for the warehouse; otherwise runs execute in this process.
+Either way the warehouse file is opened only by a step holding the `duckdb_warehouse`
+pool slot, never across steps: a process that held the file between steps would make a
+run that took the slot wait on the file while it waits for the slot.
+
+The selection is split into stages so that an unpartitioned asset never runs before the monthly partitions it depends on (and vice versa); each stage
 runs once for its unpartitioned assets and once per month for its partitioned ones.
 Every asset replaces its slice idempotently, so re-running after a failure or a kill
 simply finishes the work (files already loaded are skipped by the manifest).
@@ -13,18 +19,24 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from b2b_platform.lib.errors import UserError
+from b2b_platform.lib.run_queue import RunQueue
 
 RUN_TAG = "b2b/launched_by"
+IN_PROCESS_TAG = "b2b/in_process"  # the run executed inside the `b2b run` process
 REFRESH_JOB = "b2b_refresh"  # the job `b2b run` launches its runs as
+PARTITION_RANGE_START = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END = "dagster/asset_partition_range_end"
 
 
 @dataclass(frozen=True)
@@ -102,25 +114,6 @@ def plan_stages(graph: AssetGraph, keys: set[dg.AssetKey]) -> list[Stage]:
 
 
 @contextmanager
-def keep_warehouse_open(defs: dg.Definitions) -> Iterator[None]:
-    """Hold one connection to the warehouse for the whole in-process `b2b run`.
-
-    Every step opens and closes its own connection; when the last connection to a
-    DuckDB file closes, DuckDB checkpoints it, which cost ~40 ms per step and made a
-    no-op refresh slow. While this one stays open the steps share the same database
-    instance (same path and configuration), and the checkpoint happens once at the end.
-    """
-    from b2b_platform.lib.warehouse import warehouse_connection
-
-    resource = (defs.resources or {}).get("duckdb")
-    if resource is None:
-        yield
-        return
-    with warehouse_connection(resource.database, config=resource.connection_config):
-        yield
-
-
-@contextmanager
 def single_cli_run(dagster_home: Path) -> Iterator[None]:
     """Refuse a second concurrent `b2b run`: one process writes the warehouse at a time."""
     dagster_home.mkdir(parents=True, exist_ok=True)
@@ -145,7 +138,8 @@ def fail_abandoned_runs(instance: dg.DagsterInstance) -> int:
     records = instance.get_run_records(
         filters=dg.RunsFilter(
             statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
-            tags={RUN_TAG: "b2b run"},
+            # runs submitted to the daemon's queue live on without their `b2b run`
+            tags={RUN_TAG: "b2b run", IN_PROCESS_TAG: "true"},
         )
     )
     for record in records:
@@ -188,11 +182,15 @@ def run_stages(
     keys: set[dg.AssetKey],
     echo: Callable[[str], None],
     stop: threading.Event | None = None,
+    queue: RunQueue | None = None,
 ) -> RunOutcome:
-    """Run the stages in order. When `stop` is set (a signal arrived) or a run was
-    interrupted, no further stage starts: they are listed as not started."""
+    """Run the stages in order, in this process or, given a queue, through the daemon.
+    When `stop` is set (a signal arrived) or a run was interrupted, no further stage
+    starts: they are listed as not started."""
     graph = defs.resolve_asset_graph()
-    job = defs.resolve_job_def(REFRESH_JOB)
+    launcher: StageLauncher = (
+        QueuedStages(queue, instance, echo) if queue else InProcessStages(defs, instance)
+    )
     outcome = RunOutcome()
     for stage in plan_stages(graph, keys):
         names = ", ".join(sorted(k.to_user_string() for k in stage.keys))
@@ -207,63 +205,137 @@ def run_stages(
             outcome.failed_assets |= stage.keys
             echo(f"  SKIPPED {names}: an input failed")
             continue
-        partition_range = None
+        tags = {RUN_TAG: "b2b run"}
+        label = names
         if stage.partitioned:
             partitions_def = graph.get(next(iter(stage.keys))).partitions_def
             assert partitions_def is not None
-            keys_ = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+            months = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
             # one run over every month (single-run backfill policy); each month commits alone
-            partition_range = (keys_[0], keys_[-1])
+            tags[PARTITION_RANGE_START], tags[PARTITION_RANGE_END] = months[0], months[-1]
+            label += f" [{months[0][:7]}..{months[-1][:7]}]"
         try:
-            _run_one(job, instance, stage, partition_range, names, outcome, echo)
+            finished = launcher.run(stage, tags, label)
         except KeyboardInterrupt:  # a signal outside Dagster's own handling of it
             outcome.interrupted = True
             outcome.not_started.append(names)
+            continue
+        _account(finished, stage, label, outcome, echo)
     return outcome
 
 
-def _run_one(
-    job: dg.JobDefinition,
-    instance: dg.DagsterInstance,
+@dataclass
+class FinishedRun:
+    events: list[dg.DagsterEvent]
+    success: bool
+    interrupted: bool = False
+
+
+class StageLauncher(Protocol):
+    def run(self, stage: Stage, tags: dict[str, str], label: str) -> FinishedRun: ...
+
+
+class InProcessStages:
+    """Each stage executes in this process (no daemon serves the instance)."""
+
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+        self.job = defs.resolve_job_def(REFRESH_JOB)
+        self.instance = instance
+
+    def run(self, stage: Stage, tags: dict[str, str], label: str) -> FinishedRun:
+        result = self.job.execute_in_process(
+            instance=self.instance,
+            asset_selection=list(stage.keys),
+            raise_on_error=False,
+            tags={**tags, IN_PROCESS_TAG: "true"},
+            # the CLI prints one line per run; the full event log is in the UI
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        )
+        return FinishedRun(list(result.all_events), result.success)
+
+
+TERMINAL = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+STOP_WAIT_SECONDS = 8.0  # `b2b run` must be gone within 10 s of a signal
+QUIET_SECONDS = 5.0  # a run queued longer than this is said to wait
+
+
+class QueuedStages:
+    """Each stage is a run submitted to the daemon's queue and followed to its end."""
+
+    def __init__(
+        self, queue: RunQueue, instance: dg.DagsterInstance, echo: Callable[[str], None]
+    ) -> None:
+        self.queue = queue
+        self.instance = instance
+        self.echo = echo
+
+    def run(self, stage: Stage, tags: dict[str, str], label: str) -> FinishedRun:
+        run_id = self.queue.launch(REFRESH_JOB, sorted(stage.keys), tags)
+        submitted = time.monotonic()
+        said_waiting = False
+        try:
+            while (status := self._status(run_id)) not in TERMINAL:
+                queued_long = time.monotonic() - submitted > QUIET_SECONDS
+                if status == dg.DagsterRunStatus.QUEUED and queued_long and not said_waiting:
+                    self.echo(f"  waiting {label}: run {run_id[:8]} is queued behind other"
+                              " runs writing the warehouse (pool duckdb_warehouse)")  # fmt: skip
+                    said_waiting = True
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            self._stop(run_id)
+            return FinishedRun(self._events(run_id), False, interrupted=True)
+        return FinishedRun(self._events(run_id), status == dg.DagsterRunStatus.SUCCESS,
+                           interrupted=status == dg.DagsterRunStatus.CANCELED)  # fmt: skip
+
+    def _status(self, run_id: str) -> dg.DagsterRunStatus:
+        run = self.instance.get_run_by_id(run_id)
+        return run.status if run else dg.DagsterRunStatus.QUEUED
+
+    def _events(self, run_id: str) -> list[dg.DagsterEvent]:
+        return [e.dagster_event for e in self.instance.all_logs(run_id) if e.dagster_event]
+
+    def _stop(self, run_id: str) -> None:
+        """Cancel the run (interrupting the step in flight) and wait, briefly, for it."""
+        status = self._status(run_id)
+        if status in TERMINAL:
+            return
+        self.queue.terminate(run_id, queued=status == dg.DagsterRunStatus.QUEUED)
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        while self._status(run_id) not in TERMINAL and time.monotonic() < deadline:
+            time.sleep(0.25)
+
+
+def _account(
+    finished: FinishedRun,
     stage: Stage,
-    partition_range: tuple[str, str] | None,
-    names: str,
+    label: str,
     outcome: RunOutcome,
     echo: Callable[[str], None],
 ) -> None:
-    tags = {RUN_TAG: "b2b run"}
-    label = names
-    if partition_range:
-        first, last = partition_range
-        tags["dagster/asset_partition_range_start"] = first
-        tags["dagster/asset_partition_range_end"] = last
-        label += f" [{first[:7]}..{last[:7]}]"
-    result = job.execute_in_process(
-        instance=instance,
-        asset_selection=list(stage.keys),
-        raise_on_error=False,
-        tags=tags,
-        # the CLI prints one line per run; the full event log is in the UI
-        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
-    )
+    """Add one run's result to the outcome and print its line."""
+    events = finished.events
     outcome.runs += 1
-    outcome.materialized |= {e.asset_key for e in result.get_asset_materialization_events()}
-    if any(_was_interrupted(event) for event in result.all_events):
+    materialized = {
+        e.asset_key for e in events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+    }
+    outcome.materialized |= {k for k in materialized if k is not None}
+    if finished.interrupted or any(_was_interrupted(event) for event in events):
         outcome.interrupted = True
     failed_checks = [
-        f"{e.asset_key.to_user_string()}:{e.check_name}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed
+        f"{data.asset_key.to_user_string()}:{data.check_name}"
+        for e in events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        and not (data := e.event_specific_data).passed  # type: ignore[union-attr]
     ]
     outcome.failed_checks += failed_checks
-    if result.success:
+    if finished.success:
         echo(
             f"  ok      {label}"
             + (f"  (failed checks: {', '.join(failed_checks)})" if failed_checks else "")
         )
         return
     failures = []
-    for event in result.all_events:
+    for event in events:
         if event.is_step_failure:
             error = event.step_failure_data.error  # type: ignore[union-attr]
             retried = error is not None and "Exceeded max_retries" in error.message
@@ -280,8 +352,11 @@ def _run_one(
                 message += " (retries exhausted)"
             failures.append(f"{event.step_key}: {message}")
     if not failures:
-        failures.append("steps skipped (a blocking check failed upstream)")
-    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+        failures.append(
+            "canceled"
+            if finished.interrupted
+            else "steps skipped (a blocking check failed upstream)"
+        )
     outcome.failed_assets |= set(stage.keys) - materialized
     outcome.failed_runs.append(f"{label}: {'; '.join(failures)}")
     echo(f"  FAILED  {label}: {'; '.join(failures)}")

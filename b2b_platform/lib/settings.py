@@ -56,6 +56,8 @@ class Settings:
     automation_on: bool = True
     # CIDRs of the proxies in front of the web servers (B2B_TRUSTED_PROXIES)
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
+    # the webserver `b2b run` submits its runs through when a daemon serves the instance
+    dagster_url: str = "http://127.0.0.1:3000"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +95,9 @@ class Settings:
             pseudonym_key_file=_pseudonym_key_file(env),
             automation_on=_parse_switch(env.get("B2B_AUTOMATION", "").strip() or "on"),
             trusted_proxies=parse_trusted_proxies(env.get("B2B_TRUSTED_PROXIES", "")),
+            dagster_url=_parse_url(
+                env.get("B2B_DAGSTER_URL", "").strip() or "http://127.0.0.1:3000"
+            ),
         )
 
 
@@ -116,6 +121,14 @@ def _parse_rate(value: str) -> float:
     if not 0.0 < rate <= 1.0:
         raise UserError(f"B2B_MAX_REJECT_RATE={value!r} is not a share: use a number in (0, 1]")
     return rate
+
+
+def _parse_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise UserError(
+            f"B2B_DAGSTER_URL={value!r} is not a web address: use http://host:port of the webserver"
+        )
+    return value.rstrip("/")
 
 
 def _parse_switch(value: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -98,3 +99,26 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
         if rows:
             parts.append(title + "\n" + "\n".join(f"  {p}: {e}" for p, e in rows))
     return "\n".join(parts)
+
+
+def pending_failures_report(pending: Path | None) -> str:
+    """Run failures the run-failure sensor could not write while another process held
+    the warehouse: they are written by the next step, and shown here until then."""
+    if pending is None:
+        return ""
+    lines = []
+    for file in sorted(pending.parent.glob(pending.name + "*")):
+        for line in file.read_text(encoding="utf-8").splitlines():
+            failure = json.loads(line)
+            month = f" {failure['partition_key'][:7]}" if failure.get("partition_key") else ""
+            error = (
+                str(failure.get("error", "")).splitlines()[0][:100] if failure.get("error") else ""
+            )
+            lines.append(
+                f"  run {failure['run_id'][:8]}{month} failed at {failure['failed_at'][:19]}: {error}"
+            )
+    if not lines:
+        return ""
+    return "Run failures not yet in etl.run_log (written by the next warehouse step)\n" + "\n".join(
+        lines
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -123,13 +124,17 @@ def warehouse_connection(
     wait_seconds: float = LOCK_WAIT_SECONDS,
     on_wait: Any = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse, waiting while another process holds its lock; always close it."""
+    """Open the warehouse, waiting while another process holds its lock; always close it.
+
+    The wait is bounded and never silent: `on_wait` hears once what is waited for (the
+    process holding the lock), and the end of the wait is an error that names it.
+    """
     path = Path(path)
     if read_only and not path.exists():
         raise UserError(f"warehouse {path} does not exist yet: run `b2b run` first")
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + wait_seconds
+    started = time.monotonic()
     warned = False
     while True:
         try:
@@ -140,19 +145,39 @@ def warehouse_connection(
                 raise UserError(
                     f"cannot open warehouse {path}: {str(exc).splitlines()[0]}"
                 ) from exc
-            if time.monotonic() >= deadline:
+            holder = lock_holder(str(exc))
+            waited = time.monotonic() - started
+            if waited >= wait_seconds:
                 raise UserError(
-                    f"warehouse {path} is locked by another process (a run in progress?); "
-                    "try again when it finishes"
+                    f"warehouse {path} is locked by {holder}; gave up after {waited:.0f} s:"
+                    " try again when it finishes"
                 ) from None
             if not warned and on_wait is not None:
-                on_wait(f"warehouse {path} is busy (a run holds the write lock); waiting...")
+                on_wait(
+                    f"waiting up to {wait_seconds:.0f} s for warehouse {path}, locked by {holder}"
+                )
                 warned = True
             time.sleep(0.5)
+    if warned and on_wait is not None:
+        on_wait(f"warehouse {path} opened after waiting {time.monotonic() - started:.1f} s")
     try:
         yield conn
     finally:
         conn.close()
+
+
+def lock_holder(message: str) -> str:
+    """Who holds the warehouse's lock, from DuckDB's message: "process 123 (b2b run)"."""
+    match = re.search(r"\(PID (\d+)\)", message)
+    if not match:
+        return "another process"
+    pid = match.group(1)
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return f"process {pid}"
+    words = [Path(a.decode(errors="replace")).name for a in argv[:3] if a]
+    return f"process {pid} ({' '.join(words)[:80]})" if words else f"process {pid}"
 
 
 def ensure_warehouse_schema(conn: duckdb.DuckDBPyConnection) -> None:
