@@ -5,9 +5,7 @@ import dagster as dg
 from b2b_platform.defs.operations import jobs
 from b2b_platform.defs.operations.default_status import schedule_status
 from b2b_platform.defs.platform_db.raw import MONTHLY
-
-PARTITION_RANGE_START = "dagster/asset_partition_range_start"
-PARTITION_RANGE_END = "dagster/asset_partition_range_end"
+from b2b_platform.lib.runner import PARTITION_RANGE_END, PARTITION_RANGE_START, RUN_TAG
 
 
 def months_to_refresh(current_time: object | None = None) -> tuple[str, str]:
@@ -29,5 +27,9 @@ def daily_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     first, last = months_to_refresh(context.scheduled_execution_time)
     return dg.RunRequest(
         run_key=f"daily-{context.scheduled_execution_time:%Y-%m-%d}",
-        tags={PARTITION_RANGE_START: first, PARTITION_RANGE_END: last},
+        tags={
+            PARTITION_RANGE_START: first,
+            PARTITION_RANGE_END: last,
+            RUN_TAG: "schedule daily_refresh",
+        },
     )
