@@ -161,14 +161,23 @@ def _run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         stop = threading.Event()
         with _stop_on_signals(stop):
-            outcome = run_stages(definitions, instance, keys, print, stop, queue)
+            outcome = run_stages(
+                definitions, instance, keys, print, stop, queue,
+                record_break=lambda run_id: _record_break(instance, settings, run_id),
+            )  # fmt: skip
     elapsed = time.perf_counter() - started
     if outcome.interrupted:
-        done = sorted(k.to_user_string() for k in outcome.materialized)
+        whole = sorted(k.to_user_string() for k in outcome.materialized - outcome.partly.keys())
+        partly = sorted(
+            f"{k.to_user_string()} ({done} of {of} months)"
+            for k, (done, of) in outcome.partly.items()
+        )
         missing = sorted(k.to_user_string() for k in keys - outcome.materialized)
         print(f"b2b: stopped after {elapsed:.1f} s; the break is recorded in etl.run_log",
               file=sys.stderr)  # fmt: skip
-        print(f"  materialized ({len(done)}): {', '.join(done) or 'none'}", file=sys.stderr)
+        print(f"  materialized ({len(whole)}): {', '.join(whole) or 'none'}", file=sys.stderr)
+        if partly:
+            print(f"  partly materialized ({len(partly)}): {', '.join(partly)}", file=sys.stderr)
         print(f"  not materialized ({len(missing)}): {', '.join(missing) or 'none'}",
               file=sys.stderr)  # fmt: skip
         return 130
@@ -207,6 +216,19 @@ def _daemon_queue(instance: dg.DagsterInstance, settings: Settings) -> RunQueue 
         print(f"b2b: note: a Dagster daemon serves this instance, but {exc}; running in this "
               "process (runs wait for the warehouse's pool either way)", file=sys.stderr)  # fmt: skip
         return None
+
+
+def _record_break(instance: dg.DagsterInstance, settings: Settings, run_id: str) -> None:
+    """Put an interrupted run on record in etl.run_log (a step in flight records its own
+    break; this covers a signal between steps). Never more than a few seconds."""
+    from b2b_platform.defs.operations.run_failures import record_or_defer, run_break
+
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return
+    error = "stopped by a signal to `b2b run` (SIGTERM or Ctrl-C)"
+    failure = run_break(instance, run, error, "interrupted")
+    record_or_defer(settings.warehouse_path, None, failure, lambda _: None, wait_seconds=2)
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ import fcntl
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ class RunOutcome:
     failed_assets: set[dg.AssetKey] = field(default_factory=set)
     materialized: set[dg.AssetKey] = field(default_factory=set)
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM: no further stage started
+    # monthly assets materialized for only some of their stage's months: key -> (done, of)
+    partly: dict[dg.AssetKey, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -183,10 +186,12 @@ def run_stages(
     echo: Callable[[str], None],
     stop: threading.Event | None = None,
     queue: RunQueue | None = None,
+    record_break: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """Run the stages in order, in this process or, given a queue, through the daemon.
     When `stop` is set (a signal arrived) or a run was interrupted, no further stage
-    starts: they are listed as not started."""
+    starts: they are listed as not started, and `record_break` gets the id of the run
+    that was interrupted, to put the break on record even if no step was in flight."""
     graph = defs.resolve_asset_graph()
     launcher: StageLauncher = (
         QueuedStages(queue, instance, echo) if queue else InProcessStages(defs, instance)
@@ -207,6 +212,7 @@ def run_stages(
             continue
         tags = {RUN_TAG: "b2b run"}
         label = names
+        months: list[str] = []
         if stage.partitioned:
             partitions_def = graph.get(next(iter(stage.keys))).partitions_def
             assert partitions_def is not None
@@ -219,19 +225,26 @@ def run_stages(
         except KeyboardInterrupt:  # a signal outside Dagster's own handling of it
             outcome.interrupted = True
             outcome.not_started.append(names)
+            if record_break is not None and launcher.run_id:
+                record_break(launcher.run_id)
             continue
-        _account(finished, stage, label, outcome, echo)
+        _account(finished, stage, label, outcome, echo, len(months))
+        if outcome.interrupted and record_break is not None:
+            record_break(finished.run_id)
     return outcome
 
 
 @dataclass
 class FinishedRun:
+    run_id: str
     events: list[dg.DagsterEvent]
     success: bool
     interrupted: bool = False
 
 
 class StageLauncher(Protocol):
+    run_id: str | None  # the run in flight (or last run)
+
     def run(self, stage: Stage, tags: dict[str, str], label: str) -> FinishedRun: ...
 
 
@@ -241,9 +254,12 @@ class InProcessStages:
     def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
         self.job = defs.resolve_job_def(REFRESH_JOB)
         self.instance = instance
+        self.run_id: str | None = None
 
     def run(self, stage: Stage, tags: dict[str, str], label: str) -> FinishedRun:
+        self.run_id = str(uuid.uuid4())
         result = self.job.execute_in_process(
+            run_id=self.run_id,
             instance=self.instance,
             asset_selection=list(stage.keys),
             raise_on_error=False,
@@ -251,11 +267,11 @@ class InProcessStages:
             # the CLI prints one line per run; the full event log is in the UI
             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
         )
-        return FinishedRun(list(result.all_events), result.success)
+        return FinishedRun(self.run_id, list(result.all_events), result.success)
 
 
 TERMINAL = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
-STOP_WAIT_SECONDS = 8.0  # `b2b run` must be gone within 10 s of a signal
+STOP_WAIT_SECONDS = 5.0  # `b2b run` must be gone within 10 s of a signal
 QUIET_SECONDS = 5.0  # a run queued longer than this is said to wait
 
 
@@ -268,9 +284,10 @@ class QueuedStages:
         self.queue = queue
         self.instance = instance
         self.echo = echo
+        self.run_id: str | None = None
 
     def run(self, stage: Stage, tags: dict[str, str], label: str) -> FinishedRun:
-        run_id = self.queue.launch(REFRESH_JOB, sorted(stage.keys), tags)
+        run_id = self.run_id = self.queue.launch(REFRESH_JOB, sorted(stage.keys), tags)
         submitted = time.monotonic()
         said_waiting = False
         try:
@@ -283,8 +300,8 @@ class QueuedStages:
                 time.sleep(0.5)
         except KeyboardInterrupt:
             self._stop(run_id)
-            return FinishedRun(self._events(run_id), False, interrupted=True)
-        return FinishedRun(self._events(run_id), status == dg.DagsterRunStatus.SUCCESS,
+            return FinishedRun(run_id, self._events(run_id), False, interrupted=True)
+        return FinishedRun(run_id, self._events(run_id), status == dg.DagsterRunStatus.SUCCESS,
                            interrupted=status == dg.DagsterRunStatus.CANCELED)  # fmt: skip
 
     def _status(self, run_id: str) -> dg.DagsterRunStatus:
@@ -311,16 +328,22 @@ def _account(
     label: str,
     outcome: RunOutcome,
     echo: Callable[[str], None],
+    months: int,
 ) -> None:
     """Add one run's result to the outcome and print its line."""
     events = finished.events
     outcome.runs += 1
-    materialized = {
-        e.asset_key for e in events if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
-    }
-    outcome.materialized |= {k for k in materialized if k is not None}
-    if finished.interrupted or any(_was_interrupted(event) for event in events):
-        outcome.interrupted = True
+    done: dict[dg.AssetKey, set[str | None]] = {}
+    for e in events:
+        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and e.asset_key:
+            done.setdefault(e.asset_key, set()).add(e.partition)
+    materialized = set(done)
+    outcome.materialized |= materialized
+    for key, partitions in done.items():
+        if months and len(partitions) < months:
+            outcome.partly[key] = (len(partitions), months)
+    interrupted = finished.interrupted or any(_was_interrupted(event) for event in events)
+    outcome.interrupted |= interrupted
     failed_checks = [
         f"{data.asset_key.to_user_string()}:{data.check_name}"
         for e in events
@@ -336,7 +359,9 @@ def _account(
         return
     failures = []
     for event in events:
-        if event.is_step_failure:
+        if event.is_step_failure and interrupted and _was_interrupted(event):
+            failures.append(f"{event.step_key}: interrupted")
+        elif event.is_step_failure:
             error = event.step_failure_data.error  # type: ignore[union-attr]
             retried = error is not None and "Exceeded max_retries" in error.message
             # Dagster's wrappers ("Error occurred while...", "Exceeded max_retries") say

@@ -76,8 +76,9 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
            FROM etl.run_log r
            WHERE status IN ('failed', 'interrupted') AND NOT EXISTS (
                SELECT 1 FROM etl.run_log later
-               WHERE later.asset_key = r.asset_key
-                 AND later.partition_key IS NOT DISTINCT FROM r.partition_key
+               WHERE (later.asset_key = r.asset_key OR r.asset_key = '(run)')
+                 AND (later.partition_key IS NOT DISTINCT FROM r.partition_key
+                      OR r.asset_key = '(run)')
                  AND later.status = 'succeeded' AND later.started_at > r.started_at)
            ORDER BY broken_at DESC LIMIT 20"""
     ).fetchall()

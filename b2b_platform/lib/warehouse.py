@@ -556,6 +556,7 @@ def drain_pending_failures(conn: duckdb.DuckDBPyConnection, path: Path | None) -
                 failed_at=dt.datetime.fromisoformat(failure["failed_at"]),
                 error=failure["error"],
                 partition_key=failure.get("partition_key"),
+                status=failure.get("status", "failed"),
             )
         file.unlink()
     return written
@@ -569,30 +570,34 @@ def record_run_failure(
     failed_at: dt.datetime,
     error: str,
     partition_key: str | None = None,
+    status: str = "failed",
 ) -> int:
-    """Record a Dagster run's failure in etl.run_log, whatever point it failed at.
+    """Record a Dagster run's break in etl.run_log, whatever point it broke at.
 
-    Steps still `running` in that run broke when it failed; a run that failed before any
-    step began (resources, the run worker lost) gets one row of its own, asset `(run)`.
-    Returns the number of rows written. Safe to call twice for the same failure.
+    `status` is `failed`, or `interrupted` for a run an operator stopped (canceled in the
+    UI, SIGTERM or Ctrl-C to `b2b run`). Steps still `running` in that run broke when it
+    did; a run that broke outside any step (before the first, between two, in Dagster's
+    own code) gets one row of its own, asset `(run)`, so every break is on record.
+    Returns the number of rows written. Safe to call twice for the same break.
     """
     ensure_warehouse_schema(conn)
-    error = error.strip()[:2000] or "run failed"
+    error = error.strip()[:2000] or f"run {status}"
     conn.execute("BEGIN TRANSACTION")
     try:
         broken = conn.execute(
-            "UPDATE etl.run_log SET status = 'failed', broken_at = ?, error = ?"
+            "UPDATE etl.run_log SET status = ?, broken_at = ?, error = ?"
             " WHERE run_id = ? AND status = 'running' RETURNING asset_key",
-            [failed_at, error, run_id],
+            [status, failed_at, error, run_id],
         ).fetchall()
         recorded = conn.execute(
-            "SELECT count(*) FROM etl.run_log WHERE run_id = ?", [run_id]
+            "SELECT count(*) FROM etl.run_log WHERE run_id = ? AND status IN ('failed', 'interrupted')",
+            [run_id],
         ).fetchall()[0][0]
         if not recorded:
             conn.execute(
                 "INSERT INTO etl.run_log (run_id, asset_key, partition_key, started_at,"
-                " broken_at, status, error) VALUES (?, '(run)', ?, ?, ?, 'failed', ?)",
-                [run_id, partition_key, started_at, failed_at, error],
+                " broken_at, status, error) VALUES (?, '(run)', ?, ?, ?, ?, ?)",
+                [run_id, partition_key, started_at, failed_at, status, error],
             )
         conn.execute("COMMIT")
     except BaseException:

@@ -1,7 +1,10 @@
-"""Every failed run is recorded in etl.run_log, even when no step could record it."""
+"""Every failed or canceled run is recorded in etl.run_log, even when no step could."""
 
 import datetime as dt
 import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -16,7 +19,7 @@ from b2b_platform.lib.warehouse import (
 )
 
 # a sensor tick must end within a minute: past this wait for the writer's lock, the
-# failure is deferred to the next warehouse step instead
+# break is deferred to the next warehouse step instead
 LOCK_WAIT_SECONDS = 10.0
 
 
@@ -25,36 +28,64 @@ def _utc(timestamp: float | None) -> dt.datetime:
     return moment.replace(tzinfo=None)
 
 
-@dg.run_failure_sensor(
-    name="record_failed_runs",
-    default_status=sensor_status(),
-    description="Writes each failed run into etl.run_log: steps it left `running` become "
-    "`failed` with the time it broke, and a run that failed before any step gets a row.",
-)
-def record_failed_runs(context: dg.RunFailureSensorContext, duckdb: DuckDBResource) -> None:
-    run = context.dagster_run
-    record = context.instance.get_run_record_by_id(run.run_id)
-    event = context.failure_event
-    failed_at = record.end_time if record and record.end_time else None
-    failure = {
+def run_break(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, error: str, status: str
+) -> dict[str, Any]:
+    """What etl.run_log records of a run that broke (failed, or interrupted)."""
+    record = instance.get_run_record_by_id(run.run_id)
+    return {
         "run_id": run.run_id,
         "started_at": _utc(record.start_time if record else None),
-        "failed_at": _utc(failed_at),
-        "error": (event.message if event else None) or "run failed",
+        "failed_at": _utc(record.end_time if record and record.end_time else None),
+        "error": error,
         "partition_key": run.tags.get("dagster/partition"),
+        "status": status,
     }
+
+
+def record_or_defer(
+    database: str | Path,
+    config: dict[str, Any] | None,
+    failure: dict[str, Any],
+    log: Callable[[str], None],
+    wait_seconds: float = LOCK_WAIT_SECONDS,
+) -> None:
+    """Write a run's break now, or, when another process holds the writer's lock, keep
+    it in DAGSTER_HOME for the next warehouse step (which holds the lock) to write: the
+    record never depends on winning the lock at that instant."""
     try:
-        with warehouse_connection(
-            duckdb.database, config=duckdb.connection_config, wait_seconds=LOCK_WAIT_SECONDS
-        ) as conn:
+        with warehouse_connection(database, config=config, wait_seconds=wait_seconds) as conn:
             written = record_run_failure(conn, **failure)
     except UserError as exc:
-        # another process holds the writer's lock: the failure waits in DAGSTER_HOME and
-        # the next warehouse step (which holds the lock) writes it, so none is lost
         pending = pending_failures_file(os.environ.get("DAGSTER_HOME"))
         if pending is None:
             raise
         defer_run_failure(pending, **failure)
-        context.log.info(f"run {run.run_id}: warehouse busy ({exc}); failure kept in {pending}")
+        log(f"run {failure['run_id']}: warehouse busy ({exc}); its break is kept in {pending}")
         return
-    context.log.info(f"run {run.run_id} recorded as failed ({written} row(s))")
+    log(f"run {failure['run_id']} recorded as {failure['status']} ({written} row(s))")
+
+
+@dg.run_failure_sensor(
+    name="record_failed_runs",
+    default_status=sensor_status(),
+    description="Writes each failed run into etl.run_log: steps it left `running` become "
+    "`failed` with the time it broke, and a run that failed outside any step gets a row.",
+)
+def record_failed_runs(context: dg.RunFailureSensorContext, duckdb: DuckDBResource) -> None:
+    event = context.failure_event
+    error = (event.message if event else None) or "run failed"
+    failure = run_break(context.instance, context.dagster_run, error, "failed")
+    record_or_defer(duckdb.database, duckdb.connection_config, failure, context.log.info)
+
+
+@dg.run_status_sensor(
+    name="record_canceled_runs",
+    run_status=dg.DagsterRunStatus.CANCELED,
+    default_status=sensor_status(),
+    description="Writes each canceled run (stopped in the UI, or by a signal to `b2b run`) "
+    "into etl.run_log as `interrupted`, so every break is on record.",
+)
+def record_canceled_runs(context: dg.RunStatusSensorContext, duckdb: DuckDBResource) -> None:
+    failure = run_break(context.instance, context.dagster_run, "run canceled", "interrupted")
+    record_or_defer(duckdb.database, duckdb.connection_config, failure, context.log.info)
