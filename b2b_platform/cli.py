@@ -139,6 +139,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from b2b_platform.definitions import defs
     from b2b_platform.lib.runner import (
+        RunOutcome,
         fail_abandoned_runs,
         resolve_selection,
         run_stages,
@@ -160,7 +161,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"materializing {len(keys)} assets, {where} (Dagster home {home})")
         started = time.perf_counter()
         stop = threading.Event()
-        with _stop_on_signals(stop):
+        outcome = RunOutcome(interrupted=True)  # what a signal before the first run leaves
+        with _stop_on_signals(stop, interrupt=queue is None):
             outcome = run_stages(
                 definitions, instance, keys, print, stop, queue,
                 record_break=lambda run_id: _record_break(instance, settings, run_id),
@@ -221,24 +223,29 @@ def _daemon_queue(instance: dg.DagsterInstance, settings: Settings) -> RunQueue 
 def _record_break(instance: dg.DagsterInstance, settings: Settings, run_id: str) -> None:
     """Put an interrupted run on record in etl.run_log (a step in flight records its own
     break; this covers a signal between steps). Never more than a few seconds."""
+    import dagster as dg
+
     from b2b_platform.defs.operations.run_failures import record_or_defer, run_break
 
     run = instance.get_run_by_id(run_id)
-    if run is None:
-        return
+    if run is None or run.status == dg.DagsterRunStatus.SUCCESS:
+        return  # the signal came after that run had finished: nothing broke
     error = "stopped by a signal to `b2b run` (SIGTERM or Ctrl-C)"
     failure = run_break(instance, run, error, "interrupted")
     record_or_defer(settings.warehouse_path, None, failure, lambda _: None, wait_seconds=2)
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and Ctrl-C stop `b2b run`: the run in flight is interrupted (Dagster turns
-    the signal into an interruption while a run executes) and no further run starts."""
+def _stop_on_signals(stop: threading.Event, interrupt: bool) -> Iterator[None]:
+    """SIGTERM and Ctrl-C stop `b2b run`: the run in flight is interrupted and no further
+    run starts. A run executing in this process is interrupted by the exception (Dagster
+    turns it into an interruption of the step); a run in the daemon's queue is canceled
+    by the loop following it, which sees `stop`, so a launch is never cut half-way."""
 
     def handle(signum: int, frame: object) -> None:
         stop.set()
-        raise KeyboardInterrupt
+        if interrupt:
+            raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

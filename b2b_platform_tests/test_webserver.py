@@ -1,14 +1,8 @@
 """The UI path: `dagster dev` on workspace.yaml, driven through its GraphQL API."""
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,42 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from b2b_platform_tests.dagster_dev import DEV_CONFIG, GraphQL, dagster_dev_process, wait_for
 from b2b_platform_tests.helpers import materialize, query, warehouse_env
-
-ROOT = Path(__file__).parents[1]
-DEV_CONFIG = ROOT / "b2b_platform" / "dagster.dev.yaml"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class GraphQL:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}/graphql"
-
-    def __call__(self, text: str, variables: dict | None = None) -> dict:
-        body = json.dumps({"query": text, "variables": variables or {}}).encode()
-        request = urllib.request.Request(
-            self.url, data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            payload = json.loads(response.read())
-        assert "errors" not in payload, payload["errors"]
-        return payload["data"]
-
-
-def _wait(what: str, check, timeout: float = 240.0, every: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -76,7 +36,7 @@ def dagster_dev(tmp_path: Path, tiny_sources) -> Iterator[tuple[GraphQL, Path]]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    with _dagster_dev(tmp_path, env) as (graphql, process):
+    with dagster_dev_process(tmp_path, env) as (graphql, process):
 
         def ready() -> bool:
             if process.poll() is not None:
@@ -91,29 +51,8 @@ def dagster_dev(tmp_path: Path, tiny_sources) -> Iterator[tuple[GraphQL, Path]]:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 return False
 
-        _wait("the webserver", ready, timeout=120)
+        wait_for("the webserver", ready, timeout=120)
         yield graphql, warehouse
-
-
-@contextlib.contextmanager
-def _dagster_dev(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[GraphQL, subprocess.Popen]]:
-    """`dagster dev` on a free port with this environment, its log in tmp_path/dev.log,
-    stopped (its whole process group) on the way out."""
-    port = _free_port()
-    with (tmp_path / "dev.log").open("w") as log:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml",
-             "-h", "127.0.0.1", "-p", str(port)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
-        )  # fmt: skip
-        try:
-            yield GraphQL(port), process
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
 
 
 ASSET_NODES = """
@@ -181,7 +120,7 @@ def test_graph_partition_run_and_backfill_through_graphql(dagster_dev) -> None:
         status = graphql(RUN_STATUS, {"runId": run_id})["runOrError"]["status"]
         return status if status in {"SUCCESS", "FAILURE", "CANCELED"} else None
 
-    assert _wait("the partition run", run_finished) == "SUCCESS"
+    assert wait_for("the partition run", run_finished) == "SUCCESS"
     months = query(warehouse, "SELECT DISTINCT partition_key FROM etl.file_manifest"
                    " WHERE source = 'weblogs'")  # fmt: skip
     assert months == [("2026-09-01",)]
@@ -200,7 +139,7 @@ def test_graph_partition_run_and_backfill_through_graphql(dagster_dev) -> None:
         return state if done and all(r["status"] in {"SUCCESS", "FAILURE", "CANCELED"}
                                      for r in state["runs"]) else None  # fmt: skip
 
-    state = _wait("the backfill", backfill_finished)
+    state = wait_for("the backfill", backfill_finished)
     assert state["status"] in {"COMPLETED", "COMPLETED_SUCCESS"}, state
     assert state["runs"] and all(r["status"] == "SUCCESS" for r in state["runs"])
     staged = query(warehouse, "SELECT DISTINCT partition_key FROM staging.web_requests ORDER BY 1")
@@ -240,7 +179,7 @@ def dagster_dev_with_secrets(tmp_path: Path) -> Iterator[tuple[GraphQL, str]]:
         "DAGSTER_HOME": str(home),
         "B2B_AUTOMATION": "off",
     }
-    with _dagster_dev(tmp_path, env) as (graphql, process):
+    with dagster_dev_process(tmp_path, env) as (graphql, process):
 
         def location_loaded() -> str | None:
             assert process.poll() is None, (tmp_path / "dev.log").read_text()[-2000:]
@@ -251,7 +190,7 @@ def dagster_dev_with_secrets(tmp_path: Path) -> Iterator[tuple[GraphQL, str]]:
             loaded = entry["locationOrLoadError"] or {}
             return entry["name"] if loaded.get("__typename") == "RepositoryLocation" else None
 
-        yield graphql, _wait("the code location", location_loaded, timeout=180)
+        yield graphql, wait_for("the code location", location_loaded, timeout=180)
 
 
 def test_resource_page_shows_secret_variables_by_name_only(dagster_dev_with_secrets) -> None:

@@ -193,45 +193,63 @@ def run_stages(
     starts: they are listed as not started, and `record_break` gets the id of the run
     that was interrupted, to put the break on record even if no step was in flight."""
     graph = defs.resolve_asset_graph()
+    stop = stop or threading.Event()
     launcher: StageLauncher = (
-        QueuedStages(queue, instance, echo) if queue else InProcessStages(defs, instance)
+        QueuedStages(queue, instance, echo, stop) if queue else InProcessStages(defs, instance)
     )
     outcome = RunOutcome()
-    for stage in plan_stages(graph, keys):
-        names = ", ".join(sorted(k.to_user_string() for k in stage.keys))
-        if outcome.interrupted or (stop is not None and stop.is_set()):
-            outcome.interrupted = True
-            outcome.not_started.append(names)
-            continue
-        if _depends_on(graph, stage.keys, outcome.failed_assets):
-            # its inputs were not brought up to date: running it would publish stale or
-            # partial results as if they were current
-            outcome.not_started.append(names)
-            outcome.failed_assets |= stage.keys
-            echo(f"  SKIPPED {names}: an input failed")
-            continue
-        tags = {RUN_TAG: "b2b run"}
-        label = names
-        months: list[str] = []
-        if stage.partitioned:
-            partitions_def = graph.get(next(iter(stage.keys))).partitions_def
-            assert partitions_def is not None
-            months = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
-            # one run over every month (single-run backfill policy); each month commits alone
-            tags[PARTITION_RANGE_START], tags[PARTITION_RANGE_END] = months[0], months[-1]
-            label += f" [{months[0][:7]}..{months[-1][:7]}]"
-        try:
-            finished = launcher.run(stage, tags, label)
-        except KeyboardInterrupt:  # a signal outside Dagster's own handling of it
-            outcome.interrupted = True
-            outcome.not_started.append(names)
-            if record_break is not None and launcher.run_id:
-                record_break(launcher.run_id)
-            continue
-        _account(finished, stage, label, outcome, echo, len(months))
-        if outcome.interrupted and record_break is not None:
-            record_break(finished.run_id)
+    stages = plan_stages(graph, keys)
+    started = 0
+    try:
+        for stage in stages:
+            if outcome.interrupted or stop.is_set():
+                outcome.interrupted = True
+                break
+            started += 1
+            _run_stage(graph, instance, launcher, stage, outcome, echo)
+    except KeyboardInterrupt:  # a signal, wherever it found us (Dagster's own runs excepted)
+        outcome.interrupted = True
+    if outcome.interrupted:
+        for stage in stages[max(started - 1, 0) :]:
+            if not stage.keys & outcome.materialized:
+                outcome.not_started.append(_names(stage))
+        if record_break is not None and launcher.run_id:
+            record_break(launcher.run_id)
     return outcome
+
+
+def _names(stage: Stage) -> str:
+    return ", ".join(sorted(k.to_user_string() for k in stage.keys))
+
+
+def _run_stage(
+    graph: AssetGraph,
+    instance: dg.DagsterInstance,
+    launcher: StageLauncher,
+    stage: Stage,
+    outcome: RunOutcome,
+    echo: Callable[[str], None],
+) -> None:
+    names = _names(stage)
+    if _depends_on(graph, stage.keys, outcome.failed_assets):
+        # its inputs were not brought up to date: running it would publish stale or
+        # partial results as if they were current
+        outcome.not_started.append(names)
+        outcome.failed_assets |= stage.keys
+        echo(f"  SKIPPED {names}: an input failed")
+        return
+    tags = {RUN_TAG: "b2b run"}
+    label = names
+    months: list[str] = []
+    if stage.partitioned:
+        partitions_def = graph.get(next(iter(stage.keys))).partitions_def
+        assert partitions_def is not None
+        months = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+        # one run over every month (single-run backfill policy); each month commits alone
+        tags[PARTITION_RANGE_START], tags[PARTITION_RANGE_END] = months[0], months[-1]
+        label += f" [{months[0][:7]}..{months[-1][:7]}]"
+    finished = launcher.run(stage, tags, label)
+    _account(finished, stage, label, outcome, echo, len(months))
 
 
 @dataclass
@@ -279,28 +297,32 @@ class QueuedStages:
     """Each stage is a run submitted to the daemon's queue and followed to its end."""
 
     def __init__(
-        self, queue: RunQueue, instance: dg.DagsterInstance, echo: Callable[[str], None]
+        self,
+        queue: RunQueue,
+        instance: dg.DagsterInstance,
+        echo: Callable[[str], None],
+        stop: threading.Event,
     ) -> None:
         self.queue = queue
         self.instance = instance
         self.echo = echo
+        self.stop = stop  # set by a signal: this process never raises mid-launch
         self.run_id: str | None = None
 
     def run(self, stage: Stage, tags: dict[str, str], label: str) -> FinishedRun:
         run_id = self.run_id = self.queue.launch(REFRESH_JOB, sorted(stage.keys), tags)
         submitted = time.monotonic()
         said_waiting = False
-        try:
-            while (status := self._status(run_id)) not in TERMINAL:
-                queued_long = time.monotonic() - submitted > QUIET_SECONDS
-                if status == dg.DagsterRunStatus.QUEUED and queued_long and not said_waiting:
-                    self.echo(f"  waiting {label}: run {run_id[:8]} is queued behind other"
-                              " runs writing the warehouse (pool duckdb_warehouse)")  # fmt: skip
-                    said_waiting = True
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            self._stop(run_id)
-            return FinishedRun(run_id, self._events(run_id), False, interrupted=True)
+        while (status := self._status(run_id)) not in TERMINAL:
+            if self.stop.is_set():
+                self._stop(run_id)
+                return FinishedRun(run_id, self._events(run_id), False, interrupted=True)
+            queued_long = time.monotonic() - submitted > QUIET_SECONDS
+            if status == dg.DagsterRunStatus.QUEUED and queued_long and not said_waiting:
+                self.echo(f"  waiting {label}: run {run_id[:8]} is queued behind other"
+                          " runs writing the warehouse (pool duckdb_warehouse)")  # fmt: skip
+                said_waiting = True
+            self.stop.wait(0.5)
         return FinishedRun(run_id, self._events(run_id), status == dg.DagsterRunStatus.SUCCESS,
                            interrupted=status == dg.DagsterRunStatus.CANCELED)  # fmt: skip
 
@@ -378,9 +400,7 @@ def _account(
             failures.append(f"{event.step_key}: {message}")
     if not failures:
         failures.append(
-            "canceled"
-            if finished.interrupted
-            else "steps skipped (a blocking check failed upstream)"
+            "interrupted" if interrupted else "steps skipped (a blocking check failed upstream)"
         )
     outcome.failed_assets |= set(stage.keys) - materialized
     outcome.failed_runs.append(f"{label}: {'; '.join(failures)}")

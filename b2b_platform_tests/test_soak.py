@@ -1,0 +1,275 @@
+"""Soak: every entry point at once against one warehouse, as an operator runs it.
+
+`dagster dev` (webserver and daemon) with the sensors and automation on, `b2b run`
+started alongside (queued to the daemon) and stopped by SIGTERM mid-way, a second one
+in the same process as its steps (`--in-process`) while the daemon's runs go on, new
+log files and a changed workbook arriving meanwhile, and the reports launched from the
+UI's API. Every run must end within a bound, none may fail (on a lock or otherwise),
+every break must be in etl.run_log, and the reports must end equal to those of one
+clean `b2b run` over the same inputs.
+
+Runs in the suite on tiny data in a few minutes; by hand, `B2B_SOAK_ROUNDS=5 pytest -m
+soak -s` repeats the arrivals (a new day of logs and a changed workbook per round) for a
+longer soak. `-s` prints the waits measured: the longest time any run waited between
+being created and its first step starting (the queue and the pool), and the longest
+wait of a step for the warehouse file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from b2b_platform_tests.dagster_dev import DEV_CONFIG, ROOT, dagster_dev_process, wait_for
+from b2b_platform_tests.helpers import snapshot, warehouse_env
+
+pytestmark = [pytest.mark.soak, pytest.mark.slow]
+
+ROUNDS = int(os.environ.get("B2B_SOAK_ROUNDS", "1"))
+RUN_BOUND_SECONDS = 420  # every run ends within this of its creation
+QUIET_SECONDS = 75  # no new run for this long (a sensor tick is 60 s) and none open: done
+PORT_WAIT_SECONDS = 180
+
+LAUNCH_REPORTS = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) { __typename ... on LaunchRunSuccess { run { runId } } }
+}
+"""
+LOCATION = "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"
+REPORTS = ["lead_conversion", "monthly_sales", "top_devices", "top_products_by_country"]
+
+
+def _age(paths: list[Path], seconds: float) -> None:
+    """Files that arrived whole (copied with their times kept): settled for the sensors."""
+    then = time.time() - seconds
+    for path in paths:
+        os.utime(path, (then, then))
+
+
+def _b2b(env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "b2b_platform.cli", "run", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _new_day_of_logs(logs: Path, day: dt.date, template: Path) -> Path:
+    """A log file for a day with no file yet, its lines re-dated to that day."""
+    import gzip
+
+    raw = template.read_bytes()
+    text = (gzip.decompress(raw) if template.name.endswith(".gz") else raw).decode()
+    found = re.search(r"\d{4}-\d{2}-\d{2}", template.name)
+    assert found, template
+    original = dt.date.fromisoformat(found.group())
+    old, new = original.strftime("%d/%b/%Y"), day.strftime("%d/%b/%Y")
+    path = logs / f"access-{day.isoformat()}.log"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def _change_workbook(path: Path, round_: int) -> None:
+    """A campaign workbook edited and saved again: one more lead, a copy of the last row
+    under a new lead id (whatever the export calls that column)."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path)
+    sheet = book.active
+    header_row = next(
+        row for row in sheet.iter_rows(max_row=10)
+        if any("lead" in str(c.value or "").lower() and "id" in str(c.value or "").lower() for c in row)
+    )  # fmt: skip
+    column = next(i for i, c in enumerate(header_row)
+                  if "lead" in str(c.value or "").lower() and "id" in str(c.value or "").lower())  # fmt: skip
+    row = [cell.value for cell in sheet[sheet.max_row]]
+    row[column] = f"LD-9{round_:05d}"
+    sheet.append(row)
+    book.save(path)
+
+
+def _instance(home: Path) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _open_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    terminal = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
+                dg.DagsterRunStatus.CANCELED}  # fmt: skip
+    return [r for r in instance.get_runs() if r.status not in terminal]
+
+
+def _quiet(instance: dg.DagsterInstance, since: list[float]) -> bool:
+    """No run open and none created for QUIET_SECONDS (sensors and automation are done)."""
+    records = instance.get_run_records(limit=1)
+    newest = records[0].create_timestamp.timestamp() if records else 0.0
+    if _open_runs(instance):
+        return False
+    return time.time() - max(newest, since[0]) > QUIET_SECONDS
+
+
+def test_every_entry_point_at_once_converges_to_one_clean_run(tmp_path, tiny_sources) -> None:
+    tiny_data, _ = tiny_sources
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    _age(list(data.rglob("*")), 3600)
+    warehouse = tmp_path / "warehouse" / "b2b.duckdb"
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copyfile(DEV_CONFIG, home / "dagster.yaml")
+    env = {**os.environ, **warehouse_env(data, warehouse), "DAGSTER_HOME": str(home),
+           "B2B_AUTOMATION": "on"}  # fmt: skip
+    started = time.time()
+
+    with dagster_dev_process(tmp_path, env) as (graphql, process):
+        env["B2B_DAGSTER_URL"] = f"http://127.0.0.1:{graphql.port}"
+        instance = _instance(home)
+
+        def daemon_and_location_up() -> bool:
+            assert process.poll() is None, (tmp_path / "dev.log").read_text()[-3000:]
+            try:
+                entries = graphql(LOCATION)["workspaceOrError"]["locationEntries"]
+            except OSError:
+                return False
+            beats = instance.get_daemon_heartbeats()
+            return bool(entries) and bool(beats)
+
+        wait_for("the webserver and the daemon", daemon_and_location_up, PORT_WAIT_SECONDS)
+
+        # 1. `b2b run` queued to the daemon alongside the sensors' first runs; SIGTERM
+        #    once its first run is done
+        first = _b2b(env)
+        assert first.stdout is not None
+        lines = []
+        for line in first.stdout:
+            lines.append(line)
+            if line.startswith("  ok"):
+                break
+        else:
+            pytest.fail(f"the first b2b run never finished a run: {''.join(lines)}")
+        assert "queued to the daemon" in lines[0], lines
+        first.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        rest, _ = first.communicate(timeout=60)
+        stop_seconds = time.monotonic() - sent
+        assert stop_seconds < 10, f"b2b run took {stop_seconds:.1f} s to stop"
+        assert first.returncode == 130, "".join(lines) + rest
+        assert "not materialized" in rest
+
+        changed_at = [time.time()]
+        for round_ in range(ROUNDS):
+            # 2. new log files and a changed workbook arrive while runs are in flight
+            second = _b2b(env, "--in-process") if round_ == 0 else None
+            logs = data / "weblogs"
+            template = sorted(logs.glob("access-2026-10-*.log*"))[0]
+            day = dt.date(2026, 9, 1) - dt.timedelta(days=round_ + 1)
+            new_log = _new_day_of_logs(logs, day, template)
+            workbook = sorted((data / "leads").glob("*.xlsx"))[-1]
+            _change_workbook(workbook, round_)
+            _age([new_log, workbook], 600)
+            changed_at[0] = time.time()
+            # 3. the reports launched as the UI's "Materialize" does
+            [location] = graphql(LOCATION)["workspaceOrError"]["locationEntries"]
+            launched = graphql(LAUNCH_REPORTS, {"params": {"selector": {
+                "repositoryLocationName": location["name"], "repositoryName": "__repository__",
+                "jobName": "__ASSET_JOB",
+                "assetSelection": [{"path": ["reports", name]} for name in REPORTS]}}})  # fmt: skip
+            assert launched["launchRun"]["__typename"] == "LaunchRunSuccess", launched
+            if second is not None:
+                out, _ = second.communicate(timeout=RUN_BOUND_SECONDS)
+                assert second.returncode == 0, out
+                assert "in this process" in out
+            # 4. sensors and automation pick everything up, then all is quiet
+            wait_for("every run to end and the sensors to settle",
+                     lambda: _quiet(instance, changed_at), timeout=RUN_BOUND_SECONDS * 2,
+                     every=5)  # fmt: skip
+
+        runs = instance.get_run_records()
+        summary = _measure(instance, runs)
+        print(f"\nsoak: {len(runs)} runs in {time.time() - started:.0f} s; {summary}")
+
+        failed = [(r.dagster_run.job_name, r.dagster_run.tags.get("b2b/launched_by"))
+                  for r in runs if r.dagster_run.status == dg.DagsterRunStatus.FAILURE]  # fmt: skip
+        assert failed == [], _failures(instance, runs)
+        for record in runs:
+            took = (record.end_time or time.time()) - record.create_timestamp.timestamp()
+            assert took < RUN_BOUND_SECONDS, (record.dagster_run.run_id, took)
+        launched_by = {r.dagster_run.tags.get("b2b/launched_by") for r in runs}
+        assert {
+            "b2b run",
+            "sensor weblog_files_sensor",
+            "sensor lead_workbooks_sensor",
+        } <= launched_by
+        names = {r.dagster_run.job_name for r in runs}
+        assert {"b2b_refresh", "weblogs_month_job", "leads_job"} <= names
+
+    # every break is on record: the run SIGTERM stopped is `interrupted` in etl.run_log
+    canceled = [
+        r.dagster_run.run_id for r in runs if r.dagster_run.status == dg.DagsterRunStatus.CANCELED
+    ]
+    assert canceled, "the SIGTERM stopped no run"
+    from b2b_platform_tests.helpers import query
+
+    for run_id in canceled:
+        rows = query(warehouse, "SELECT status FROM etl.run_log WHERE run_id = ?"
+                     " AND status = 'interrupted'", [run_id])  # fmt: skip
+        assert rows, f"canceled run {run_id} is not in etl.run_log"
+
+    # the same inputs, one clean run: the same reports
+    clean = tmp_path / "clean" / "b2b.duckdb"
+    clean_env = {**os.environ, **warehouse_env(data, clean), "DAGSTER_HOME": str(tmp_path / "clean-home"),
+                 "B2B_AUTOMATION": "off"}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "b2b_platform.cli", "run", "--in-process"],
+        cwd=ROOT, env=clean_env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    soaked, reference = snapshot(warehouse, ("reports",)), snapshot(clean, ("reports",))
+    for table in reference:
+        assert soaked[table] == reference[table], table
+
+
+def _measure(instance: dg.DagsterInstance, runs: list) -> str:
+    """The longest wait of any run before its first step (queue and pool), and of any
+    step for the warehouse file (from the steps' own log lines)."""
+    longest_queue, queue_run = 0.0, ""
+    longest_lock = 0.0
+    for record in runs:
+        events = instance.all_logs(record.dagster_run.run_id)
+        starts = [e.timestamp for e in events
+                  if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.STEP_START]  # fmt: skip
+        if starts:
+            waited = min(starts) - record.create_timestamp.timestamp()
+            if waited > longest_queue:
+                longest_queue, queue_run = waited, record.dagster_run.job_name
+        for event in events:
+            found = re.search(r"opened after waiting ([\d.]+) s", event.user_message or "")
+            if found:
+                longest_lock = max(longest_lock, float(found.group(1)))
+            assert "gave up after" not in (event.user_message or ""), event.user_message
+    return (f"longest wait before a first step {longest_queue:.1f} s ({queue_run}); "
+            f"longest wait of a step for the warehouse file {longest_lock:.1f} s")  # fmt: skip
+
+
+def _failures(instance: dg.DagsterInstance, runs: list) -> str:
+    """Each failed step's innermost error, for the assertion message."""
+    lines = []
+    for record in runs:
+        if record.dagster_run.status != dg.DagsterRunStatus.FAILURE:
+            continue
+        for event in instance.all_logs(record.dagster_run.run_id):
+            if event.dagster_event and event.dagster_event.is_step_failure:
+                error = event.dagster_event.step_failure_data.error
+                while error is not None and error.cause is not None:
+                    error = error.cause
+                message = error.message.strip()[:300] if error else "?"
+                lines.append(f"{record.dagster_run.job_name} {event.step_key}: {message}")
+    return "\n".join(lines)
