@@ -210,6 +210,28 @@ def test_files_b2b_run_loaded_do_not_start_runs(tmp_path: Path, runs) -> None:
     )
 
 
+def test_a_month_waits_for_the_tables_its_staging_reads(tmp_path: Path, runs) -> None:
+    """A new deployment: before the platform users are staged, a month of logs would fail
+    on the missing table, so the sensor waits (its cursor unmoved) and says for what."""
+    from b2b_platform.definitions import defs
+
+    logs = tmp_path / "weblogs"
+    logs.mkdir()
+    (logs / "access-2026-09-03.log").write_text(LINE)
+    instance = dg.DagsterInstance.ephemeral()
+    context = dg.build_sensor_context(
+        instance=instance, repository_def=defs().get_repository_def(),
+        resources={"log_dir": DirectoryResource(path=str(logs)),
+                   "duckdb": DuckDBResource(database=str(tmp_path / "none.duckdb"))},
+    )  # fmt: skip
+    waiting = weblog_files_sensor(context)
+    assert "waiting for staging/platform_users to be built first" in _skipped(waiting)
+    users = dg.AssetKey(["staging", "platform_users"])
+    instance.report_runless_asset_event(dg.AssetMaterialization(users))
+    [request] = _requests(weblog_files_sensor(context))
+    assert request.partition_key == "2026-09-01"
+
+
 def test_weblog_sensor_without_directory_skips(tmp_path: Path) -> None:
     result = _tick(weblog_files_sensor, "log_dir", tmp_path / "missing", None)
     assert isinstance(result, dg.SkipReason) and "does not exist" in (result.skip_message or "")

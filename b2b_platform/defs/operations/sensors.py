@@ -139,6 +139,25 @@ def _plan(
     return state, state.changes(current, writing, now), writing, notes
 
 
+def missing_inputs(context: dg.SensorEvaluationContext, selection: dg.AssetSelection) -> list[str]:
+    """Assets outside a job's `selection` that its assets read and that were never
+    materialized: in a new deployment the platform users, say, before the first `b2b run`.
+    A run now would
+    fail on the missing table; the sensor waits instead (and its cursor does not move)."""
+    if context.repository_def is None:  # a test context without definitions
+        return []
+    graph = context.repository_def.asset_graph
+    keys = selection.resolve(graph)
+    parents = {parent for key in keys for parent in graph.get(key).parent_keys} - keys
+    return sorted(
+        parent.to_user_string()
+        for parent in parents
+        if graph.get(parent).is_materializable
+        and graph.get(parent).partitions_def is None
+        and context.instance.get_latest_materialization_event(parent) is None
+    )
+
+
 def _nothing_to_do(what: str, state: FileRequests, writing: set[str]) -> dg.SkipReason:
     extra = []
     if writing:
@@ -174,6 +193,8 @@ def weblog_files_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     if not log_dir.directory.is_dir():
         return dg.SkipReason(f"log directory {log_dir.directory} does not exist")
+    if missing := missing_inputs(context, jobs.weblogs_month_job.selection):
+        return dg.SkipReason(f"waiting for {', '.join(missing)} to be built first (`b2b run`)")
     try:
         files = list(list_log_files(log_dir).files.values())
         state, changes, writing, notes = _plan(
@@ -221,6 +242,8 @@ def lead_workbooks_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     if not leads_dir.directory.is_dir():
         return dg.SkipReason(f"leads directory {leads_dir.directory} does not exist")
+    if missing := missing_inputs(context, jobs.leads_job.selection):
+        return dg.SkipReason(f"waiting for {', '.join(missing)} to be built first (`b2b run`)")
     try:
         files = lead_files(leads_dir).files
         state, changes, writing, notes = _plan(
