@@ -491,7 +491,8 @@ def test_an_export_missing_a_file_is_not_published(
     outcome = materialize("key:reports/report_files")
     assert outcome.failed_checks == ["reports/report_files:files_written"]
     assert _files(reports) == before  # the previous export, whole
-    assert sorted(p.name for p in reports.parent.iterdir()) == [copy_of_build.name, "reports"]
+    beside = sorted(p.name for p in reports.parent.iterdir())  # no staging directory left
+    assert beside == [copy_of_build.name, copy_of_build.name + ".files.json", "reports"]
     ((asset, _, error),) = _failed_steps(copy_of_build)
     assert asset == "reports/report_files"
     assert "blocking check failed: reports/report_files:files_written" in error

@@ -32,7 +32,7 @@ def test_sensors_schedule_and_jobs_are_defined():
     definitions = defs()
     assert {s.name for s in definitions.sensors} == {
         "weblog_files_sensor", "lead_workbooks_sensor", "follow_upstream_sensor",
-        "record_failed_runs",
+        "record_failed_runs", "record_canceled_runs",
     }  # fmt: skip
     assert {s.name for s in definitions.schedules} == {"daily_refresh"}
     assert {j.name for j in definitions.jobs} == {

@@ -182,7 +182,8 @@ def _write_manifest(warehouse: Path, source: str, *paths: Path) -> None:
         write_loaded_files(conn, warehouse)
 
 
-def test_first_tick_starts_from_what_the_warehouse_loaded(tmp_path: Path, runs) -> None:
+def _one_loaded_one_new(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A log directory with one file the warehouse loaded and one it did not."""
     logs = tmp_path / "weblogs"
     logs.mkdir()
     loaded, new = logs / "access-2026-09-03.log", logs / "access-2026-10-01.log"
@@ -190,6 +191,11 @@ def test_first_tick_starts_from_what_the_warehouse_loaded(tmp_path: Path, runs) 
     new.write_text(LINE)
     warehouse = tmp_path / "b2b.duckdb"
     _write_manifest(warehouse, "weblogs", loaded)
+    return logs, loaded, warehouse
+
+
+def test_first_tick_starts_from_what_the_warehouse_loaded(tmp_path: Path, runs) -> None:
+    logs, loaded, warehouse = _one_loaded_one_new(tmp_path)
     (tmp_path / "b2b.duckdb.files.json").unlink()  # a warehouse from before the state file
     result = _tick(weblog_files_sensor, "log_dir", logs, None, warehouse)
     assert [r.partition_key for r in _requests(result)] == ["2026-10-01"]
@@ -306,13 +312,7 @@ def test_a_locked_warehouse_is_not_taken_for_an_empty_one(tmp_path: Path) -> Non
 
 
 def test_a_running_load_never_blocks_a_sensor(tmp_path: Path) -> None:
-    logs = tmp_path / "weblogs"
-    logs.mkdir()
-    loaded, new = logs / "access-2026-09-03.log", logs / "access-2026-10-01.log"
-    loaded.write_text(LINE)
-    new.write_text(LINE)
-    warehouse = tmp_path / "b2b.duckdb"
-    _write_manifest(warehouse, "weblogs", loaded)
+    logs, _, warehouse = _one_loaded_one_new(tmp_path)
     with _locked_by_another_process(warehouse):  # a run writes: the state file answers
         result = _tick(weblog_files_sensor, "log_dir", logs, None, warehouse)
     assert [r.partition_key for r in _requests(result)] == ["2026-10-01"]
@@ -413,6 +413,27 @@ def test_failed_run_is_recorded_in_run_log(tmp_path: Path) -> None:
     record_failed_runs(sensor_context())
     assert query(warehouse, "SELECT asset_key, status, broken_at > started_at FROM etl.run_log"
                  ) == [("raw/weblogs", "failed", True)]  # fmt: skip
+
+
+def test_a_canceled_run_is_recorded_as_a_break(tmp_path: Path) -> None:
+    """Terminate in the UI, or a signal to `b2b run` between steps: no step records it,
+    so the run gets its own `interrupted` row; steps it left running are interrupted."""
+    from b2b_platform.defs.operations.run_failures import record_canceled_runs
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = _failed_run(instance)  # any finished run will do as the one canceled
+    warehouse = tmp_path / "b2b.duckdb"
+    context = dg.build_run_status_sensor_context(
+        sensor_name="record_canceled_runs", dagster_instance=instance,
+        dagster_run=result.dagster_run, dagster_event=result.get_run_failure_event(),
+        resources={"duckdb": DuckDBResource(database=str(warehouse))},
+    )  # fmt: skip
+    record_canceled_runs(context)
+    assert query(warehouse, "SELECT asset_key, status, error FROM etl.run_log") == [
+        ("(run)", "interrupted", "run canceled")
+    ]
+    record_canceled_runs(context)  # once only
+    assert len(query(warehouse, "SELECT * FROM etl.run_log")) == 1
 
 
 def test_reports_follow_upstream_unless_a_blocking_check_failed(use_warehouse: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from b2b_platform.lib.run_queue import LAUNCH_RUN
 from b2b_platform_tests.dagster_dev import DEV_CONFIG, GraphQL, dagster_dev_process, wait_for
 from b2b_platform_tests.helpers import materialize, query, warehouse_env
 
@@ -62,17 +63,6 @@ ASSET_NODES = """
 LOCATION = """
 { workspaceOrError { ... on Workspace { locationEntries { name
     locationOrLoadError { __typename ... on PythonError { message } } } } } }
-"""
-LAUNCH_RUN = """
-mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on InvalidStepError { invalidStepKey }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}
 """
 RUN_STATUS = """
 query($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }
