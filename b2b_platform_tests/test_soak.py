@@ -4,11 +4,12 @@
 started alongside (queued to the daemon) and stopped by SIGTERM mid-way, a second one
 in the same process as its steps (`--in-process`) while the daemon's runs go on, new
 log files and a changed workbook arriving meanwhile, and the reports launched from the
-UI's API. Every run must end within a bound, none may fail (on a lock or otherwise),
+UI's API, until every sensor has ticked without asking for anything. Every run must
+end within a bound, none may fail (on a lock or otherwise),
 every break must be in etl.run_log, and the reports must end equal to those of one
 clean `b2b run` over the same inputs.
 
-Runs in the suite on tiny data in a few minutes; by hand, `B2B_SOAK_ROUNDS=5 pytest -m
+Runs in the suite on tiny data in about three minutes; by hand, `B2B_SOAK_ROUNDS=5 pytest -m
 soak -s` repeats the arrivals (a new day of logs and a changed workbook per round) for a
 longer soak. `-s` prints the waits measured: the longest time any run waited between
 being created and its first step starting (the queue and the pool), and the longest
@@ -30,14 +31,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from b2b_platform_tests.dagster_dev import DEV_CONFIG, ROOT, dagster_dev_process, wait_for
-from b2b_platform_tests.helpers import snapshot, warehouse_env
+from b2b_platform_tests.dagster_dev import DEV_CONFIG, ROOT, GraphQL, dagster_dev_process, wait_for
+from b2b_platform_tests.helpers import materialize, snapshot, warehouse_env
 
 pytestmark = [pytest.mark.soak, pytest.mark.slow]
 
 ROUNDS = int(os.environ.get("B2B_SOAK_ROUNDS", "1"))
 RUN_BOUND_SECONDS = 420  # every run ends within this of its creation
-QUIET_SECONDS = 75  # no new run for this long (a sensor tick is 60 s) and none open: done
 PORT_WAIT_SECONDS = 180
 
 LAUNCH_REPORTS = """
@@ -46,6 +46,15 @@ mutation($params: ExecutionParams!) {
 }
 """
 LOCATION = "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"
+LOCATION_NAME = "b2b_platform.definitions"  # workspace.yaml's python_module
+SENSOR_TICKS = """
+query($selector: RepositorySelector!) {
+  sensorsOrError(repositorySelector: $selector) {
+    ... on Sensors { results { name sensorState { ticks(limit: 1) { timestamp status } } } }
+  }
+}
+"""
+RUN_STARTING_SENSORS = ("weblog_files_sensor", "lead_workbooks_sensor", "follow_upstream_sensor")
 REPORTS = ["lead_conversion", "monthly_sales", "top_devices", "top_products_by_country"]
 
 
@@ -118,13 +127,25 @@ def _open_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     return [r for r in instance.get_runs() if r.status not in terminal]
 
 
-def _quiet(instance: dg.DagsterInstance, since: list[float]) -> bool:
-    """No run open and none created for QUIET_SECONDS (sensors and automation are done)."""
-    records = instance.get_run_records(limit=1)
-    newest = records[0].create_timestamp.timestamp() if records else 0.0
+def _quiet(instance: dg.DagsterInstance, graphql: GraphQL, since: list[float]) -> bool:
+    """Nothing left to do: no run open, and every sensor that starts runs has ticked,
+    asking for nothing, since the last run ended and the last files arrived."""
     if _open_runs(instance):
         return False
-    return time.time() - max(newest, since[0]) > QUIET_SECONDS
+    records = instance.get_run_records(limit=50)
+    settled = max([since[0]] + [r.end_time or 0.0 for r in records])
+    answer = graphql(SENSOR_TICKS, {"selector": {"repositoryLocationName": LOCATION_NAME,
+                                                 "repositoryName": "__repository__"}})  # fmt: skip
+    latest = {
+        sensor["name"]: (sensor["sensorState"]["ticks"] or [None])[0]
+        for sensor in answer["sensorsOrError"]["results"]
+    }
+    return all(
+        (tick := latest.get(name)) is not None
+        and tick["timestamp"] > settled
+        and tick["status"] == "SKIPPED"
+        for name in RUN_STARTING_SENSORS
+    )
 
 
 def test_every_entry_point_at_once_converges_to_one_clean_run(tmp_path, tiny_sources) -> None:
@@ -198,7 +219,7 @@ def test_every_entry_point_at_once_converges_to_one_clean_run(tmp_path, tiny_sou
             assert launched["launchRun"]["__typename"] == "LaunchRunSuccess", launched
             # 4. sensors and automation pick everything up, then all is quiet
             wait_for("every run to end and the sensors to settle",
-                     lambda: _quiet(instance, changed_at), timeout=RUN_BOUND_SECONDS * 2,
+                     lambda: _quiet(instance, graphql, changed_at), timeout=RUN_BOUND_SECONDS * 2,
                      every=5)  # fmt: skip
 
         runs = instance.get_run_records()
@@ -234,13 +255,11 @@ def test_every_entry_point_at_once_converges_to_one_clean_run(tmp_path, tiny_sou
 
     # the same inputs, one clean run: the same reports
     clean = tmp_path / "clean" / "b2b.duckdb"
-    clean_env = {**os.environ, **warehouse_env(data, clean), "DAGSTER_HOME": str(tmp_path / "clean-home"),
-                 "B2B_AUTOMATION": "off"}  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-m", "b2b_platform.cli", "run", "--in-process"],
-        cwd=ROOT, env=clean_env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    with pytest.MonkeyPatch.context() as env_for_clean:
+        for key, value in warehouse_env(data, clean).items():
+            env_for_clean.setenv(key, value)
+        outcome = materialize()
+    assert outcome.ok, outcome.failed_runs
     soaked, reference = snapshot(warehouse, ("reports",)), snapshot(clean, ("reports",))
     for table in reference:
         assert soaked[table] == reference[table], table

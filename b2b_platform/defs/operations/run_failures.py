@@ -48,13 +48,14 @@ def record_or_defer(
     config: dict[str, Any] | None,
     failure: dict[str, Any],
     log: Callable[[str], None],
-    wait_seconds: float = LOCK_WAIT_SECONDS,
+    wait_seconds: float | None = None,
 ) -> None:
     """Write a run's break now, or, when another process holds the writer's lock, keep
     it in DAGSTER_HOME for the next warehouse step (which holds the lock) to write: the
     record never depends on winning the lock at that instant."""
+    wait = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
     try:
-        with warehouse_connection(database, config=config, wait_seconds=wait_seconds) as conn:
+        with warehouse_connection(database, config=config, wait_seconds=wait) as conn:
             written = record_run_failure(conn, **failure)
     except UserError as exc:
         pending = pending_failures_file(os.environ.get("DAGSTER_HOME"))
