@@ -120,6 +120,49 @@ def test_rebuild_is_idempotent_and_one_month_rerun_changes_nothing(use_warehouse
     assert snapshot(use_warehouse) == first
 
 
+def test_unchanged_months_are_not_extracted_and_late_changes_are(
+    use_warehouse, tiny_sources, tmp_path, monkeypatch
+):
+    """A refresh re-extracts only the months whose source fingerprint moved: a late status
+    update on an old order (updated_at bumped), a corrected line quantity (lines have no
+    updated_at, the checksum catches it)."""
+    import shutil
+    import sqlite3
+
+    data_dir, _ = tiny_sources
+    source = tmp_path / "source.db"
+    shutil.copyfile(data_dir / "source" / "b2b_platform.db", source)
+    monkeypatch.setenv("B2B_SOURCE_DB_URL", f"sqlite:///{source}")
+
+    def extracted_months() -> list[str]:
+        return [r[0] for r in query(use_warehouse, "SELECT partition_key FROM etl.run_log"
+                                    " WHERE asset_key LIKE '%raw/orders%' ORDER BY started_at")]  # fmt: skip
+
+    assert materialize("key:raw/orders").ok
+    first = extracted_months()
+    assert len(first) == 4
+    assert materialize("key:raw/orders").ok
+    assert extracted_months() == first  # nothing changed: nothing extracted
+
+    with sqlite3.connect(source) as db:
+        (order_id,) = db.execute(
+            "SELECT order_id FROM orders WHERE ordered_at >= '2026-08-10' AND ordered_at < '2026-08-20'"
+            " ORDER BY order_id LIMIT 1"
+        ).fetchone()
+        db.execute("UPDATE orders SET status = 'returned', updated_at = '2026-11-24 10:00:00'"
+                   " WHERE order_id = ?", [order_id])  # fmt: skip
+        (line_order,) = db.execute(
+            "SELECT i.order_id FROM order_items i JOIN orders o USING (order_id)"
+            " WHERE o.ordered_at >= '2026-10-05' AND o.ordered_at < '2026-10-25' LIMIT 1"
+        ).fetchone()
+        db.execute("UPDATE order_items SET quantity = quantity + 5 WHERE order_id = ?"
+                   " AND line_number = 1", [line_order])  # fmt: skip
+    assert materialize("key:raw/orders").ok
+    assert sorted(extracted_months()[len(first) :]) == ["2026-08-01", "2026-10-01"]
+    assert query(use_warehouse, "SELECT status FROM raw.orders WHERE order_id = ?",
+                 [order_id]) == [("returned",)]  # fmt: skip
+
+
 def test_killed_run_is_marked_interrupted_and_rerun_matches_a_clean_run(
     use_warehouse, built_warehouse, tiny_sources
 ):

@@ -412,6 +412,7 @@ class WarehouseStep:
         manifest_rows: Sequence[Mapping[str, Any]] = (),
         views: Mapping[str, str] | None = None,
         *,
+        records: Sequence[TableSlice] = (),
         rows_read: int | None = None,
         finish: bool = True,
         keep_open: bool = False,
@@ -442,6 +443,8 @@ class WarehouseStep:
         try:
             for table_slice in slices:
                 result.rows_written += _replace_slice(conn, table_slice)
+            for record in records:  # bookkeeping that travels with the slice, not counted
+                _replace_slice(conn, record)
             for view, query in (views or {}).items():
                 _replace_view(conn, view, query)
             for q in quarantine:

@@ -12,6 +12,12 @@ import duckdb
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
+from b2b_platform.defs.platform_db.fingerprints import (
+    MonthFingerprint,
+    fingerprint_slice,
+    recorded_fingerprints,
+    source_fingerprints,
+)
 from b2b_platform.lib.asset_step import (
     SINGLE_RUN,
     SOURCE_RETRY,
@@ -28,7 +34,7 @@ from b2b_platform.lib.checks import combine_months
 from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
 from b2b_platform.lib.settings import Settings
-from b2b_platform.lib.warehouse import AuditFailed, TableSlice
+from b2b_platform.lib.warehouse import AuditFailed, TableSlice, warehouse_connection
 from source_db.columns import extraction_columns, raw_select_list
 
 OWNERS = ["team:data-platform"]
@@ -172,14 +178,20 @@ def raw_orders(
     last_key = MONTHLY.get_last_partition_key() or context.partition_keys[-1]
     months: dict[str, dict[str, dict[str, int]]] = {"orders": {}, "order_items": {}}
     results: list[tuple[str, dg.AssetCheckResult]] = []
+    current = source_fingerprints(source_db, MONTHLY.get_partition_keys())
+    unchanged = _unchanged_months(duckdb, current)
     for partition_key in context.partition_keys:
-        audit = CheckAudit(context, lambda conn: [])  # the month's checks are set when extracted
-        try:
-            checked = _extract_month(
-                context, duckdb, source_db, calendar, partition_key, last_key, audit
-            )
-        except AuditFailed as error:
-            yield from blocked([audit], error)
+        if partition_key in unchanged:
+            checked = unchanged[partition_key]
+        else:
+            audit = CheckAudit(context, lambda conn: [])  # set when the month is extracted
+            try:
+                checked = _extract_month(
+                    context, duckdb, source_db, calendar, partition_key, last_key, audit,
+                    current[partition_key],
+                )  # fmt: skip
+            except AuditFailed as error:
+                yield from blocked([audit], error)
         for result in checked:
             table = result.asset_key.path[-1]  # type: ignore[union-attr]
             source_rows, raw_rows = (result.metadata[k].value for k in ("source_rows", "raw_rows"))
@@ -196,6 +208,7 @@ def raw_orders(
                 "dagster/row_count": sum(m["raw_rows"] for m in months[table].values()),
                 "dagster/column_schema": schemas[f"raw.{table}"],
                 "months": months_markdown(months[table]),
+                "months_unchanged": len(unchanged.keys() & set(context.partition_keys)),
             },
             check_results=[r for r in combined if r.asset_key == dg.AssetKey(["raw", table])],
         )
@@ -209,6 +222,7 @@ def _extract_month(
     partition_key: str,
     last_key: str,
     audit: CheckAudit,
+    fingerprint: MonthFingerprint,
 ) -> list[dg.AssetCheckResult]:
     """Copy one month of orders and their lines, published only if every row arrived."""
     in_month = order_month_predicate("o.ordered_at", partition_key, calendar, last_key)
@@ -248,7 +262,43 @@ def _extract_month(
                     ("order_items", "extracted_items"),
                 )
             ],
+            records=[fingerprint_slice(step.conn, partition_key, fingerprint)],
             rows_read=orders.num_rows + items.num_rows,
             audit=audit,
         )
     return audit.results
+
+
+def _unchanged_months(
+    duckdb: DuckDBResource, current: dict[str, MonthFingerprint]
+) -> dict[str, list[dg.AssetCheckResult]]:
+    """Months whose source fingerprint is the one their raw slice was extracted at, and
+    whose raw slice still holds as many rows as the source: they are not extracted again,
+    and extracted_all_rows is evaluated on those counts."""
+    with warehouse_connection(duckdb.database, config=duckdb.connection_config) as conn:
+        recorded = recorded_fingerprints(conn)
+        if not recorded:
+            return {}
+        counts = {
+            table: dict(conn.execute(
+                f"SELECT _partition_key, count(*) FROM raw.{table} GROUP BY 1"
+            ).fetchall())
+            for table in ("orders", "order_items")
+        }  # fmt: skip
+    unchanged = {}
+    for key, fingerprint in current.items():
+        expected = {"orders": fingerprint.orders, "order_items": fingerprint.order_items}
+        if recorded.get(key) != fingerprint.text:
+            continue
+        if any(counts[table].get(key, 0) != rows for table, rows in expected.items()):
+            continue  # the raw slice lost rows: extract it again
+        unchanged[key] = [
+            dg.AssetCheckResult(
+                asset_key=dg.AssetKey(["raw", table]),
+                check_name="extracted_all_rows",
+                passed=True,
+                metadata={"source_rows": rows, "raw_rows": rows, "unchanged_since_extracted": True},
+            )
+            for table, rows in expected.items()
+        ]
+    return unchanged
