@@ -159,9 +159,13 @@ def test_every_entry_point_at_once_converges_to_one_clean_run(tmp_path, tiny_sou
     shutil.copyfile(DEV_CONFIG, home / "dagster.yaml")
     env = {**os.environ, **warehouse_env(data, warehouse), "DAGSTER_HOME": str(home),
            "B2B_AUTOMATION": "on"}  # fmt: skip
+    # the daemon's runs hold the last month of order facts a minute before its commit
+    # (the months run of the first `b2b run` is the only one that writes it), so the
+    # SIGTERM below always finds a write in flight
+    dev_env = {**env, "B2B_FAULT_SLOW_BEFORE_COMMIT": "core/fct_order_lines@2026-11-01"}
     started = time.time()
 
-    with dagster_dev_process(tmp_path, env) as (graphql, process):
+    with dagster_dev_process(tmp_path, dev_env) as (graphql, process):
         env["B2B_DAGSTER_URL"] = f"http://127.0.0.1:{graphql.port}"
         instance = _instance(home)
 
@@ -177,7 +181,7 @@ def test_every_entry_point_at_once_converges_to_one_clean_run(tmp_path, tiny_sou
         wait_for("the webserver and the daemon", daemon_and_location_up, PORT_WAIT_SECONDS)
 
         # 1. `b2b run` queued to the daemon alongside the sensors' first runs; SIGTERM
-        #    once its first run is done
+        #    while its second run (the months) executes
         first = _b2b(env)
         assert first.stdout is not None
         lines = []
@@ -188,6 +192,21 @@ def test_every_entry_point_at_once_converges_to_one_clean_run(tmp_path, tiny_sou
         else:
             pytest.fail(f"the first b2b run never finished a run: {''.join(lines)}")
         assert "queued to the daemon" in lines[0], lines
+
+        def holding_a_write() -> bool:
+            started_runs = instance.get_runs(filters=dg.RunsFilter(
+                statuses=[dg.DagsterRunStatus.STARTED],
+                tags={"b2b/launched_by": "b2b run"}))  # fmt: skip
+            return any(
+                e.dagster_event.step_key == "core__fct_order_lines"
+                for run in started_runs
+                for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+                if e.dagster_event
+            )
+
+        wait_for("the first b2b run's months run to reach the held write", holding_a_write,
+                 180, every=0.2)  # fmt: skip
+        time.sleep(3)  # its earlier months commit; the last one is held mid-write
         first.send_signal(signal.SIGTERM)
         sent = time.monotonic()
         rest, _ = first.communicate(timeout=60)
