@@ -206,14 +206,26 @@ PII_VALUE_PATTERNS: dict[str, str] = {
 }
 PHONE_MIN_DIGITS = 10
 # values are scanned on a sample of a large table: a leak is a column, not one row
-PII_SAMPLE_ROWS = 200_000
+PII_SAMPLE_ROWS = 50_000
+
+
+def _literal(text: str) -> str:
+    """A code constant as an SQL string literal. DuckDB compiles a regular expression
+    once only when the pattern is a constant; passed as a parameter it is compiled again
+    for every row (measured: 2.3 s against 0.1 s on a month of logins)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def no_pii_columns(
-    conn: duckdb.DuckDBPyConnection, asset_key: dg.AssetKey, table: str
+    conn: duckdb.DuckDBPyConnection,
+    asset_key: dg.AssetKey,
+    table: str,
+    where: str | None = None,
+    params: Sequence[Any] = (),
 ) -> dg.AssetCheckResult:
     """No personal data reaches an analyst-facing table: no column named like it, and no
-    text value shaped like it (checked on up to PII_SAMPLE_ROWS rows)."""
+    text value shaped like it (checked on up to PII_SAMPLE_ROWS rows of the slice `where`
+    selects, the whole table without it)."""
     described = conn.execute(f"DESCRIBE {table}").fetchall()
     columns = [row[0] for row in described]
     found = sorted(c for c in columns if c.lower() in PII_COLUMNS)
@@ -222,20 +234,24 @@ def no_pii_columns(
     if texts:
         names = [f"{column}/{kind}" for column in texts for kind in PII_VALUE_PATTERNS]
         counts = ", ".join(
-            f'count(*) FILTER (WHERE regexp_full_match(trim("{column}"), ?)'
-            f""" AND length(regexp_replace("{column}", '[^0-9]', '', 'g')) >= ?)"""
+            f'count(*) FILTER (WHERE regexp_full_match(trim("{column}"), {_literal(pattern)})'
+            f""" AND length(regexp_replace("{column}", '[^0-9]', '', 'g')) >= {minimum})"""
             for column in texts
-            for _ in PII_VALUE_PATTERNS
-        )
-        params = [
-            value
-            for _ in texts
             for kind, pattern in PII_VALUE_PATTERNS.items()
-            for value in (pattern, PHONE_MIN_DIGITS if kind == "phone" else 0)
-        ]
+            for minimum in [PHONE_MIN_DIGITS if kind == "phone" else 0]
+        )
+        in_slice = f" WHERE {where}" if where else ""
+        rows = conn.execute(f"SELECT count(*) FROM {table}{in_slice}", list(params)).fetchone()
+        total = int(rows[0]) if rows else 0
+        # system sampling (whole vectors) when the slice is larger than the sample: a
+        # reservoir sample of the same size cost 7x the scan of the rows it keeps
+        sample = (
+            f" USING SAMPLE {100.0 * PII_SAMPLE_ROWS / total:.4f}% (system)"
+            if total > PII_SAMPLE_ROWS
+            else ""
+        )
         row = conn.execute(
-            f"SELECT {counts} FROM (SELECT * FROM {table} USING SAMPLE {PII_SAMPLE_ROWS} ROWS)",
-            params,
+            f"SELECT {counts} FROM (SELECT * FROM {table}{in_slice}{sample})", list(params)
         ).fetchone()
         leaks = {name: int(count) for name, count in zip(names, row or (), strict=True) if count}
     return dg.AssetCheckResult(

@@ -41,7 +41,7 @@ def _month_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[d
                                   "core.dim_customer", "customer_id", **month),
         checks.references_resolve(conn, KEY, "product_known", TABLE, "product_id",
                                   "core.dim_product", "product_id", **month),
-        checks.no_pii_columns(conn, KEY, TABLE),
+        checks.no_pii_columns(conn, KEY, TABLE, **month),
     ]  # fmt: skip
 
 

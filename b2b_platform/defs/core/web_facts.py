@@ -73,7 +73,7 @@ def _login_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[d
         checks.unique_key(conn, LOGINS_KEY, LOGINS, ["source_file", "line_number"], **month),
         checks.references_resolve(conn, LOGINS_KEY, "user_known", LOGINS, "user_id",
                                   "staging.platform_users", "user_id", **month),
-        checks.no_pii_columns(conn, LOGINS_KEY, LOGINS),
+        checks.no_pii_columns(conn, LOGINS_KEY, LOGINS, **month),
     ]  # fmt: skip
 
 
