@@ -208,7 +208,7 @@ def _daemon_queue(instance: dg.DagsterInstance, settings: Settings) -> RunQueue 
     """The daemon's run queue when a daemon serves this instance and its webserver
     writes our warehouse; None (run here) otherwise, saying why when a daemon is up."""
     from b2b_platform.lib.run_queue import QueueUnavailable, daemon_serves, find_queue
-    from b2b_platform.lib.runner import REFRESH_JOB
+    from b2b_platform.lib.stage_launchers import REFRESH_JOB
 
     if not daemon_serves(instance):
         return None

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from b2b_platform.defs.operations.default_status import sensor_status
-from b2b_platform.lib.runner import RUN_TAG
+from b2b_platform.lib.stage_launchers import RUN_TAG
 
 follow_upstream_sensor = dg.AutomationConditionSensorDefinition(
     "follow_upstream_sensor",

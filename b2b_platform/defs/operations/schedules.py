@@ -5,7 +5,7 @@ import dagster as dg
 from b2b_platform.defs.operations import jobs
 from b2b_platform.defs.operations.default_status import schedule_status
 from b2b_platform.defs.platform_db.raw import MONTHLY
-from b2b_platform.lib.runner import PARTITION_RANGE_END, PARTITION_RANGE_START, RUN_TAG
+from b2b_platform.lib.stage_launchers import PARTITION_RANGE_END, PARTITION_RANGE_START, RUN_TAG
 
 
 def months_to_refresh(current_time: object | None = None) -> tuple[str, str]:

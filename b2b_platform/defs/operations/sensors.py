@@ -42,7 +42,7 @@ from b2b_platform.lib.errors import UserError
 from b2b_platform.lib.file_manifest import InputFile
 from b2b_platform.lib.loaded_files import file_version, read_loaded_files
 from b2b_platform.lib.resources import DirectoryResource
-from b2b_platform.lib.runner import RUN_TAG
+from b2b_platform.lib.stage_launchers import RUN_TAG
 from b2b_platform.lib.warehouse import table_exists, warehouse_connection
 
 SENSOR_INTERVAL_SECONDS = 60
