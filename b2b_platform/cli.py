@@ -284,7 +284,7 @@ def _files_with_status(status: str) -> list[tuple[str, str]]:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from b2b_platform.lib.settings import Settings
+    from b2b_platform.lib.settings import DEFAULT_DAGSTER_HOME, Settings
     from b2b_platform.lib.status import pending_failures_report, status_report
     from b2b_platform.lib.warehouse import pending_failures_file, warehouse_connection
 
@@ -293,7 +293,7 @@ def _status(args: argparse.Namespace) -> int:
         settings.warehouse_path, read_only=True, on_wait=lambda m: print(m, file=sys.stderr)
     ) as conn:
         print(status_report(conn, settings.warehouse_path))
-    home = os.environ.get("DAGSTER_HOME") or str(Path("data") / "dagster_home")
+    home = os.environ.get("DAGSTER_HOME") or str(DEFAULT_DAGSTER_HOME)
     if pending := pending_failures_report(pending_failures_file(home)):
         print(pending)
     return 0

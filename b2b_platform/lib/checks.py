@@ -209,13 +209,6 @@ PHONE_MIN_DIGITS = 10
 PII_SAMPLE_ROWS = 50_000
 
 
-def _literal(text: str) -> str:
-    """A code constant as an SQL string literal. DuckDB compiles a regular expression
-    once only when the pattern is a constant; passed as a parameter it is compiled again
-    for every row (measured: 2.3 s against 0.1 s on a month of logins)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def no_pii_columns(
     conn: duckdb.DuckDBPyConnection,
     asset_key: dg.AssetKey,
@@ -234,12 +227,17 @@ def no_pii_columns(
     if texts:
         names = [f"{column}/{kind}" for column in texts for kind in PII_VALUE_PATTERNS]
         counts = ", ".join(
-            f'count(*) FILTER (WHERE regexp_full_match(trim("{column}"), {_literal(pattern)})'
-            f""" AND length(regexp_replace("{column}", '[^0-9]', '', 'g')) >= {minimum})"""
+            f'count(*) FILTER (WHERE regexp_full_match(trim("{column}"), ?)'
+            f""" AND length(regexp_replace("{column}", '[^0-9]', '', 'g')) >= ?)"""
             for column in texts
-            for kind, pattern in PII_VALUE_PATTERNS.items()
-            for minimum in [PHONE_MIN_DIGITS if kind == "phone" else 0]
+            for _ in PII_VALUE_PATTERNS
         )
+        patterns = [
+            value
+            for _ in texts
+            for kind, pattern in PII_VALUE_PATTERNS.items()
+            for value in (pattern, PHONE_MIN_DIGITS if kind == "phone" else 0)
+        ]
         in_slice = f" WHERE {where}" if where else ""
         rows = conn.execute(f"SELECT count(*) FROM {table}{in_slice}", list(params)).fetchone()
         total = int(rows[0]) if rows else 0
@@ -251,7 +249,8 @@ def no_pii_columns(
             else ""
         )
         row = conn.execute(
-            f"SELECT {counts} FROM (SELECT * FROM {table}{in_slice}{sample})", list(params)
+            f"SELECT {counts} FROM (SELECT * FROM {table}{in_slice}{sample})",
+            patterns + list(params),
         ).fetchone()
         leaks = {name: int(count) for name, count in zip(names, row or (), strict=True) if count}
     return dg.AssetCheckResult(

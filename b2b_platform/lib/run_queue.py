@@ -20,7 +20,8 @@ from typing import Any
 
 import dagster as dg
 
-DEFAULT_URL = "http://127.0.0.1:3000"
+from b2b_platform.lib.errors import UserError
+
 HEARTBEAT_FRESH_SECONDS = 90
 TIMEOUT_SECONDS = 30
 
@@ -58,8 +59,10 @@ mutation($runId: String!) {
 """
 
 
-class QueueUnavailable(Exception):
-    """The run queue cannot take our runs (the reason is the message)."""
+class QueueUnavailable(UserError):
+    """The run queue cannot take our runs (the reason is the message). Before `b2b run`
+    chose the queue it means "run in process"; once it follows runs there (the webserver
+    went away), it ends `b2b run` with that one line, the runs it launched going on."""
 
 
 @dataclass(frozen=True)

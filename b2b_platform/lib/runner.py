@@ -8,8 +8,9 @@ Either way the warehouse file is opened only by a step holding the `duckdb_wareh
 pool slot, never across steps: a process that held the file between steps would make a
 run that took the slot wait on the file while it waits for the slot.
 
-The selection is split into stages so that an unpartitioned asset never runs before the monthly partitions it depends on (and vice versa); each stage
-runs once for its unpartitioned assets and once per month for its partitioned ones.
+The selection is split into stages so that an unpartitioned asset never runs before
+the monthly partitions it depends on (and vice versa); each stage runs once for its
+unpartitioned assets and once per month for its partitioned ones.
 Every asset replaces its slice idempotently, so re-running after a failure or a kill
 simply finishes the work (files already loaded are skipped by the manifest).
 """
@@ -207,8 +208,9 @@ def run_stages(
         outcome.interrupted = True
     if outcome.interrupted:
         for stage in stages[max(started - 1, 0) :]:
-            if not stage.keys & outcome.materialized:
-                outcome.not_started.append(_names(stage))
+            names = _names(stage)
+            if not stage.keys & outcome.materialized and names not in outcome.not_started:
+                outcome.not_started.append(names)
         if record_break is not None and launcher.run_id:
             record_break(launcher.run_id)
     return outcome

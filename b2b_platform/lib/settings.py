@@ -15,6 +15,7 @@ from b2b_platform.lib.errors import UserError
 DEFAULT_DATA_DIR = Path("data")
 # where `b2b run` keeps the Dagster instance when DAGSTER_HOME is unset
 DEFAULT_DAGSTER_HOME = DEFAULT_DATA_DIR / "dagster_home"
+DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"  # what `make ui` serves
 PSEUDONYM_KEY_VAR = "B2B_PSEUDONYM_KEY"
 PSEUDONYM_KEY_FILE = "pseudonym.key"  # in DAGSTER_HOME, generated when the variable is unset
 # A shorter key (a word, a PIN) could be guessed and the pseudonyms then recomputed.
@@ -57,7 +58,7 @@ class Settings:
     # CIDRs of the proxies in front of the web servers (B2B_TRUSTED_PROXIES)
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
     # the webserver `b2b run` submits its runs through when a daemon serves the instance
-    dagster_url: str = "http://127.0.0.1:3000"
+    dagster_url: str = DEFAULT_DAGSTER_URL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -95,9 +96,7 @@ class Settings:
             pseudonym_key_file=_pseudonym_key_file(env),
             automation_on=_parse_switch(env.get("B2B_AUTOMATION", "").strip() or "on"),
             trusted_proxies=parse_trusted_proxies(env.get("B2B_TRUSTED_PROXIES", "")),
-            dagster_url=_parse_url(
-                env.get("B2B_DAGSTER_URL", "").strip() or "http://127.0.0.1:3000"
-            ),
+            dagster_url=_parse_url(env.get("B2B_DAGSTER_URL", "").strip() or DEFAULT_DAGSTER_URL),
         )
 
 

@@ -103,7 +103,7 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
 
 
 def pending_failures_report(pending: Path | None) -> str:
-    """Run failures the run-failure sensor could not write while another process held
+    """Run breaks (failed or interrupted) that could not be written while another process held
     the warehouse: they are written by the next step, and shown here until then."""
     if pending is None:
         return ""
@@ -116,10 +116,11 @@ def pending_failures_report(pending: Path | None) -> str:
                 str(failure.get("error", "")).splitlines()[0][:100] if failure.get("error") else ""
             )
             lines.append(
-                f"  run {failure['run_id'][:8]}{month} failed at {failure['failed_at'][:19]}: {error}"
+                f"  run {failure['run_id'][:8]}{month} {failure.get('status', 'failed')}"
+                f" at {failure['failed_at'][:19]}: {error}"
             )
     if not lines:
         return ""
-    return "Run failures not yet in etl.run_log (written by the next warehouse step)\n" + "\n".join(
+    return "Run breaks not yet in etl.run_log (written by the next warehouse step)\n" + "\n".join(
         lines
     )

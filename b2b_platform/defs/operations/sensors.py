@@ -142,8 +142,8 @@ def _plan(
 def missing_inputs(context: dg.SensorEvaluationContext, selection: dg.AssetSelection) -> list[str]:
     """Assets outside a job's `selection` that its assets read and that were never
     materialized: in a new deployment the platform users, say, before the first `b2b run`.
-    A run now would
-    fail on the missing table; the sensor waits instead (and its cursor does not move)."""
+    A run now would fail on the missing table; the sensor waits instead (its cursor
+    does not move)."""
     if context.repository_def is None:  # a test context without definitions
         return []
     graph = context.repository_def.asset_graph
@@ -156,6 +156,18 @@ def missing_inputs(context: dg.SensorEvaluationContext, selection: dg.AssetSelec
         and graph.get(parent).partitions_def is None
         and context.instance.get_latest_materialization_event(parent) is None
     )
+
+
+def _ask(
+    state: FileRequests, prefix: str, changes: dict[str, tuple[str, int]], sensor: str, **request
+) -> dg.RunRequest:
+    """A run for these changed files, remembered in the sensor's state as asked for."""
+    versions = {path: version for path, (version, _) in changes.items()}
+    attempt = max(attempt for _, attempt in changes.values())
+    key = run_key(prefix, versions, attempt)
+    state.add_request(key, versions, attempt, _now())
+    tags = {"b2b/changed_files": str(len(versions)), RUN_TAG: f"sensor {sensor}"}
+    return dg.RunRequest(run_key=key, tags=tags, **request)
 
 
 def _nothing_to_do(what: str, state: FileRequests, writing: set[str]) -> dg.SkipReason:
@@ -212,17 +224,10 @@ def weblog_files_sensor(
         month = month_of_log_file(Path(path), keys)
         if month is not None:
             by_month.setdefault(month, {})[path] = change
-    requests = []
-    now = _now()
-    for month, month_changes in sorted(by_month.items()):
-        versions = {path: version for path, (version, _) in month_changes.items()}
-        attempt = max(attempt for _, attempt in month_changes.values())
-        key = run_key(f"weblogs:{month}", versions, attempt)
-        state.add_request(key, versions, attempt, now)
-        requests.append(dg.RunRequest(
-            run_key=key, partition_key=month,
-            tags={"b2b/changed_files": str(len(versions)), RUN_TAG: "sensor weblog_files_sensor"},
-        ))  # fmt: skip
+    requests = [
+        _ask(state, f"weblogs:{month}", month_changes, "weblog_files_sensor", partition_key=month)
+        for month, month_changes in sorted(by_month.items())
+    ]
     if not requests:
         skip = _nothing_to_do("log files", state, writing)
         return dg.SensorResult(skip_reason=skip, cursor=state.to_cursor())
@@ -258,11 +263,7 @@ def lead_workbooks_sensor(
     if not changes:
         skip = _nothing_to_do("lead workbooks", state, writing)
         return dg.SensorResult(skip_reason=skip, cursor=state.to_cursor())
-    versions = {path: version for path, (version, _) in changes.items()}
-    attempt = max(attempt for _, attempt in changes.values())
-    key = run_key("leads", versions, attempt)
-    state.add_request(key, versions, attempt, _now())
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=key, tags={RUN_TAG: "sensor lead_workbooks_sensor"})],
+        run_requests=[_ask(state, "leads", changes, "lead_workbooks_sensor")],
         cursor=state.to_cursor(),
     )

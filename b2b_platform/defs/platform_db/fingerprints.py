@@ -11,9 +11,8 @@ orders and of their lines:
 Lines whose order does not exist count in the last month, where they are extracted.
 The fingerprint is recorded with the month's raw slice, in the same transaction; a
 month whose fingerprint is unchanged is not extracted again. A change that keeps every
-count, the latest `updated_at` and every checksum term the same is the one kind this
-misses; the daily job's and `b2b run`'s extraction of changed months, and a full
-reload (`etl.source_fingerprints` emptied), are the remedy.
+count, the latest `updated_at` and every checksum the same is the one kind this misses;
+emptying `etl.source_fingerprints` makes the next run extract every month again.
 """
 
 from __future__ import annotations
