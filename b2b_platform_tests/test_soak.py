@@ -50,7 +50,7 @@ LOCATION_NAME = "b2b_platform.definitions"  # workspace.yaml's python_module
 SENSOR_TICKS = """
 query($selector: RepositorySelector!) {
   sensorsOrError(repositorySelector: $selector) {
-    ... on Sensors { results { name sensorState { ticks(limit: 1) { timestamp status } } } }
+    ... on Sensors { results { name sensorState { ticks(limit: 2) { timestamp status } } } }
   }
 }
 """
@@ -129,21 +129,20 @@ def _open_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
 
 def _quiet(instance: dg.DagsterInstance, graphql: GraphQL, since: list[float]) -> bool:
     """Nothing left to do: no run open, and every sensor that starts runs has ticked,
-    asking for nothing, since the last run ended and the last files arrived."""
+    asking for nothing, twice since the last run ended and the last files arrived (once
+    is not enough: automation skips a tick whose inputs it still sees in progress, and
+    asks on the next)."""
     if _open_runs(instance):
         return False
     records = instance.get_run_records(limit=50)
     settled = max([since[0]] + [r.end_time or 0.0 for r in records])
     answer = graphql(SENSOR_TICKS, {"selector": {"repositoryLocationName": LOCATION_NAME,
                                                  "repositoryName": "__repository__"}})  # fmt: skip
-    latest = {
-        sensor["name"]: (sensor["sensorState"]["ticks"] or [None])[0]
-        for sensor in answer["sensorsOrError"]["results"]
-    }
+    ticks = {sensor["name"]: sensor["sensorState"]["ticks"]
+             for sensor in answer["sensorsOrError"]["results"]}  # fmt: skip
     return all(
-        (tick := latest.get(name)) is not None
-        and tick["timestamp"] > settled
-        and tick["status"] == "SKIPPED"
+        len(ticks.get(name) or []) == 2
+        and all(t["timestamp"] > settled and t["status"] == "SKIPPED" for t in ticks[name])
         for name in RUN_STARTING_SENSORS
     )
 
