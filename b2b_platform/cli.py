@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # imported where used: `b2b --help` must not wait for Dagster
 
     from b2b_platform.lib.run_queue import RunQueue
     from b2b_platform.lib.settings import Settings
+    from b2b_platform.lib.stale_slices import StalePlan
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="execute the runs in this process even when a Dagster daemon serves the instance "
         "(by default they are then queued to it, behind any other run writing the warehouse)",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="build every selected asset and month, even those already up to date with "
+        "their sources, inputs, code and settings",
     )
     run.set_defaults(handler=_run)
 
@@ -144,6 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         resolve_selection,
         run_stages,
         single_cli_run,
+        stale_only,
     )
 
     definitions = defs()
@@ -152,20 +160,28 @@ def _run(args: argparse.Namespace) -> int:
     # cyclic collector's passes, which otherwise re-walk them again and again mid-load
     gc.freeze()
     with single_cli_run(home):
+        plan = None if args.force else _stale_plan(definitions, keys, settings)
+        if plan is not None:
+            keys = stale_only(definitions, keys, plan)
+            if not keys:
+                print(f"up to date: nothing changed in the sources of the {len(plan.up_to_date)}"
+                      " selected assets (`b2b run --force` builds them anyway)")  # fmt: skip
+                return 0
         instance = dg.DagsterInstance.get()
         abandoned = fail_abandoned_runs(instance)
         if abandoned:
             print(f"marked {abandoned} run(s) of a killed `b2b run` as failed")
         queue = None if args.in_process else _daemon_queue(instance, settings)
         where = f"queued to the daemon via {queue.url}" if queue else "in this process"
-        print(f"materializing {len(keys)} assets, {where} (Dagster home {home})")
+        up_to_date = f"; {len(plan.up_to_date)} up to date" if plan else ""
+        print(f"materializing {len(keys)} assets{up_to_date}, {where} (Dagster home {home})")
         started = time.perf_counter()
         stop = threading.Event()
         outcome = RunOutcome(interrupted=True)  # what a signal before the first run leaves
         with _stop_on_signals(stop, interrupt=queue is None):
             outcome = run_stages(
                 definitions, instance, keys, print, stop, queue,
-                record_break=lambda run_id: _record_break(instance, settings, run_id),
+                record_break=lambda run_id: _record_break(instance, settings, run_id), plan=plan,
             )  # fmt: skip
     elapsed = time.perf_counter() - started
     if outcome.interrupted:
@@ -202,6 +218,25 @@ def _run(args: argparse.Namespace) -> int:
         for failure in outcome.failed_runs:
             print(f"  {failure}", file=sys.stderr)
     return 0 if outcome.ok and not failed_files else 1
+
+
+def _stale_plan(
+    definitions: dg.Definitions, keys: set[dg.AssetKey], settings: Settings
+) -> StalePlan:
+    """Which selected slices are out of date: sources probed, versions compared."""
+    from b2b_platform.defs.operations.source_versions import source_versions
+    from b2b_platform.lib.asset_step import monthly_partitions
+    from b2b_platform.lib.slice_versions import VersionBasis, recorded_versions
+    from b2b_platform.lib.stale_slices import plan_stale_slices
+    from b2b_platform.lib.warehouse import warehouse_connection
+
+    recorded = {}
+    if settings.warehouse_path.exists():
+        with warehouse_connection(settings.warehouse_path, read_only=True, on_wait=print) as conn:
+            recorded = recorded_versions(conn)
+    months = monthly_partitions(settings).get_partition_keys()
+    sources = source_versions(settings, keys, months)
+    return plan_stale_slices(definitions, keys, recorded, sources, VersionBasis.current(settings))
 
 
 def _daemon_queue(instance: dg.DagsterInstance, settings: Settings) -> RunQueue | None:

@@ -49,7 +49,8 @@ def snapshot(
     try:
         tables = conn.execute(
             "SELECT table_schema || '.' || table_name FROM information_schema.tables"
-            " WHERE list_contains(?, table_schema) AND table_name <> 'run_log' ORDER BY 1",
+            " WHERE list_contains(?, table_schema)"
+            " AND table_name NOT IN ('run_log', 'slice_versions') ORDER BY 1",
             [list(schemas)],
         ).fetchall()
         result = {}

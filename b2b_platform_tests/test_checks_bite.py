@@ -531,12 +531,13 @@ def test_an_extraction_that_loses_a_source_row_fails_extracted_all_rows(
 
     def losing_the_last_row(self: SourceDatabaseResource, sql: str) -> pa.Table:
         table = fetch_arrow(self, sql)
-        if "companies" not in sql:
+        if "companies" not in sql or "OVER ()" not in sql:  # the extraction, not its fingerprint
             return table
         lost.append(sql)
         return table.slice(0, table.num_rows - 1)
 
     monkeypatch.setattr(SourceDatabaseResource, "fetch_arrow", losing_the_last_row)
+    _execute(copy_of_build, "DELETE FROM etl.slice_versions")  # extract again, though unchanged
     outcome = materialize("key:raw/companies")
     if not lost:
         pytest.fail("the extraction of companies was not faulted")

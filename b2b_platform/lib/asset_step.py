@@ -15,7 +15,20 @@ from dagster_duckdb import DuckDBResource
 from b2b_platform.lib import checks
 from b2b_platform.lib.metadata import schema_metadata, table_metadata
 from b2b_platform.lib.settings import Settings, add_months
-from b2b_platform.lib.warehouse import AuditFailed, TableSlice, WarehouseStep, warehouse_step
+from b2b_platform.lib.slice_versions import (
+    SliceShape,
+    VersionBasis,
+    input_version,
+    record_versions,
+    recorded_versions,
+)
+from b2b_platform.lib.warehouse import (
+    AuditFailed,
+    TableSlice,
+    WarehouseStep,
+    warehouse_connection,
+    warehouse_step,
+)
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 
@@ -54,12 +67,18 @@ def step_name(context: dg.AssetExecutionContext) -> str:
 
 @contextmanager
 def asset_step(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, partition_key: str | None = None
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    partition_key: str | None = None,
+    source: str | None = "",
 ) -> Iterator[WarehouseStep]:
     """Open a recorded warehouse step for this asset execution (and one of its partitions).
 
     Partitioned assets run a range of months in one Dagster run (single-run backfill
     policy) and open one step per month, so each month commits and is recorded alone.
+    `source` is the version of the source the slice reads directly (None: read it again
+    whatever was recorded); the step knows whether its slices are up to date
+    (`step.up_to_date`) and records their versions when it succeeds.
     """
     instance = context.instance
 
@@ -82,7 +101,65 @@ def asset_step(
         last_event_time=last_event_time,
         log=context.log.info,
     ) as step:
+        set_slice_versions(context, step, partition_key, source)
         yield step
+
+
+def record_unchanged_slices(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, sources: dict[str, str]
+) -> None:
+    """Record the current versions of months a step found unchanged at their source
+    without opening a step for each (their data stays as it is)."""
+    if not sources:
+        return
+    with warehouse_connection(duckdb.database, config=duckdb.connection_config) as conn:
+        rows = []
+        for partition_key, source in sources.items():
+            rows += slice_versions_of(context, conn, partition_key, source)[0]
+        conn.execute("BEGIN TRANSACTION")
+        record_versions(conn, rows)
+        conn.execute("COMMIT")
+
+
+def set_slice_versions(
+    context: dg.AssetExecutionContext,
+    step: WarehouseStep,
+    partition_key: str | None,
+    source: str | None,
+) -> None:
+    """Set the versions the step's slices will be recorded with, and whether they are
+    up to date. A step that learns its source's version only as it works sets it again."""
+    step.versions, step.up_to_date = slice_versions_of(context, step.conn, partition_key, source)
+
+
+def slice_versions_of(
+    context: dg.AssetExecutionContext,
+    conn: duckdb.DuckDBPyConnection,
+    partition_key: str | None,
+    source: str | None,
+) -> tuple[list[tuple[str, str | None, str]], bool]:
+    """(asset key, partition key, input version) of each slice the step builds, and
+    whether all of them are up to date; no rows when the source must be read again."""
+    graph = context.job_def.asset_layer.asset_graph
+    basis = VersionBasis.current(Settings.from_env())
+    recorded = recorded_versions(conn)
+
+    def parent_version(key: dg.AssetKey, month: str | None) -> str | None:
+        found = recorded.get((key.to_user_string(), month))
+        return found.data_version if found else None
+
+    rows: list[tuple[str, str | None, str]] = []
+    current = True
+    for key in sorted(context.selected_asset_keys):
+        shape = SliceShape.of(context.assets_def, key, lambda k: graph.get(k).partitions_def)
+        version = input_version(basis, shape, partition_key, parent_version, source)
+        if version is None:
+            return [], False
+        name = key.to_user_string()
+        rows.append((name, partition_key, version))
+        found = recorded.get((name, partition_key))
+        current &= found is not None and found.input_version == version
+    return rows, current and bool(rows)
 
 
 SINGLE_RUN = dg.BackfillPolicy.single_run()
@@ -176,9 +253,11 @@ def materialize_table(
         with asset_step(context, duckdb_resource) as step:
             for name, frame in (register or {}).items():  # Arrow tables the query reads
                 step.conn.register(name, frame)
+            # up to date: its checks are evaluated again, nothing is rewritten
+            rebuild = not step.up_to_date
             result = step.commit(
-                [] if view else [TableSlice(table, query)],
-                views={table: query} if view else None,
+                [TableSlice(table, query)] if rebuild and not view else [],
+                views={table: query} if view and rebuild else None,
                 audit=audit,
             )
             metadata = table_metadata(step.conn, table, None if view else result)
@@ -204,17 +283,12 @@ def materialize_months(
         audit = CheckAudit(context, partial(month_checks, partition_key=partition_key))
         try:
             with asset_step(context, duckdb_resource, partition_key) as step:
-                written = step.commit(
-                    [
-                        TableSlice(
-                            table,
-                            month_query(partition_key),
-                            where="partition_key = ?",
-                            params=[partition_key],
-                        )
-                    ],
-                    audit=audit,
-                )
+                month = TableSlice(
+                    table, month_query(partition_key), where="partition_key = ?",
+                    params=[partition_key],
+                )  # fmt: skip
+                # up to date: its checks are evaluated again, nothing is rewritten
+                written = step.commit([] if step.up_to_date else [month], audit=audit)
         except AuditFailed as error:
             yield from blocked([audit], error)
         per_month[partition_key] = {"rows": written.rows_written}

@@ -83,6 +83,16 @@ class DirectoryListing:
     skipped: list[SkippedEntry]
 
 
+def listing_version(files: Iterable[InputFile], skipped: Iterable[SkippedEntry] = ()) -> str:
+    """The version of a set of input files: their paths, sizes and modification times
+    (a file touched but unchanged makes it new, and its readers are rebuilt for nothing,
+    which is safe), and the entries skipped with their reasons."""
+    entries = sorted((str(f.path), f.size_bytes, f.modified_at.isoformat()) for f in files)
+    return hashlib.sha256(
+        repr((entries, sorted((e.path, e.reason) for e in skipped))).encode()
+    ).hexdigest()[:20]
+
+
 def printable_name(name: str) -> str:
     """A file name as text: bytes that are not UTF-8 (surrogate-escaped by os) become U+FFFD."""
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -20,8 +20,10 @@ import contextlib
 import ctypes
 import errno
 import functools
+import hashlib
 import os
 import shutil
+import stat
 import sys
 import time
 import uuid
@@ -34,6 +36,23 @@ from b2b_platform.lib.errors import UserError
 from b2b_platform.lib.report_output import EXPORT_FILES
 
 _STAGING_MARK = ".export-"
+
+
+def export_version(directory: Path) -> str:
+    """The version of the exported files in `directory` (names, sizes, modification
+    times, which a directory swap keeps): a file edited or deleted by hand makes the
+    export stale, so the next refresh writes it again."""
+    entries = []
+    for name in sorted(EXPORT_FILES):
+        try:
+            info = (directory / name).lstat()
+        except OSError:
+            entries.append((name, None))
+            continue
+        entries.append((name, info.st_size, info.st_mtime_ns, stat.S_ISREG(info.st_mode)))
+    return hashlib.sha256(repr(entries).encode()).hexdigest()[:20]
+
+
 # An export takes seconds; a staging directory this old was left by a killed process.
 STALE_STAGING_SECONDS = 3600
 

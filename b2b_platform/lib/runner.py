@@ -41,6 +41,7 @@ from b2b_platform.lib.stage_launchers import (
     Stage,
     StageLauncher,
 )
+from b2b_platform.lib.stale_slices import StalePlan
 
 
 @dataclass
@@ -73,11 +74,20 @@ def resolve_selection(defs: dg.Definitions, selection: str | None) -> set[dg.Ass
     chosen &= materializable
     if not chosen:
         raise UserError(f"--select {selection!r} matches no asset: see `dg list defs`")
-    # A multi-asset (e.g. raw orders + order items) runs whole: add its siblings.
-    expanded = set(chosen)
-    for key in chosen:
-        expanded |= set(graph.get_execution_set_asset_and_check_keys(key)) & materializable
-    return {k for k in expanded if isinstance(k, dg.AssetKey)}
+    return with_siblings(defs, chosen)
+
+
+def with_siblings(defs: dg.Definitions, keys: set[dg.AssetKey]) -> set[dg.AssetKey]:
+    """A multi-asset (e.g. raw orders + order items) runs whole: add its siblings."""
+    expanded = set(keys)
+    for key in keys:
+        expanded |= set(defs.resolve_assets_def(key).keys)
+    return expanded
+
+
+def stale_only(defs: dg.Definitions, keys: set[dg.AssetKey], plan: StalePlan) -> set[dg.AssetKey]:
+    """The selected assets a refresh must run: those with stale slices, with siblings."""
+    return with_siblings(defs, plan.keys & keys)
 
 
 def plan_stages(graph: AssetGraph, keys: set[dg.AssetKey]) -> list[Stage]:
@@ -184,11 +194,14 @@ def run_stages(
     stop: threading.Event | None = None,
     queue: RunQueue | None = None,
     record_break: Callable[[str], None] | None = None,
+    plan: StalePlan | None = None,
 ) -> RunOutcome:
     """Run the stages in order, in this process or, given a queue, through the daemon.
     When `stop` is set (a signal arrived) or a run was interrupted, no further stage
     starts: they are listed as not started, and `record_break` gets the id of the run
-    that was interrupted, to put the break on record even if no step was in flight."""
+    that was interrupted, to put the break on record even if no step was in flight.
+    With a plan, a monthly stage covers only the months from its first stale month to
+    its last, not every month."""
     graph = defs.resolve_asset_graph()
     stop = stop or threading.Event()
     launcher: StageLauncher = (
@@ -203,7 +216,7 @@ def run_stages(
                 outcome.interrupted = True
                 break
             started += 1
-            _run_stage(graph, instance, launcher, stage, outcome, echo)
+            _run_stage(graph, instance, launcher, stage, outcome, echo, plan)
     except KeyboardInterrupt:  # a signal, wherever it found us (Dagster's own runs excepted)
         outcome.interrupted = True
     if outcome.interrupted:
@@ -227,6 +240,7 @@ def _run_stage(
     stage: Stage,
     outcome: RunOutcome,
     echo: Callable[[str], None],
+    plan: StalePlan | None,
 ) -> None:
     names = _names(stage)
     if _depends_on(graph, stage.keys, outcome.failed_assets):
@@ -243,6 +257,10 @@ def _run_stage(
         partitions_def = graph.get(next(iter(stage.keys))).partitions_def
         assert partitions_def is not None
         months = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+        if plan is not None:
+            stale = {m for key in stage.keys for m in plan.slices.get(key, ())}
+            if stale:  # the range from the first stale month to the last
+                months = [m for m in months if min(stale) <= m <= max(stale)]  # type: ignore[type-var, operator]
         # one run over every month (single-run backfill policy); each month commits alone
         tags[PARTITION_RANGE_START], tags[PARTITION_RANGE_END] = months[0], months[-1]
         label += f" [{months[0][:7]}..{months[-1][:7]}]"

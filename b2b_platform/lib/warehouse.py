@@ -25,6 +25,7 @@ from typing import Any
 
 import duckdb
 
+from b2b_platform.lib import slice_versions
 from b2b_platform.lib.cuit import cuit_is_valid_sql
 from b2b_platform.lib.errors import UserError
 from b2b_platform.lib.loaded_files import loaded_files_path, write_loaded_files
@@ -185,11 +186,12 @@ def ensure_warehouse_schema(conn: duckdb.DuckDBPyConnection) -> None:
 
     Cheap once the etl tables exist: then only a catalogue lookup, no DDL.
     """
-    if table_exists(conn, "etl.record_accounting") and _has_macro(conn, "mask_personal"):
+    if table_exists(conn, "etl.slice_versions") and _has_macro(conn, "mask_personal"):
         return
     for schema in SCHEMAS:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     conn.execute(ETL_DDL)
+    conn.execute(slice_versions.DDL)
     # Kept in the warehouse so analysts can validate a CUIT in their own queries too.
     conn.execute(f"CREATE OR REPLACE MACRO main.cuit_is_valid(c) AS {cuit_is_valid_sql('c')}")
     for statement in PRIVACY_MACROS:
@@ -312,6 +314,10 @@ class WarehouseStep:
         self._last_event_time = last_event_time
         self.in_transaction = False  # a commit with keep_open left its transaction open
         self._totals_at_begin = CommitResult()
+        # (asset key, partition key, input version) of the slices this step builds: the
+        # recorded versions are removed by its first commit and written when it succeeds
+        self.versions: list[tuple[str, str | None, str]] = []
+        self.up_to_date = False  # every slice's recorded input version is the current one
 
     # -- lifecycle
 
@@ -386,6 +392,7 @@ class WarehouseStep:
 
     def _finish(self, result: CommitResult) -> None:
         self.finished = True
+        slice_versions.record_versions(self.conn, self.versions)
         self.conn.execute(
             "UPDATE etl.run_log SET status = 'succeeded', finished_at = ?, rows_read = ?,"
             " rows_written = ?, rows_rejected = ?"
@@ -436,6 +443,7 @@ class WarehouseStep:
         if not self.in_transaction:
             conn.execute("BEGIN TRANSACTION")
             self.in_transaction = True
+            slice_versions.forget_versions(conn, [(key, part) for key, part, _ in self.versions])
             self._totals_at_begin = CommitResult(**{
                 name: getattr(self.totals, name)
                 for name in ("rows_read", "rows_written", "rows_rejected", "rows_merged", "rows_flagged")

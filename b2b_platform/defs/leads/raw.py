@@ -32,6 +32,7 @@ from b2b_platform.lib.file_manifest import (
     error_line,
     failed_file_row,
     list_input_files,
+    listing_version,
     plan_files,
 )
 from b2b_platform.lib.lead_workbooks import read_workbook_file
@@ -104,7 +105,9 @@ def _load_workbooks(
     listing = lead_files(leads_dir)
     for entry in listing.skipped:
         context.log.warning(f"lead workbook {entry.path} skipped: {entry.reason}")
-    with asset_step(context, duckdb) as step:
+    with asset_step(
+        context, duckdb, source=listing_version(listing.files, listing.skipped)
+    ) as step:
         conn = step.conn
         if listing.skipped:
             step.commit(
@@ -139,6 +142,8 @@ def _load_workbooks(
                 description=f"no readable lead workbook in {leads_dir.directory}",
                 allow_retries=False,
             )
+        if failed:
+            step.versions.clear()  # a failed workbook is read again by the next refresh
         step.commit(audit=audit)  # publishes every file of this run, or none
         metadata = {
             **table_metadata(conn, TABLE, step.totals),

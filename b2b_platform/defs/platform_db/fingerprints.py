@@ -17,6 +17,7 @@ emptying `etl.source_fingerprints` makes the next run extract every month again.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,7 +26,9 @@ import pyarrow as pa
 
 from b2b_platform.lib.asset_step import month_bounds
 from b2b_platform.lib.resources import SourceDatabaseResource
+from b2b_platform.lib.slice_versions import digest
 from b2b_platform.lib.warehouse import TableSlice, table_exists
+from source_db.columns import PLATFORM_COLUMNS
 
 TABLE = "etl.source_fingerprints"
 
@@ -59,15 +62,21 @@ def month_bucket(column: str, partition_keys: Sequence[str]) -> str:
 
 
 def source_fingerprints(
-    source_db: SourceDatabaseResource, partition_keys: Sequence[str]
+    source_db: SourceDatabaseResource, partition_keys: Sequence[str], cutoff: dt.datetime
 ) -> dict[str, MonthFingerprint]:
-    """Every month's fingerprint, from three aggregate queries over the source."""
+    """Every month's fingerprint, from three aggregate queries over the source.
+
+    The orders after the load cutoff are counted too: staging rejects them as
+    future_order, so when the clock passes one of them its month must be read again.
+    """
     orders, items = source_db.qualified("orders"), source_db.qualified("order_items")
     bucket = month_bucket("o.ordered_at", partition_keys)
     by_month: dict[str, dict[str, tuple]] = {key: {} for key in partition_keys}
     order_rows = source_db.fetch_arrow(
         f"SELECT {bucket} AS month, count(*) AS n, max(o.updated_at) AS latest,"
-        f" sum({ORDER_TERMS}) AS checksum FROM {orders} o GROUP BY 1"
+        f" sum({ORDER_TERMS}) AS checksum,"
+        f" sum(CASE WHEN o.ordered_at >= '{cutoff.isoformat(sep=' ')}' THEN 1 ELSE 0 END)"
+        f" AS after_cutoff FROM {orders} o GROUP BY 1"
     ).to_pylist()
     line_rows = source_db.fetch_arrow(
         f"SELECT {bucket} AS month, count(*) AS n, sum({LINE_TERMS}) AS checksum"
@@ -78,7 +87,9 @@ def source_fingerprints(
         f" WHERE NOT EXISTS (SELECT 1 FROM {orders} o WHERE o.order_id = i.order_id)"
     ).to_pylist()[0]
     for row in order_rows:
-        by_month[row["month"]]["orders"] = (row["n"], str(row["latest"]), str(row["checksum"]))
+        by_month[row["month"]]["orders"] = (
+            row["n"], str(row["latest"]), str(row["checksum"]), row["after_cutoff"]
+        )  # fmt: skip
     for row in line_rows:
         by_month[row["month"]]["order_items"] = (row["n"], str(row["checksum"]))
     by_month[partition_keys[-1]]["orphan_items"] = (orphans["n"], str(orphans["checksum"]))
@@ -91,6 +102,41 @@ def source_fingerprints(
             text=repr(sorted(parts.items())),
         )
     return result
+
+
+def _column_terms(table: str) -> str:
+    """Portable checksum terms over every column of a snapshot table (SQLite and
+    PostgreSQL alike): numbers by value, dates and times by their digits, text by
+    length. Weights differ per column, so a value moved between columns changes it."""
+    terms = []
+    for weight, (column, kind) in enumerate(PLATFORM_COLUMNS[table].items(), start=3):
+        if kind == "bool":  # PostgreSQL casts a boolean to INTEGER only
+            value = f"coalesce(CAST({column} AS INTEGER), 0)"
+        elif kind == "int":
+            value = f"coalesce(CAST({column} AS BIGINT), 0) % 1000003"
+        elif kind == "decimal":
+            value = f"CAST(round(coalesce({column}, 0) * 100) AS BIGINT) % 1000003"
+        elif kind in ("date", "timestamp"):
+            digits = f"substr(CAST({column} AS TEXT), 1, 19)"
+            for sign in ("-", ":", " ", "T"):
+                digits = f"replace({digits}, '{sign}', '')"
+            value = f"CAST(coalesce({digits}, '0') AS BIGINT) % 1000003"
+        else:
+            value = f"length(coalesce({column}, ''))"
+        terms.append(f"sum({value}) * {weight * 7919 % 1009}")
+    return " + ".join(terms)
+
+
+def table_fingerprint(source_db: SourceDatabaseResource, table: str) -> tuple[int, str]:
+    """A snapshot table's version: row count, latest `updated_at` when it has one, and a
+    checksum of every column (with the row count), in one aggregate query. Like the orders' fingerprint, it
+    misses only a change that keeps all of them equal."""
+    latest = "max(updated_at)" if "updated_at" in PLATFORM_COLUMNS[table] else "NULL"
+    row = source_db.fetch_arrow(
+        f"SELECT count(*) AS n, {latest} AS latest, {_column_terms(table)} AS checksum"
+        f" FROM {source_db.qualified(table)}"
+    ).to_pylist()[0]
+    return int(row["n"]), digest(table, row["n"], str(row["latest"]), str(row["checksum"]))
 
 
 def recorded_fingerprints(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:

@@ -17,6 +17,7 @@ from b2b_platform.defs.platform_db.fingerprints import (
     fingerprint_slice,
     recorded_fingerprints,
     source_fingerprints,
+    table_fingerprint,
 )
 from b2b_platform.lib.asset_step import (
     SINGLE_RUN,
@@ -29,11 +30,13 @@ from b2b_platform.lib.asset_step import (
     month_bounds,
     monthly_partitions,
     months_markdown,
+    record_unchanged_slices,
 )
 from b2b_platform.lib.checks import combine_months
 from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
 from b2b_platform.lib.settings import Settings
+from b2b_platform.lib.slice_versions import digest
 from b2b_platform.lib.warehouse import AuditFailed, TableSlice, warehouse_connection
 from source_db.columns import extraction_columns, raw_select_list
 
@@ -100,23 +103,34 @@ def _snapshot_asset(table: str, description: str) -> dg.AssetsDefinition:
     ) -> AssetEvents:
         query = f"SELECT {extraction_columns(table)} FROM {source_db.qualified(table)}"
         audit = CheckAudit(context, lambda conn: [])
+        # taken before the extraction: a change made while it runs is caught next time
+        source_rows, version = table_fingerprint(source_db, table)
         try:
-            with asset_step(context, duckdb) as step:
-                extracted, source_rows = fetch_counted(source_db, query)
-                audit.evaluate = lambda conn: [extracted_all_rows(conn, table, source_rows, None)]
-                step.conn.register("extracted", extracted)
-                result = step.commit(
-                    [
-                        TableSlice(
-                            f"raw.{table}",
-                            f"SELECT {raw_select_list(table)},"
-                            " current_timestamp::TIMESTAMP AS _extracted_at FROM extracted",
-                        )
-                    ],
-                    rows_read=extracted.num_rows,
-                    audit=audit,
-                )
+            with asset_step(context, duckdb, source=version) as step:
+                if step.up_to_date:  # unchanged at the source since it was extracted
+                    audit.evaluate = lambda conn: [
+                        extracted_all_rows(conn, table, source_rows, None)
+                    ]
+                    result = step.commit(rows_read=0, audit=audit)
+                else:
+                    extracted, source_rows = fetch_counted(source_db, query)
+                    audit.evaluate = lambda conn: [
+                        extracted_all_rows(conn, table, source_rows, None)
+                    ]
+                    step.conn.register("extracted", extracted)
+                    result = step.commit(
+                        [
+                            TableSlice(
+                                f"raw.{table}",
+                                f"SELECT {raw_select_list(table)},"
+                                " current_timestamp::TIMESTAMP AS _extracted_at FROM extracted",
+                            )
+                        ],
+                        rows_read=extracted.num_rows,
+                        audit=audit,
+                    )
                 metadata = table_metadata(step.conn, f"raw.{table}", result)
+                metadata["unchanged_at_source"] = step.up_to_date
         except AuditFailed as error:
             yield from blocked([audit], error)
         yield dg.MaterializeResult(metadata=metadata, check_results=audit.results)
@@ -178,8 +192,13 @@ def raw_orders(
     last_key = MONTHLY.get_last_partition_key() or context.partition_keys[-1]
     months: dict[str, dict[str, dict[str, int]]] = {"orders": {}, "order_items": {}}
     results: list[tuple[str, dg.AssetCheckResult]] = []
-    current = source_fingerprints(source_db, MONTHLY.get_partition_keys())
+    current = source_fingerprints(source_db, MONTHLY.get_partition_keys(), calendar.load_cutoff)
     unchanged = _unchanged_months(duckdb, current)
+    record_unchanged_slices(
+        context,
+        duckdb,
+        {key: digest(current[key].text) for key in context.partition_keys if key in unchanged},
+    )
     for partition_key in context.partition_keys:
         if partition_key in unchanged:
             checked = unchanged[partition_key]
@@ -240,7 +259,7 @@ def _extract_month(
             f" WHERE NOT EXISTS (SELECT 1 FROM {orders_table} o WHERE o.order_id = i.order_id)"
         )
     stamp = f"'{partition_key}'::VARCHAR AS _partition_key, current_timestamp::TIMESTAMP AS _extracted_at"
-    with asset_step(context, duckdb, partition_key) as step:
+    with asset_step(context, duckdb, partition_key, digest(fingerprint.text)) as step:
         orders, source_orders = fetch_counted(source_db, orders_query)
         items, source_items = fetch_counted(source_db, items_query)
         audit.evaluate = lambda conn: [

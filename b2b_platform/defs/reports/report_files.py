@@ -12,8 +12,14 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.lib.asset_step import AssetEvents, CheckAudit, asset_step, published
-from b2b_platform.lib.report_directory import StagedExport, staged_export
+from b2b_platform.lib.asset_step import (
+    AssetEvents,
+    CheckAudit,
+    asset_step,
+    published,
+    set_slice_versions,
+)
+from b2b_platform.lib.report_directory import StagedExport, export_version, staged_export
 from b2b_platform.lib.report_output import (
     EXPORT_FILES,
     REPORT_ORDER,
@@ -82,6 +88,7 @@ def _export(
     with asset_step(context, duckdb) as step:
         reports = [read_report(step.conn, name) for name in REPORT_ORDER]
         files = export_files(step.conn, reports, staging.path, note)
+        set_slice_versions(context, step, None, export_version(staging.path))
         # The check runs in the step's transaction: if it fails nothing is committed,
         # AuditFailed is raised and the staged files are thrown away unpublished.
         step.commit(rows_read=sum(len(r.rows) for r in reports), audit=audit)

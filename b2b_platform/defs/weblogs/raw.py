@@ -40,6 +40,7 @@ from b2b_platform.lib.file_manifest import (
     SkippedEntry,
     failed_file_row,
     list_input_files,
+    listing_version,
     plan_files,
 )
 from b2b_platform.lib.metadata import schema_metadata
@@ -90,6 +91,18 @@ def list_log_files(directory: DirectoryResource) -> LogDirectory:
         days={path: day for path, day in days.items() if day is not None},
         files={file.path: file for file in listing.files},
         skipped=[(entry, log_file_day(Path(entry.path))) for entry in listing.skipped],  # type: ignore[misc]
+    )
+
+
+def month_version(directory: LogDirectory, partition_key: str, keys: list[str]) -> str:
+    """The version of a month's log files: what a refresh compares to decide whether the
+    month is read again."""
+    chosen = files_of_month(directory.days, partition_key, keys[0], keys[-1])
+    skipped_days = {Path(entry.path): day for entry, day in directory.skipped}
+    skipped = files_of_month(skipped_days, partition_key, keys[0], keys[-1])
+    return listing_version(
+        [directory.files[path] for path in chosen],
+        [entry for entry, _ in directory.skipped if Path(entry.path) in skipped],
     )
 
 
@@ -189,7 +202,8 @@ def raw_weblogs(
             partial(_month_checks, partition_key=partition_key, threshold=quality.max_reject_rate),
         )
         try:
-            with asset_step(context, duckdb, partition_key) as step:
+            source = month_version(directory, partition_key, keys)
+            with asset_step(context, duckdb, partition_key, source) as step:
                 files = [directory.files[path] for path in chosen]
                 per_month[partition_key] = _load_month(
                     context, step, files, chosen, month_skipped, load, audit
@@ -286,6 +300,8 @@ def _load_month_once(
         f"SELECT count(*) FROM {TABLE} WHERE partition_key = '{load.partition_key}'"
         if table_exists(conn, TABLE) else "SELECT 0"
     )  # fmt: skip
+    if load.any_failed:
+        step.versions.clear()  # a failed file is read again by the next refresh
     result = step.commit(
         accounting=[Accounting(SOURCE, ENTITY, load.partition_key, int(read), loaded_query)],
         rows_read=0,  # the lines were counted as their files loaded

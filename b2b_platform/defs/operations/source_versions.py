@@ -1,0 +1,79 @@
+"""The current version of every source a raw asset reads, computed the way its step
+computes it: what `b2b run` compares with the recorded versions to find stale slices.
+
+Cheap by design: aggregate queries against the platform database (no rows move),
+directory listings for the log files, the lead workbooks and the exported reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import dagster as dg
+
+from b2b_platform.defs.leads.raw import KEY as LEADS_KEY
+from b2b_platform.defs.leads.raw import lead_files
+from b2b_platform.defs.platform_db.fingerprints import source_fingerprints, table_fingerprint
+from b2b_platform.defs.platform_db.raw import SNAPSHOT_TABLES
+from b2b_platform.defs.reports.report_files import KEY as REPORT_FILES_KEY
+from b2b_platform.defs.weblogs.raw import KEY as WEBLOGS_KEY
+from b2b_platform.defs.weblogs.raw import list_log_files, month_version
+from b2b_platform.lib.file_manifest import listing_version
+from b2b_platform.lib.report_directory import export_version
+from b2b_platform.lib.resources import CalendarResource, DirectoryResource, SourceDatabaseResource
+from b2b_platform.lib.settings import Settings
+from b2b_platform.lib.slice_versions import digest
+from b2b_platform.lib.stale_slices import SourceVersions
+
+T = TypeVar("T")
+
+
+def source_versions(
+    settings: Settings, selected: set[dg.AssetKey], months: Sequence[str]
+) -> SourceVersions:
+    """(asset key, partition key) -> its source's version, for the selected raw assets.
+    A source that cannot be read now gets no version (None): its slices are rebuilt,
+    and the step then fails with the source's own message."""
+    names = {key.to_user_string() for key in selected}
+    found: dict[tuple[str, str | None], str | None] = {}
+    source_db = SourceDatabaseResource(url=settings.source_db_url)
+    calendar = CalendarResource(
+        as_of=settings.as_of.isoformat(),
+        as_of_is_fixed=settings.as_of_is_fixed,
+        first_month=settings.first_month.isoformat(),
+    )
+    for table in SNAPSHOT_TABLES:
+        if f"raw/{table}" in names:
+            found[(f"raw/{table}", None)] = _or_none(
+                lambda t=table: table_fingerprint(source_db, t)[1]
+            )
+    if names & {"raw/orders", "raw/order_items"}:
+        fingerprints = _or_none(
+            lambda: source_fingerprints(source_db, months, calendar.load_cutoff)
+        )
+        for month in months:
+            version = digest(fingerprints[month].text) if fingerprints else None
+            found[("raw/orders", month)] = found[("raw/order_items", month)] = version
+    if WEBLOGS_KEY.to_user_string() in names:
+        directory = _or_none(lambda: list_log_files(DirectoryResource(path=str(settings.log_dir))))
+        for month in months:
+            found[(WEBLOGS_KEY.to_user_string(), month)] = (
+                month_version(directory, month, list(months)) if directory else None
+            )
+    if LEADS_KEY.to_user_string() in names:
+        listing = _or_none(lambda: lead_files(DirectoryResource(path=str(settings.leads_dir))))
+        found[(LEADS_KEY.to_user_string(), None)] = (
+            listing_version(listing.files, listing.skipped) if listing else None
+        )
+    if REPORT_FILES_KEY.to_user_string() in names:
+        report_dir = DirectoryResource(path=str(settings.report_dir)).directory
+        found[(REPORT_FILES_KEY.to_user_string(), None)] = export_version(report_dir)
+    return found
+
+
+def _or_none(read: Callable[[], T]) -> T | None:
+    try:
+        return read()
+    except Exception:  # the run's step reports it properly
+        return None

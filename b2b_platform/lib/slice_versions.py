@@ -1,0 +1,237 @@
+"""Which slices of the warehouse are out of date, and why: versions of what each was built from.
+
+Every slice (an asset, or one month of a monthly asset) records, when its step
+succeeds, its *input version*, a digest of everything its content depends on:
+
+- the code of the warehouse (any change to it rebuilds everything it touches);
+- the settings that shape data (source, directories, first month, proxies, pseudonym
+  key), and the as-of day for unpartitioned assets that read the calendar;
+- the *data versions* of the slices it reads (the same month of a monthly parent,
+  every month of a monthly parent read whole, the one slice of an unpartitioned one);
+- for slices that read a source directly, the source's version: a fingerprint of the
+  month's orders, a listing of the month's log files, of the lead workbooks...
+
+and its *data version*, a digest of the input version. Data versions are therefore
+known before anything runs: from the sources' versions alone, `b2b run` computes what
+every slice's input version would be, and a slice whose recorded input version is
+that one is up to date and is not built again (stale_slices). A step that finds its
+slice up to date skips its work the same way, so a run launched from the UI or by
+automation costs what changed too.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from b2b_platform.lib.settings import PSEUDONYM_KEY_VAR, Settings
+
+TABLE = "etl.slice_versions"
+DDL = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    asset_key VARCHAR NOT NULL,
+    partition_key VARCHAR,          -- NULL for an unpartitioned asset
+    input_version VARCHAR NOT NULL, -- digest of what the slice was built from
+    data_version VARCHAR NOT NULL,  -- what its readers record as their input
+    recorded_at TIMESTAMP
+)
+"""
+MISSING = "missing"  # a parent slice never built: its reader is stale until it is
+UNKNOWN_SOURCE = None  # a source that could not be read or must be read again
+CODE_ROOTS = ("b2b_platform", "source_db")
+CALENDAR = "calendar"
+
+
+def digest(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
+
+
+@functools.cache
+def code_version() -> str:
+    """Digest of the warehouse's code (Python and SQL): a change to it makes every
+    slice stale. Coarse on purpose: a helper shared by many assets changes them all."""
+    root = Path(__file__).resolve().parents[2]
+    hasher = hashlib.sha256()
+    for package in CODE_ROOTS:
+        for path in sorted((root / package).rglob("*")):
+            if path.suffix in {".py", ".sql"} and "__pycache__" not in path.parts:
+                hasher.update(str(path.relative_to(root)).encode())
+                hasher.update(path.read_bytes())
+    return hasher.hexdigest()[:20]
+
+
+def settings_version(settings: Settings, pseudonym_key: bytes | None) -> str:
+    """The settings that change what the warehouse holds. The pseudonym key enters as
+    a keyed digest of a constant, so this version never reveals it."""
+    key_id = (
+        hmac.new(pseudonym_key, b"b2b slice version", "sha256").hexdigest()[:16]
+        if (pseudonym_key)
+        else None
+    )
+    return digest(
+        settings.source_db_url, str(settings.log_dir), str(settings.leads_dir),
+        str(settings.report_dir), settings.first_month, settings.max_reject_rate,
+        settings.trusted_proxies, key_id,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VersionBasis:
+    """What every slice's version starts from: the code, the settings and the as-of day."""
+
+    code: str
+    settings: str
+    as_of: str
+
+    @classmethod
+    def current(cls, settings: Settings) -> VersionBasis:
+        return cls(
+            code_version(),
+            settings_version(settings, _pseudonym_key(settings)),
+            str(settings.as_of),
+        )
+
+
+def _pseudonym_key(settings: Settings) -> bytes | None:
+    """The pseudonym key if it exists yet (it is created by the first step that needs it)."""
+    if settings.pseudonym_key_in_env:
+        return os.environ.get(PSEUDONYM_KEY_VAR, "").encode()
+    try:
+        return settings.pseudonym_key_file.read_bytes()
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class Parent:
+    key: dg.AssetKey
+    months: tuple[str, ...] | None  # the parent's partition keys; None if unpartitioned
+
+
+@dataclass(frozen=True)
+class SliceShape:
+    """An asset as versions see it: its parents and whether it reads the as-of day."""
+
+    key: dg.AssetKey
+    partitioned: bool
+    parents: tuple[Parent, ...]
+    reads_as_of: bool
+
+    @classmethod
+    def of(
+        cls,
+        assets_def: dg.AssetsDefinition,
+        key: dg.AssetKey,
+        partitions_of: Callable[[dg.AssetKey], dg.PartitionsDefinition | None],
+    ) -> SliceShape:
+        parents = []
+        for parent in sorted(assets_def.asset_deps[key]):
+            partitions = partitions_of(parent)
+            months = tuple(partitions.get_partition_keys()) if partitions else None
+            parents.append(Parent(parent, months))
+        partitioned = assets_def.partitions_def is not None
+        # A monthly slice sees the as-of day only through the load cutoff, whose effect
+        # is part of its source's fingerprint; a whole table that reads the calendar
+        # (a report window, a dimension of dates) changes with the day itself.
+        reads_as_of = CALENDAR in assets_def.required_resource_keys and not partitioned
+        return cls(key, partitioned, tuple(parents), reads_as_of)
+
+
+DataVersions = Callable[[dg.AssetKey, str | None], str | None]
+
+
+def input_version(
+    basis: VersionBasis,
+    shape: SliceShape,
+    partition_key: str | None,
+    parent_version: DataVersions,
+    source: str | None = "",
+) -> str | None:
+    """The input version of one slice; None when its source must be read again."""
+    if source is UNKNOWN_SOURCE:
+        return None
+    parents = []
+    for parent in shape.parents:
+        if parent.months is None:
+            parents.append(parent_version(parent.key, None) or MISSING)
+        elif shape.partitioned:
+            parents.append(parent_version(parent.key, partition_key) or MISSING)
+        else:
+            parents.append(
+                digest(*(parent_version(parent.key, m) or MISSING for m in parent.months))
+            )
+    as_of = basis.as_of if shape.reads_as_of else ""
+    return digest(
+        basis.code,
+        basis.settings,
+        as_of,
+        shape.key.to_user_string(),
+        partition_key,
+        source,
+        parents,
+    )
+
+
+def data_version(input_version: str) -> str:
+    return digest("data", input_version)
+
+
+@dataclass(frozen=True)
+class RecordedVersion:
+    input_version: str
+    data_version: str
+
+
+Recorded = Mapping[tuple[str, str | None], RecordedVersion]
+
+
+def recorded_versions(
+    conn: duckdb.DuckDBPyConnection, keys: Sequence[str] | None = None
+) -> dict[tuple[str, str | None], RecordedVersion]:
+    """(asset key, partition key) -> the versions its slice was last built with."""
+    if not conn.execute(
+        "SELECT count(*) FROM information_schema.tables"
+        " WHERE table_schema = 'etl' AND table_name = 'slice_versions'"
+    ).fetchone()[0]:  # type: ignore[index]
+        return {}
+    rows = conn.execute(
+        f"SELECT asset_key, partition_key, input_version, data_version FROM {TABLE}"
+        " WHERE ? IS NULL OR list_contains(?, asset_key)",
+        [keys, keys],
+    ).fetchall()
+    return {(a, p): RecordedVersion(i, d) for a, p, i, d in rows}
+
+
+def record_versions(
+    conn: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str | None, str]]
+) -> None:
+    """Replace the recorded versions of these slices: (asset key, partition key, input
+    version). Call inside the transaction that publishes them, or after it."""
+    for asset_key, partition_key, version in rows:
+        conn.execute(
+            f"DELETE FROM {TABLE} WHERE asset_key = ? AND partition_key IS NOT DISTINCT FROM ?",
+            [asset_key, partition_key],
+        )
+        conn.execute(
+            f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, current_timestamp::TIMESTAMP)",
+            [asset_key, partition_key, version, data_version(version)],
+        )
+
+
+def forget_versions(
+    conn: duckdb.DuckDBPyConnection, slices: Sequence[tuple[str, str | None]]
+) -> None:
+    """A slice being rebuilt is out of date until its step succeeds."""
+    for asset_key, partition_key in slices:
+        conn.execute(
+            f"DELETE FROM {TABLE} WHERE asset_key = ? AND partition_key IS NOT DISTINCT FROM ?",
+            [asset_key, partition_key],
+        )

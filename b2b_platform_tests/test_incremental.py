@@ -1,0 +1,139 @@
+"""A refresh costs what changed: `b2b run` builds only the slices whose sources, inputs,
+code or settings moved, and what it builds equals a clean build."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from b2b_platform.defs.platform_db.fingerprints import table_fingerprint
+from b2b_platform.lib.resources import SourceDatabaseResource
+from b2b_platform_tests.helpers import query, snapshot, warehouse_env
+
+
+@pytest.fixture
+def own_sources(tiny_sources, tmp_path: Path) -> Path:
+    """A private copy of the tiny sources, free to change."""
+    data_dir, _ = tiny_sources
+    copy = tmp_path / "data"
+    shutil.copytree(data_dir, copy)
+    return copy
+
+
+def b2b_run(data_dir: Path, warehouse: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **warehouse_env(data_dir, warehouse),
+           "DAGSTER_HOME": str(warehouse.parent / "dagster_home"), "B2B_AUTOMATION": "off"}  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "b2b_platform.cli", "run", "--in-process", *args],
+                            env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result
+
+
+def steps(warehouse: Path) -> int:
+    return query(warehouse, "SELECT count(*) FROM etl.run_log")[0][0]
+
+
+REPORTS = ("reports", "core")
+
+
+def test_refresh_builds_only_what_changed_and_equals_a_clean_build(own_sources, tmp_path):
+    warehouse = tmp_path / "wh" / "b2b.duckdb"
+    b2b_run(own_sources, warehouse)
+    before = steps(warehouse)
+
+    nothing = b2b_run(own_sources, warehouse)
+    assert "up to date: nothing changed" in nothing.stdout
+    assert steps(warehouse) == before  # not one step ran
+
+    # a late status change on an old order: its month and what reads it, nothing else
+    with sqlite3.connect(own_sources / "source" / "b2b_platform.db") as db:
+        db.execute(
+            "UPDATE orders SET status = 'cancelled', updated_at = '2026-11-24 10:00:00'"
+            " WHERE order_id = (SELECT min(order_id) FROM orders WHERE status = 'delivered'"
+            " AND ordered_at >= '2026-09-05' AND ordered_at < '2026-09-25')"
+        )
+    (mark,) = query(warehouse, "SELECT max(started_at) FROM etl.run_log")[0]
+    late = b2b_run(own_sources, warehouse)
+    assert "[2026-09..2026-09]" in late.stdout, late.stdout
+    assert "raw/weblogs" not in late.stdout and "raw/companies" not in late.stdout
+    assert "reports/monthly_sales" in late.stdout
+    built = query(warehouse, "SELECT DISTINCT partition_key FROM etl.run_log WHERE"
+                  " asset_key LIKE '%orders%' AND started_at > ?", [mark])  # fmt: skip
+    assert built == [("2026-09-01",)]
+
+    # a new day of logs in the last month: the as-of day's lines again, one dropped
+    logs = own_sources / "weblogs"
+    last = sorted(logs.glob("access.log-202611*.gz"))[-1]
+    lines = gzip.decompress(last.read_bytes()).splitlines(keepends=True)
+    (logs / "access.log-20261126.gz").write_bytes(gzip.compress(b"".join(lines[1:])))
+    new_day = b2b_run(own_sources, warehouse)
+    assert "raw/weblogs" in new_day.stdout and "[2026-11..2026-11]" in new_day.stdout
+    assert "raw/orders" not in new_day.stdout
+
+    # what the refreshes left equals a clean build of the same sources
+    clean = tmp_path / "clean" / "b2b.duckdb"
+    b2b_run(own_sources, clean)
+    assert snapshot(warehouse, REPORTS) == snapshot(clean, REPORTS)
+
+
+def test_an_export_edited_by_hand_is_written_again(own_sources, tmp_path):
+    warehouse = tmp_path / "wh" / "b2b.duckdb"
+    b2b_run(own_sources, warehouse)
+    csv = warehouse.parent / "reports" / "monthly_sales.csv"
+    original = csv.read_bytes()
+    csv.write_text("edited\n")
+    again = b2b_run(own_sources, warehouse)
+    assert "reports/report_files" in again.stdout
+    assert "reports/monthly_sales," not in again.stdout  # only the export ran
+    assert csv.read_bytes() == original
+
+
+def test_force_builds_everything(own_sources, tmp_path):
+    warehouse = tmp_path / "wh" / "b2b.duckdb"
+    b2b_run(own_sources, warehouse, "--select", "key:raw/companies")
+    before = steps(warehouse)
+    assert "up to date" in b2b_run(own_sources, warehouse, "--select", "key:raw/companies").stdout
+    b2b_run(own_sources, warehouse, "--select", "key:raw/companies", "--force")
+    assert steps(warehouse) == before + 1
+
+
+def test_snapshot_fingerprint_moves_with_any_column(own_sources):
+    source = own_sources / "source" / "b2b_platform.db"
+    db = SourceDatabaseResource(url=f"sqlite:///{source}")
+    first = table_fingerprint(db, "supplier_products")
+    with sqlite3.connect(source) as conn:  # no updated_at here: the checksum must see it
+        conn.execute("UPDATE supplier_products SET valid_from = date(valid_from, '+1 day')"
+                     " WHERE rowid = (SELECT min(rowid) FROM supplier_products)")  # fmt: skip
+    second = table_fingerprint(db, "supplier_products")
+    assert second[0] == first[0] and second[1] != first[1]
+    with sqlite3.connect(source) as conn:
+        conn.execute("UPDATE customers SET full_name = full_name || 'x'"
+                     " WHERE rowid = (SELECT min(rowid) FROM customers)")  # fmt: skip
+    assert table_fingerprint(db, "customers") != first
+
+
+@pytest.mark.postgres
+def test_fingerprints_run_on_postgresql(postgres_url, tiny_platform):
+    from b2b_platform.defs.platform_db.fingerprints import source_fingerprints
+    from source_db import SourceDatabase
+
+    database = SourceDatabase(postgres_url)
+    database.create_schema(drop_existing=True)
+    database.load_tables(tiny_platform.tables)
+    db = SourceDatabaseResource(url=postgres_url)
+    for table in ("companies", "suppliers", "products", "supplier_products", "customers",
+                  "platform_users"):  # fmt: skip
+        rows, version = table_fingerprint(db, table)
+        assert rows == tiny_platform.tables[table].height and version
+    import datetime as dt
+
+    months = ["2026-08-01", "2026-09-01", "2026-10-01", "2026-11-01"]
+    fingerprints = source_fingerprints(db, months, dt.datetime(2026, 11, 26))
+    assert sum(f.orders for f in fingerprints.values()) == tiny_platform.tables["orders"].height
