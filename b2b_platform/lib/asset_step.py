@@ -18,6 +18,7 @@ from b2b_platform.lib.settings import Settings, add_months
 from b2b_platform.lib.slice_versions import (
     SliceShape,
     VersionBasis,
+    data_version,
     input_version,
     record_versions,
     recorded_versions,
@@ -261,11 +262,18 @@ def materialize_table(
                 audit=audit,
             )
             metadata = table_metadata(step.conn, table, None if view else result)
+            metadata["rebuilt"] = rebuild  # False: unchanged inputs, checks evaluated again
             if extra_metadata:
                 metadata |= extra_metadata(step.conn)
+            versions = step.versions
     except AuditFailed as error:
         yield from blocked([audit], error)
-    yield dg.MaterializeResult(metadata=metadata, check_results=audit.results)
+    yield dg.MaterializeResult(
+        metadata=metadata,
+        check_results=audit.results,
+        # the Dagster data version is the warehouse's: equal inputs, equal version
+        data_version=dg.DataVersion(data_version(versions[0][2])) if versions else None,
+    )
 
 
 def materialize_months(

@@ -376,6 +376,9 @@ class WarehouseStep:
         """Record the break: `interrupted` when an operator stopped it (Ctrl-C, SIGTERM),
         `failed` otherwise; the open transaction is rolled back first."""
         self.rollback()
+        # built again by the next refresh, even if its inputs then look as they did
+        # before (its failure stays on record until a run of it succeeds)
+        slice_versions.forget_versions(self.conn, [(k, p) for k, p, _ in self.versions])
         message = f"{type(error).__name__}: {error}".strip()[:2000]
         status = "interrupted" if type(error).__name__ in INTERRUPTIONS else "failed"
         self.conn.execute(
