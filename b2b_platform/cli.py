@@ -160,17 +160,17 @@ def _run(args: argparse.Namespace) -> int:
     # cyclic collector's passes, which otherwise re-walk them again and again mid-load
     gc.freeze()
     with single_cli_run(home):
-        plan = None if args.force else _stale_plan(definitions, keys, settings)
+        instance = dg.DagsterInstance.get()
+        abandoned = fail_abandoned_runs(instance)
+        if abandoned:
+            print(f"marked {abandoned} run(s) of a killed `b2b run` as failed")
+        plan = None if args.force else _stale_plan(definitions, keys, settings, instance)
         if plan is not None:
             keys = stale_only(definitions, keys, plan)
             if not keys:
                 print(f"up to date: nothing changed in the sources of the {len(plan.up_to_date)}"
                       " selected assets (`b2b run --force` builds them anyway)")  # fmt: skip
                 return 0
-        instance = dg.DagsterInstance.get()
-        abandoned = fail_abandoned_runs(instance)
-        if abandoned:
-            print(f"marked {abandoned} run(s) of a killed `b2b run` as failed")
         queue = None if args.in_process else _daemon_queue(instance, settings)
         where = f"queued to the daemon via {queue.url}" if queue else "in this process"
         up_to_date = f"; {len(plan.up_to_date)} up to date" if plan else ""
@@ -221,7 +221,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _stale_plan(
-    definitions: dg.Definitions, keys: set[dg.AssetKey], settings: Settings
+    definitions: dg.Definitions,
+    keys: set[dg.AssetKey],
+    settings: Settings,
+    instance: dg.DagsterInstance,
 ) -> StalePlan:
     """Which selected slices are out of date: sources probed, versions compared."""
     from b2b_platform.defs.operations.source_versions import source_versions
@@ -236,7 +239,15 @@ def _stale_plan(
             recorded = recorded_versions(conn)
     months = monthly_partitions(settings).get_partition_keys()
     sources = source_versions(settings, keys, months)
-    return plan_stale_slices(definitions, keys, recorded, sources, VersionBasis.current(settings))
+    graph = definitions.resolve_asset_graph()
+    in_dagster: dict[dg.AssetKey, set[str | None]] = {}
+    for key in keys:
+        if graph.get(key).partitions_def is not None:
+            in_dagster[key] = set(instance.get_materialized_partitions(key))
+        elif instance.get_latest_materialization_event(key) is not None:
+            in_dagster[key] = {None}
+    basis = VersionBasis.current(settings)
+    return plan_stale_slices(definitions, keys, recorded, sources, basis, in_dagster)
 
 
 def _daemon_queue(instance: dg.DagsterInstance, settings: Settings) -> RunQueue | None:

@@ -38,11 +38,16 @@ def plan_stale_slices(
     recorded: Recorded,
     sources: SourceVersions,
     basis: VersionBasis,
+    in_dagster: Mapping[dg.AssetKey, set[str | None]] | None = None,
 ) -> StalePlan:
     """Walk the graph from the sources down, computing every selected slice's input
     version as its step will; parents outside the selection count as they are recorded.
     A slice whose parent is stale gets its parent's future data version, so the whole
-    chain below a change is stale and nothing else is."""
+    chain below a change is stale and nothing else is.
+
+    `in_dagster` holds the slices Dagster has a materialization of: one the warehouse
+    holds but Dagster never heard of (a run cancelled after that month committed) is
+    built again, or Dagster would count it missing and hold back automation below it."""
     graph = defs.resolve_asset_graph()
 
     def partitions_of(key: dg.AssetKey) -> dg.PartitionsDefinition | None:
@@ -66,8 +71,11 @@ def plan_stale_slices(
             source = sources.get((name, month), "")
             version = input_version(basis, shape, month, parent_version, source)
             found = recorded.get((name, month))
+            known = in_dagster is None or month in in_dagster.get(key, set())
             if version is not None and found is not None and found.input_version == version:
-                continue
+                if known:
+                    continue
+                plan.reasons.setdefault(key, f"no materialization in Dagster{_where(month)}")
             # what it will be once built (unknown for a source read again: a unique mark)
             expected[(name, month)] = data_version(version or f"{name}@{month}: reread")
             plan.slices.setdefault(key, set()).add(month)
@@ -77,8 +85,12 @@ def plan_stale_slices(
     return plan
 
 
+def _where(month: str | None) -> str:
+    return f" ({month[:7]})" if month else ""
+
+
 def _reason(found: object, source: str | None, month: str | None) -> str:
-    where = f" ({month[:7]})" if month else ""
+    where = _where(month)
     if found is None:
         return f"never built{where}"
     if source is None:
