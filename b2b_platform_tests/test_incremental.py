@@ -137,3 +137,66 @@ def test_fingerprints_run_on_postgresql(postgres_url, tiny_platform):
     months = ["2026-08-01", "2026-09-01", "2026-10-01", "2026-11-01"]
     fingerprints = source_fingerprints(db, months, dt.datetime(2026, 11, 26))
     assert sum(f.orders for f in fingerprints.values()) == tiny_platform.tables["orders"].height
+
+
+def test_plan_follows_a_change_down_the_graph_and_no_further():
+    import dagster as dg
+
+    from b2b_platform.lib.slice_versions import RecordedVersion, VersionBasis
+    from b2b_platform.lib.stale_slices import plan_stale_slices
+
+    months = dg.MonthlyPartitionsDefinition(start_date="2026-09-01", end_date="2026-11-01")
+
+    @dg.asset(key=["raw", "a"], partitions_def=months)
+    def raw_a() -> None: ...
+
+    @dg.asset(key=["core", "b"], deps=[raw_a], partitions_def=months)
+    def core_b() -> None: ...
+
+    @dg.asset(key=["reports", "c"], deps=[core_b])
+    def report_c() -> None: ...
+
+    defs = dg.Definitions(assets=[raw_a, core_b, report_c])
+    keys = {raw_a.key, core_b.key, report_c.key}
+    basis = VersionBasis(code="code", settings="settings", as_of="2026-10-20")
+    sources = {("raw/a", "2026-09-01"): "s9", ("raw/a", "2026-10-01"): "s10"}
+    first = plan_stale_slices(defs, keys, {}, sources, basis)
+    assert first.slices == {raw_a.key: {"2026-09-01", "2026-10-01"},
+                            core_b.key: {"2026-09-01", "2026-10-01"}, report_c.key: {None}}  # fmt: skip
+
+    # record what that build would have recorded, by replaying the plan's versions
+    from b2b_platform.lib.slice_versions import SliceShape, data_version, input_version
+
+    recorded: dict = {}
+    for key in (raw_a.key, core_b.key, report_c.key):
+        shape = SliceShape.of(defs.resolve_assets_def(key), key,
+                              lambda k: defs.resolve_assets_def(k).partitions_def)  # fmt: skip
+        for month in [None] if key == report_c.key else ["2026-09-01", "2026-10-01"]:
+            version = input_version(
+                basis, shape, month,
+                lambda k, m: recorded[(k.to_user_string(), m)].data_version,
+                sources.get((key.to_user_string(), month), ""),
+            )  # fmt: skip
+            recorded[(key.to_user_string(), month)] = RecordedVersion(
+                version, data_version(version)
+            )
+    assert not plan_stale_slices(defs, keys, recorded, sources, basis).slices
+
+    # October's source moved: October down the chain, and the report reading every month
+    changed = {**sources, ("raw/a", "2026-10-01"): "s10 with a late change"}
+    plan = plan_stale_slices(defs, keys, recorded, changed, basis)
+    assert plan.slices == {raw_a.key: {"2026-10-01"}, core_b.key: {"2026-10-01"},
+                           report_c.key: {None}}  # fmt: skip
+    # a source that cannot be read is read again
+    assert plan_stale_slices(defs, keys, recorded, {**sources, ("raw/a", "2026-09-01"): None},
+                             basis).slices[raw_a.key] == {"2026-09-01"}  # fmt: skip
+    # a month Dagster never saw materialized is built again, and nothing below it
+    # (its data version comes out the same)
+    in_dagster = {raw_a.key: {"2026-10-01"}, core_b.key: {"2026-09-01", "2026-10-01"},
+                  report_c.key: {None}}  # fmt: skip
+    plan = plan_stale_slices(defs, keys, recorded, sources, basis, in_dagster)
+    assert plan.slices == {raw_a.key: {"2026-09-01"}}
+    assert "no materialization in Dagster" in plan.reasons[raw_a.key]
+    # the as-of day alone moves nothing that does not read the calendar
+    later = VersionBasis(code="code", settings="settings", as_of="2026-10-21")
+    assert not plan_stale_slices(defs, keys, recorded, sources, later).slices
