@@ -8,6 +8,7 @@ directory listings for the log files, the lead workbooks and the exported report
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import dagster as dg
@@ -43,11 +44,12 @@ def source_versions(
         as_of_is_fixed=settings.as_of_is_fixed,
         first_month=settings.first_month.isoformat(),
     )
-    for table in SNAPSHOT_TABLES:
-        if f"raw/{table}" in names:
-            found[(f"raw/{table}", None)] = _or_none(
-                lambda t=table: table_fingerprint(source_db, t)[1]
-            )
+    tables = [table for table in SNAPSHOT_TABLES if f"raw/{table}" in names]
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the source works on both cores
+        versions = pool.map(lambda t: _or_none(lambda: table_fingerprint(source_db, t)[1]), tables)
+        found |= {
+            (f"raw/{table}", None): version for table, version in zip(tables, versions, strict=True)
+        }
     if names & {"raw/orders", "raw/order_items"}:
         fingerprints = _or_none(
             lambda: source_fingerprints(source_db, months, calendar.load_cutoff)
