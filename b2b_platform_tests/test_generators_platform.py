@@ -2,13 +2,23 @@
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 import pytest
 
+import generators.platform as platform_module
 from b2b_platform.lib.cuit import is_valid_cuit, normalize_cuit
 from generators.config import SCALES, GenerationConfig
-from generators.platform import generate_platform
-from source_db import PLATFORM_TABLES
+from generators.leads import generate_leads
+from generators.platform import (
+    KEPT_ITEM_COLUMNS,
+    KEPT_ORDER_COLUMNS,
+    STREAM_ABOVE_ORDERS,
+    PlatformData,
+    generate_platform,
+)
+from generators.weblogs import generate_weblogs
+from source_db import PLATFORM_TABLES, SourceDatabase
 
 VALID_STATUSES = {"placed", "paid", "shipped", "delivered", "cancelled", "returned"}
 
@@ -55,7 +65,12 @@ def test_order_users_belong_to_the_order_company(tiny_platform):
 
 
 def test_every_anomaly_is_injected_and_detectable(tiny_platform, tiny_config):
-    t, injected = tiny_platform.tables, tiny_platform.injected
+    _assert_anomalies_detectable(tiny_platform.tables, tiny_platform.injected, tiny_config)
+
+
+def _assert_anomalies_detectable(
+    t: dict[str, pl.DataFrame], injected: dict[str, int], tiny_config: GenerationConfig
+) -> None:
     assert all(count > 0 for count in injected.values()), injected
 
     companies = t["companies"]
@@ -160,3 +175,98 @@ def test_any_seed_generates(seed, tiny_config):
         GenerationConfig(scale=SCALES["tiny"], seed=seed, as_of=tiny_config.as_of)
     )
     assert data.tables["orders"].height == SCALES["tiny"].orders
+
+
+# ---------------------------------------------------------------- streamed orders (xlarge)
+
+
+def test_only_the_scales_above_large_stream_or_change_their_draws():
+    # tiny..large keep the one-shot path and their random streams: byte-identical data
+    for name in ("tiny", "small", "large"):
+        assert SCALES[name].orders <= STREAM_ABOVE_ORDERS and not SCALES[name].distinct_ids
+    assert SCALES["xlarge"].orders > STREAM_ABOVE_ORDERS and SCALES["xlarge"].distinct_ids
+
+
+@pytest.fixture(scope="module")
+def streamed(tiny_config, tmp_path_factory) -> tuple[PlatformData, list[dict[str, pl.DataFrame]]]:
+    """Tiny data made the xlarge way (orders a month at a time) into a SQLite database,
+    with every batch the sink received."""
+    database = SourceDatabase(f"sqlite:///{tmp_path_factory.mktemp('streamed') / 'b2b.db'}")
+    database.create_schema()
+    batches: list[dict[str, pl.DataFrame]] = []
+    with pytest.MonkeyPatch.context() as patch, database.loader() as load:
+        patch.setattr(platform_module, "STREAM_ABOVE_ORDERS", 0)
+
+        def sink(frames):
+            batches.append(dict(frames))
+            load(frames)
+
+        data = generate_platform(tiny_config, sink=sink)
+    rows = {t: database.read_table(f"SELECT COUNT(*) AS n FROM {t}")["n"][0] for t in load.counts}
+    assert rows == load.counts
+    return data, batches
+
+
+def _full_tables(batches: list[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
+    return {
+        **batches[0],
+        "orders": pl.concat([b["orders"] for b in batches[1:]]),
+        "order_items": pl.concat([b["order_items"] for b in batches[1:]]),
+    }
+
+
+def test_streamed_orders_come_a_month_at_a_time(streamed, tiny_config):
+    data, batches = streamed
+    assert list(batches[0]) == list(PLATFORM_TABLES[:6])  # the rest first, in load order
+    months = batches[1:]
+    assert len(months) == tiny_config.scale.months
+    assert all(list(b) == ["orders", "order_items"] for b in months)
+    tables = _full_tables(batches)
+    orders = tables["orders"]
+    assert orders["order_id"].to_list() == list(range(1, tiny_config.scale.orders + 1))
+    assert not orders["order_number"].is_duplicated().any()
+    assert not tables["order_items"].select("order_id", "line_number").is_duplicated().any()
+    seen = []  # the one month of each batch's orders (anomalous times aside)
+    for batch in months:
+        in_range = batch["orders"].filter(
+            pl.col("ordered_at").is_between(
+                tiny_config.start.replace(tzinfo=None), tiny_config.end.replace(tzinfo=None)
+            )
+        )
+        (month,) = in_range["ordered_at"].dt.strftime("%Y-%m").unique().to_list()
+        seen.append(month)
+    assert seen == sorted(set(seen)) and seen[0] == tiny_config.first_month
+    # What is handed on keeps the columns the log and lead simulators read.
+    assert data.tables["orders"].equals(orders.select(KEPT_ORDER_COLUMNS))
+    kept_items = tables["order_items"].select(pl.col(KEPT_ITEM_COLUMNS).cast(pl.Int32))
+    assert data.tables["order_items"].equals(kept_items)
+    assert data.tables["customers"].equals(tables["customers"])
+
+
+def test_streamed_orders_keep_every_anomaly_detectable(streamed, tiny_config):
+    data, batches = streamed
+    _assert_anomalies_detectable(_full_tables(batches), data.injected, tiny_config)
+
+
+def test_streamed_orders_tell_the_logs_and_leads_the_same_story(streamed, tiny_config, tmp_path):
+    data, batches = streamed
+    full = PlatformData(_full_tables(batches), data.user_profiles, data.injected)
+    for name, platform in (("kept", data), ("full", full)):
+        generate_weblogs(tiny_config, platform, tmp_path / name / "weblogs")
+        generate_leads(tiny_config, platform, tmp_path / name / "leads")
+    kept = sorted(p.relative_to(tmp_path / "kept") for p in (tmp_path / "kept").rglob("*.*"))
+    assert kept and kept == sorted(
+        p.relative_to(tmp_path / "full") for p in (tmp_path / "full").rglob("*.*")
+    )
+    for path in kept:
+        assert (tmp_path / "kept" / path).read_bytes() == (tmp_path / "full" / path).read_bytes()
+
+
+def test_distinct_ids_are_drawn_again_until_distinct():
+    rng = np.random.default_rng(1)
+    # 300k numbers from a 43M range repeat ~1,000 times by chance; distinct ones never do
+    assert len(np.unique(platform_module._document_numbers(rng, 300_000))) < 300_000
+    assert len(np.unique(platform_module._document_numbers(rng, 300_000, True))) == 300_000
+    cuits = platform_module._cuits(rng, rng.choice(np.array([30, 33, 20, 27]), 100_000), True)
+    assert len(set(cuits)) == len(cuits)
+    assert all(is_valid_cuit(c) for c in cuits)

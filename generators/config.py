@@ -20,6 +20,11 @@ class ScaleSpec:
     leads: int
     lead_files: int
     months: int  # calendar months ending with the as-of month
+    # Customer documents and company CUITs drawn without chance repeats. The warehouse
+    # merges customers with the same document: at 3M customers drawn from a 43M range, ~90k
+    # chance repeats would outnumber the 60k injected duplicates. Off for the scales that
+    # predate it so their data stays byte-identical for a seed (large keeps ~900 of them).
+    distinct_ids: bool = False
 
 
 SCALES: dict[str, ScaleSpec] = {
@@ -34,6 +39,12 @@ SCALES: dict[str, ScaleSpec] = {
     "large": ScaleSpec(
         companies=20_000, suppliers=1_000, products=30_000, customers=300_000, users=60_000,
         orders=1_000_000, log_lines=10_000_000, leads=60_000, lead_files=24, months=13,
+    ),
+    # Orders are streamed to the database a month at a time (generators.platform).
+    "xlarge": ScaleSpec(
+        companies=200_000, suppliers=10_000, products=300_000, customers=3_000_000,
+        users=600_000, orders=10_000_000, log_lines=100_000_000, leads=600_000, lead_files=24,
+        months=13, distinct_ids=True,
     ),
 }  # fmt: skip
 

@@ -3,13 +3,20 @@
 Faker builds small pools of names; every bulk column is drawn with numpy and
 assembled with polars, so a million orders cost seconds, not minutes. Anomalies
 listed in the README are injected at the configured rates and every one stays detectable.
+
+Above STREAM_ABOVE_ORDERS orders (the xlarge scale) orders and their lines are built a
+month at a time and handed to a sink (the source database) as they are made, so memory
+stays that of one month. Smaller scales build them in one go, with the random stream
+they always had, so their data stays byte-identical for a seed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import polars as pl
@@ -22,10 +29,27 @@ from generators.config import GenerationConfig
 MONEY = pl.Decimal(14, 2)
 PERCENT = pl.Decimal(5, 2)
 
+# Above this many orders, orders and order lines are generated and handed to the sink a
+# month at a time: built in one go they peak at ~1.1 GiB per million orders (large), so
+# ~11 GiB for xlarge's 10M orders and 28M lines.
+STREAM_ABOVE_ORDERS = 2_000_000
+# What PlatformData keeps of streamed orders and lines: the columns the web log and lead
+# simulators read (the full rows are in the source database). Line ids are kept as Int32:
+# there are ~28M of them.
+KEPT_ORDER_COLUMNS: tuple[str, ...] = ("order_id", "company_id", "user_id", "ordered_at", "status")
+KEPT_ITEM_COLUMNS: tuple[str, ...] = ("order_id", "line_number", "product_id")
+
+# Receives batches of platform tables in load order (SourceDatabase.loader() is one).
+TableSink = Callable[[Mapping[str, pl.DataFrame]], None]
+
 
 @dataclass(frozen=True)
 class PlatformData:
-    """The platform tables as loaded into the source database, plus the story behind them."""
+    """The platform tables as loaded into the source database, plus the story behind them.
+
+    When orders were streamed (see generate_platform), ``orders`` and ``order_items`` hold
+    only KEPT_ORDER_COLUMNS and KEPT_ITEM_COLUMNS.
+    """
 
     tables: dict[str, pl.DataFrame]
     # user_id, username, company_id, home_country, travel_country (null unless a traveller)
@@ -34,8 +58,13 @@ class PlatformData:
     injected: dict[str, int]
 
 
-def generate_platform(config: GenerationConfig) -> PlatformData:
-    """Build every platform table for the configured scale, seed and date range."""
+def generate_platform(config: GenerationConfig, sink: TableSink | None = None) -> PlatformData:
+    """Build every platform table for the configured scale, seed and date range.
+
+    With a sink, the tables are also handed to it in load order. Above STREAM_ABOVE_ORDERS
+    orders the sink gets the other tables first, then orders and order lines a month at a
+    time, and the returned data keeps only the order columns the other simulators read.
+    """
     rng = np.random.default_rng(config.seed)
     fake = Faker("es_AR")
     fake.seed_instance(config.seed)
@@ -47,8 +76,6 @@ def generate_platform(config: GenerationConfig) -> PlatformData:
     supplier_products = _supplier_products(config, rng, suppliers, products)
     customers = _customers(config, rng, fake, injected)
     users, profiles = _users(config, rng, fake, companies)
-    orders = _orders(config, rng, companies, customers, users, injected)
-    order_items = _order_items(config, rng, orders, profiles, products, supplier_products, injected)
     tables = {
         "companies": companies,
         "suppliers": suppliers,
@@ -56,9 +83,21 @@ def generate_platform(config: GenerationConfig) -> PlatformData:
         "supplier_products": supplier_products,
         "customers": customers,
         "platform_users": users,
-        "orders": orders,
-        "order_items": order_items,
     }
+    if sink is not None and config.scale.orders > STREAM_ABOVE_ORDERS:
+        sink(tables)
+        tables["orders"], tables["order_items"] = _stream_orders(
+            config, rng, tables, profiles, injected, sink
+        )
+        return PlatformData(tables=tables, user_profiles=profiles, injected=injected)
+
+    orders = _orders(config, rng, companies, customers, users, injected)
+    tables["orders"] = orders
+    tables["order_items"] = _order_items(
+        config, rng, orders, profiles, products, supplier_products, injected
+    )
+    if sink is not None:
+        sink(tables)
     return PlatformData(tables=tables, user_profiles=profiles, injected=injected)
 
 
@@ -86,6 +125,22 @@ def _frame(columns: dict, schema_overrides: dict | None = None) -> pl.DataFrame:
         for k, v in columns.items()
     }
     return pl.DataFrame(data, schema_overrides=schema_overrides)
+
+
+def _shares(total: int, weights: np.ndarray) -> np.ndarray:
+    """Integer shares of ``total`` proportional to ``weights`` (largest remainder)."""
+    exact = total * weights / weights.sum()
+    out = np.floor(exact).astype(np.int64)
+    out[np.argsort(-(exact - out), kind="stable")[: total - out.sum()]] += 1
+    return out
+
+
+def _repeats(values: np.ndarray) -> np.ndarray:
+    """True where a value already occurred earlier in ``values``."""
+    _, first = np.unique(values, return_index=True)
+    repeat = np.ones(len(values), dtype=bool)
+    repeat[first] = False
+    return repeat
 
 
 def _ascii(text: str) -> str:
@@ -134,8 +189,11 @@ def _places(rng: np.random.Generator, countries: np.ndarray) -> tuple[np.ndarray
 # ---------------------------------------------------------------- companies
 
 
-def _cuits(rng: np.random.Generator, prefixes: np.ndarray) -> np.ndarray:
-    """Valid 11-digit CUITs; numbers whose digit would be 10 move to prefix 23/33 as AFIP does."""
+def _cuits(rng: np.random.Generator, prefixes: np.ndarray, distinct: bool = False) -> np.ndarray:
+    """Valid 11-digit CUITs; numbers whose digit would be 10 move to prefix 23/33 as AFIP does.
+
+    With ``distinct`` a number drawn twice is drawn again (see ScaleSpec.distinct_ids).
+    """
     n = len(prefixes)
     digits = np.zeros((n, 10), dtype=np.int64)
     digits[:, 0] = prefixes // 10
@@ -152,6 +210,8 @@ def _cuits(rng: np.random.Generator, prefixes: np.ndarray) -> np.ndarray:
         digits[movable, 1] = 3
         check = check_digits_array(digits)
         redraw = check == -1  # already 23/33: AFIP would not issue that number, draw another
+        if distinct:
+            redraw |= _repeats(digits @ 10 ** np.arange(9, -1, -1))
     return np.array(
         ["".join(map(str, row)) + str(c) for row, c in zip(digits, check, strict=True)],
         dtype=object,
@@ -164,7 +224,7 @@ def _companies(
     n = config.scale.companies
     rates = config.anomalies
     prefixes = rng.choice(np.array([30, 30, 30, 33, 30, 20, 27]), size=n)
-    cuits = _cuits(rng, prefixes)
+    cuits = _cuits(rng, prefixes, config.scale.distinct_ids)
 
     invalid = _mask(rng, n, rates.invalid_cuit)
     bad = cuits[invalid]
@@ -340,8 +400,12 @@ def _supplier_products(
 # ---------------------------------------------------------------- customers and users
 
 
-def _document_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
-    return rng.integers(5_000_000, 48_000_000, size=n)
+def _document_numbers(rng: np.random.Generator, n: int, distinct: bool = False) -> np.ndarray:
+    """DNI-like numbers; with ``distinct`` a number drawn twice is drawn again."""
+    numbers = rng.integers(5_000_000, 48_000_000, size=n)
+    while distinct and (again := _repeats(numbers)).any():
+        numbers[again] = rng.integers(5_000_000, 48_000_000, size=int(again.sum()))
+    return numbers
 
 
 def _format_document(numbers: np.ndarray, style: np.ndarray) -> list[str]:
@@ -367,7 +431,7 @@ def _customers(
     last = np.array([fake.last_name() for _ in range(pool)], dtype=object)
     fi, li = rng.integers(0, pool, size=n), rng.integers(0, pool, size=n)
     full_names = [f"{a} {b}" for a, b in zip(first[fi], last[li], strict=True)]
-    numbers = _document_numbers(rng, n)
+    numbers = _document_numbers(rng, n, config.scale.distinct_ids)
     style = rng.choice(3, size=n, p=[0.75, 0.2, 0.05])
     documents = np.array(_format_document(numbers, style), dtype=object)
     doc_types = _choice(rng, ref.DOCUMENT_TYPES, n)
@@ -505,15 +569,50 @@ def _users(
 # ---------------------------------------------------------------- orders
 
 
-def _order_times(config: GenerationConfig, rng: np.random.Generator, n: int) -> np.ndarray:
-    """Order instants: business hours in Argentina, weekdays busier, business growing."""
+def _order_days(config: GenerationConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Every simulated day and its relative order volume: weekdays busier, business growing."""
     days = np.arange(np.datetime64(config.first_day), np.datetime64(config.as_of) + 1)
     weekday = (days.astype("datetime64[D]").view("int64") - 4) % 7  # 0 = Monday
     weight = np.where(weekday < 5, 1.0, 0.35) * np.linspace(0.7, 1.3, len(days))
+    return days, weight
+
+
+def _order_times(
+    config: GenerationConfig,
+    rng: np.random.Generator,
+    n: int,
+    window: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Order instants in business hours in Argentina, on the days ``window`` (day indices)."""
+    days, weight = _order_days(config)
+    if window is not None:
+        days, weight = days[window[0] : window[1]], weight[window[0] : window[1]]
     day = days[rng.choice(len(days), size=n, p=weight / weight.sum())]
     # 09:00-19:00 ART = 12:00-22:00 UTC, peaking mid-morning
     seconds = np.clip(rng.normal(15.5 * 3600, 2.6 * 3600, size=n), 0, 86_399).astype(np.int64)
     return (day.astype("datetime64[s]") + seconds.astype("timedelta64[s]")).astype("datetime64[us]")
+
+
+def _count(injected: dict[str, int], kind: str, mask: np.ndarray) -> None:
+    """Add a batch's injected anomalies (orders may come in several batches)."""
+    injected[kind] = injected.get(kind, 0) + int(mask.sum())
+
+
+@dataclass(frozen=True)
+class _Buyers:
+    """Users with the buyer or admin role and how likely each is to place the next order."""
+
+    user_ids: np.ndarray
+    company_ids: np.ndarray
+    p: np.ndarray
+
+    @classmethod
+    def of(cls, rng: np.random.Generator, users: pl.DataFrame) -> _Buyers:
+        buyers = users.filter(pl.col("role") != "viewer")
+        activity = rng.pareto(1.5, size=buyers.height) + 0.1  # heavy-tailed
+        return cls(
+            buyers["user_id"].to_numpy(), buyers["company_id"].to_numpy(), activity / activity.sum()
+        )
 
 
 def _orders(
@@ -524,16 +623,32 @@ def _orders(
     users: pl.DataFrame,
     injected: dict[str, int],
 ) -> pl.DataFrame:
-    n = config.scale.orders
+    """Every order in one batch (scales up to STREAM_ABOVE_ORDERS)."""
+    buyers = _Buyers.of(rng, users)
+    return _order_batch(
+        config, rng, buyers, companies, customers, injected, n=config.scale.orders, first_id=1
+    )
+
+
+def _order_batch(
+    config: GenerationConfig,
+    rng: np.random.Generator,
+    buyers: _Buyers,
+    companies: pl.DataFrame,
+    customers: pl.DataFrame,
+    injected: dict[str, int],
+    *,
+    n: int,
+    first_id: int,
+    window: tuple[int, int] | None = None,
+) -> pl.DataFrame:
+    """``n`` orders numbered from ``first_id``, placed on the days ``window`` (all by default)."""
     rates = config.anomalies
-    # Buyers are users with the buyer or admin role; their activity is heavy-tailed.
-    buyers = users.filter(pl.col("role") != "viewer")
-    activity = rng.pareto(1.5, size=buyers.height) + 0.1
-    pick = rng.choice(buyers.height, size=n, p=activity / activity.sum())
-    user_ids = buyers["user_id"].to_numpy()[pick]
-    company_ids = buyers["company_id"].to_numpy()[pick]
+    pick = rng.choice(len(buyers.p), size=n, p=buyers.p)
+    user_ids = buyers.user_ids[pick]
+    company_ids = buyers.company_ids[pick]
     api = rng.random(n) < 0.15  # integrations place orders with no user
-    ordered_at = np.sort(_order_times(config, rng, n))
+    ordered_at = np.sort(_order_times(config, rng, n, window))
     customer_ids = rng.integers(1, customers.height + 1, size=n)
 
     future = _mask(rng, n, rates.future_order)
@@ -544,20 +659,20 @@ def _orders(
     ordered_at[old] = np.datetime64(config.start.replace(tzinfo=None), "s") - rng.integers(
         86_400, 300 * 86_400, size=int(old.sum())
     ).astype("timedelta64[s]")
-    injected["future_order"] = int(future.sum())
-    injected["out_of_range_order"] = int(old.sum())
+    _count(injected, "future_order", future)
+    _count(injected, "out_of_range_order", old)
 
     unknown_company = _mask(rng, n, rates.unknown_company) & ~future & ~old
     company_ids = company_ids.copy()
     company_ids[unknown_company] = companies.height + rng.integers(
         1_000, 9_000, size=int(unknown_company.sum())
     )
-    injected["unknown_company"] = int(unknown_company.sum())
+    _count(injected, "unknown_company", unknown_company)
     unknown_customer = _mask(rng, n, rates.unknown_customer) & ~future & ~old & ~unknown_company
     customer_ids[unknown_customer] = customers.height + rng.integers(
         1_000, 9_000, size=int(unknown_customer.sum())
     )
-    injected["unknown_customer"] = int(unknown_customer.sum())
+    _count(injected, "unknown_customer", unknown_customer)
 
     # Lifecycle by age: old orders are delivered (or cancelled/returned), recent ones in flight.
     age_days = (
@@ -582,12 +697,11 @@ def _orders(
     status[invalid_status] = np.array(ref.INVALID_STATUSES, dtype=object)[
         rng.integers(0, len(ref.INVALID_STATUSES), size=int(invalid_status.sum()))
     ]
-    injected["invalid_status"] = int(invalid_status.sum())
+    _count(injected, "invalid_status", invalid_status)
 
-    ids = np.arange(1, n + 1, dtype=np.int64)
-    cust_prov = customers["province"].to_numpy()
-    cust_city = customers["city"].to_numpy()
-    ship_idx = np.clip(customer_ids - 1, 0, customers.height - 1)
+    ids = np.arange(first_id, first_id + n, dtype=np.int64)
+    # Unknown customers ship to the last customer's place; gathered, not converted whole.
+    ship_idx = pl.Series(np.clip(customer_ids - 1, 0, customers.height - 1))
     updated = ordered_at + np.minimum(age_days, 20).clip(0).astype("timedelta64[D]")
     return _frame(
         {
@@ -599,8 +713,8 @@ def _orders(
             "ordered_at": ordered_at,
             "status": status,
             "currency": np.full(n, "ARS", dtype=object),
-            "shipping_province": cust_prov[ship_idx],
-            "shipping_city": cust_city[ship_idx],
+            "shipping_province": customers["province"].gather(ship_idx),
+            "shipping_city": customers["city"].gather(ship_idx),
             "updated_at": updated,
         },
         schema_overrides={
@@ -612,6 +726,36 @@ def _orders(
     )
 
 
+# Countries whose buyers rank the catalogue their own way (one ranking each).
+_RANKED_COUNTRIES: list[str] = sorted(set(ref.COMPANY_COUNTRIES))
+
+
+def _lines_per_order(rng: np.random.Generator, n_orders: int) -> np.ndarray:
+    return np.clip(1 + rng.poisson(1.8, size=n_orders), 1, 8)
+
+
+def _country_rankings(rng: np.random.Generator, n_products: int) -> np.ndarray:
+    """Per country, product positions from most to least popular."""
+    return np.stack([rng.permutation(n_products) for _ in _RANKED_COUNTRIES])
+
+
+@dataclass(frozen=True)
+class _Offers:
+    """Who sells each product, and the price lists by supplier, product and validity."""
+
+    suppliers: pl.DataFrame  # product_id, supplier_id (sorted list)
+    prices: pl.DataFrame  # supplier_id, product_id, valid_from, price; sorted by valid_from
+
+    @classmethod
+    def of(cls, supplier_products: pl.DataFrame) -> _Offers:
+        return cls(
+            supplier_products.group_by("product_id").agg(pl.col("supplier_id").unique().sort()),
+            supplier_products.select("supplier_id", "product_id", "valid_from", "price").sort(
+                "valid_from"
+            ),
+        )
+
+
 def _order_items(
     config: GenerationConfig,
     rng: np.random.Generator,
@@ -621,9 +765,34 @@ def _order_items(
     supplier_products: pl.DataFrame,
     injected: dict[str, int],
 ) -> pl.DataFrame:
+    """The lines of every order in one batch (scales up to STREAM_ABOVE_ORDERS)."""
+    lines_per_order = _lines_per_order(rng, orders.height)
+    rankings = _country_rankings(rng, products.height)
+    return _item_batch(
+        config, rng, orders, lines_per_order, rankings, profiles, products,
+        _Offers.of(supplier_products), injected, total_orders=orders.height,
+        orphan_seed=config.seed + 2,
+    )  # fmt: skip
+
+
+def _item_batch(
+    config: GenerationConfig,
+    rng: np.random.Generator,
+    orders: pl.DataFrame,
+    lines_per_order: np.ndarray,
+    rankings: np.ndarray,
+    profiles: pl.DataFrame,
+    products: pl.DataFrame,
+    offers: _Offers,
+    injected: dict[str, int],
+    *,
+    total_orders: int,
+    orphan_seed: int,
+) -> pl.DataFrame:
+    """The lines of a batch of orders, plus orphan lines whose order ids lie past every
+    order (``total_orders`` of them in all batches)."""
     rates = config.anomalies
     n_orders = orders.height
-    lines_per_order = np.clip(1 + rng.poisson(1.8, size=n_orders), 1, 8)
     order_idx = np.repeat(np.arange(n_orders), lines_per_order)
     m = len(order_idx)
     line_number = (
@@ -638,15 +807,12 @@ def _order_items(
         .fill_null("AR")
         .to_numpy()
     )
-    countries = sorted(set(ref.COMPANY_COUNTRIES))
-    country_idx = np.searchsorted(countries, order_country[order_idx])
-    country_idx = np.clip(country_idx, 0, len(countries) - 1)
+    country_idx = np.searchsorted(_RANKED_COUNTRIES, order_country[order_idx])
+    country_idx = np.clip(country_idx, 0, len(_RANKED_COUNTRIES) - 1)
     n_products = products.height
-    rankings = np.stack([rng.permutation(n_products) for _ in countries])
     rank = np.minimum(rng.zipf(1.25, size=m) - 1, n_products - 1)
     product_ids = products["product_id"].to_numpy()[rankings[country_idx, rank]]
 
-    offers = supplier_products.group_by("product_id").agg(pl.col("supplier_id").unique().sort())
     items = _frame(
         {
             "order_id": orders["order_id"].to_numpy()[order_idx],
@@ -656,19 +822,16 @@ def _order_items(
             "ordered_on": orders["ordered_at"].to_numpy()[order_idx].astype("datetime64[D]"),
         }
     ).with_columns(pl.col("ordered_on").cast(pl.Date))
-    items = items.join(offers, on="product_id", how="left").with_columns(
+    items = items.join(offers.suppliers, on="product_id", how="left").with_columns(
         supplier_id=pl.col("supplier_id").list.get(
             (pl.col("pick") * pl.col("supplier_id").list.len()).cast(pl.Int64)
         )
     )
     # The price in force on the order date for that supplier and product.
-    prices = supplier_products.select("supplier_id", "product_id", "valid_from", "price").sort(
-        "valid_from"
-    )
     items = (
         items.sort("ordered_on")
         .join_asof(
-            prices,
+            offers.prices,
             left_on="ordered_on",
             right_on="valid_from",
             by=["supplier_id", "product_id"],
@@ -699,9 +862,9 @@ def _order_items(
     product_col[unknown_product] = n_products + rng.integers(
         1_000, 9_000, size=int(unknown_product.sum())
     )
-    injected["non_positive_quantity"] = int(non_positive_qty.sum())
-    injected["non_positive_price"] = int(non_positive_price.sum())
-    injected["unknown_product"] = int(unknown_product.sum())
+    _count(injected, "non_positive_quantity", non_positive_qty)
+    _count(injected, "non_positive_price", non_positive_price)
+    _count(injected, "unknown_product", unknown_product)
 
     result = _frame(
         {
@@ -716,13 +879,58 @@ def _order_items(
     )
     # Orphans: lines whose order the legacy service never wrote.
     orphans = (
-        result.sample(n=max(1, round(m * rates.unknown_order)), seed=config.seed + 2)
+        result.sample(n=max(1, round(m * rates.unknown_order)), seed=orphan_seed)
         .with_columns(
-            order_id=pl.col("order_id") + n_orders + 10_000, line_number=pl.lit(1, dtype=pl.Int64)
+            order_id=pl.col("order_id") + total_orders + 10_000,
+            line_number=pl.lit(1, dtype=pl.Int64),
         )
         .unique("order_id", keep="first", maintain_order=True)
     )
-    injected["unknown_order"] = orphans.height
+    injected["unknown_order"] = injected.get("unknown_order", 0) + orphans.height
     return pl.concat([result, orphans]).with_columns(
         pl.col("unit_price").cast(MONEY), pl.col("discount_pct").cast(PERCENT)
     )
+
+
+def _stream_orders(
+    config: GenerationConfig,
+    rng: np.random.Generator,
+    tables: dict[str, pl.DataFrame],
+    profiles: pl.DataFrame,
+    injected: dict[str, int],
+    sink: TableSink,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Orders and their lines one calendar month at a time, each month handed to ``sink``.
+
+    Orders are shared out over the months by their day weights and numbered on across
+    months, so together they follow the same story as one big batch (anomaly counts
+    agree to rounding). Returns the KEPT_* columns of all of them.
+    """
+    products = tables["products"]
+    buyers = _Buyers.of(rng, tables["platform_users"])
+    rankings = _country_rankings(rng, products.height)
+    offers = _Offers.of(tables["supplier_products"])
+    days, weight = _order_days(config)
+    month = days.astype("datetime64[M]")
+    bounds = np.flatnonzero(np.r_[True, month[1:] != month[:-1], True]).tolist()
+    windows = list(pairwise(bounds))  # day indices of each month
+    counts = _shares(config.scale.orders, np.array([weight[a:b].sum() for a, b in windows]))
+    kept_orders: list[pl.DataFrame] = []
+    kept_items: list[pl.DataFrame] = []
+    first_id = 1
+    for k, (window, n) in enumerate(zip(windows, counts.tolist(), strict=True)):
+        if n == 0:
+            continue
+        orders = _order_batch(
+            config, rng, buyers, tables["companies"], tables["customers"], injected,
+            n=n, first_id=first_id, window=window,
+        )  # fmt: skip
+        items = _item_batch(
+            config, rng, orders, _lines_per_order(rng, n), rankings, profiles, products, offers,
+            injected, total_orders=config.scale.orders, orphan_seed=config.seed + 2 + k,
+        )  # fmt: skip
+        sink({"orders": orders, "order_items": items})
+        kept_orders.append(orders.select(KEPT_ORDER_COLUMNS))
+        kept_items.append(items.select(pl.col(KEPT_ITEM_COLUMNS).cast(pl.Int32)))
+        first_id += n
+    return pl.concat(kept_orders, rechunk=False), pl.concat(kept_items, rechunk=False)

@@ -51,9 +51,11 @@ def generate_sources(
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()
-    platform: PlatformData = generate_platform(config)
     database.create_schema(drop_existing=True)
-    table_rows = database.load_tables(platform.tables)
+    # The loader takes the tables as they are made: big scales send orders month by month.
+    with database.loader() as load:
+        platform: PlatformData = generate_platform(config, sink=load)
+    table_rows = load.counts
     seconds["platform_db"] = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -7,9 +7,10 @@ rest. Client IPs are real allocations of each user's country as ``iptocc`` sees 
 warehouse's login countries are the generator's countries.
 
 Everything is vectorized: sessions and events are numpy arrays of integer codes into small
-string tables, and a month of lines is one polars expression. Work is done one server-local
-calendar month at a time so memory stays bounded at the ``large`` scale; events of a session
-that crosses a month boundary are carried into the next month.
+string tables, and a day of lines is one polars expression. Events are made one server-local
+calendar month at a time and turned into text a day at a time, so memory stays bounded at
+the ``xlarge`` scale (~8M lines a month); events of a session that crosses a month boundary
+are carried into the next month.
 """
 
 from __future__ import annotations
@@ -432,9 +433,12 @@ def _sample_many(
         if not re.fullmatch(r"[A-Z]{2}", country):
             raise ValueError(f"not an ISO-3166 alpha-2 country code: {country!r}")
     need = np.array([wanted[c] for c in countries], dtype=np.int64)
-    # A few dozen networks per country, more for big asks so that addresses stay distinct;
-    # an IPv6 /32 is big enough for anyone, and rare: a few will do.
-    targets = np.full(len(need), 4) if ipv6 else np.clip(-(-need // 512), 16, 128)
+    # A few dozen networks per country, more for big asks so that addresses stay distinct:
+    # past 128 /20s, enough that at most ~1,500 of each one's 4,000 hosts are used (the
+    # xlarge scale's 1.5M Argentine home addresses); an IPv6 /32 is big enough for anyone,
+    # and rare: a few will do.
+    blocks_for = np.maximum(np.clip(-(-need // 512), 16, 128), -(-need // 1_500))
+    targets = np.full(len(need), 4) if ipv6 else blocks_for
     blocks = _probe(countries, np.minimum(targets, need), rng, ipv6)
     found = [pl.Series(dtype=pl.String) for _ in countries]
     hit_rate = np.full(len(countries), 0.5)
@@ -717,8 +721,11 @@ def _plan_orders(
     orders = platform.tables["orders"]
     start = config.start.replace(tzinfo=None)
     end = config.end.replace(tzinfo=None)
+    # Lazy, and only the columns that are used: at the xlarge scale (10M orders, 28M lines)
+    # eager steps would hold several copies of the lines at once.
     od = (
-        orders.select(
+        orders.lazy()
+        .select(
             pl.col("order_id").cast(pl.Int64),
             pl.col("user_id").cast(pl.Int64),
             _naive_utc("ordered_at", orders.schema["ordered_at"]).alias("ordered_at"),
@@ -729,9 +736,10 @@ def _plan_orders(
             & (pl.col("ordered_at") < end)
         )
         .unique("order_id", keep="first", maintain_order=True)
-        .join(users.ids, on="user_id", how="inner")
-        .with_columns(t1=pl.col("ordered_at").dt.epoch("s") + SERVER_UTC_OFFSET_S)
+        .join(users.ids.lazy(), on="user_id", how="inner")
+        .select("order_id", "uidx", t1=pl.col("ordered_at").dt.epoch("s") + SERVER_UTC_OFFSET_S)
         .sort("t1", "order_id")
+        .collect()
     )
     rng = _rng(config, _S_ORDERS)
     n = od.height
@@ -741,15 +749,18 @@ def _plan_orders(
     od = od.with_columns(sess=pl.int_range(pl.len(), dtype=pl.Int64))
     items = (
         platform.tables["order_items"]
+        .lazy()
         .select(
             pl.col("order_id").cast(pl.Int64),
             pl.col("line_number").cast(pl.Int64),
             pl.col("product_id").cast(pl.Int64),
         )
-        .filter(pl.col("product_id").is_in(pl.Series(products.ids)))
-        .join(od.select("order_id", "sess"), on="order_id", how="inner")
+        .filter(pl.col("product_id").is_in(pl.Series(products.ids).implode()))
+        .join(od.lazy().select("order_id", "sess"), on="order_id", how="inner")
+        .select("sess", "line_number", "product_id")
         .sort("sess", "line_number")
         .unique(["sess", "product_id"], keep="first", maintain_order=True)
+        .collect()
     )
     item_sess = items["sess"].to_numpy()
     return _Orders(
@@ -1340,8 +1351,8 @@ def _write(path: Path, parts: Sequence[bytes | memoryview]) -> int:
     return sum(len(part) for part in parts)
 
 
-def _month_bytes(lines: pl.Series) -> tuple[memoryview, np.ndarray]:
-    """The month's text and each line's byte offset, straight from Arrow's buffers."""
+def _text_bytes(lines: pl.Series) -> tuple[memoryview, np.ndarray]:
+    """The lines' text and each line's byte offset, straight from Arrow's buffers."""
     arr = lines.to_arrow(compat_level=pl.CompatLevel.oldest())  # large_string: one buffer
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -1353,18 +1364,18 @@ def _month_bytes(lines: pl.Series) -> tuple[memoryview, np.ndarray]:
 
 
 def _day_parts(
-    text: memoryview, offsets: np.ndarray, lines: pl.Series, a: int, b: int, raw_at: np.ndarray
+    text: memoryview, offsets: np.ndarray, lines: pl.Series, raw_at: np.ndarray
 ) -> list[bytes | memoryview]:
-    """Lines ``a:b`` as buffers to write in turn; lines at ``raw_at`` get non-UTF-8 bytes."""
+    """The lines as buffers to write in turn; lines at ``raw_at`` get non-UTF-8 bytes."""
     parts: list[bytes | memoryview] = []
-    cur = a
-    for p in raw_at[(raw_at >= a) & (raw_at < b)].tolist():  # a handful of lines, not all
+    cur = 0
+    for p in raw_at.tolist():  # a handful of lines, not all
         line = lines.slice(p, 1).cast(pl.Binary).item()
         for placeholder, raw in _NON_UTF8_PLACEHOLDERS:
             line = line.replace(placeholder.encode(), raw)
         parts += [text[offsets[cur] : offsets[p]], line]
         cur = p + 1
-    parts.append(text[offsets[cur] : offsets[b]])
+    parts.append(text[offsets[cur] : offsets[len(lines)]])
     return parts
 
 
@@ -1458,38 +1469,41 @@ def _month_events(
     # Stable: events of the same second stay in the order they were made.
     order = keep[np.argsort(ts[keep], kind="stable")]
     early = len(ts) - len(keep) - int(later.sum())
-    return _take(events, order), _take(events, np.flatnonzero(later)), early
+    carry = _take(events, np.flatnonzero(later))
+    # Column by column, letting go of each unsorted one: one month is ~8M events at xlarge.
+    return {f: events.pop(f)[order] for f in list(events)}, carry, early
 
 
-def _inject(
-    plan: _Plan,
-    k: int,
-    rng: np.random.Generator,
-    codes: pl.DataFrame,
-    lines: pl.Series,
-    injectable: np.ndarray,
-    first: int,
-) -> tuple[pl.Series, np.ndarray]:
-    """Rewrite month ``k``'s share of edge cases (kinds in turn from the ``first``-th);
-    returns the lines and the kind index per rewritten line position (-1 elsewhere)."""
+def _edge_cases(
+    plan: _Plan, k: int, rng: np.random.Generator, injectable: np.ndarray, first: int
+) -> np.ndarray:
+    """Choose month ``k``'s share of edge cases; per event, its number in the run's sequence
+    of edge cases (kinds in turn, so the ``first``-th is this month's first), else -1."""
     # Only anonymous and crawler lines: the users' story (logins, devices, countries) stays exact.
     eligible = np.flatnonzero(injectable)
     take = min(int(plan.malformed_k[k]), len(eligible))
     chosen = np.sort(rng.choice(eligible, take, replace=False))
-    seq = first + np.arange(take)
-    kind = np.full(len(lines), -1)
-    kind[chosen] = seq % len(MALFORMED_KINDS)
-    if take:
+    seq = np.full(len(injectable), -1)
+    seq[chosen] = first + np.arange(take)
+    return seq
+
+
+def _render(plan: _Plan, codes: pl.DataFrame, seq: np.ndarray) -> pl.Series:
+    """The lines of ``codes``, those with ``seq`` >= 0 rewritten as edge cases."""
+    lines = _format_lines(codes, plan.cal, plan.tables)
+    chosen = np.flatnonzero(seq >= 0)
+    if len(chosen):
+        n_kinds = len(MALFORMED_KINDS)
         picked = (
             codes[chosen]
             .select(_strings(plan.tables))
             .with_columns(
-                kind=pl.Series(MALFORMED_KINDS, dtype=pl.String).gather(kind[chosen]),
-                variant=pl.Series((seq // len(MALFORMED_KINDS)) % 2),
+                kind=pl.Series(MALFORMED_KINDS, dtype=pl.String).gather(seq[chosen] % n_kinds),
+                variant=pl.Series((seq[chosen] // n_kinds) % 2),
             )
         )
         lines = lines.scatter(chosen, _malformed(picked, plan.cal, plan.tables.ipv6))
-    return lines, kind
+    return lines
 
 
 def generate_weblogs(
@@ -1509,28 +1523,32 @@ def generate_weblogs(
     lines_total = bytes_total = dropped = 0
     carry = _no_events()
     pending: deque[Future[int]] = deque()
+    n_kinds = len(MALFORMED_KINDS)
+    non_utf8 = MALFORMED_KINDS.index("non_utf8")
     # the compressor releases the GIL: compress and write in a thread while the next days are built.
     with ThreadPoolExecutor(max_workers=1) as writer:
         for k in range(cal.n_chunks):
             rng = _rng(config, _S_CHUNK, k)
             events, carry, early = _month_events(plan, k, rng, carry)
             dropped += early
-            codes = pl.DataFrame({f: events[f] for f in _FIELDS})
-            lines = _format_lines(codes, cal, plan.tables)
-            lines, kind = _inject(plan, k, rng, codes, lines, events["injectable"], per_kind.sum())
-            per_kind += np.bincount(kind[kind >= 0], minlength=len(MALFORMED_KINDS))
-            non_utf8 = np.flatnonzero(kind == MALFORMED_KINDS.index("non_utf8"))
+            seq = _edge_cases(plan, k, rng, events["injectable"], int(per_kind.sum()))
+            per_kind += np.bincount(seq[seq >= 0] % n_kinds, minlength=n_kinds)
 
-            text, offsets = _month_bytes(lines)  # cut into days without copying
             d0, d1 = cal.chunk_days(k)
             bounds = np.searchsorted(events["ts"], cal.start + np.arange(d0, d1 + 1) * 86400)
             for d in range(d0, d1):
                 a, b = int(bounds[d - d0]), int(bounds[d - d0 + 1])
-                if len(pending) >= 16:  # bounded: a few days at most wait for zlib
+                # Text a day at a time: a month of it is gigabytes at the xlarge scale.
+                codes = pl.DataFrame({f: events[f][a:b] for f in _FIELDS})
+                lines = _render(plan, codes, seq[a:b])
+                raw_at = np.flatnonzero((seq[a:b] >= 0) & (seq[a:b] % n_kinds == non_utf8))
+                text, offsets = _text_bytes(lines)
+                if len(pending) >= 4:  # bounded: a few days at most wait for zlib
                     bytes_total += pending.popleft().result()
-                parts = _day_parts(text, offsets, lines, a, b, non_utf8)
+                parts = _day_parts(text, offsets, lines, raw_at)
                 pending.append(writer.submit(_write, out_dir / names[d], parts))
                 lines_total += b - a
+            del events, seq  # let go of this month's events before the next is built
         while pending:
             bytes_total += pending.popleft().result()
     return WeblogSummary(

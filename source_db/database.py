@@ -127,20 +127,21 @@ class SourceDatabase:
 
     def load_tables(self, frames: Mapping[str, pl.DataFrame]) -> dict[str, int]:
         """Append each frame to its table in one transaction; returns rows per table."""
-        counts: dict[str, int] = {}
+        with self.loader() as load:
+            load(frames)
+        return load.counts
+
+    @contextmanager
+    def loader(self) -> Iterator[TableLoader]:
+        """A TableLoader on one connection, committed when the block ends without error.
+
+        For tables generated in batches (orders a month at a time): each batch is appended
+        as it comes, and a failure part-way leaves no half-loaded database behind.
+        """
         with self.connect() as conn:
-            cur = conn.cursor()
-            for table in PLATFORM_TABLES:
-                if table not in frames:
-                    continue
-                frame = self._adapt_types(frames[table])
-                if frame.height:
-                    cur.adbc_ingest(
-                        table, frame.to_arrow(), mode="append", db_schema_name=self.schema
-                    )
-                counts[table] = frame.height
+            load = TableLoader(self, conn.cursor())
+            yield load
             conn.commit()
-        return counts
 
     def read_table(self, query: str) -> pl.DataFrame:
         """Run a query and return the result as a polars frame (Arrow end to end)."""
@@ -155,6 +156,28 @@ class SourceDatabase:
             return frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64))
         # COPY BINARY needs the exact column type: every id and count is INTEGER (int4).
         return frame.with_columns(pl.col(pl.Int64).cast(pl.Int32))
+
+
+class TableLoader:
+    """Appends batches of platform tables inside one open transaction (see loader())."""
+
+    def __init__(self, database: SourceDatabase, cursor: Any) -> None:
+        self._database = database
+        self._cursor = cursor
+        self.counts: dict[str, int] = {}  # rows appended so far, per table in load order
+
+    def __call__(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        """Append each frame to its table, in PLATFORM_TABLES order."""
+        db = self._database
+        for table in PLATFORM_TABLES:
+            if table not in frames:
+                continue
+            frame = db._adapt_types(frames[table])
+            if frame.height:
+                self._cursor.adbc_ingest(
+                    table, frame.to_arrow(), mode="append", db_schema_name=db.schema
+                )
+            self.counts[table] = self.counts.get(table, 0) + frame.height
 
 
 # `password=...` in a URL's query string (libpq reads it there too) or a key=value DSN
