@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?= data
 export DAGSTER_HOME ?= $(CURDIR)/$(DATA)/dagster_home
 
-.PHONY: install demo test ui bench hostile lint format clean
+.PHONY: install demo test ui bench bench-scale hostile lint format clean
 
 install: $(STAMP)
 
@@ -41,6 +41,11 @@ ui: $(STAMP)
 bench: $(STAMP)
 	@command -v goaccess >/dev/null || { apt-get update -qq && apt-get install -y -qq goaccess; }
 	$(BIN)/python -m b2b_platform_tests.bench
+	@if [ -n "$(BENCH_SCALES)" ]; then $(MAKE) --no-print-directory bench-scale; fi
+
+# full build, no-op refresh and one new day per scale (BENCH_SCALES, default small large [xlarge])
+bench-scale: $(STAMP)
+	$(BIN)/python -m b2b_platform_tests.bench_scale
 
 hostile: $(STAMP)
 	$(BIN)/python -m b2b_platform_tests.hostile_corpus measure
