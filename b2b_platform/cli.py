@@ -46,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     generate = commands.add_parser(
         "generate", help="write the three simulated sources (database, web logs, lead workbooks)"
     )
-    generate.add_argument("--scale", default="small", help="tiny, small, large or xlarge (default small)")
+    generate.add_argument(
+        "--scale", default="small", help="tiny, small, large or xlarge (default small)"
+    )
     generate.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     generate.add_argument(
         "--as-of", dest="as_of", help="last simulated day, YYYY-MM-DD (default today, UTC)"
