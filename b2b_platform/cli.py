@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
         "(by default they are then queued to it, behind any other run writing the warehouse)",
     )
     run.add_argument(
+        "--plan",
+        action="store_true",
+        help="print which assets and months are stale and why, and run nothing",
+    )
+    run.add_argument(
         "--force",
         action="store_true",
         help="build every selected asset and month, even those already up to date with "
@@ -167,6 +172,9 @@ def _run(args: argparse.Namespace) -> int:
         if abandoned:
             print(f"marked {abandoned} run(s) of a killed `b2b run` as failed")
         plan = None if args.force else _stale_plan(definitions, keys, settings, instance)
+        if args.plan:
+            _print_plan(plan, keys)
+            return 0
         if plan is not None:
             keys = stale_only(definitions, keys, plan)
             if not keys:
@@ -220,6 +228,18 @@ def _run(args: argparse.Namespace) -> int:
         for failure in outcome.failed_runs:
             print(f"  {failure}", file=sys.stderr)
     return 0 if outcome.ok and not failed_files else 1
+
+
+def _print_plan(plan: StalePlan | None, keys: set[dg.AssetKey]) -> None:
+    """What a refresh would build: each stale asset, its stale months, and why."""
+    if plan is None:
+        print(f"--force: all {len(keys)} selected assets would be built")
+        return
+    print(f"{len(plan.slices)} of {len(keys)} selected assets are stale:")
+    for key in sorted(plan.slices, key=lambda k: k.to_user_string()):
+        months = sorted(m[:7] for m in plan.slices[key] if m)
+        where = f" [{months[0]}..{months[-1]}, {len(months)} months]" if months else ""
+        print(f"  {key.to_user_string()}{where}: {plan.reasons[key]}")
 
 
 def _stale_plan(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -17,11 +18,13 @@ from b2b_platform.lib.metadata import schema_metadata, table_metadata
 from b2b_platform.lib.settings import Settings, add_months
 from b2b_platform.lib.slice_versions import (
     SliceShape,
+    SliceVersion,
     VersionBasis,
     data_version,
-    input_version,
     record_versions,
     recorded_versions,
+    slice_inputs,
+    version_of,
 )
 from b2b_platform.lib.warehouse import (
     AuditFailed,
@@ -138,7 +141,7 @@ def slice_versions_of(
     conn: duckdb.DuckDBPyConnection,
     partition_key: str | None,
     source: str | None,
-) -> tuple[list[tuple[str, str | None, str]], bool]:
+) -> tuple[list[SliceVersion], bool]:
     """(asset key, partition key, input version) of each slice the step builds, and
     whether all of them are up to date; no rows when the source must be read again."""
     graph = context.job_def.asset_layer.asset_graph
@@ -149,15 +152,16 @@ def slice_versions_of(
         found = recorded.get((key.to_user_string(), month))
         return found.data_version if found else None
 
-    rows: list[tuple[str, str | None, str]] = []
+    rows: list[SliceVersion] = []
     current = True
     for key in sorted(context.selected_asset_keys):
         shape = SliceShape.of(context.assets_def, key, lambda k: graph.get(k).partitions_def)
-        version = input_version(basis, shape, partition_key, parent_version, source)
-        if version is None:
+        inputs = slice_inputs(basis, shape, partition_key, parent_version, source)
+        if inputs is None:
             return [], False
+        version = version_of(key, partition_key, inputs)
         name = key.to_user_string()
-        rows.append((name, partition_key, version))
+        rows.append((name, partition_key, version, json.dumps(inputs, sort_keys=True)))
         found = recorded.get((name, partition_key))
         current &= found is not None and found.input_version == version
     return rows, current and bool(rows)

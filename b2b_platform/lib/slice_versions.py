@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,13 +42,15 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     partition_key VARCHAR,          -- NULL for an unpartitioned asset
     input_version VARCHAR NOT NULL, -- digest of what the slice was built from
     data_version VARCHAR NOT NULL,  -- what its readers record as their input
-    recorded_at TIMESTAMP
+    recorded_at TIMESTAMP,
+    inputs VARCHAR                  -- JSON: each input's version by name (code, source, ...)
 )
 """
 MISSING = "missing"  # a parent slice never built: its reader is stale until it is
 UNKNOWN_SOURCE = None  # a source that could not be read or must be read again
 CODE_ROOTS = ("b2b_platform", "source_db")
 CALENDAR = "calendar"
+PSEUDONYMIZER = "pseudonymizer"
 
 
 def digest(*parts: object) -> str:
@@ -68,36 +71,37 @@ def code_version() -> str:
     return hasher.hexdigest()[:20]
 
 
-def settings_version(settings: Settings, pseudonym_key: bytes | None) -> str:
-    """The settings that change what the warehouse holds. The pseudonym key enters as
-    a keyed digest of a constant, so this version never reveals it."""
-    key_id = (
-        hmac.new(pseudonym_key, b"b2b slice version", "sha256").hexdigest()[:16]
-        if (pseudonym_key)
-        else None
-    )
+def settings_version(settings: Settings) -> str:
     return digest(
         settings.source_db_url, str(settings.log_dir), str(settings.leads_dir),
         str(settings.report_dir), settings.first_month, settings.max_reject_rate,
-        settings.trusted_proxies, key_id,
+        settings.trusted_proxies,
     )  # fmt: skip
+
+
+def key_identity(pseudonym_key: bytes | None) -> str:
+    """Which pseudonym key is in use, as a keyed digest of a constant: never the key."""
+    if not pseudonym_key:
+        return "none"
+    return hmac.new(pseudonym_key, b"b2b slice version", "sha256").hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class VersionBasis:
-    """What every slice's version starts from: the code, the settings and the as-of day."""
+    """What every slice's version starts from: the code, the settings, the as-of day and
+    (for the slices that pseudonymize) the pseudonym key."""
 
     code: str
     settings: str
     as_of: str
+    pseudonym_key: str = "none"
 
     @classmethod
     def current(cls, settings: Settings) -> VersionBasis:
         return cls(
-            code_version(),
-            settings_version(settings, _pseudonym_key(settings)),
-            str(settings.as_of),
-        )
+            code_version(), settings_version(settings), str(settings.as_of),
+            key_identity(_pseudonym_key(settings)),
+        )  # fmt: skip
 
 
 def _pseudonym_key(settings: Settings) -> bytes | None:
@@ -124,6 +128,7 @@ class SliceShape:
     partitioned: bool
     parents: tuple[Parent, ...]
     reads_as_of: bool
+    pseudonymizes: bool = False
 
     @classmethod
     def of(
@@ -142,10 +147,38 @@ class SliceShape:
         # is part of its source's fingerprint; a whole table that reads the calendar
         # (a report window, a dimension of dates) changes with the day itself.
         reads_as_of = CALENDAR in assets_def.required_resource_keys and not partitioned
-        return cls(key, partitioned, tuple(parents), reads_as_of)
+        pseudonymizes = PSEUDONYMIZER in assets_def.required_resource_keys
+        return cls(key, partitioned, tuple(parents), reads_as_of, pseudonymizes)
 
 
 DataVersions = Callable[[dg.AssetKey, str | None], str | None]
+
+
+def slice_inputs(
+    basis: VersionBasis,
+    shape: SliceShape,
+    partition_key: str | None,
+    parent_version: DataVersions,
+    source: str | None = "",
+) -> dict[str, str] | None:
+    """What one slice is built from, by name (`code`, `settings`, `as_of`, `source`, and
+    each parent's key); None when its source must be read again."""
+    if source is UNKNOWN_SOURCE:
+        return None
+    parts = {"code": basis.code, "settings": basis.settings, "source": source}
+    if shape.reads_as_of:
+        parts["as_of"] = basis.as_of
+    if shape.pseudonymizes:
+        parts["pseudonym_key"] = basis.pseudonym_key
+    for parent in shape.parents:
+        if parent.months is None:
+            version = parent_version(parent.key, None) or MISSING
+        elif shape.partitioned:
+            version = parent_version(parent.key, partition_key) or MISSING
+        else:
+            version = digest(*(parent_version(parent.key, m) or MISSING for m in parent.months))
+        parts[parent.key.to_user_string()] = version
+    return parts
 
 
 def input_version(
@@ -156,28 +189,19 @@ def input_version(
     source: str | None = "",
 ) -> str | None:
     """The input version of one slice; None when its source must be read again."""
-    if source is UNKNOWN_SOURCE:
-        return None
-    parents = []
-    for parent in shape.parents:
-        if parent.months is None:
-            parents.append(parent_version(parent.key, None) or MISSING)
-        elif shape.partitioned:
-            parents.append(parent_version(parent.key, partition_key) or MISSING)
-        else:
-            parents.append(
-                digest(*(parent_version(parent.key, m) or MISSING for m in parent.months))
-            )
-    as_of = basis.as_of if shape.reads_as_of else ""
-    return digest(
-        basis.code,
-        basis.settings,
-        as_of,
-        shape.key.to_user_string(),
-        partition_key,
-        source,
-        parents,
-    )
+    parts = slice_inputs(basis, shape, partition_key, parent_version, source)
+    return None if parts is None else version_of(shape.key, partition_key, parts)
+
+
+def version_of(key: dg.AssetKey, partition_key: str | None, parts: Mapping[str, str]) -> str:
+    return digest(key.to_user_string(), partition_key, sorted(parts.items()))
+
+
+def changed_inputs(recorded: str | None, current: Mapping[str, str]) -> list[str]:
+    """The names of the inputs that differ from those a slice was built from."""
+    before = json.loads(recorded) if recorded else {}
+    return sorted(name for name in current.keys() | before.keys()
+                  if current.get(name) != before.get(name))  # fmt: skip
 
 
 def data_version(input_version: str) -> str:
@@ -188,6 +212,7 @@ def data_version(input_version: str) -> str:
 class RecordedVersion:
     input_version: str
     data_version: str
+    inputs: str | None = None  # JSON, see slice_inputs
 
 
 Recorded = Mapping[tuple[str, str | None], RecordedVersion]
@@ -203,26 +228,28 @@ def recorded_versions(
     ).fetchone()[0]:  # type: ignore[index]
         return {}
     rows = conn.execute(
-        f"SELECT asset_key, partition_key, input_version, data_version FROM {TABLE}"
+        f"SELECT asset_key, partition_key, input_version, data_version, inputs FROM {TABLE}"
         " WHERE ? IS NULL OR list_contains(?, asset_key)",
         [keys, keys],
     ).fetchall()
-    return {(a, p): RecordedVersion(i, d) for a, p, i, d in rows}
+    return {(a, p): RecordedVersion(i, d, j) for a, p, i, d, j in rows}
 
 
-def record_versions(
-    conn: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str | None, str]]
-) -> None:
+SliceVersion = tuple[str, str | None, str, str]  # asset key, partition key, version, inputs
+
+
+def record_versions(conn: duckdb.DuckDBPyConnection, rows: Sequence[SliceVersion]) -> None:
     """Replace the recorded versions of these slices: (asset key, partition key, input
-    version). Call inside the transaction that publishes them, or after it."""
-    for asset_key, partition_key, version in rows:
+    version, inputs as JSON). Call inside the transaction that publishes them, or after."""
+    for asset_key, partition_key, version, inputs in rows:
         conn.execute(
             f"DELETE FROM {TABLE} WHERE asset_key = ? AND partition_key IS NOT DISTINCT FROM ?",
             [asset_key, partition_key],
         )
         conn.execute(
-            f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, current_timestamp::TIMESTAMP)",
-            [asset_key, partition_key, version, data_version(version)],
+            f"INSERT INTO {TABLE} (asset_key, partition_key, input_version, data_version,"
+            " recorded_at, inputs) VALUES (?, ?, ?, ?, current_timestamp::TIMESTAMP, ?)",
+            [asset_key, partition_key, version, data_version(version), inputs],
         )
 
 

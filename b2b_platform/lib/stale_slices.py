@@ -10,10 +10,13 @@ import dagster as dg
 
 from b2b_platform.lib.slice_versions import (
     Recorded,
+    RecordedVersion,
     SliceShape,
     VersionBasis,
+    changed_inputs,
     data_version,
-    input_version,
+    slice_inputs,
+    version_of,
 )
 
 SourceVersions = Mapping[tuple[str, str | None], str | None]
@@ -69,7 +72,8 @@ def plan_stale_slices(
         name = key.to_user_string()
         for month in partitions.get_partition_keys() if partitions else [None]:
             source = sources.get((name, month), "")
-            version = input_version(basis, shape, month, parent_version, source)
+            inputs = slice_inputs(basis, shape, month, parent_version, source)
+            version = None if inputs is None else version_of(key, month, inputs)
             found = recorded.get((name, month))
             known = in_dagster is None or month in in_dagster.get(key, set())
             if version is not None and found is not None and found.input_version == version:
@@ -79,7 +83,7 @@ def plan_stale_slices(
             # what it will be once built (unknown for a source read again: a unique mark)
             expected[(name, month)] = data_version(version or f"{name}@{month}: reread")
             plan.slices.setdefault(key, set()).add(month)
-            plan.reasons.setdefault(key, _reason(found, source, month))
+            plan.reasons.setdefault(key, _reason(found, inputs, month))
         if key not in plan.slices:
             plan.up_to_date.add(key)
     return plan
@@ -89,13 +93,17 @@ def _where(month: str | None) -> str:
     return f" ({month[:7]})" if month else ""
 
 
-def _reason(found: object, source: str | None, month: str | None) -> str:
+def _reason(found: RecordedVersion | None, inputs: dict[str, str] | None, month: str | None) -> str:
     where = _where(month)
     if found is None:
         return f"never built{where}"
-    if source is None:
-        return f"its source must be read again{where}"
-    return f"its source, an input, the code or the settings changed{where}"
+    if inputs is None:
+        return f"its source must be read again (new, or it failed last time){where}"
+    changed = changed_inputs(found.inputs, inputs)
+    names = {"code": "the code", "settings": "the settings", "as_of": "the as-of day",
+             "source": "its source", "pseudonym_key": "the pseudonym key"}  # fmt: skip
+    said = [names.get(name, name) for name in changed]
+    return f"changed: {', '.join(said) or 'its inputs'}{where}"
 
 
 def _parents_first(graph: object, keys: set[dg.AssetKey]) -> list[dg.AssetKey]:

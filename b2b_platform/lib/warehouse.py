@@ -316,7 +316,7 @@ class WarehouseStep:
         self._totals_at_begin = CommitResult()
         # (asset key, partition key, input version) of the slices this step builds: the
         # recorded versions are removed by its first commit and written when it succeeds
-        self.versions: list[tuple[str, str | None, str]] = []
+        self.versions: list[slice_versions.SliceVersion] = []
         self.up_to_date = False  # every slice's recorded input version is the current one
 
     # -- lifecycle
@@ -378,7 +378,7 @@ class WarehouseStep:
         self.rollback()
         # built again by the next refresh, even if its inputs then look as they did
         # before (its failure stays on record until a run of it succeeds)
-        slice_versions.forget_versions(self.conn, [(k, p) for k, p, _ in self.versions])
+        slice_versions.forget_versions(self.conn, [(v[0], v[1]) for v in self.versions])
         message = f"{type(error).__name__}: {error}".strip()[:2000]
         status = "interrupted" if type(error).__name__ in INTERRUPTIONS else "failed"
         self.conn.execute(
@@ -446,7 +446,7 @@ class WarehouseStep:
         if not self.in_transaction:
             conn.execute("BEGIN TRANSACTION")
             self.in_transaction = True
-            slice_versions.forget_versions(conn, [(key, part) for key, part, _ in self.versions])
+            slice_versions.forget_versions(conn, [(v[0], v[1]) for v in self.versions])
             self._totals_at_begin = CommitResult(**{
                 name: getattr(self.totals, name)
                 for name in ("rows_read", "rows_written", "rows_rejected", "rows_merged", "rows_flagged")
