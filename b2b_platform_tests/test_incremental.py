@@ -59,6 +59,11 @@ def test_refresh_builds_only_what_changed_and_equals_a_clean_build(own_sources, 
             " WHERE order_id = (SELECT min(order_id) FROM orders WHERE status = 'delivered'"
             " AND ordered_at >= '2026-09-05' AND ordered_at < '2026-09-25')"
         )
+    plan = b2b_run(own_sources, warehouse, "--plan").stdout
+    assert "raw/orders [2026-09..2026-09, 1 months]: changed: its source" in plan, plan
+    assert "staging/orders [2026-09..2026-09, 1 months]: changed: raw/orders" in plan, plan
+    assert "reports/monthly_sales: changed: core/fct_order_lines" in plan, plan
+    assert "raw/weblogs" not in plan
     (mark,) = query(warehouse, "SELECT max(started_at) FROM etl.run_log")[0]
     late = b2b_run(own_sources, warehouse)
     assert "[2026-09..2026-09]" in late.stdout, late.stdout
@@ -76,6 +81,14 @@ def test_refresh_builds_only_what_changed_and_equals_a_clean_build(own_sources, 
     new_day = b2b_run(own_sources, warehouse)
     assert "raw/weblogs" in new_day.stdout and "[2026-11..2026-11]" in new_day.stdout
     assert "raw/orders" not in new_day.stdout
+    # the view over every month of requests checked the month that changed, not all
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(warehouse.parent / "dagster_home"))
+    (latest,) = instance.fetch_materializations(
+        dg.AssetKey(["core", "fct_web_requests"]), limit=1
+    ).records
+    assert latest.asset_materialization.metadata["months_checked"].value == "2026-11"  # type: ignore[union-attr]
 
     # what the refreshes left equals a clean build of the same sources
     clean = tmp_path / "clean" / "b2b.duckdb"

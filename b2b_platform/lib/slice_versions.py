@@ -51,6 +51,7 @@ UNKNOWN_SOURCE = None  # a source that could not be read or must be read again
 CODE_ROOTS = ("b2b_platform", "source_db")
 CALENDAR = "calendar"
 PSEUDONYMIZER = "pseudonymizer"
+MONTHS_OF = "months of "  # inputs entry: a monthly parent's version per month
 
 
 def digest(*parts: object) -> str:
@@ -176,9 +177,23 @@ def slice_inputs(
         elif shape.partitioned:
             version = parent_version(parent.key, partition_key) or MISSING
         else:
-            version = digest(*(parent_version(parent.key, m) or MISSING for m in parent.months))
+            months = {m: parent_version(parent.key, m) or MISSING for m in parent.months}
+            version = digest(*months.values())
+            # each month's version too, so the step can tell which months moved
+            parts[MONTHS_OF + parent.key.to_user_string()] = json.dumps(months)
         parts[parent.key.to_user_string()] = version
     return parts
+
+
+def changed_months(previous: str | None, current: str, parent: dg.AssetKey) -> list[str] | None:
+    """The months of a monthly parent whose data version moved since the slice was built
+    from it (`previous` and `current` its inputs as JSON); None if unknown (never built)."""
+    before = json.loads(previous).get(MONTHS_OF + parent.to_user_string()) if previous else None
+    now = json.loads(current).get(MONTHS_OF + parent.to_user_string())
+    if before is None or now is None:
+        return None
+    old, new = json.loads(before), json.loads(now)
+    return sorted(month for month in new if new[month] != old.get(month))
 
 
 def input_version(
@@ -201,7 +216,7 @@ def changed_inputs(recorded: str | None, current: Mapping[str, str]) -> list[str
     """The names of the inputs that differ from those a slice was built from."""
     before = json.loads(recorded) if recorded else {}
     return sorted(name for name in current.keys() | before.keys()
-                  if current.get(name) != before.get(name))  # fmt: skip
+                  if current.get(name) != before.get(name) and not name.startswith(MONTHS_OF))  # fmt: skip
 
 
 def data_version(input_version: str) -> str:

@@ -318,6 +318,7 @@ class WarehouseStep:
         # recorded versions are removed by its first commit and written when it succeeds
         self.versions: list[slice_versions.SliceVersion] = []
         self.up_to_date = False  # every slice's recorded input version is the current one
+        self.previous_inputs: str | None = None  # JSON of what the (first) slice was built from
 
     # -- lifecycle
 

@@ -53,6 +53,9 @@ def fct_web_requests(context: dg.AssetExecutionContext, duckdb: DuckDBResource) 
         """,
         view=True,
         table_checks=core_table_checks("fct_web_requests", ["source_file", "line_number"]),
+        # a log file belongs to one month (raw/weblogs' manifest_consistent), so checking
+        # the months that changed keeps the key unique across the whole view
+        checks_follow=staging_key("web_requests"),
     )
 
 
