@@ -72,8 +72,12 @@ def test_report_files(built_warehouse: Path) -> None:
     sales = book["monthly_sales"]
     assert [c.value for c in sales[1]][:4] == ["month", "orders", "units", "revenue"]
     assert sales["A1"].font.bold and sales.freeze_panes == "A2"
-    assert sales["D2"].number_format == "#,##0.00"
+    assert sales["D2"].number_format == '"ARS "#,##0.00'  # money says its currency
+    assert sales["A2"].number_format == "mmm yyyy"  # months read as Dec 2025
+    assert sales["F2"].number_format == '0.0"%"'  # points and fractions read alike
     assert book["top_devices"]["F2"].number_format == "0.0%"
+    products = book["top_products_by_country"]
+    assert products["F2"].number_format == "0"  # a product id is not a quantity
     assert sales.column_dimensions["D"].width >= len("revenue")
     charts = sales._charts  # openpyxl keeps the charts it read here
     assert len(charts) == 1 and charts[0].tagname == "barChart"
@@ -110,3 +114,22 @@ def test_b2b_report_before_any_run(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         err
         == f"b2b: error: warehouse {tmp_path / 'none.duckdb'} does not exist: run `b2b run` first"
     )
+
+
+def test_people_read_months_money_ids_percentages_and_hidden_android_models() -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    from b2b_platform.lib.report_output import Report, text_table
+
+    sales = Report(
+        "monthly_sales", ["month", "revenue", "revenue_change_pct", "product_id", "device",
+                          "share_of_users"],
+        ["DATE", "DECIMAL(18,2)", "DECIMAL(9,2)", "BIGINT", "VARCHAR", "DOUBLE"],
+        [(dt.date(2025, 12, 1), Decimal("1234567.5"), Decimal("12.34"), 1440, "K", 0.1234)],
+    )  # fmt: skip
+    header, _, row = text_table(sales).splitlines()
+    assert "revenue (ARS)" in header
+    assert row.split("  ")[1:] and "Dec 2025" in row and "1,234,567.50" in row
+    assert "12.3%" in row and " 1440" in row and "1,440" not in row
+    assert "Android (model hidden)" in row

@@ -49,6 +49,13 @@ def read_report(conn: duckdb.DuckDBPyConnection, name: str) -> Report:
     return Report(name, relation.columns, [str(t) for t in relation.types], relation.fetchall())
 
 
+CURRENCY = "ARS"  # the platform's prices and revenue, as stored at the source
+# uap-core's device family for Chrome's reduced Android user agent ("Linux; Android 10;
+# K"), which hides the model: people read what it means, the tables keep the family
+HIDDEN_ANDROID_MODEL = {"K": "Android (model hidden)"}
+INTEGER_TYPES = {"BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "UBIGINT"}
+
+
 def _kind(column: str, dtype: str) -> str:
     if column.endswith("_pct"):
         return "points"
@@ -56,33 +63,50 @@ def _kind(column: str, dtype: str) -> str:
         return "fraction"
     if dtype.startswith("DECIMAL"):
         return "money"
-    if dtype in {"BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "UBIGINT"}:
+    if column.endswith("_id") and dtype in INTEGER_TYPES:
+        return "id"  # a name, not a quantity: no thousands separators
+    if dtype in INTEGER_TYPES:
         return "integer"
+    if dtype == "DATE" and column == "month":
+        return "month"
     if dtype == "DATE":
         return "date"
+    if column == "device":
+        return "device"
     return "text"
 
 
 def display_value(value: Any, kind: str) -> str:
-    """A cell as a person reads it: thousands separators, cents, percentages."""
+    """A cell as a person reads it: thousands separators, cents, one percentage
+    convention (12.5%, whether stored as points or as a fraction), months as Dec 2025,
+    identifiers as they are, and devices by what they are."""
     if value is None:
         return ""
     if kind == "points":
-        return f"{value:,.2f}%"
+        return f"{value:,.1f}%"
     if kind == "fraction":
         return f"{value * 100:,.1f}%"
     if kind == "money":
         return f"{value:,.2f}"
     if kind == "integer" and isinstance(value, int):
         return f"{value:,}"
+    if kind == "month" and isinstance(value, dt.date):
+        return value.strftime("%b %Y")
+    if kind == "device":
+        return HIDDEN_ANDROID_MODEL.get(str(value), str(value))
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
 
 
+def display_header(column: str, kind: str) -> str:
+    """A column's heading; money says its currency once, in the heading."""
+    return f"{column} ({CURRENCY})" if kind == "money" else column
+
+
 def display_rows(report: Report) -> tuple[list[str], list[bool]]:
     kinds = [_kind(c, t) for c, t in zip(report.columns, report.types, strict=True)]
-    right = [k in {"points", "fraction", "money", "integer"} for k in kinds]
+    right = [k in {"points", "fraction", "money", "integer", "id"} for k in kinds]
     return kinds, right
 
 
@@ -90,7 +114,8 @@ def text_table(report: Report) -> str:
     """An aligned plain-text table for the terminal."""
     kinds, right = display_rows(report)
     cells = [[display_value(v, k) for v, k in zip(row, kinds, strict=True)] for row in report.rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(report.columns)]
+    headers = [display_header(c, k) for c, k in zip(report.columns, kinds, strict=True)]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(headers)]
 
     def line(values: Sequence[str]) -> str:
         return (
@@ -102,13 +127,14 @@ def text_table(report: Report) -> str:
         )
 
     rule = "  " + "  ".join("-" * w for w in widths)
-    return "\n".join([line(report.columns), rule, *(line(r) for r in cells)])
+    return "\n".join([line(headers), rule, *(line(r) for r in cells)])
 
 
 def markdown_table(report: Report, limit: int = 25) -> str:
     """The first rows as a markdown table, for the materialization's preview in the UI."""
     kinds, right = display_rows(report)
-    head = "| " + " | ".join(report.columns) + " |"
+    headers = [display_header(c, k) for c, k in zip(report.columns, kinds, strict=True)]
+    head = "| " + " | ".join(headers) + " |"
     align = "|" + "|".join("---:" if r else "---" for r in right) + "|"
     body = [
         "| "
@@ -215,11 +241,14 @@ def write_workbook(reports: Sequence[Report], path: Path, title_note: str) -> Pa
          "text_wrap": True, "valign": "top"}
     )  # fmt: skip
     formats = {
-        "money": workbook.add_format({"num_format": "#,##0.00"}),
+        "money": workbook.add_format({"num_format": f'"{CURRENCY} "#,##0.00'}),
         "integer": workbook.add_format({"num_format": "#,##0"}),
-        "points": workbook.add_format({"num_format": '0.00"%"'}),
+        "id": workbook.add_format({"num_format": "0"}),
+        "points": workbook.add_format({"num_format": '0.0"%"'}),
         "fraction": workbook.add_format({"num_format": "0.0%"}),
         "date": workbook.add_format({"num_format": "yyyy-mm-dd"}),
+        "month": workbook.add_format({"num_format": "mmm yyyy"}),
+        "device": None,
         "text": None,
     }
     for report in reports:
@@ -230,10 +259,11 @@ def write_workbook(reports: Sequence[Report], path: Path, title_note: str) -> Pa
         sheet.freeze_panes(1, 0)
         for col, (column, kind) in enumerate(zip(report.columns, kinds, strict=True)):
             values = [row[col] for row in report.rows]
-            width = max([len(column) + 2, *(len(display_value(v, kind)) + 2 for v in values)])
+            width = max([len(column) + 2, *(len(display_value(v, kind)) + 6 for v in values)])
             sheet.set_column(col, col, min(width, 60), formats[kind])
             for row_index, value in enumerate(values, start=1):
-                _write_cell(sheet, row_index, col, value, formats[kind])
+                shown = display_value(value, kind) if kind == "device" else value
+                _write_cell(sheet, row_index, col, shown, formats[kind])
         if report.rows:
             sheet.autofilter(0, 0, len(report.rows), len(report.columns) - 1)
         if report.name == "monthly_sales" and report.rows:
@@ -271,7 +301,7 @@ def _revenue_chart(workbook: Any, sheet: Any, report: Report) -> None:
     )
     chart.set_title({"name": "Monthly revenue (valid orders)"})
     chart.set_x_axis({"name": "Month", "num_format": "mmm yyyy", "date_axis": False})
-    chart.set_y_axis({"name": "Revenue", "num_format": "#,##0"})
+    chart.set_y_axis({"name": f"Revenue ({CURRENCY})", "num_format": "#,##0"})
     chart.set_legend({"none": True})
     chart.set_size({"width": 760, "height": 360})
     sheet.insert_chart(1, len(report.columns) + 1, chart)
