@@ -133,3 +133,12 @@ def test_people_read_months_money_ids_percentages_and_hidden_android_models() ->
     assert row.split("  ")[1:] and "Dec 2025" in row and "1,234,567.50" in row
     assert "12.3%" in row and " 1440" in row and "1,440" not in row
     assert "Android (model hidden)" in row
+
+
+def test_run_lines_say_months_as_people_read_them() -> None:
+    from b2b_platform.lib.runner import month_span
+
+    assert month_span(["2026-11-01"]) == "Nov 2026"
+    assert (
+        month_span(["2025-12-01", "2026-01-01", "2026-02-01"]) == "Dec 2025 to Feb 2026 (3 months)"
+    )

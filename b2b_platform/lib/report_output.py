@@ -67,6 +67,8 @@ def _kind(column: str, dtype: str) -> str:
         return "id"  # a name, not a quantity: no thousands separators
     if dtype in INTEGER_TYPES:
         return "integer"
+    if dtype == "DOUBLE":
+        return "number"
     if dtype == "DATE" and column == "month":
         return "month"
     if dtype == "DATE":
@@ -90,6 +92,8 @@ def display_value(value: Any, kind: str) -> str:
         return f"{value:,.2f}"
     if kind == "integer" and isinstance(value, int):
         return f"{value:,}"
+    if kind == "number" and isinstance(value, float):
+        return f"{value:,.1f}"
     if kind == "month" and isinstance(value, dt.date):
         return value.strftime("%b %Y")
     if kind == "device":
@@ -106,7 +110,7 @@ def display_header(column: str, kind: str) -> str:
 
 def display_rows(report: Report) -> tuple[list[str], list[bool]]:
     kinds = [_kind(c, t) for c, t in zip(report.columns, report.types, strict=True)]
-    right = [k in {"points", "fraction", "money", "integer", "id"} for k in kinds]
+    right = [k in {"points", "fraction", "money", "integer", "id", "number"} for k in kinds]
     return kinds, right
 
 
@@ -243,6 +247,7 @@ def write_workbook(reports: Sequence[Report], path: Path, title_note: str) -> Pa
     formats = {
         "money": workbook.add_format({"num_format": f'"{CURRENCY} "#,##0.00'}),
         "integer": workbook.add_format({"num_format": "#,##0"}),
+        "number": workbook.add_format({"num_format": "#,##0.0"}),
         "id": workbook.add_format({"num_format": "0"}),
         "points": workbook.add_format({"num_format": '0.0"%"'}),
         "fraction": workbook.add_format({"num_format": "0.0%"}),

@@ -17,9 +17,11 @@ simply finishes the work (files already loaded are skipped by the manifest).
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -264,8 +266,18 @@ def _run_stage(
         # one run over every month (single-run backfill policy); each month commits alone
         tags[PARTITION_RANGE_START], tags[PARTITION_RANGE_END] = months[0], months[-1]
         label += f" [{months[0][:7]}..{months[-1][:7]}]"
+    started = time.perf_counter()
     finished = launcher.run(stage, tags, label)
-    _account(finished, stage, label, outcome, echo, len(months))
+    count = f"{len(stage.keys)} asset{'s' if len(stage.keys) > 1 else ''}"
+    summary = f"{count}, {month_span(months)}" if months else count
+    summary += f" in {time.perf_counter() - started:.1f} s"
+    _account(finished, stage, label, outcome, echo, len(months), summary)
+
+
+def month_span(months: list[str]) -> str:
+    """Monthly partition keys as people read them: Nov 2026, or Dec 2025 to Nov 2026."""
+    first, last = (dt.date.fromisoformat(m).strftime("%b %Y") for m in (months[0], months[-1]))
+    return first if len(months) == 1 else f"{first} to {last} ({len(months)} months)"
 
 
 def _account(
@@ -275,8 +287,10 @@ def _account(
     outcome: RunOutcome,
     echo: Callable[[str], None],
     months: int,
+    summary: str,
 ) -> None:
-    """Add one run's result to the outcome and print its line."""
+    """Add one run's result to the outcome and print its line: a short one when it
+    succeeded (what `--plan` or the UI lists in full), every failure in full."""
     events = finished.events
     outcome.runs += 1
     done: dict[dg.AssetKey, set[str | None]] = {}
@@ -299,7 +313,7 @@ def _account(
     outcome.failed_checks += failed_checks
     if finished.success:
         echo(
-            f"  ok      {label}"
+            f"  ok      {summary}"
             + (f"  (failed checks: {', '.join(failed_checks)})" if failed_checks else "")
         )
         return

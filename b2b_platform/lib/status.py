@@ -28,7 +28,8 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
             conn,
             "Step runs by status",
             """
-            SELECT status, count(*) AS steps, max(coalesce(finished_at, broken_at, started_at)) AS latest
+            SELECT status, count(*) AS steps,
+                   max(coalesce(finished_at, broken_at, started_at))::TIMESTAMP(0) AS latest
             FROM etl.run_log GROUP BY status ORDER BY status""",
         ),
         _table(
@@ -38,7 +39,7 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
             SELECT started_at::TIMESTAMP(0) AS started, asset_key,
                    coalesce(partition_key[:7], '') AS month, status,
                    rows_read, rows_written, rows_rejected,
-                   round(epoch(coalesce(finished_at, broken_at) - started_at), 1)::DECIMAL(10, 1) AS seconds,
+                   round(epoch(coalesce(finished_at, broken_at) - started_at), 1) AS seconds,
                    coalesce(error[:60], '') AS error
             FROM etl.run_log ORDER BY started_at DESC LIMIT 15""",
         ),
