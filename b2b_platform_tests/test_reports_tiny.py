@@ -81,6 +81,8 @@ def test_report_files(built_warehouse: Path) -> None:
     assert sales.column_dimensions["D"].width >= len("revenue")
     charts = sales._charts  # openpyxl keeps the charts it read here
     assert len(charts) == 1 and charts[0].tagname == "barChart"
+    for name in REPORT_ORDER:  # a native chart on every report sheet
+        assert len(book[name]._charts) == 1, name
     assert not (directory / (WORKBOOK_NAME + ".part")).exists()
     assert not any(c.data_type == "f" for ws in book for row in ws.iter_rows() for c in row)
     # the export was staged next to the report directory and swapped in: nothing left over

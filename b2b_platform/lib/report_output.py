@@ -237,7 +237,7 @@ WORKBOOK_OPTIONS = {
 
 def write_workbook(reports: Sequence[Report], path: Path, title_note: str) -> Path:
     """One sheet per report: bold frozen header, number formats, column widths, and a
-    column chart of monthly revenue on the monthly_sales sheet. No cell is a formula."""
+    native chart that fits the report. No cell is a formula."""
     workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
     workbook.set_properties({"title": "B2B platform reports", "comments": title_note})
     header = workbook.add_format(
@@ -271,8 +271,7 @@ def write_workbook(reports: Sequence[Report], path: Path, title_note: str) -> Pa
                 _write_cell(sheet, row_index, col, shown, formats[kind])
         if report.rows:
             sheet.autofilter(0, 0, len(report.rows), len(report.columns) - 1)
-        if report.name == "monthly_sales" and report.rows:
-            _revenue_chart(workbook, sheet, report)
+        _report_chart(workbook, sheet, report)
     workbook.close()
     return path
 
@@ -291,22 +290,52 @@ def _write_cell(sheet: Any, row: int, col: int, value: Any, fmt: Any) -> None:
         sheet.write_string(row, col, str(value), fmt)
 
 
-def _revenue_chart(workbook: Any, sheet: Any, report: Report) -> None:
-    month_col = report.columns.index("month")
-    revenue_col = report.columns.index("revenue")
+@dataclass(frozen=True)
+class ChartSpec:
+    kind: str  # xlsxwriter chart type
+    category: str  # the column along the axis
+    value: str  # the column the bars measure
+    title: str
+    axis: str
+    num_format: str
+
+
+# One native chart per report sheet, the one that fits it.
+CHARTS: dict[str, ChartSpec] = {
+    "monthly_sales": ChartSpec("column", "month", "revenue", "Monthly revenue (valid orders)",
+                               f"Revenue ({CURRENCY}, millions)", '#,##0,,"M"'),
+    "top_devices": ChartSpec("bar", "device", "users", "Devices of B2B clients, by users",
+                             "Users (a user with two devices counts for both)", "#,##0"),
+    "top_products_by_country": ChartSpec(
+        "bar", "product_name", "units", "Most popular products in the top login countries",
+        "Units sold", "#,##0"),
+    "lead_conversion": ChartSpec("bar", "campaign", "conversion_rate", "Conversion by campaign",
+                                 "Leads whose company then bought", "0%"),
+}  # fmt: skip
+
+
+def _report_chart(workbook: Any, sheet: Any, report: Report) -> None:
+    spec = CHARTS.get(report.name)
+    if spec is None or not report.rows or not {spec.category, spec.value} <= set(report.columns):
+        return
+    category, value = report.columns.index(spec.category), report.columns.index(spec.value)
     last = len(report.rows)
-    chart = workbook.add_chart({"type": "column"})
+    chart = workbook.add_chart({"type": spec.kind})
     chart.add_series(
         {
-            "name": "Revenue",
-            "categories": [sheet.name, 1, month_col, last, month_col],
-            "values": [sheet.name, 1, revenue_col, last, revenue_col],
+            "name": spec.value,
+            "categories": [sheet.name, 1, category, last, category],
+            "values": [sheet.name, 1, value, last, value],
             "fill": {"color": "#2E75B6"},
         }
     )
-    chart.set_title({"name": "Monthly revenue (valid orders)"})
-    chart.set_x_axis({"name": "Month", "num_format": "mmm yyyy", "date_axis": False})
-    chart.set_y_axis({"name": f"Revenue ({CURRENCY})", "num_format": "#,##0"})
+    chart.set_title({"name": spec.title})
+    if spec.kind == "bar":  # horizontal bars: the first row on top, as in the table
+        chart.set_y_axis({"reverse": True})
+        chart.set_x_axis({"name": spec.axis, "num_format": spec.num_format})
+    else:
+        chart.set_x_axis({"num_format": "mmm yyyy", "date_axis": False})
+        chart.set_y_axis({"name": spec.axis, "num_format": spec.num_format})
     chart.set_legend({"none": True})
-    chart.set_size({"width": 760, "height": 360})
+    chart.set_size({"width": 760, "height": max(360, 24 * last + 120)})
     sheet.insert_chart(1, len(report.columns) + 1, chart)
