@@ -192,18 +192,20 @@ def test_plan_follows_a_change_down_the_graph_and_no_further():
                             core_b.key: {"2026-09-01", "2026-10-01"}, report_c.key: {None}}  # fmt: skip
 
     # record what that build would have recorded, by replaying the plan's versions
-    from b2b_platform.lib.slice_versions import SliceShape, data_version, input_version
+    from b2b_platform.lib.slice_versions import SliceShape, data_version, slice_inputs, version_of
 
     recorded: dict = {}
     for key in (raw_a.key, core_b.key, report_c.key):
         shape = SliceShape.of(defs.resolve_assets_def(key), key,
                               lambda k: defs.resolve_assets_def(k).partitions_def)  # fmt: skip
         for month in [None] if key == report_c.key else ["2026-09-01", "2026-10-01"]:
-            version = input_version(
+            inputs = slice_inputs(
                 basis, shape, month,
                 lambda k, m: recorded[(k.to_user_string(), m)].data_version,
                 sources.get((key.to_user_string(), month), ""),
             )  # fmt: skip
+            assert inputs is not None
+            version = version_of(key, month, inputs)
             recorded[(key.to_user_string(), month)] = RecordedVersion(
                 version, data_version(version)
             )

@@ -134,11 +134,9 @@ def set_slice_versions(
 ) -> None:
     """Set the versions the step's slices will be recorded with, and whether they are
     up to date. A step that learns its source's version only as it works sets it again."""
-    step.versions, step.up_to_date = slice_versions_of(context, step.conn, partition_key, source)
-    if step.versions:
-        name = step.versions[0][0]
-        found = recorded_versions(step.conn, [name]).get((name, partition_key))
-        step.previous_inputs = found.inputs if found else None
+    step.versions, step.up_to_date, step.previous_inputs = slice_versions_of(
+        context, step.conn, partition_key, source
+    )
 
 
 def slice_versions_of(
@@ -146,9 +144,10 @@ def slice_versions_of(
     conn: duckdb.DuckDBPyConnection,
     partition_key: str | None,
     source: str | None,
-) -> tuple[list[SliceVersion], bool]:
-    """(asset key, partition key, input version) of each slice the step builds, and
-    whether all of them are up to date; no rows when the source must be read again."""
+) -> tuple[list[SliceVersion], bool, str | None]:
+    """The versions of each slice the step builds (no rows when the source must be read
+    again), whether all of them are up to date, and the inputs the first was last built
+    from (JSON, None if never built)."""
     graph = context.job_def.asset_layer.asset_graph
     basis = VersionBasis.current(Settings.from_env())
     recorded = recorded_versions(conn)
@@ -159,17 +158,19 @@ def slice_versions_of(
 
     rows: list[SliceVersion] = []
     current = True
+    previous: list[str | None] = []
     for key in sorted(context.selected_asset_keys):
         shape = SliceShape.of(context.assets_def, key, lambda k: graph.get(k).partitions_def)
         inputs = slice_inputs(basis, shape, partition_key, parent_version, source)
         if inputs is None:
-            return [], False
+            return [], False, None
         version = version_of(key, partition_key, inputs)
         name = key.to_user_string()
         rows.append((name, partition_key, version, json.dumps(inputs, sort_keys=True)))
         found = recorded.get((name, partition_key))
         current &= found is not None and found.input_version == version
-    return rows, current and bool(rows)
+        previous.append(found.inputs if found else None)
+    return rows, current and bool(rows), previous[0] if previous else None
 
 
 SINGLE_RUN = dg.BackfillPolicy.single_run()

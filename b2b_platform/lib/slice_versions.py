@@ -196,18 +196,6 @@ def changed_months(previous: str | None, current: str, parent: dg.AssetKey) -> l
     return sorted(month for month in new if new[month] != old.get(month))
 
 
-def input_version(
-    basis: VersionBasis,
-    shape: SliceShape,
-    partition_key: str | None,
-    parent_version: DataVersions,
-    source: str | None = "",
-) -> str | None:
-    """The input version of one slice; None when its source must be read again."""
-    parts = slice_inputs(basis, shape, partition_key, parent_version, source)
-    return None if parts is None else version_of(shape.key, partition_key, parts)
-
-
 def version_of(key: dg.AssetKey, partition_key: str | None, parts: Mapping[str, str]) -> str:
     return digest(key.to_user_string(), partition_key, sorted(parts.items()))
 
