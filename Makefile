@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?= data
 export DAGSTER_HOME ?= $(CURDIR)/$(DATA)/dagster_home
 
-.PHONY: install demo test ui bench bench-scale hostile lint format clean
+.PHONY: install browser-deps demo test ui screenshots bench bench-scale hostile lint format clean
 
 install: $(STAMP)
 
@@ -22,7 +22,12 @@ demo: $(STAMP)
 	@echo "Run log, quarantine and files: .venv/bin/b2b status"
 	@echo "Dagster UI: make ui, then open http://127.0.0.1:3000"
 
-test: $(STAMP)
+# Debian's Chromium and ChromeDriver, for the browser tests and the screenshots (as root)
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
+
+test: $(STAMP) browser-deps
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

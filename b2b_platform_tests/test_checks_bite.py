@@ -480,8 +480,8 @@ def test_an_export_missing_a_file_is_not_published(
 
     export_files = report_files.export_files
 
-    def losing_a_csv(conn, reports, directory: Path, title_note: str) -> list[Path]:
-        written = export_files(conn, reports, directory, title_note)
+    def losing_a_csv(conn, reports, directory: Path, page) -> list[Path]:
+        written = export_files(conn, reports, directory, page)
         (directory / "top_devices.csv").unlink()
         return written
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import errno
 import os
 import shutil
@@ -15,15 +16,11 @@ import duckdb
 import openpyxl
 import pytest
 
-from b2b_platform.lib import report_directory, report_output
+from b2b_platform.lib import report_directory, report_export, report_output
 from b2b_platform.lib.report_directory import staged_export
-from b2b_platform.lib.report_output import (
-    EXPORT_FILES,
-    REPORT_ORDER,
-    WORKBOOK_NAME,
-    export_files,
-    read_report,
-)
+from b2b_platform.lib.report_export import export_files
+from b2b_platform.lib.report_html import PageContext
+from b2b_platform.lib.report_output import EXPORT_FILES, REPORT_ORDER, WORKBOOK_NAME, read_report
 from b2b_platform_tests.helpers import materialize, query, warehouse_env
 
 # Campaign names a person could type into a lead spreadsheet, each run by a spreadsheet
@@ -81,7 +78,8 @@ def _export(conn: duckdb.DuckDBPyConnection, target: Path) -> str:
     """What the asset does, without Dagster: stage, write, publish."""
     reports = [read_report(conn, name) for name in REPORT_ORDER]
     with staged_export(target) as staging:
-        export_files(conn, reports, staging.path, "test export")
+        page = PageContext(dt.date(2026, 11, 25), dt.date(2025, 12, 1), [], dt.datetime.now())
+        export_files(conn, reports, staging.path, page)
         return staging.publish()
 
 
@@ -120,8 +118,10 @@ def test_workbook_stores_hostile_strings_as_text(reports_db, tmp_path: Path) -> 
     _assert_no_formulas(target / WORKBOOK_NAME)
     book = openpyxl.load_workbook(target / WORKBOOK_NAME)
     leads = book["lead_conversion"]
-    cells = {cell.value: cell for cell in leads["A"][1:]}
+    *data, total = leads["A"][1:]
+    cells = {cell.value: cell for cell in data}
     assert set(cells) == {*HOSTILE, *HARMLESS}  # every string verbatim
+    assert total.value == "Total" and total.font.bold  # below the rows, not a formula
     for cell in cells.values():
         assert cell.data_type == "s" and cell.hyperlink is None, cell.value
     assert leads["G2"].data_type == "n" and leads["G2"].value == -5.25
@@ -156,7 +156,7 @@ def test_csv_rows_keep_the_workbook_order(reports_db, tmp_path: Path) -> None:
     _export(reports_db, target)
     csv_campaigns = [row[0] for row in _read_csv(target / "lead_conversion.csv")[1:]]
     book = openpyxl.load_workbook(target / WORKBOOK_NAME)
-    sheet_campaigns = [cell.value for cell in book["lead_conversion"]["A"][1:]]
+    sheet_campaigns = [c.value for c in book["lead_conversion"]["A"][1:-1]]  # not the total
     assert [c.removeprefix("'") if c[1:] in HOSTILE else c for c in csv_campaigns] == (
         sheet_campaigns
     )
@@ -187,7 +187,7 @@ def test_failure_after_the_csvs_leaves_the_old_files(reports_db, tmp_path, monke
         assert all((path.parent / f"{name}.csv").is_file() for name in REPORT_ORDER)
         raise OSError("disk full")
 
-    monkeypatch.setattr(report_output, "write_workbook", broken_workbook)
+    monkeypatch.setattr(report_export, "write_workbook", broken_workbook)
     with pytest.raises(OSError, match="disk full"):
         _export(reports_db, target)
     assert _snapshot(target) == before
@@ -324,13 +324,13 @@ def test_asset_publishes_nothing_when_its_step_does_not_commit(
     assert not outcome.ok and outcome.failed_checks == ["reports/report_files:files_written"]
     assert _snapshot(target) == before and _staging_left(target) == []
     assert _last_status(hostile_warehouse) == "failed"
-    monkeypatch.setattr(report_files, "missing_files", report_output.missing_files)
+    monkeypatch.setattr(report_files, "missing_files", report_export.missing_files)
 
     # the workbook fails after the CSVs were staged: nothing reaches the report directory
     def broken_workbook(reports, path: Path, title_note: str) -> Path:
         raise OSError("disk full")
 
-    monkeypatch.setattr(report_output, "write_workbook", broken_workbook)
+    monkeypatch.setattr(report_export, "write_workbook", broken_workbook)
     outcome = materialize("key:reports/report_files")
     assert not outcome.ok and "disk full" in outcome.failed_runs[0]
     assert _snapshot(target) == before and _staging_left(target) == []

@@ -106,6 +106,29 @@ def test_b2b_report_prints_aligned_tables(
     assert main(["report"]) == 0
     printed = capsys.readouterr().out
     assert all(f"{name} (" in printed for name in REPORT_ORDER)
+    assert max(len(line) for line in printed.splitlines()) <= 120
+    starts = [printed.index(f"{name} (") for name in REPORT_ORDER] + [len(printed)]
+    for i, name in enumerate(REPORT_ORDER):  # a table split in parts shows every column
+        columns = query(built_warehouse, f"SELECT column_name FROM (DESCRIBE reports.{name})")
+        section = printed[starts[i] : starts[i + 1]]
+        heads = [h for line in section.splitlines() for h in line.split()]
+        assert all(c in heads for (c,) in columns), name
+
+
+def test_a_table_wider_than_the_terminal_is_printed_in_parts_with_its_row_labels() -> None:
+    from b2b_platform.lib.report_output import Report, text_table
+
+    columns = ["campaign", *(f"measure_{i:02d}_with_a_long_name" for i in range(8))]
+    wide = Report("lead_conversion", columns, ["VARCHAR", *["BIGINT"] * 8],
+                  [("Expo", *range(8)), ("Webinar", *range(8, 16))])  # fmt: skip
+    printed = text_table(wide, width=80)
+    parts = printed.split("\n\n")
+    assert len(parts) == 4 and all("(part " in p for p in parts)
+    assert all(len(line) <= 80 for line in printed.splitlines())
+    assert all("Webinar" in p for p in parts)  # each part says which row it is
+    assert all(printed.count(c) == 1 for c in columns[1:])  # every column, once
+    narrow = text_table(wide, width=1000)
+    assert "(part" not in narrow and narrow.count("campaign") == 1
 
 
 def test_b2b_report_before_any_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
@@ -130,7 +153,7 @@ def test_people_read_months_money_ids_percentages_and_hidden_android_models() ->
         ["DATE", "DECIMAL(18,2)", "DECIMAL(9,2)", "BIGINT", "VARCHAR", "DOUBLE"],
         [(dt.date(2025, 12, 1), Decimal("1234567.5"), Decimal("12.34"), 1440, "K", 0.1234)],
     )  # fmt: skip
-    header, _, row = text_table(sales).splitlines()
+    header, _, row, *_total = text_table(sales).splitlines()
     assert "revenue (ARS)" in header
     assert row.split("  ")[1:] and "Dec 2025" in row and "1,234,567.50" in row
     assert "12.3%" in row and " 1440" in row and "1,440" not in row

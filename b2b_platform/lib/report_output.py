@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import openpyxl
 import xlsxwriter
+from tabulate import tabulate
 
 # Report tables in reading order, with the order their rows are read in.
 REPORT_ORDER: dict[str, str] = {
@@ -33,7 +33,8 @@ REPORT_ORDER: dict[str, str] = {
     "lead_conversion": "campaign, channel",
 }
 WORKBOOK_NAME = "b2b_reports.xlsx"
-EXPORT_FILES = frozenset({*(f"{name}.csv" for name in REPORT_ORDER), WORKBOOK_NAME})
+HTML_NAME = "b2b_reports.html"
+EXPORT_FILES = frozenset({*(f"{name}.csv" for name in REPORT_ORDER), WORKBOOK_NAME, HTML_NAME})
 
 
 @dataclass(frozen=True)
@@ -114,42 +115,108 @@ def display_rows(report: Report) -> tuple[list[str], list[bool]]:
     return kinds, right
 
 
-def text_table(report: Report) -> str:
-    """An aligned plain-text table for the terminal."""
+# Totals where adding up means something: sales over the window, and leads (a lead
+# belongs to one campaign). Ranks, shares, rates and companies (one company can answer
+# two campaigns) do not add up, so those reports have no total.
+TOTALS: dict[str, tuple[str, ...]] = {
+    "monthly_sales": ("orders", "units", "revenue"),
+    "lead_conversion": ("leads",),
+}
+
+
+def report_totals(report: Report) -> tuple[Any, ...] | None:
+    """The report's total row (its first column says "Total"), or None."""
+    summed = TOTALS.get(report.name)
+    if not summed or not report.rows:
+        return None
+    totals: dict[str, Any] = {
+        c: sum(row[i] for row in report.rows if row[i] is not None)
+        for i, c in enumerate(report.columns)
+        if c in summed
+    }
+    if report.name == "monthly_sales" and totals.get("orders"):
+        totals["avg_order_value"] = round(totals["revenue"] / totals["orders"], 2)
+    first = f"Total ({len(report.rows)} months)" if report.name == "monthly_sales" else "Total"
+    return tuple(first if i == 0 else totals.get(c) for i, c in enumerate(report.columns))
+
+
+# Columns repeated at the left of every part of a table too wide for the terminal, so
+# each part still says which row it is (the first column when not listed).
+ROW_LABELS: dict[str, tuple[str, ...]] = {
+    "top_products_by_country": ("country_code", "product_rank"),
+}
+TERMINAL_WIDTH = 120
+
+
+def _display(report: Report) -> tuple[list[str], list[list[str]], list[bool]]:
     kinds, right = display_rows(report)
-    cells = [[display_value(v, k) for v, k in zip(row, kinds, strict=True)] for row in report.rows]
     headers = [display_header(c, k) for c, k in zip(report.columns, kinds, strict=True)]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(headers)]
+    rows = list(report.rows)
+    if (totals := report_totals(report)) is not None:
+        rows.append(totals)
+    cells = [[display_value(v, k) for v, k in zip(row, kinds, strict=True)] for row in rows]
+    return headers, cells, right
 
-    def line(values: Sequence[str]) -> str:
-        return (
-            "  "
-            + "  ".join(
-                v.rjust(w) if r else v.ljust(w)
-                for v, w, r in zip(values, widths, right, strict=True)
-            ).rstrip()
-        )
 
-    rule = "  " + "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in cells)])
+def column_parts(widths: Sequence[int], labels: Sequence[int], width: int) -> list[list[int]]:
+    """Columns split into parts that each fit `width` characters (two spaces of margin
+    and two between columns), every part led by the row-label columns. No column is
+    dropped: one wider than the terminal gets a part of its own."""
+    parts: list[list[int]] = []
+    used = 2 + sum(widths[i] + 2 for i in labels)
+    current: list[int] = []
+    for i in (i for i in range(len(widths)) if i not in labels):
+        if current and used + widths[i] > width:
+            parts.append(current)
+            current, used = [], 2 + sum(widths[i] + 2 for i in labels)
+        current.append(i)
+        used += widths[i] + 2
+    parts.append(current)
+    return [[*labels, *part] for part in parts]
+
+
+def text_table(report: Report, width: int = TERMINAL_WIDTH) -> str:
+    """An aligned plain-text table for the terminal, at most `width` characters wide:
+    a wider table is printed in parts, each repeating the columns that name the row."""
+    headers, cells, right = _display(report)
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    labels = [report.columns.index(c) for c in ROW_LABELS.get(report.name, report.columns[:1])]
+    parts = column_parts(widths, labels, width)
+    total_row = len(report.rows) if len(cells) > len(report.rows) else None
+
+    def line(values: Sequence[str], columns: Sequence[int]) -> str:
+        return "  " + "  ".join(
+            values[i].rjust(widths[i]) if right[i] else values[i].ljust(widths[i])
+            for i in columns
+        ).rstrip()  # fmt: skip
+
+    blocks = []
+    for number, columns in enumerate(parts, start=1):
+        rule = "  " + "  ".join("-" * widths[i] for i in columns)
+        lines = [line(headers, columns), rule]
+        for index, row in enumerate(cells):
+            lines += [rule] if index == total_row else []
+            lines.append(line(row, columns))
+        if len(parts) > 1:
+            lines.insert(0, f"  (part {number} of {len(parts)}: the table is wider than {width}"
+                            " characters)")  # fmt: skip
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def markdown_table(report: Report, limit: int = 25) -> str:
     """The first rows as a markdown table, for the materialization's preview in the UI."""
-    kinds, right = display_rows(report)
-    headers = [display_header(c, k) for c, k in zip(report.columns, kinds, strict=True)]
-    head = "| " + " | ".join(headers) + " |"
-    align = "|" + "|".join("---:" if r else "---" for r in right) + "|"
-    body = [
-        "| "
-        + " | ".join(
-            display_value(v, k).replace("|", "\\|") for v, k in zip(row, kinds, strict=True)
-        )
-        + " |"
-        for row in report.rows[:limit]
-    ]
-    more = [f"\n{len(report.rows) - limit} more rows"] if len(report.rows) > limit else []
-    return "\n".join([head, align, *body, *more])
+    headers, cells, right = _display(report)
+    shown = cells[:limit] + (cells[len(report.rows) :] if len(report.rows) > limit else [])
+    table = tabulate(
+        [[c.replace("|", "\\|") for c in row] for row in shown],
+        headers=headers,
+        tablefmt="pipe",
+        colalign=["right" if r else "left" for r in right],
+        disable_numparse=True,
+    )
+    more = len(report.rows) - limit
+    return table + (f"\n\n{more} more rows" if more > 0 else "")
 
 
 # ---------------------------------------------------------------- files
@@ -200,29 +267,6 @@ def _csv_column(column: str, dtype: str) -> str:
     )
 
 
-def export_files(
-    conn: duckdb.DuckDBPyConnection, reports: Sequence[Report], directory: Path, title_note: str
-) -> list[Path]:
-    """Every report's CSV, then the workbook, written into `directory` (a staging one)."""
-    csv_files = [write_csv(conn, report.name, directory) for report in reports]
-    return [*csv_files, write_workbook(reports, directory / WORKBOOK_NAME, title_note)]
-
-
-def missing_files(directory: Path) -> list[str]:
-    """What a complete export in `directory` lacks: a report's CSV or its sheet."""
-    csv_files = [directory / f"{name}.csv" for name in REPORT_ORDER]
-    missing = [p.name for p in csv_files if not p.is_file() or p.stat().st_size == 0]
-    workbook = directory / WORKBOOK_NAME
-    if not workbook.is_file():
-        return [*missing, WORKBOOK_NAME]
-    book = openpyxl.load_workbook(workbook, read_only=True)
-    try:
-        sheets = set(book.sheetnames)
-    finally:
-        book.close()
-    return missing + [f"{WORKBOOK_NAME}[{n}]" for n in REPORT_ORDER if n[:31] not in sheets]
-
-
 # Text stays text: by default xlsxwriter turns "=1+1" into a formula and "http://..."
 # into a link (and, with strings_to_numbers, "12" into a number). NaN and infinity
 # become #NUM! errors instead of failing the export.
@@ -256,6 +300,11 @@ def write_workbook(reports: Sequence[Report], path: Path, title_note: str) -> Pa
         "device": None,
         "text": None,
     }
+    bold = {
+        kind: workbook.add_format({"bold": True, "top": 2, **({"num_format": f.num_format}
+                                   if f is not None else {})})
+        for kind, f in formats.items()
+    }  # fmt: skip
     for report in reports:
         sheet = workbook.add_worksheet(report.name[:31])
         kinds, _ = display_rows(report)
@@ -271,6 +320,9 @@ def write_workbook(reports: Sequence[Report], path: Path, title_note: str) -> Pa
                 _write_cell(sheet, row_index, col, shown, formats[kind])
         if report.rows:
             sheet.autofilter(0, 0, len(report.rows), len(report.columns) - 1)
+        if (totals := report_totals(report)) is not None:  # below the filter's range
+            for col, (value, kind) in enumerate(zip(totals, kinds, strict=True)):
+                _write_cell(sheet, len(report.rows) + 1, col, value, bold[kind])
         _report_chart(workbook, sheet, report)
     workbook.close()
     return path

@@ -6,6 +6,7 @@ report directory shows one whole export, never a half-written one, and never the
 of a step that failed (see lib/report_output.py for how the swap works).
 """
 
+import datetime as dt
 from functools import partial
 from typing import Any
 
@@ -20,12 +21,13 @@ from b2b_platform.lib.asset_step import (
     set_slice_versions,
 )
 from b2b_platform.lib.report_directory import StagedExport, export_version, staged_export
+from b2b_platform.lib.report_export import export_files, missing_files
+from b2b_platform.lib.report_html import PageContext, source_freshness
 from b2b_platform.lib.report_output import (
     EXPORT_FILES,
+    HTML_NAME,
     REPORT_ORDER,
     WORKBOOK_NAME,
-    export_files,
-    missing_files,
     read_report,
 )
 from b2b_platform.lib.report_step import report_asset, report_key
@@ -54,15 +56,14 @@ def report_files(
     calendar: CalendarResource,
 ) -> AssetEvents:
     """The four reports exported to the report directory (B2B_REPORT_DIR): a CSV per
-    report and b2b_reports.xlsx with a sheet per report, formatted numbers, frozen
-    headers and a chart of monthly revenue. All files are replaced together, and text
-    that a spreadsheet would run as a formula stays text."""
-    window_start, _ = calendar.report_window
-    note = f"Window {window_start} to {calendar.as_of} (as of {calendar.as_of})."
+    report, b2b_reports.xlsx with a sheet, a chart and totals per report, and
+    b2b_reports.html, a page with a chart and a table per report that opens from disk.
+    All files are replaced together, and text that a spreadsheet would run as a formula
+    stays text."""
     with staged_export(report_dir.directory) as staging:
         audit = CheckAudit(context, lambda _conn: [files_written(staging)])
         yield from published(
-            [audit], partial(_export, context, duckdb, staging, audit, note, report_dir)
+            [audit], partial(_export, context, duckdb, staging, audit, calendar, report_dir)
         )
 
 
@@ -82,12 +83,18 @@ def _export(
     duckdb: DuckDBResource,
     staging: StagedExport,
     audit: CheckAudit,
-    note: str,
+    calendar: CalendarResource,
     report_dir: DirectoryResource,
 ) -> dict[str, Any]:
     with asset_step(context, duckdb) as step:
         reports = [read_report(step.conn, name) for name in REPORT_ORDER]
-        files = export_files(step.conn, reports, staging.path, note)
+        page = PageContext(
+            as_of=calendar.as_of_date,
+            window_start=calendar.report_window[0],
+            freshness=source_freshness(step.conn),
+            generated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        )
+        files = export_files(step.conn, reports, staging.path, page)
         set_slice_versions(context, step, None, export_version(staging.path))
         # The check runs in the step's transaction: if it fails nothing is committed,
         # AuditFailed is raised and the staged files are thrown away unpublished.
@@ -102,6 +109,8 @@ def _export(
     directory = report_dir.directory
     return {
         "report_dir": dg.MetadataValue.path(str(directory)),
+        # the page opens from disk: the UI shows the link, a browser opens the file
+        "html_report": dg.MetadataValue.url((directory / HTML_NAME).absolute().as_uri()),
         "workbook": dg.MetadataValue.path(str(directory / WORKBOOK_NAME)),
         "files": dg.MetadataValue.md("\n".join(f"- {p.name}" for p in files)),
         "rows_per_report": {r.name: len(r.rows) for r in reports},

@@ -1,0 +1,378 @@
+"""The reports as one web page: b2b_reports.html, a chart and a table per report.
+
+The charts are Plotly figures. plotly.py ships plotly.js inside its wheel, so the page
+embeds the library itself and opens from disk with no network; a Content-Security-Policy
+forbids every request the page could make, so a page that tried would show it as a
+console error (the browser test fails on any). Figures are declared in Python: no
+hand-written SVG or JavaScript. Plotly escapes `<` in the data it embeds, and table
+cells are HTML-escaped, so a product name cannot close a tag or start a script.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+
+from b2b_platform.lib.report_output import (
+    CURRENCY,
+    HIDDEN_ANDROID_MODEL,
+    Report,
+    display_header,
+    display_rows,
+    display_value,
+    report_totals,
+)
+from b2b_platform.lib.warehouse import table_exists
+
+TITLES = {
+    "monthly_sales": "Monthly sales",
+    "top_devices": "Top 5 devices of B2B clients",
+    "top_products_by_country": "Most popular products in the top login countries",
+    "lead_conversion": "Lead conversion by campaign",
+}
+BLUE, LIGHT_BLUE, ORANGE = "#2E75B6", "#9DC3E6", "#C55A11"
+PALETTE = ["#2E75B6", "#C55A11", "#548235", "#7030A0", "#BF9000", "#404040"]
+PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+# Everything the page needs is inside it: no request of any kind is allowed.
+CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; img-src data:; font-src data:"
+)
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What the header says: the day the reports are as of, their window, and when each
+    source was last loaded together with its latest record."""
+
+    as_of: dt.date
+    window_start: dt.date
+    freshness: Sequence[tuple[str, dt.datetime | None, dt.datetime | None]]
+    generated_at: dt.datetime
+
+
+# Each source as people call it, its accounting name, and the column of its latest record.
+SOURCES = (
+    ("platform database", "platform_db", "core.fct_order_lines", "ordered_at"),
+    ("web logs", "weblogs", "core.fct_web_requests", "requested_at"),
+    ("lead workbooks", "leads", "core.fct_leads", "captured_at"),
+)
+
+
+def source_freshness(
+    conn: duckdb.DuckDBPyConnection,
+) -> list[tuple[str, dt.datetime | None, dt.datetime | None]]:
+    """When each source was last loaded, and the time of its latest record."""
+    loaded = dict(
+        conn.execute(
+            "SELECT source, max(recorded_at)::TIMESTAMP(0) FROM etl.record_accounting GROUP BY 1"
+        ).fetchall()
+    )
+    freshness = []
+    for label, source, table, column in SOURCES:  # identifiers from code, not from data
+        latest = (
+            conn.execute(f"SELECT max({column})::TIMESTAMP(0) FROM {table}").fetchone()[0]
+            if table_exists(conn, table)
+            else None
+        )
+        freshness.append((label, loaded.get(source), latest))
+    return freshness
+
+
+def _column(report: Report, name: str) -> list:
+    index = report.columns.index(name)
+    return [row[index] for row in report.rows]
+
+
+def _months(report: Report) -> list[str]:
+    return [display_value(m, "month") for m in _column(report, "month")]
+
+
+def monthly_sales_figure(report: Report) -> go.Figure:
+    """Revenue per month in bars (the partial month lighter), its change in a line."""
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    partial = [bool(p) for p in _column(report, "is_partial")]
+    figure.add_trace(
+        go.Bar(
+            x=_months(report),
+            y=[float(v) / 1e6 for v in _column(report, "revenue")],
+            name=f"Revenue (millions of {CURRENCY})",
+            marker_color=[LIGHT_BLUE if p else BLUE for p in partial],
+            hovertemplate="%{x}: %{y:,.1f} M " + CURRENCY + "<extra></extra>",
+        ),
+        secondary_y=False,
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=_months(report),
+            y=[None if v is None else float(v) for v in _column(report, "revenue_change_pct")],
+            name="Change vs previous month (%)",
+            mode="lines+markers",
+            line_color=ORANGE,
+            hovertemplate="%{x}: %{y:+.1f}%<extra></extra>",
+        ),
+        secondary_y=True,
+    )
+    figure.update_yaxes(title_text=f"Revenue (millions of {CURRENCY})", secondary_y=False)
+    figure.update_yaxes(title_text="Change (%)", ticksuffix="%", tickformat=".0f",
+                        secondary_y=True, showgrid=False, zeroline=True)  # fmt: skip
+    return figure
+
+
+def top_devices_figure(report: Report) -> go.Figure:
+    labels = [display_value(d, "device") for d in _column(report, "device")]
+    shares = [float(s) * 100 for s in _column(report, "share_of_users")]
+    return go.Figure(
+        go.Bar(
+            x=_column(report, "users"),
+            y=labels,
+            orientation="h",
+            marker_color=BLUE,
+            text=[f"{s:.1f}% of users" for s in shares],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:,} users<extra></extra>",
+        ),
+        layout={"yaxis": {"autorange": "reversed"}, "xaxis": {"title": {"text": "Users"}}},
+    )
+
+
+def top_products_figure(report: Report) -> go.Figure:
+    """One panel per country, its products by units."""
+    countries: dict[str, list[tuple[str, int]]] = {}
+    for country, product, units in zip(
+        _column(report, "country_name"),
+        _column(report, "product_name"),
+        _column(report, "units"),
+        strict=True,
+    ):
+        products = countries.setdefault(str(country), [])
+        if product is not None:
+            products.append((str(product), int(units)))
+    names = list(countries) or ["(no country)"]
+    figure = make_subplots(rows=len(names), cols=1, subplot_titles=names,
+                           vertical_spacing=0.12 if len(names) > 1 else 0.0)  # fmt: skip
+    for row, name in enumerate(names, start=1):
+        products = countries.get(name, [])
+        figure.add_trace(
+            go.Bar(
+                x=[u for _, u in products],
+                y=[p for p, _ in products],
+                orientation="h",
+                name=name,
+                marker_color=PALETTE[(row - 1) % len(PALETTE)],
+                hovertemplate="%{y}: %{x:,} units<extra>" + html.escape(name) + "</extra>",
+            ),
+            row=row,
+            col=1,
+        )
+        figure.update_yaxes(autorange="reversed", row=row, col=1)
+    figure.update_xaxes(title_text="Units sold", row=len(names), col=1)
+    figure.update_layout(showlegend=False, height=max(360, 230 * len(names)))
+    return figure
+
+
+def lead_conversion_figure(report: Report) -> go.Figure:
+    """Conversion per campaign, coloured by channel."""
+    figure = go.Figure()
+    rows = list(zip(_column(report, "campaign"), _column(report, "channel"),
+                    _column(report, "conversion_rate"), strict=True))  # fmt: skip
+    for index, channel in enumerate(sorted({str(c) for _, c, _ in rows})):
+        mine = [(str(campaign), rate) for campaign, c, rate in rows if str(c) == channel]
+        figure.add_trace(
+            go.Bar(
+                x=[None if r is None else float(r) * 100 for _, r in mine],
+                y=[campaign for campaign, _ in mine],
+                orientation="h",
+                name=channel,
+                marker_color=PALETTE[index % len(PALETTE)],
+                hovertemplate="%{y}: %{x:.1f}%<extra>" + html.escape(channel) + "</extra>",
+            )
+        )
+    figure.update_layout(
+        yaxis={"autorange": "reversed", "categoryorder": "array",
+               "categoryarray": [str(c) for c, _, _ in rows]},
+        xaxis={"title": {"text": "Matched companies that then bought"}, "ticksuffix": "%"},
+        height=max(360, 28 * len(rows) + 140), legend={"title": {"text": "Channel"}},
+    )  # fmt: skip
+    return figure
+
+
+# The columns each chart and note reads: a report without them gets its table only.
+READS: dict[str, frozenset[str]] = {
+    "monthly_sales": frozenset({"month", "revenue", "revenue_change_pct", "is_partial"}),
+    "top_devices": frozenset({"device", "users", "share_of_users"}),
+    "top_products_by_country": frozenset({"country_name", "product_name", "units"}),
+    "lead_conversion": frozenset({"campaign", "channel", "conversion_rate"}),
+}
+
+
+def _readable(report: Report) -> bool:
+    return bool(report.rows) and READS.get(report.name, frozenset()) <= set(report.columns)
+
+
+FIGURES: dict[str, Callable[[Report], go.Figure]] = {
+    "monthly_sales": monthly_sales_figure,
+    "top_devices": top_devices_figure,
+    "top_products_by_country": top_products_figure,
+    "lead_conversion": lead_conversion_figure,
+}
+
+
+def report_notes(report: Report, context: PageContext) -> list[str]:
+    """What a reader would otherwise be surprised by, in plain words."""
+    notes: list[str] = []
+    if not _readable(report):
+        return notes
+    if report.name == "monthly_sales":
+        months = _column(report, "month")
+        partial = [display_value(m, "month") for m, p in
+                   zip(months, _column(report, "is_partial"), strict=True) if p]  # fmt: skip
+        if partial:
+            notes.append(
+                f"{', '.join(partial)} is partial (data up to {context.as_of:%d %b %Y}):"
+                " its bar is lighter and its change compares part of a month with a whole one."
+            )
+    if report.name == "top_devices":
+        total = sum(float(s) for s in _column(report, "share_of_users")) * 100
+        if total > 100:
+            notes.append(
+                f"The shares add up to {total:.1f}%: a user seen on two devices counts for"
+                " both, so each share is of all B2B users, not of this table."
+            )
+        hidden = [HIDDEN_ANDROID_MODEL[d] for d in _column(report, "device")
+                  if d in HIDDEN_ANDROID_MODEL]  # fmt: skip
+        if hidden:
+            notes.append(
+                f'{hidden[0]}: Chrome on Android reports every phone as "Android 10; K"'
+                " to protect privacy, so these are Android devices whose model is unknown."
+            )
+    if report.name == "top_products_by_country":
+        notes.append(
+            "A country's users are those who logged in from it (by IP address); a user who"
+            " logged in from two countries counts in both. Products rank by units sold"
+            " in valid orders of those users."
+        )
+    if report.name == "lead_conversion":
+        notes.append(
+            "Conversion = matched companies that placed a valid order after the lead was"
+            " captured, divided by matched companies. A company reached by two campaigns"
+            " counts in both, so only leads add up to a total."
+        )
+    return notes
+
+
+def table_html(report: Report) -> str:
+    kinds, right = display_rows(report)
+    heads = "".join(
+        f'<th class="{"num" if r else ""}">{html.escape(display_header(c, k))}</th>'
+        for c, k, r in zip(report.columns, kinds, right, strict=True)
+    )
+
+    def row_html(values: Sequence[object]) -> str:
+        return "<tr>" + "".join(
+            f'<td class="{"num" if r else ""}">{html.escape(display_value(v, k))}</td>'
+            for v, k, r in zip(values, kinds, right, strict=True)
+        ) + "</tr>"  # fmt: skip
+
+    body = "".join(row_html(row) for row in report.rows) or (
+        f'<tr><td colspan="{len(report.columns)}">(no rows)</td></tr>'
+    )
+    totals = report_totals(report)
+    foot = f"<tfoot>{row_html(totals)}</tfoot>" if totals else ""
+    return f"<table><thead><tr>{heads}</tr></thead><tbody>{body}</tbody>{foot}</table>"
+
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
+       color: #222; background: #f6f7f9; }
+header { background: #1F4E78; color: #fff; padding: 16px 32px; }
+header h1 { margin: 0 0 6px; font-size: 22px; }
+header dl { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; margin: 0;
+            font-size: 14px; }
+header dt { opacity: .8; }
+nav { padding: 8px 32px; background: #fff; border-bottom: 1px solid #ddd; font-size: 14px; }
+nav a { margin-right: 16px; color: #1F4E78; }
+section { background: #fff; margin: 20px 32px; padding: 16px 24px; border-radius: 6px;
+          box-shadow: 0 1px 3px rgba(0,0,0,.08); }
+section h2 { margin: 0 0 8px; font-size: 18px; }
+.note { background: #FFF8E1; border-left: 4px solid #BF9000; padding: 6px 10px; margin: 6px 0;
+        font-size: 14px; }
+table { border-collapse: collapse; font-size: 13px; margin-top: 12px; }
+th { background: #1F4E78; color: #fff; text-align: left; padding: 5px 8px; }
+td { border-bottom: 1px solid #e4e4e4; padding: 4px 8px; white-space: nowrap; }
+.num { text-align: right; font-variant-numeric: tabular-nums; }
+tfoot td { font-weight: bold; border-top: 2px solid #1F4E78; }
+.chart { min-height: 360px; }
+"""
+
+
+def _header(context: PageContext) -> str:
+    def when(value: dt.datetime | None) -> str:
+        return f"{value:%d %b %Y %H:%M}" if value else "never"
+
+    freshness = "<br>".join(
+        f"{html.escape(source)}: loaded {when(loaded)}"
+        + (f", latest record {when(latest)}" if latest else "")
+        for source, loaded, latest in context.freshness
+    )
+    window = f"{context.window_start:%d %b %Y} to {context.as_of:%d %b %Y} (12 months)"
+    return (
+        "<header><h1>B2B platform reports</h1><dl>"
+        f"<dt>As of</dt><dd>{context.as_of:%d %b %Y}</dd>"
+        f"<dt>Window</dt><dd>{window}</dd>"
+        f"<dt>Currency</dt><dd>{CURRENCY} (Argentine pesos), as stored at the source</dd>"
+        f"<dt>Data freshness</dt><dd>{freshness or 'no loads recorded'}</dd>"
+        f"<dt>Page written</dt><dd>{context.generated_at:%d %b %Y %H:%M} UTC</dd>"
+        "</dl></header>"
+    )
+
+
+def section_id(name: str) -> str:
+    """The opening tag of a report's section (the export check looks for it)."""
+    return f'<section id="{name}">'
+
+
+def report_page(reports: Sequence[Report], context: PageContext) -> str:
+    """The whole page: header, a section per report (title, notes, chart, table)."""
+    sections = []
+    for report in reports:
+        title = html.escape(TITLES.get(report.name, report.name))
+        notes = "".join(
+            f'<p class="note">{html.escape(n)}</p>' for n in report_notes(report, context)
+        )
+        chart = ""
+        if report.name in FIGURES and _readable(report):
+            figure = FIGURES[report.name](report)
+            figure.update_layout(title=None, margin={"l": 10, "r": 10, "t": 40, "b": 40},
+                                 template="plotly_white", font={"size": 13})  # fmt: skip
+            chart = figure.to_html(full_html=False, include_plotlyjs=False,
+                                   div_id=f"chart-{report.name}", config=PLOT_CONFIG,
+                                   default_height=f"{figure.layout.height or 420}px")  # fmt: skip
+            chart = f'<div class="chart">{chart}</div>'
+        sections.append(
+            f"{section_id(report.name)}<h2>{title}</h2>{notes}{chart}{table_html(report)}</section>"
+        )
+    nav = "".join(
+        f'<a href="#{r.name}">{html.escape(TITLES.get(r.name, r.name))}</a>' for r in reports
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>B2B platform reports, as of {context.as_of:%d %b %Y}</title>"
+        f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
+        f"{_header(context)}<nav>{nav}</nav>{''.join(sections)}</body></html>"
+    )
+
+
+def write_report_page(reports: Sequence[Report], path: Path, context: PageContext) -> Path:
+    path.write_text(report_page(reports, context), encoding="utf-8")
+    return path
