@@ -21,6 +21,17 @@ def test_every_asset_is_fully_described():
             assert node.tags.get("source") in {"platform_db", "weblogs", "leads"}, key
 
 
+def test_every_core_and_report_table_describes_its_columns():
+    graph = defs().resolve_asset_graph()
+    tables = [k for k in graph.get_all_asset_keys() if k.path[0] in ("core", "reports")]
+    tables.remove(dg.AssetKey(["reports", "report_files"]))  # files, not a table
+    assert len(tables) >= 14
+    for key in tables:
+        schema = graph.get(key).metadata.get("dagster/column_schema")
+        assert schema is not None, key
+        assert all(c.description and c.type for c in schema.columns), key
+
+
 def test_every_writer_is_in_the_warehouse_pool():
     assets = list(defs().assets or [])
     assert len(assets) > 20, assets

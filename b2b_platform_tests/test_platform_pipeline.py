@@ -226,3 +226,22 @@ def test_every_materialization_reports_rows_schema_and_quality(use_warehouse):
     staged = instance.get_latest_materialization_event(dg.AssetKey(["staging", "companies"]))
     quality = staged.asset_materialization.metadata
     assert {"rows_rejected", "rows_flagged", "rows_merged"} <= set(quality)
+    report = instance.get_latest_materialization_event(dg.AssetKey(["reports", "monthly_sales"]))
+    shown = report.asset_materialization.metadata
+    assert shown["rows_read"].value > 0 and "rows_rejected" not in shown  # no empty zeros
+    # a month's materialization counts that month's rows, not the run's
+    for key, table in (
+        (dg.AssetKey(["staging", "orders"]), "staging.orders"),
+        (dg.AssetKey(["raw", "weblogs"]), "raw.weblogs"),
+        (dg.AssetKey(["core", "fct_order_lines"]), "core.fct_order_lines"),
+    ):
+        per_month = dict(
+            query(use_warehouse, f"SELECT partition_key, count(*) FROM {table} GROUP BY 1")
+        )
+        assert len(per_month) >= 4, table
+        for month, rows in per_month.items():
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[month]), limit=1
+            ).records
+            counted = records[0].asset_materialization.metadata["dagster/row_count"].value
+            assert counted == rows, (table, month)

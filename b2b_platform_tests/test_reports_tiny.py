@@ -167,3 +167,35 @@ def test_run_lines_say_months_as_people_read_them() -> None:
     assert (
         month_span(["2025-12-01", "2026-01-01", "2026-02-01"]) == "Dec 2025 to Feb 2026 (3 months)"
     )
+
+
+def test_documented_columns_are_the_columns_the_graph_builds(built_warehouse: Path) -> None:
+    from b2b_platform.lib.column_docs import column_docs
+
+    built = query(
+        built_warehouse,
+        "SELECT table_schema || '/' || table_name, column_name, data_type"
+        " FROM information_schema.columns WHERE table_schema IN ('core', 'reports')"
+        " ORDER BY table_schema, table_name, ordinal_position",
+    )
+    tables: dict[str, list[tuple[str, str]]] = {}
+    for table, column, kind in built:
+        tables.setdefault(table, []).append((column, kind))
+    documented = {
+        table: [(column, kind) for column, (kind, _) in columns.items()]
+        for table, columns in column_docs().items()
+    }
+    assert documented == tables  # same tables, same columns in the same order, same types
+
+
+def test_the_asset_page_preview_is_short_enough_to_show_in_place(built_warehouse: Path) -> None:
+    import duckdb
+
+    from b2b_platform.lib.report_output import INLINE_MARKDOWN, read_report, short_preview
+
+    with duckdb.connect(str(built_warehouse), read_only=True) as conn:
+        for name in REPORT_ORDER:
+            report = read_report(conn, name)
+            preview = short_preview(report)
+            assert len(preview) < INLINE_MARKDOWN and preview.startswith("| "), name
+            assert preview.count("\n") >= min(len(report.rows), 5) + 1, name  # rows shown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
@@ -14,7 +14,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib import checks
-from b2b_platform.lib.metadata import schema_metadata, table_metadata
+from b2b_platform.lib.metadata import input_rows, schema_metadata, table_metadata
 from b2b_platform.lib.settings import Settings, add_months
 from b2b_platform.lib.slice_versions import (
     SliceShape,
@@ -189,6 +189,23 @@ def months_markdown(rows: dict[str, dict[str, int]]) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines))
 
 
+def month_metadata(
+    context: dg.AssetExecutionContext,
+    per_month: Mapping[str, Mapping[str, int]],
+    row_count: str,
+    asset_key: dg.AssetKey | None = None,
+) -> None:
+    """Each month's own counts on that month's materialization. A run over several
+    months returns one result, which Dagster copies to every month it covered; these
+    override the copy, so a partition's dagster/row_count is its own rows."""
+    for partition_key, values in per_month.items():
+        context.add_asset_metadata(
+            {"dagster/row_count": values[row_count], **values},
+            asset_key=asset_key,
+            partition_key=partition_key,
+        )
+
+
 TableCheck = Callable[[duckdb.DuckDBPyConnection], dg.AssetCheckResult]
 AssetEvents = Iterator[dg.MaterializeResult | dg.AssetCheckResult]
 
@@ -295,6 +312,7 @@ def materialize_table(
                 [TableSlice(table, query)] if rebuild and not view else [],
                 views={table: query} if view and rebuild else None,
                 audit=audit,
+                rows_read=input_rows(step.conn, *_inputs(context), None) if rebuild else 0,
             )
             metadata = table_metadata(step.conn, table, None if view else result)
             metadata["rebuilt"] = rebuild  # False: unchanged inputs, checks evaluated again
@@ -333,16 +351,37 @@ def materialize_months(
                     params=[partition_key],
                 )  # fmt: skip
                 # up to date: its checks are evaluated again, nothing is rewritten
-                written = step.commit([] if step.up_to_date else [month], audit=audit)
+                kept = _month_rows(step.conn, table, partition_key) if step.up_to_date else 0
+                read = (
+                    0
+                    if step.up_to_date
+                    else input_rows(step.conn, *_inputs(context), partition_key)
+                )
+                written = step.commit(
+                    [] if step.up_to_date else [month], audit=audit, rows_read=read
+                )
         except AuditFailed as error:
             yield from blocked([audit], error)
-        per_month[partition_key] = {"rows": written.rows_written}
+        per_month[partition_key] = {"rows": kept or written.rows_written}
         results += [(partition_key, r) for r in audit.results]
+    month_metadata(context, per_month, "rows")
     yield dg.MaterializeResult(
         metadata={
-            "dagster/row_count": sum(m["rows"] for m in per_month.values()),
             **schema_metadata(duckdb_resource.database, duckdb_resource.connection_config, table),
             "months": months_markdown(per_month),
         },
         check_results=checks.combine_months(results),
     )
+
+
+def _month_rows(conn: duckdb.DuckDBPyConnection, table: str, partition_key: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table} WHERE partition_key = ?", [partition_key])
+    return int(row.fetchone()[0])  # type: ignore[index]
+
+
+def _inputs(
+    context: dg.AssetExecutionContext,
+) -> tuple[set[dg.AssetKey], Callable[[dg.AssetKey], Iterable[dg.AssetKey]]]:
+    """The asset's parents, and how to find the parents of any asset (for views)."""
+    graph = context.job_def.asset_layer.asset_graph
+    return set(graph.get(context.asset_key).parent_keys), lambda key: graph.get(key).parent_keys

@@ -152,8 +152,10 @@ def reject_rate_below(
         check_name=f"{entity}_reject_rate",
         passed=rate <= threshold,
         metadata={
-            "reject_rate": round(rate, 5),
-            "threshold": threshold,
+            # percentages as people read them; the number (in percent) is what the UI plots
+            "reject_rate": dg.MetadataValue.text(f"{rate:.2%}"),
+            "threshold": dg.MetadataValue.text(f"{threshold:.1%}"),
+            "reject_rate_pct": round(rate * 100, 3),
             "rows_read": read,
             "rows_rejected": rejected,
             "rows_rejected_for_date": misdated,

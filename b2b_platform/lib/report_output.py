@@ -148,12 +148,12 @@ ROW_LABELS: dict[str, tuple[str, ...]] = {
 TERMINAL_WIDTH = 120
 
 
-def _display(report: Report) -> tuple[list[str], list[list[str]], list[bool]]:
+def _display(report: Report, totals: bool = True) -> tuple[list[str], list[list[str]], list[bool]]:
     kinds, right = display_rows(report)
     headers = [display_header(c, k) for c, k in zip(report.columns, kinds, strict=True)]
     rows = list(report.rows)
-    if (totals := report_totals(report)) is not None:
-        rows.append(totals)
+    if totals and (total := report_totals(report)) is not None:
+        rows.append(total)
     cells = [[display_value(v, k) for v, k in zip(row, kinds, strict=True)] for row in rows]
     return headers, cells, right
 
@@ -204,9 +204,9 @@ def text_table(report: Report, width: int = TERMINAL_WIDTH) -> str:
     return "\n\n".join(blocks)
 
 
-def markdown_table(report: Report, limit: int = 25) -> str:
-    """The first rows as a markdown table, for the materialization's preview in the UI."""
-    headers, cells, right = _display(report)
+def markdown_table(report: Report, limit: int = 25, totals: bool = True) -> str:
+    """The first rows (and the total) as a markdown table, for the UI."""
+    headers, cells, right = _display(report, totals)
     shown = cells[:limit] + (cells[len(report.rows) :] if len(report.rows) > limit else [])
     table = tabulate(
         [[c.replace("|", "\\|") for c in row] for row in shown],
@@ -217,6 +217,35 @@ def markdown_table(report: Report, limit: int = 25) -> str:
     )
     more = len(report.rows) - limit
     return table + (f"\n\n{more} more rows" if more > 0 else "")
+
+
+# The columns of the short preview on the asset page: the UI shows markdown under 1,000
+# characters in place and hides anything longer behind a click.
+PREVIEW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "monthly_sales": ("month", "orders", "revenue", "revenue_change_pct"),
+    "top_devices": ("rank", "device", "users", "share_of_users"),
+    "top_products_by_country": ("country_code", "product_rank", "product_name", "units"),
+    "lead_conversion": ("campaign", "leads", "conversion_rate"),
+}
+INLINE_MARKDOWN = 1000
+
+
+def short_preview(report: Report) -> str:
+    """A markdown preview the UI shows without a click: the report's key columns and as
+    many rows as fit in 1,000 characters (the rest is in `all_rows`)."""
+    keep = [c for c in PREVIEW_COLUMNS.get(report.name, report.columns[:4]) if c in report.columns]
+    indexes = [report.columns.index(c) for c in keep]
+    narrow = Report(
+        report.name,
+        keep,
+        [report.types[i] for i in indexes],
+        [tuple(row[i] for i in indexes) for row in report.rows],
+    )
+    for limit in range(len(narrow.rows), -1, -1):
+        text = markdown_table(narrow, limit=limit, totals=False)
+        if len(text) < INLINE_MARKDOWN:
+            return text
+    return f"{len(report.rows)} rows: see all_rows"
 
 
 # ---------------------------------------------------------------- files

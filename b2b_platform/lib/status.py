@@ -34,13 +34,12 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
         ),
         _table(
             conn,
-            "Last 15 steps",
+            "Last 15 steps (errors of failing steps below)",
             """
-            SELECT started_at::TIMESTAMP(0) AS started, asset_key,
+            SELECT strftime(started_at, '%m-%d %H:%M:%S') AS started, asset_key,
                    coalesce(partition_key[:7], '') AS month, status,
-                   rows_read, rows_written, rows_rejected,
-                   round(epoch(coalesce(finished_at, broken_at) - started_at), 1) AS seconds,
-                   coalesce(error[:60], '') AS error
+                   rows_read AS "read", rows_written AS written, rows_rejected AS rejected,
+                   round(epoch(coalesce(finished_at, broken_at) - started_at), 1) AS seconds
             FROM etl.run_log ORDER BY started_at DESC LIMIT 15""",
         ),
         _table(

@@ -28,6 +28,7 @@ from b2b_platform.lib.asset_step import (
     asset_step,
     blocked,
     month_bounds,
+    month_metadata,
     monthly_partitions,
     months_markdown,
     record_unchanged_slices,
@@ -221,10 +222,10 @@ def raw_orders(
         duckdb.database, duckdb.connection_config, ["raw.orders", "raw.order_items"]
     )
     for table in ("orders", "order_items"):
+        month_metadata(context, months[table], "raw_rows", dg.AssetKey(["raw", table]))
         yield dg.MaterializeResult(
             asset_key=["raw", table],
             metadata={
-                "dagster/row_count": sum(m["raw_rows"] for m in months[table].values()),
                 "dagster/column_schema": schemas[f"raw.{table}"],
                 "months": months_markdown(months[table]),
                 "months_unchanged": len(unchanged.keys() & set(context.partition_keys)),

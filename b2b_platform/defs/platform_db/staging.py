@@ -22,6 +22,7 @@ from b2b_platform.lib.asset_step import (
     CheckAudit,
     asset_step,
     blocked,
+    month_metadata,
     months_markdown,
     published,
 )
@@ -560,13 +561,11 @@ def staging_orders(
     )
     for entity, key in (("orders", _key("orders")), ("order_items", _key("order_lines"))):
         per_month = months[entity]
-        totals = {c: sum(m[c] for m in per_month.values()) for c in next(iter(per_month.values()))}
+        month_metadata(context, per_month, "rows_loaded", key)
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={
-                "dagster/row_count": totals["rows_loaded"],
                 "dagster/column_schema": schemas[f"staging.{key.path[-1]}"],
-                **totals,
                 "months": months_markdown(per_month),
             },
             check_results=[r for r in combined if r.asset_key == key],

@@ -32,6 +32,7 @@ from b2b_platform.lib.asset_step import (
     asset_step,
     blocked,
     month_bounds,
+    month_metadata,
     months_markdown,
 )
 from b2b_platform.lib.combined_log import log_file_day
@@ -213,9 +214,9 @@ def raw_weblogs(
         skipped += [f"{Path(e.path).name}: {e.reason}" for e in month_skipped]
         results += [(partition_key, r) for r in audit.results]
     combined = checks.combine_months(results)
+    month_metadata(context, per_month, "lines_loaded")
     yield dg.MaterializeResult(
         metadata={
-            "dagster/row_count": sum(m["lines_loaded"] for m in per_month.values()),
             **schema_metadata(duckdb.database, duckdb.connection_config, TABLE),
             "months": months_markdown(per_month),
             "files_failed": dg.MetadataValue.md("\n".join(f"- {f}" for f in failed) or "none"),
