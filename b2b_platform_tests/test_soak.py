@@ -46,7 +46,7 @@ mutation($params: ExecutionParams!) {
 }
 """
 LOCATION = "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"
-LOCATION_NAME = "b2b_platform.definitions"  # workspace.yaml's python_module
+LOCATION_NAME = "b2b_platform"  # workspace.yaml location_name, as dg dev names it
 SENSOR_TICKS = """
 query($selector: RepositorySelector!) {
   sensorsOrError(repositorySelector: $selector) {

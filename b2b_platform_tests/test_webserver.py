@@ -85,11 +85,14 @@ query($id: String!) {
 """
 
 
-def test_graph_partition_run_and_backfill_through_graphql(dagster_dev) -> None:
+def test_graph_partition_run_and_backfill_through_graphql(dagster_dev, tmp_path: Path) -> None:
     graphql, warehouse = dagster_dev
 
     [entry] = graphql(LOCATION)["workspaceOrError"]["locationEntries"]
     assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
+    assert entry["name"] == "b2b_platform"  # as `dg dev` (make ui) names the project
+    started = (tmp_path / "dev.log").read_text()
+    assert "does not match" not in started  # no warning repeated for every component
     nodes = {"/".join(n["assetKey"]["path"]): n for n in graphql(ASSET_NODES)["assetNodes"]}
     assert nodes["reports/monthly_sales"]["groupName"] == "reports"
     assert nodes["raw/weblogs"]["isPartitioned"]
