@@ -9,6 +9,7 @@ from pathlib import Path
 
 from b2b_platform.lib.errors import UserError
 from generators.config import GenerationConfig
+from generators.findings import expected_findings
 from generators.leads import LeadsSummary, generate_leads
 from generators.platform import PlatformData, generate_platform
 from generators.weblogs import WeblogSummary, generate_weblogs
@@ -29,6 +30,8 @@ class GenerationSummary:
     injected: dict[str, int]
     weblogs: WeblogSummary
     leads: LeadsSummary
+    # the quarantine counts the warehouse will show: (source, entity, reason, action) -> n
+    findings: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -77,6 +80,7 @@ def generate_sources(
         injected=platform.injected,
         weblogs=weblogs,
         leads=leads,
+        findings=dict(expected_findings(config, platform, weblogs.rejected_lines, leads.anomalies)),
         seconds=seconds,
     )
 

@@ -324,6 +324,20 @@ class WeblogSummary:
     malformed_lines: dict[str, int]
     bytes_written: int
     events_out_of_range: int = 0  # session events before the first or after the last day
+    # parseable lines of the as-of evening that are already the next day in UTC: a load
+    # whose cut-off is the end of the as-of day (UTC) quarantines them as future requests
+    lines_after_cutoff: int = 0
+
+    @property
+    def rejected_lines(self) -> dict[str, int]:
+        """The quarantine reasons the warehouse will give, with their line counts."""
+        kinds = self.malformed_lines
+        found = {
+            "unparseable_line": kinds.get("truncated", 0) + kinds.get("blank", 0),
+            "invalid_timestamp": kinds.get("invalid_timestamp", 0),
+            "future_request": self.lines_after_cutoff,
+        }
+        return {code: n for code, n in found.items() if n}
 
     @property
     def injected_edge_cases(self) -> dict[str, int]:
@@ -1525,6 +1539,9 @@ def generate_weblogs(
     pending: deque[Future[int]] = deque()
     n_kinds = len(MALFORMED_KINDS)
     non_utf8 = MALFORMED_KINDS.index("non_utf8")
+    rejected = np.array([k in REJECTED_KINDS for k in MALFORMED_KINDS])
+    utc_cutoff = cal.end + SERVER_UTC_OFFSET_S  # the as-of day's end (UTC), in server time
+    after_cutoff = 0
     # the compressor releases the GIL: compress and write in a thread while the next days are built.
     with ThreadPoolExecutor(max_workers=1) as writer:
         for k in range(cal.n_chunks):
@@ -1533,6 +1550,8 @@ def generate_weblogs(
             dropped += early
             seq = _edge_cases(plan, k, rng, events["injectable"], int(per_kind.sum()))
             per_kind += np.bincount(seq[seq >= 0] % n_kinds, minlength=n_kinds)
+            late = events["ts"] >= utc_cutoff
+            after_cutoff += int((late & ~((seq >= 0) & rejected[seq % n_kinds])).sum())
 
             d0, d1 = cal.chunk_days(k)
             bounds = np.searchsorted(events["ts"], cal.start + np.arange(d0, d1 + 1) * 86400)
@@ -1557,4 +1576,5 @@ def generate_weblogs(
         malformed_lines=dict(zip(MALFORMED_KINDS, per_kind.tolist(), strict=True)),
         bytes_written=bytes_total,
         events_out_of_range=dropped + len(carry["ts"]),  # carry: after the as-of day
+        lines_after_cutoff=after_cutoff,
     )
