@@ -43,6 +43,10 @@ ui: $(STAMP)
 	test -f $(DAGSTER_HOME)/dagster.yaml || cp b2b_platform/dagster.dev.yaml $(DAGSTER_HOME)/dagster.yaml
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dg dev --host 127.0.0.1 --port 3000
 
+# the README's two pictures (the HTML report, a report asset in the UI), made again
+screenshots: $(STAMP) browser-deps
+	$(BIN)/python -m b2b_platform_tests.screenshots
+
 bench: $(STAMP)
 	@command -v goaccess >/dev/null || { apt-get update -qq && apt-get install -y -qq goaccess; }
 	$(BIN)/python -m b2b_platform_tests.bench

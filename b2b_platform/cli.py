@@ -371,7 +371,13 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from b2b_platform.lib.report_output import REPORT_ORDER, WORKBOOK_NAME, read_report, text_table
+    from b2b_platform.lib.report_output import (
+        HTML_NAME,
+        REPORT_ORDER,
+        WORKBOOK_NAME,
+        read_report,
+        text_table,
+    )
     from b2b_platform.lib.settings import Settings
     from b2b_platform.lib.warehouse import table_exists, warehouse_connection
 
@@ -389,9 +395,11 @@ def _report(args: argparse.Namespace) -> int:
             print(f"{name} ({len(report.rows)} rows)")
             print(text_table(report) if report.rows else "  (no rows)")
             print()
-    workbook = settings.report_dir / WORKBOOK_NAME
+    workbook, page = settings.report_dir / WORKBOOK_NAME, settings.report_dir / HTML_NAME
     if workbook.exists():
         print(f"Workbook: {workbook.absolute()} (CSV files next to it)")
+    if page.exists():
+        print(f"Charts:   {page.absolute().as_uri()} (opens in a browser, no network needed)")
     return 0
 
 

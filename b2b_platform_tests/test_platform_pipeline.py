@@ -229,6 +229,8 @@ def test_every_materialization_reports_rows_schema_and_quality(use_warehouse):
     report = instance.get_latest_materialization_event(dg.AssetKey(["reports", "monthly_sales"]))
     shown = report.asset_materialization.metadata
     assert shown["rows_read"].value > 0 and "rows_rejected" not in shown  # no empty zeros
+    assert len(shown["preview"].value) < 1000  # the asset page shows it without a click
+    assert shown["all_rows"].value.count("\n") > shown["preview"].value.count("\n")
     # a month's materialization counts that month's rows, not the run's
     for key, table in (
         (dg.AssetKey(["staging", "orders"]), "staging.orders"),

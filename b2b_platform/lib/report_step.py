@@ -18,7 +18,7 @@ from b2b_platform.lib.asset_step import (
     TableCheck,
     materialize_table,
 )
-from b2b_platform.lib.report_output import markdown_table, read_report
+from b2b_platform.lib.report_output import markdown_table, read_report, short_preview
 
 OWNERS = ["team:analytics"]
 TAGS = {"layer": "reports"}
@@ -61,7 +61,11 @@ def materialize_report(
     table = f"reports.{name}"
 
     def preview(conn: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
-        return {"preview": dg.MetadataValue.md(markdown_table(read_report(conn, name)))}
+        report = read_report(conn, name)
+        return {
+            "preview": dg.MetadataValue.md(short_preview(report)),  # shown in place
+            "all_rows": dg.MetadataValue.md(markdown_table(report, limit=100)),
+        }
 
     yield from materialize_table(
         context,
