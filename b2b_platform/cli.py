@@ -225,7 +225,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"b2b: warning: skipped {path}: {reason}", file=sys.stderr)
     if not outcome.ok:
         print(
-            f"b2b: error: {len(outcome.failed_runs)} run(s) failed (details in `dagster dev` UI):",
+            f"b2b: error: {len(outcome.failed_runs)} run(s) failed (event logs and stack traces:"
+            " Runs in the Dagster UI, `make ui`):",
             file=sys.stderr,
         )
         for failure in outcome.failed_runs:

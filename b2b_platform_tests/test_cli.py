@@ -180,5 +180,5 @@ def test_a_step_that_exhausted_its_retries_names_its_real_cause():
         definitions, dg.DagsterInstance.ephemeral(), {dg.AssetKey("flaky")}, lambda _: None
     )
     assert outcome.failed_runs == [
-        "flaky: flaky: OSError: lead workbook x.xlsx: Permission denied (retries exhausted)"
+        "1 asset: flaky: OSError: lead workbook x.xlsx: Permission denied (retries exhausted)"
     ]

@@ -250,7 +250,7 @@ def _run_stage(
         # partial results as if they were current
         outcome.not_started.append(names)
         outcome.failed_assets |= stage.keys
-        echo(f"  SKIPPED {names}: an input failed")
+        echo(f"  SKIPPED {_count(stage)}: an input failed (listed at the end)")
         return
     tags = {RUN_TAG: "b2b run"}
     label = names
@@ -268,10 +268,13 @@ def _run_stage(
         label += f" [{months[0][:7]}..{months[-1][:7]}]"
     started = time.perf_counter()
     finished = launcher.run(stage, tags, label)
-    count = f"{len(stage.keys)} asset{'s' if len(stage.keys) > 1 else ''}"
-    summary = f"{count}, {month_span(months)}" if months else count
-    summary += f" in {time.perf_counter() - started:.1f} s"
-    _account(finished, stage, label, outcome, echo, len(months), summary)
+    scope = f"{_count(stage)}, {month_span(months)}" if months else _count(stage)
+    seconds = time.perf_counter() - started
+    _account(finished, stage, scope, outcome, echo, len(months), f"{scope} in {seconds:.1f} s")
+
+
+def _count(stage: Stage) -> str:
+    return f"{len(stage.keys)} asset{'s' if len(stage.keys) > 1 else ''}"
 
 
 def month_span(months: list[str]) -> str:
@@ -333,13 +336,24 @@ def _account(
             ):
                 error = error.cause
             message = error.message.strip().splitlines()[0] if error else "failed"
+            # dg.Failure is how our steps say what went wrong: its class name says nothing
+            if error is not None and error.cls_name == "Failure":
+                message = message.split(": ", 1)[-1]
             if retried:
                 message += " (retries exhausted)"
-            failures.append(f"{event.step_key}: {message}")
+            failures.append(f"{_asset_of_step(stage, event.step_key)}: {message}")
     if not failures:
         failures.append(
             "interrupted" if interrupted else "steps skipped (a blocking check failed upstream)"
         )
     outcome.failed_assets |= set(stage.keys) - materialized
     outcome.failed_runs.append(f"{label}: {'; '.join(failures)}")
-    echo(f"  FAILED  {label}: {'; '.join(failures)}")
+    echo(f"  FAILED  {label}: {'; '.join(failures)} (run {finished.run_id[:8]})")
+
+
+def _asset_of_step(stage: Stage, step_key: str | None) -> str:
+    """The asset a step materializes, as people name it (raw/weblogs, not raw__weblogs)."""
+    for key in sorted(stage.keys, key=lambda k: k.to_user_string()):
+        if key.to_python_identifier() == step_key:
+            return key.to_user_string()
+    return step_key or "run"

@@ -57,8 +57,9 @@ class InProcessStages:
             asset_selection=list(stage.keys),
             raise_on_error=False,
             tags={**tags, IN_PROCESS_TAG: "true"},
-            # the CLI prints one line per run; the full event log is in the UI
-            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+            # the CLI prints one line per run and each failure's cause; stack traces and
+            # the full event log are in the UI, under the run id the failure line names
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         )
         return FinishedRun(self.run_id, list(result.all_events), result.success)
 
