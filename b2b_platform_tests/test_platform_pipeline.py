@@ -219,7 +219,8 @@ def test_every_materialization_reports_rows_schema_and_quality(use_warehouse):
         assert event is not None, key
         metadata = event.asset_materialization.metadata
         if "duckdb" not in graph.get(key).kinds:  # the exported report files
-            assert {"files", "workbook"} <= set(metadata), key
+            assert {"files", "workbook", "html_report"} <= set(metadata), key
+            assert metadata["html_report"].value.endswith("/reports/b2b_reports.html")
             continue
         assert "dagster/row_count" in metadata, key
         assert "dagster/column_schema" in metadata, key

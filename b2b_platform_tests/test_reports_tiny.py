@@ -83,6 +83,12 @@ def test_report_files(built_warehouse: Path) -> None:
     assert len(charts) == 1 and charts[0].tagname == "barChart"
     for name in REPORT_ORDER:  # a native chart on every report sheet
         assert len(book[name]._charts) == 1, name
+    # totals where adding up means something, below the data, as values
+    total = [c.value for c in sales[14]]
+    revenue = query(built_warehouse, "SELECT sum(revenue), sum(orders) FROM reports.monthly_sales")
+    assert total[0] == "Total (12 months)" and sales["A14"].font.bold
+    assert round(total[3], 2) == float(revenue[0][0]) and total[1] == revenue[0][1]
+    assert book["top_devices"].max_row == 6  # shares overlap: no total
     assert not (directory / (WORKBOOK_NAME + ".part")).exists()
     assert not any(c.data_type == "f" for ws in book for row in ws.iter_rows() for c in row)
     # the export was staged next to the report directory and swapped in: nothing left over
