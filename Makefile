@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?= data
 export DAGSTER_HOME ?= $(CURDIR)/$(DATA)/dagster_home
 
-.PHONY: install browser-deps demo test ui screenshots bench bench-scale hostile lint format clean
+.PHONY: install browser-deps demo test ui screenshots bench bench-scale hostile lint shape format clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ test: $(STAMP) browser-deps
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# the code's shape against its goals (module and function length, SQL f-strings pasting
+# values, private Dagster imports, package layering); exits 1 while a goal is unmet
+shape: $(STAMP)
+	$(BIN)/python -m b2b_platform_tests.shape
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from b2b_platform.lib.errors import UserError
+from b2b_common.errors import UserError
 
 if TYPE_CHECKING:  # imported where used: `b2b --help` must not wait for Dagster to load
     import dagster as dg
@@ -255,6 +255,7 @@ def _stale_plan(
     """Which selected slices are out of date: sources probed, versions compared."""
     from b2b_platform.defs.operations.source_versions import source_versions
     from b2b_platform.lib.asset_step import monthly_partitions
+    from b2b_platform.lib.dagster_api import asset_graph
     from b2b_platform.lib.slice_versions import VersionBasis, recorded_versions
     from b2b_platform.lib.stale_slices import plan_stale_slices
     from b2b_platform.lib.warehouse import warehouse_connection
@@ -265,7 +266,7 @@ def _stale_plan(
             recorded = recorded_versions(conn)
     months = monthly_partitions(settings).get_partition_keys()
     sources = source_versions(settings, keys, months)
-    graph = definitions.resolve_asset_graph()
+    graph = asset_graph(definitions)
     in_dagster: dict[dg.AssetKey, set[str | None]] = {}
     for key in keys:
         if graph.get(key).partitions_def is not None:

@@ -79,7 +79,7 @@ def _is_identifier(name: str) -> bool:
 def scan(path: Path, findings: Findings) -> dict[str, set[str]]:
     text = path.read_text(encoding="utf-8")
     tree = ast.parse(text)
-    where = path.relative_to(ROOT)
+    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     lines = text.count("\n") + 1
     if lines > MAX_MODULE_LINES:
         findings.long_modules.append(f"{where}: {lines} lines")

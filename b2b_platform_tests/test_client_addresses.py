@@ -7,9 +7,9 @@ import duckdb
 import polars as pl
 import pytest
 
+from b2b_common.errors import UserError
 from b2b_platform.defs.weblogs import staging
 from b2b_platform.lib.combined_log import parse_log_lines
-from b2b_platform.lib.errors import UserError
 from b2b_platform.lib.resources import LogParsing, build_resources
 from b2b_platform.lib.settings import DEFAULT_TRUSTED_PROXIES, Settings, parse_trusted_proxies
 from b2b_platform.lib.warehouse import warehouse_step

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from b2b_platform.lib.cuit import (
+from b2b_common.cuit import (
     check_digits_array,
     cuit_check_digit,
     format_cuit,
@@ -101,7 +101,7 @@ def test_vectorized_matches_scalar():
 def test_sql_validation_agrees_with_python():
     import duckdb
 
-    from b2b_platform.lib.cuit import cuit_is_valid_sql
+    from b2b_common.cuit import cuit_is_valid_sql
 
     rng = np.random.default_rng(1)
     values = [f"{n:011d}" for n in rng.integers(20_000_000_000, 34_999_999_999, size=3_000)]

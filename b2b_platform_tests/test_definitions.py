@@ -68,5 +68,5 @@ def test_readme_shows_the_current_asset_graph():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     shown = readme.split(START)[1].split(END)[0].strip()
     assert shown == mermaid_asset_graph(defs()), (
-        "README's asset graph is stale: python -m b2b_platform.lib.asset_graph_diagram README.md"
+        "README's asset graph is stale: python -m b2b_platform_tests.readme_graph README.md"
     )

@@ -14,7 +14,7 @@ import openpyxl
 import polars as pl
 import pytest
 
-from b2b_platform.lib.cuit import cuit_check_digit, format_cuit, is_valid_cuit, normalize_cuit
+from b2b_common.cuit import cuit_check_digit, format_cuit, is_valid_cuit, normalize_cuit
 from generators.config import SCALES, GenerationConfig
 from generators.leads import HEADER_ALIASES, LEAD_FIELDS, LeadsSummary, generate_leads
 

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 import generators.platform as platform_module
-from b2b_platform.lib.cuit import is_valid_cuit, normalize_cuit
+from b2b_common.cuit import is_valid_cuit, normalize_cuit
 from generators.config import SCALES, GenerationConfig
 from generators.leads import generate_leads
 from generators.platform import (

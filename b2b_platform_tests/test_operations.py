@@ -484,7 +484,7 @@ def test_reports_follow_upstream_unless_a_blocking_check_failed(use_warehouse: P
 
 @pytest.mark.parametrize("value", ["yes", "0"])
 def test_automation_switch_rejects_other_values(value: str) -> None:
-    from b2b_platform.lib.errors import UserError
+    from b2b_common.errors import UserError
     from b2b_platform.lib.settings import Settings
 
     with pytest.raises(UserError, match="B2B_AUTOMATION"):

@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from b2b_platform.lib.errors import UserError
+from b2b_common.errors import UserError
 from b2b_platform.lib.resources import (
     Pseudonymizer,
     SourceDatabaseResource,

@@ -12,7 +12,7 @@ import openpyxl
 import polars as pl
 import pytest
 
-from b2b_platform.lib.cuit import cuit_check_digit
+from b2b_common.cuit import cuit_check_digit
 from b2b_platform_tests.helpers import materialize, query, warehouse_env
 from source_db import SourceDatabase
 

@@ -109,7 +109,7 @@ def test_readers_wait_for_a_writer_then_fail_clearly(tmp_path):
     import sys
     import time
 
-    from b2b_platform.lib.errors import UserError
+    from b2b_common.errors import UserError
     from b2b_platform.lib.warehouse import warehouse_connection
 
     path = tmp_path / "w.duckdb"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from b2b_common.dates import add_months
+
 
 @dataclass(frozen=True)
 class ScaleSpec:
@@ -90,9 +92,7 @@ class GenerationConfig:
     @property
     def first_day(self) -> dt.date:
         """First day of the first simulated month."""
-        months_back = self.scale.months - 1
-        year, month = divmod(self.as_of.year * 12 + self.as_of.month - 1 - months_back, 12)
-        return dt.date(year, month + 1, 1)
+        return add_months(self.as_of, 1 - self.scale.months)
 
     @property
     def first_month(self) -> str:

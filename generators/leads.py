@@ -32,7 +32,8 @@ import polars as pl
 import xlsxwriter
 from faker import Faker
 
-from b2b_platform.lib.cuit import check_digits_array, format_cuit, is_valid_cuit, normalize_cuit
+from b2b_common.cuit import check_digits_array, format_cuit, is_valid_cuit, normalize_cuit
+from b2b_common.dates import add_months
 from generators import reference as ref
 from generators.config import AnomalyRates, GenerationConfig
 
@@ -278,11 +279,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", _ascii(text).lower()).strip("-")[:40]
 
 
-def _add_months(day: dt.date, months: int) -> dt.date:
-    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
-    return dt.date(year, month + 1, 1)
-
-
 def _spread(values: Sequence[Any], n: int, rng: np.random.Generator) -> list[Any]:
     """n picks that cycle through a shuffle of values, so every value shows up once n allows."""
     order = [values[i] for i in rng.permutation(len(values))]
@@ -311,7 +307,7 @@ def _plan_campaigns(config: GenerationConfig, rng: np.random.Generator) -> list[
     names: set[str] = set()
     files: set[str] = set()
     for i, channel in enumerate(channels):
-        month_start = _add_months(config.first_day, i * months // n)
+        month_start = add_months(config.first_day, i * months // n)
         month_end = month_start.replace(
             day=calendar.monthrange(month_start.year, month_start.month)[1]
         )

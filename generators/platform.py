@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 from faker import Faker
 
-from b2b_platform.lib.cuit import check_digits_array
+from b2b_common.cuit import check_digits_array
 from generators import reference as ref
 from generators.config import GenerationConfig
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from b2b_common.dates import add_months
 from generators.config import GenerationConfig
 from generators.sources import GenerationSummary
 from generators.weblogs import REJECTED_KINDS
@@ -55,9 +56,7 @@ def format_summary(config: GenerationConfig, scale: str, summary: GenerationSumm
 
 def _range_hint(config: GenerationConfig) -> list[str]:
     """The B2B_FIRST_MONTH to set, only when the warehouse's default differs from the data."""
-    as_of = config.as_of
-    months = as_of.year * 12 + as_of.month - 1 - 12
-    default = f"{months // 12:04d}-{months % 12 + 1:02d}"
+    default = f"{add_months(config.as_of, -12):%Y-%m}"
     if default == config.first_month:
         return []
     return [

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from b2b_platform.lib.errors import UserError
+from b2b_common.errors import UserError
 from generators.config import GenerationConfig
 from generators.findings import expected_findings
 from generators.leads import LeadsSummary, generate_leads

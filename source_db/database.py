@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 import polars as pl
 
-from b2b_platform.lib.errors import UserError
+from b2b_common.errors import UserError
 
 DDL_DIR = Path(__file__).parent / "ddl"
 

@@ -1,15 +1,14 @@
 """The asset graph as a Mermaid flowchart, for the README (rendered as a picture on GitHub).
 
-`python -m b2b_platform.lib.asset_graph_diagram README.md` rewrites the diagram between
-the README's asset-graph markers; a test fails when the README's copy is stale.
+`python -m b2b_platform_tests.readme_graph README.md` rewrites the diagram between the
+README's asset-graph markers; a test fails when the README's copy is stale.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import dagster as dg
+
+from b2b_platform.lib.dagster_api import asset_graph
 
 START, END = "<!-- asset-graph:start -->", "<!-- asset-graph:end -->"
 GROUP_ORDER = ["raw", "staging", "core", "reports"]
@@ -20,7 +19,7 @@ def _node_id(key: dg.AssetKey) -> str:
 
 
 def mermaid_asset_graph(defs: dg.Definitions) -> str:
-    graph = defs.resolve_asset_graph()
+    graph = asset_graph(defs)
     keys = sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string())
     groups: dict[str, list[dg.AssetKey]] = {}
     for key in keys:
@@ -43,19 +42,3 @@ def replace_in(text: str, diagram: str) -> str:
     head, _, rest = text.partition(START)
     _, _, tail = rest.partition(END)
     return f"{head}{START}\n{diagram}\n{END}{tail}"
-
-
-def main(argv: list[str]) -> int:
-    from b2b_platform.definitions import defs
-
-    diagram = mermaid_asset_graph(defs())
-    if not argv:
-        print(diagram)
-        return 0
-    readme = Path(argv[0])
-    readme.write_text(replace_in(readme.read_text(), diagram))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -13,9 +13,11 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from b2b_common.dates import add_months
 from b2b_platform.lib import checks
+from b2b_platform.lib.dagster_api import last_event_time, run_asset_graph
 from b2b_platform.lib.metadata import input_rows, schema_metadata, table_metadata
-from b2b_platform.lib.settings import Settings, add_months
+from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.slice_versions import (
     SliceShape,
     SliceVersion,
@@ -85,25 +87,14 @@ def asset_step(
     whatever was recorded); the step knows whether its slices are up to date
     (`step.up_to_date`) and records their versions when it succeeds.
     """
-    instance = context.instance
-
-    def last_event_time(run_id: str) -> dt.datetime | None:
-        # The last thing the dead run told Dagster is the best estimate of when it broke.
-        try:
-            records = instance.get_records_for_run(run_id, ascending=False, limit=1).records
-        except Exception:
-            return None
-        if not records:
-            return None
-        return dt.datetime.fromtimestamp(records[0].timestamp, dt.UTC).replace(tzinfo=None)
-
     with warehouse_step(
         duckdb.database,
         context.run.run_id,
         step_name(context),
         partition_key,
         config=duckdb.connection_config,
-        last_event_time=last_event_time,
+        # the last thing a dead run told Dagster is the best estimate of when it broke
+        last_event_time=partial(last_event_time, context.instance),
         log=context.log.info,
     ) as step:
         set_slice_versions(context, step, partition_key, source)
@@ -148,7 +139,7 @@ def slice_versions_of(
     """The versions of each slice the step builds (no rows when the source must be read
     again), whether all of them are up to date, and the inputs the first was last built
     from (JSON, None if never built)."""
-    graph = context.job_def.asset_layer.asset_graph
+    graph = run_asset_graph(context)
     basis = VersionBasis.current(Settings.from_env())
     recorded = recorded_versions(conn)
 
@@ -300,7 +291,7 @@ def materialize_table(
     try:
         with asset_step(context, duckdb_resource) as step:
             if checks_follow is not None and step.versions:
-                graph = context.job_def.asset_layer.asset_graph
+                graph = run_asset_graph(context)
                 every = graph.get(checks_follow).partitions_def.get_partition_keys()  # type: ignore[union-attr]
                 changed = changed_months(step.previous_inputs, step.versions[0][3], checks_follow)
                 months = every if changed is None else changed
@@ -383,5 +374,5 @@ def _inputs(
     context: dg.AssetExecutionContext,
 ) -> tuple[set[dg.AssetKey], Callable[[dg.AssetKey], Iterable[dg.AssetKey]]]:
     """The asset's parents, and how to find the parents of any asset (for views)."""
-    graph = context.job_def.asset_layer.asset_graph
+    graph = run_asset_graph(context)
     return set(graph.get(context.asset_key).parent_keys), lambda key: graph.get(key).parent_keys

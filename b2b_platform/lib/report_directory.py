@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from b2b_platform.lib.errors import UserError
+from b2b_common.errors import UserError
 from b2b_platform.lib.report_output import EXPORT_FILES
 
 _STAGING_MARK = ".export-"

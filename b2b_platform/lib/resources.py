@@ -16,7 +16,7 @@ import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from b2b_platform.lib.errors import UserError
+from b2b_common.errors import UserError
 from b2b_platform.lib.settings import (
     PSEUDONYM_KEY_VAR,
     Settings,

@@ -20,7 +20,7 @@ from typing import Any
 
 import dagster as dg
 
-from b2b_platform.lib.errors import UserError
+from b2b_common.errors import UserError
 
 HEARTBEAT_FRESH_SECONDS = 90
 TIMEOUT_SECONDS = 30

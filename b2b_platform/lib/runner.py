@@ -28,9 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
-from b2b_platform.lib.errors import UserError
+from b2b_common.errors import UserError
+from b2b_platform.lib.dagster_api import (
+    AssetGraph,
+    asset_graph,
+    fail_run,
+    free_pool_slots,
+    toposorted_keys,
+)
 from b2b_platform.lib.run_queue import RunQueue
 from b2b_platform.lib.stage_launchers import (
     IN_PROCESS_TAG,
@@ -64,7 +70,7 @@ class RunOutcome:
 
 
 def resolve_selection(defs: dg.Definitions, selection: str | None) -> set[dg.AssetKey]:
-    graph = defs.resolve_asset_graph()
+    graph = asset_graph(defs)
     all_keys = set(graph.get_all_asset_keys())
     materializable = {k for k in all_keys if graph.get(k).is_materializable}
     if not selection:
@@ -95,7 +101,7 @@ def stale_only(defs: dg.Definitions, keys: set[dg.AssetKey], plan: StalePlan) ->
 def plan_stages(graph: AssetGraph, keys: set[dg.AssetKey]) -> list[Stage]:
     """Stages in dependency order; a stage never mixes partitioning within a dependency."""
     stage_of: dict[dg.AssetKey, int] = {}
-    for key in graph.toposorted_asset_keys:
+    for key in toposorted_keys(graph):
         if key not in keys:
             continue
         partitioned = graph.get(key).partitions_def is not None
@@ -107,7 +113,7 @@ def plan_stages(graph: AssetGraph, keys: set[dg.AssetKey]) -> list[Stage]:
         stage_of[key] = stage
     # Run a partitioned asset as late as its partitioned children allow, so a month's
     # raw extraction and its staging share one run instead of two.
-    for key in reversed(list(graph.toposorted_asset_keys)):
+    for key in reversed(toposorted_keys(graph)):
         if key not in stage_of or graph.get(key).partitions_def is None:
             continue
         children = [c for c in graph.get(key).child_keys if c in stage_of]
@@ -155,10 +161,10 @@ def fail_abandoned_runs(instance: dg.DagsterInstance) -> int:
         )
     )
     for record in records:
-        instance.report_run_failed(record.dagster_run, "the `b2b run` process died during this run")
+        fail_run(instance, record.dagster_run, "the `b2b run` process died during this run")
         # A killed process never releases its pool slot; without this the next run
         # would wait forever for `duckdb_warehouse`.
-        instance.event_log_storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
+        free_pool_slots(instance, record.dagster_run.run_id)
     return len(records)
 
 
@@ -204,7 +210,7 @@ def run_stages(
     that was interrupted, to put the break on record even if no step was in flight.
     With a plan, a monthly stage covers only the months from its first stale month to
     its last, not every month."""
-    graph = defs.resolve_asset_graph()
+    graph = asset_graph(defs)
     stop = stop or threading.Event()
     launcher: StageLauncher = (
         QueuedStages(queue, instance, echo, stop) if queue else InProcessStages(defs, instance)

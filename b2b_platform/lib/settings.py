@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from b2b_platform.lib.errors import UserError
+from b2b_common.dates import add_months
+from b2b_common.errors import UserError
 
 DEFAULT_DATA_DIR = Path("data")
 # where `b2b run` keeps the Dagster instance when DAGSTER_HOME is unset
@@ -193,9 +194,3 @@ def _parse_month(value: str) -> dt.date:
         return dt.date.fromisoformat(f"{value}-01")
     except ValueError:
         raise UserError(f"B2B_FIRST_MONTH={value!r} is not a month: use YYYY-MM") from None
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """First day of the month `months` after the month of `day`."""
-    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
-    return dt.date(year, month + 1, 1)

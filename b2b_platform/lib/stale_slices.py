@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from b2b_platform.lib.dagster_api import asset_graph
 from b2b_platform.lib.slice_versions import (
     Recorded,
     RecordedVersion,
@@ -51,7 +52,7 @@ def plan_stale_slices(
     `in_dagster` holds the slices Dagster has a materialization of: one the warehouse
     holds but Dagster never heard of (a run cancelled after that month committed) is
     built again, or Dagster would count it missing and hold back automation below it."""
-    graph = defs.resolve_asset_graph()
+    graph = asset_graph(defs)
 
     def partitions_of(key: dg.AssetKey) -> dg.PartitionsDefinition | None:
         return graph.get(key).partitions_def

@@ -25,9 +25,9 @@ from typing import Any
 
 import duckdb
 
+from b2b_common.cuit import cuit_is_valid_sql
+from b2b_common.errors import UserError
 from b2b_platform.lib import slice_versions
-from b2b_platform.lib.cuit import cuit_is_valid_sql
-from b2b_platform.lib.errors import UserError
 from b2b_platform.lib.loaded_files import loaded_files_path, write_loaded_files
 
 SCHEMAS: tuple[str, ...] = ("raw", "staging", "core", "reports", "quarantine", "etl")

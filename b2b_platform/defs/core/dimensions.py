@@ -5,6 +5,7 @@ import pyarrow as pa
 import pycountry
 from dagster_duckdb import DuckDBResource
 
+from b2b_common.dates import add_months
 from b2b_platform.defs.core.common import (
     TAGS,
     core_asset,
@@ -15,7 +16,6 @@ from b2b_platform.defs.core.common import (
 )
 from b2b_platform.lib.asset_step import AssetEvents, materialize_table
 from b2b_platform.lib.resources import CalendarResource, Pseudonymizer
-from b2b_platform.lib.settings import add_months
 
 
 @dg.asset(

@@ -9,8 +9,8 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from b2b_common.errors import UserError
 from b2b_platform.defs.operations.default_status import sensor_status
-from b2b_platform.lib.errors import UserError
 from b2b_platform.lib.warehouse import (
     defer_run_failure,
     pending_failures_file,

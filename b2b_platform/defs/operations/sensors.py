@@ -24,6 +24,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from b2b_common.errors import UserError
 from b2b_platform.defs.leads.raw import lead_files
 from b2b_platform.defs.operations import jobs
 from b2b_platform.defs.operations.default_status import sensor_status
@@ -38,7 +39,6 @@ from b2b_platform.defs.operations.file_requests import (
 from b2b_platform.defs.platform_db.raw import MONTHLY
 from b2b_platform.defs.weblogs.raw import list_log_files
 from b2b_platform.lib.combined_log import log_file_day
-from b2b_platform.lib.errors import UserError
 from b2b_platform.lib.file_manifest import InputFile
 from b2b_platform.lib.loaded_files import file_version, read_loaded_files
 from b2b_platform.lib.resources import DirectoryResource

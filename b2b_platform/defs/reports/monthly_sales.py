@@ -7,6 +7,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from b2b_common.dates import add_months
 from b2b_platform.lib.asset_step import AssetEvents
 from b2b_platform.lib.report_step import (
     materialize_report,
@@ -15,7 +16,6 @@ from b2b_platform.lib.report_step import (
     report_key,
 )
 from b2b_platform.lib.resources import CalendarResource
-from b2b_platform.lib.settings import add_months
 
 NAME = "monthly_sales"
 KEY = report_key(NAME)

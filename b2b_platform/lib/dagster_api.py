@@ -1,0 +1,57 @@
+"""Every call into Dagster that is not part of its public API, in one place.
+
+Dagster's public API has no way to walk the asset graph a run or a definitions object
+holds, to fail a run whose process died, or to give back the pool slots such a run held;
+the CLI runner and the asset steps need all three. Each function below says which
+internal it uses, and test_dagster_api.py pins what the project relies on, so an
+upgrade that moves one fails there first, not in a refresh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import dagster as dg
+
+# The graph object Definitions.resolve_asset_graph() returns. Its class is internal
+# (dagster._core...), so it is typed loosely here: callers use .get(key) (a node with
+# parent_keys, child_keys, partitions_def, is_materializable) and get_all_asset_keys().
+AssetGraph = Any
+
+
+def asset_graph(defs: dg.Definitions) -> AssetGraph:
+    """The resolved asset graph of a definitions object (Definitions.resolve_asset_graph)."""
+    return defs.resolve_asset_graph()
+
+
+def run_asset_graph(context: dg.AssetExecutionContext) -> AssetGraph:
+    """The asset graph of the job an asset runs in (job_def.asset_layer.asset_graph)."""
+    return context.job_def.asset_layer.asset_graph
+
+
+def toposorted_keys(graph: AssetGraph) -> list[dg.AssetKey]:
+    """Every asset key, parents before children (AssetGraph.toposorted_asset_keys)."""
+    return list(graph.toposorted_asset_keys)
+
+
+def fail_run(instance: dg.DagsterInstance, run: dg.DagsterRun, message: str) -> None:
+    """Mark a run whose process died as failed (DagsterInstance.report_run_failed)."""
+    instance.report_run_failed(run, message)
+
+
+def free_pool_slots(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Give back the pool slots a dead run held; a killed process never does
+    (EventLogStorage.free_concurrency_slots_for_run)."""
+    instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+
+
+def last_event_time(instance: dg.DagsterInstance, run_id: str) -> dt.datetime | None:
+    """When a run last logged an event, naive UTC (DagsterInstance.get_records_for_run)."""
+    try:
+        records = instance.get_records_for_run(run_id, ascending=False, limit=1).records
+    except Exception:  # an unknown or purged run: no estimate
+        return None
+    if not records:
+        return None
+    return dt.datetime.fromtimestamp(records[0].timestamp, dt.UTC).replace(tzinfo=None)

@@ -1,0 +1,62 @@
+"""What the project relies on in Dagster's non-public calls (lib/dagster_api.py): an
+upgrade that changes one of them fails here first."""
+
+import datetime as dt
+import uuid
+
+import dagster as dg
+
+from b2b_platform.lib import dagster_api
+
+
+@dg.asset
+def parent() -> None: ...
+
+
+@dg.asset(deps=[parent])
+def child() -> None: ...
+
+
+def test_the_graph_of_definitions_walks_parents_before_children() -> None:
+    graph = dagster_api.asset_graph(dg.Definitions(assets=[child, parent]))
+    order = dagster_api.toposorted_keys(graph)
+    assert order.index(parent.key) < order.index(child.key)
+    assert set(graph.get(child.key).parent_keys) == {parent.key}
+    assert set(graph.get(parent.key).child_keys) == {child.key}
+    assert graph.get(child.key).partitions_def is None and graph.get(child.key).is_materializable
+    assert set(graph.get_all_asset_keys()) == {parent.key, child.key}
+
+
+def test_an_asset_sees_the_graph_of_its_run() -> None:
+    seen: list[set[dg.AssetKey]] = []
+
+    @dg.asset(deps=[parent])
+    def looking(context: dg.AssetExecutionContext) -> None:
+        graph = dagster_api.run_asset_graph(context)
+        seen.append(set(graph.get(context.asset_key).parent_keys))
+
+    assert dg.materialize([parent, looking]).success
+    assert seen == [{parent.key}]
+
+
+def test_a_dead_run_is_failed_its_slots_freed_and_its_last_event_dated() -> None:
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([parent], instance=instance)
+        finished = dagster_api.last_event_time(instance, result.run_id)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        assert finished is not None and abs((now - finished).total_seconds()) < 60
+        assert dagster_api.last_event_time(instance, str(uuid.uuid4())) is None
+
+        run = instance.add_run(
+            dg.DagsterRun(job_name="b2b_refresh", run_id=str(uuid.uuid4()),
+                          status=dg.DagsterRunStatus.STARTED)
+        )  # fmt: skip
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots("duckdb_warehouse", 1)
+        assert storage.claim_concurrency_slot("duckdb_warehouse", run.run_id, "a_step").is_claimed
+        dagster_api.free_pool_slots(instance, run.run_id)
+        assert storage.get_concurrency_info("duckdb_warehouse").active_slot_count == 0
+
+        dagster_api.fail_run(instance, run, "the `b2b run` process died during this run")
+        after = instance.get_run_by_id(run.run_id)
+        assert after is not None and after.status == dg.DagsterRunStatus.FAILURE
