@@ -43,7 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="b2b", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="b2b",
+        description=__doc__,
+        epilog="Documentation in the repository: README.md, docs/architecture.md,"
+        " docs/data-contracts.md (sources, settings, reports, quality rules, ETL tables)"
+        " and docs/operations.md (running, failures, backfills, deployment).",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     generate = commands.add_parser(

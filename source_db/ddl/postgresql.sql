@@ -1,4 +1,4 @@
--- B2B platform source schema (DESIGN 3.1), PostgreSQL dialect (schema b2b).
+-- B2B platform source schema (docs/data-contracts.md, "Sources"), PostgreSQL dialect (schema b2b).
 -- orders and order_items carry no enforced foreign keys on purpose: the legacy
 -- order service writes them without, which is where orphans come from.
 CREATE SCHEMA IF NOT EXISTS b2b;

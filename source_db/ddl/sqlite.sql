@@ -1,4 +1,4 @@
--- B2B platform source schema (DESIGN 3.1), SQLite dialect.
+-- B2B platform source schema (docs/data-contracts.md, "Sources"), SQLite dialect.
 -- orders and order_items carry no enforced foreign keys on purpose: the legacy
 -- order service writes them without, which is where orphans come from.
 CREATE TABLE IF NOT EXISTS companies (
