@@ -21,7 +21,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from faker import Faker
 
 from b2b_common.cuit import check_digits_array, format_cuit, is_valid_cuit, normalize_cuit
 from b2b_common.dates import add_months
+from b2b_common.text import fold_accents
 from generators import reference as ref
 from generators.config import AnomalyRates, GenerationConfig
 
@@ -272,7 +272,7 @@ def _count(rate: float, n: int) -> int:
 
 
 def _ascii(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return fold_accents(text)
 
 
 def _slug(text: str) -> str:

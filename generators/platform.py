@@ -13,7 +13,6 @@ they always had, so their data stays byte-identical for a seed.
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
@@ -23,6 +22,7 @@ import polars as pl
 from faker import Faker
 
 from b2b_common.cuit import check_digits_array
+from b2b_common.text import fold_accents
 from generators import reference as ref
 from generators.config import GenerationConfig
 
@@ -144,7 +144,7 @@ def _repeats(values: np.ndarray) -> np.ndarray:
 
 
 def _ascii(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return fold_accents(text).lower()
 
 
 def _timestamps(

@@ -8,9 +8,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-
-def _scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> Any:
-    return conn.execute(sql, list(params)).fetchall()[0][0]  # type: ignore[index]
+from b2b_platform.lib.warehouse import scalar
 
 
 def _where(where: str | None) -> str:
@@ -27,13 +25,13 @@ def unique_key(
     check_name: str = "unique_key",
 ) -> dg.AssetCheckResult:
     cols = ", ".join(key)
-    duplicates = _scalar(
+    duplicates = scalar(
         conn,
         f"SELECT count(*) FROM (SELECT {cols} FROM {table} {_where(where)}"
         f" GROUP BY {cols} HAVING count(*) > 1)",
         params,
     )
-    nulls = _scalar(
+    nulls = scalar(
         conn,
         f"SELECT count(*) FROM {table} {_where(where)}"
         + (" AND " if where else " WHERE ")
@@ -68,9 +66,7 @@ def references_resolve(
     ]
     if where:
         filters.append(where)
-    dangling = _scalar(
-        conn, f"SELECT count(*) FROM {table} t WHERE {' AND '.join(filters)}", params
-    )
+    dangling = scalar(conn, f"SELECT count(*) FROM {table} t WHERE {' AND '.join(filters)}", params)
     return dg.AssetCheckResult(
         asset_key=asset_key,
         check_name=check_name,
@@ -136,7 +132,7 @@ def reject_rate_below(
     ).fetchall()
     read, rejected = (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
     misdated = int(
-        _scalar(
+        scalar(
             conn,
             "SELECT count(DISTINCT record_key) FROM quarantine.rejected_records"
             " WHERE source = ? AND entity = ? AND partition_key IS NOT DISTINCT FROM ?"

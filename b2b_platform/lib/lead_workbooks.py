@@ -12,13 +12,13 @@ fails one workbook, not the run.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import fastexcel
 import polars as pl
 
+from b2b_common.text import fold_accents
 from b2b_platform.lib.file_manifest import error_line, open_regular_file
 from b2b_platform.lib.workbook_size import (
     LIMITS,
@@ -61,7 +61,7 @@ MIN_HEADER_MATCHES = 4
 
 def fold_header(text: str) -> str:
     """Lower case, no accents, letters and digits only: 'Correo  Electrónico ' -> 'correoelectronico'."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    ascii_text = fold_accents(text)
     return re.sub(r"[^a-z0-9]", "", ascii_text.lower())
 
 

@@ -9,7 +9,7 @@ import dagster as dg
 import duckdb
 
 from b2b_platform.lib.column_docs import column_description
-from b2b_platform.lib.warehouse import CommitResult
+from b2b_platform.lib.warehouse import CommitResult, scalar
 
 
 def table_schema(conn: duckdb.DuckDBPyConnection, table: str) -> dg.TableSchema:
@@ -31,7 +31,7 @@ def table_metadata(
 ) -> dict[str, Any]:
     """dagster/row_count (of the slice written when `where` is given), column schema, quality."""
     sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
-    rows = int(conn.execute(sql, params or []).fetchall()[0][0])  # type: ignore[index]
+    rows = int(scalar(conn, sql, params or []))
     metadata: dict[str, Any] = {
         "dagster/row_count": rows,
         "dagster/column_schema": table_schema(conn, table),

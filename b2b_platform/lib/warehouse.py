@@ -207,13 +207,19 @@ def _has_macro(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
     return True
 
 
+def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> Any:
+    """The one value a query returns (the first column of its first row)."""
+    return conn.execute(sql, list(params or [])).fetchone()[0]  # type: ignore[index]
+
+
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     schema, name = table.split(".")
     return bool(
-        conn.execute(
+        scalar(
+            conn,
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
             [schema, name],
-        ).fetchall()[0][0]  # type: ignore[index]
+        )  # type: ignore[index]
     )
 
 
@@ -604,10 +610,11 @@ def record_run_failure(
             " WHERE run_id = ? AND status = 'running' RETURNING asset_key",
             [status, failed_at, error, run_id],
         ).fetchall()
-        recorded = conn.execute(
+        recorded = scalar(
+            conn,
             "SELECT count(*) FROM etl.run_log WHERE run_id = ? AND status IN ('failed', 'interrupted')",
             [run_id],
-        ).fetchall()[0][0]
+        )
         if not recorded:
             conn.execute(
                 "INSERT INTO etl.run_log (run_id, asset_key, partition_key, started_at,"
@@ -652,7 +659,7 @@ def _replace_slice(conn: duckdb.DuckDBPyConnection, s: TableSlice) -> int:
     if s.where is None:
         # A whole-table replacement may also change the table's shape.
         conn.execute(f"CREATE OR REPLACE TABLE {s.table} AS {s.query}")
-        return int(conn.execute(f"SELECT count(*) FROM {s.table}").fetchall()[0][0])  # type: ignore[index]
+        return int(scalar(conn, f"SELECT count(*) FROM {s.table}"))
     conn.execute(f"CREATE OR REPLACE TEMP VIEW _new_slice AS {s.query}")
     if not table_exists(conn, s.table):
         conn.execute(f"CREATE TABLE {s.table} AS SELECT * FROM _new_slice LIMIT 0")
@@ -700,7 +707,7 @@ def _replace_quarantine(conn: duckdb.DuckDBPyConnection, q: QuarantineSlice, run
 def _record_accounting(
     conn: duckdb.DuckDBPyConnection, acc: Accounting, run_id: str
 ) -> dict[str, int]:
-    loaded = int(conn.execute(acc.loaded_query).fetchall()[0][0])  # type: ignore[index]
+    loaded = int(scalar(conn, acc.loaded_query))
     actions = dict(
         conn.execute(
             "SELECT action, count(DISTINCT record_key) FROM quarantine.rejected_records"

@@ -4,7 +4,6 @@ A row without a lead id is rejected on its own (missing_lead_id): rows are merge
 lead id, and rows that have none are not one lead. Each rejected row gets one finding.
 """
 
-import unicodedata
 from functools import partial
 from typing import Any
 
@@ -13,6 +12,7 @@ import duckdb
 import pycountry
 from dagster_duckdb import DuckDBResource
 
+from b2b_common.text import fold_accents
 from b2b_platform.defs.leads.raw import OWNERS, SOURCE
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
@@ -24,7 +24,7 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import QualityThresholds
-from b2b_platform.lib.warehouse import Accounting, QuarantineSlice, TableSlice
+from b2b_platform.lib.warehouse import Accounting, QuarantineSlice, TableSlice, scalar
 
 KEY = dg.AssetKey(["staging", "leads"])
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -54,7 +54,7 @@ def country_codes(values: list[str]) -> dict[str, str]:
                "estados unidos": "US", "eeuu": "US", "alemania": "DE", "italia": "IT"}  # fmt: skip
     codes: dict[str, str] = {}
     for value in values:
-        text = unicodedata.normalize("NFKD", value.strip()).encode("ascii", "ignore").decode()
+        text = fold_accents(value.strip())
         try:
             codes[value] = pycountry.countries.lookup(text).alpha_2
         except LookupError:
@@ -222,7 +222,7 @@ def _stage_leads(
                     SOURCE,
                     "leads",
                     None,
-                    int(conn.execute("SELECT count(*) FROM leads_checked").fetchall()[0][0]),  # type: ignore[index]
+                    int(scalar(conn, "SELECT count(*) FROM leads_checked")),
                     "SELECT count(*) FROM staging.leads",
                 )
             ],

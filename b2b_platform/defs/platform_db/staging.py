@@ -28,7 +28,7 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, QualityThresholds
-from b2b_platform.lib.warehouse import Accounting, AuditFailed, QuarantineSlice, TableSlice
+from b2b_platform.lib.warehouse import Accounting, AuditFailed, QuarantineSlice, TableSlice, scalar
 
 SOURCE = "platform_db"
 TAGS = {"source": SOURCE, "layer": "staging"}
@@ -55,7 +55,7 @@ ACCOUNTED = (
 
 
 def _count(conn: object, table: str) -> int:
-    return int(conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])  # type: ignore[attr-defined]
+    return int(scalar(conn, f"SELECT count(*) FROM {table}"))
 
 
 # ---------------------------------------------------------------- companies

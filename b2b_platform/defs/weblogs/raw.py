@@ -57,6 +57,7 @@ from b2b_platform.lib.warehouse import (
     QuarantineSlice,
     TableSlice,
     WarehouseStep,
+    scalar,
     table_exists,
     utc_now,
 )
@@ -375,14 +376,16 @@ def _month_checks(
     ).fetchone()[0]  # type: ignore[index]
     orphans = 0
     if table_exists(conn, TABLE):
-        orphans = conn.execute(
+        orphans = scalar(
+            conn,
             f"SELECT count(*) FROM {TABLE} r WHERE r.partition_key = ? AND NOT EXISTS ("
             " SELECT 1 FROM etl.file_manifest m WHERE m.source = ? AND m.path = r.source_file"
             " AND m.status IN ('loaded', 'failed'))",
             [partition_key, SOURCE],
-        ).fetchall()[0][0]
+        )
     mismatched = (
-        conn.execute(
+        scalar(
+            conn,
             f"""SELECT count(*) FROM etl.file_manifest m
             WHERE m.source = ? AND m.partition_key = ? AND m.status = 'loaded'
               AND (m.rows_read <> m.rows_loaded + m.rows_rejected
@@ -390,7 +393,7 @@ def _month_checks(
                                         WHERE r.partition_key = m.partition_key
                                           AND r.source_file = m.path))""",
             [SOURCE, partition_key],
-        ).fetchall()[0][0]
+        )
         if table_exists(conn, TABLE)
         else 0
     )

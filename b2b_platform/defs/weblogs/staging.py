@@ -29,6 +29,7 @@ from b2b_platform.lib.warehouse import (
     AuditFailed,
     TableSlice,
     WarehouseStep,
+    scalar,
     table_exists,
 )
 
@@ -185,11 +186,11 @@ def _ips_to_look_up(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list
 
 def _has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
     schema, name = table.split(".")
-    return bool(conn.execute(
+    return bool(scalar(conn,
         "SELECT count(*) FROM information_schema.columns"
         " WHERE table_schema = ? AND table_name = ? AND column_name = ?",
         [schema, name, column],
-    ).fetchall()[0][0])  # fmt: skip
+    ))  # fmt: skip
 
 
 # IPv4 ranges that are not globally routable (ipaddress's is_global is False for them):
@@ -274,9 +275,7 @@ def _stage_month(step: WarehouseStep, partition_key: str, audit: CheckAudit) -> 
     new_ips = _ips_to_look_up(conn, partition_key)
     conn.register("new_agents", describe_user_agents(new_agents).to_arrow())
     conn.register("new_ips", describe_ips(new_ips).to_arrow())
-    read = conn.execute(
-        "SELECT count(*) FROM raw.weblogs WHERE partition_key = ?", [partition_key]
-    ).fetchall()[0][0]
+    read = scalar(conn, "SELECT count(*) FROM raw.weblogs WHERE partition_key = ?", [partition_key])
     result = step.commit(
         [
             # the caches grow as months add values; the view below sees the new ones in
@@ -341,15 +340,16 @@ def one_row_per_line(conn: duckdb.DuckDBPyConnection, partition_key: str) -> dg.
     ).fetchall()[0]
     repeated_lines = 0
     if high is not None:  # bitstring_agg takes its range as constants
-        repeated_lines = conn.execute(
+        repeated_lines = scalar(
+            conn,
             "SELECT coalesce(sum(lines - bit_count(seen)), 0) FROM ("
             f" SELECT count(*) AS lines, bitstring_agg(line_number, {int(low)}, {int(high)}) AS seen"
             " FROM raw.weblogs WHERE partition_key = ? AND line_number IS NOT NULL"
             " GROUP BY source_file)",
             [partition_key],
-        ).fetchall()[0][0]
+        )
     repeated_lookups = sum(
-        conn.execute(f"SELECT count({key}) - count(DISTINCT {key}) FROM {table}").fetchall()[0][0]
+        scalar(conn, f"SELECT count({key}) - count(DISTINCT {key}) FROM {table}")
         for table, key in LOOKUPS.items()
         if table_exists(conn, table)
     )
