@@ -94,7 +94,7 @@ def mini_warehouse(tmp_path_factory):
         blocked = materialize("tag:source=platform_db")
         assert set(blocked.failed_checks) == {
             "staging/orders:orders_reject_rate",
-            "staging/order_lines:order_items_reject_rate",
+            "staging/order_lines:order_lines_reject_rate",
         }
         mp.setenv("B2B_MAX_REJECT_RATE", "1")
         outcome = materialize("tag:source=platform_db")

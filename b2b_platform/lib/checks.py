@@ -118,8 +118,11 @@ def reject_rate_below(
     entity: str,
     partition_key: str | None,
     threshold: float,
+    check_name: str | None = None,
 ) -> dg.AssetCheckResult:
     """The share of the slice's records rejected for their content stays under threshold.
+    The check is `<entity>_reject_rate` unless named (the accounting entity keeps the
+    source's name, e.g. order_items for the staging/order_lines asset).
 
     Records rejected only for their date (DATE_PLACEMENT_REASONS) leave both sides of the
     share: otherwise the last month, partial and holding every future-dated record, would
@@ -145,7 +148,7 @@ def reject_rate_below(
     rate = (rejected - misdated) / judged if judged else 0.0
     return dg.AssetCheckResult(
         asset_key=asset_key,
-        check_name=f"{entity}_reject_rate",
+        check_name=check_name or f"{entity}_reject_rate",
         passed=rate <= threshold,
         metadata={
             # percentages as people read them; the number (in percent) is what the UI plots

@@ -56,8 +56,9 @@ def top_devices_query(window_start: dt.date, window_end: dt.date) -> str:
 
 def _ranked(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
     rows, ranks_ok = conn.execute(
-        "SELECT count(*), coalesce(bool_and(rank BETWEEN 1 AND 5), true)"
-        " AND count(DISTINCT rank) = count(*) FROM reports.top_devices"
+        "SELECT count(*), coalesce(bool_and(rank BETWEEN 1 AND ?), true)"
+        " AND count(DISTINCT rank) = count(*) FROM reports.top_devices",
+        [TOP],
     ).fetchall()[0]
     return dg.AssetCheckResult(
         asset_key=KEY,
