@@ -52,7 +52,7 @@ def core_table_checks(name: str, key_columns: list[str]) -> list[TableCheck]:
 
 def monthly_core_asset() -> dict[str, Any]:
     """@dg.asset arguments of a monthly core fact (its sources' jobs run it by month)."""
-    from b2b_platform.defs.platform_db.raw import MONTHLY
+    from b2b_platform.defs.partitions import MONTHLY
 
     return {
         "group_name": "core", "kinds": {"duckdb"}, "owners": OWNERS, "tags": TAGS,

@@ -8,7 +8,7 @@ in one run, the unpartitioned assets once and in dependency order.
 
 import dagster as dg
 
-from b2b_platform.defs.platform_db.raw import MONTHLY
+from b2b_platform.defs.partitions import MONTHLY
 
 
 def asset_keys(*names: str) -> list[dg.AssetKey]:

@@ -4,7 +4,7 @@ import dagster as dg
 
 from b2b_platform.defs.operations import jobs
 from b2b_platform.defs.operations.default_status import schedule_status
-from b2b_platform.defs.platform_db.raw import MONTHLY
+from b2b_platform.defs.partitions import MONTHLY
 from b2b_platform.lib.stage_launchers import PARTITION_RANGE_END, PARTITION_RANGE_START, RUN_TAG
 
 

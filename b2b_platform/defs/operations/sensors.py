@@ -36,7 +36,7 @@ from b2b_platform.defs.operations.file_requests import (
     FileRequests,
     run_key,
 )
-from b2b_platform.defs.platform_db.raw import MONTHLY
+from b2b_platform.defs.partitions import MONTHLY
 from b2b_platform.defs.weblogs.raw import list_log_files
 from b2b_platform.lib.combined_log import log_file_day
 from b2b_platform.lib.file_manifest import InputFile

@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
+from b2b_platform.defs.partitions import MONTHLY
 from b2b_platform.defs.platform_db.fingerprints import (
     MonthFingerprint,
     fingerprint_slice,
@@ -29,14 +30,12 @@ from b2b_platform.lib.asset_step import (
     blocked,
     month_bounds,
     month_metadata,
-    monthly_partitions,
     months_markdown,
     record_unchanged_slices,
 )
 from b2b_platform.lib.checks import combine_months
 from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
-from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.slice_versions import digest
 from b2b_platform.lib.warehouse import AuditFailed, TableSlice, warehouse_connection
 from source_db.columns import extraction_columns, raw_select_list
@@ -50,7 +49,6 @@ SNAPSHOT_TABLES: dict[str, str] = {
     "customers": "End customers goods are shipped to, identified by document number.",
     "platform_users": "People of client companies who log in and place orders.",
 }
-MONTHLY = monthly_partitions(Settings.from_env())
 
 
 def _row_count_check(table: str) -> dg.AssetCheckSpec:

@@ -13,7 +13,8 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.defs.platform_db.raw import MONTHLY, OWNERS
+from b2b_platform.defs.partitions import MONTHLY
+from b2b_platform.defs.platform_db.raw import OWNERS
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
     SINGLE_RUN,

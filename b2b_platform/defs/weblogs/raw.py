@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.defs.platform_db.raw import MONTHLY
+from b2b_platform.defs.partitions import MONTHLY
 from b2b_platform.defs.weblogs.loading import (
     ENTITY,
     SOURCE,

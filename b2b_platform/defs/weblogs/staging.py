@@ -9,7 +9,7 @@ import iptocc
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.defs.platform_db.raw import MONTHLY
+from b2b_platform.defs.partitions import MONTHLY
 from b2b_platform.defs.weblogs.raw import KEY as RAW_KEY
 from b2b_platform.defs.weblogs.raw import OWNERS, SOURCE
 from b2b_platform.lib import checks
