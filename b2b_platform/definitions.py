@@ -7,6 +7,20 @@ import dagster as dg
 
 from b2b_platform.lib.column_docs import with_column_docs
 
+# Who answers for an asset: the analysts for reports, marketing for the lead source,
+# the data platform team for the rest. The group and the `layer` tag are the key's
+# first part (raw, staging, core, reports), so no asset module declares them.
+OWNERS = {"reports": ["team:analytics"], "leads": ["team:marketing-analytics"]}
+DEFAULT_OWNERS = ["team:data-platform"]
+
+
+def with_shared_attributes(spec: dg.AssetSpec) -> dg.AssetSpec:
+    layer = spec.key.path[0]
+    owners = OWNERS.get(layer) or OWNERS.get(spec.tags.get("source", "")) or DEFAULT_OWNERS
+    return spec.replace_attributes(
+        group_name=layer, owners=owners, tags={**spec.tags, "layer": layer}
+    )
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
@@ -16,4 +30,6 @@ def defs() -> dg.Definitions:
     # test_definitions pins what it does (the documented schema on every table asset).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        return loaded.map_asset_specs(func=with_column_docs)
+        return loaded.map_asset_specs(
+            func=lambda spec: with_column_docs(with_shared_attributes(spec))
+        )

@@ -367,7 +367,7 @@ def materialize_months(
 
 def _month_rows(conn: duckdb.DuckDBPyConnection, table: str, partition_key: str) -> int:
     row = conn.execute(f"SELECT count(*) FROM {table} WHERE partition_key = ?", [partition_key])
-    return int(row.fetchone()[0])  # type: ignore[index]
+    return int(row.fetchall()[0][0])
 
 
 def _inputs(

@@ -88,7 +88,7 @@ def input_rows(
             " FROM information_schema.tables t JOIN information_schema.columns c"
             " USING (table_schema, table_name) WHERE table_schema = ? AND table_name = ?",
             [schema, name],
-        ).fetchone()  # type: ignore[misc]
+        ).fetchall()[0]
         if kind == "VIEW":
             pending += parents_of(key)
             continue
@@ -99,5 +99,5 @@ def input_rows(
             sql, params = f"SELECT count(*) FROM {table} WHERE partition_key = ?", [partition_key]
         else:
             sql, params = f"SELECT count(*) FROM {table}", []
-        total += int(conn.execute(sql, params).fetchone()[0])  # type: ignore[index]
+        total += int(scalar(conn, sql, params))
     return total

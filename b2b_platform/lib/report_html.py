@@ -30,7 +30,7 @@ from b2b_platform.lib.report_output import (
     display_value,
     report_totals,
 )
-from b2b_platform.lib.warehouse import table_exists
+from b2b_platform.lib.warehouse import scalar, table_exists
 
 TITLES = {
     "monthly_sales": "Monthly sales",
@@ -79,7 +79,7 @@ def source_freshness(
     freshness = []
     for label, source, table, column in SOURCES:  # identifiers from code, not from data
         latest = (
-            conn.execute(f"SELECT max({column})::TIMESTAMP(0) FROM {table}").fetchone()[0]
+            scalar(conn, f"SELECT max({column})::TIMESTAMP(0) FROM {table}")
             if table_exists(conn, table)
             else None
         )

@@ -20,14 +20,11 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.report_output import markdown_table, read_report, short_preview
 
-OWNERS = ["team:analytics"]
-TAGS = {"layer": "reports"}
-
 
 def report_asset(**overrides: Any) -> dict[str, Any]:
     """@dg.asset arguments of a report: it follows its inputs (declarative automation)."""
     return {
-        "group_name": "reports", "kinds": {"duckdb"}, "owners": OWNERS, "tags": TAGS,
+        "kinds": {"duckdb"},
         "pool": WAREHOUSE_POOL, "automation_condition": FOLLOW_UPSTREAM, **overrides,
     }  # fmt: skip
 

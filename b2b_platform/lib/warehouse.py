@@ -208,8 +208,9 @@ def _has_macro(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 
 def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> Any:
-    """The one value a query returns (the first column of its first row)."""
-    return conn.execute(sql, list(params or [])).fetchone()[0]  # type: ignore[index]
+    """The one value a query returns (the first column of its first row). The result is
+    read to its end: DuckDB refuses a relation on a connection with a result half read."""
+    return conn.execute(sql, list(params or [])).fetchall()[0][0]
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:

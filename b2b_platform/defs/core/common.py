@@ -8,9 +8,6 @@ import dagster as dg
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import FOLLOW_UPSTREAM, SINGLE_RUN, WAREHOUSE_POOL, TableCheck
 
-OWNERS = ["team:data-platform"]
-TAGS = {"layer": "core"}
-
 
 def core_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["core", name])
@@ -23,7 +20,7 @@ def staging_key(name: str) -> dg.AssetKey:
 def core_asset(**overrides: Any) -> dict[str, Any]:
     """@dg.asset arguments of an unpartitioned core table (it follows its inputs)."""
     return {
-        "group_name": "core", "kinds": {"duckdb"}, "owners": OWNERS, "tags": TAGS,
+        "kinds": {"duckdb"},
         "pool": WAREHOUSE_POOL, "automation_condition": FOLLOW_UPSTREAM, **overrides,
     }  # fmt: skip
 
@@ -55,6 +52,6 @@ def monthly_core_asset() -> dict[str, Any]:
     from b2b_platform.defs.partitions import MONTHLY
 
     return {
-        "group_name": "core", "kinds": {"duckdb"}, "owners": OWNERS, "tags": TAGS,
+        "kinds": {"duckdb"},
         "partitions_def": MONTHLY, "backfill_policy": SINGLE_RUN, "pool": WAREHOUSE_POOL,
     }  # fmt: skip

@@ -7,7 +7,6 @@ from dagster_duckdb import DuckDBResource
 
 from b2b_common.dates import add_months
 from b2b_platform.defs.core.common import (
-    TAGS,
     core_asset,
     core_checks,
     core_key,
@@ -73,7 +72,7 @@ AGE_BANDS = """
 @dg.asset(
     key=core_key("dim_customer"),
     deps=[staging_key("customers")],
-    **core_asset(tags={**TAGS, "pii": "pseudonymized"}),
+    **core_asset(tags={"pii": "pseudonymized"}),
     check_specs=core_checks("dim_customer"),
 )
 def dim_customer(

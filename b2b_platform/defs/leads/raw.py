@@ -44,7 +44,6 @@ from b2b_platform.lib.workbook_reader import WorkbookReader
 SOURCE = "leads"
 TABLE = "raw.marketing_leads"
 KEY = dg.AssetKey(["raw", "marketing_leads"])
-OWNERS = ["team:marketing-analytics"]
 
 
 def is_lead_workbook(name: str) -> bool:
@@ -65,10 +64,8 @@ def lead_files(directory: DirectoryResource) -> DirectoryListing:
 
 @dg.asset(
     key=["raw", "marketing_leads"],
-    group_name="raw",
     kinds={"duckdb", "excel"},
-    owners=OWNERS,
-    tags={"source": SOURCE, "layer": "raw"},
+    tags={"source": SOURCE},
     pool=WAREHOUSE_POOL,
     retry_policy=SOURCE_RETRY,
     check_specs=[

@@ -13,7 +13,7 @@ import pycountry
 from dagster_duckdb import DuckDBResource
 
 from b2b_common.text import fold_accents
-from b2b_platform.defs.leads.raw import OWNERS, SOURCE
+from b2b_platform.defs.leads.raw import SOURCE
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
     WAREHOUSE_POOL,
@@ -66,10 +66,8 @@ def country_codes(values: list[str]) -> dict[str, str]:
 @dg.asset(
     key=KEY,
     deps=[dg.AssetKey(["raw", "marketing_leads"])],
-    group_name="staging",
     kinds={"duckdb"},
-    owners=OWNERS,
-    tags={"source": SOURCE, "layer": "staging"},
+    tags={"source": SOURCE},
     pool=WAREHOUSE_POOL,
     check_specs=[
         dg.AssetCheckSpec(

@@ -40,7 +40,6 @@ from b2b_platform.lib.slice_versions import digest
 from b2b_platform.lib.warehouse import AuditFailed, TableSlice, warehouse_connection
 from source_db.columns import extraction_columns, raw_select_list
 
-OWNERS = ["team:data-platform"]
 SNAPSHOT_TABLES: dict[str, str] = {
     "companies": "Client and supplier companies as registered on the platform (CUIT as typed).",
     "suppliers": "Companies that sell through the platform, active or not.",
@@ -88,10 +87,8 @@ def extracted_all_rows(
 def _snapshot_asset(table: str, description: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=["raw", table],
-        group_name="raw",
         kinds={"duckdb", "sqlite", "postgres"},
-        owners=OWNERS,
-        tags={"source": "platform_db", "layer": "raw"},
+        tags={"source": "platform_db"},
         pool=WAREHOUSE_POOL,
         retry_policy=SOURCE_RETRY,
         description=f"{description} Full snapshot of the source table, values as stored.",
@@ -159,19 +156,15 @@ def order_month_predicate(
     specs=[
         dg.AssetSpec(
             key=["raw", "orders"],
-            group_name="raw",
             kinds={"duckdb", "sqlite", "postgres"},
-            owners=OWNERS,
-            tags={"source": "platform_db", "layer": "raw"},
+            tags={"source": "platform_db"},
             partitions_def=MONTHLY,
             description="Orders placed on the platform, by month of ordered_at, as stored.",
         ),
         dg.AssetSpec(
             key=["raw", "order_items"],
-            group_name="raw",
             kinds={"duckdb", "sqlite", "postgres"},
-            owners=OWNERS,
-            tags={"source": "platform_db", "layer": "raw"},
+            tags={"source": "platform_db"},
             partitions_def=MONTHLY,
             description="Order lines, travelling with their order's month; lines whose order "
             "does not exist land in the last month.",

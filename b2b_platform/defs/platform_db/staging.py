@@ -14,7 +14,6 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.partitions import MONTHLY
-from b2b_platform.defs.platform_db.raw import OWNERS
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
     SINGLE_RUN,
@@ -32,7 +31,7 @@ from b2b_platform.lib.resources import CalendarResource, QualityThresholds
 from b2b_platform.lib.warehouse import Accounting, AuditFailed, QuarantineSlice, TableSlice, scalar
 
 SOURCE = "platform_db"
-TAGS = {"source": SOURCE, "layer": "staging"}
+TAGS = {"source": SOURCE}
 VALID_STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled", "returned")
 
 
@@ -65,9 +64,7 @@ def _count(conn: object, table: str) -> int:
 @dg.asset(
     key=_key("companies"),
     deps=[dg.AssetKey(["raw", "companies"])],
-    group_name="staging",
     kinds={"duckdb"},
-    owners=OWNERS,
     tags=TAGS,
     pool=WAREHOUSE_POOL,
     check_specs=_specs(
@@ -203,9 +200,7 @@ def _company_checks(conn: duckdb.DuckDBPyConnection) -> list[dg.AssetCheckResult
 @dg.asset(
     key=_key("customers"),
     deps=[dg.AssetKey(["raw", "customers"])],
-    group_name="staging",
     kinds={"duckdb"},
-    owners=OWNERS,
     tags=TAGS,
     pool=WAREHOUSE_POOL,
     check_specs=_specs("customers", UNIQUE, ACCOUNTED),
@@ -405,9 +400,7 @@ def _reference_asset(
     @dg.asset(
         key=_key(name),
         deps=deps,
-        group_name="staging",
         kinds={"duckdb"},
-        owners=OWNERS,
         tags=TAGS,
         pool=WAREHOUSE_POOL,
         description=text,
@@ -497,9 +490,7 @@ ORDER_DETAIL_SQL = (
                 _key("companies"),
                 _key("customers"),
             ],
-            group_name="staging",
             kinds={"duckdb"},
-            owners=OWNERS,
             tags=TAGS,
             partitions_def=MONTHLY,
             description="Valid orders of the month: status normalized, buyer and customer "
@@ -508,9 +499,7 @@ ORDER_DETAIL_SQL = (
         dg.AssetSpec(
             key=_key("order_lines"),
             deps=[dg.AssetKey(["raw", "order_items"]), _key("products")],
-            group_name="staging",
             kinds={"duckdb"},
-            owners=OWNERS,
             tags=TAGS,
             partitions_def=MONTHLY,
             description="Valid lines of valid orders, with revenue = quantity x unit price x "

@@ -62,7 +62,6 @@ from b2b_platform.lib.warehouse import (
     utc_now,
 )
 
-OWNERS = ["team:data-platform"]
 KEY = dg.AssetKey(["raw", "weblogs"])
 
 
@@ -127,10 +126,8 @@ def files_of_month(
 
 @dg.asset(
     key=KEY,
-    group_name="raw",
     kinds={"duckdb", "file"},
-    owners=OWNERS,
-    tags={"source": SOURCE, "layer": "raw"},
+    tags={"source": SOURCE},
     partitions_def=MONTHLY,
     backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,

@@ -11,7 +11,7 @@ from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.partitions import MONTHLY
 from b2b_platform.defs.weblogs.raw import KEY as RAW_KEY
-from b2b_platform.defs.weblogs.raw import OWNERS, SOURCE
+from b2b_platform.defs.weblogs.raw import SOURCE
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
     SINGLE_RUN,
@@ -81,10 +81,8 @@ IP_SCHEMA: dict[str, pl.DataType] = {
 @dg.asset(
     key=KEY,
     deps=[RAW_KEY, PLATFORM_USERS],
-    group_name="staging",
     kinds={"duckdb"},
-    owners=OWNERS,
-    tags={"source": SOURCE, "layer": "staging"},
+    tags={"source": SOURCE},
     partitions_def=MONTHLY,
     backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,
