@@ -504,12 +504,8 @@ def test_a_failed_report_check_only_reports(
 ) -> None:
     from b2b_platform.defs.reports import monthly_sales
 
-    sales_query = monthly_sales.monthly_sales_query
-    monkeypatch.setattr(
-        monthly_sales,
-        "monthly_sales_query",
-        lambda *args: f"SELECT * FROM ({sales_query(*args)}) WHERE month <> DATE '{MONTH}'",
-    )
+    without_a_month = f"SELECT * FROM ({monthly_sales.QUERY}) WHERE month <> DATE '{MONTH}'"
+    monkeypatch.setattr(monthly_sales, "QUERY", without_a_month)
     outcome = materialize("key:reports/monthly_sales")
     assert outcome.ok, outcome.failed_runs
     assert sorted(outcome.failed_checks) == [

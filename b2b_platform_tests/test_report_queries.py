@@ -6,8 +6,23 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from b2b_platform.defs.reports.monthly_sales import monthly_sales_query
-from b2b_platform.defs.reports.top_devices import top_devices_query
+from b2b_platform.defs.reports import monthly_sales, top_devices
+from b2b_platform.lib.report_step import window_variables
+from b2b_platform.lib.sql import bind_variables
+
+
+def monthly_sales_query(
+    conn: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date, first: dt.date
+) -> str:
+    """The report's SQL file, its variables bound on `conn` as the asset binds them."""
+    bind_variables(conn, monthly_sales.monthly_sales_variables(start, end, first))
+    return monthly_sales.QUERY
+
+
+def top_devices_query(conn: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> str:
+    bind_variables(conn, {**window_variables(start, end), "top": top_devices.TOP})
+    return top_devices.QUERY
+
 
 WINDOW = (dt.date(2025, 12, 1), dt.date(2026, 11, 26))  # as-of 2026-11-25
 
@@ -38,7 +53,7 @@ def test_monthly_sales_window_start_and_undefined_change(conn: duckdb.DuckDBPyCo
            (5, '2026-11-26 00:00:00', 9, 999.00)   -- the day after the as-of date"""
     )
     rows = conn.execute(
-        f"SELECT * FROM ({monthly_sales_query(*WINDOW, dt.date(2025, 11, 1))}) ORDER BY month"
+        f"SELECT * FROM ({monthly_sales_query(conn, *WINDOW, dt.date(2025, 11, 1))}) ORDER BY month"
     ).fetchall()
     assert len(rows) == 12
     december, january, february = rows[0], rows[1], rows[2]
@@ -56,7 +71,7 @@ def test_monthly_sales_complete_as_of_month_is_not_partial(
     conn: duckdb.DuckDBPyConnection,
 ) -> None:
     window = (dt.date(2025, 12, 1), dt.date(2026, 12, 1))  # as-of 2026-11-30
-    rows = conn.execute(monthly_sales_query(*window, dt.date(2025, 12, 1))).fetchall()
+    rows = conn.execute(monthly_sales_query(conn, *window, dt.date(2025, 12, 1))).fetchall()
     assert len(rows) == 12
     assert {row[0] for row in rows} == {dt.date(2025, 12, 1)} | {
         dt.date(2026, month, 1) for month in range(1, 12)
@@ -78,7 +93,9 @@ def test_top_devices_window_and_population(conn: duckdb.DuckDBPyConnection) -> N
            (5, 'Unknown device', 'other', false, '2026-05-02'),
            (6, 'Unknown device', 'mobile', false, '2026-05-03')"""
     )
-    rows = conn.execute(f"SELECT * FROM ({top_devices_query(*WINDOW)}) ORDER BY rank").fetchall()
+    rows = conn.execute(
+        f"SELECT * FROM ({top_devices_query(conn, *WINDOW)}) ORDER BY rank"
+    ).fetchall()
     assert rows == [
         # the type most of the label's requests had
         (1, "Unknown device", "mobile", 2, 3, Decimal("0.5000")),

@@ -29,6 +29,7 @@ from b2b_platform.lib.slice_versions import (
     slice_inputs,
     version_of,
 )
+from b2b_platform.lib.sql import bind_variables
 from b2b_platform.lib.warehouse import (
     AuditFailed,
     TableSlice,
@@ -265,9 +266,11 @@ def materialize_table(
     table_checks: Sequence[TableCheck] = (),
     extra_metadata: Callable[[duckdb.DuckDBPyConnection], dict[str, Any]] | None = None,
     checks_follow: dg.AssetKey | None = None,
+    variables: Mapping[str, Any] | None = None,
 ) -> AssetEvents:
     """Replace a whole (unpartitioned) table or view in one recorded step, checked before
-    it is published.
+    it is published. `variables` are bound on the step's connection first (the query and
+    the checks read them with getvariable()).
 
     With `checks_follow` (a monthly parent the table holds month by month, with its own
     `partition_key`), the checks look only at the months whose parent slice changed since
@@ -295,6 +298,7 @@ def materialize_table(
                 every = graph.get(checks_follow).partitions_def.get_partition_keys()  # type: ignore[union-attr]
                 changed = changed_months(step.previous_inputs, step.versions[0][3], checks_follow)
                 months = every if changed is None else changed
+            bind_variables(step.conn, variables or {})
             for name, frame in (register or {}).items():  # Arrow tables the query reads
                 step.conn.register(name, frame)
             # up to date: its checks are evaluated again, nothing is rewritten

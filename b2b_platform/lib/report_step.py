@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -53,6 +54,7 @@ def materialize_report(
     name: str,
     query: str,
     report_checks: Sequence[TableCheck] = (),
+    variables: Mapping[str, Any] | None = None,
 ) -> AssetEvents:
     """Replace reports.<name> with the query's rows; preview, row count and schema in the UI."""
     table = f"reports.{name}"
@@ -74,4 +76,10 @@ def materialize_report(
             *report_checks,
         ],
         extra_metadata=preview,
+        variables=variables,
     )
+
+
+def window_variables(window_start: dt.date, window_end: dt.date) -> dict[str, Any]:
+    """The report window, [window_start, window_end), as the report queries read it."""
+    return {"window_start": window_start, "window_end": window_end}

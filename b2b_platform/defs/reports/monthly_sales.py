@@ -2,6 +2,7 @@
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -14,59 +15,36 @@ from b2b_platform.lib.report_step import (
     report_asset,
     report_check_specs,
     report_key,
+    window_variables,
 )
 from b2b_platform.lib.resources import CalendarResource
+from b2b_platform.lib.sql import sql_file
 
 NAME = "monthly_sales"
 KEY = report_key(NAME)
 
 
-def monthly_sales_query(
+QUERY = sql_file(__file__, NAME)
+
+
+def monthly_sales_variables(
     window_start: dt.date, window_end: dt.date, first_loaded_month: dt.date
-) -> str:
-    """One row per month of the window, zeros where nothing sold.
+) -> dict[str, Any]:
+    """What monthly_sales.sql reads: one row per month of the window, zeros where nothing
+    sold.
 
     The change is against the previous calendar month, NULL when that month had no
     revenue or was never loaded (before B2B_FIRST_MONTH). A month is partial when it
     is still in progress at the as-of date or lies before the first loaded month.
     """
-    previous = add_months(window_start, -1)
     last_day = window_end - dt.timedelta(days=1)
-    as_of_month = last_day.replace(day=1)
-    month_complete = add_months(last_day, 1) == window_end
-    return f"""
-        WITH months AS (
-            SELECT m::DATE AS month, m::DATE >= DATE '{first_loaded_month}' AS loaded
-            FROM range(DATE '{previous}', DATE '{as_of_month}' + INTERVAL 1 MONTH,
-                       INTERVAL 1 MONTH) AS t(m)
-        ),
-        sales AS (
-            SELECT date_trunc('month', ordered_at)::DATE AS month,
-                   count(DISTINCT order_id) AS orders, sum(quantity) AS units,
-                   sum(revenue) AS revenue
-            FROM core.fct_order_lines
-            WHERE ordered_at >= TIMESTAMP '{previous}' AND ordered_at < TIMESTAMP '{window_end}'
-            GROUP BY ALL
-        ),
-        filled AS (
-            SELECT m.month, m.loaded, coalesce(s.orders, 0)::BIGINT AS orders,
-                   coalesce(s.units, 0)::BIGINT AS units,
-                   coalesce(s.revenue, 0)::DECIMAL(18, 2) AS revenue,
-                   lag(m.loaded) OVER (ORDER BY m.month) AS previous_loaded,
-                   lag(coalesce(s.revenue, 0)) OVER (ORDER BY m.month) AS previous_revenue
-            FROM months m LEFT JOIN sales s USING (month)
-        )
-        SELECT month, orders, units, revenue,
-               CASE WHEN orders > 0 THEN revenue / orders ELSE 0 END::DECIMAL(18, 2)
-                   AS avg_order_value,
-               CASE WHEN previous_loaded AND loaded AND previous_revenue > 0
-                    THEN round((revenue - previous_revenue) * 100 / previous_revenue, 2)
-               END::DECIMAL(12, 2) AS revenue_change_pct,
-               NOT loaded OR (month = DATE '{as_of_month}' AND NOT {month_complete})
-                   AS is_partial
-        FROM filled
-        WHERE month >= DATE '{window_start}'
-    """
+    return {
+        **window_variables(window_start, window_end),
+        "previous_month": add_months(window_start, -1),
+        "as_of_month": last_day.replace(day=1),
+        "as_of_month_complete": add_months(last_day, 1) == window_end,
+        "first_loaded_month": first_loaded_month,
+    }
 
 
 def _twelve_months(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
@@ -87,10 +65,10 @@ def _revenue_reconciles(
 ) -> Callable[[duckdb.DuckDBPyConnection], dg.AssetCheckResult]:
     def check(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
         report, facts = conn.execute(
-            f"""SELECT (SELECT coalesce(sum(revenue), 0) FROM reports.monthly_sales),
-                       (SELECT coalesce(sum(revenue), 0) FROM core.fct_order_lines
-                        WHERE ordered_at >= TIMESTAMP '{window_start}'
-                          AND ordered_at < TIMESTAMP '{window_end}')"""
+            """SELECT (SELECT coalesce(sum(revenue), 0) FROM reports.monthly_sales),
+                      (SELECT coalesce(sum(revenue), 0) FROM core.fct_order_lines
+                       WHERE ordered_at >= ?::TIMESTAMP AND ordered_at < ?::TIMESTAMP)""",
+            [window_start, window_end],
         ).fetchall()[0]
         return dg.AssetCheckResult(
             asset_key=KEY,
@@ -126,6 +104,7 @@ def monthly_sales(
         context,
         duckdb,
         NAME,
-        monthly_sales_query(window_start, window_end, calendar.first_month_start),
+        QUERY,
         [_twelve_months, _revenue_reconciles(window_start, window_end)],
+        monthly_sales_variables(window_start, window_end, calendar.first_month_start),
     )

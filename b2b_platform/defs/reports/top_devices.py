@@ -1,7 +1,5 @@
 """The devices B2B client users work from."""
 
-import datetime as dt
-
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
@@ -12,46 +10,20 @@ from b2b_platform.lib.report_step import (
     report_asset,
     report_check_specs,
     report_key,
+    window_variables,
 )
 from b2b_platform.lib.resources import CalendarResource
+from b2b_platform.lib.sql import sql_file
 
 NAME = "top_devices"
 KEY = report_key(NAME)
 TOP = 5
 
 
-def top_devices_query(window_start: dt.date, window_end: dt.date) -> str:
-    """Population: requests by known platform users, bots excluded, in the window.
-
-    A device label can span device types (an unknown device may be a phone or not); the
-    type shown is the one most of the label's requests had, ties alphabetically.
-    """
-    return f"""
-        WITH population AS (
-            SELECT user_id, device_label, device_type
-            FROM core.fct_web_requests
-            WHERE user_id IS NOT NULL AND NOT is_bot
-              AND requested_at >= TIMESTAMP '{window_start}'
-              AND requested_at < TIMESTAMP '{window_end}'
-        ),
-        devices AS (
-            SELECT device_label AS device, count(DISTINCT user_id) AS users,
-                   count(*) AS requests
-            FROM population GROUP BY ALL
-        ),
-        types AS (
-            SELECT device_label AS device, device_type
-            FROM population GROUP BY device_label, device_type
-            QUALIFY row_number() OVER (PARTITION BY device_label
-                                       ORDER BY count(*) DESC, device_type) = 1
-        ),
-        everyone AS (SELECT count(DISTINCT user_id) AS users FROM population)
-        SELECT row_number() OVER (ORDER BY d.users DESC, d.requests DESC, d.device) AS rank,
-               d.device, t.device_type, d.users, d.requests,
-               round(d.users / e.users, 4)::DECIMAL(6, 4) AS share_of_users
-        FROM devices d JOIN types t USING (device) CROSS JOIN everyone e
-        QUALIFY rank <= {TOP}
-    """
+# The population is requests by known platform users, bots excluded, in the window. A
+# device label can span device types (an unknown device may be a phone or not); the type
+# shown is the one most of the label's requests had, ties alphabetically.
+QUERY = sql_file(__file__, NAME)
 
 
 def _ranked(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
@@ -86,5 +58,6 @@ def top_devices(
     all signed-in users who used it (a user with two devices counts for both).
     """
     yield from materialize_report(
-        context, duckdb, NAME, top_devices_query(*calendar.report_window), [_ranked]
-    )
+        context, duckdb, NAME, QUERY, [_ranked],
+        {**window_variables(*calendar.report_window), "top": TOP},
+    )  # fmt: skip
