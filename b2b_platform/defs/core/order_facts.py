@@ -27,7 +27,7 @@ def _month_query(partition_key: str) -> str:
                l.partition_key
         FROM staging.order_lines l
         JOIN staging.orders o ON o.order_id = l.order_id AND o.partition_key = l.partition_key
-        WHERE l.partition_key = '{partition_key}' AND o.status NOT IN {EXCLUDED_STATUSES}
+        WHERE l.partition_key = getvariable('partition_key') AND o.status NOT IN {EXCLUDED_STATUSES}
     """
 
 

@@ -60,13 +60,13 @@ def fct_web_requests(context: dg.AssetExecutionContext, duckdb: DuckDBResource) 
 
 
 def _login_query(partition_key: str) -> str:
-    return f"""
+    return """
         SELECT source_file, line_number, requested_at, CAST(requested_at AS DATE) AS login_date,
                user_id, company_id, country_code,
                coalesce(md5(user_agent), 'unknown') AS device_key, device_label, status,
                partition_key
         FROM staging.web_requests
-        WHERE partition_key = '{partition_key}' AND is_login
+        WHERE partition_key = getvariable('partition_key') AND is_login
     """
 
 

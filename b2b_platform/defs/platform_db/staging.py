@@ -634,7 +634,7 @@ def _stage_month(
             [
                 TableSlice(
                     "staging.orders",
-                    f"""
+                    """
                     SELECT order_id, trim(order_number) AS order_number,
                            company_key AS company_id, company_id AS source_company_id,
                            customer_key AS customer_id, customer_id AS source_customer_id,
@@ -643,7 +643,7 @@ def _stage_month(
                            nullif(trim(shipping_province), '') AS shipping_province,
                            nullif(trim(shipping_city), '') AS shipping_city,
                            TRY_CAST(updated_at AS TIMESTAMP) AS updated_at,
-                           '{partition_key}' AS partition_key
+                           getvariable('partition_key') AS partition_key
                     FROM orders_checked WHERE reason IS NULL
                 """,
                     where=where,
@@ -651,13 +651,13 @@ def _stage_month(
                 ),
                 TableSlice(
                     "staging.order_lines",
-                    f"""
+                    """
                     SELECT l.order_id, l.line_number, l.product_id, l.supplier_id, l.quantity,
                            l.price AS unit_price, l.discount AS discount_pct,
                            CAST(l.quantity * l.price * (1 - l.discount / 100) AS DECIMAL(18, 2))
                                AS revenue,
                            o.ordered_ts AS ordered_at,
-                           '{partition_key}' AS partition_key
+                           getvariable('partition_key') AS partition_key
                     FROM lines_checked l JOIN orders_checked o USING (order_id)
                     WHERE l.reason IS NULL
                 """,
@@ -702,14 +702,14 @@ def _stage_month(
                     "orders",
                     partition_key,
                     _count(conn, "orders_checked"),
-                    f"SELECT count(*) FROM staging.orders WHERE partition_key = '{partition_key}'",
+                    "SELECT count(*) FROM staging.orders WHERE partition_key = getvariable('partition_key')",
                 ),
                 Accounting(
                     SOURCE,
                     "order_items",
                     partition_key,
                     _count(conn, "lines_checked"),
-                    f"SELECT count(*) FROM staging.order_lines WHERE partition_key = '{partition_key}'",
+                    "SELECT count(*) FROM staging.order_lines WHERE partition_key = getvariable('partition_key')",
                 ),
             ],
             audit=audit,

@@ -296,7 +296,7 @@ def _load_month_once(
         [SOURCE, load.partition_key],
     ).fetchone()[0]  # type: ignore[index]
     loaded_query = (
-        f"SELECT count(*) FROM {TABLE} WHERE partition_key = '{load.partition_key}'"
+        f"SELECT count(*) FROM {TABLE} WHERE partition_key = getvariable('partition_key')"
         if table_exists(conn, TABLE) else "SELECT 0"
     )  # fmt: skip
     if load.any_failed:

@@ -301,7 +301,7 @@ def _stage_month(step: WarehouseStep, partition_key: str, audit: CheckAudit) -> 
                 "web_requests",
                 partition_key,
                 int(read),
-                f"SELECT count(*) FROM staging.web_requests WHERE partition_key = '{partition_key}'",
+                "SELECT count(*) FROM staging.web_requests WHERE partition_key = getvariable('partition_key')",
             )
         ],
         audit=audit,
