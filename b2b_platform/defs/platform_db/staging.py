@@ -28,6 +28,7 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, QualityThresholds
+from b2b_platform.lib.sql import bind_variables, sql_file
 from b2b_platform.lib.warehouse import Accounting, AuditFailed, QuarantineSlice, TableSlice, scalar
 
 SOURCE = "platform_db"
@@ -455,31 +456,6 @@ reference_assets = [_reference_asset(name, *spec) for name, spec in REFERENCE_TA
 
 # ---------------------------------------------------------------- orders and lines
 
-ORDER_REASONS = f"""
-    CASE
-        WHEN ordered_ts IS NULL THEN 'invalid_timestamp'
-        WHEN ordered_ts >= TIMESTAMP '{{cutoff}}' THEN 'future_order'
-        WHEN ordered_ts < TIMESTAMP '{{first_month}}' THEN 'out_of_range'
-        WHEN status_norm NOT IN {VALID_STATUSES} THEN 'invalid_status'
-        WHEN NOT EXISTS (SELECT 1 FROM staging.companies c WHERE c.company_id = company_key)
-            THEN 'unknown_company'
-        WHEN NOT EXISTS (SELECT 1 FROM staging.customers c WHERE c.customer_id = customer_key)
-            THEN 'unknown_customer'
-    END
-"""
-
-REASON_DETAIL = {
-    "invalid_timestamp": "ordered_at ' || coalesce(ordered_at, 'NULL') || ' is not a timestamp",
-    "future_order": "ordered_at ' || ordered_ts || ' is after the load cutoff",
-    "out_of_range": "ordered_at ' || ordered_ts || ' is before the first month B2B_FIRST_MONTH",
-    "invalid_status": "status ''' || status || ''' is not one of " + ", ".join(VALID_STATUSES),
-    "unknown_company": "company ' || company_id || ' does not exist",
-    "unknown_customer": "customer ' || customer_id || ' does not exist",
-}
-ORDER_DETAIL_SQL = (
-    "CASE reason " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in REASON_DETAIL.items()) + " END"
-)
-
 
 @dg.multi_asset(
     specs=[
@@ -574,146 +550,41 @@ def _stage_month(
     accounting per entity."""
     with asset_step(context, duckdb, partition_key) as step:
         conn = step.conn
-        reasons = ORDER_REASONS.format(
-            cutoff=calendar.load_cutoff.isoformat(sep=" "),
-            first_month=calendar.first_month_start.isoformat(),
-        )
-        conn.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE orders_checked AS
-            WITH source AS (
-                SELECT * EXCLUDE (_extracted_at, _partition_key) FROM raw.orders
-                WHERE _partition_key = ?
-            ), typed AS (
-                SELECT r.*,
-                       TRY_CAST(r.ordered_at AS TIMESTAMP) AS ordered_ts,
-                       lower(trim(r.status)) AS status_norm,
-                       coalesce(cm.surviving_company_id, r.company_id) AS company_key,
-                       coalesce(um.surviving_customer_id, r.customer_id) AS customer_key,
-                       to_json(r) AS raw_record
-                FROM source r
-                LEFT JOIN staging.company_merges cm ON cm.merged_company_id = r.company_id
-                LEFT JOIN staging.customer_merges um ON um.merged_customer_id = r.customer_id
-            )
-            SELECT *, {reasons} AS reason FROM typed
-            """,
-            [partition_key],
-        )
-        conn.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE lines_checked AS
-            WITH source AS (
-                SELECT * EXCLUDE (_extracted_at, _partition_key) FROM raw.order_items
-                WHERE _partition_key = ?
-            ), typed AS (
-                SELECT i.*,
-                       TRY_CAST(i.unit_price AS DECIMAL(14, 2)) AS price,
-                       coalesce(TRY_CAST(i.discount_pct AS DECIMAL(5, 2)), 0) AS discount,
-                       o.order_id IS NOT NULL AS order_known,
-                       o.reason AS order_reason,
-                       to_json(i) AS raw_record
-                FROM source i
-                LEFT JOIN orders_checked o ON o.order_id = i.order_id
-            )
-            SELECT *,
-                   CASE
-                       WHEN NOT order_known THEN 'unknown_order'
-                       WHEN order_reason IS NOT NULL THEN order_reason
-                       WHEN NOT EXISTS (SELECT 1 FROM staging.products p
-                                        WHERE p.product_id = typed.product_id)
-                           THEN 'unknown_product'
-                       WHEN quantity <= 0 THEN 'non_positive_quantity'
-                       WHEN price IS NULL OR price <= 0 THEN 'non_positive_price'
-                   END AS reason
-            FROM typed
-            """,
-            [partition_key],
-        )
-        where = "partition_key = ?"
+        bind_variables(conn, {
+            "load_cutoff": calendar.load_cutoff,
+            "first_month": calendar.first_month_start,
+            "valid_statuses": list(VALID_STATUSES),
+        })  # fmt: skip
+        conn.execute(sql_file(__file__, "orders_checked"))
+        conn.execute(sql_file(__file__, "lines_checked"))
+        in_month = "partition_key = getvariable('partition_key')"
         result = step.commit(
             [
+                TableSlice("staging.orders", sql_file(__file__, "orders_staged"), in_month),
                 TableSlice(
-                    "staging.orders",
-                    """
-                    SELECT order_id, trim(order_number) AS order_number,
-                           company_key AS company_id, company_id AS source_company_id,
-                           customer_key AS customer_id, customer_id AS source_customer_id,
-                           user_id, ordered_ts AS ordered_at, status_norm AS status,
-                           upper(trim(currency)) AS currency,
-                           nullif(trim(shipping_province), '') AS shipping_province,
-                           nullif(trim(shipping_city), '') AS shipping_city,
-                           TRY_CAST(updated_at AS TIMESTAMP) AS updated_at,
-                           getvariable('partition_key') AS partition_key
-                    FROM orders_checked WHERE reason IS NULL
-                """,
-                    where=where,
-                    params=[partition_key],
-                ),
-                TableSlice(
-                    "staging.order_lines",
-                    """
-                    SELECT l.order_id, l.line_number, l.product_id, l.supplier_id, l.quantity,
-                           l.price AS unit_price, l.discount AS discount_pct,
-                           CAST(l.quantity * l.price * (1 - l.discount / 100) AS DECIMAL(18, 2))
-                               AS revenue,
-                           o.ordered_ts AS ordered_at,
-                           getvariable('partition_key') AS partition_key
-                    FROM lines_checked l JOIN orders_checked o USING (order_id)
-                    WHERE l.reason IS NULL
-                """,
-                    where=where,
-                    params=[partition_key],
+                    "staging.order_lines", sql_file(__file__, "order_lines_staged"), in_month
                 ),
             ],
             quarantine=[
                 QuarantineSlice(
-                    SOURCE,
-                    "orders",
-                    partition_key,
-                    f"""
-                    SELECT order_id AS record_key, reason AS reason_code, 'rejected' AS action,
-                           {ORDER_DETAIL_SQL} AS detail, raw_record
-                    FROM orders_checked WHERE reason IS NOT NULL
-                """,
+                    SOURCE, "orders", partition_key, sql_file(__file__, "orders_rejected")
                 ),
                 QuarantineSlice(
-                    SOURCE,
-                    "order_items",
-                    partition_key,
-                    """
-                    SELECT order_id || '/' || line_number AS record_key, reason AS reason_code,
-                           'rejected' AS action,
-                           CASE
-                               WHEN order_reason IS NOT NULL
-                                   THEN 'order ' || order_id || ' rejected (' || order_reason || ')'
-                               WHEN reason = 'unknown_order' THEN 'order ' || order_id || ' does not exist'
-                               WHEN reason = 'unknown_product' THEN 'product ' || product_id || ' does not exist'
-                               WHEN reason = 'non_positive_quantity' THEN 'quantity ' || quantity || ' is not positive'
-                               ELSE 'unit price ' || coalesce(unit_price, 'NULL') || ' is not positive'
-                           END AS detail,
-                           raw_record
-                    FROM lines_checked WHERE reason IS NOT NULL
-                """,
+                    SOURCE, "order_items", partition_key, sql_file(__file__, "order_lines_rejected")
                 ),
             ],
             accounting=[
                 Accounting(
-                    SOURCE,
-                    "orders",
-                    partition_key,
-                    _count(conn, "orders_checked"),
-                    "SELECT count(*) FROM staging.orders WHERE partition_key = getvariable('partition_key')",
+                    SOURCE, "orders", partition_key, _count(conn, "orders_checked"),
+                    f"SELECT count(*) FROM staging.orders WHERE {in_month}",
                 ),
                 Accounting(
-                    SOURCE,
-                    "order_items",
-                    partition_key,
-                    _count(conn, "lines_checked"),
-                    "SELECT count(*) FROM staging.order_lines WHERE partition_key = getvariable('partition_key')",
+                    SOURCE, "order_items", partition_key, _count(conn, "lines_checked"),
+                    f"SELECT count(*) FROM staging.order_lines WHERE {in_month}",
                 ),
             ],
             audit=audit,
-        )
+        )  # fmt: skip
         return result.by_entity
 
 

@@ -1,0 +1,13 @@
+-- The month's rejected order lines for the quarantine, each with what was wrong in words.
+SELECT order_id || '/' || line_number AS record_key, reason AS reason_code,
+       'rejected' AS action,
+       CASE
+           WHEN order_reason IS NOT NULL
+               THEN 'order ' || order_id || ' rejected (' || order_reason || ')'
+           WHEN reason = 'unknown_order' THEN 'order ' || order_id || ' does not exist'
+           WHEN reason = 'unknown_product' THEN 'product ' || product_id || ' does not exist'
+           WHEN reason = 'non_positive_quantity' THEN 'quantity ' || quantity || ' is not positive'
+           ELSE 'unit price ' || coalesce(unit_price, 'NULL') || ' is not positive'
+       END AS detail,
+       raw_record
+FROM lines_checked WHERE reason IS NOT NULL
