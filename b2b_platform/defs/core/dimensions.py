@@ -97,12 +97,13 @@ def dim_customer(
         SELECT customer_id, document_type, {document_hash} AS document_hash,
                {AGE_BANDS} AS age_band, province, city, created_at,
                document_flagged, birth_date_flagged
-        FROM (SELECT *, date_sub('year', date_of_birth, DATE '{calendar.as_of}') AS age
+        FROM (SELECT *, date_sub('year', date_of_birth, getvariable('as_of')) AS age
               FROM staging.customers)
         """,
         # the HMAC's padded keys, bound as data rather than written into the SQL
         register=pseudonymizer.key_relations(),
         table_checks=core_table_checks("dim_customer", ["customer_id"]),
+        variables={"as_of": calendar.as_of_date},
     )
 
 
@@ -122,19 +123,20 @@ def dim_product(
         context,
         duckdb,
         table,
-        f"""
+        """
         SELECT p.product_id, p.sku, p.name AS product_name, p.category, p.brand, p.unit,
                coalesce(o.suppliers, 0) AS suppliers, o.lowest_price, p.created_at
         FROM staging.products p
         LEFT JOIN (
             SELECT product_id, count(DISTINCT supplier_id) AS suppliers, min(price) AS lowest_price
             FROM staging.prices
-            WHERE valid_from <= DATE '{calendar.as_of}'
-              AND (valid_to IS NULL OR valid_to >= DATE '{calendar.as_of}')
+            WHERE valid_from <= getvariable('as_of')
+              AND (valid_to IS NULL OR valid_to >= getvariable('as_of'))
             GROUP BY ALL
         ) o USING (product_id)
         """,
         table_checks=core_table_checks("dim_product", ["product_id"]),
+        variables={"as_of": calendar.as_of_date},
     )
 
 
@@ -181,21 +183,25 @@ def dim_date(
     report window, if earlier) to the end of the as-of month."""
     table = "core.dim_date"
     window_start, _ = calendar.report_window
-    start = min(calendar.first_month_start, window_start)
-    end = add_months(calendar.as_of_date, 1)
     yield from materialize_table(
         context,
         duckdb,
         table,
-        f"""
+        """
         SELECT d::DATE AS date, year(d) AS year, quarter(d) AS quarter, month(d) AS month,
                date_trunc('month', d)::DATE AS month_start, strftime(d, '%B') AS month_name,
                day(d) AS day, isodow(d) AS iso_day_of_week, strftime(d, '%A') AS day_name,
                isodow(d) >= 6 AS is_weekend, weekofyear(d) AS iso_week,
-               d >= DATE '{window_start}' AND d <= DATE '{calendar.as_of}' AS in_report_window
-        FROM range(DATE '{start}', DATE '{end}', INTERVAL 1 DAY) AS t(d)
+               d >= getvariable('window_start') AND d <= getvariable('as_of') AS in_report_window
+        FROM range(getvariable('first_day'), getvariable('end_day'), INTERVAL 1 DAY) AS t(d)
         """,
         table_checks=core_table_checks("dim_date", ["date"]),
+        variables={
+            "as_of": calendar.as_of_date,
+            "window_start": window_start,
+            "first_day": min(calendar.first_month_start, window_start),
+            "end_day": add_months(calendar.as_of_date, 1),
+        },
     )
 
 

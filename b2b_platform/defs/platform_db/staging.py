@@ -227,10 +227,10 @@ def _stage_customers(
     calendar: CalendarResource,
     audit: CheckAudit,
 ) -> dict[str, Any]:
-    as_of = calendar.as_of_date.isoformat()
     with asset_step(context, duckdb) as step:
         conn = step.conn
-        conn.execute(rf"""
+        bind_variables(conn, {"as_of": calendar.as_of_date})
+        conn.execute(r"""
             CREATE OR REPLACE TEMP TABLE customers_checked AS
             WITH source AS (SELECT * EXCLUDE (_extracted_at) FROM raw.customers),
             typed AS (
@@ -254,12 +254,12 @@ def _stage_customers(
             ), validated AS (
                 SELECT *,
                        coalesce(CASE
-                           WHEN doc_type IN ('DNI', 'LC', 'LE') THEN regexp_full_match(doc_norm, '[0-9]{{6,8}}')
-                           WHEN doc_type = 'CI' THEN regexp_full_match(doc_norm, '[0-9]{{5,9}}')
-                           WHEN doc_type = 'PASAPORTE' THEN regexp_full_match(doc_norm, '[A-Z0-9]{{6,10}}')
+                           WHEN doc_type IN ('DNI', 'LC', 'LE') THEN regexp_full_match(doc_norm, '[0-9]{6,8}')
+                           WHEN doc_type = 'CI' THEN regexp_full_match(doc_norm, '[0-9]{5,9}')
+                           WHEN doc_type = 'PASAPORTE' THEN regexp_full_match(doc_norm, '[A-Z0-9]{6,10}')
                            ELSE false END, false) AS doc_ok,
-                       coalesce(birth > DATE '{as_of}'
-                                OR birth < DATE '{as_of}' - INTERVAL 120 YEAR, false) AS birth_implausible
+                       coalesce(birth > getvariable('as_of')
+                                OR birth < getvariable('as_of') - INTERVAL 120 YEAR, false) AS birth_implausible
                 FROM normalized
             )
             SELECT *,
