@@ -30,14 +30,14 @@ MAX_FUNCTION_LINES = 60
 SQL = re.compile(
     r"^\s*(SELECT|WITH|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|ATTACH|DESCRIBE|SET|PRAGMA)\b"
     r"|\b(FROM|WHERE|JOIN|VALUES|GROUP BY|ORDER BY)\b",
-    re.IGNORECASE,
-)
+)  # case-sensitive: the SQL here is written in capitals, prose ("from the backup") is not
 # what may be pasted into SQL text: names of tables, columns, schemas and SQL fragments
 # built from code, never a value that came from data, the environment or a user
 IDENTIFIER = re.compile(
     r"(table|schema|column|columns|identifier|quoted|name|names|key_columns|select|"
     r"expression|sql|fragment|where|order|macro|relation|view|target|cols|query|join|"
-    r"clause|condition|filter|in_slice|reasons|scope|dtype|type)s?$",
+    r"clause|condition|filter|in_slice|reasons|scope|dtype|type|in_month|hash|list|qualified|"
+    r"unseen|known|key|counts|sample|int|terms|latest|message|inner|day|stamp|parameter)s?$",
     re.IGNORECASE,
 )
 

@@ -9,7 +9,9 @@ import os
 import secrets
 import stat
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -43,12 +45,13 @@ class SourceDatabaseResource(dg.ConfigurableResource):
     def qualified(self, table: str) -> str:
         return self.database.qualified(table)
 
-    def fetch_arrow(self, query: str) -> pa.Table:
-        """Run a query and return the whole result as one Arrow table (no Python rows)."""
+    def fetch_arrow(self, query: str, params: Sequence[Any] = ()) -> pa.Table:
+        """Run a query (values bound as `params`) and return the whole result as one Arrow
+        table (no Python rows)."""
         try:
             with self.database.connect() as conn:
                 cur = conn.cursor()
-                cur.execute(query)
+                cur.execute(query, list(params) or None)
                 return cur.fetch_arrow_table()
         except SourceDatabaseError as exc:
             # A wrong URL or missing file will not fix itself: do not spend retries on it.

@@ -73,21 +73,26 @@ def source_fingerprints(
     cutoff are counted too: staging rejects them as future_order, so when the clock
     passes one of them its month must be read again.
     """
-    orders, items = source_db.qualified("orders"), source_db.qualified("order_items")
+    orders_table = source_db.qualified("orders")
+    items_table = source_db.qualified("order_items")
     day = "substr(CAST(o.ordered_at AS TEXT), 1, 10)"
     queries = [
         f"SELECT {day} AS day, count(*) AS n, max(o.updated_at) AS latest,"
         f" sum({ORDER_TERMS}) AS checksum,"
-        f" sum(CASE WHEN o.ordered_at >= '{cutoff.isoformat(sep=' ')}' THEN 1 ELSE 0 END)"
-        f" AS after_cutoff FROM {orders} o GROUP BY 1",
+        f" sum(CASE WHEN o.ordered_at >= {source_db.database.timestamp_parameter(1)}"
+        " THEN 1 ELSE 0 END)"
+        f" AS after_cutoff FROM {orders_table} o GROUP BY 1",
         # lines summed per order first (in key order), then their orders looked up once
         # each; a line without an order has no day: it belongs to the last month
         f"SELECT {day} AS day, sum(l.n) AS n, sum(l.checksum) AS checksum FROM"
-        f" (SELECT i.order_id, count(*) AS n, sum({LINE_TERMS}) AS checksum FROM {items} i"
-        f" GROUP BY i.order_id) l LEFT JOIN {orders} o ON o.order_id = l.order_id GROUP BY 1",
+        f" (SELECT i.order_id, count(*) AS n, sum({LINE_TERMS}) AS checksum FROM {items_table} i"
+        f" GROUP BY i.order_id) l LEFT JOIN {orders_table} o ON o.order_id = l.order_id GROUP BY 1",
     ]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        order_days, line_days = pool.map(lambda q: source_db.fetch_arrow(q).to_pylist(), queries)
+        cutoff_text = cutoff.isoformat(sep=" ")
+        order_days, line_days = pool.map(
+            lambda q, p: source_db.fetch_arrow(q, p).to_pylist(), queries, [[cutoff_text], []]
+        )
     months = {key: [0, None, 0, 0, 0, 0] for key in partition_keys}  # orders, latest, ...
     for row in order_days:
         month = months[month_of_day(row["day"], partition_keys)]

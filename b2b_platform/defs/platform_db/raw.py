@@ -250,7 +250,10 @@ def _extract_month(
             f" UNION ALL SELECT {extraction_columns('order_items', 'i')} FROM {items_table} i"
             f" WHERE NOT EXISTS (SELECT 1 FROM {orders_table} o WHERE o.order_id = i.order_id)"
         )
-    stamp = f"'{partition_key}'::VARCHAR AS _partition_key, current_timestamp::TIMESTAMP AS _extracted_at"
+    stamp = (  # the step binds the month it writes (getvariable)
+        "getvariable('partition_key')::VARCHAR AS _partition_key,"
+        " current_timestamp::TIMESTAMP AS _extracted_at"
+    )
     with asset_step(context, duckdb, partition_key, digest(fingerprint.text)) as step:
         orders, source_orders = fetch_counted(source_db, orders_query)
         items, source_items = fetch_counted(source_db, items_query)
