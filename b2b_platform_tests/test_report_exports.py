@@ -16,7 +16,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from b2b_platform.lib import report_directory, report_export, report_output
+from b2b_platform.lib import report_csv, report_directory, report_export
 from b2b_platform.lib.report_directory import staged_export
 from b2b_platform.lib.report_export import export_files
 from b2b_platform.lib.report_html import PageContext
@@ -168,7 +168,7 @@ def test_csv_query_pastes_no_values() -> None:
     conn.execute("""CREATE TABLE reports.lead_conversion ("odd ""name" VARCHAR, campaign VARCHAR,
                     channel VARCHAR, n BIGINT)""")
     conn.execute("INSERT INTO reports.lead_conversion VALUES ('=x', '=evil''--', '+c', 1)")
-    sql = report_output.csv_query(conn, "lead_conversion")
+    sql = report_csv.csv_query(conn, "lead_conversion")
     assert "evil" not in sql and "=x" not in sql
     assert conn.execute(sql).fetchall() == [("'=x", "'=evil'--", "'+c", 1)]
 

@@ -9,15 +9,10 @@ from pathlib import Path
 import duckdb
 import openpyxl
 
+from b2b_platform.lib.report_csv import write_csv
 from b2b_platform.lib.report_html import PageContext, section_id, write_report_page
-from b2b_platform.lib.report_output import (
-    HTML_NAME,
-    REPORT_ORDER,
-    WORKBOOK_NAME,
-    Report,
-    write_csv,
-    write_workbook,
-)
+from b2b_platform.lib.report_output import HTML_NAME, REPORT_ORDER, WORKBOOK_NAME, Report
+from b2b_platform.lib.report_workbook import write_workbook
 
 
 def export_files(

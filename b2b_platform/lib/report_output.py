@@ -1,28 +1,20 @@
-"""Reports as people read them: markdown previews, CSV files and one formatted workbook.
+"""Reports as people read them: what each column is (money, month, id, percentage,
+device), how a value reads (Dec 2025, 1,234.50, 12.3%, Android (model hidden)), totals
+where sums mean something, and the terminal and markdown tables built from them.
 
-Number formats follow the report columns' names: money is DECIMAL(18,2),
-`*_pct` is in percentage points (12.5 = 12.5%), `share_*` and `*_rate` are fractions.
-
-Exported files are safe to open in a spreadsheet program. No workbook cell is a
-formula (text is written as text, whatever it starts with), and CSV text that starts
-with = + - @ (after blanks) is prefixed with ' so it is not run (CSV injection). CSVs
-are UTF-8 with a byte-order mark, ISO dates and raw numbers.
-The files of one export replace the previous ones together (lib/report_directory.py).
+Number kinds follow the report columns' names: money is DECIMAL(18,2), `*_pct` is in
+percentage points (12.5 = 12.5%), `share_*` and `*_rate` are fractions. The files are
+written by report_csv.py, report_workbook.py and report_html.py, one export at a time
+(report_export.py), swapped in together (report_directory.py).
 """
-
 from __future__ import annotations
 
-import codecs
 import datetime as dt
-import decimal
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
-import xlsxwriter
 from tabulate import tabulate
 
 # Report tables in reading order, with the order their rows are read in.
@@ -246,177 +238,3 @@ def short_preview(report: Report) -> str:
         if len(text) < INLINE_MARKDOWN:
             return text
     return f"{len(report.rows)} rows: see all_rows"
-
-
-# ---------------------------------------------------------------- files
-
-
-def write_csv(conn: duckdb.DuckDBPyConnection, name: str, directory: Path) -> Path:
-    """reports.<name> as <directory>/<name>.csv: UTF-8 with a byte-order mark, ISO dates,
-    raw numbers, and text a spreadsheet would run as a formula prefixed with '."""
-    path = directory / f"{name}.csv"
-    partial = path.with_name(path.name + ".part")
-    target = str(partial).replace("'", "''")  # a quote in the report directory's name
-    conn.execute(f"COPY ({csv_query(conn, name)}) TO '{target}' (HEADER, DELIMITER ',')")
-    # DuckDB cannot write a byte-order mark; without one spreadsheet programs read the
-    # UTF-8 as a legacy code page ("LogÃ­stica"). Reports are small: one copy is cheap.
-    with open(partial, "rb") as source, open(path, "wb") as sink:
-        sink.write(codecs.BOM_UTF8)
-        shutil.copyfileobj(source, sink)
-    partial.unlink()
-    return path
-
-
-# Column types DuckDB writes as free text; numbers, dates and booleans cannot start a formula.
-_TEXT_TYPES = ("VARCHAR", "JSON", "ENUM(")
-_EXPORT_ROW = '"__export_row"'
-
-
-def csv_query(conn: duckdb.DuckDBPyConnection, name: str) -> str:
-    """The SELECT a report's CSV is written from: its rows in reading order, each text
-    column formula-safe. Identifiers come from code and DESCRIBE, never from values."""
-    described = conn.execute(f"DESCRIBE SELECT * FROM reports.{name}").fetchall()
-    columns = ", ".join(_csv_column(str(column), str(dtype)) for column, dtype, *_ in described)
-    # Numbered before the prefix is added, so rows keep the workbook's order.
-    return (
-        f"SELECT {columns} FROM (SELECT *, row_number() OVER (ORDER BY {REPORT_ORDER[name]})"
-        f" AS {_EXPORT_ROW} FROM reports.{name}) ORDER BY {_EXPORT_ROW}"
-    )
-
-
-def _csv_column(column: str, dtype: str) -> str:
-    quoted = '"' + column.replace('"', '""') + '"'
-    if not dtype.startswith(_TEXT_TYPES):
-        return quoted
-    # A spreadsheet runs a cell starting with = + - @ (after blanks) as a formula:
-    # a leading ' is the usual way to make it plain text (OWASP, CSV injection).
-    return (
-        f"CASE WHEN regexp_matches({quoted}, '^\\s*[=+\\-@]') THEN '''' || {quoted}"
-        f" ELSE {quoted} END AS {quoted}"
-    )
-
-
-# Text stays text: by default xlsxwriter turns "=1+1" into a formula and "http://..."
-# into a link (and, with strings_to_numbers, "12" into a number). NaN and infinity
-# become #NUM! errors instead of failing the export.
-WORKBOOK_OPTIONS = {
-    "remove_timezone": True,
-    "strings_to_formulas": False,
-    "strings_to_urls": False,
-    "strings_to_numbers": False,
-    "nan_inf_to_errors": True,
-}
-
-
-def write_workbook(reports: Sequence[Report], path: Path, title_note: str) -> Path:
-    """One sheet per report: bold frozen header, number formats, column widths, and a
-    native chart that fits the report. No cell is a formula."""
-    workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
-    workbook.set_properties({"title": "B2B platform reports", "comments": title_note})
-    header = workbook.add_format(
-        {"bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF", "border": 1,
-         "text_wrap": True, "valign": "top"}
-    )  # fmt: skip
-    formats = {
-        "money": workbook.add_format({"num_format": f'"{CURRENCY} "#,##0.00'}),
-        "integer": workbook.add_format({"num_format": "#,##0"}),
-        "number": workbook.add_format({"num_format": "#,##0.0"}),
-        "id": workbook.add_format({"num_format": "0"}),
-        "points": workbook.add_format({"num_format": '0.0"%"'}),
-        "fraction": workbook.add_format({"num_format": "0.0%"}),
-        "date": workbook.add_format({"num_format": "yyyy-mm-dd"}),
-        "month": workbook.add_format({"num_format": "mmm yyyy"}),
-        "device": None,
-        "text": None,
-    }
-    bold = {
-        kind: workbook.add_format({"bold": True, "top": 2, **({"num_format": f.num_format}
-                                   if f is not None else {})})
-        for kind, f in formats.items()
-    }  # fmt: skip
-    for report in reports:
-        sheet = workbook.add_worksheet(report.name[:31])
-        kinds, _ = display_rows(report)
-        for col, column in enumerate(report.columns):
-            sheet.write_string(0, col, column, header)
-        sheet.freeze_panes(1, 0)
-        for col, (column, kind) in enumerate(zip(report.columns, kinds, strict=True)):
-            values = [row[col] for row in report.rows]
-            width = max([len(column) + 2, *(len(display_value(v, kind)) + 6 for v in values)])
-            sheet.set_column(col, col, min(width, 60), formats[kind])
-            for row_index, value in enumerate(values, start=1):
-                shown = display_value(value, kind) if kind == "device" else value
-                _write_cell(sheet, row_index, col, shown, formats[kind])
-        if report.rows:
-            sheet.autofilter(0, 0, len(report.rows), len(report.columns) - 1)
-        if (totals := report_totals(report)) is not None:  # below the filter's range
-            for col, (value, kind) in enumerate(zip(totals, kinds, strict=True)):
-                _write_cell(sheet, len(report.rows) + 1, col, value, bold[kind])
-        _report_chart(workbook, sheet, report)
-    workbook.close()
-    return path
-
-
-def _write_cell(sheet: Any, row: int, col: int, value: Any, fmt: Any) -> None:
-    # One explicit writer per type: the generic write() guesses from what text looks like.
-    if value is None:
-        sheet.write_blank(row, col, None, fmt)
-    elif isinstance(value, bool):  # before numbers: a bool is an int
-        sheet.write_boolean(row, col, value, fmt)
-    elif isinstance(value, decimal.Decimal | int | float):
-        sheet.write_number(row, col, float(value), fmt)
-    elif isinstance(value, dt.datetime | dt.date | dt.time | dt.timedelta):
-        sheet.write_datetime(row, col, value, fmt)
-    else:
-        sheet.write_string(row, col, str(value), fmt)
-
-
-@dataclass(frozen=True)
-class ChartSpec:
-    kind: str  # xlsxwriter chart type
-    category: str  # the column along the axis
-    value: str  # the column the bars measure
-    title: str
-    axis: str
-    num_format: str
-
-
-# One native chart per report sheet, the one that fits it.
-CHARTS: dict[str, ChartSpec] = {
-    "monthly_sales": ChartSpec("column", "month", "revenue", "Monthly revenue (valid orders)",
-                               f"Revenue ({CURRENCY}, millions)", '#,##0,,"M"'),
-    "top_devices": ChartSpec("bar", "device", "users", "Devices of B2B clients, by users",
-                             "Users (a user with two devices counts for both)", "#,##0"),
-    "top_products_by_country": ChartSpec(
-        "bar", "product_name", "units", "Most popular products in the top login countries",
-        "Units sold", "#,##0"),
-    "lead_conversion": ChartSpec("bar", "campaign", "conversion_rate", "Conversion by campaign",
-                                 "Leads whose company then bought", "0%"),
-}  # fmt: skip
-
-
-def _report_chart(workbook: Any, sheet: Any, report: Report) -> None:
-    spec = CHARTS.get(report.name)
-    if spec is None or not report.rows or not {spec.category, spec.value} <= set(report.columns):
-        return
-    category, value = report.columns.index(spec.category), report.columns.index(spec.value)
-    last = len(report.rows)
-    chart = workbook.add_chart({"type": spec.kind})
-    chart.add_series(
-        {
-            "name": spec.value,
-            "categories": [sheet.name, 1, category, last, category],
-            "values": [sheet.name, 1, value, last, value],
-            "fill": {"color": "#2E75B6"},
-        }
-    )
-    chart.set_title({"name": spec.title})
-    if spec.kind == "bar":  # horizontal bars: the first row on top, as in the table
-        chart.set_y_axis({"reverse": True})
-        chart.set_x_axis({"name": spec.axis, "num_format": spec.num_format})
-    else:
-        chart.set_x_axis({"num_format": "mmm yyyy", "date_axis": False})
-        chart.set_y_axis({"name": spec.axis, "num_format": spec.num_format})
-    chart.set_legend({"none": True})
-    chart.set_size({"width": 760, "height": max(360, 24 * last + 120)})
-    sheet.insert_chart(1, len(report.columns) + 1, chart)
