@@ -7,6 +7,7 @@ percentage points (12.5 = 12.5%), `share_*` and `*_rate` are fractions. The file
 written by report_csv.py, report_workbook.py and report_html.py, one export at a time
 (report_export.py), swapped in together (report_directory.py).
 """
+
 from __future__ import annotations
 
 import datetime as dt
