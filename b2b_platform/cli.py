@@ -264,7 +264,7 @@ def _stale_plan(
     from b2b_platform.lib.dagster_api import asset_graph
     from b2b_platform.lib.slice_versions import VersionBasis, recorded_versions
     from b2b_platform.lib.stale_slices import plan_stale_slices
-    from b2b_platform.lib.warehouse import warehouse_connection
+    from b2b_platform.lib.warehouse_connection import warehouse_connection
 
     recorded = {}
     if settings.warehouse_path.exists():
@@ -341,7 +341,8 @@ def _files_with_status(status: str) -> list[tuple[str, str]]:
     A warehouse busy with another run (the daemon's) is not waited for long: the same
     list is in `b2b status`."""
     from b2b_platform.lib.settings import Settings
-    from b2b_platform.lib.warehouse import table_exists, warehouse_connection
+    from b2b_platform.lib.warehouse_connection import warehouse_connection
+    from b2b_platform.lib.warehouse_schema import table_exists
 
     settings = Settings.from_env()
     if not settings.warehouse_path.exists():
@@ -363,9 +364,10 @@ def _files_with_status(status: str) -> list[tuple[str, str]]:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from b2b_platform.lib.run_log import pending_failures_file
     from b2b_platform.lib.settings import DEFAULT_DAGSTER_HOME, Settings
     from b2b_platform.lib.status import pending_failures_report, status_report
-    from b2b_platform.lib.warehouse import pending_failures_file, warehouse_connection
+    from b2b_platform.lib.warehouse_connection import warehouse_connection
 
     settings = Settings.from_env()
     with warehouse_connection(
@@ -387,7 +389,8 @@ def _report(args: argparse.Namespace) -> int:
         text_table,
     )
     from b2b_platform.lib.settings import Settings
-    from b2b_platform.lib.warehouse import table_exists, warehouse_connection
+    from b2b_platform.lib.warehouse_connection import warehouse_connection
+    from b2b_platform.lib.warehouse_schema import table_exists
 
     settings = Settings.from_env()
     if not settings.warehouse_path.exists():

@@ -168,7 +168,7 @@ def _write_manifest(warehouse: Path, source: str, *paths: Path) -> None:
 
     from b2b_platform.lib.file_manifest import InputFile
     from b2b_platform.lib.loaded_files import write_loaded_files
-    from b2b_platform.lib.warehouse import ensure_warehouse_schema
+    from b2b_platform.lib.warehouse_schema import ensure_warehouse_schema
 
     with duckdb.connect(str(warehouse)) as conn:
         ensure_warehouse_schema(conn)

@@ -3,12 +3,7 @@
 import duckdb
 import pytest
 
-from b2b_platform.lib.warehouse import (
-    Accounting,
-    QuarantineSlice,
-    TableSlice,
-    warehouse_step,
-)
+from b2b_platform.lib.warehouse import Accounting, QuarantineSlice, TableSlice, warehouse_step
 
 
 def _rows(path, sql):
@@ -110,7 +105,7 @@ def test_readers_wait_for_a_writer_then_fail_clearly(tmp_path):
     import time
 
     from b2b_common.errors import UserError
-    from b2b_platform.lib.warehouse import warehouse_connection
+    from b2b_platform.lib.warehouse_connection import warehouse_connection
 
     path = tmp_path / "w.duckdb"
     _write_month(path, "2026-01", [1])

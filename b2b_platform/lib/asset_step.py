@@ -30,13 +30,8 @@ from b2b_platform.lib.slice_versions import (
     version_of,
 )
 from b2b_platform.lib.sql import bind_variables
-from b2b_platform.lib.warehouse import (
-    AuditFailed,
-    TableSlice,
-    WarehouseStep,
-    warehouse_connection,
-    warehouse_step,
-)
+from b2b_platform.lib.warehouse import AuditFailed, TableSlice, WarehouseStep, warehouse_step
+from b2b_platform.lib.warehouse_connection import warehouse_connection
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 

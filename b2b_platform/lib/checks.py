@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from b2b_platform.lib.warehouse import scalar
+from b2b_platform.lib.warehouse_schema import scalar
 
 
 def _where(where: str | None) -> str:

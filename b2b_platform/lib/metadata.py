@@ -9,7 +9,8 @@ import dagster as dg
 import duckdb
 
 from b2b_platform.lib.column_docs import column_description
-from b2b_platform.lib.warehouse import CommitResult, scalar
+from b2b_platform.lib.warehouse import CommitResult
+from b2b_platform.lib.warehouse_schema import scalar
 
 
 def table_schema(conn: duckdb.DuckDBPyConnection, table: str) -> dg.TableSchema:
@@ -54,7 +55,8 @@ def column_schemas(
     database: str, config: dict[str, Any] | None, tables: list[str]
 ) -> dict[str, Any]:
     """Column schemas of warehouse tables, read after a multi-month run's steps closed."""
-    from b2b_platform.lib.warehouse import table_exists, warehouse_connection
+    from b2b_platform.lib.warehouse_connection import warehouse_connection
+    from b2b_platform.lib.warehouse_schema import table_exists
 
     with warehouse_connection(database, config=config) as conn:
         return {t: table_schema(conn, t) for t in tables if table_exists(conn, t)}

@@ -30,7 +30,7 @@ from b2b_platform.lib.report_output import (
     display_value,
     report_totals,
 )
-from b2b_platform.lib.warehouse import scalar, table_exists
+from b2b_platform.lib.warehouse_schema import scalar, table_exists
 
 TITLES = {
     "monthly_sales": "Monthly sales",

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from b2b_platform.lib.report_output import Report, text_table
-from b2b_platform.lib.warehouse import table_exists
+from b2b_platform.lib.warehouse_schema import table_exists
 
 
 def _table(conn: duckdb.DuckDBPyConnection, title: str, sql: str) -> str:

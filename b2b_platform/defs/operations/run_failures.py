@@ -11,12 +11,8 @@ from dagster_duckdb import DuckDBResource
 
 from b2b_common.errors import UserError
 from b2b_platform.defs.operations.default_status import sensor_status
-from b2b_platform.lib.warehouse import (
-    defer_run_failure,
-    pending_failures_file,
-    record_run_failure,
-    warehouse_connection,
-)
+from b2b_platform.lib.run_log import defer_run_failure, pending_failures_file, record_run_failure
+from b2b_platform.lib.warehouse_connection import warehouse_connection
 
 # a sensor tick must end within a minute: past this wait for the writer's lock, the
 # break is deferred to the next warehouse step instead

@@ -43,7 +43,8 @@ from b2b_platform.lib.file_manifest import InputFile
 from b2b_platform.lib.loaded_files import file_version, read_loaded_files
 from b2b_platform.lib.resources import DirectoryResource
 from b2b_platform.lib.stage_launchers import RUN_TAG
-from b2b_platform.lib.warehouse import table_exists, warehouse_connection
+from b2b_platform.lib.warehouse_connection import warehouse_connection
+from b2b_platform.lib.warehouse_schema import table_exists
 
 SENSOR_INTERVAL_SECONDS = 60
 SETTLE_SECONDS = 300

@@ -10,7 +10,7 @@ as JSON.
 
 import dagster as dg
 
-from b2b_platform.lib.warehouse import scalar
+from b2b_platform.lib.warehouse_schema import scalar
 
 SOURCE = "platform_db"
 TAGS = {"source": SOURCE}

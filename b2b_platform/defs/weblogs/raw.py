@@ -57,10 +57,9 @@ from b2b_platform.lib.warehouse import (
     QuarantineSlice,
     TableSlice,
     WarehouseStep,
-    scalar,
-    table_exists,
     utc_now,
 )
+from b2b_platform.lib.warehouse_schema import scalar, table_exists
 
 KEY = dg.AssetKey(["raw", "weblogs"])
 

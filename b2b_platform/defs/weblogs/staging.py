@@ -24,14 +24,8 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.metadata import schema_metadata
 from b2b_platform.lib.user_agents import describe_user_agents
-from b2b_platform.lib.warehouse import (
-    Accounting,
-    AuditFailed,
-    TableSlice,
-    WarehouseStep,
-    scalar,
-    table_exists,
-)
+from b2b_platform.lib.warehouse import Accounting, AuditFailed, TableSlice, WarehouseStep
+from b2b_platform.lib.warehouse_schema import scalar, table_exists
 
 KEY = dg.AssetKey(["staging", "web_requests"])
 

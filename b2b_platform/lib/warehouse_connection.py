@@ -1,0 +1,82 @@
+"""Opening the warehouse: one writer at a time (DuckDB's file lock), and a bounded,
+never silent wait for it."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from b2b_common.errors import UserError
+
+LOCK_WAIT_SECONDS = 120.0
+
+
+@contextmanager
+def warehouse_connection(
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    config: Mapping[str, Any] | None = None,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
+    on_wait: Any = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse, waiting while another process holds its lock; always close it.
+
+    The wait is bounded and never silent: `on_wait` hears once what is waited for (the
+    process holding the lock), and the end of the wait is an error that names it.
+    """
+    path = Path(path)
+    if read_only and not path.exists():
+        raise UserError(f"warehouse {path} does not exist yet: run `b2b run` first")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    warned = False
+    while True:
+        try:
+            conn = duckdb.connect(str(path), read_only=read_only, config=dict(config or {}))
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise UserError(
+                    f"cannot open warehouse {path}: {str(exc).splitlines()[0]}"
+                ) from exc
+            holder = lock_holder(str(exc))
+            waited = time.monotonic() - started
+            if waited >= wait_seconds:
+                raise UserError(
+                    f"warehouse {path} is locked by {holder}; gave up after {waited:.0f} s:"
+                    " try again when it finishes"
+                ) from None
+            if not warned and on_wait is not None:
+                on_wait(
+                    f"waiting up to {wait_seconds:.0f} s for warehouse {path}, locked by {holder}"
+                )
+                warned = True
+            time.sleep(0.5)
+    if warned and on_wait is not None:
+        on_wait(f"warehouse {path} opened after waiting {time.monotonic() - started:.1f} s")
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def lock_holder(message: str) -> str:
+    """Who holds the warehouse's lock, from DuckDB's message: "process 123 (b2b run)"."""
+    match = re.search(r"\(PID (\d+)\)", message)
+    if not match:
+        return "another process"
+    pid = match.group(1)
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return f"process {pid}"
+    words = [Path(a.decode(errors="replace")).name for a in argv[:3] if a]
+    return f"process {pid} ({' '.join(words)[:80]})" if words else f"process {pid}"

@@ -1,0 +1,131 @@
+"""The warehouse's own tables and macros (schemas, etl.*, quarantine, the privacy and
+CUIT macros), created once, and the two small query helpers everything uses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+
+from b2b_common.cuit import cuit_is_valid_sql
+from b2b_platform.lib import slice_versions
+
+SCHEMAS: tuple[str, ...] = ("raw", "staging", "core", "reports", "quarantine", "etl")
+
+ETL_DDL = """
+CREATE TABLE IF NOT EXISTS quarantine.rejected_records (
+    source VARCHAR NOT NULL,
+    entity VARCHAR NOT NULL,
+    record_key VARCHAR,
+    reason_code VARCHAR NOT NULL,
+    action VARCHAR NOT NULL,        -- rejected | flagged | merged
+    detail VARCHAR,
+    raw_record VARCHAR,
+    partition_key VARCHAR,
+    run_id VARCHAR,
+    detected_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS etl.run_log (
+    run_id VARCHAR NOT NULL,
+    asset_key VARCHAR NOT NULL,
+    partition_key VARCHAR,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    broken_at TIMESTAMP,
+    status VARCHAR NOT NULL,        -- running | succeeded | failed | interrupted
+    rows_read BIGINT,
+    rows_written BIGINT,
+    rows_rejected BIGINT,
+    error VARCHAR,
+    pid INTEGER,
+    hostname VARCHAR
+);
+CREATE TABLE IF NOT EXISTS etl.file_manifest (
+    source VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    partition_key VARCHAR,
+    size_bytes BIGINT,
+    modified_at TIMESTAMP,
+    content_hash VARCHAR,
+    status VARCHAR NOT NULL,        -- loaded | failed | removed
+    rows_read BIGINT,
+    rows_loaded BIGINT,
+    rows_rejected BIGINT,
+    loaded_at TIMESTAMP,
+    run_id VARCHAR,
+    error VARCHAR
+);
+CREATE TABLE IF NOT EXISTS etl.record_accounting (
+    source VARCHAR NOT NULL,
+    entity VARCHAR NOT NULL,
+    partition_key VARCHAR,
+    rows_read BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_rejected BIGINT NOT NULL,
+    rows_merged BIGINT NOT NULL,
+    rows_flagged BIGINT NOT NULL,
+    run_id VARCHAR,
+    recorded_at TIMESTAMP
+);
+"""
+
+# What the quarantine and analyst-facing tables show of personal data: enough for an
+# operator to see what was wrong (its shape, first and last character), never the value.
+PRIVACY_MACROS = (
+    """CREATE OR REPLACE MACRO main.mask_text(x) AS CASE
+           WHEN x IS NULL THEN NULL
+           WHEN length(x::VARCHAR) <= 2 THEN repeat('*', length(x::VARCHAR))
+           ELSE left(x::VARCHAR, 1) || repeat('*', length(x::VARCHAR) - 2) || right(x::VARCHAR, 1)
+       END""",
+    # CUITs of people (prefixes 20, 23, 24, 27: the middle digits are their DNI)
+    """CREATE OR REPLACE MACRO main.is_personal_cuit(x) AS
+       left(regexp_replace(x::VARCHAR, '[^0-9]', '', 'g'), 2) IN ('20', '23', '24', '27')""",
+    """CREATE OR REPLACE MACRO main.mask_personal(x) AS
+       CASE WHEN main.is_personal_cuit(x) THEN main.mask_text(x) ELSE x END""",
+    # a birth date shows its year only
+    """CREATE OR REPLACE MACRO main.mask_date(x) AS left(x::VARCHAR, 4) || '-**-**'""",
+)
+
+
+def ensure_warehouse_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the schemas, etl tables and macros a step relies on (idempotent).
+
+    Cheap once the etl tables exist: then only a catalogue lookup, no DDL.
+    """
+    if table_exists(conn, "etl.slice_versions") and _has_macro(conn, "mask_personal"):
+        return
+    for schema in SCHEMAS:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    conn.execute(ETL_DDL)
+    conn.execute(slice_versions.DDL)
+    # Kept in the warehouse so analysts can validate a CUIT in their own queries too.
+    conn.execute(f"CREATE OR REPLACE MACRO main.cuit_is_valid(c) AS {cuit_is_valid_sql('c')}")
+    for statement in PRIVACY_MACROS:
+        conn.execute(statement)
+
+
+def _has_macro(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    # calling it is ~100x cheaper than listing duckdb_functions()
+    try:
+        conn.execute(f"SELECT main.{name}(NULL)").fetchall()
+    except duckdb.CatalogException:
+        return False
+    return True
+
+
+def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> Any:
+    """The one value a query returns (the first column of its first row). The result is
+    read to its end: DuckDB refuses a relation on a connection with a result half read."""
+    return conn.execute(sql, list(params or [])).fetchall()[0][0]
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    return bool(
+        scalar(
+            conn,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        )  # type: ignore[index]
+    )
