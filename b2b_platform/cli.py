@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from b2b_common.errors import UserError
+from b2b_platform.cli_read import report_command, status_command
 
 if TYPE_CHECKING:  # imported where used: `b2b --help` must not wait for Dagster to load
     import dagster as dg
 
     from b2b_platform.lib.run_queue import RunQueue
+    from b2b_platform.lib.runner import RunOutcome
     from b2b_platform.lib.settings import Settings
     from b2b_platform.lib.stale_slices import StalePlan
 
@@ -101,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser(
         "status", help="last runs, quarantine counts by reason, file manifest summary"
     )
-    status.set_defaults(handler=_status)
+    status.set_defaults(handler=status_command)
 
     from b2b_platform.lib.report_output import REPORT_ORDER
 
@@ -110,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("name", nargs="?", choices=list(REPORT_ORDER), metavar="NAME",
                         help=f"one of {', '.join(REPORT_ORDER)}")  # fmt: skip
-    report.set_defaults(handler=_report)
+    report.set_defaults(handler=report_command)
     return parser
 
 
@@ -204,20 +206,29 @@ def _run(args: argparse.Namespace) -> int:
             )  # fmt: skip
     elapsed = time.perf_counter() - started
     if outcome.interrupted:
-        whole = sorted(k.to_user_string() for k in outcome.materialized - outcome.partly.keys())
-        partly = sorted(
-            f"{k.to_user_string()} ({done} of {of} months)"
-            for k, (done, of) in outcome.partly.items()
-        )
-        missing = sorted(k.to_user_string() for k in keys - outcome.materialized)
-        print(f"b2b: stopped after {elapsed:.1f} s; the break is recorded in etl.run_log",
-              file=sys.stderr)  # fmt: skip
-        print(f"  materialized ({len(whole)}): {', '.join(whole) or 'none'}", file=sys.stderr)
-        if partly:
-            print(f"  partly materialized ({len(partly)}): {', '.join(partly)}", file=sys.stderr)
-        print(f"  not materialized ({len(missing)}): {', '.join(missing) or 'none'}",
-              file=sys.stderr)  # fmt: skip
-        return 130
+        return _report_stop(outcome, keys, elapsed)
+    return _report_outcome(outcome, elapsed)
+
+
+def _report_stop(outcome: RunOutcome, keys: set[dg.AssetKey], elapsed: float) -> int:
+    """What a stopped `b2b run` got done, on stderr; exit code 130."""
+    whole = sorted(k.to_user_string() for k in outcome.materialized - outcome.partly.keys())
+    partly = sorted(
+        f"{k.to_user_string()} ({done} of {of} months)" for k, (done, of) in outcome.partly.items()
+    )
+    missing = sorted(k.to_user_string() for k in keys - outcome.materialized)
+    print(f"b2b: stopped after {elapsed:.1f} s; the break is recorded in etl.run_log",
+          file=sys.stderr)  # fmt: skip
+    print(f"  materialized ({len(whole)}): {', '.join(whole) or 'none'}", file=sys.stderr)
+    if partly:
+        print(f"  partly materialized ({len(partly)}): {', '.join(partly)}", file=sys.stderr)
+    print(f"  not materialized ({len(missing)}): {', '.join(missing) or 'none'}",
+          file=sys.stderr)  # fmt: skip
+    return 130
+
+
+def _report_outcome(outcome: RunOutcome, elapsed: float) -> int:
+    """The end of a finished `b2b run`: counts, then every failure and unread file."""
     failed_files = _files_with_status("failed")
     skipped_entries = _files_with_status("skipped")
     print(f"{outcome.runs} runs in {elapsed:.1f} s")
@@ -361,57 +372,6 @@ def _files_with_status(status: str) -> list[tuple[str, str]]:
     except UserError as exc:
         print(f"b2b: note: {exc}; `b2b status` lists files that could not be read", file=sys.stderr)
         return []
-
-
-def _status(args: argparse.Namespace) -> int:
-    from b2b_platform.lib.run_log import pending_failures_file
-    from b2b_platform.lib.settings import DEFAULT_DAGSTER_HOME, Settings
-    from b2b_platform.lib.status import pending_failures_report, status_report
-    from b2b_platform.lib.warehouse_connection import warehouse_connection
-
-    settings = Settings.from_env()
-    with warehouse_connection(
-        settings.warehouse_path, read_only=True, on_wait=lambda m: print(m, file=sys.stderr)
-    ) as conn:
-        print(status_report(conn, settings.warehouse_path))
-    home = os.environ.get("DAGSTER_HOME") or str(DEFAULT_DAGSTER_HOME)
-    if pending := pending_failures_report(pending_failures_file(home)):
-        print(pending)
-    return 0
-
-
-def _report(args: argparse.Namespace) -> int:
-    from b2b_platform.lib.report_output import (
-        HTML_NAME,
-        REPORT_ORDER,
-        WORKBOOK_NAME,
-        read_report,
-        text_table,
-    )
-    from b2b_platform.lib.settings import Settings
-    from b2b_platform.lib.warehouse_connection import warehouse_connection
-    from b2b_platform.lib.warehouse_schema import table_exists
-
-    settings = Settings.from_env()
-    if not settings.warehouse_path.exists():
-        raise UserError(f"warehouse {settings.warehouse_path} does not exist: run `b2b run` first")
-    names = [args.name] if args.name else list(REPORT_ORDER)
-    with warehouse_connection(
-        settings.warehouse_path, read_only=True, on_wait=lambda m: print(m, file=sys.stderr)
-    ) as conn:
-        for name in names:
-            if not table_exists(conn, f"reports.{name}"):
-                raise UserError(f"report {name} has not been built: run `b2b run`")
-            report = read_report(conn, name)
-            print(f"{name} ({len(report.rows)} rows)")
-            print(text_table(report) if report.rows else "  (no rows)")
-            print()
-    workbook, page = settings.report_dir / WORKBOOK_NAME, settings.report_dir / HTML_NAME
-    if workbook.exists():
-        print(f"Workbook: {workbook.absolute()} (CSV files next to it)")
-    if page.exists():
-        print(f"Charts:   {page.absolute().as_uri()} (opens in a browser, no network needed)")
-    return 0
 
 
 if __name__ == "__main__":
