@@ -25,6 +25,7 @@ from b2b_platform.lib.asset_step import (
     published,
 )
 from b2b_platform.lib.metadata import table_metadata
+from b2b_platform.lib.sql import sql_file
 from b2b_platform.lib.warehouse import Accounting, QuarantineSlice, TableSlice
 
 # ---------------------------------------------------------------- companies
@@ -60,55 +61,16 @@ def _stage_companies(
 ) -> dict[str, Any]:
     with asset_step(context, duckdb) as step:
         conn = step.conn
-        conn.execute(r"""
-            CREATE OR REPLACE TEMP TABLE companies_checked AS
-            WITH source AS (SELECT * EXCLUDE (_extracted_at) FROM raw.companies),
-            typed AS (
-                SELECT r.*,
-                       regexp_replace(trim(r.cuit), '[\s\-./]', '', 'g') AS cuit_digits,
-                       -- a person's CUIT (sole proprietor) is personal data: masked
-                       json_merge_patch(to_json(r), json_object(
-                           'cuit', mask_personal(r.cuit),
-                           'legal_name', CASE WHEN is_personal_cuit(r.cuit)
-                               THEN mask_text(r.legal_name) ELSE r.legal_name END))
-                           AS raw_record
-                FROM source r
-            ), validated AS (
-                SELECT *, cuit_is_valid(cuit_digits) AS cuit_ok FROM typed
-            )
-            SELECT *,
-                   CASE WHEN cuit_ok THEN min(company_id) OVER (PARTITION BY cuit_digits)
-                        ELSE company_id END AS surviving_company_id
-            FROM validated
-        """)
+        conn.execute(sql_file(__file__, "companies_checked"))
         result = step.commit(
             [
                 TableSlice(
                     "staging.companies",
-                    r"""
-                    SELECT company_id,
-                           CASE WHEN cuit_ok THEN cuit_digits END AS cuit,
-                           CASE WHEN cuit_ok THEN substr(cuit_digits, 1, 2) || '-'
-                                || substr(cuit_digits, 3, 8) || '-' || substr(cuit_digits, 11, 1)
-                           END AS cuit_formatted,
-                           trim(legal_name) AS legal_name,
-                           nullif(trim(industry), '') AS industry,
-                           upper(trim(country_code)) AS country_code,
-                           nullif(trim(province), '') AS province,
-                           nullif(trim(city), '') AS city,
-                           TRY_CAST(created_at AS TIMESTAMP) AS created_at,
-                           TRY_CAST(updated_at AS TIMESTAMP) AS updated_at,
-                           NOT cuit_ok AS cuit_flagged
-                    FROM companies_checked
-                    WHERE surviving_company_id = company_id
-                """,
+                    sql_file(__file__, "companies_staged"),
                 ),
                 TableSlice(
                     "staging.company_merges",
-                    """
-                    SELECT company_id AS merged_company_id, surviving_company_id
-                    FROM companies_checked WHERE surviving_company_id <> company_id
-                """,
+                    sql_file(__file__, "company_merges"),
                 ),
             ],
             quarantine=[
@@ -116,21 +78,7 @@ def _stage_companies(
                     SOURCE,
                     "companies",
                     None,
-                    r"""
-                    SELECT company_id AS record_key, 'invalid_cuit' AS reason_code,
-                           'flagged' AS action,
-                           'CUIT ' || coalesce('''' || mask_personal(cuit) || '''', 'NULL')
-                           || CASE WHEN regexp_full_match(cuit_digits, '[0-9]{11}')
-                                   THEN ' has a wrong check digit' ELSE ' is not 11 digits' END
-                           || '; CUIT set to NULL' AS detail,
-                           raw_record
-                    FROM companies_checked WHERE NOT cuit_ok
-                    UNION ALL
-                    SELECT company_id, 'duplicate_cuit', 'merged',
-                           'same CUIT ' || mask_personal(cuit_digits) || ' as company ' || surviving_company_id
-                           || '; merged into it', raw_record
-                    FROM companies_checked WHERE surviving_company_id <> company_id
-                """,
+                    sql_file(__file__, "companies_quarantined"),
                 )
             ],
             accounting=[

@@ -1,0 +1,3 @@
+-- Which company each merged duplicate became.
+SELECT company_id AS merged_company_id, surviving_company_id
+FROM companies_checked WHERE surviving_company_id <> company_id

@@ -1,0 +1,38 @@
+-- Every raw customer typed, its document normalized and checked for its type, its
+-- birth date checked against the as-of day (variable as_of), and the customer it
+-- merges into (the lowest id with the same valid document).
+CREATE OR REPLACE TEMP TABLE customers_checked AS
+WITH source AS (SELECT * EXCLUDE (_extracted_at) FROM raw.customers),
+typed AS (
+    SELECT r.*,
+           upper(trim(document_type)) AS doc_type,
+           upper(regexp_replace(trim(document_number), '[\s.\-]', '', 'g')) AS doc_clean,
+           TRY_CAST(date_of_birth AS DATE) AS birth,
+           -- the quarantine keeps what an operator needs, not who the person is
+           json_merge_patch(to_json(r), json_object(
+               'document_number', mask_text(r.document_number),
+               'full_name', mask_text(r.full_name),
+               'date_of_birth', mask_date(r.date_of_birth),
+               'email', mask_text(r.email),
+               'phone', mask_text(r.phone))) AS raw_record
+    FROM source r
+), normalized AS (
+    SELECT *,
+           CASE WHEN doc_type IN ('DNI', 'LC', 'LE', 'CI')
+                THEN nullif(ltrim(doc_clean, '0'), '') ELSE doc_clean END AS doc_norm
+    FROM typed
+), validated AS (
+    SELECT *,
+           coalesce(CASE
+               WHEN doc_type IN ('DNI', 'LC', 'LE') THEN regexp_full_match(doc_norm, '[0-9]{6,8}')
+               WHEN doc_type = 'CI' THEN regexp_full_match(doc_norm, '[0-9]{5,9}')
+               WHEN doc_type = 'PASAPORTE' THEN regexp_full_match(doc_norm, '[A-Z0-9]{6,10}')
+               ELSE false END, false) AS doc_ok,
+           coalesce(birth > getvariable('as_of')
+                    OR birth < getvariable('as_of') - INTERVAL 120 YEAR, false) AS birth_implausible
+    FROM normalized
+)
+SELECT *,
+       CASE WHEN doc_ok THEN min(customer_id) OVER (PARTITION BY doc_type, doc_norm)
+            ELSE customer_id END AS surviving_customer_id
+FROM validated
