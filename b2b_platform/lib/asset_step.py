@@ -94,8 +94,6 @@ def asset_step(
         log=context.log.info,
     ) as step:
         set_slice_versions(context, step, partition_key, source)
-        if partition_key is not None:  # the month's SQL reads getvariable('partition_key')
-            bind_variables(step.conn, {"partition_key": partition_key})
         yield step
 
 

@@ -26,6 +26,7 @@ import duckdb
 from b2b_platform.lib import slice_versions
 from b2b_platform.lib.loaded_files import loaded_files_path, write_loaded_files
 from b2b_platform.lib.run_log import drain_pending_failures, pending_failures_file
+from b2b_platform.lib.sql import bind_variables
 from b2b_platform.lib.warehouse_connection import warehouse_connection
 from b2b_platform.lib.warehouse_schema import ensure_warehouse_schema, scalar, table_exists
 
@@ -333,13 +334,16 @@ def warehouse_step(
     last_event_time: Any = None,
     log: Any = None,
 ) -> Iterator[WarehouseStep]:
-    """Open the warehouse for one asset step and keep its run record true whatever happens."""
+    """Open the warehouse for one asset step and keep its run record true whatever happens.
+    A monthly step's connection has its month bound as the variable `partition_key`."""
     with warehouse_connection(database, config=config, on_wait=log) as conn:
         step = WarehouseStep(
             conn, run_id, asset_key, partition_key, last_event_time,
             pending_failures_file(os.environ.get("DAGSTER_HOME")), database,
         )  # fmt: skip
         interrupted = step.begin()
+        if partition_key is not None:  # the month's SQL reads getvariable('partition_key')
+            bind_variables(conn, {"partition_key": partition_key})
         if interrupted and log is not None:
             log(f"marked {len(interrupted)} dead step(s) interrupted: {interrupted[:5]}")
         try:
