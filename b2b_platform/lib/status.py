@@ -19,57 +19,56 @@ def _table(conn: duckdb.DuckDBPyConnection, title: str, sql: str) -> str:
     return f"{title}\n{text_table(report)}\n"
 
 
-def status_report(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
-    if not table_exists(conn, "etl.run_log"):
-        return f"warehouse {warehouse} has no runs yet: run `b2b run`"
-    parts = [
-        f"Warehouse {warehouse}\n",
-        _table(
-            conn,
-            "Step runs by status",
-            """
+# What `b2b status` shows, in order: a title and the query that fills its table.
+STATUS_TABLES: tuple[tuple[str, str], ...] = (
+    (
+        "Step runs by status",
+        """
             SELECT status, count(*) AS steps,
                    max(coalesce(finished_at, broken_at, started_at))::TIMESTAMP(0) AS latest
             FROM etl.run_log GROUP BY status ORDER BY status""",
-        ),
-        _table(
-            conn,
-            "Last 15 steps (errors of failing steps below)",
-            """
+    ),
+    (
+        "Last 15 steps (errors of failing steps below)",
+        """
             SELECT strftime(started_at, '%m-%d %H:%M:%S') AS started, asset_key,
                    coalesce(partition_key[:7], '') AS month, status,
                    rows_read AS "read", rows_written AS written, rows_rejected AS rejected,
                    round(epoch(coalesce(finished_at, broken_at) - started_at), 1) AS seconds
             FROM etl.run_log ORDER BY started_at DESC LIMIT 15""",
-        ),
-        _table(
-            conn,
-            "Quarantine by reason",
-            """
+    ),
+    (
+        "Quarantine by reason",
+        """
             SELECT source, entity, reason_code, action, count(*) AS records
             FROM quarantine.rejected_records GROUP BY ALL ORDER BY source, entity, records DESC""",
-        ),
-        _table(
-            conn,
-            "Record accounting (read = loaded + rejected + merged)",
-            """
+    ),
+    (
+        "Record accounting (read = loaded + rejected + merged)",
+        """
             SELECT source, entity, sum(rows_read) AS read, sum(rows_loaded) AS loaded,
                    sum(rows_rejected) AS rejected, sum(rows_merged) AS merged,
                    sum(rows_flagged) AS flagged,
                    CASE WHEN sum(rows_read) = sum(rows_loaded + rows_rejected + rows_merged)
                         THEN 'ok' ELSE 'BROKEN' END AS identity
             FROM etl.record_accounting GROUP BY ALL ORDER BY source, entity""",
-        ),
-        _table(
-            conn,
-            "Files",
-            """
+    ),
+    (
+        "Files",
+        """
             SELECT source, status, count(*) AS files, sum(rows_read) AS rows_read,
                    sum(rows_loaded) AS rows_loaded, sum(rows_rejected) AS rows_rejected,
                    max(loaded_at)::TIMESTAMP(0) AS last_loaded
             FROM etl.file_manifest GROUP BY ALL ORDER BY source, status""",
-        ),
-    ]
+    ),
+)
+
+
+def status_report(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
+    if not table_exists(conn, "etl.run_log"):
+        return f"warehouse {warehouse} has no runs yet: run `b2b run`"
+    parts = [f"Warehouse {warehouse}\n"]
+    parts += [_table(conn, title, sql) for title, sql in STATUS_TABLES]
     failing = conn.execute(
         """SELECT asset_key, coalesce(partition_key[:7], '') AS month,
                   broken_at::TIMESTAMP(0) AS failed_at, error
