@@ -289,10 +289,7 @@ def materialize_table(
     try:
         with asset_step(context, duckdb_resource) as step:
             if checks_follow is not None and step.versions:
-                graph = run_asset_graph(context)
-                every = graph.get(checks_follow).partitions_def.get_partition_keys()  # type: ignore[union-attr]
-                changed = changed_months(step.previous_inputs, step.versions[0][3], checks_follow)
-                months = every if changed is None else changed
+                months = _months_to_check(context, step, checks_follow)
             bind_variables(step.conn, variables or {})
             for name, frame in (register or {}).items():  # Arrow tables the query reads
                 step.conn.register(name, frame)
@@ -375,3 +372,13 @@ def _inputs(
     """The asset's parents, and how to find the parents of any asset (for views)."""
     graph = run_asset_graph(context)
     return set(graph.get(context.asset_key).parent_keys), lambda key: graph.get(key).parent_keys
+
+
+def _months_to_check(
+    context: dg.AssetExecutionContext, step: WarehouseStep, parent: dg.AssetKey
+) -> list[str]:
+    """The months of a monthly parent whose slice changed since this table was built
+    (every month when that cannot be told)."""
+    every = run_asset_graph(context).get(parent).partitions_def.get_partition_keys()
+    changed = changed_months(step.previous_inputs, step.versions[0][3], parent)
+    return every if changed is None else changed
