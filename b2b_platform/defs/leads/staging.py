@@ -24,6 +24,7 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import QualityThresholds
+from b2b_platform.lib.sql import bind_variables, sql_file
 from b2b_platform.lib.warehouse import Accounting, QuarantineSlice, TableSlice
 from b2b_platform.lib.warehouse_schema import scalar
 
@@ -39,14 +40,6 @@ CHANNEL_PATTERNS: tuple[tuple[str, str], ...] = (
     ("mail|newsletter|email", "email"),
     ("referid|referral|recomend", "referral"),
 )
-
-
-def _channel_sql(column: str) -> str:
-    folded = f"lower(strip_accents(trim({column})))"
-    cases = " ".join(
-        f"WHEN regexp_matches({folded}, '{p}') THEN '{c}'" for p, c in CHANNEL_PATTERNS
-    )
-    return f"CASE {cases} ELSE nullif(regexp_replace({folded}, '[^a-z0-9]+', '_', 'g'), '') END"
 
 
 def country_codes(values: list[str]) -> dict[str, str]:
@@ -116,75 +109,16 @@ def _stage_leads(
         mapping = country_codes(countries)
         if mapping:
             conn.executemany("INSERT INTO country_codes VALUES (?, ?)", list(mapping.items()))
-        conn.execute(rf"""
-            CREATE OR REPLACE TEMP TABLE leads_checked AS
-            WITH source AS (SELECT * EXCLUDE (_loaded_at) FROM raw.marketing_leads),
-            typed AS (
-                SELECT r.*,
-                       nullif(upper(trim(r.lead_id)), '') AS lead_key,
-                       coalesce(
-                           TRY_CAST(r.captured_at AS TIMESTAMP),
-                           try_strptime(r.captured_at, '%d/%m/%Y'),
-                           try_strptime(r.captured_at, '%d/%m/%Y %H:%M'),
-                           try_strptime(r.captured_at, '%d-%m-%Y'),
-                           -- an Excel serial number left without a date format
-                           CASE WHEN regexp_full_match(r.captured_at, '[0-9]{{5}}(\.[0-9]+)?')
-                                THEN TIMESTAMP '1899-12-30'
-                                     + to_milliseconds(CAST(round(r.captured_at::DOUBLE * 86400000) AS BIGINT))
-                           END) AS captured_ts,
-                       lower(trim(r.email)) AS email_norm,
-                       regexp_replace(trim(r.cuit), '[\s\-./]', '', 'g') AS cuit_digits,
-                       nullif(regexp_replace(r.phone, '[^0-9+]', '', 'g'), '') AS phone_norm,
-                       json_merge_patch(to_json(r), json_object(
-                           'contact_name', mask_text(r.contact_name),
-                           'email', mask_text(r.email),
-                           'phone', mask_text(r.phone),
-                           'cuit', mask_personal(r.cuit),
-                           -- a sole proprietor's company name is the person's name
-                           'company_name', CASE WHEN is_personal_cuit(r.cuit)
-                               THEN mask_text(r.company_name) ELSE r.company_name END))
-                           AS raw_record
-                FROM source r
-            ), validated AS (
-                SELECT *,
-                       lead_key IS NULL AS no_lead_id,
-                       email_norm IS NULL AND phone_norm IS NULL AS no_contact,
-                       email_norm IS NOT NULL AND NOT regexp_matches(email_norm, '{EMAIL_PATTERN}') AS email_bad,
-                       cuit_digits IS NOT NULL AND cuit_digits <> '' AND NOT cuit_is_valid(cuit_digits) AS cuit_bad
-                FROM typed
-            ), ranked AS (
-                SELECT *,
-                       -- only rows kept are numbered: a rejected row is never merged
-                       CASE WHEN NOT rejected THEN row_number() OVER (
-                           PARTITION BY lead_key, rejected ORDER BY captured_ts NULLS LAST, source_file, sheet_row)
-                       END AS appearance,
-                       first_value(source_file || ' row ' || sheet_row) OVER (
-                           PARTITION BY lead_key, rejected ORDER BY captured_ts NULLS LAST, source_file, sheet_row)
-                           AS first_appearance
-                FROM (SELECT *, no_lead_id OR no_contact AS rejected FROM validated)
-            )
-            SELECT * FROM ranked
-        """)
+        bind_variables(conn, {
+            "email_pattern": EMAIL_PATTERN,
+            "channel_patterns": [{"pattern": p, "channel": c} for p, c in CHANNEL_PATTERNS],
+        })  # fmt: skip
+        conn.execute(sql_file(__file__, "leads_checked"))
         result = step.commit(
             [
                 TableSlice(
                     "staging.leads",
-                    f"""
-                    SELECT l.lead_key AS lead_id, l.captured_ts AS captured_at,
-                           trim(l.campaign) AS campaign, {_channel_sql("l.channel")} AS channel,
-                           trim(l.company_name) AS company_name,
-                           CASE WHEN NOT l.cuit_bad AND l.cuit_digits <> '' THEN l.cuit_digits END AS cuit,
-                           trim(l.contact_name) AS contact_name,
-                           CASE WHEN NOT l.email_bad THEN l.email_norm END AS email,
-                           l.phone_norm AS phone,
-                           coalesce(c.code, upper(trim(l.country))) AS country_code,
-                           trim(l.province) AS province, trim(l.city) AS city,
-                           trim(l.industry) AS industry,
-                           l.email_bad AS email_flagged, l.cuit_bad AS cuit_flagged,
-                           l.source_file, l.sheet_row
-                    FROM leads_checked l LEFT JOIN country_codes c ON c.country = l.country
-                    WHERE l.appearance = 1
-                """,
+                    sql_file(__file__, "leads_staged"),
                 )
             ],
             quarantine=[
@@ -192,28 +126,7 @@ def _stage_leads(
                     SOURCE,
                     "leads",
                     None,
-                    """
-                    SELECT source_file || '#' || sheet_row AS record_key,
-                           'missing_lead_id' AS reason_code, 'rejected' AS action,
-                           'row has no lead id' AS detail, raw_record
-                    FROM leads_checked WHERE no_lead_id
-                    UNION ALL
-                    SELECT source_file || '#' || sheet_row, 'missing_contact', 'rejected',
-                           'lead ' || lead_key || ' has neither email nor phone', raw_record
-                    FROM leads_checked WHERE no_contact AND NOT no_lead_id
-                    UNION ALL
-                    SELECT source_file || '#' || sheet_row, 'duplicate_lead', 'merged',
-                           'lead ' || lead_key || ' already in ' || first_appearance, raw_record
-                    FROM leads_checked WHERE appearance > 1
-                    UNION ALL
-                    SELECT source_file || '#' || sheet_row, 'invalid_email', 'flagged',
-                           'email ''' || mask_text(email) || ''' is not an address; set to NULL', raw_record
-                    FROM leads_checked WHERE email_bad AND appearance = 1
-                    UNION ALL
-                    SELECT source_file || '#' || sheet_row, 'invalid_cuit', 'flagged',
-                           'CUIT ''' || mask_personal(cuit) || ''' fails the check digit; set to NULL', raw_record
-                    FROM leads_checked WHERE cuit_bad AND appearance = 1
-                """,
+                    sql_file(__file__, "leads_quarantined"),
                 )
             ],
             accounting=[
