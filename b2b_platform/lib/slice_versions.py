@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 """
 MISSING = "missing"  # a parent slice never built: its reader is stale until it is
 UNKNOWN_SOURCE = None  # a source that could not be read or must be read again
-CODE_ROOTS = ("b2b_platform", "source_db")
+CODE_ROOTS = ("b2b_common", "b2b_platform", "source_db")  # every package the warehouse runs
 CALENDAR = "calendar"
 PSEUDONYMIZER = "pseudonymizer"
 MONTHS_OF = "months of "  # inputs entry: a monthly parent's version per month
