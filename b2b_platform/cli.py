@@ -53,7 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         " and docs/operations.md (running, failures, backfills, deployment).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_generate(commands)
+    _add_run(commands)
+    _add_read_only(commands)
+    return parser
 
+
+def _add_generate(commands: argparse._SubParsersAction) -> None:
     generate = commands.add_parser(
         "generate", help="write the three simulated sources (database, web logs, lead workbooks)"
     )
@@ -73,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     generate.set_defaults(handler=_generate)
 
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser(
         "run", help="bring every asset and monthly partition up to date (resumable, idempotent)"
     )
@@ -100,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_run)
 
+
+def _add_read_only(commands: argparse._SubParsersAction) -> None:
     status = commands.add_parser(
         "status", help="last runs, quarantine counts by reason, file manifest summary"
     )
@@ -113,7 +123,6 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("name", nargs="?", choices=list(REPORT_ORDER), metavar="NAME",
                         help=f"one of {', '.join(REPORT_ORDER)}")  # fmt: skip
     report.set_defaults(handler=report_command)
-    return parser
 
 
 def _generate(args: argparse.Namespace) -> int:
