@@ -37,7 +37,7 @@ from b2b_platform.defs.operations.file_requests import (
     run_key,
 )
 from b2b_platform.defs.partitions import MONTHLY
-from b2b_platform.defs.weblogs.raw import list_log_files
+from b2b_platform.defs.weblogs.log_files import list_log_files
 from b2b_platform.lib.combined_log import log_file_day
 from b2b_platform.lib.file_manifest import InputFile
 from b2b_platform.lib.loaded_files import file_version, read_loaded_files

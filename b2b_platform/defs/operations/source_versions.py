@@ -18,8 +18,8 @@ from b2b_platform.defs.leads.raw import lead_files
 from b2b_platform.defs.platform_db.fingerprints import source_fingerprints, table_fingerprint
 from b2b_platform.defs.platform_db.raw import SNAPSHOT_TABLES
 from b2b_platform.defs.reports.report_files import KEY as REPORT_FILES_KEY
+from b2b_platform.defs.weblogs.log_files import list_log_files, month_version
 from b2b_platform.defs.weblogs.raw import KEY as WEBLOGS_KEY
-from b2b_platform.defs.weblogs.raw import list_log_files, month_version
 from b2b_platform.lib.file_manifest import listing_version
 from b2b_platform.lib.report_directory import export_version
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource, SourceDatabaseResource

@@ -1,0 +1,82 @@
+"""The log directory as the loader sees it: which entries are log files, which day and
+month each belongs to, what was skipped and why, and a month's version (its files'
+names, sizes and modification times)."""
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from b2b_platform.lib.asset_step import (
+    month_bounds,
+)
+from b2b_platform.lib.combined_log import log_file_day
+from b2b_platform.lib.file_manifest import (
+    InputFile,
+    SkippedEntry,
+    list_input_files,
+    listing_version,
+)
+from b2b_platform.lib.resources import (
+    DirectoryResource,
+)
+
+
+@dataclass(frozen=True)
+class LogDirectory:
+    """The log files of the directory with their days, and the entries not read."""
+
+    days: dict[Path, dt.date]  # regular log files -> the day their name gives
+    files: dict[Path, InputFile]
+    skipped: list[tuple[SkippedEntry, dt.date]]
+
+
+def _is_log_name(name: str) -> bool:
+    return log_file_day(Path(name)) is not None
+
+
+def list_log_files(directory: DirectoryResource) -> LogDirectory:
+    """Log files directly inside the directory (regular files only, links never followed)."""
+    if not directory.directory.is_dir():
+        raise dg.Failure(
+            description=f"log directory {directory.directory} does not exist: run `b2b generate`"
+            " or set B2B_LOG_DIR",
+            allow_retries=False,
+        )
+    listing = list_input_files(directory.directory, _is_log_name)
+    days = {file.path: log_file_day(file.path) for file in listing.files}
+    return LogDirectory(
+        days={path: day for path, day in days.items() if day is not None},
+        files={file.path: file for file in listing.files},
+        skipped=[(entry, log_file_day(Path(entry.path))) for entry in listing.skipped],  # type: ignore[misc]
+    )
+
+
+def month_version(directory: LogDirectory, partition_key: str, keys: list[str]) -> str:
+    """The version of a month's log files: what a refresh compares to decide whether the
+    month is read again."""
+    chosen = files_of_month(directory.days, partition_key, keys[0], keys[-1])
+    skipped_days = {Path(entry.path): day for entry, day in directory.skipped}
+    skipped = files_of_month(skipped_days, partition_key, keys[0], keys[-1])
+    return listing_version(
+        [directory.files[path] for path in chosen],
+        [entry for entry, _ in directory.skipped if Path(entry.path) in skipped],
+    )
+
+
+def files_of_month(
+    days: dict[Path, dt.date], partition_key: str, first_key: str, last_key: str
+) -> dict[Path, dt.date]:
+    """Files of the month with their days; the first and last months also take files
+    dated before or after the whole range (their lines are out_of_range)."""
+    start, end = (b.date() for b in month_bounds(partition_key))
+    chosen = {}
+    for path, day in days.items():
+        if (
+            start <= day < end
+            or (partition_key == first_key and day < start)
+            or (partition_key == last_key and day >= end)
+        ):
+            chosen[path] = day
+    return chosen
