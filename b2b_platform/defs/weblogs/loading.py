@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from b2b_platform.defs.weblogs.not_a_log import drop_absurd_files, not_a_log
 from b2b_platform.lib.asset_step import month_bounds
 from b2b_platform.lib.combined_log import lines_of_text, parse_log_lines
 from b2b_platform.lib.file_manifest import InputFile, error_line, failed_file_row
@@ -27,13 +28,8 @@ ENTITY = "log_lines"
 TABLE = "raw.weblogs"
 
 BATCH_TEXT_BYTES = 48 << 20  # small files are committed in batches of about this much text
-# a file whose lines are mostly not access-log lines fails as that file instead of
-# filling the quarantine: over this share of NOT_A_LOG_REASONS among at least
-# ABSURD_MIN_LINES lines of a part (dates do not count: a whole file may be out of range)
-ABSURD_REJECT_SHARE = 0.5
-ABSURD_MIN_LINES = 1_000
+# the head of a big file is checked first (not_a_log.py)
 HEAD_CHECK_LINES = 10_000
-NOT_A_LOG_REASONS = ("unparseable_line", "invalid_timestamp", "line_too_long")
 
 
 @dataclass
@@ -184,7 +180,7 @@ def parse_unit(unit: ReadUnit, load: MonthLoad) -> ParsedUnit:
             lines = lines.with_columns(pl.col("line_number") + offset)
         # many short lines: look at the first ones before parsing them all
         if lines.height > max(HEAD_CHECK_LINES, len(piece.text) // 100):
-            problem = _not_a_log(parse_log_lines(lines.head(HEAD_CHECK_LINES)))
+            problem = not_a_log(parse_log_lines(lines.head(HEAD_CHECK_LINES)))
             if problem:
                 failures.append((piece.manifest, problem))
                 continue
@@ -193,57 +189,8 @@ def parse_unit(unit: ReadUnit, load: MonthLoad) -> ParsedUnit:
     parsed = _parse_lines(pl.concat(frames), loaded, load) if frames else None
     counts: dict[int, tuple[int, int]] = {}
     if parsed is not None:
-        parsed, loaded, counts = _drop_absurd_files(parsed, loaded, failures)
+        parsed, loaded, counts = drop_absurd_files(parsed, loaded, failures)
     return ParsedUnit(unit, loaded, failures, parsed, counts)
-
-
-def _not_a_log(parsed: pl.DataFrame) -> str | None:
-    """Why lines are not an access log's, if over ABSURD_REJECT_SHARE of them fail to parse."""
-    return _absurd(
-        parsed.height, parsed.select(pl.col("reason").is_in(NOT_A_LOG_REASONS).sum()).item()
-    )
-
-
-def _absurd(lines: int, bad: int) -> str | None:
-    if lines >= ABSURD_MIN_LINES and bad > ABSURD_REJECT_SHARE * lines:
-        return f"not an access log: {bad:,} of {lines:,} lines are not in combined log format"
-    return None
-
-
-def _drop_absurd_files(
-    parsed: pl.DataFrame, loaded: list[FilePiece], failures: list[tuple[dict[str, Any], str]]
-) -> tuple[pl.DataFrame | None, list[FilePiece], dict[int, tuple[int, int]]]:
-    """Fail the pieces whose lines are mostly not log lines; keep the others' rows.
-
-    Also returns each kept piece's (lines read, lines loaded), by its new file index:
-    one aggregation of the unit, not a copy of every file's rows.
-    """
-    reason = pl.col("reason")
-    per_file = parsed.group_by("file_index").agg(
-        read=pl.len(), loaded=reason.is_null().sum(), bad=reason.is_in(NOT_A_LOG_REASONS).sum()
-    )
-    counts = {index: (read, ok) for index, read, ok, _ in per_file.iter_rows()}
-    dropped: list[int] = []
-    for index, read, _, bad in per_file.iter_rows():
-        problem = _absurd(read, bad)
-        if problem:
-            failures.append((loaded[int(index)].manifest, problem))
-            dropped.append(int(index))
-    if not dropped:
-        return parsed, loaded, counts
-    # renumber the file indexes of the pieces that stay
-    kept = [i for i in range(len(loaded)) if i not in dropped]
-    renumber = pl.DataFrame(
-        {"file_index": kept, "new_index": range(len(kept))},
-        schema={"file_index": pl.Int32, "new_index": pl.Int32},
-    )
-    parsed = (
-        parsed.join(renumber, on="file_index")
-        .drop("file_index")
-        .rename({"new_index": "file_index"})
-    )
-    renumbered = {new: counts[old] for new, old in enumerate(kept) if old in counts}
-    return (parsed if kept else None), [loaded[i] for i in kept], renumbered
 
 
 def _parse_lines(lines: pl.DataFrame, pieces: list[FilePiece], load: MonthLoad) -> pl.DataFrame:

@@ -1,0 +1,67 @@
+"""Files that are not access logs: a file whose lines mostly fail to parse is failed
+whole (named in the manifest), not loaded as a heap of quarantined lines."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from b2b_platform.defs.weblogs.loading import FilePiece
+
+# a file whose lines are mostly not access-log lines fails as that file instead of
+# filling the quarantine: over this share of NOT_A_LOG_REASONS among at least
+# ABSURD_MIN_LINES lines of a part (dates do not count: a whole file may be out of range)
+ABSURD_REJECT_SHARE = 0.5
+ABSURD_MIN_LINES = 1_000
+NOT_A_LOG_REASONS = ("unparseable_line", "invalid_timestamp", "line_too_long")
+
+
+def not_a_log(parsed: pl.DataFrame) -> str | None:
+    """Why lines are not an access log's, if over ABSURD_REJECT_SHARE of them fail to parse."""
+    return absurd(
+        parsed.height, parsed.select(pl.col("reason").is_in(NOT_A_LOG_REASONS).sum()).item()
+    )
+
+
+def absurd(lines: int, bad: int) -> str | None:
+    if lines >= ABSURD_MIN_LINES and bad > ABSURD_REJECT_SHARE * lines:
+        return f"not an access log: {bad:,} of {lines:,} lines are not in combined log format"
+    return None
+
+
+def drop_absurd_files(
+    parsed: pl.DataFrame, loaded: list[FilePiece], failures: list[tuple[dict[str, Any], str]]
+) -> tuple[pl.DataFrame | None, list[FilePiece], dict[int, tuple[int, int]]]:
+    """Fail the pieces whose lines are mostly not log lines; keep the others' rows.
+
+    Also returns each kept piece's (lines read, lines loaded), by its new file index:
+    one aggregation of the unit, not a copy of every file's rows.
+    """
+    reason = pl.col("reason")
+    per_file = parsed.group_by("file_index").agg(
+        read=pl.len(), loaded=reason.is_null().sum(), bad=reason.is_in(NOT_A_LOG_REASONS).sum()
+    )
+    counts = {index: (read, ok) for index, read, ok, _ in per_file.iter_rows()}
+    dropped: list[int] = []
+    for index, read, _, bad in per_file.iter_rows():
+        problem = absurd(read, bad)
+        if problem:
+            failures.append((loaded[int(index)].manifest, problem))
+            dropped.append(int(index))
+    if not dropped:
+        return parsed, loaded, counts
+    # renumber the file indexes of the pieces that stay
+    kept = [i for i in range(len(loaded)) if i not in dropped]
+    renumber = pl.DataFrame(
+        {"file_index": kept, "new_index": range(len(kept))},
+        schema={"file_index": pl.Int32, "new_index": pl.Int32},
+    )
+    parsed = (
+        parsed.join(renumber, on="file_index")
+        .drop("file_index")
+        .rename({"new_index": "file_index"})
+    )
+    renumbered = {new: counts[old] for new, old in enumerate(kept) if old in counts}
+    return (parsed if kept else None), [loaded[i] for i in kept], renumbered
