@@ -25,7 +25,7 @@ import pyarrow as pa
 import pytest
 
 from b2b_platform.defs.platform_db.raw import SNAPSHOT_TABLES
-from b2b_platform.lib import checks, warehouse
+from b2b_platform.lib import checks, warehouse, warehouse_writes
 from b2b_platform.lib.asset_step import CheckAudit
 from b2b_platform.lib.report_directory import StagedExport
 from b2b_platform.lib.report_output import WORKBOOK_NAME
@@ -413,7 +413,7 @@ def _files(directory: Path) -> dict[str, str]:
 def test_a_raw_slice_that_lost_a_row_is_not_published_and_nothing_downstream_runs(
     copy_of_build: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    replace_slice = warehouse._replace_slice
+    replace_slice = warehouse_writes.replace_slice
 
     def losing_a_row(conn: duckdb.DuckDBPyConnection, table_slice) -> int:
         written = replace_slice(conn, table_slice)
@@ -422,7 +422,7 @@ def test_a_raw_slice_that_lost_a_row_is_not_published_and_nothing_downstream_run
         conn.execute(lose_a_row("raw.companies"))
         return written - 1
 
-    monkeypatch.setattr(warehouse, "_replace_slice", losing_a_row)
+    monkeypatch.setattr(warehouse, "replace_slice", losing_a_row)
     before = snapshot(copy_of_build, EVERY_SCHEMA)
     outcome = materialize("key:raw/companies+")
     assert outcome.failed_checks == ["raw/companies:extracted_all_rows"]

@@ -3,7 +3,8 @@
 import duckdb
 import pytest
 
-from b2b_platform.lib.warehouse import Accounting, QuarantineSlice, TableSlice, warehouse_step
+from b2b_platform.lib.warehouse import warehouse_step
+from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice
 
 
 def _rows(path, sql):

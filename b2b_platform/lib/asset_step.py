@@ -30,8 +30,9 @@ from b2b_platform.lib.slice_versions import (
     version_of,
 )
 from b2b_platform.lib.sql import bind_variables
-from b2b_platform.lib.warehouse import AuditFailed, TableSlice, WarehouseStep, warehouse_step
+from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep, warehouse_step
 from b2b_platform.lib.warehouse_connection import warehouse_connection
+from b2b_platform.lib.warehouse_writes import TableSlice
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 

@@ -9,8 +9,8 @@ import dagster as dg
 import duckdb
 
 from b2b_platform.lib.column_docs import column_description
-from b2b_platform.lib.warehouse import CommitResult
 from b2b_platform.lib.warehouse_schema import scalar
+from b2b_platform.lib.warehouse_writes import CommitResult
 
 
 def table_schema(conn: duckdb.DuckDBPyConnection, table: str) -> dg.TableSchema:

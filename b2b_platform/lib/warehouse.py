@@ -9,15 +9,10 @@ slice or the new one, never half, and the next step marks the dead run interrupt
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import signal
 import socket
-import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,65 +23,20 @@ from b2b_platform.lib.loaded_files import loaded_files_path, write_loaded_files
 from b2b_platform.lib.run_log import drain_pending_failures, pending_failures_file
 from b2b_platform.lib.sql import bind_variables
 from b2b_platform.lib.warehouse_connection import warehouse_connection
-from b2b_platform.lib.warehouse_schema import ensure_warehouse_schema, scalar, table_exists
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-# ---------------------------------------------------------------- what a step writes
-
-
-@dataclass(frozen=True)
-class TableSlice:
-    """Replace the rows of `table` matching `where` (all rows if None) with `query`'s rows.
-
-    `params` bind the `?` of `where`; `query` takes none (it becomes a view).
-    """
-
-    table: str
-    query: str
-    where: str | None = None
-    params: Sequence[Any] = ()
-
-
-@dataclass(frozen=True)
-class QuarantineSlice:
-    """Quarantine findings for one source/entity/partition, replacing earlier findings.
-
-    `query` yields record_key, reason_code, action, detail, raw_record.
-    """
-
-    source: str
-    entity: str
-    partition_key: str | None
-    query: str
-    # narrower scope inside the partition (e.g. one file's lines): predicate and its params
-    scope: str | None = None
-    scope_params: Sequence[Any] = ()
-
-
-@dataclass(frozen=True)
-class Accounting:
-    """records read = loaded + rejected + merged for one entity; loaded is measured."""
-
-    source: str
-    entity: str
-    partition_key: str | None
-    rows_read: int
-    loaded_query: str  # SELECT count(*) of the records this entity loaded in this slice
-
-
-@dataclass
-class CommitResult:
-    rows_read: int = 0
-    rows_written: int = 0
-    rows_rejected: int = 0
-    rows_merged: int = 0
-    rows_flagged: int = 0
-    by_entity: dict[str, dict[str, int]] = field(default_factory=dict)
-
+from b2b_platform.lib.warehouse_schema import ensure_warehouse_schema
+from b2b_platform.lib.warehouse_writes import (
+    Accounting,
+    CommitResult,
+    QuarantineSlice,
+    TableSlice,
+    fault_point,
+    record_accounting,
+    replace_quarantine,
+    replace_slice,
+    replace_view,
+    upsert_manifest,
+    utc_now,
+)
 
 # ---------------------------------------------------------------- the step
 
@@ -272,22 +222,22 @@ class WarehouseStep:
             }, by_entity=dict(self.totals.by_entity))  # fmt: skip
         try:
             for table_slice in slices:
-                result.rows_written += _replace_slice(conn, table_slice)
+                result.rows_written += replace_slice(conn, table_slice)
             for record in records:  # bookkeeping that travels with the slice, not counted
-                _replace_slice(conn, record)
+                replace_slice(conn, record)
             for view, query in (views or {}).items():
-                _replace_view(conn, view, query)
+                replace_view(conn, view, query)
             for q in quarantine:
-                _replace_quarantine(conn, q, self.run_id)
+                replace_quarantine(conn, q, self.run_id)
             for acc in accounting:
-                counts = _record_accounting(conn, acc, self.run_id)
+                counts = record_accounting(conn, acc, self.run_id)
                 result.by_entity[acc.entity] = counts
                 result.rows_read += counts["rows_read"]
                 result.rows_rejected += counts["rows_rejected"]
                 result.rows_merged += counts["rows_merged"]
                 result.rows_flagged += counts["rows_flagged"]
             if manifest_rows:
-                _upsert_manifest(conn, manifest_rows, self.run_id)
+                upsert_manifest(conn, manifest_rows, self.run_id)
                 self._manifest_changed = True
             if rows_read is not None:
                 result.rows_read = rows_read
@@ -308,7 +258,7 @@ class WarehouseStep:
                 raise AuditFailed(failed)
             if finish:
                 self._finish(totals)
-            _fault_point(self.asset_key, self.partition_key)
+            fault_point(self.asset_key, self.partition_key)
             conn.execute("COMMIT")
             self.in_transaction = False
         except BaseException:
@@ -352,144 +302,3 @@ def warehouse_step(
             step.fail(exc)
             raise
         step.finish()
-
-
-# ---------------------------------------------------------------- statements
-
-
-FAULT_ENV = "B2B_FAULT_KILL_BEFORE_COMMIT"
-SLOW_ENV = "B2B_FAULT_SLOW_BEFORE_COMMIT"
-
-
-def _fault_point(asset_key: str, partition_key: str | None) -> None:
-    """Crash-test hooks (tests set the env vars; unset in normal operation): SIGKILL this
-    process, or hold it for a minute, with a write in flight.
-
-    The value is `asset_key` or `asset_key@partition_key`.
-    """
-    here = (asset_key, f"{asset_key}@{partition_key}")
-    if os.environ.get(FAULT_ENV) in here:
-        os.kill(os.getpid(), signal.SIGKILL)
-    if os.environ.get(SLOW_ENV) in here:
-        print(f"fault: holding {asset_key} before its commit", file=sys.stderr, flush=True)
-        time.sleep(60)  # a stop signal arrives here, mid-write
-
-
-def _columns(conn: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in conn.execute(f"DESCRIBE {relation}").fetchall()]
-
-
-def _replace_slice(conn: duckdb.DuckDBPyConnection, s: TableSlice) -> int:
-    schema = s.table.split(".")[0]
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    if s.where is None:
-        # A whole-table replacement may also change the table's shape.
-        conn.execute(f"CREATE OR REPLACE TABLE {s.table} AS {s.query}")
-        return int(scalar(conn, f"SELECT count(*) FROM {s.table}"))
-    conn.execute(f"CREATE OR REPLACE TEMP VIEW _new_slice AS {s.query}")
-    if not table_exists(conn, s.table):
-        conn.execute(f"CREATE TABLE {s.table} AS SELECT * FROM _new_slice LIMIT 0")
-    existing = {name for name, _ in _columns(conn, s.table)}
-    for name, dtype in _columns(conn, "_new_slice"):
-        if name not in existing:  # additive schema change: new columns only
-            conn.execute(f'ALTER TABLE {s.table} ADD COLUMN "{name}" {dtype}')
-    conn.execute(f"DELETE FROM {s.table} WHERE {s.where}", list(s.params))
-    # an INSERT answers with the number of rows it wrote
-    inserted = conn.execute(f"INSERT INTO {s.table} BY NAME SELECT * FROM _new_slice").fetchall()
-    conn.execute("DROP VIEW _new_slice")
-    return int(inserted[0][0])
-
-
-def _replace_view(conn: duckdb.DuckDBPyConnection, view: str, query: str) -> None:
-    schema, name = view.split(".")
-    kind = conn.execute(
-        "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, name],
-    ).fetchall()
-    if kind and kind[0][0] == "BASE TABLE":  # an older build stored it as a table
-        conn.execute(f"DROP TABLE {view}")
-    conn.execute(f"CREATE OR REPLACE VIEW {view} AS {query}")
-
-
-def _replace_quarantine(conn: duckdb.DuckDBPyConnection, q: QuarantineSlice, run_id: str) -> None:
-    scope = f" AND ({q.scope})" if q.scope else ""
-    conn.execute(
-        "DELETE FROM quarantine.rejected_records WHERE source = ? AND entity = ?"
-        f" AND partition_key IS NOT DISTINCT FROM ?{scope}",
-        [q.source, q.entity, q.partition_key, *q.scope_params],
-    )
-    conn.execute(
-        f"""
-        INSERT INTO quarantine.rejected_records BY NAME
-        SELECT ?::VARCHAR AS source, ?::VARCHAR AS entity, record_key::VARCHAR AS record_key,
-               reason_code, action, detail::VARCHAR AS detail, raw_record::VARCHAR AS raw_record,
-               ?::VARCHAR AS partition_key, ?::VARCHAR AS run_id, ?::TIMESTAMP AS detected_at
-        FROM ({q.query})
-        """,
-        [q.source, q.entity, q.partition_key, run_id, utc_now()],
-    )
-
-
-def _record_accounting(
-    conn: duckdb.DuckDBPyConnection, acc: Accounting, run_id: str
-) -> dict[str, int]:
-    loaded = int(scalar(conn, acc.loaded_query))
-    actions = dict(
-        conn.execute(
-            "SELECT action, count(DISTINCT record_key) FROM quarantine.rejected_records"
-            " WHERE source = ? AND entity = ? AND partition_key IS NOT DISTINCT FROM ?"
-            " GROUP BY action",
-            [acc.source, acc.entity, acc.partition_key],
-        ).fetchall()
-    )
-    counts = {
-        "rows_read": acc.rows_read,
-        "rows_loaded": loaded,
-        "rows_rejected": int(actions.get("rejected", 0)),
-        "rows_merged": int(actions.get("merged", 0)),
-        "rows_flagged": int(actions.get("flagged", 0)),
-    }
-    conn.execute(
-        "DELETE FROM etl.record_accounting WHERE source = ? AND entity = ?"
-        " AND partition_key IS NOT DISTINCT FROM ?",
-        [acc.source, acc.entity, acc.partition_key],
-    )
-    conn.execute(
-        "INSERT INTO etl.record_accounting (source, entity, partition_key, rows_read, rows_loaded,"
-        " rows_rejected, rows_merged, rows_flagged, run_id, recorded_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            acc.source,
-            acc.entity,
-            acc.partition_key,
-            counts["rows_read"],
-            counts["rows_loaded"],
-            counts["rows_rejected"],
-            counts["rows_merged"],
-            counts["rows_flagged"],
-            run_id,
-            utc_now(),
-        ],
-    )
-    return counts
-
-
-MANIFEST_COLUMNS: tuple[str, ...] = (
-    "source", "path", "partition_key", "size_bytes", "modified_at", "content_hash", "status",
-    "rows_read", "rows_loaded", "rows_rejected", "loaded_at", "error",
-)  # fmt: skip
-
-
-def _upsert_manifest(
-    conn: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]], run_id: str
-) -> None:
-    """Replace the manifest rows of these files (one DELETE and one INSERT for all)."""
-    conn.execute(
-        "DELETE FROM etl.file_manifest WHERE list_contains(?, source || chr(0) || path)",
-        [[f"{row['source']}\x00{row['path']}" for row in rows]],
-    )
-    conn.executemany(
-        f"INSERT INTO etl.file_manifest ({', '.join(MANIFEST_COLUMNS)}, run_id)"
-        f" VALUES ({', '.join('?' for _ in MANIFEST_COLUMNS)}, ?)",
-        [[row.get(c) for c in MANIFEST_COLUMNS] + [run_id] for row in rows],
-    )

@@ -38,8 +38,9 @@ from b2b_platform.lib.file_manifest import (
 from b2b_platform.lib.lead_workbooks import read_workbook_file
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import DirectoryResource
-from b2b_platform.lib.warehouse import TableSlice, WarehouseStep, utc_now
+from b2b_platform.lib.warehouse import WarehouseStep
 from b2b_platform.lib.warehouse_schema import table_exists
+from b2b_platform.lib.warehouse_writes import TableSlice, utc_now
 from b2b_platform.lib.workbook_reader import WorkbookReader
 
 SOURCE = "leads"

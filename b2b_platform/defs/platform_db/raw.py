@@ -37,8 +37,9 @@ from b2b_platform.lib.checks import combine_months
 from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
 from b2b_platform.lib.slice_versions import digest
-from b2b_platform.lib.warehouse import AuditFailed, TableSlice
+from b2b_platform.lib.warehouse import AuditFailed
 from b2b_platform.lib.warehouse_connection import warehouse_connection
+from b2b_platform.lib.warehouse_writes import TableSlice
 from source_db.columns import extraction_columns, raw_select_list
 
 SNAPSHOT_TABLES: dict[str, str] = {

@@ -26,7 +26,7 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.sql import sql_file
-from b2b_platform.lib.warehouse import Accounting, QuarantineSlice, TableSlice
+from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice
 
 # ---------------------------------------------------------------- companies
 

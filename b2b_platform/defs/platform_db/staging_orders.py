@@ -32,7 +32,8 @@ from b2b_platform.lib.asset_step import (
 from b2b_platform.lib.metadata import column_schemas
 from b2b_platform.lib.resources import CalendarResource, QualityThresholds
 from b2b_platform.lib.sql import bind_variables, sql_file
-from b2b_platform.lib.warehouse import Accounting, AuditFailed, QuarantineSlice, TableSlice
+from b2b_platform.lib.warehouse import AuditFailed
+from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice
 
 # ---------------------------------------------------------------- orders and lines
 

@@ -23,7 +23,7 @@ from b2b_platform.lib.asset_step import (
     published,
 )
 from b2b_platform.lib.metadata import table_metadata
-from b2b_platform.lib.warehouse import Accounting, TableSlice
+from b2b_platform.lib.warehouse_writes import Accounting, TableSlice
 
 # ---------------------------------------------------------------- reference tables
 

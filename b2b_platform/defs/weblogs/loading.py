@@ -21,7 +21,8 @@ from b2b_platform.lib.asset_step import month_bounds
 from b2b_platform.lib.combined_log import lines_of_text, parse_log_lines
 from b2b_platform.lib.file_manifest import InputFile, error_line, failed_file_row
 from b2b_platform.lib.log_reader import LogFileReader
-from b2b_platform.lib.warehouse import QuarantineSlice, TableSlice, WarehouseStep
+from b2b_platform.lib.warehouse import WarehouseStep
+from b2b_platform.lib.warehouse_writes import QuarantineSlice, TableSlice
 
 SOURCE = "weblogs"
 ENTITY = "log_lines"

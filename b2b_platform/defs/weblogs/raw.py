@@ -47,15 +47,9 @@ from b2b_platform.lib.resources import (
     LogParsing,
     QualityThresholds,
 )
-from b2b_platform.lib.warehouse import (
-    Accounting,
-    AuditFailed,
-    QuarantineSlice,
-    TableSlice,
-    WarehouseStep,
-    utc_now,
-)
+from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep
 from b2b_platform.lib.warehouse_schema import scalar, table_exists
+from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice, utc_now
 
 KEY = dg.AssetKey(["raw", "weblogs"])
 

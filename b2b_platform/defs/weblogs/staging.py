@@ -24,8 +24,9 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.metadata import schema_metadata
 from b2b_platform.lib.user_agents import describe_user_agents
-from b2b_platform.lib.warehouse import Accounting, AuditFailed, TableSlice, WarehouseStep
+from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep
 from b2b_platform.lib.warehouse_schema import scalar, table_exists
+from b2b_platform.lib.warehouse_writes import Accounting, TableSlice
 
 KEY = dg.AssetKey(["staging", "web_requests"])
 
