@@ -37,7 +37,7 @@ IDENTIFIER = re.compile(
     r"(table|schema|column|columns|identifier|quoted|name|names|key_columns|select|"
     r"expression|sql|fragment|where|order|macro|relation|view|target|cols|query|join|"
     r"clause|condition|filter|in_slice|reasons|scope|dtype|type|in_month|hash|list|qualified|"
-    r"unseen|known|key|counts|sample|int|terms|latest|message|inner|day|stamp|parameter)s?$",
+    r"unseen|known|key|counts|sample|int|terms|latest|message|inner|day|parameter)s?$",
     re.IGNORECASE,
 )
 

@@ -20,11 +20,11 @@ from collections import Counter
 
 import polars as pl
 
+from b2b_common.orders import VALID_STATUSES
 from generators.config import GenerationConfig
 from generators.platform import PlatformData
 
 Finding = tuple[str, str, str, str]  # source, entity, reason_code, action
-VALID_STATUSES = ["placed", "paid", "shipped", "delivered", "cancelled", "returned"]
 NUMERIC_DOCUMENTS = ["DNI", "LC", "LE", "CI"]
 
 
@@ -109,7 +109,7 @@ def order_findings(
         .then(pl.lit("future_order"))
         .when(pl.col("ordered_at") < dt.datetime.combine(first_month, dt.time(0)))
         .then(pl.lit("out_of_range"))
-        .when(~status.is_in(VALID_STATUSES).fill_null(False))
+        .when(~status.is_in(list(VALID_STATUSES)).fill_null(False))
         .then(pl.lit("invalid_status"))
         .when(~pl.col("company_id").is_in(companies))
         .then(pl.lit("unknown_company"))

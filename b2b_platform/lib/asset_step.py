@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
+from tabulate import tabulate
 
 from b2b_common.dates import add_months
 from b2b_platform.lib import checks
@@ -32,6 +33,7 @@ from b2b_platform.lib.slice_versions import (
 from b2b_platform.lib.sql import bind_variables
 from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep, warehouse_step
 from b2b_platform.lib.warehouse_connection import warehouse_connection
+from b2b_platform.lib.warehouse_schema import scalar
 from b2b_platform.lib.warehouse_writes import TableSlice
 
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -169,12 +171,10 @@ def months_markdown(rows: dict[str, dict[str, int]]) -> dg.MetadataValue:
     if not rows:
         return dg.MetadataValue.md("no months")
     columns = list(next(iter(rows.values())))
-    lines = ["| month | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    lines += [
-        f"| {month[:7]} | " + " | ".join(f"{values[c]:,}" for c in columns) + " |"
-        for month, values in rows.items()
-    ]
-    return dg.MetadataValue.md("\n".join(lines))
+    body = [[month[:7], *(f"{values[c]:,}" for c in columns)] for month, values in rows.items()]
+    table = tabulate(body, headers=["month", *columns], tablefmt="pipe", disable_numparse=True,
+                     colalign=["left", *["right"] * len(columns)])  # fmt: skip
+    return dg.MetadataValue.md(table)
 
 
 def month_metadata(
@@ -363,8 +363,9 @@ def materialize_months(
 
 
 def _month_rows(conn: duckdb.DuckDBPyConnection, table: str, partition_key: str) -> int:
-    row = conn.execute(f"SELECT count(*) FROM {table} WHERE partition_key = ?", [partition_key])
-    return int(row.fetchall()[0][0])
+    return int(
+        scalar(conn, f"SELECT count(*) FROM {table} WHERE partition_key = ?", [partition_key])
+    )
 
 
 def _inputs(

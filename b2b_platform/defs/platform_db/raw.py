@@ -252,7 +252,7 @@ def _extract_month(
             f" UNION ALL SELECT {extraction_columns('order_items', 'i')} FROM {items_table} i"
             f" WHERE NOT EXISTS (SELECT 1 FROM {orders_table} o WHERE o.order_id = i.order_id)"
         )
-    stamp = (  # the step binds the month it writes (getvariable)
+    stamp_columns = (  # the step binds the month it writes (getvariable)
         "getvariable('partition_key')::VARCHAR AS _partition_key,"
         " current_timestamp::TIMESTAMP AS _extracted_at"
     )
@@ -269,7 +269,7 @@ def _extract_month(
             [
                 TableSlice(
                     f"raw.{table}",
-                    f"SELECT {raw_select_list(table)}, {stamp} FROM {view}",
+                    f"SELECT {raw_select_list(table)}, {stamp_columns} FROM {view}",
                     where="_partition_key = ?",
                     params=[partition_key],
                 )

@@ -14,7 +14,6 @@ from b2b_platform.lib.warehouse_schema import scalar
 
 SOURCE = "platform_db"
 TAGS = {"source": SOURCE}
-VALID_STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled", "returned")
 
 
 def staging_key(name: str) -> dg.AssetKey:

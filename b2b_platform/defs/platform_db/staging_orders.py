@@ -7,13 +7,13 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from b2b_common.orders import VALID_STATUSES
 from b2b_platform.defs.partitions import MONTHLY
 from b2b_platform.defs.platform_db.staging_common import (
     ACCOUNTED,
     SOURCE,
     TAGS,
     UNIQUE,
-    VALID_STATUSES,
     row_count,
     staging_check_specs,
     staging_key,
