@@ -280,8 +280,8 @@ def _stale_plan(
 ) -> StalePlan:
     """Which selected slices are out of date: sources probed, versions compared."""
     from b2b_platform.defs.operations.source_versions import source_versions
-    from b2b_platform.lib.asset_step import monthly_partitions
     from b2b_platform.lib.dagster_api import asset_graph
+    from b2b_platform.lib.resources import CalendarResource
     from b2b_platform.lib.slice_versions import VersionBasis, recorded_versions
     from b2b_platform.lib.stale_slices import plan_stale_slices
     from b2b_platform.lib.warehouse_connection import warehouse_connection
@@ -290,7 +290,7 @@ def _stale_plan(
     if settings.warehouse_path.exists():
         with warehouse_connection(settings.warehouse_path, read_only=True, on_wait=print) as conn:
             recorded = recorded_versions(conn)
-    months = monthly_partitions(settings).get_partition_keys()
+    months = CalendarResource.from_settings(settings).monthly_partitions().get_partition_keys()
     sources = source_versions(settings, keys, months)
     graph = asset_graph(definitions)
     in_dagster: dict[dg.AssetKey, set[str | None]] = {}

@@ -5,7 +5,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from b2b_platform.defs.partitions import with_months
 from b2b_platform.lib.column_docs import with_column_docs
+from b2b_platform.lib.resources import CalendarResource
+from b2b_platform.lib.settings import Settings
 
 # Who answers for an asset: the analysts for reports, marketing for the lead source,
 # the data platform team for the rest. The group and the `layer` tag are the key's
@@ -25,11 +28,14 @@ def with_shared_attributes(spec: dg.AssetSpec) -> dg.AssetSpec:
 @dg.definitions
 def defs() -> dg.Definitions:
     loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    # The months are resolved from the settings now, when the definitions are built;
+    # the jobs take them from their assets.
+    months = CalendarResource.from_settings(Settings.from_env()).monthly_partitions()
     # Column meanings are declared once, in defs/columns.yaml, and applied here.
     # map_asset_specs is a preview API: its warning would repeat at every load, and
     # test_definitions pins what it does (the documented schema on every table asset).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)
         return loaded.map_asset_specs(
-            func=lambda spec: with_column_docs(with_shared_attributes(spec))
+            func=lambda spec: with_column_docs(with_months(with_shared_attributes(spec), months))
         )

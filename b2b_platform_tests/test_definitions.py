@@ -70,3 +70,30 @@ def test_readme_shows_the_current_asset_graph():
     assert shown == mermaid_asset_graph(defs()), (
         "README's asset graph is stale: python -m b2b_platform_tests.readme_graph README.md"
     )
+
+
+def test_settings_are_read_when_the_definitions_are_built(monkeypatch) -> None:
+    """Nothing is read from the environment at import: two builds in one process, with
+    other settings in between, see each its own months and automation status."""
+    monkeypatch.setenv("B2B_AUTOMATION", "off")
+    before = defs()
+    monkeypatch.setenv("B2B_AS_OF", "2026-12-02")
+    monkeypatch.setenv("B2B_FIRST_MONTH", "2026-10")
+    monkeypatch.setenv("B2B_AUTOMATION", "on")
+    after = defs()
+
+    def months(definitions: dg.Definitions, name: str) -> list[str]:
+        partitions = definitions.resolve_job_def(name).partitions_def
+        assert partitions is not None
+        return partitions.get_partition_keys()
+
+    assert months(before, "b2b_refresh") == ["2026-08-01", "2026-09-01", "2026-10-01", "2026-11-01"]
+    assert months(after, "b2b_refresh") == ["2026-10-01", "2026-11-01", "2026-12-01"]
+    raw_weblogs = after.resolve_assets_def(dg.AssetKey(["raw", "weblogs"]))
+    assert raw_weblogs.partitions_def == after.resolve_job_def("weblogs_month_job").partitions_def
+    for definitions, sensor_status, schedule_status in (
+        (before, dg.DefaultSensorStatus.STOPPED, dg.DefaultScheduleStatus.STOPPED),
+        (after, dg.DefaultSensorStatus.RUNNING, dg.DefaultScheduleStatus.RUNNING),
+    ):
+        assert {s.default_status for s in definitions.sensors or []} == {sensor_status}
+        assert {s.default_status for s in definitions.schedules or []} == {schedule_status}

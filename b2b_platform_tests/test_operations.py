@@ -14,11 +14,22 @@ import pytest
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.operations import file_requests, sensors
-from b2b_platform.defs.operations.run_failures import record_failed_runs
-from b2b_platform.defs.operations.schedules import daily_refresh
-from b2b_platform.defs.operations.sensors import lead_workbooks_sensor, weblog_files_sensor
-from b2b_platform.lib.resources import DirectoryResource
+from b2b_platform.defs.operations.run_failures import build_run_break_sensors
+from b2b_platform.defs.operations.schedules import build_daily_refresh
+from b2b_platform.defs.operations.sensors import (
+    build_lead_workbooks_sensor,
+    build_weblog_files_sensor,
+)
+from b2b_platform.lib.resources import CalendarResource, DirectoryResource
+from b2b_platform.lib.settings import Settings
 from b2b_platform_tests.helpers import materialize, query
+
+# The definitions under test, as the code location builds them with automation off.
+weblog_files_sensor = build_weblog_files_sensor(dg.DefaultSensorStatus.STOPPED)
+lead_workbooks_sensor = build_lead_workbooks_sensor(dg.DefaultSensorStatus.STOPPED)
+record_failed_runs, record_canceled_runs = build_run_break_sensors(dg.DefaultSensorStatus.STOPPED)
+daily_refresh = build_daily_refresh(dg.DefaultScheduleStatus.STOPPED)
+CALENDAR = CalendarResource.from_settings(Settings.from_env())  # the tests' as-of month
 
 LINE = '181.1.2.3 - ana [03/Sep/2026:10:00:00 -0300] "GET / HTTP/1.1" 200 5 "-" "curl/8"\n'
 
@@ -55,7 +66,7 @@ def _tick(
     context = dg.build_sensor_context(
         cursor=cursor,
         resources={resource: DirectoryResource(path=str(directory)),
-                   "duckdb": DuckDBResource(database=str(warehouse))},
+                   "duckdb": DuckDBResource(database=str(warehouse)), "calendar": CALENDAR},
     )  # fmt: skip
     return sensor(context)
 
@@ -228,7 +239,8 @@ def test_a_month_waits_for_the_tables_its_staging_reads(tmp_path: Path, runs) ->
     context = dg.build_sensor_context(
         instance=instance, repository_def=defs().get_repository_def(),
         resources={"log_dir": DirectoryResource(path=str(logs)),
-                   "duckdb": DuckDBResource(database=str(tmp_path / "none.duckdb"))},
+                   "duckdb": DuckDBResource(database=str(tmp_path / "none.duckdb")),
+                   "calendar": CALENDAR},
     )  # fmt: skip
     waiting = weblog_files_sensor(context)
     assert "waiting for staging/platform_users to be built first" in _skipped(waiting)
@@ -336,7 +348,8 @@ def test_lead_sensor_one_run_per_change(tmp_path: Path, runs) -> None:
 
 def test_daily_schedule_refreshes_the_last_two_months() -> None:
     context = dg.build_schedule_context(
-        scheduled_execution_time=dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
+        scheduled_execution_time=dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC),
+        resources={"calendar": CALENDAR},
     )
     request = daily_refresh(context)
     assert request.tags["dagster/asset_partition_range_start"] == "2026-10-01"
@@ -351,7 +364,8 @@ def test_daily_job_builds_everything_for_two_months_in_one_run(use_warehouse: Pa
 
     definitions = defs()
     context = dg.build_schedule_context(
-        scheduled_execution_time=dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
+        scheduled_execution_time=dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC),
+        resources={"calendar": CALENDAR},
     )
     request = daily_refresh(context)
     result = definitions.resolve_job_def("daily_refresh_job").execute_in_process(
@@ -418,8 +432,6 @@ def test_failed_run_is_recorded_in_run_log(tmp_path: Path) -> None:
 def test_a_canceled_run_is_recorded_as_a_break(tmp_path: Path) -> None:
     """Terminate in the UI, or a signal to `b2b run` between steps: no step records it,
     so the run gets its own `interrupted` row; steps it left running are interrupted."""
-    from b2b_platform.defs.operations.run_failures import record_canceled_runs
-
     instance = dg.DagsterInstance.ephemeral()
     result = _failed_run(instance)  # any finished run will do as the one canceled
     warehouse = tmp_path / "b2b.duckdb"

@@ -76,6 +76,23 @@ class CalendarResource(dg.ConfigurableResource):
     as_of_is_fixed: bool
     first_month: str  # YYYY-MM-DD, first day of the first monthly partition
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CalendarResource:
+        return cls(
+            as_of=settings.as_of.isoformat(),
+            as_of_is_fixed=settings.as_of_is_fixed,
+            first_month=settings.first_month.isoformat(),
+        )
+
+    def monthly_partitions(self) -> dg.MonthlyPartitionsDefinition:
+        """Months from the first month to the as-of month (to the current month if the
+        as-of day is not fixed): the partitions of every monthly asset and job."""
+        # end_offset=1 admits the month in progress; end_date stops at a fixed as-of month.
+        end = add_months(self.as_of_date, 1).isoformat() if self.as_of_is_fixed else None
+        return dg.MonthlyPartitionsDefinition(
+            start_date=self.first_month, end_date=end, end_offset=1
+        )
+
     @property
     def as_of_date(self) -> dt.date:
         return dt.date.fromisoformat(self.as_of)
@@ -286,11 +303,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "source_db": SourceDatabaseResource(url=_source_db_url(settings)),
         "leads_dir": DirectoryResource(path=str(settings.leads_dir)),
         "log_dir": DirectoryResource(path=str(settings.log_dir)),
-        "calendar": CalendarResource(
-            as_of=settings.as_of.isoformat(),
-            as_of_is_fixed=settings.as_of_is_fixed,
-            first_month=settings.first_month.isoformat(),
-        ),
+        "calendar": CalendarResource.from_settings(settings),
         "quality": QualityThresholds(max_reject_rate=settings.max_reject_rate),
         "pseudonymizer": _pseudonymizer(settings),
         "log_parsing": LogParsing(trusted_proxies=list(settings.trusted_proxies)),

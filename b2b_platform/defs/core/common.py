@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from b2b_platform.defs.partitions import BY_MONTH
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import FOLLOW_UPSTREAM, SINGLE_RUN, WAREHOUSE_POOL, TableCheck
 
@@ -49,9 +50,7 @@ def core_table_checks(name: str, key_columns: list[str]) -> list[TableCheck]:
 
 def monthly_core_asset() -> dict[str, Any]:
     """@dg.asset arguments of a monthly core fact (its sources' jobs run it by month)."""
-    from b2b_platform.defs.partitions import MONTHLY
-
     return {
-        "kinds": {"duckdb"},
-        "partitions_def": MONTHLY, "backfill_policy": SINGLE_RUN, "pool": WAREHOUSE_POOL,
+        "kinds": {"duckdb"}, "tags": BY_MONTH, "backfill_policy": SINGLE_RUN,
+        "pool": WAREHOUSE_POOL,
     }  # fmt: skip

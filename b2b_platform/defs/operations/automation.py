@@ -3,14 +3,25 @@
 import dagster as dg
 
 from b2b_platform.defs.operations.default_status import sensor_status
+from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.stage_launchers import RUN_TAG
 
-follow_upstream_sensor = dg.AutomationConditionSensorDefinition(
-    "follow_upstream_sensor",
-    target=dg.AssetSelection.all(),
-    default_status=sensor_status(),
-    minimum_interval_seconds=30,
-    run_tags={RUN_TAG: "automation follow_upstream_sensor"},
-    description="Evaluates the automation conditions: a core table or report whose inputs "
-    "were updated, and whose upstream blocking checks passed, is materialized.",
-)
+
+def build_follow_upstream_sensor(
+    status: dg.DefaultSensorStatus,
+) -> dg.AutomationConditionSensorDefinition:
+    return dg.AutomationConditionSensorDefinition(
+        "follow_upstream_sensor",
+        target=dg.AssetSelection.all(),
+        default_status=status,
+        minimum_interval_seconds=30,
+        run_tags={RUN_TAG: "automation follow_upstream_sensor"},
+        description="Evaluates the automation conditions: a core table or report whose inputs "
+        "were updated, and whose upstream blocking checks passed, is materialized.",
+    )
+
+
+@dg.definitions
+def automation() -> dg.Definitions:
+    status = sensor_status(Settings.from_env())
+    return dg.Definitions(sensors=[build_follow_upstream_sensor(status)])

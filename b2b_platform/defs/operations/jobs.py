@@ -8,8 +8,6 @@ in one run, the unpartitioned assets once and in dependency order.
 
 import dagster as dg
 
-from b2b_platform.defs.partitions import MONTHLY
-
 
 def asset_keys(*names: str) -> list[dg.AssetKey]:
     return [dg.AssetKey(name.split("/")) for name in names]
@@ -20,7 +18,6 @@ weblogs_month_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(
         *asset_keys("raw/weblogs", "staging/web_requests", "core/fct_logins")
     ),
-    partitions_def=MONTHLY,
     description="One month of web logs: new or changed files in, removed files out, then the "
     "month's requests staged and its logins.",
 )
@@ -32,14 +29,12 @@ leads_job = dg.define_asset_job(
 daily_refresh_job = dg.define_asset_job(
     "daily_refresh_job",
     selection=dg.AssetSelection.all(),
-    partitions_def=MONTHLY,
     description="Every asset: platform snapshots, lead workbooks and dimensions once, the "
     "selected months of orders, web logs and facts, then the reports.",
 )
 b2b_refresh = dg.define_asset_job(
     "b2b_refresh",
     selection=dg.AssetSelection.all(),
-    partitions_def=MONTHLY,
     description="What `b2b run` launches: one run per stage of the selected assets, the "
     "monthly ones over a range of months (the Runs page shows it by this name).",
 )

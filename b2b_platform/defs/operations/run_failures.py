@@ -12,6 +12,7 @@ from dagster_duckdb import DuckDBResource
 from b2b_common.errors import UserError
 from b2b_platform.defs.operations.default_status import sensor_status
 from b2b_platform.lib.run_log import defer_run_failure, pending_failures_file, record_run_failure
+from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.warehouse_connection import warehouse_connection
 
 # a sensor tick must end within a minute: past this wait for the writer's lock, the
@@ -63,26 +64,36 @@ def record_or_defer(
     log(f"run {failure['run_id']} recorded as {failure['status']} ({written} row(s))")
 
 
-@dg.run_failure_sensor(
-    name="record_failed_runs",
-    default_status=sensor_status(),
-    description="Writes each failed run into etl.run_log: steps it left `running` become "
-    "`failed` with the time it broke, and a run that failed outside any step gets a row.",
-)
-def record_failed_runs(context: dg.RunFailureSensorContext, duckdb: DuckDBResource) -> None:
+def record_failed_run(context: dg.RunFailureSensorContext, duckdb: DuckDBResource) -> None:
     event = context.failure_event
     error = (event.message if event else None) or "run failed"
     failure = run_break(context.instance, context.dagster_run, error, "failed")
     record_or_defer(duckdb.database, duckdb.connection_config, failure, context.log.info)
 
 
-@dg.run_status_sensor(
-    name="record_canceled_runs",
-    run_status=dg.DagsterRunStatus.CANCELED,
-    default_status=sensor_status(),
-    description="Writes each canceled run (stopped in the UI, or by a signal to `b2b run`) "
-    "into etl.run_log as `interrupted`, so every break is on record.",
-)
-def record_canceled_runs(context: dg.RunStatusSensorContext, duckdb: DuckDBResource) -> None:
+def record_canceled_run(context: dg.RunStatusSensorContext, duckdb: DuckDBResource) -> None:
     failure = run_break(context.instance, context.dagster_run, "run canceled", "interrupted")
     record_or_defer(duckdb.database, duckdb.connection_config, failure, context.log.info)
+
+
+def build_run_break_sensors(status: dg.DefaultSensorStatus) -> list[dg.SensorDefinition]:
+    """record_failed_runs and record_canceled_runs."""
+    failed = dg.run_failure_sensor(
+        name="record_failed_runs",
+        default_status=status,
+        description="Writes each failed run into etl.run_log: steps it left `running` become "
+        "`failed` with the time it broke, and a run that failed outside any step gets a row.",
+    )(record_failed_run)
+    canceled = dg.run_status_sensor(
+        name="record_canceled_runs",
+        run_status=dg.DagsterRunStatus.CANCELED,
+        default_status=status,
+        description="Writes each canceled run (stopped in the UI, or by a signal to `b2b run`) "
+        "into etl.run_log as `interrupted`, so every break is on record.",
+    )(record_canceled_run)
+    return [failed, canceled]
+
+
+@dg.definitions
+def run_break_sensors() -> dg.Definitions:
+    return dg.Definitions(sensors=build_run_break_sensors(sensor_status(Settings.from_env())))

@@ -36,12 +36,12 @@ from b2b_platform.defs.operations.file_requests import (
     FileRequests,
     run_key,
 )
-from b2b_platform.defs.partitions import MONTHLY
 from b2b_platform.defs.weblogs.log_files import list_log_files
 from b2b_platform.lib.combined_log import log_file_day
 from b2b_platform.lib.file_manifest import InputFile
 from b2b_platform.lib.loaded_files import file_version, read_loaded_files
-from b2b_platform.lib.resources import DirectoryResource
+from b2b_platform.lib.resources import CalendarResource, DirectoryResource
+from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.stage_launchers import RUN_TAG
 from b2b_platform.lib.warehouse_connection import warehouse_connection
 from b2b_platform.lib.warehouse_schema import table_exists
@@ -194,16 +194,13 @@ def month_of_log_file(path: Path, partition_keys: list[str]) -> str | None:
     return min(max(key, partition_keys[0]), partition_keys[-1])
 
 
-@dg.sensor(
-    job=jobs.weblogs_month_job,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=sensor_status(),
-    description="Asks for a run of a month's web logs when one of its files appears, "
-    "changes or disappears in B2B_LOG_DIR.",
-)
-def weblog_files_sensor(
-    context: dg.SensorEvaluationContext, log_dir: DirectoryResource, duckdb: DuckDBResource
+def weblog_files(
+    context: dg.SensorEvaluationContext,
+    log_dir: DirectoryResource,
+    duckdb: DuckDBResource,
+    calendar: CalendarResource,
 ) -> dg.SensorResult | dg.SkipReason:
+    """A tick of weblog_files_sensor."""
     if not log_dir.directory.is_dir():
         return dg.SkipReason(f"log directory {log_dir.directory} does not exist")
     if missing := missing_inputs(context, jobs.weblogs_month_job.selection):
@@ -219,7 +216,7 @@ def weblog_files_sensor(
         return dg.SkipReason(f"cannot read what the warehouse loaded ({exc}); next tick")
     for note in notes:
         context.log.info(note)
-    keys = MONTHLY.get_partition_keys()
+    keys = calendar.monthly_partitions().get_partition_keys()
     by_month: dict[str, dict[str, tuple[str, int]]] = {}
     for path, change in changes.items():
         month = month_of_log_file(Path(path), keys)
@@ -236,16 +233,10 @@ def weblog_files_sensor(
     return dg.SensorResult(run_requests=requests, cursor=state.to_cursor())
 
 
-@dg.sensor(
-    job=jobs.leads_job,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=sensor_status(),
-    description="Asks for a load of the lead workbooks when one appears, changes or "
-    "disappears in B2B_LEADS_DIR.",
-)
-def lead_workbooks_sensor(
+def lead_workbooks(
     context: dg.SensorEvaluationContext, leads_dir: DirectoryResource, duckdb: DuckDBResource
 ) -> dg.SensorResult | dg.SkipReason:
+    """A tick of lead_workbooks_sensor."""
     if not leads_dir.directory.is_dir():
         return dg.SkipReason(f"leads directory {leads_dir.directory} does not exist")
     if missing := missing_inputs(context, jobs.leads_job.selection):
@@ -267,4 +258,34 @@ def lead_workbooks_sensor(
     return dg.SensorResult(
         run_requests=[_ask(state, "leads", changes, "lead_workbooks_sensor")],
         cursor=state.to_cursor(),
+    )
+
+
+def build_weblog_files_sensor(status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
+    return dg.sensor(
+        name="weblog_files_sensor",
+        job=jobs.weblogs_month_job,
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        default_status=status,
+        description="Asks for a run of a month's web logs when one of its files appears, "
+        "changes or disappears in B2B_LOG_DIR.",
+    )(weblog_files)
+
+
+def build_lead_workbooks_sensor(status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
+    return dg.sensor(
+        name="lead_workbooks_sensor",
+        job=jobs.leads_job,
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        default_status=status,
+        description="Asks for a load of the lead workbooks when one appears, changes or "
+        "disappears in B2B_LEADS_DIR.",
+    )(lead_workbooks)
+
+
+@dg.definitions
+def file_sensors() -> dg.Definitions:
+    status = sensor_status(Settings.from_env())
+    return dg.Definitions(
+        sensors=[build_weblog_files_sensor(status), build_lead_workbooks_sensor(status)]
     )

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.defs.partitions import MONTHLY
+from b2b_platform.defs.partitions import BY_MONTH, all_month_keys
 from b2b_platform.defs.platform_db.fingerprints import (
     MonthFingerprint,
     fingerprint_slice,
@@ -159,15 +159,13 @@ def order_month_predicate(
         dg.AssetSpec(
             key=["raw", "orders"],
             kinds={"duckdb", "sqlite", "postgres"},
-            tags={"source": "platform_db"},
-            partitions_def=MONTHLY,
+            tags={"source": "platform_db", **BY_MONTH},
             description="Orders placed on the platform, by month of ordered_at, as stored.",
         ),
         dg.AssetSpec(
             key=["raw", "order_items"],
             kinds={"duckdb", "sqlite", "postgres"},
-            tags={"source": "platform_db"},
-            partitions_def=MONTHLY,
+            tags={"source": "platform_db", **BY_MONTH},
             description="Order lines, travelling with their order's month; lines whose order "
             "does not exist land in the last month.",
         ),
@@ -183,10 +181,11 @@ def raw_orders(
     source_db: SourceDatabaseResource,
     calendar: CalendarResource,
 ) -> AssetEvents:
-    last_key = MONTHLY.get_last_partition_key() or context.partition_keys[-1]
+    every_month = all_month_keys(context)
+    last_key = every_month[-1]
     months: dict[str, dict[str, dict[str, int]]] = {"orders": {}, "order_items": {}}
     results: list[tuple[str, dg.AssetCheckResult]] = []
-    current = source_fingerprints(source_db, MONTHLY.get_partition_keys(), calendar.load_cutoff)
+    current = source_fingerprints(source_db, every_month, calendar.load_cutoff)
     unchanged = _unchanged_months(duckdb, current)
     record_unchanged_slices(
         context,

@@ -8,7 +8,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from b2b_common.orders import VALID_STATUSES
-from b2b_platform.defs.partitions import MONTHLY
+from b2b_platform.defs.partitions import BY_MONTH
 from b2b_platform.defs.platform_db.staging_common import (
     ACCOUNTED,
     SOURCE,
@@ -48,8 +48,7 @@ from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, Table
                 staging_key("customers"),
             ],
             kinds={"duckdb"},
-            tags=TAGS,
-            partitions_def=MONTHLY,
+            tags={**TAGS, **BY_MONTH},
             description="Valid orders of the month: status normalized, buyer and customer "
             "resolved to surviving records, dates inside the partition range and not in the future.",
         ),
@@ -57,8 +56,7 @@ from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, Table
             key=staging_key("order_lines"),
             deps=[dg.AssetKey(["raw", "order_items"]), staging_key("products")],
             kinds={"duckdb"},
-            tags=TAGS,
-            partitions_def=MONTHLY,
+            tags={**TAGS, **BY_MONTH},
             description="Valid lines of valid orders, with revenue = quantity x unit price x "
             "(1 - discount). A rejected order takes all its lines with it.",
         ),

@@ -9,7 +9,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.defs.partitions import MONTHLY
+from b2b_platform.defs.partitions import BY_MONTH, all_month_keys
 from b2b_platform.defs.weblogs.loading import (
     ENTITY,
     SOURCE,
@@ -57,8 +57,7 @@ KEY = dg.AssetKey(["raw", "weblogs"])
 @dg.asset(
     key=KEY,
     kinds={"duckdb", "file"},
-    tags={"source": SOURCE},
-    partitions_def=MONTHLY,
+    tags={"source": SOURCE, **BY_MONTH},
     backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,
     retry_policy=SOURCE_RETRY,
@@ -107,7 +106,7 @@ def raw_weblogs(
     impossible time are quarantined with file, line number and text.
     """
     directory = list_log_files(log_dir)
-    keys = MONTHLY.get_partition_keys()
+    keys = all_month_keys(context)
     per_month: dict[str, dict[str, int]] = {}
     results: list[tuple[str, dg.AssetCheckResult]] = []
     failed: list[str] = []

@@ -9,7 +9,7 @@ import iptocc
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from b2b_platform.defs.partitions import MONTHLY
+from b2b_platform.defs.partitions import BY_MONTH
 from b2b_platform.defs.weblogs.raw import KEY as RAW_KEY
 from b2b_platform.defs.weblogs.raw import SOURCE
 from b2b_platform.lib import checks
@@ -77,8 +77,7 @@ IP_SCHEMA: dict[str, pl.DataType] = {
     key=KEY,
     deps=[RAW_KEY, PLATFORM_USERS],
     kinds={"duckdb"},
-    tags={"source": SOURCE},
-    partitions_def=MONTHLY,
+    tags={"source": SOURCE, **BY_MONTH},
     backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,
     check_specs=[
