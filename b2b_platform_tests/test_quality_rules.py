@@ -207,10 +207,16 @@ def test_reject_rate_leaves_out_records_rejected_only_for_their_date():
         [[str(key), reason] for reason, key in findings],
     )
     key = dg.AssetKey(["staging", "order_lines"])
-    result = checks.reject_rate_below(conn, key, "platform_db", "order_items", "2026-11", 0.10)
+    check = checks.reject_rate("order_lines", "Rejected lines stay under the share.")
+    result = checks.reject_rate_below(
+        conn, key, "platform_db", "order_items", "2026-11", 0.10, check
+    )
+    assert result.check_name == "order_lines_reject_rate"
     metadata = {k: v.value for k, v in result.metadata.items()}
     assert result.passed and metadata["rows_rejected_for_date"] == 25
     assert metadata["reject_rate_pct"] == round(5 / 75 * 100, 3)
     assert metadata["reject_rate"] == "6.67%" and metadata["threshold"] == "10.0%"
-    stricter = checks.reject_rate_below(conn, key, "platform_db", "order_items", "2026-11", 0.05)
+    stricter = checks.reject_rate_below(
+        conn, key, "platform_db", "order_items", "2026-11", 0.05, check
+    )
     assert not stricter.passed  # content rejects still count

@@ -1,14 +1,68 @@
-"""Data-quality checks run inside the materializing step, on the slice just written."""
+"""Data-quality checks run inside the materializing step, on the slice just written.
+
+A check is declared once, as a `Check`: the spec an asset declares and the result its
+step yields both come from that object, so a name, a description or a blocking flag
+cannot differ between the two.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dagster as dg
 import duckdb
 
 from b2b_platform.lib.warehouse_schema import scalar
+
+
+@dataclass(frozen=True)
+class Check:
+    """One data-quality check: its name, what it asserts, and whether a failure blocks
+    the slice from being published (a blocking failure rolls the write back)."""
+
+    name: str
+    description: str
+    blocking: bool = True
+
+    def spec(self, asset_key: dg.AssetKey) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(
+            self.name, asset=asset_key, description=self.description, blocking=self.blocking
+        )
+
+    def result(
+        self, asset_key: dg.AssetKey, passed: bool, metadata: Mapping[str, Any]
+    ) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(
+            asset_key=asset_key, check_name=self.name, passed=passed, metadata=dict(metadata)
+        )
+
+    def described(self, description: str) -> Check:
+        """The same check, explained for one layer's tables."""
+        return replace(self, description=description)
+
+
+# The checks many assets share; each asset declares them with .spec(key).
+UNIQUE_KEY = Check("unique_key", "The business key is unique and never null.")
+ACCOUNTING_IDENTITY = Check(
+    "accounting_identity", "Records read = loaded + rejected + merged (nothing vanishes)."
+)
+NO_PII = Check(
+    "no_pii_columns",
+    "No raw personal-data column (document, birth date, email, phone, name, username, IP)"
+    " and no value shaped like one reaches an analyst-facing table.",
+)
+
+
+MANIFEST_CONSISTENT = Check(
+    "manifest_consistent", "No file loaded twice; no rows without a loaded manifest entry."
+)
+
+
+def reject_rate(entity: str, description: str, blocking: bool = False) -> Check:
+    """`<entity>_reject_rate`: the share of an entity's records the step rejected."""
+    return Check(f"{entity}_reject_rate", description, blocking=blocking)
 
 
 def _where(where: str | None) -> str:
@@ -22,7 +76,7 @@ def unique_key(
     key: Sequence[str],
     where: str | None = None,
     params: Sequence[Any] = (),
-    check_name: str = "unique_key",
+    check: Check = UNIQUE_KEY,
 ) -> dg.AssetCheckResult:
     cols = ", ".join(key)
     duplicates = scalar(
@@ -40,9 +94,8 @@ def unique_key(
         + ")",
         params,
     )
-    return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name=check_name,
+    return check.result(
+        asset_key,
         passed=duplicates == 0 and nulls == 0,
         metadata={"key": cols, "duplicate_keys": int(duplicates), "null_keys": int(nulls)},
     )
@@ -51,7 +104,7 @@ def unique_key(
 def references_resolve(
     conn: duckdb.DuckDBPyConnection,
     asset_key: dg.AssetKey,
-    check_name: str,
+    check: Check,
     table: str,
     column: str,
     ref_table: str,
@@ -67,9 +120,8 @@ def references_resolve(
     if where:
         filters.append(where)
     dangling = scalar(conn, f"SELECT count(*) FROM {table} t WHERE {' AND '.join(filters)}", params)
-    return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name=check_name,
+    return check.result(
+        asset_key,
         passed=dangling == 0,
         metadata={
             "reference": f"{table}.{column} -> {ref_table}.{ref_column}",
@@ -84,6 +136,7 @@ def accounting_holds(
     source: str,
     entities: Sequence[str],
     partition_key: str | None,
+    check: Check = ACCOUNTING_IDENTITY,
 ) -> dg.AssetCheckResult:
     """records read = loaded + rejected + merged, for every entity this step accounts for."""
     rows = conn.execute(
@@ -93,9 +146,8 @@ def accounting_holds(
     ).fetchall()
     broken = {e: (r, lo, rej, m) for e, r, lo, rej, m in rows if r != lo + rej + m}
     missing = sorted(set(entities) - {r[0] for r in rows})
-    return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name="accounting_identity",
+    return check.result(
+        asset_key,
         passed=not broken and not missing,
         metadata={
             "entities": ", ".join(entities),
@@ -118,11 +170,11 @@ def reject_rate_below(
     entity: str,
     partition_key: str | None,
     threshold: float,
-    check_name: str | None = None,
+    check: Check,
 ) -> dg.AssetCheckResult:
     """The share of the slice's records rejected for their content stays under threshold.
-    The check is `<entity>_reject_rate` unless named (the accounting entity keeps the
-    source's name, e.g. order_items for the staging/order_lines asset).
+    (The accounting entity keeps the source's name, e.g. order_items for the
+    staging/order_lines asset, whose check is order_lines_reject_rate.)
 
     Records rejected only for their date (DATE_PLACEMENT_REASONS) leave both sides of the
     share: otherwise the last month, partial and holding every future-dated record, would
@@ -146,9 +198,8 @@ def reject_rate_below(
     misdated = min(misdated, rejected)
     judged = read - misdated
     rate = (rejected - misdated) / judged if judged else 0.0
-    return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name=check_name or f"{entity}_reject_rate",
+    return check.result(
+        asset_key,
         passed=rate <= threshold,
         metadata={
             # percentages as people read them; the number (in percent) is what the UI plots
@@ -216,6 +267,7 @@ def no_pii_columns(
     table: str,
     where: str | None = None,
     params: Sequence[Any] = (),
+    check: Check = NO_PII,
 ) -> dg.AssetCheckResult:
     """No personal data reaches an analyst-facing table: no column named like it, and no
     text value shaped like it (checked on up to PII_SAMPLE_ROWS rows of the slice `where`
@@ -254,9 +306,8 @@ def no_pii_columns(
             patterns + list(params),
         ).fetchone()
         leaks = {name: int(count) for name, count in zip(names, row or (), strict=True) if count}
-    return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name="no_pii_columns",
+    return check.result(
+        asset_key,
         passed=not found and not leaks,
         metadata={
             "pii_columns": ", ".join(found) or "none",

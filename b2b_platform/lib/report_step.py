@@ -34,18 +34,15 @@ def report_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["reports", name])
 
 
-def report_check_specs(name: str, extra: dict[str, str]) -> list[dg.AssetCheckSpec]:
-    specs = {
-        "no_pii_columns": "No personal data (by column name or value) reaches a report.",
-        **extra,
-    }
-    # personal data in a report would be exported to files people pass around: blocking
-    return [
-        dg.AssetCheckSpec(
-            check, asset=report_key(name), description=text, blocking=check == "no_pii_columns"
-        )
-        for check, text in specs.items()
-    ]
+# Personal data in a report would be exported to files people pass around: blocking.
+REPORT_NO_PII = checks.NO_PII.described(
+    "No personal data (by column name or value) reaches a report."
+)
+
+
+def report_check_specs(name: str, *report_checks: checks.Check) -> list[dg.AssetCheckSpec]:
+    """The report's own checks and REPORT_NO_PII, which every report runs."""
+    return [check.spec(report_key(name)) for check in (REPORT_NO_PII, *report_checks)]
 
 
 def materialize_report(
@@ -72,7 +69,9 @@ def materialize_report(
         table,
         query,
         table_checks=[
-            partial(checks.no_pii_columns, asset_key=report_key(name), table=table),
+            partial(
+                checks.no_pii_columns, asset_key=report_key(name), table=table, check=REPORT_NO_PII
+            ),
             *report_checks,
         ],
         extra_metadata=preview,

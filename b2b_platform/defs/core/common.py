@@ -26,25 +26,24 @@ def core_asset(**overrides: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+# What every core table checks: a unique key and no personal data.
+CORE_UNIQUE_KEY = checks.UNIQUE_KEY.described("One row per key.")
+CORE_NO_PII = checks.NO_PII
+
+
 def core_checks(name: str) -> list[dg.AssetCheckSpec]:
-    """The checks every core table declares: a unique key and no personal-data columns."""
-    descriptions = {
-        "unique_key": "One row per key.",
-        "no_pii_columns": "No raw personal-data column (document, birth date, email, phone,"
-        " name, username, IP) reaches core.",
-    }
-    return [
-        dg.AssetCheckSpec(check, asset=core_key(name), blocking=True, description=text)
-        for check, text in descriptions.items()
-    ]
+    """The checks every core table declares: a unique key and no personal data."""
+    return [CORE_UNIQUE_KEY.spec(core_key(name)), CORE_NO_PII.spec(core_key(name))]
 
 
 def core_table_checks(name: str, key_columns: list[str]) -> list[TableCheck]:
     """The checks of core_checks, bound to core.<name>."""
     key, table = core_key(name), f"core.{name}"
     return [
-        partial(checks.unique_key, asset_key=key, table=table, key=key_columns),
-        partial(checks.no_pii_columns, asset_key=key, table=table),
+        partial(
+            checks.unique_key, asset_key=key, table=table, key=key_columns, check=CORE_UNIQUE_KEY
+        ),
+        partial(checks.no_pii_columns, asset_key=key, table=table, check=CORE_NO_PII),
     ]
 
 

@@ -5,12 +5,14 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.core.common import (
+    CORE_NO_PII,
     core_key,
     monthly_core_asset,
     staging_key,
 )
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import AssetEvents, materialize_months
+from b2b_platform.lib.checks import Check
 
 KEY = core_key("fct_order_lines")
 TABLE = "core.fct_order_lines"
@@ -31,17 +33,25 @@ def _month_query(partition_key: str) -> str:
     """
 
 
+UNIQUE_LINE = checks.UNIQUE_KEY.described("One row per order and line number.")
+COMPANY_KNOWN = Check("company_known", "Every line's company is in dim_company.")
+CUSTOMER_KNOWN = Check("customer_known", "Every line's customer is in dim_customer.")
+PRODUCT_KNOWN = Check("product_known", "Every line's product is in dim_product.")
+CHECKS = (UNIQUE_LINE, COMPANY_KNOWN, CUSTOMER_KNOWN, PRODUCT_KNOWN, CORE_NO_PII)
+
+
 def _month_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[dg.AssetCheckResult]:
     month = {"where": "partition_key = ?", "params": [partition_key]}
     return [
-        checks.unique_key(conn, KEY, TABLE, ["order_id", "line_number"], **month),
-        checks.references_resolve(conn, KEY, "company_known", TABLE, "company_id",
+        checks.unique_key(conn, KEY, TABLE, ["order_id", "line_number"], **month,
+                          check=UNIQUE_LINE),
+        checks.references_resolve(conn, KEY, COMPANY_KNOWN, TABLE, "company_id",
                                   "core.dim_company", "company_id", **month),
-        checks.references_resolve(conn, KEY, "customer_known", TABLE, "customer_id",
+        checks.references_resolve(conn, KEY, CUSTOMER_KNOWN, TABLE, "customer_id",
                                   "core.dim_customer", "customer_id", **month),
-        checks.references_resolve(conn, KEY, "product_known", TABLE, "product_id",
+        checks.references_resolve(conn, KEY, PRODUCT_KNOWN, TABLE, "product_id",
                                   "core.dim_product", "product_id", **month),
-        checks.no_pii_columns(conn, KEY, TABLE, **month),
+        checks.no_pii_columns(conn, KEY, TABLE, **month, check=CORE_NO_PII),
     ]  # fmt: skip
 
 
@@ -55,35 +65,7 @@ def _month_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[d
         core_key("dim_product"),
     ],
     **monthly_core_asset(),
-    check_specs=[
-        dg.AssetCheckSpec(
-            "unique_key", asset=KEY, blocking=True, description="One row per order and line number."
-        ),
-        dg.AssetCheckSpec(
-            "company_known",
-            asset=KEY,
-            blocking=True,
-            description="Every line's company is in dim_company.",
-        ),
-        dg.AssetCheckSpec(
-            "customer_known",
-            asset=KEY,
-            blocking=True,
-            description="Every line's customer is in dim_customer.",
-        ),
-        dg.AssetCheckSpec(
-            "product_known",
-            asset=KEY,
-            blocking=True,
-            description="Every line's product is in dim_product.",
-        ),
-        dg.AssetCheckSpec(
-            "no_pii_columns",
-            asset=KEY,
-            blocking=True,
-            description="No raw personal-data column reaches core.",
-        ),
-    ],
+    check_specs=[check.spec(KEY) for check in CHECKS],
 )
 def fct_order_lines(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
     """Sales: one row per line of a valid order (passed validation, not cancelled or

@@ -5,6 +5,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.core.common import (
+    CORE_NO_PII,
     core_asset,
     core_checks,
     core_key,
@@ -18,6 +19,7 @@ from b2b_platform.lib.asset_step import (
     materialize_months,
     materialize_table,
 )
+from b2b_platform.lib.checks import Check
 
 WEB_REQUESTS_KEY = core_key("fct_web_requests")
 LOGINS_KEY = core_key("fct_logins")
@@ -70,13 +72,19 @@ def _login_query(partition_key: str) -> str:
     """
 
 
+UNIQUE_LOGIN = checks.UNIQUE_KEY.described("One row per log line.")
+USER_KNOWN = Check("user_known", "Every login belongs to a known platform user.")
+LOGIN_CHECKS = (UNIQUE_LOGIN, USER_KNOWN, CORE_NO_PII)
+
+
 def _login_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[dg.AssetCheckResult]:
     month = {"where": "partition_key = ?", "params": [partition_key]}
     return [
-        checks.unique_key(conn, LOGINS_KEY, LOGINS, ["source_file", "line_number"], **month),
-        checks.references_resolve(conn, LOGINS_KEY, "user_known", LOGINS, "user_id",
+        checks.unique_key(conn, LOGINS_KEY, LOGINS, ["source_file", "line_number"], **month,
+                          check=UNIQUE_LOGIN),
+        checks.references_resolve(conn, LOGINS_KEY, USER_KNOWN, LOGINS, "user_id",
                                   "staging.platform_users", "user_id", **month),
-        checks.no_pii_columns(conn, LOGINS_KEY, LOGINS, **month),
+        checks.no_pii_columns(conn, LOGINS_KEY, LOGINS, **month, check=CORE_NO_PII),
     ]  # fmt: skip
 
 
@@ -84,23 +92,7 @@ def _login_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[d
     key=LOGINS_KEY,
     deps=[staging_key("web_requests")],
     **monthly_core_asset(),
-    check_specs=[
-        dg.AssetCheckSpec(
-            "unique_key", asset=LOGINS_KEY, blocking=True, description="One row per log line."
-        ),
-        dg.AssetCheckSpec(
-            "user_known",
-            asset=LOGINS_KEY,
-            blocking=True,
-            description="Every login belongs to a known platform user.",
-        ),
-        dg.AssetCheckSpec(
-            "no_pii_columns",
-            asset=LOGINS_KEY,
-            blocking=True,
-            description="No raw personal-data column reaches core.",
-        ),
-    ],
+    check_specs=[check.spec(LOGINS_KEY) for check in LOGIN_CHECKS],
 )
 def fct_logins(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
     """Successful logins: `POST /login` (query string ignored) answered 2xx/3xx, by a

@@ -57,29 +57,20 @@ def country_codes(values: list[str]) -> dict[str, str]:
     return codes
 
 
+UNIQUE_LEAD = checks.UNIQUE_KEY.described("One row per lead_id.")
+REJECT_RATE = checks.reject_rate(
+    "leads", "Rejected leads stay under the configured share.", blocking=True
+)
+CHECKS = (UNIQUE_LEAD, checks.ACCOUNTING_IDENTITY, REJECT_RATE)
+
+
 @dg.asset(
     key=KEY,
     deps=[dg.AssetKey(["raw", "marketing_leads"])],
     kinds={"duckdb"},
     tags={"source": SOURCE},
     pool=WAREHOUSE_POOL,
-    check_specs=[
-        dg.AssetCheckSpec(
-            "unique_key", asset=KEY, blocking=True, description="One row per lead_id."
-        ),
-        dg.AssetCheckSpec(
-            "accounting_identity",
-            asset=KEY,
-            blocking=True,
-            description="Rows read = loaded + rejected + merged.",
-        ),
-        dg.AssetCheckSpec(
-            "leads_reject_rate",
-            asset=KEY,
-            blocking=True,
-            description="Rejected leads stay under the configured share.",
-        ),
-    ],
+    check_specs=[check.spec(KEY) for check in CHECKS],
 )
 def staging_leads(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, quality: QualityThresholds
@@ -146,7 +137,7 @@ def _stage_leads(
 def _lead_checks(conn: duckdb.DuckDBPyConnection, threshold: float) -> list[dg.AssetCheckResult]:
     """The staged leads' checks, run before they are published."""
     return [
-        checks.unique_key(conn, KEY, "staging.leads", ["lead_id"]),
+        checks.unique_key(conn, KEY, "staging.leads", ["lead_id"], check=UNIQUE_LEAD),
         checks.accounting_holds(conn, KEY, SOURCE, ["leads"], None),
-        checks.reject_rate_below(conn, KEY, SOURCE, "leads", None, threshold),
+        checks.reject_rate_below(conn, KEY, SOURCE, "leads", None, threshold, REJECT_RATE),
     ]

@@ -33,7 +33,7 @@ from b2b_platform.lib.asset_step import (
     months_markdown,
     record_unchanged_slices,
 )
-from b2b_platform.lib.checks import combine_months
+from b2b_platform.lib.checks import Check, combine_months
 from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
 from b2b_platform.lib.slice_versions import digest
@@ -52,13 +52,14 @@ SNAPSHOT_TABLES: dict[str, str] = {
 }
 
 
+EXTRACTED_ALL_ROWS = Check(
+    "extracted_all_rows",
+    "Every source row was copied: raw row count equals the source's count.",
+)
+
+
 def _row_count_check(table: str) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(
-        "extracted_all_rows",
-        asset=dg.AssetKey(["raw", table]),
-        blocking=True,
-        description="Every source row was copied: raw row count equals the source's count.",
-    )
+    return EXTRACTED_ALL_ROWS.spec(dg.AssetKey(["raw", table]))
 
 
 def fetch_counted(source_db: SourceDatabaseResource, query: str) -> tuple[pa.Table, int]:
@@ -78,9 +79,8 @@ def extracted_all_rows(
     raw_rows = conn.execute(
         f"SELECT count(*) FROM raw.{table}{in_slice}", [partition_key] if partition_key else []
     ).fetchone()[0]  # type: ignore[index]
-    return dg.AssetCheckResult(
-        asset_key=dg.AssetKey(["raw", table]),
-        check_name="extracted_all_rows",
+    return EXTRACTED_ALL_ROWS.result(
+        dg.AssetKey(["raw", table]),
         passed=raw_rows == source_rows,
         metadata={"source_rows": source_rows, "raw_rows": int(raw_rows)},
     )
@@ -308,9 +308,8 @@ def _unchanged_months(
         if any(counts[table].get(key, 0) != rows for table, rows in expected.items()):
             continue  # the raw slice lost rows: extract it again
         unchanged[key] = [
-            dg.AssetCheckResult(
-                asset_key=dg.AssetKey(["raw", table]),
-                check_name="extracted_all_rows",
+            EXTRACTED_ALL_ROWS.result(
+                dg.AssetKey(["raw", table]),
                 passed=True,
                 metadata={"source_rows": rows, "raw_rows": rows, "unchanged_since_extracted": True},
             )

@@ -10,6 +10,7 @@ as JSON.
 
 import dagster as dg
 
+from b2b_platform.lib.checks import Check
 from b2b_platform.lib.warehouse_schema import scalar
 
 SOURCE = "platform_db"
@@ -20,19 +21,8 @@ def staging_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["staging", name])
 
 
-def staging_check_specs(name: str, *checks_: tuple[str, str, bool]) -> list[dg.AssetCheckSpec]:
-    return [
-        dg.AssetCheckSpec(check, asset=staging_key(name), description=text, blocking=blocking)
-        for check, text, blocking in checks_
-    ]
-
-
-UNIQUE = ("unique_key", "The business key is unique and never null.", True)
-ACCOUNTED = (
-    "accounting_identity",
-    "Records read = loaded + rejected + merged (nothing vanishes).",
-    True,
-)
+def staging_check_specs(name: str, *checks_: Check) -> list[dg.AssetCheckSpec]:
+    return [check.spec(staging_key(name)) for check in checks_]
 
 
 def row_count(conn: object, table: str) -> int:

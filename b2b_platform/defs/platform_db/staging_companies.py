@@ -8,10 +8,8 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.platform_db.staging_common import (
-    ACCOUNTED,
     SOURCE,
     TAGS,
-    UNIQUE,
     row_count,
     staging_check_specs,
     staging_key,
@@ -24,11 +22,15 @@ from b2b_platform.lib.asset_step import (
     asset_step,
     published,
 )
+from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.sql import sql_file
 from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice
 
 # ---------------------------------------------------------------- companies
+
+
+CUIT_UNIQUE = Check("cuit_unique", "No two surviving companies share a normalized CUIT.")
 
 
 @dg.asset(
@@ -39,9 +41,9 @@ from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, Table
     pool=WAREHOUSE_POOL,
     check_specs=staging_check_specs(
         "companies",
-        UNIQUE,
-        ACCOUNTED,
-        ("cuit_unique", "No two surviving companies share a normalized CUIT.", True),
+        checks.UNIQUE_KEY,
+        checks.ACCOUNTING_IDENTITY,
+        CUIT_UNIQUE,
     ),
 )
 def staging_companies(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
@@ -106,6 +108,6 @@ def _company_checks(conn: duckdb.DuckDBPyConnection) -> list[dg.AssetCheckResult
             "staging.companies",
             ["cuit"],
             where="cuit IS NOT NULL",
-            check_name="cuit_unique",
+            check=CUIT_UNIQUE,
         ),
     ]

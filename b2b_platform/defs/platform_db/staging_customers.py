@@ -8,10 +8,8 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.platform_db.staging_common import (
-    ACCOUNTED,
     SOURCE,
     TAGS,
-    UNIQUE,
     row_count,
     staging_check_specs,
     staging_key,
@@ -38,7 +36,7 @@ from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, Table
     kinds={"duckdb"},
     tags=TAGS,
     pool=WAREHOUSE_POOL,
-    check_specs=staging_check_specs("customers", UNIQUE, ACCOUNTED),
+    check_specs=staging_check_specs("customers", checks.UNIQUE_KEY, checks.ACCOUNTING_IDENTITY),
 )
 def staging_customers(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource

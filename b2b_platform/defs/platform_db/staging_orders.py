@@ -10,10 +10,8 @@ from dagster_duckdb import DuckDBResource
 from b2b_common.orders import VALID_STATUSES
 from b2b_platform.defs.partitions import BY_MONTH
 from b2b_platform.defs.platform_db.staging_common import (
-    ACCOUNTED,
     SOURCE,
     TAGS,
-    UNIQUE,
     row_count,
     staging_check_specs,
     staging_key,
@@ -29,6 +27,7 @@ from b2b_platform.lib.asset_step import (
     month_metadata,
     months_markdown,
 )
+from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import column_schemas
 from b2b_platform.lib.resources import CalendarResource, QualityThresholds
 from b2b_platform.lib.sql import bind_variables, sql_file
@@ -36,6 +35,16 @@ from b2b_platform.lib.warehouse import AuditFailed
 from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice
 
 # ---------------------------------------------------------------- orders and lines
+
+
+ORDERS_REJECT_RATE = checks.reject_rate(
+    "orders", "Rejected orders stay under the configured share.", blocking=True
+)
+COMPANY_KNOWN = Check("company_known", "Every order's company is a staged company.")
+ORDER_LINES_REJECT_RATE = checks.reject_rate(
+    "order_lines", "Rejected lines stay under the configured share.", blocking=True
+)
+ORDER_KNOWN = Check("order_known", "Every line belongs to a staged order.")
 
 
 @dg.multi_asset(
@@ -65,17 +74,17 @@ from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, Table
     check_specs=[
         *staging_check_specs(
             "orders",
-            UNIQUE,
-            ACCOUNTED,
-            ("orders_reject_rate", "Rejected orders stay under the configured share.", True),
-            ("company_known", "Every order's company is a staged company.", True),
+            checks.UNIQUE_KEY,
+            checks.ACCOUNTING_IDENTITY,
+            ORDERS_REJECT_RATE,
+            COMPANY_KNOWN,
         ),
         *staging_check_specs(
             "order_lines",
-            UNIQUE,
-            ACCOUNTED,
-            ("order_lines_reject_rate", "Rejected lines stay under the configured share.", True),
-            ("order_known", "Every line belongs to a staged order.", True),
+            checks.UNIQUE_KEY,
+            checks.ACCOUNTING_IDENTITY,
+            ORDER_LINES_REJECT_RATE,
+            ORDER_KNOWN,
         ),
     ],
     pool=WAREHOUSE_POOL,
@@ -180,11 +189,13 @@ def _month_checks(
     orders_checks = [
         checks.unique_key(conn, orders_key, "staging.orders", ["order_id"], **in_slice),
         checks.accounting_holds(conn, orders_key, SOURCE, ["orders"], partition_key),
-        checks.reject_rate_below(conn, orders_key, SOURCE, "orders", partition_key, threshold),
+        checks.reject_rate_below(
+            conn, orders_key, SOURCE, "orders", partition_key, threshold, ORDERS_REJECT_RATE
+        ),
         checks.references_resolve(
             conn,
             orders_key,
-            "company_known",
+            COMPANY_KNOWN,
             "staging.orders",
             "company_id",
             "staging.companies",
@@ -205,12 +216,12 @@ def _month_checks(
             "order_items",
             partition_key,
             threshold,
-            check_name="order_lines_reject_rate",
+            ORDER_LINES_REJECT_RATE,
         ),
         checks.references_resolve(
             conn,
             lines_key,
-            "order_known",
+            ORDER_KNOWN,
             "staging.order_lines",
             "order_id",
             "staging.orders",

@@ -6,10 +6,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.platform_db.staging_common import (
-    ACCOUNTED,
     SOURCE,
     TAGS,
-    UNIQUE,
     row_count,
     staging_check_specs,
     staging_key,
@@ -88,7 +86,7 @@ def _reference_asset(
         tags=TAGS,
         pool=WAREHOUSE_POOL,
         description=text,
-        check_specs=staging_check_specs(name, UNIQUE, ACCOUNTED),
+        check_specs=staging_check_specs(name, checks.UNIQUE_KEY, checks.ACCOUNTING_IDENTITY),
     )
     def _reference(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
         table = f"staging.{name}"

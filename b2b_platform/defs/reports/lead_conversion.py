@@ -32,7 +32,7 @@ QUERY = sql_file(__file__, NAME)
     key=KEY,
     deps=[dg.AssetKey(["core", "fct_leads"]), dg.AssetKey(["core", "fct_order_lines"])],
     **report_asset(),
-    check_specs=report_check_specs(NAME, {}),
+    check_specs=report_check_specs(NAME),
 )
 def lead_conversion(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource

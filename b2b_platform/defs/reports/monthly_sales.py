@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 
 from b2b_common.dates import add_months
 from b2b_platform.lib.asset_step import AssetEvents
+from b2b_platform.lib.checks import Check
 from b2b_platform.lib.report_step import (
     materialize_report,
     report_asset,
@@ -47,14 +48,25 @@ def monthly_sales_variables(
     }
 
 
+TWELVE_MONTHS = Check(
+    "twelve_consecutive_months",
+    "Exactly the 12 months of the window, none missing.",
+    blocking=False,
+)
+REVENUE_RECONCILES = Check(
+    "revenue_reconciles",
+    "The months add up to the revenue of valid order lines in the window.",
+    blocking=False,
+)
+
+
 def _twelve_months(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
     months, distinct, span = conn.execute(
         "SELECT count(*), count(DISTINCT month),"
         " date_diff('month', min(month), max(month)) FROM reports.monthly_sales"
     ).fetchall()[0]
-    return dg.AssetCheckResult(
-        asset_key=KEY,
-        check_name="twelve_consecutive_months",
+    return TWELVE_MONTHS.result(
+        KEY,
         passed=months == 12 and distinct == 12 and span == 11,
         metadata={"months": int(months)},
     )
@@ -70,9 +82,8 @@ def _revenue_reconciles(
                        WHERE ordered_at >= ?::TIMESTAMP AND ordered_at < ?::TIMESTAMP)""",
             [window_start, window_end],
         ).fetchall()[0]
-        return dg.AssetCheckResult(
-            asset_key=KEY,
-            check_name="revenue_reconciles",
+        return REVENUE_RECONCILES.result(
+            KEY,
             passed=report == facts,
             metadata={"report_revenue": float(report), "fact_revenue": float(facts)},
         )
@@ -84,14 +95,7 @@ def _revenue_reconciles(
     key=KEY,
     deps=[dg.AssetKey(["core", "fct_order_lines"])],
     **report_asset(),
-    check_specs=report_check_specs(
-        NAME,
-        {
-            "twelve_consecutive_months": "Exactly the 12 months of the window, none missing.",
-            "revenue_reconciles": "The months add up to the revenue of valid order lines in"
-            " the window.",
-        },
-    ),
+    check_specs=report_check_specs(NAME, TWELVE_MONTHS, REVENUE_RECONCILES),
 )
 def monthly_sales(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource

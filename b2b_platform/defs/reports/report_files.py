@@ -20,6 +20,7 @@ from b2b_platform.lib.asset_step import (
     published,
     set_slice_versions,
 )
+from b2b_platform.lib.checks import Check
 from b2b_platform.lib.report_directory import StagedExport, export_version, staged_export
 from b2b_platform.lib.report_export import export_files, missing_files
 from b2b_platform.lib.report_html import PageContext, source_freshness
@@ -34,20 +35,17 @@ from b2b_platform.lib.report_step import report_asset, report_key
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
 
 KEY = report_key("report_files")
+FILES_WRITTEN = Check(
+    "files_written",
+    "Every report has its CSV and its sheet; otherwise nothing is published.",
+)
 
 
 @dg.asset(
     key=KEY,
     deps=[report_key(name) for name in REPORT_ORDER],
     **report_asset(kinds={"csv", "excel"}),
-    check_specs=[
-        dg.AssetCheckSpec(
-            "files_written",
-            asset=KEY,
-            blocking=True,
-            description="Every report has its CSV and its sheet; otherwise nothing is published.",
-        )
-    ],
+    check_specs=[FILES_WRITTEN.spec(KEY)],
 )
 def report_files(
     context: dg.AssetExecutionContext,
@@ -70,9 +68,8 @@ def report_files(
 def files_written(staging: StagedExport) -> dg.AssetCheckResult:
     """The check, on the staged files before they are published."""
     missing = missing_files(staging.path)
-    return dg.AssetCheckResult(
-        asset_key=KEY,
-        check_name="files_written",
+    return FILES_WRITTEN.result(
+        KEY,
         passed=not missing,
         metadata={"files": len(EXPORT_FILES) - len(missing), "missing": ", ".join(missing)},
     )

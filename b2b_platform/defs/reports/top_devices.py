@@ -5,6 +5,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib.asset_step import AssetEvents
+from b2b_platform.lib.checks import Check
 from b2b_platform.lib.report_step import (
     materialize_report,
     report_asset,
@@ -26,15 +27,19 @@ TOP = 5
 QUERY = sql_file(__file__, NAME)
 
 
+RANKED_TOP_FIVE = Check(
+    "ranked_top_five", f"At most {TOP} devices, ranked 1.. without gaps or ties.", blocking=False
+)
+
+
 def _ranked(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
     rows, ranks_ok = conn.execute(
         "SELECT count(*), coalesce(bool_and(rank BETWEEN 1 AND ?), true)"
         " AND count(DISTINCT rank) = count(*) FROM reports.top_devices",
         [TOP],
     ).fetchall()[0]
-    return dg.AssetCheckResult(
-        asset_key=KEY,
-        check_name="ranked_top_five",
+    return RANKED_TOP_FIVE.result(
+        KEY,
         passed=bool(ranks_ok) and rows <= TOP,
         metadata={"rows": int(rows)},
     )
@@ -44,9 +49,7 @@ def _ranked(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
     key=KEY,
     deps=[dg.AssetKey(["core", "fct_web_requests"])],
     **report_asset(),
-    check_specs=report_check_specs(
-        NAME, {"ranked_top_five": "At most five devices, ranked 1.. without gaps or ties."}
-    ),
+    check_specs=report_check_specs(NAME, RANKED_TOP_FIVE),
 )
 def top_devices(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource

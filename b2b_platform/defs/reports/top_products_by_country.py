@@ -5,6 +5,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib.asset_step import AssetEvents
+from b2b_platform.lib.checks import Check
 from b2b_platform.lib.report_step import (
     materialize_report,
     report_asset,
@@ -29,6 +30,13 @@ TOP_PRODUCTS = 5
 QUERY = sql_file(__file__, NAME)
 
 
+TOP_THREE_BY_FIVE = Check(
+    "top_three_by_five",
+    "At most 3 countries and 5 products per country, every product found in the catalogue.",
+    blocking=False,
+)
+
+
 def _shape(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
     countries, most_products, products_named = conn.execute(
         """SELECT count(DISTINCT country_code),
@@ -37,9 +45,8 @@ def _shape(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
            FROM (SELECT *, count(product_id) OVER (PARTITION BY country_code) AS n
                  FROM reports.top_products_by_country)"""
     ).fetchall()[0]
-    return dg.AssetCheckResult(
-        asset_key=KEY,
-        check_name="top_three_by_five",
+    return TOP_THREE_BY_FIVE.result(
+        KEY,
         passed=countries <= TOP_COUNTRIES and most_products <= TOP_PRODUCTS and products_named,
         metadata={"countries": int(countries), "most_products_in_a_country": int(most_products)},
     )
@@ -54,13 +61,7 @@ def _shape(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
         dg.AssetKey(["core", "dim_country"]),
     ],
     **report_asset(),
-    check_specs=report_check_specs(
-        NAME,
-        {
-            "top_three_by_five": "At most 3 countries and 5 products per country, every"
-            " product found in the catalogue."
-        },
-    ),
+    check_specs=report_check_specs(NAME, TOP_THREE_BY_FIVE),
 )
 def top_products_by_country(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource

@@ -34,6 +34,7 @@ from b2b_platform.lib.asset_step import (
     month_metadata,
     months_markdown,
 )
+from b2b_platform.lib.checks import Check
 from b2b_platform.lib.file_manifest import (
     InputFile,
     SkippedEntry,
@@ -52,6 +53,16 @@ from b2b_platform.lib.warehouse_schema import scalar, table_exists
 from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice, utc_now
 
 KEY = dg.AssetKey(["raw", "weblogs"])
+LINES_ACCOUNTED = checks.ACCOUNTING_IDENTITY.described(
+    "Every line read is loaded or quarantined, per month."
+)
+FILE_ACCOUNTING = Check(
+    "file_accounting",
+    "Per file: lines read = loaded + rejected, and the loaded count matches the rows in"
+    " raw.weblogs.",
+)
+REJECT_RATE = checks.reject_rate(ENTITY, "Unparseable lines stay under the configured share.")
+CHECKS = (LINES_ACCOUNTED, FILE_ACCOUNTING, checks.MANIFEST_CONSISTENT, REJECT_RATE)
 
 
 @dg.asset(
@@ -61,32 +72,7 @@ KEY = dg.AssetKey(["raw", "weblogs"])
     backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,
     retry_policy=SOURCE_RETRY,
-    check_specs=[
-        dg.AssetCheckSpec(
-            "accounting_identity",
-            asset=KEY,
-            blocking=True,
-            description="Every line read is loaded or quarantined, per month.",
-        ),
-        dg.AssetCheckSpec(
-            "file_accounting",
-            asset=KEY,
-            blocking=True,
-            description="Per file: lines read = loaded + rejected, and the loaded count matches "
-            "the rows in raw.weblogs.",
-        ),
-        dg.AssetCheckSpec(
-            "manifest_consistent",
-            asset=KEY,
-            blocking=True,
-            description="No file loaded twice; no rows without a loaded manifest entry.",
-        ),
-        dg.AssetCheckSpec(
-            "log_lines_reject_rate",
-            asset=KEY,
-            description="Unparseable lines stay under the configured share.",
-        ),
-    ],
+    check_specs=[check.spec(KEY) for check in CHECKS],
 )
 def raw_weblogs(
     context: dg.AssetExecutionContext,
@@ -324,21 +310,17 @@ def _month_checks(
         else 0
     )
     return [
-        checks.accounting_holds(conn, KEY, SOURCE, [ENTITY], partition_key),
-        dg.AssetCheckResult(
-            asset_key=KEY,
-            check_name="file_accounting",
-            passed=mismatched == 0,
-            metadata={"files_not_adding_up": int(mismatched)},
+        checks.accounting_holds(conn, KEY, SOURCE, [ENTITY], partition_key, LINES_ACCOUNTED),
+        FILE_ACCOUNTING.result(
+            KEY, passed=mismatched == 0, metadata={"files_not_adding_up": int(mismatched)}
         ),
-        dg.AssetCheckResult(
-            asset_key=KEY,
-            check_name="manifest_consistent",
+        checks.MANIFEST_CONSISTENT.result(
+            KEY,
             passed=duplicated == 0 and orphans == 0,
             metadata={
                 "files_with_same_content": int(duplicated),
                 "rows_without_manifest": int(orphans),
             },
         ),
-        checks.reject_rate_below(conn, KEY, SOURCE, ENTITY, partition_key, threshold),
+        checks.reject_rate_below(conn, KEY, SOURCE, ENTITY, partition_key, threshold, REJECT_RATE),
     ]

@@ -22,6 +22,7 @@ from b2b_platform.lib.asset_step import (
     blocked,
     months_markdown,
 )
+from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import schema_metadata
 from b2b_platform.lib.user_agents import describe_user_agents
 from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep
@@ -29,6 +30,15 @@ from b2b_platform.lib.warehouse_schema import scalar, table_exists
 from b2b_platform.lib.warehouse_writes import Accounting, TableSlice
 
 KEY = dg.AssetKey(["staging", "web_requests"])
+REQUESTS_ACCOUNTED = checks.ACCOUNTING_IDENTITY.described(
+    "Every raw request of the month is staged."
+)
+UNIQUE_LINE = checks.UNIQUE_KEY.described("One row per file and line number.")
+BOT_SHARE = Check("bot_share", "Bots are under half of the month's requests.", blocking=False)
+UNKNOWN_COUNTRY_SHARE = Check(
+    "unknown_country_share", "Under 10% of public client IPs have no country.", blocking=False
+)
+CHECKS = (REQUESTS_ACCOUNTED, UNIQUE_LINE, BOT_SHARE, UNKNOWN_COUNTRY_SHARE)
 
 WEB_REQUESTS_VIEW = """
 -- the path is not stored in raw (it is the target without its query string); a
@@ -80,25 +90,7 @@ IP_SCHEMA: dict[str, pl.DataType] = {
     tags={"source": SOURCE, **BY_MONTH},
     backfill_policy=SINGLE_RUN,
     pool=WAREHOUSE_POOL,
-    check_specs=[
-        dg.AssetCheckSpec(
-            "accounting_identity",
-            asset=KEY,
-            blocking=True,
-            description="Every raw request of the month is staged.",
-        ),
-        dg.AssetCheckSpec(
-            "unique_key", asset=KEY, blocking=True, description="One row per file and line number."
-        ),
-        dg.AssetCheckSpec(
-            "bot_share", asset=KEY, description="Bots are under half of the month's requests."
-        ),
-        dg.AssetCheckSpec(
-            "unknown_country_share",
-            asset=KEY,
-            description="Under 10% of public client IPs have no country.",
-        ),
-    ],
+    check_specs=[check.spec(KEY) for check in CHECKS],
 )
 def staging_web_requests(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
     """Web requests, enriched for analysis (a view over raw.weblogs; runs add cache values).
@@ -345,9 +337,8 @@ def one_row_per_line(conn: duckdb.DuckDBPyConnection, partition_key: str) -> dg.
         for table, key in LOOKUPS.items()
         if table_exists(conn, table)
     )
-    return dg.AssetCheckResult(
-        asset_key=KEY,
-        check_name="unique_key",
+    return UNIQUE_LINE.result(
+        KEY,
         passed=repeated_lines == 0 and null_keys == 0 and repeated_lookups == 0,
         metadata={
             "key": "source_file, line_number",
@@ -373,12 +364,12 @@ def _month_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[d
     bot_share = bots / total if total else 0.0
     unknown_share = unknown / public if public else 0.0
     return [
-        checks.accounting_holds(conn, KEY, SOURCE, ["web_requests"], partition_key),
+        checks.accounting_holds(conn, KEY, SOURCE, ["web_requests"], partition_key,
+                                REQUESTS_ACCOUNTED),
         one_row_per_line(conn, partition_key),
-        dg.AssetCheckResult(asset_key=KEY, check_name="bot_share", passed=bot_share < 0.5,
-                            metadata={"bot_share": round(bot_share, 4), "requests": int(total)}),
-        dg.AssetCheckResult(asset_key=KEY, check_name="unknown_country_share",
-                            passed=unknown_share < 0.1,
-                            metadata={"unknown_country_share": round(unknown_share, 4),
-                                      "requests_with_invalid_ip": int(invalid)}),
+        BOT_SHARE.result(KEY, passed=bot_share < 0.5,
+                         metadata={"bot_share": round(bot_share, 4), "requests": int(total)}),
+        UNKNOWN_COUNTRY_SHARE.result(KEY, passed=unknown_share < 0.1,
+                                     metadata={"unknown_country_share": round(unknown_share, 4),
+                                               "requests_with_invalid_ip": int(invalid)}),
     ]  # fmt: skip
