@@ -21,7 +21,12 @@ from b2b_platform.defs.weblogs.loading import (
     parse_unit,
     read_units,
 )
-from b2b_platform.defs.weblogs.log_files import files_of_month, list_log_files, month_version
+from b2b_platform.defs.weblogs.log_files import (
+    LogDirectory,
+    files_of_month,
+    list_log_files,
+    month_version,
+)
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
     SINGLE_RUN,
@@ -99,12 +104,7 @@ def raw_weblogs(
     skipped: list[str] = []
     for partition_key in context.partition_keys:
         chosen = files_of_month(directory.days, partition_key, keys[0], keys[-1])
-        skipped_days = {Path(entry.path): day for entry, day in directory.skipped}
-        month_skipped = [
-            entry
-            for entry, _ in directory.skipped
-            if Path(entry.path) in files_of_month(skipped_days, partition_key, keys[0], keys[-1])
-        ]
+        month_skipped = _skipped_in_month(directory, partition_key, keys[0], keys[-1])
         load = MonthLoad(
             partition_key,
             cutoff=calendar.load_cutoff,
@@ -126,17 +126,29 @@ def raw_weblogs(
             yield from blocked([audit], error)
         skipped += [f"{Path(e.path).name}: {e.reason}" for e in month_skipped]
         results += [(partition_key, r) for r in audit.results]
-    combined = checks.combine_months(results)
     month_metadata(context, per_month, "lines_loaded")
     yield dg.MaterializeResult(
         metadata={
             **schema_metadata(duckdb.database, duckdb.connection_config, TABLE),
             "months": months_markdown(per_month),
-            "files_failed": dg.MetadataValue.md("\n".join(f"- {f}" for f in failed) or "none"),
-            "files_skipped": dg.MetadataValue.md("\n".join(f"- {f}" for f in skipped) or "none"),
+            "files_failed": _bullets(failed),
+            "files_skipped": _bullets(skipped),
         },
-        check_results=combined,
+        check_results=checks.combine_months(results),
     )
+
+
+def _bullets(items: list[str]) -> dg.MetadataValue:
+    return dg.MetadataValue.md("\n".join(f"- {item}" for item in items) or "none")
+
+
+def _skipped_in_month(
+    directory: LogDirectory, partition_key: str, first_month: str, last_month: str
+) -> list[SkippedEntry]:
+    """The directory entries skipped (not regular log files) whose day falls in the month."""
+    days = {Path(entry.path): day for entry, day in directory.skipped}
+    in_month = files_of_month(days, partition_key, first_month, last_month)
+    return [entry for entry, _ in directory.skipped if Path(entry.path) in in_month]
 
 
 def _load_month(
