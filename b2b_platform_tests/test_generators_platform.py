@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-import generators.platform as platform_module
+import generators.platform.simulator as platform_module  # where STREAM_ABOVE_ORDERS is read
 from b2b_common.cuit import is_valid_cuit, normalize_cuit
 from generators.config import SCALES, GenerationConfig
 from generators.leads import generate_leads
@@ -17,6 +17,8 @@ from generators.platform import (
     PlatformData,
     generate_platform,
 )
+from generators.platform.companies import draw_cuits
+from generators.platform.customers import document_numbers
 from generators.weblogs import generate_weblogs
 from source_db import PLATFORM_TABLES, SourceDatabase
 
@@ -265,8 +267,8 @@ def test_streamed_orders_tell_the_logs_and_leads_the_same_story(streamed, tiny_c
 def test_distinct_ids_are_drawn_again_until_distinct():
     rng = np.random.default_rng(1)
     # 300k numbers from a 43M range repeat ~1,000 times by chance; distinct ones never do
-    assert len(np.unique(platform_module._document_numbers(rng, 300_000))) < 300_000
-    assert len(np.unique(platform_module._document_numbers(rng, 300_000, True))) == 300_000
-    cuits = platform_module._cuits(rng, rng.choice(np.array([30, 33, 20, 27]), 100_000), True)
+    assert len(np.unique(document_numbers(rng, 300_000))) < 300_000
+    assert len(np.unique(document_numbers(rng, 300_000, True))) == 300_000
+    cuits = draw_cuits(rng, rng.choice(np.array([30, 33, 20, 27]), 100_000), True)
     assert len(set(cuits)) == len(cuits)
     assert all(is_valid_cuit(c) for c in cuits)
