@@ -274,19 +274,8 @@ def materialize_table(
     not the year.
     """
     months: list[str] | None = None  # with checks_follow: the months to check
-
-    def evaluate(conn: duckdb.DuckDBPyConnection) -> list[dg.AssetCheckResult]:
-        if months is None:
-            return [check(conn) for check in table_checks]
-        if not months:  # nothing changed: the checks pass on the empty slice
-            return [check(conn, where="FALSE") for check in table_checks]
-        # month by month: each check's memory is bounded by a month, not the table
-        return checks.combine_months([
-            (month, check(conn, where="partition_key = ?", params=[month]))
-            for month in months for check in table_checks
-        ])  # fmt: skip
-
-    audit = CheckAudit(context, evaluate)
+    # reads `months` when the audit runs, after the step below has set it
+    audit = CheckAudit(context, lambda conn: _evaluate_checks(conn, table_checks, months))
     try:
         with asset_step(context, duckdb_resource) as step:
             if checks_follow is not None and step.versions:
@@ -317,6 +306,21 @@ def materialize_table(
         # the Dagster data version is the warehouse's: equal inputs, equal version
         data_version=dg.DataVersion(data_version(versions[0][2])) if versions else None,
     )
+
+
+def _evaluate_checks(
+    conn: duckdb.DuckDBPyConnection, table_checks: Sequence[TableCheck], months: list[str] | None
+) -> list[dg.AssetCheckResult]:
+    """Run a table's checks on all of it, or (`months` not None) on those months only."""
+    if months is None:
+        return [check(conn) for check in table_checks]
+    if not months:  # nothing changed: the checks pass on the empty slice
+        return [check(conn, where="FALSE") for check in table_checks]
+    # month by month: each check's memory is bounded by a month, not the table
+    return checks.combine_months([
+        (month, check(conn, where="partition_key = ?", params=[month]))
+        for month in months for check in table_checks
+    ])  # fmt: skip
 
 
 def materialize_months(

@@ -1,125 +1,46 @@
-"""Apache/NGINX combined-format access logs: read lines and parse them, vectorized.
+"""Apache/NGINX combined-format access logs: parse their lines, vectorized.
 
 `%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"`, plus what real servers
 write around it: a vhost or an X-Forwarded-For list before the client, IPv6 and
 host names as clients, `\\"` inside quoted fields, request `"-"` or `""`, size `-`,
 no referer/agent at all, trailing extra fields. Every line comes out either parsed
 or with a reason (`unparseable_line`, `invalid_timestamp`) and its raw text.
+
+This is the parser's entry: the lines come from log_lines.py (re-exported here for
+callers that read and parse), the client behind a line from client_addresses.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import ipaddress
-import re
-from collections.abc import Callable, Iterable
-from pathlib import Path
+from collections.abc import Iterable
 
 import polars as pl
 
-from b2b_platform.lib.log_reader import MAX_LINE_BYTES, LogFileReader
-from b2b_platform.lib.settings import DEFAULT_TRUSTED_PROXIES
+from b2b_platform.lib.client_addresses import TrustedNetworks, resolve_clients, trusted_networks
+from b2b_platform.lib.log_lines import (
+    MAX_LINES_PER_PART,
+    TooManyLines,
+    lines_of_text,
+    log_file_day,
+    read_log_lines,
+)
+from b2b_platform.lib.log_reader import MAX_LINE_BYTES
 from b2b_platform.lib.user_agents import MAX_USER_AGENT_CHARS
 
-# File names: access-YYYY-MM-DD.log[.gz] or logrotate's access.log-YYYYMMDD[.gz]
-LOG_FILE_NAME = re.compile(
-    r"^access(?:-(?P<iso>\d{4}-\d{2}-\d{2})\.log|\.log-(?P<compact>\d{8}))(?:\.gz)?$"
-)
-
-TrustedNetworks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-
-
-def trusted_networks(cidrs: Iterable[str] | None = None) -> TrustedNetworks:
-    """The networks of the trusted proxies, from CIDRs (DEFAULT_TRUSTED_PROXIES if None)."""
-    return tuple(
-        ipaddress.ip_network(cidr) for cidr in (DEFAULT_TRUSTED_PROXIES if cidrs is None else cidrs)
-    )
-
-
-def log_file_day(path: Path) -> dt.date | None:
-    """The day a log file covers, from its name; None if the name is not a log file's."""
-    match = LOG_FILE_NAME.match(path.name)
-    if not match:
-        return None
-    try:
-        if match["iso"]:
-            return dt.date.fromisoformat(match["iso"])
-        return dt.datetime.strptime(match["compact"], "%Y%m%d").date()
-    except ValueError:
-        return None
-
-
-def read_log_lines(path: Path) -> pl.DataFrame:
-    """Every line of a plain or gzipped log as (line_number, line), blank lines included.
-
-    Reads through LogFileReader (bounded parts, long lines cut). Bytes that are not
-    UTF-8 become U+FFFD instead of failing the file. A file that cannot be read at all
-    (truncated gzip, permissions, a link) raises.
-    """
-    frames, offset = [], 0
-    with LogFileReader(path) as reader:
-        for part in reader.parts():
-            lines = lines_of_text(part.text)
-            frames.append(lines.with_columns(pl.col("line_number") + offset))
-            offset += lines.height
-    return pl.concat(frames)
-
-
-# bytes to split lines on: the first one a text does not contain is the column separator
-_SEPARATORS = (b"\x1f", b"\x1e", b"\x1d", b"\x1c", b"\x00", b"\x7f")
-# a part of PART_TEXT_BYTES holds about 200,000 real lines; this many is blank or cut lines
-MAX_LINES_PER_PART = 2_000_000
-
-
-class TooManyLines(ValueError):
-    """A part of text splits into more than MAX_LINES_PER_PART lines."""
-
-
-def lines_of_text(text: bytes, max_lines: int = MAX_LINES_PER_PART) -> pl.DataFrame:
-    """(line_number, line) of a text in memory; raises TooManyLines past max_lines.
-
-    polars splits the text as a one-column CSV on a byte the text does not contain, so
-    no line is cut at a control byte; a text holding all of them (random bytes) is split
-    by Python's bytes.split instead, which is slower but gives the same lines. Stopping
-    at max_lines bounds memory: 5M newlines are 5 KB of gzip.
-    """
-    separator = next((s for s in _SEPARATORS if s not in text), None)
-    if separator is None:
-        return _lines_split_in_python(text, max_lines)
-    frame = pl.read_csv(
-        text,  # bytes, not a stream: polars reads them in place instead of copying
-        has_header=False,
-        separator=separator.decode(),
-        quote_char=None,
-        encoding="utf8-lossy",
-        schema={"line": pl.String},
-        truncate_ragged_lines=True,
-        n_rows=max_lines + 1,
-    )
-    if frame.height > max_lines:
-        raise TooManyLines(f"over {max_lines:,} lines in {len(text) >> 20:,} MiB of text")
-    if frame["line"].null_count():  # blank lines
-        frame = frame.with_columns(pl.col("line").fill_null(""))
-    return frame.select(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("line_number"), "line")
-
-
-def _lines_split_in_python(text: bytes, max_lines: int) -> pl.DataFrame:
-    if text.count(b"\n") > max_lines:
-        raise TooManyLines(f"over {max_lines:,} lines in {len(text) >> 20:,} MiB of text")
-    lines = text.decode("utf-8", "replace").split("\n")
-    if lines and lines[-1] == "":  # the text's final newline ends a line, it starts none
-        lines.pop()
-    return pl.DataFrame({"line": lines}, schema={"line": pl.String}).select(
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("line_number"),
-        pl.col("line").str.strip_suffix("\r"),  # as polars' CSV reader drops it
-    )
-
+__all__ = [
+    "KEPT_CHARS",
+    "MAX_LINES_PER_PART",
+    "PARSE_CHUNK_LINES",
+    "STANDARD_METHODS",
+    "TooManyLines",
+    "lines_of_text",
+    "log_file_day",
+    "parse_log_lines",
+    "read_log_lines",
+]
 
 _TS_WIDTH = len("10/Oct/2000:13:55:36 -0700")
 _ESCAPED_QUOTE = "\x01"  # stands in for \" while splitting on quotes
-
-
 PARSE_CHUNK_LINES = 100_000  # bounds the memory of the intermediate string columns
 
 
@@ -158,12 +79,12 @@ def _parse_chunk(lines: pl.DataFrame, carried: list[str], trusted: TrustedNetwor
     """
     escaped = lines.select(pl.col("line").str.contains('\\"', literal=True)).to_series()
     if not escaped.any():
-        return _finish(_clients(_fields(lines, escaped=False), trusted), carried)
+        return _finish(resolve_clients(_fields(lines, escaped=False), trusted), carried)
     return _finish(
         pl.concat(
             [
-                _clients(_fields(lines.filter(~escaped), escaped=False), trusted),
-                _clients(_fields(lines.filter(escaped), escaped=True), trusted),
+                resolve_clients(_fields(lines.filter(~escaped), escaped=False), trusted),
+                resolve_clients(_fields(lines.filter(escaped), escaped=True), trusted),
             ],
             rechunk=False,
         ),
@@ -230,26 +151,6 @@ def _fields(lines: pl.DataFrame, *, escaped: bool) -> pl.DataFrame:
     )
 
 
-def _clients(fields: pl.DataFrame, trusted: TrustedNetworks) -> pl.DataFrame:
-    """Client address or host name, vhost and user field of every line."""
-    # `client ident user` is nearly every line; anything longer has a vhost or a proxy
-    # list: parse every line the simple way, then overwrite the few others in place
-    # (a scatter keeps the lines' order without sorting the chunk)
-    parsed = _simple_clients(fields)
-    complex_rows = fields.select(
-        pl.arg_where((pl.col("head_spaces") != 2) | pl.col("head").str.contains('"', literal=True))
-    ).to_series()
-    if complex_rows.len():
-        clients = _complex_clients(fields[complex_rows], trusted)
-        parsed = parsed.with_columns(
-            parsed[name].scatter(complex_rows, clients[name]) for name in CLIENT_FIELDS
-        )
-    return parsed
-
-
-CLIENT_FIELDS = ("client_ip", "client_host", "vhost", "user_field")
-
-
 def _absent_as_null(expr: pl.Expr) -> pl.Expr:
     """'-' and '' mean "not logged" in combined format (literal compares, no hashing)."""
     return pl.when((expr != "-") & (expr != "")).then(expr)
@@ -261,114 +162,6 @@ def _hide_escaped_quotes(expr: pl.Expr) -> pl.Expr:
 
 def _unescape(expr: pl.Expr, restore: str = '"') -> pl.Expr:
     return expr.str.replace_all(_ESCAPED_QUOTE, restore, literal=True)
-
-
-# IPv4 exactly as ipaddress accepts it (octets 0-255, no leading zeros), so a plain
-# `999.999.999.999 - -` client is no IP; the regex costs no more than a loose one.
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-# IPv6 only by its shape: staging validates each distinct address with ipaddress
-_IP = rf"^(?:{_OCTET}(?:\.{_OCTET}){{3}}|[0-9a-fA-F]*:[0-9a-fA-F:.]+)$"
-
-
-def _is_ip(expr: pl.Expr) -> pl.Expr:
-    return expr.str.contains(_IP)
-
-
-def _simple_clients(frame: pl.DataFrame) -> pl.DataFrame:
-    """`client ident user`: the common case, one token before ident."""
-    client = pl.col("head_parts").struct.field("field_0")
-    is_ip = _is_ip(client)
-    return frame.with_columns(
-        client_ip=pl.when(is_ip).then(client),
-        client_host=pl.when(~is_ip).then(client),
-        vhost=pl.lit(None, dtype=pl.String),
-        user_field=pl.col("head_parts").struct.field("field_2"),
-    )
-
-
-def _complex_clients(frame: pl.DataFrame, trusted: TrustedNetworks) -> pl.DataFrame:
-    """A vhost, or an X-Forwarded-For list (quoted or not), before the client address.
-
-    What comes before `ident user` is resolved in Python (ipaddress), once per distinct
-    text: these lines are few, and a client's chain repeats on all its requests.
-    """
-    # a proxy's own address recurs in every chain through it: check each entry once
-    verdict = functools.cache(functools.partial(_verdict, trusted=_as_masks(trusted)))
-    head_tokens = pl.col("head").str.split(" ")
-    keys = frame.select(
-        user_field=head_tokens.list.get(-1, null_on_oob=True),
-        prefix=head_tokens.list.head(head_tokens.list.len() - 2).list.join(" "),
-    )
-    resolved = pl.DataFrame(
-        [(text, *_resolve_prefix(text, verdict)) for text in keys["prefix"].drop_nulls().unique()],
-        schema={name: pl.String for name in ("prefix", "client_ip", "client_host", "vhost")},
-        orient="row",
-    )
-    # the caller scatters these rows back by position: keep the input's order
-    return keys.join(resolved, on="prefix", how="left", maintain_order="left")
-
-
-_ADDRESS_SHAPE = re.compile(r"[0-9.]+|[0-9a-fA-F]*:[0-9a-fA-F:.]+")
-
-
-def _resolve_prefix(
-    prefix: str, verdict: Callable[[str], bool | None]
-) -> tuple[str | None, str | None, str | None]:
-    """(client_ip, client_host, vhost) from what a line has before `ident user`.
-
-    A leading host name that is not part of an address list is the vhost. The rest is
-    the chain the request came through, the server's peer last. Each proxy appends the
-    address it got the request from, so from the right, the first address outside the
-    trusted networks is the client; entries left of it were sent by the client itself
-    and could name any address (and so any country). If that first untrusted entry is
-    no valid address, the client IP is unknown: looking further left would believe the
-    client again. A chain of trusted proxies only started inside: its left-most entry.
-    """
-    tokens = prefix.split()
-    vhost = None
-    if len(tokens) >= 2 and _is_vhost(tokens[0]):
-        vhost, prefix = tokens[0], " ".join(tokens[1:])
-    # str methods: 5x faster than re.split here
-    chain = prefix.replace('"', " ").replace(",", " ").split()
-    for entry in reversed(chain):
-        trusted = verdict(entry)
-        if not trusted:
-            return (*_ip_or_host(entry, is_address=trusted is not None), vhost)
-    if not chain:
-        return None, None, vhost
-    return (*_ip_or_host(chain[0], is_address=True), vhost)
-
-
-def _is_vhost(token: str) -> bool:
-    # a list's entries end in a comma or are quoted; an address is never a vhost
-    return token[0] != '"' and token[-1] != "," and not _ADDRESS_SHAPE.fullmatch(token)
-
-
-# (IP version, network as an integer, netmask as an integer) of each trusted network:
-# integer tests take a tenth of the time of `address in network`
-_Masks = tuple[tuple[int, int, int], ...]
-
-
-def _as_masks(trusted: TrustedNetworks) -> _Masks:
-    return tuple((n.version, int(n.network_address), int(n.netmask)) for n in trusted)
-
-
-def _verdict(entry: str, trusted: _Masks) -> bool | None:
-    """Whether an entry is a trusted proxy's address; None if it is no IP address."""
-    try:  # the family's own class: ip_address tries IPv4 first, and fails slowly
-        address = ipaddress.IPv6Address(entry) if ":" in entry else ipaddress.IPv4Address(entry)
-    except ValueError:
-        return None
-    # a dual-stack proxy logs an IPv4 peer as ::ffff:a.b.c.d
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    version, value = address.version, int(address)
-    return any(version == v and value & mask == network for v, network, mask in trusted)
-
-
-def _ip_or_host(entry: str, *, is_address: bool) -> tuple[str | None, str | None]:
-    """(client_ip, client_host) of the client's entry, as written in the log."""
-    return (entry, None) if is_address else (None, entry)
 
 
 KEPT_CHARS = 1024  # of a line too long to load, what the quarantine keeps

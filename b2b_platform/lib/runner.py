@@ -302,10 +302,7 @@ def _account(
     succeeded (what `--plan` or the UI lists in full), every failure in full."""
     events = finished.events
     outcome.runs += 1
-    done: dict[dg.AssetKey, set[str | None]] = {}
-    for e in events:
-        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and e.asset_key:
-            done.setdefault(e.asset_key, set()).add(e.partition)
+    done = _materialized_partitions(events)
     materialized = set(done)
     outcome.materialized |= materialized
     for key, partitions in done.items():
@@ -313,12 +310,7 @@ def _account(
             outcome.partly[key] = (len(partitions), months)
     interrupted = finished.interrupted or any(_was_interrupted(event) for event in events)
     outcome.interrupted |= interrupted
-    failed_checks = [
-        f"{data.asset_key.to_user_string()}:{data.check_name}"
-        for e in events
-        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-        and not (data := e.event_specific_data).passed  # type: ignore[union-attr]
-    ]
+    failed_checks = _failed_checks(events)
     outcome.failed_checks += failed_checks
     if finished.success:
         echo(
@@ -326,35 +318,67 @@ def _account(
             + (f"  (failed checks: {', '.join(failed_checks)})" if failed_checks else "")
         )
         return
-    failures = []
+    failures = _run_failures(stage, events, interrupted)
+    outcome.failed_assets |= set(stage.keys) - materialized
+    outcome.failed_runs.append(f"{label}: {'; '.join(failures)}")
+    echo(f"  FAILED  {label}: {'; '.join(failures)} (run {finished.run_id[:8]})")
+
+
+def _materialized_partitions(events: list[dg.DagsterEvent]) -> dict[dg.AssetKey, set[str | None]]:
+    """The partitions (None: unpartitioned) each asset of a run materialized."""
+    done: dict[dg.AssetKey, set[str | None]] = {}
+    for e in events:
+        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and e.asset_key:
+            done.setdefault(e.asset_key, set()).add(e.partition)
+    return done
+
+
+def _failed_checks(events: list[dg.DagsterEvent]) -> list[str]:
+    """The checks of a run that did not pass, as `asset:check`."""
+    return [
+        f"{data.asset_key.to_user_string()}:{data.check_name}"
+        for e in events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        and not (data := e.event_specific_data).passed  # type: ignore[union-attr]
+    ]
+
+
+def _run_failures(stage: Stage, events: list[dg.DagsterEvent], interrupted: bool) -> list[str]:
+    """Why a run failed: each failed step's asset and error, or the run's own reason
+    when no step failed."""
+    failures: list[str] = []
     for event in events:
         if event.is_step_failure and interrupted and _was_interrupted(event):
             failures.append(f"{event.step_key}: interrupted")
         elif event.is_step_failure:
-            error = event.step_failure_data.error  # type: ignore[union-attr]
-            retried = error is not None and "Exceeded max_retries" in error.message
-            # Dagster's wrappers ("Error occurred while...", "Exceeded max_retries") say
-            # where; the innermost cause says what went wrong, in the user's terms
-            while (
-                error is not None
-                and error.cause is not None
-                and any(wrapper in error.message for wrapper in DAGSTER_WRAPPERS)
-            ):
-                error = error.cause
-            message = error.message.strip().splitlines()[0] if error else "failed"
-            # dg.Failure is how our steps say what went wrong: its class name says nothing
-            if error is not None and error.cls_name == "Failure":
-                message = message.split(": ", 1)[-1]
-            if retried:
-                message += " (retries exhausted)"
+            message = _step_failure_message(event)
             failures.append(f"{_asset_of_step(stage, event.step_key)}: {message}")
     if not failures:
         failures.append(
             "interrupted" if interrupted else "steps skipped (a blocking check failed upstream)"
         )
-    outcome.failed_assets |= set(stage.keys) - materialized
-    outcome.failed_runs.append(f"{label}: {'; '.join(failures)}")
-    echo(f"  FAILED  {label}: {'; '.join(failures)} (run {finished.run_id[:8]})")
+    return failures
+
+
+def _step_failure_message(event: dg.DagsterEvent) -> str:
+    """The first line of the error that failed a step, in the user's terms."""
+    error = event.step_failure_data.error  # type: ignore[union-attr]
+    retried = error is not None and "Exceeded max_retries" in error.message
+    # Dagster's wrappers ("Error occurred while...", "Exceeded max_retries") say
+    # where; the innermost cause says what went wrong, in the user's terms
+    while (
+        error is not None
+        and error.cause is not None
+        and any(wrapper in error.message for wrapper in DAGSTER_WRAPPERS)
+    ):
+        error = error.cause
+    message = error.message.strip().splitlines()[0] if error else "failed"
+    # dg.Failure is how our steps say what went wrong: its class name says nothing
+    if error is not None and error.cls_name == "Failure":
+        message = message.split(": ", 1)[-1]
+    if retried:
+        message += " (retries exhausted)"
+    return message
 
 
 def _asset_of_step(stage: Stage, step_key: str | None) -> str:

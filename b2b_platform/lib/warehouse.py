@@ -43,6 +43,8 @@ from b2b_platform.lib.warehouse_writes import (
 
 # exceptions that mean "stopped by the operator", by name (Dagster's is not imported here)
 INTERRUPTIONS = frozenset({"KeyboardInterrupt", "DagsterExecutionInterruptedError"})
+# the counts of a CommitResult that add up into the step's totals
+_COUNTERS = ("rows_read", "rows_written", "rows_rejected", "rows_merged", "rows_flagged")
 
 
 class AuditFailed(Exception):
@@ -211,56 +213,21 @@ class WarehouseStep:
         raises AuditFailed naming them.
         """
         result = CommitResult()
-        conn = self.conn
-        if not self.in_transaction:
-            conn.execute("BEGIN TRANSACTION")
-            self.in_transaction = True
-            slice_versions.forget_versions(conn, [(v[0], v[1]) for v in self.versions])
-            self._totals_at_begin = CommitResult(**{
-                name: getattr(self.totals, name)
-                for name in ("rows_read", "rows_written", "rows_rejected", "rows_merged", "rows_flagged")
-            }, by_entity=dict(self.totals.by_entity))  # fmt: skip
+        self._begin()
         try:
-            for table_slice in slices:
-                result.rows_written += replace_slice(conn, table_slice)
-            for record in records:  # bookkeeping that travels with the slice, not counted
-                replace_slice(conn, record)
-            for view, query in (views or {}).items():
-                replace_view(conn, view, query)
-            for q in quarantine:
-                replace_quarantine(conn, q, self.run_id)
-            for acc in accounting:
-                counts = record_accounting(conn, acc, self.run_id)
-                result.by_entity[acc.entity] = counts
-                result.rows_read += counts["rows_read"]
-                result.rows_rejected += counts["rows_rejected"]
-                result.rows_merged += counts["rows_merged"]
-                result.rows_flagged += counts["rows_flagged"]
+            result.rows_written = self._write_slices(slices, records, views)
+            for q in quarantine:  # before the accounting, which counts these findings
+                replace_quarantine(self.conn, q, self.run_id)
+            self._record_accounting(accounting, result)
             if manifest_rows:
-                upsert_manifest(conn, manifest_rows, self.run_id)
+                upsert_manifest(self.conn, manifest_rows, self.run_id)
                 self._manifest_changed = True
             if rows_read is not None:
                 result.rows_read = rows_read
-            totals = self.totals
-            for name in (
-                "rows_read",
-                "rows_written",
-                "rows_rejected",
-                "rows_merged",
-                "rows_flagged",
-            ):
-                setattr(totals, name, getattr(totals, name) + getattr(result, name))
-            totals.by_entity.update(result.by_entity)
+            self._add_to_totals(result)
             if keep_open:
                 return result
-            failed = list(audit(conn)) if audit is not None else []
-            if failed:
-                raise AuditFailed(failed)
-            if finish:
-                self._finish(totals)
-            fault_point(self.asset_key, self.partition_key)
-            conn.execute("COMMIT")
-            self.in_transaction = False
+            self._publish(audit, finish)
         except BaseException:
             self.rollback()
             self.finished = False
@@ -268,9 +235,70 @@ class WarehouseStep:
             raise
         if self._manifest_changed and self._database is not None:
             # still holding the writer's connection: state files are written in commit order
-            write_loaded_files(conn, self._database)
+            write_loaded_files(self.conn, self._database)
             self._manifest_changed = False
         return result
+
+    def _begin(self) -> None:
+        """Open the step's transaction unless a commit with keep_open left it open; the
+        totals so far are kept for rollback()."""
+        if self.in_transaction:
+            return
+        self.conn.execute("BEGIN TRANSACTION")
+        self.in_transaction = True
+        slice_versions.forget_versions(self.conn, [(v[0], v[1]) for v in self.versions])
+        self._totals_at_begin = CommitResult(
+            **{name: getattr(self.totals, name) for name in _COUNTERS},
+            by_entity=dict(self.totals.by_entity),
+        )
+
+    def _write_slices(
+        self,
+        slices: Sequence[TableSlice],
+        records: Sequence[TableSlice],
+        views: Mapping[str, str] | None,
+    ) -> int:
+        """Replace the table slices, the bookkeeping records and the views. Returns the
+        rows written to the slices."""
+        rows_written = 0
+        for table_slice in slices:
+            rows_written += replace_slice(self.conn, table_slice)
+        for record in records:  # bookkeeping that travels with the slice, not counted
+            replace_slice(self.conn, record)
+        for view, query in (views or {}).items():
+            replace_view(self.conn, view, query)
+        return rows_written
+
+    def _record_accounting(self, accounting: Sequence[Accounting], result: CommitResult) -> None:
+        """Record each entity's accounting and add its counts to `result`."""
+        for acc in accounting:
+            counts = record_accounting(self.conn, acc, self.run_id)
+            result.by_entity[acc.entity] = counts
+            result.rows_read += counts["rows_read"]
+            result.rows_rejected += counts["rows_rejected"]
+            result.rows_merged += counts["rows_merged"]
+            result.rows_flagged += counts["rows_flagged"]
+
+    def _add_to_totals(self, result: CommitResult) -> None:
+        """Add one commit's counts to the step's totals."""
+        totals = self.totals
+        for name in _COUNTERS:
+            setattr(totals, name, getattr(totals, name) + getattr(result, name))
+        totals.by_entity.update(result.by_entity)
+
+    def _publish(
+        self, audit: Callable[[duckdb.DuckDBPyConnection], Sequence[str]] | None, finish: bool
+    ) -> None:
+        """Audit the new slices inside the transaction, then commit it (with the step's
+        success record when `finish`); a failed blocking check raises AuditFailed."""
+        failed = list(audit(self.conn)) if audit is not None else []
+        if failed:
+            raise AuditFailed(failed)
+        if finish:
+            self._finish(self.totals)
+        fault_point(self.asset_key, self.partition_key)
+        self.conn.execute("COMMIT")
+        self.in_transaction = False
 
 
 @contextmanager

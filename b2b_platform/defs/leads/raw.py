@@ -118,24 +118,8 @@ def _load_workbooks(
         failed: list[str] = []
         for file, error in plan.unreadable:
             _fail(context, step, file.manifest_row(SOURCE, None, None), error, failed)
-        loaded = 0
-        if plan.to_load:
-            with WorkbookReader() as reader:  # one child process for all of this run's files
-                for file, digest in plan.to_load:
-                    manifest = file.manifest_row(SOURCE, digest, None)
-                    try:
-                        _load_workbook(step, reader, file, manifest)
-                        loaded += 1
-                    except Exception as exc:  # whatever breaks on one file fails that file
-                        _fail(context, step, manifest, error_line(exc), failed)
-        for path in plan.removed:
-            step.commit(
-                [TableSlice(TABLE, f"SELECT * FROM {TABLE} LIMIT 0", where="source_file = ?", params=[path])]
-                if table_exists(conn, TABLE) else [],
-                manifest_rows=[{"source": SOURCE, "path": path, "status": "removed", "loaded_at": utc_now(),
-                                "rows_read": 0, "rows_loaded": 0, "rows_rejected": 0}],
-                finish=False, keep_open=True,
-            )  # fmt: skip
+        loaded = _load_new_workbooks(context, step, plan.to_load, failed)
+        _unload_removed_workbooks(step, plan.removed)
         if not table_exists(conn, TABLE):
             raise dg.Failure(
                 description=f"no readable lead workbook in {leads_dir.directory}",
@@ -155,6 +139,39 @@ def _load_workbooks(
             ),
         }
     return metadata
+
+
+def _load_new_workbooks(
+    context: dg.AssetExecutionContext,
+    step: WarehouseStep,
+    to_load: list[tuple[InputFile, str | None]],
+    failed: list[str],
+) -> int:
+    """Load each new or changed workbook; one that fails is added to `failed` and the
+    others still load. Returns how many loaded."""
+    loaded = 0
+    if to_load:
+        with WorkbookReader() as reader:  # one child process for all of this run's files
+            for file, digest in to_load:
+                manifest = file.manifest_row(SOURCE, digest, None)
+                try:
+                    _load_workbook(step, reader, file, manifest)
+                    loaded += 1
+                except Exception as exc:  # whatever breaks on one file fails that file
+                    _fail(context, step, manifest, error_line(exc), failed)
+    return loaded
+
+
+def _unload_removed_workbooks(step: WarehouseStep, removed: list[str]) -> None:
+    """Delete the rows of workbooks no longer in the directory and mark them removed."""
+    for path in removed:
+        step.commit(
+            [TableSlice(TABLE, f"SELECT * FROM {TABLE} LIMIT 0", where="source_file = ?", params=[path])]
+            if table_exists(step.conn, TABLE) else [],
+            manifest_rows=[{"source": SOURCE, "path": path, "status": "removed", "loaded_at": utc_now(),
+                            "rows_read": 0, "rows_loaded": 0, "rows_rejected": 0}],
+            finish=False, keep_open=True,
+        )  # fmt: skip
 
 
 def _manifest_checks(conn: ddb.DuckDBPyConnection) -> list[dg.AssetCheckResult]:

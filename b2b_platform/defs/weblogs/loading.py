@@ -15,11 +15,13 @@ from typing import Any
 
 import dagster as dg
 import polars as pl
+import pyarrow as pa
 
 from b2b_platform.defs.weblogs.not_a_log import drop_absurd_files, not_a_log
 from b2b_platform.lib.asset_step import month_bounds
-from b2b_platform.lib.combined_log import lines_of_text, parse_log_lines
+from b2b_platform.lib.combined_log import parse_log_lines
 from b2b_platform.lib.file_manifest import InputFile, error_line, failed_file_row
+from b2b_platform.lib.log_lines import lines_of_text
 from b2b_platform.lib.log_reader import LogFileReader
 from b2b_platform.lib.warehouse import WarehouseStep
 from b2b_platform.lib.warehouse_writes import QuarantineSlice, TableSlice
@@ -259,6 +261,36 @@ def commit_unit(
     file that fails after some of its parts were written raises RestartMonth, since a
     transaction cannot drop only part of itself.
     """
+    _commit_failed_files(context, step, parsed_unit, load)
+    pieces = parsed_unit.loaded
+    parsed = parsed_unit.parsed
+    if parsed is None or not pieces:
+        return
+    if parsed_unit.unit.large:
+        load.writing = None if pieces[0].last else pieces[0].manifest["path"]
+    _add_line_counts(parsed_unit, load)
+    # The statements below find these two by name through DuckDB's replacement scan of
+    # the calling frames (python_scan_all_frames, set by the month's load), not through
+    # conn.register: a registered object stays pinned until the transaction ends, and
+    # the month's transaction would hold every unit's rows in memory (8.7 GB at 10M lines).
+    # So they stay locals of this frame, which is on the stack while step.commit runs.
+    parsed_lines = parsed.to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841
+    batch_files = _batch_files(pieces, load.partition_key)  # noqa: F841
+    step.commit(
+        [_loaded_lines_slice(parsed_unit, load.partition_key)],
+        quarantine=[_rejected_lines_slice(pieces, load.partition_key)],
+        manifest_rows=_loaded_file_rows(pieces, load),
+        rows_read=parsed.height,
+        finish=False,
+        keep_open=True,
+    )
+
+
+def _commit_failed_files(
+    context: dg.AssetExecutionContext, step: WarehouseStep, parsed_unit: ParsedUnit, load: MonthLoad
+) -> None:
+    """Record each file of the unit that failed alone; restart the month for a large
+    file whose earlier parts are already written."""
     conn = step.conn
     for manifest, message in parsed_unit.failures:
         if manifest["path"] == load.writing:
@@ -268,29 +300,27 @@ def commit_unit(
         step.commit(
             manifest_rows=[failed_file_row(conn, manifest, message)], finish=False, keep_open=True
         )
-    pieces = parsed_unit.loaded
-    parsed = parsed_unit.parsed
-    if parsed is None or not pieces:
-        return
-    if parsed_unit.unit.large:
-        load.writing = None if pieces[0].last else pieces[0].manifest["path"]
+
+
+def _add_line_counts(parsed_unit: ParsedUnit, load: MonthLoad) -> None:
+    """Add the unit's lines read and loaded to each file's counts (a large file's parts
+    add up to its manifest row's counts)."""
     counts = parsed_unit.counts
-    for position, piece in enumerate(pieces):
+    for position, piece in enumerate(parsed_unit.loaded):
         read, loaded = counts.get(position, (0, 0))  # an empty file has no rows
         before = load.counts.get(piece.index, (0, 0))
         load.counts[piece.index] = (before[0] + read, before[1] + loaded)
+
+
+def _batch_files(pieces: list[FilePiece], partition_key: str) -> pa.Table:
+    """The unit's files by their index in it: what the rows' file_index stands for."""
     paths = [piece.manifest["path"] for piece in pieces]
-    # The statements below find these two by name through DuckDB's replacement scan of
-    # the calling frames (python_scan_all_frames, set by the month's load), not through
-    # conn.register: a registered object stays pinned until the transaction ends, and
-    # the month's transaction would hold every unit's rows in memory (8.7 GB at 10M lines).
-    parsed_lines = parsed.to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841
-    batch_files = pl.DataFrame(  # noqa: F841
+    return pl.DataFrame(
         {
             "file_index": range(len(paths)),
             "source_file": paths,
             "file_name": [Path(path).name for path in paths],
-            "partition_key": [load.partition_key] * len(paths),
+            "partition_key": [partition_key] * len(paths),
         },
         schema={
             "file_index": pl.Int32,
@@ -299,58 +329,59 @@ def commit_unit(
             "partition_key": pl.String,
         },
     ).to_arrow()
+
+
+def _loaded_lines_slice(parsed_unit: ParsedUnit, partition_key: str) -> TableSlice:
+    """The unit's loaded lines, replacing the rows its files had from an earlier load."""
     # only files loaded before have rows and findings to replace (new files: nothing to
     # delete, and the delete would scan the month's rows loaded so far)
     replaced = [
         piece.manifest["path"]
-        for piece in pieces
+        for piece in parsed_unit.loaded
         if piece.manifest["path"] in parsed_unit.unit.known_paths
     ]
-    starting = [Path(piece.manifest["path"]).name for piece in pieces if piece.first]
-    step.commit(
-        [
-            TableSlice(
-                TABLE,
-                # the path is the target without its query string: staging derives it
-                """SELECT p.* EXCLUDE (line, reason, detail, file_index), f.source_file,
-                          f.partition_key
-                   FROM parsed_lines p JOIN batch_files f USING (file_index)
-                   WHERE p.reason IS NULL""",
-                # the month first: zone maps let DuckDB skip other months' row groups
-                where="partition_key = ? AND list_contains(?, source_file)"
-                if replaced
-                else "false",
-                params=[load.partition_key, replaced] if replaced else [],
-            )
-        ],
-        quarantine=[
-            QuarantineSlice(
-                SOURCE,
-                ENTITY,
-                load.partition_key,
-                """SELECT f.file_name || ':' || p.line_number AS record_key,
-                          p.reason AS reason_code, 'rejected' AS action, p.detail,
-                          p.line AS raw_record
-                   FROM parsed_lines p JOIN batch_files f USING (file_index)
-                   WHERE p.reason IS NOT NULL""",
-                # findings are keyed by file name (a same-named file may have been removed
-                # under another path just before); a large file's later parts add to them
-                scope="list_contains(?, split_part(record_key, ':', 1))",
-                scope_params=[starting],
-            )
-        ],
-        manifest_rows=[
-            {
-                **piece.manifest,
-                "status": "loaded",
-                "rows_read": load.counts[piece.index][0],
-                "rows_loaded": load.counts[piece.index][1],
-                "rows_rejected": load.counts[piece.index][0] - load.counts[piece.index][1],
-            }
-            for piece in pieces
-            if piece.last
-        ],
-        rows_read=parsed.height,
-        finish=False,
-        keep_open=True,
+    return TableSlice(
+        TABLE,
+        # the path is the target without its query string: staging derives it
+        """SELECT p.* EXCLUDE (line, reason, detail, file_index), f.source_file,
+                  f.partition_key
+           FROM parsed_lines p JOIN batch_files f USING (file_index)
+           WHERE p.reason IS NULL""",
+        # the month first: zone maps let DuckDB skip other months' row groups
+        where="partition_key = ? AND list_contains(?, source_file)" if replaced else "false",
+        params=[partition_key, replaced] if replaced else [],
     )
+
+
+def _rejected_lines_slice(pieces: list[FilePiece], partition_key: str) -> QuarantineSlice:
+    """The unit's rejected lines, replacing the findings of the files it starts."""
+    starting = [Path(piece.manifest["path"]).name for piece in pieces if piece.first]
+    return QuarantineSlice(
+        SOURCE,
+        ENTITY,
+        partition_key,
+        """SELECT f.file_name || ':' || p.line_number AS record_key,
+                  p.reason AS reason_code, 'rejected' AS action, p.detail,
+                  p.line AS raw_record
+           FROM parsed_lines p JOIN batch_files f USING (file_index)
+           WHERE p.reason IS NOT NULL""",
+        # findings are keyed by file name (a same-named file may have been removed
+        # under another path just before); a large file's later parts add to them
+        scope="list_contains(?, split_part(record_key, ':', 1))",
+        scope_params=[starting],
+    )
+
+
+def _loaded_file_rows(pieces: list[FilePiece], load: MonthLoad) -> list[dict[str, Any]]:
+    """Manifest rows of the files whose last part is in the unit, with their counts."""
+    return [
+        {
+            **piece.manifest,
+            "status": "loaded",
+            "rows_read": load.counts[piece.index][0],
+            "rows_loaded": load.counts[piece.index][1],
+            "rows_rejected": load.counts[piece.index][0] - load.counts[piece.index][1],
+        }
+        for piece in pieces
+        if piece.last
+    ]
