@@ -50,14 +50,6 @@ FOLLOW_UPSTREAM = (
 )
 
 
-def monthly_partitions(settings: Settings) -> dg.MonthlyPartitionsDefinition:
-    """Months from B2B_FIRST_MONTH to the as-of month (to the current month if not fixed)."""
-    start = settings.first_month.isoformat()
-    # end_offset=1 admits the month in progress; end_date stops at a fixed as-of month.
-    end = add_months(settings.as_of, 1).isoformat() if settings.as_of_is_fixed else None
-    return dg.MonthlyPartitionsDefinition(start_date=start, end_date=end, end_offset=1)
-
-
 def month_bounds(partition_key: str) -> tuple[dt.datetime, dt.datetime]:
     """[start, end) of a monthly partition key (YYYY-MM-DD)."""
     start = dt.date.fromisoformat(partition_key)

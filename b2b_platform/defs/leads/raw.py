@@ -16,6 +16,7 @@ import duckdb as ddb
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
     SOURCE_RETRY,
     WAREHOUSE_POOL,
@@ -64,20 +65,18 @@ def lead_files(directory: DirectoryResource) -> DirectoryListing:
     return list_input_files(directory.directory, is_lead_workbook)
 
 
+ROWS_FROM_LOADED_FILES = checks.MANIFEST_CONSISTENT.described(
+    "Every loaded row comes from a file the manifest lists as loaded."
+)
+
+
 @dg.asset(
     key=["raw", "marketing_leads"],
     kinds={"duckdb", "excel"},
     tags={"source": SOURCE},
     pool=WAREHOUSE_POOL,
     retry_policy=SOURCE_RETRY,
-    check_specs=[
-        dg.AssetCheckSpec(
-            "manifest_consistent",
-            asset=["raw", "marketing_leads"],
-            blocking=True,
-            description="Every loaded row comes from a file the manifest lists as loaded.",
-        )
-    ],
+    check_specs=[ROWS_FROM_LOADED_FILES.spec(KEY)],
 )
 def raw_marketing_leads(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, leads_dir: DirectoryResource
@@ -183,9 +182,8 @@ def _manifest_checks(conn: ddb.DuckDBPyConnection) -> list[dg.AssetCheckResult]:
         [SOURCE],
     ).fetchone()[0]  # type: ignore[index]
     return [
-        dg.AssetCheckResult(
-            asset_key=KEY,
-            check_name="manifest_consistent",
+        ROWS_FROM_LOADED_FILES.result(
+            KEY,
             passed=orphan_rows == 0,
             metadata={"rows_without_manifest_entry": int(orphan_rows)},
         )
