@@ -33,9 +33,10 @@ test: $(STAMP) browser-deps
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m b2b_platform_tests.shape
 
 # the code's shape against its goals (module and function length, SQL f-strings pasting
-# values, private Dagster imports, package layering); exits 1 while a goal is unmet
+# values, private Dagster imports, package layering); exits 1 when a goal is unmet
 shape: $(STAMP)
 	$(BIN)/python -m b2b_platform_tests.shape
 
