@@ -175,11 +175,10 @@ def _run(args: argparse.Namespace) -> int:
     from b2b_platform.lib.runner import (
         RunOutcome,
         fail_abandoned_runs,
-        resolve_selection,
         run_stages,
         single_cli_run,
-        stale_only,
     )
+    from b2b_platform.lib.selection import resolve_selection, stale_only
 
     definitions = defs()
     keys = resolve_selection(definitions, args.select)

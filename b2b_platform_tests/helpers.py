@@ -7,7 +7,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from b2b_platform.lib.runner import RunOutcome, resolve_selection, run_stages
+from b2b_platform.lib.runner import RunOutcome, run_stages
+from b2b_platform.lib.selection import resolve_selection
 
 # Columns that legitimately differ between two runs over the same data.
 VOLATILE_COLUMNS = {

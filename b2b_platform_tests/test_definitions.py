@@ -97,3 +97,21 @@ def test_settings_are_read_when_the_definitions_are_built(monkeypatch) -> None:
     ):
         assert {s.default_status for s in definitions.sensors or []} == {sensor_status}
         assert {s.default_status for s in definitions.schedules or []} == {schedule_status}
+
+
+def test_stages_follow_dependencies_through_assets_left_out() -> None:
+    """raw/weblogs feeds core/fct_web_requests through staging/web_requests: selected
+    without it, the monthly load still runs first (a single run would not order them)."""
+    from b2b_platform.lib.dagster_api import asset_graph
+    from b2b_platform.lib.selection import plan_stages
+
+    raw, facts, report = (
+        dg.AssetKey(["raw", "weblogs"]),
+        dg.AssetKey(["core", "fct_web_requests"]),
+        dg.AssetKey(["reports", "top_devices"]),
+    )
+    stages = plan_stages(asset_graph(defs()), {raw, facts, report})
+    assert [sorted(k.to_user_string() for k in stage.keys) for stage in stages] == [
+        ["raw/weblogs"],
+        ["core/fct_web_requests", "reports/top_devices"],
+    ]

@@ -9,8 +9,9 @@ pool slot, never across steps: a process that held the file between steps would 
 run that took the slot wait on the file while it waits for the slot.
 
 The selection is split into stages so that an unpartitioned asset never runs before
-the monthly partitions it depends on (and vice versa); each stage runs once for its
-unpartitioned assets and once per month for its partitioned ones.
+the monthly partitions it depends on (and vice versa), also through assets left out of
+the selection, which a single Dagster run would not order; each stage is one run, its
+monthly assets over the range of months they need.
 Every asset replaces its slice idempotently, so re-running after a failure or a kill
 simply finishes the work (files already loaded are skipped by the manifest).
 """
@@ -35,9 +36,9 @@ from b2b_platform.lib.dagster_api import (
     asset_graph,
     fail_run,
     free_pool_slots,
-    toposorted_keys,
 )
 from b2b_platform.lib.run_queue import RunQueue
+from b2b_platform.lib.selection import plan_stages
 from b2b_platform.lib.stage_launchers import (
     IN_PROCESS_TAG,
     PARTITION_RANGE_END,
@@ -67,68 +68,6 @@ class RunOutcome:
     @property
     def ok(self) -> bool:
         return not self.failed_runs
-
-
-def resolve_selection(defs: dg.Definitions, selection: str | None) -> set[dg.AssetKey]:
-    graph = asset_graph(defs)
-    all_keys = set(graph.get_all_asset_keys())
-    materializable = {k for k in all_keys if graph.get(k).is_materializable}
-    if not selection:
-        return materializable
-    try:
-        chosen = dg.AssetSelection.from_string(selection).resolve(graph)
-    except Exception as exc:
-        raise UserError(f"--select {selection!r} is not a valid asset selection: {exc}") from None
-    chosen &= materializable
-    if not chosen:
-        raise UserError(f"--select {selection!r} matches no asset: see `dg list defs`")
-    return with_siblings(defs, chosen)
-
-
-def with_siblings(defs: dg.Definitions, keys: set[dg.AssetKey]) -> set[dg.AssetKey]:
-    """A multi-asset (e.g. raw orders + order items) runs whole: add its siblings."""
-    expanded = set(keys)
-    for key in keys:
-        expanded |= set(defs.resolve_assets_def(key).keys)
-    return expanded
-
-
-def stale_only(defs: dg.Definitions, keys: set[dg.AssetKey], plan: StalePlan) -> set[dg.AssetKey]:
-    """The selected assets a refresh must run: those with stale slices, with siblings."""
-    return with_siblings(defs, plan.keys & keys)
-
-
-def plan_stages(graph: AssetGraph, keys: set[dg.AssetKey]) -> list[Stage]:
-    """Stages in dependency order; a stage never mixes partitioning within a dependency."""
-    stage_of: dict[dg.AssetKey, int] = {}
-    for key in toposorted_keys(graph):
-        if key not in keys:
-            continue
-        partitioned = graph.get(key).partitions_def is not None
-        stage = 0
-        for parent in graph.get(key).parent_keys:
-            if parent in stage_of:
-                parent_partitioned = graph.get(parent).partitions_def is not None
-                stage = max(stage, stage_of[parent] + (parent_partitioned != partitioned))
-        stage_of[key] = stage
-    # Run a partitioned asset as late as its partitioned children allow, so a month's
-    # raw extraction and its staging share one run instead of two.
-    for key in reversed(toposorted_keys(graph)):
-        if key not in stage_of or graph.get(key).partitions_def is None:
-            continue
-        children = [c for c in graph.get(key).child_keys if c in stage_of]
-        if children and all(graph.get(c).partitions_def is not None for c in children):
-            stage_of[key] = max(stage_of[key], min(stage_of[c] for c in children))
-    stages: list[Stage] = []
-    for index in sorted(set(stage_of.values())):
-        in_stage = {k for k, s in stage_of.items() if s == index}
-        for partitioned in (False, True):
-            part = frozenset(
-                k for k in in_stage if (graph.get(k).partitions_def is not None) == partitioned
-            )
-            if part:
-                stages.append(Stage(part, partitioned))
-    return stages
 
 
 @contextmanager

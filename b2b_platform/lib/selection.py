@@ -1,0 +1,92 @@
+"""What `b2b run` runs: the selection resolved, the stale part of it, and the stages
+(runs) it is split into, in dependency order."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from b2b_common.errors import UserError
+from b2b_platform.lib.dagster_api import AssetGraph, asset_graph, toposorted_keys
+from b2b_platform.lib.stage_launchers import Stage
+from b2b_platform.lib.stale_slices import StalePlan
+
+
+def resolve_selection(defs: dg.Definitions, selection: str | None) -> set[dg.AssetKey]:
+    graph = asset_graph(defs)
+    all_keys = set(graph.get_all_asset_keys())
+    materializable = {k for k in all_keys if graph.get(k).is_materializable}
+    if not selection:
+        return materializable
+    try:
+        chosen = dg.AssetSelection.from_string(selection).resolve(graph)
+    except Exception as exc:
+        raise UserError(f"--select {selection!r} is not a valid asset selection: {exc}") from None
+    chosen &= materializable
+    if not chosen:
+        raise UserError(f"--select {selection!r} matches no asset: see `dg list defs`")
+    return with_siblings(defs, chosen)
+
+
+def with_siblings(defs: dg.Definitions, keys: set[dg.AssetKey]) -> set[dg.AssetKey]:
+    """A multi-asset (e.g. raw orders + order items) runs whole: add its siblings."""
+    expanded = set(keys)
+    for key in keys:
+        expanded |= set(defs.resolve_assets_def(key).keys)
+    return expanded
+
+
+def stale_only(defs: dg.Definitions, keys: set[dg.AssetKey], plan: StalePlan) -> set[dg.AssetKey]:
+    """The selected assets a refresh must run: those with stale slices, with siblings."""
+    return with_siblings(defs, plan.keys & keys)
+
+
+def _selected_ancestors(
+    graph: AssetGraph, key: dg.AssetKey, keys: set[dg.AssetKey]
+) -> set[dg.AssetKey]:
+    """The nearest selected assets upstream of key, looking through unselected ones."""
+    nearest: set[dg.AssetKey] = set()
+    seen: set[dg.AssetKey] = set()
+    frontier = list(graph.get(key).parent_keys)
+    while frontier:
+        parent = frontier.pop()
+        if parent in seen:
+            continue
+        seen.add(parent)
+        if parent in keys:
+            nearest.add(parent)
+        else:
+            frontier.extend(graph.get(parent).parent_keys)
+    return nearest
+
+
+def plan_stages(graph: AssetGraph, keys: set[dg.AssetKey]) -> list[Stage]:
+    """Stages in dependency order; a stage never mixes partitioning within a dependency."""
+    stage_of: dict[dg.AssetKey, int] = {}
+    for key in toposorted_keys(graph):
+        if key not in keys:
+            continue
+        partitioned = graph.get(key).partitions_def is not None
+        stage = 0
+        for parent in _selected_ancestors(graph, key, keys):
+            if parent in stage_of:
+                parent_partitioned = graph.get(parent).partitions_def is not None
+                stage = max(stage, stage_of[parent] + (parent_partitioned != partitioned))
+        stage_of[key] = stage
+    # Run a partitioned asset as late as its partitioned children allow, so a month's
+    # raw extraction and its staging share one run instead of two.
+    for key in reversed(toposorted_keys(graph)):
+        if key not in stage_of or graph.get(key).partitions_def is None:
+            continue
+        children = [c for c in graph.get(key).child_keys if c in stage_of]
+        if children and all(graph.get(c).partitions_def is not None for c in children):
+            stage_of[key] = max(stage_of[key], min(stage_of[c] for c in children))
+    stages: list[Stage] = []
+    for index in sorted(set(stage_of.values())):
+        in_stage = {k for k, s in stage_of.items() if s == index}
+        for partitioned in (False, True):
+            part = frozenset(
+                k for k in in_stage if (graph.get(k).partitions_def is not None) == partitioned
+            )
+            if part:
+                stages.append(Stage(part, partitioned))
+    return stages
