@@ -62,14 +62,6 @@ BRANDS: tuple[str, ...] = (
 )  # fmt: skip
 UNITS: tuple[str, ...] = ("unidad", "caja", "pack", "kg", "litro", "metro")
 
-ORDER_STATUSES: tuple[str, ...] = (
-    "placed",
-    "paid",
-    "shipped",
-    "delivered",
-    "cancelled",
-    "returned",
-)
 INVALID_STATUSES: tuple[str, ...] = ("pending_review", "borrado", "unknown", "", "entregado")
 DOCUMENT_TYPES: dict[str, float] = {
     "DNI": 0.93,
