@@ -3,10 +3,13 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the lake profile: DuckDB 1.4 with the DuckLake extensions, in its own environment
+LAKE_VENV := .venv-lake
+LAKE_STAMP := $(LAKE_VENV)/.installed
 DATA ?= data
 export DAGSTER_HOME ?= $(CURDIR)/$(DATA)/dagster_home
 
-.PHONY: install browser-deps demo test ui screenshots bench bench-scale hostile lint shape format clean
+.PHONY: install install-lake browser-deps demo test ui screenshots bench bench-scale hostile lint shape format clean
 
 install: $(STAMP)
 
@@ -14,6 +17,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+install-lake: $(LAKE_STAMP)
+
+$(LAKE_STAMP): pyproject.toml constraints-lake.txt
+	$(PYTHON) -m venv $(LAKE_VENV)
+	$(LAKE_VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints-lake.txt -e '.[dev,lake]'
+	touch $(LAKE_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/b2b generate --scale small --out $(DATA)

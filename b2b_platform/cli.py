@@ -286,8 +286,8 @@ def _stale_plan(
     from b2b_platform.lib.warehouse_connection import warehouse_connection
 
     recorded = {}
-    if settings.warehouse_path.exists():
-        with warehouse_connection(settings.warehouse_path, read_only=True, on_wait=print) as conn:
+    if settings.warehouse.exists():
+        with warehouse_connection(settings.warehouse, read_only=True, on_wait=print) as conn:
             recorded = recorded_versions(conn)
     months = CalendarResource.from_settings(settings).monthly_partitions().get_partition_keys()
     sources = source_versions(settings, keys, months)
@@ -311,7 +311,7 @@ def _daemon_queue(instance: dg.DagsterInstance, settings: Settings) -> RunQueue 
     if not daemon_serves(instance):
         return None
     try:
-        return find_queue(settings.dagster_url, REFRESH_JOB, settings.warehouse_path)
+        return find_queue(settings.dagster_url, REFRESH_JOB, settings.warehouse)
     except QueueUnavailable as exc:
         print(f"b2b: note: a Dagster daemon serves this instance, but {exc}; running in this "
               "process (runs wait for the warehouse's pool either way)", file=sys.stderr)  # fmt: skip
@@ -330,7 +330,7 @@ def _record_break(instance: dg.DagsterInstance, settings: Settings, run_id: str)
         return  # the signal came after that run had finished: nothing broke
     error = "stopped by a signal to `b2b run` (SIGTERM or Ctrl-C)"
     failure = run_break(instance, run, error, "interrupted")
-    record_or_defer(settings.warehouse_path, None, failure, lambda _: None, wait_seconds=2)
+    record_or_defer(settings.warehouse, None, failure, lambda _: None, wait_seconds=2)
 
 
 @contextlib.contextmanager
@@ -364,10 +364,10 @@ def _files_with_status(status: str) -> list[tuple[str, str]]:
     from b2b_platform.lib.warehouse_schema import table_exists
 
     settings = Settings.from_env()
-    if not settings.warehouse_path.exists():
+    if not settings.warehouse.exists():
         return []
     try:
-        with warehouse_connection(settings.warehouse_path, read_only=True, wait_seconds=10) as conn:
+        with warehouse_connection(settings.warehouse, read_only=True, wait_seconds=10) as conn:
             if not table_exists(conn, "etl.file_manifest"):
                 return []
             return [

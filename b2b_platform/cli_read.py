@@ -18,9 +18,9 @@ def status_command(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     with warehouse_connection(
-        settings.warehouse_path, read_only=True, on_wait=lambda m: print(m, file=sys.stderr)
+        settings.warehouse, read_only=True, on_wait=lambda m: print(m, file=sys.stderr)
     ) as conn:
-        print(status_report(conn, settings.warehouse_path))
+        print(status_report(conn, settings.warehouse))
     home = os.environ.get("DAGSTER_HOME") or str(DEFAULT_DAGSTER_HOME)
     if pending := pending_failures_report(pending_failures_file(home)):
         print(pending)
@@ -40,11 +40,13 @@ def report_command(args: argparse.Namespace) -> int:
     from b2b_platform.lib.warehouse_schema import table_exists
 
     settings = Settings.from_env()
-    if not settings.warehouse_path.exists():
-        raise UserError(f"warehouse {settings.warehouse_path} does not exist: run `b2b run` first")
+    if not settings.warehouse.exists():
+        raise UserError(
+            f"warehouse {settings.warehouse.describe()} does not exist: run `b2b run` first"
+        )
     names = [args.name] if args.name else list(REPORT_ORDER)
     with warehouse_connection(
-        settings.warehouse_path, read_only=True, on_wait=lambda m: print(m, file=sys.stderr)
+        settings.warehouse, read_only=True, on_wait=lambda m: print(m, file=sys.stderr)
     ) as conn:
         for name in names:
             if not table_exists(conn, f"reports.{name}"):

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.operations import file_requests, sensors
 from b2b_platform.defs.operations.run_failures import build_run_break_sensors
@@ -22,6 +21,7 @@ from b2b_platform.defs.operations.sensors import (
 )
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
 from b2b_platform.lib.settings import Settings
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform_tests.helpers import materialize, query
 
 # The definitions under test, as the code location builds them with automation off.
@@ -66,7 +66,7 @@ def _tick(
     context = dg.build_sensor_context(
         cursor=cursor,
         resources={resource: DirectoryResource(path=str(directory)),
-                   "duckdb": DuckDBResource(database=str(warehouse)), "calendar": CALENDAR},
+                   "duckdb": WarehouseResource(database=str(warehouse)), "calendar": CALENDAR},
     )  # fmt: skip
     return sensor(context)
 
@@ -239,7 +239,7 @@ def test_a_month_waits_for_the_tables_its_staging_reads(tmp_path: Path, runs) ->
     context = dg.build_sensor_context(
         instance=instance, repository_def=defs().get_repository_def(),
         resources={"log_dir": DirectoryResource(path=str(logs)),
-                   "duckdb": DuckDBResource(database=str(tmp_path / "none.duckdb")),
+                   "duckdb": WarehouseResource(database=str(tmp_path / "none.duckdb")),
                    "calendar": CALENDAR},
     )  # fmt: skip
     waiting = weblog_files_sensor(context)
@@ -394,7 +394,7 @@ def test_failed_run_is_recorded_in_run_log(tmp_path: Path) -> None:
     result = _failed_run(instance)
     assert not result.success
     warehouse = tmp_path / "b2b.duckdb"
-    resource = DuckDBResource(database=str(warehouse))
+    resource = WarehouseResource(database=str(warehouse))
 
     def sensor_context() -> dg.RunFailureSensorContext:
         return dg.build_run_status_sensor_context(
@@ -438,7 +438,7 @@ def test_a_canceled_run_is_recorded_as_a_break(tmp_path: Path) -> None:
     context = dg.build_run_status_sensor_context(
         sensor_name="record_canceled_runs", dagster_instance=instance,
         dagster_run=result.dagster_run, dagster_event=result.get_run_failure_event(),
-        resources={"duckdb": DuckDBResource(database=str(warehouse))},
+        resources={"duckdb": WarehouseResource(database=str(warehouse))},
     )  # fmt: skip
     record_canceled_runs(context)
     assert query(warehouse, "SELECT asset_key, status, error FROM etl.run_log") == [
@@ -531,7 +531,7 @@ def test_a_failure_recorded_while_the_warehouse_is_locked_is_not_lost(
             dagster_instance=instance,
             dagster_run=result.dagster_run,
             dagster_event=result.get_run_failure_event(),
-            resources={"duckdb": DuckDBResource(database=str(warehouse))},
+            resources={"duckdb": WarehouseResource(database=str(warehouse))},
         ).for_run_failure()
         record_failed_runs(context)  # the lock is held: deferred, not raised, not lost
     assert (tmp_path / "home" / "b2b-pending-run-failures.jsonl").exists()

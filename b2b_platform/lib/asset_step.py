@@ -11,7 +11,6 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 from tabulate import tabulate
 
 from b2b_common.dates import add_months
@@ -33,6 +32,7 @@ from b2b_platform.lib.slice_versions import (
 from b2b_platform.lib.sql import bind_variables
 from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep, warehouse_step
 from b2b_platform.lib.warehouse_connection import warehouse_connection
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_schema import scalar
 from b2b_platform.lib.warehouse_writes import TableSlice
 
@@ -66,7 +66,7 @@ def step_name(context: dg.AssetExecutionContext) -> str:
 @contextmanager
 def asset_step(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     partition_key: str | None = None,
     source: str | None = "",
 ) -> Iterator[WarehouseStep]:
@@ -79,7 +79,7 @@ def asset_step(
     (`step.up_to_date`) and records their versions when it succeeds.
     """
     with warehouse_step(
-        duckdb.database,
+        duckdb.location(),
         context.run.run_id,
         step_name(context),
         partition_key,
@@ -93,13 +93,13 @@ def asset_step(
 
 
 def record_unchanged_slices(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, sources: dict[str, str]
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource, sources: dict[str, str]
 ) -> None:
     """Record the current versions of months a step found unchanged at their source
     without opening a step for each (their data stays as it is)."""
     if not sources:
         return
-    with warehouse_connection(duckdb.database, config=duckdb.connection_config) as conn:
+    with warehouse_connection(duckdb.location(), config=duckdb.connection_config) as conn:
         rows = []
         for partition_key, source in sources.items():
             rows += slice_versions_of(context, conn, partition_key, source)[0]
@@ -245,7 +245,7 @@ def published(audits: Sequence[CheckAudit], write: Callable[[], dict[str, Any]])
 
 def materialize_table(
     context: dg.AssetExecutionContext,
-    duckdb_resource: DuckDBResource,
+    duckdb_resource: WarehouseResource,
     table: str,
     query: str,
     *,
@@ -317,7 +317,7 @@ def _evaluate_checks(
 
 def materialize_months(
     context: dg.AssetExecutionContext,
-    duckdb_resource: DuckDBResource,
+    duckdb_resource: WarehouseResource,
     table: str,
     month_query: Callable[[str], str],
     month_checks: Callable[[duckdb.DuckDBPyConnection, str], list[dg.AssetCheckResult]],
@@ -351,7 +351,7 @@ def materialize_months(
     month_metadata(context, per_month, "rows")
     yield dg.MaterializeResult(
         metadata={
-            **schema_metadata(duckdb_resource.database, duckdb_resource.connection_config, table),
+            **schema_metadata(duckdb_resource.location(), duckdb_resource.connection_config, table),
             "months": months_markdown(per_month),
         },
         check_results=checks.combine_months(results),

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import duckdb
 
+from b2b_platform.lib.warehouse_location import WarehouseLocation
+
 SUFFIX = ".files.json"
 
 
@@ -28,16 +30,19 @@ def file_version(size_bytes: int, modified_at: dt.datetime) -> str:
     return f"{size_bytes}:{modified_at.isoformat()}"
 
 
-def loaded_files_path(warehouse: str | Path) -> Path | None:
-    """The state file of a warehouse file; None for an in-memory database."""
-    text = str(warehouse)
+def loaded_files_path(warehouse: WarehouseLocation | str | Path) -> Path | None:
+    """The state file of a warehouse file; None for an in-memory database or a lake,
+    which readers open beside its writers."""
+    text = warehouse.target if isinstance(warehouse, WarehouseLocation) else str(warehouse)
     if not text or text == ":memory:" or text.startswith(("md:", "ducklake:")):
         return None
     path = Path(text)
     return path.with_name(path.name + SUFFIX)
 
 
-def write_loaded_files(conn: duckdb.DuckDBPyConnection, warehouse: str | Path) -> None:
+def write_loaded_files(
+    conn: duckdb.DuckDBPyConnection, warehouse: WarehouseLocation | str | Path
+) -> None:
     """Rewrite the state from etl.file_manifest (call after a commit that changed it)."""
     target = loaded_files_path(warehouse)
     if target is None:
@@ -55,7 +60,9 @@ def write_loaded_files(conn: duckdb.DuckDBPyConnection, warehouse: str | Path) -
     os.replace(temporary, target)
 
 
-def read_loaded_files(warehouse: str | Path, source: str) -> dict[str, str] | None:
+def read_loaded_files(
+    warehouse: WarehouseLocation | str | Path, source: str
+) -> dict[str, str] | None:
     """path -> version of the files of `source` the warehouse has read; None when no
     state was written yet (a warehouse from before this file existed, or none at all)."""
     target = loaded_files_path(warehouse)

@@ -9,7 +9,6 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
@@ -20,6 +19,7 @@ from b2b_platform.lib.asset_step import (
     materialize_table,
 )
 from b2b_platform.lib.report_output import markdown_table, read_report, short_preview
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 
 def report_asset(**overrides: Any) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def report_check_specs(name: str, *report_checks: checks.Check) -> list[dg.Asset
 
 def materialize_report(
     context: dg.AssetExecutionContext,
-    duckdb_resource: DuckDBResource,
+    duckdb_resource: WarehouseResource,
     name: str,
     query: str,
     report_checks: Sequence[TableCheck] = (),

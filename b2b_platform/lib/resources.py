@@ -15,7 +15,6 @@ from typing import Any
 
 import dagster as dg
 import pyarrow as pa
-from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from b2b_common.errors import UserError
@@ -25,6 +24,7 @@ from b2b_platform.lib.settings import (
     add_months,
     check_pseudonym_key,
 )
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 from source_db import SourceDatabase, SourceDatabaseError
 
 SOURCE_DB_URL_VAR = "B2B_SOURCE_DB_URL"
@@ -287,8 +287,9 @@ class LogParsing(dg.ConfigurableResource):
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
-        "duckdb": DuckDBResource(
-            database=str(settings.warehouse_path),
+        "duckdb": WarehouseResource(
+            database=_warehouse_target(settings),
+            lake_data_path=settings.warehouse.data_path,
             # bounded memory on a 2-core machine (spills beyond it); checkpoint when the WAL
             # reaches 1GB rather than 16MB, so a month's commit does not rewrite the file;
             # no query here relies on insertion order, and dropping it lets inserts run in
@@ -309,6 +310,14 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "log_parsing": LogParsing(trusted_proxies=list(settings.trusted_proxies)),
         "report_dir": DirectoryResource(path=str(settings.report_dir)),
     }
+
+
+def _warehouse_target(settings: Settings) -> str:
+    """By reference to B2B_WAREHOUSE when it came from there (a lake's conninfo may hold
+    a password)."""
+    if os.environ.get("B2B_WAREHOUSE", "").strip() == settings.warehouse.target:
+        return dg.EnvVar("B2B_WAREHOUSE")
+    return settings.warehouse.target
 
 
 def _source_db_url(settings: Settings) -> str:

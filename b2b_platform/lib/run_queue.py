@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 import dagster as dg
 
 from b2b_common.errors import UserError
+from b2b_platform.lib.warehouse_location import WarehouseLocation
 
 HEARTBEAT_FRESH_SECONDS = 90
 TIMEOUT_SECONDS = 30
@@ -116,7 +118,19 @@ def daemon_serves(instance: dg.DagsterInstance) -> bool:
     return any(now - beat.timestamp < HEARTBEAT_FRESH_SECONDS for beat in beats.values())
 
 
-def find_queue(url: str, job: str, warehouse: Path) -> RunQueue:
+def _writes(database: Any, warehouse: WarehouseLocation) -> bool:
+    """Whether a webserver's configured `database` is this warehouse (a file compared by
+    its resolved path, a lake by its catalog; a variable's value read here)."""
+    if isinstance(database, dict) and "env" in database:
+        database = os.environ.get(str(database["env"]))
+    if database is None:
+        return False
+    if warehouse.is_lake:
+        return str(database) == warehouse.target
+    return Path(str(database)).resolve() == warehouse.file_path.resolve()
+
+
+def find_queue(url: str, job: str, warehouse: WarehouseLocation) -> RunQueue:
     """The code location at `url` that has `job` and writes `warehouse`."""
     entries = graphql(url, LOCATION)["workspaceOrError"].get("locationEntries") or []
     for entry in entries:
@@ -133,9 +147,10 @@ def find_queue(url: str, job: str, warehouse: Path) -> RunQueue:
                  for v in r["configuredValues"] if v["key"] == "database"),
                 None,
             )  # fmt: skip
-            if database is None or Path(database).resolve() != warehouse.resolve():
+            if not _writes(database, warehouse):
                 raise QueueUnavailable(
-                    f"the webserver at {url} writes warehouse {database}, not {warehouse}"
+                    f"the webserver at {url} writes warehouse {database},"
+                    f" not {warehouse.describe()}"
                 )
             return RunQueue(url, entry["name"], repository["name"])
     raise QueueUnavailable(f"the webserver at {url} has no code location with job {job}")

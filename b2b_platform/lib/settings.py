@@ -12,6 +12,11 @@ from pathlib import Path
 
 from b2b_common.dates import add_months
 from b2b_common.errors import UserError
+from b2b_platform.lib.warehouse_location import (
+    DEFAULT_LAKE_WRITERS,
+    WarehouseLocation,
+    parse_location,
+)
 
 DEFAULT_DATA_DIR = Path("data")
 # where `b2b run` keeps the Dagster instance when DAGSTER_HOME is unset
@@ -43,7 +48,7 @@ class Settings:
     source_db_url: str
     log_dir: Path
     leads_dir: Path
-    warehouse_path: Path
+    warehouse: WarehouseLocation  # a DuckDB file, or a DuckLake (B2B_WAREHOUSE)
     report_dir: Path
     as_of: dt.date
     as_of_is_fixed: bool  # B2B_AS_OF set: the calendar does not move with the clock
@@ -60,6 +65,13 @@ class Settings:
     trusted_proxies: tuple[str, ...] = DEFAULT_TRUSTED_PROXIES
     # the webserver `b2b run` submits its runs through when a daemon serves the instance
     dagster_url: str = DEFAULT_DAGSTER_URL
+    # steps that may write a lake at once (B2B_LAKE_WRITERS); a file takes one writer
+    lake_writers: int = DEFAULT_LAKE_WRITERS
+
+    @property
+    def warehouse_writers(self) -> int:
+        """The limit of the warehouse's Dagster pool: one for a file, more for a lake."""
+        return self.lake_writers if self.warehouse.is_lake else 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -85,8 +97,9 @@ class Settings:
             source_db_url=url,
             log_dir=Path(env.get("B2B_LOG_DIR", "").strip() or data / "weblogs"),
             leads_dir=Path(env.get("B2B_LEADS_DIR", "").strip() or data / "leads"),
-            warehouse_path=Path(
-                env.get("B2B_WAREHOUSE_PATH", "").strip() or data / "warehouse" / "b2b.duckdb"
+            warehouse=parse_location(
+                env.get("B2B_WAREHOUSE", "").strip() or env.get("B2B_WAREHOUSE_PATH", ""),
+                env.get("B2B_LAKE_DATA_PATH", ""),
             ),
             report_dir=Path(env.get("B2B_REPORT_DIR", "").strip() or data / "reports"),
             as_of=as_of,
@@ -98,7 +111,16 @@ class Settings:
             automation_on=_parse_switch(env.get("B2B_AUTOMATION", "").strip() or "on"),
             trusted_proxies=parse_trusted_proxies(env.get("B2B_TRUSTED_PROXIES", "")),
             dagster_url=_parse_url(env.get("B2B_DAGSTER_URL", "").strip() or DEFAULT_DAGSTER_URL),
+            lake_writers=_parse_writers(env.get("B2B_LAKE_WRITERS", "").strip()),
         )
+
+
+def _parse_writers(value: str) -> int:
+    if not value:
+        return DEFAULT_LAKE_WRITERS
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise UserError(f"B2B_LAKE_WRITERS={value!r} is not a number of writers: use 1 to 64")
+    return int(value)
 
 
 def _today() -> dt.date:

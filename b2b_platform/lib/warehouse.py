@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from b2b_platform.lib.loaded_files import loaded_files_path, write_loaded_files
 from b2b_platform.lib.run_log import drain_pending_failures, pending_failures_file
 from b2b_platform.lib.sql import bind_variables
 from b2b_platform.lib.warehouse_connection import warehouse_connection
+from b2b_platform.lib.warehouse_location import WarehouseLocation
 from b2b_platform.lib.warehouse_schema import ensure_warehouse_schema
 from b2b_platform.lib.warehouse_writes import (
     Accounting,
@@ -37,6 +39,7 @@ from b2b_platform.lib.warehouse_writes import (
     upsert_manifest,
     utc_now,
 )
+from b2b_platform.lib.write_conflicts import retry_on_conflict
 
 # ---------------------------------------------------------------- the step
 
@@ -69,9 +72,13 @@ class WarehouseStep:
         partition_key: str | None,
         last_event_time: Any = None,
         pending_failures: Path | None = None,
-        database: str | Path | None = None,
+        database: WarehouseLocation | str | Path | None = None,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.conn = conn
+        self._log = log
+        # a lake has other writers: only runs seen to have died are swept
+        self._shared = isinstance(database, WarehouseLocation) and database.is_lake
         self._pending_failures = pending_failures
         self._database = database  # where the loaded-files state for sensors lives
         self._manifest_changed = False
@@ -94,7 +101,8 @@ class WarehouseStep:
 
     def begin(self) -> list[tuple[str, str, str | None]]:
         """Create the etl tables, mark dead runs interrupted, record this step as running."""
-        ensure_warehouse_schema(self.conn)
+        # two writers creating a new lake's tables at once: the loser finds them made
+        retry_on_conflict(lambda: ensure_warehouse_schema(self.conn), on_retry=self._log)
         interrupted = self._sweep_dead_runs()
         drain_pending_failures(self.conn, self._pending_failures)
         state = loaded_files_path(self._database) if self._database is not None else None
@@ -115,12 +123,20 @@ class WarehouseStep:
         return interrupted
 
     def _sweep_dead_runs(self) -> list[tuple[str, str, str | None]]:
-        # Holding the connection means no other process is mid-step (DuckDB allows one
-        # process per file, and a step keeps its connection until its record is final),
-        # so every row still 'running' belongs to a step that died.
-        dead = self.conn.execute(
-            "SELECT run_id, asset_key, partition_key, started_at FROM etl.run_log WHERE status = 'running'"
+        # Holding a file's connection means no other process is mid-step (DuckDB allows
+        # one process per file, and a step keeps its connection until its record is
+        # final), so every row still 'running' belongs to a step that died. A lake has
+        # other writers: there a row is dead when its process on this host is gone.
+        running = self.conn.execute(
+            "SELECT run_id, asset_key, partition_key, started_at, pid, hostname"
+            " FROM etl.run_log WHERE status = 'running'"
         ).fetchall()
+        dead = [row[:4] for row in running if not self._shared or not _alive(row[4], row[5])]
+        return retry_on_conflict(lambda: self._mark_interrupted(dead), on_retry=self._log)
+
+    def _mark_interrupted(
+        self, dead: list[tuple[str, str, str | None, Any]]
+    ) -> list[tuple[str, str, str | None]]:
         for run_id, asset_key, partition_key, started_at in dead:
             broken_at = None
             if self._last_event_time is not None:
@@ -138,7 +154,9 @@ class WarehouseStep:
     def rollback(self) -> None:
         """Undo a transaction left open by commit(keep_open=True), totals included."""
         if self.in_transaction:
-            self.conn.execute("ROLLBACK")
+            # a failed COMMIT (a lake's write conflict) has rolled back already
+            with suppress(duckdb.TransactionException):
+                self.conn.execute("ROLLBACK")
             self.in_transaction = False
             self.totals = self._totals_at_begin
             self._manifest_changed = False
@@ -149,6 +167,9 @@ class WarehouseStep:
         self.rollback()
         # built again by the next refresh, even if its inputs then look as they did
         # before (its failure stays on record until a run of it succeeds)
+        retry_on_conflict(lambda: self._record_break(error), on_retry=self._log)
+
+    def _record_break(self, error: BaseException) -> None:
         slice_versions.forget_versions(self.conn, [(v[0], v[1]) for v in self.versions])
         message = f"{type(error).__name__}: {error}".strip()[:2000]
         status = "interrupted" if type(error).__name__ in INTERRUPTIONS else "failed"
@@ -162,7 +183,7 @@ class WarehouseStep:
     def finish(self) -> None:
         """Record success with the step's totals (if no commit did so already)."""
         if not self.finished:
-            self._finish(self.totals)
+            retry_on_conflict(lambda: self._finish(self.totals), on_retry=self._log)
 
     def _finish(self, result: CommitResult) -> None:
         self.finished = True
@@ -210,8 +231,31 @@ class WarehouseStep:
         `audit` is write-audit-publish: it runs inside the transaction, sees the new
         slice as no other connection can, and returns the blocking checks that failed.
         Any failure rolls the whole transaction back, so nothing is published, and
-        raises AuditFailed naming them.
+        raises AuditFailed naming them. In a lake, a commit that loses a write conflict
+        to another writer is done again (a transaction left open by keep_open is not).
         """
+        once = partial(
+            self._commit_once, slices, quarantine, accounting, manifest_rows, views,
+            records=records, rows_read=rows_read, finish=finish, keep_open=keep_open, audit=audit,
+        )  # fmt: skip
+        if self.in_transaction:  # a transaction left open cannot be done again alone
+            return once()
+        return retry_on_conflict(once, on_retry=self._log)
+
+    def _commit_once(
+        self,
+        slices: Sequence[TableSlice] = (),
+        quarantine: Sequence[QuarantineSlice] = (),
+        accounting: Sequence[Accounting] = (),
+        manifest_rows: Sequence[Mapping[str, Any]] = (),
+        views: Mapping[str, str] | None = None,
+        *,
+        records: Sequence[TableSlice] = (),
+        rows_read: int | None = None,
+        finish: bool = True,
+        keep_open: bool = False,
+        audit: Callable[[duckdb.DuckDBPyConnection], Sequence[str]] | None = None,
+    ) -> CommitResult:
         result = CommitResult()
         self._begin()
         try:
@@ -301,9 +345,27 @@ class WarehouseStep:
         self.in_transaction = False
 
 
+def _alive(pid: int | None, hostname: str | None) -> bool:
+    """Whether the process that recorded a step still runs (unknowable on another host,
+    so taken as alive there: its run's failure is recorded by the run-failure sensor)."""
+    if hostname != socket.gethostname():
+        return True
+    if pid is None:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextmanager
 def warehouse_step(
-    database: str | Path,
+    database: WarehouseLocation | str | Path,
     run_id: str,
     asset_key: str,
     partition_key: str | None,
@@ -317,7 +379,7 @@ def warehouse_step(
     with warehouse_connection(database, config=config, on_wait=log) as conn:
         step = WarehouseStep(
             conn, run_id, asset_key, partition_key, last_event_time,
-            pending_failures_file(os.environ.get("DAGSTER_HOME")), database,
+            pending_failures_file(os.environ.get("DAGSTER_HOME")), database, log,
         )  # fmt: skip
         interrupted = step.begin()
         if partition_key is not None:  # the month's SQL reads getvariable('partition_key')

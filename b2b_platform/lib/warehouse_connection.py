@@ -1,5 +1,6 @@
-"""Opening the warehouse: one writer at a time (DuckDB's file lock), and a bounded,
-never silent wait for it."""
+"""Opening the warehouse: a DuckDB file, one writer at a time (its file lock) with a
+bounded, never silent wait for it; or a DuckLake, where writers do not wait for each
+other."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from typing import Any
 import duckdb
 
 from b2b_common.errors import UserError
+from b2b_platform.lib.warehouse_location import WarehouseLocation, open_lake
+from b2b_platform.lib.warehouse_schema import create_macros
 
 LOCK_WAIT_SECONDS = 120.0
 
 
 @contextmanager
 def warehouse_connection(
-    path: str | Path,
+    location: WarehouseLocation | str | Path,
     *,
     read_only: bool = False,
     config: Mapping[str, Any] | None = None,
@@ -30,8 +33,19 @@ def warehouse_connection(
 
     The wait is bounded and never silent: `on_wait` hears once what is waited for (the
     process holding the lock), and the end of the wait is an error that names it.
+    A lake has no such lock: it is attached, with the macros its SQL calls.
     """
-    path = Path(path)
+    if not isinstance(location, WarehouseLocation):
+        location = WarehouseLocation(target=str(location))
+    if location.is_lake:
+        conn = open_lake(location, read_only=read_only, config=dict(config or {}))
+        try:
+            create_macros(conn, temporary=True)
+            yield conn
+        finally:
+            conn.close()
+        return
+    path = location.file_path
     if read_only and not path.exists():
         raise UserError(f"warehouse {path} does not exist yet: run `b2b run` first")
     if not read_only:

@@ -73,18 +73,18 @@ CREATE TABLE IF NOT EXISTS etl.record_accounting (
 # What the quarantine and analyst-facing tables show of personal data: enough for an
 # operator to see what was wrong (its shape, first and last character), never the value.
 PRIVACY_MACROS = (
-    """CREATE OR REPLACE MACRO main.mask_text(x) AS CASE
+    """mask_text(x) AS CASE
            WHEN x IS NULL THEN NULL
            WHEN length(x::VARCHAR) <= 2 THEN repeat('*', length(x::VARCHAR))
            ELSE left(x::VARCHAR, 1) || repeat('*', length(x::VARCHAR) - 2) || right(x::VARCHAR, 1)
        END""",
     # CUITs of people (prefixes 20, 23, 24, 27: the middle digits are their DNI)
-    """CREATE OR REPLACE MACRO main.is_personal_cuit(x) AS
+    """is_personal_cuit(x) AS
        left(regexp_replace(x::VARCHAR, '[^0-9]', '', 'g'), 2) IN ('20', '23', '24', '27')""",
-    """CREATE OR REPLACE MACRO main.mask_personal(x) AS
+    """mask_personal(x) AS
        CASE WHEN main.is_personal_cuit(x) THEN main.mask_text(x) ELSE x END""",
     # a birth date shows its year only
-    """CREATE OR REPLACE MACRO main.mask_date(x) AS left(x::VARCHAR, 4) || '-**-**'""",
+    """mask_date(x) AS left(x::VARCHAR, 4) || '-**-**'""",
 )
 
 
@@ -93,16 +93,23 @@ def ensure_warehouse_schema(conn: duckdb.DuckDBPyConnection) -> None:
 
     Cheap once the etl tables exist: then only a catalogue lookup, no DDL.
     """
-    if table_exists(conn, "etl.slice_versions") and _has_macro(conn, "mask_personal"):
-        return
-    for schema in SCHEMAS:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    conn.execute(ETL_DDL)
-    conn.execute(slice_versions.DDL)
-    # Kept in the warehouse so analysts can validate a CUIT in their own queries too.
-    conn.execute(f"CREATE OR REPLACE MACRO main.cuit_is_valid(c) AS {cuit_is_valid_sql('c')}")
+    if not table_exists(conn, "etl.slice_versions"):
+        for schema in SCHEMAS:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        conn.execute(ETL_DDL)
+        conn.execute(slice_versions.DDL)
+    if not _has_macro(conn, "mask_personal"):  # a lake's connection made them already
+        create_macros(conn, temporary=False)
+
+
+def create_macros(conn: duckdb.DuckDBPyConnection, *, temporary: bool) -> None:
+    """The CUIT and privacy macros: kept in a warehouse file, so analysts can call them in
+    their own queries too; a lake stores no functions, so each connection creates them
+    in its temporary catalog, where `main.<name>` finds them all the same."""
+    create = "CREATE OR REPLACE TEMP MACRO " if temporary else "CREATE OR REPLACE MACRO main."
+    conn.execute(f"{create}cuit_is_valid(c) AS {cuit_is_valid_sql('c')}")
     for statement in PRIVACY_MACROS:
-        conn.execute(statement)
+        conn.execute(create + statement)
 
 
 def _has_macro(conn: duckdb.DuckDBPyConnection, name: str) -> bool:

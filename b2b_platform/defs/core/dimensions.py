@@ -3,7 +3,6 @@
 import dagster as dg
 import pyarrow as pa
 import pycountry
-from dagster_duckdb import DuckDBResource
 
 from b2b_common.dates import add_months
 from b2b_platform.defs.core.common import (
@@ -15,6 +14,7 @@ from b2b_platform.defs.core.common import (
 )
 from b2b_platform.lib.asset_step import AssetEvents, materialize_table
 from b2b_platform.lib.resources import CalendarResource, Pseudonymizer
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 
 @dg.asset(
@@ -23,7 +23,7 @@ from b2b_platform.lib.resources import CalendarResource, Pseudonymizer
     **core_asset(),
     check_specs=core_checks("dim_company"),
 )
-def dim_company(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
+def dim_company(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> AssetEvents:
     """Client companies, one row per company after duplicate CUITs were merged.
 
     A merged duplicate's orders count for the company kept here; `merged_duplicates`
@@ -77,7 +77,7 @@ AGE_BANDS = """
 )
 def dim_customer(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     calendar: CalendarResource,
     pseudonymizer: Pseudonymizer,
 ) -> AssetEvents:
@@ -114,7 +114,7 @@ def dim_customer(
     check_specs=core_checks("dim_product"),
 )
 def dim_product(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource, calendar: CalendarResource
 ) -> AssetEvents:
     """The product catalogue with how many suppliers offer each product and the lowest
     current price among them."""
@@ -146,7 +146,7 @@ def dim_product(
     **core_asset(),
     check_specs=core_checks("dim_device"),
 )
-def dim_device(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
+def dim_device(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> AssetEvents:
     """Devices, one row per distinct user-agent string seen in the web logs.
 
     `device_label` is what reports show: the device family when the parser knows it,
@@ -177,7 +177,7 @@ def dim_device(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> Ass
     check_specs=core_checks("dim_date"),
 )
 def dim_date(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource, calendar: CalendarResource
 ) -> AssetEvents:
     """The calendar, one row per day from the first loaded month (or the start of the
     report window, if earlier) to the end of the as-of month."""
@@ -210,7 +210,7 @@ def dim_date(
     **core_asset(kinds={"duckdb", "python"}),
     check_specs=core_checks("dim_country"),
 )
-def dim_country(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
+def dim_country(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> AssetEvents:
     """ISO 3166 countries with the name reports show (pycountry's common name if any)."""
     table = "core.dim_country"
     countries = pa.table(

@@ -1,7 +1,6 @@
 """Lead facts: marketing leads matched to client companies."""
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.core.common import (
     core_asset,
@@ -11,6 +10,7 @@ from b2b_platform.defs.core.common import (
     staging_key,
 )
 from b2b_platform.lib.asset_step import AssetEvents, materialize_table
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 KEY = core_key("fct_leads")
 
@@ -21,7 +21,7 @@ KEY = core_key("fct_leads")
     **core_asset(),
     check_specs=core_checks("fct_leads"),
 )
-def fct_leads(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
+def fct_leads(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> AssetEvents:
     """Marketing leads (duplicates across workbooks merged), each matched to a client
     company by its normalized CUIT when one exists.
 

@@ -2,7 +2,6 @@
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.core.common import (
     CORE_NO_PII,
@@ -13,6 +12,7 @@ from b2b_platform.defs.core.common import (
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import AssetEvents, materialize_months
 from b2b_platform.lib.checks import Check
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 KEY = core_key("fct_order_lines")
 TABLE = "core.fct_order_lines"
@@ -67,7 +67,7 @@ def _month_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[d
     **monthly_core_asset(),
     check_specs=[check.spec(KEY) for check in CHECKS],
 )
-def fct_order_lines(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
+def fct_order_lines(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> AssetEvents:
     """Sales: one row per line of a valid order (passed validation, not cancelled or
     returned), by month of the order.
 

@@ -2,7 +2,6 @@
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.core.common import (
     CORE_NO_PII,
@@ -20,6 +19,7 @@ from b2b_platform.lib.asset_step import (
     materialize_table,
 )
 from b2b_platform.lib.checks import Check
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 WEB_REQUESTS_KEY = core_key("fct_web_requests")
 LOGINS_KEY = core_key("fct_logins")
@@ -32,7 +32,7 @@ LOGINS = "core.fct_logins"
     **core_asset(),
     check_specs=core_checks("fct_web_requests"),
 )
-def fct_web_requests(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
+def fct_web_requests(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> AssetEvents:
     """Web traffic: one row per loaded access-log line, with user, company, country,
     device and bot flag, and whether it was a login or a product page view.
 
@@ -94,7 +94,7 @@ def _login_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[d
     **monthly_core_asset(),
     check_specs=[check.spec(LOGINS_KEY) for check in LOGIN_CHECKS],
 )
-def fct_logins(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
+def fct_logins(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> AssetEvents:
     """Successful logins: `POST /login` (query string ignored) answered 2xx/3xx, by a
     known platform user, with the country of the address it came from (empty when the
     address has none, e.g. a private network)."""

@@ -14,9 +14,9 @@ from typing import Any
 import dagster as dg
 import duckdb as ddb
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib import checks
+from b2b_platform.lib.arrow_frames import arrow_for_duckdb
 from b2b_platform.lib.asset_step import (
     SOURCE_RETRY,
     WAREHOUSE_POOL,
@@ -40,6 +40,7 @@ from b2b_platform.lib.lead_workbooks import read_workbook_file
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import DirectoryResource
 from b2b_platform.lib.warehouse import WarehouseStep
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_schema import table_exists
 from b2b_platform.lib.warehouse_writes import TableSlice, utc_now
 from b2b_platform.lib.workbook_reader import WorkbookReader
@@ -79,7 +80,7 @@ ROWS_FROM_LOADED_FILES = checks.MANIFEST_CONSISTENT.described(
     check_specs=[ROWS_FROM_LOADED_FILES.spec(KEY)],
 )
 def raw_marketing_leads(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, leads_dir: DirectoryResource
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource, leads_dir: DirectoryResource
 ) -> AssetEvents:
     """Lead rows from the marketing team's campaign exports, as typed in the workbooks.
 
@@ -95,7 +96,7 @@ def raw_marketing_leads(
 
 def _load_workbooks(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     leads_dir: DirectoryResource,
     audit: CheckAudit,
 ) -> dict[str, Any]:
@@ -201,7 +202,7 @@ def _load_workbook(
         source_file=pl.lit(str(file.path), dtype=pl.String),
         sheet_name=pl.lit(sheet.sheet_name, dtype=pl.String),
     )
-    step.conn.register("sheet", rows.to_arrow())
+    step.conn.register("sheet", arrow_for_duckdb(rows))
     try:
         step.commit(
             [

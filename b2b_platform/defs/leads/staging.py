@@ -10,7 +10,6 @@ from typing import Any
 import dagster as dg
 import duckdb
 import pycountry
-from dagster_duckdb import DuckDBResource
 
 from b2b_common.text import fold_accents
 from b2b_platform.defs.leads.raw import SOURCE
@@ -25,6 +24,7 @@ from b2b_platform.lib.asset_step import (
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import QualityThresholds
 from b2b_platform.lib.sql import bind_variables, sql_file
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_schema import scalar
 from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice
 
@@ -73,7 +73,7 @@ CHECKS = (UNIQUE_LEAD, checks.ACCOUNTING_IDENTITY, REJECT_RATE)
     check_specs=[check.spec(KEY) for check in CHECKS],
 )
 def staging_leads(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, quality: QualityThresholds
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource, quality: QualityThresholds
 ) -> AssetEvents:
     """Marketing leads, one row per lead across all campaign exports.
 
@@ -89,7 +89,7 @@ def staging_leads(
 
 
 def _stage_leads(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, audit: CheckAudit
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource, audit: CheckAudit
 ) -> dict[str, Any]:
     with asset_step(context, duckdb) as step:
         conn = step.conn

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from b2b_common.errors import UserError
 from b2b_platform.defs.operations.default_status import sensor_status
 from b2b_platform.lib.run_log import defer_run_failure, pending_failures_file, record_run_failure
 from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.warehouse_connection import warehouse_connection
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 # a sensor tick must end within a minute: past this wait for the writer's lock, the
 # break is deferred to the next warehouse step instead
@@ -64,16 +64,16 @@ def record_or_defer(
     log(f"run {failure['run_id']} recorded as {failure['status']} ({written} row(s))")
 
 
-def record_failed_run(context: dg.RunFailureSensorContext, duckdb: DuckDBResource) -> None:
+def record_failed_run(context: dg.RunFailureSensorContext, duckdb: WarehouseResource) -> None:
     event = context.failure_event
     error = (event.message if event else None) or "run failed"
     failure = run_break(context.instance, context.dagster_run, error, "failed")
-    record_or_defer(duckdb.database, duckdb.connection_config, failure, context.log.info)
+    record_or_defer(duckdb.location(), duckdb.connection_config, failure, context.log.info)
 
 
-def record_canceled_run(context: dg.RunStatusSensorContext, duckdb: DuckDBResource) -> None:
+def record_canceled_run(context: dg.RunStatusSensorContext, duckdb: WarehouseResource) -> None:
     failure = run_break(context.instance, context.dagster_run, "run canceled", "interrupted")
-    record_or_defer(duckdb.database, duckdb.connection_config, failure, context.log.info)
+    record_or_defer(duckdb.location(), duckdb.connection_config, failure, context.log.info)
 
 
 def build_run_break_sensors(status: dg.DefaultSensorStatus) -> list[dg.SensorDefinition]:

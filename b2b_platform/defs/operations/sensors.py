@@ -22,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from b2b_common.errors import UserError
 from b2b_platform.defs.leads.raw import lead_files
@@ -44,6 +43,7 @@ from b2b_platform.lib.resources import CalendarResource, DirectoryResource
 from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.stage_launchers import RUN_TAG
 from b2b_platform.lib.warehouse_connection import warehouse_connection
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_schema import table_exists
 
 SENSOR_INTERVAL_SECONDS = 60
@@ -59,18 +59,18 @@ def file_versions(files: list[InputFile]) -> dict[str, str]:
     return {str(file.path): file_version(file.size_bytes, file.modified_at) for file in files}
 
 
-def loaded_versions(duckdb: DuckDBResource, source: str) -> dict[str, str] | None:
+def loaded_versions(duckdb: WarehouseResource, source: str) -> dict[str, str] | None:
     """path -> version of the files of `source` the warehouse has read, from the state
     file next to it; read from the warehouse itself only when no state exists yet.
     None when there is no warehouse; WarehouseBusy when the warehouse must be read and
     cannot be now, which must never be taken for "nothing loaded"."""
-    state = read_loaded_files(duckdb.database, source)
+    state = read_loaded_files(duckdb.location(), source)
     if state is not None:
         return state
-    if not Path(duckdb.database).exists():
+    if not duckdb.location().exists():
         return None
     try:
-        with warehouse_connection(duckdb.database, read_only=True, wait_seconds=0) as conn:
+        with warehouse_connection(duckdb.location(), read_only=True, wait_seconds=0) as conn:
             if not table_exists(conn, "etl.file_manifest"):
                 return {}
             rows = conn.execute(
@@ -126,7 +126,7 @@ def run_status_lookup(context: dg.SensorEvaluationContext, sensor: str) -> Calla
 def _plan(
     context: dg.SensorEvaluationContext,
     files: list[InputFile],
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     source: str,
     sensor: str,
 ) -> tuple[FileRequests, dict[str, tuple[str, int]], set[str], list[str]]:
@@ -197,7 +197,7 @@ def month_of_log_file(path: Path, partition_keys: list[str]) -> str | None:
 def weblog_files(
     context: dg.SensorEvaluationContext,
     log_dir: DirectoryResource,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     calendar: CalendarResource,
 ) -> dg.SensorResult | dg.SkipReason:
     """A tick of weblog_files_sensor."""
@@ -234,7 +234,7 @@ def weblog_files(
 
 
 def lead_workbooks(
-    context: dg.SensorEvaluationContext, leads_dir: DirectoryResource, duckdb: DuckDBResource
+    context: dg.SensorEvaluationContext, leads_dir: DirectoryResource, duckdb: WarehouseResource
 ) -> dg.SensorResult | dg.SkipReason:
     """A tick of lead_workbooks_sensor."""
     if not leads_dir.directory.is_dir():

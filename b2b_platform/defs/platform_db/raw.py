@@ -10,7 +10,6 @@ future_order or unknown_order, and the accounting shows it.
 import dagster as dg
 import duckdb
 import pyarrow as pa
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.partitions import BY_MONTH, all_month_keys
 from b2b_platform.defs.platform_db.fingerprints import (
@@ -39,6 +38,7 @@ from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
 from b2b_platform.lib.slice_versions import digest
 from b2b_platform.lib.warehouse import AuditFailed
 from b2b_platform.lib.warehouse_connection import warehouse_connection
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_writes import TableSlice
 from source_db.columns import extraction_columns, raw_select_list
 
@@ -97,7 +97,9 @@ def _snapshot_asset(table: str, description: str) -> dg.AssetsDefinition:
         check_specs=[_row_count_check(table)],
     )
     def _snapshot(
-        context: dg.AssetExecutionContext, duckdb: DuckDBResource, source_db: SourceDatabaseResource
+        context: dg.AssetExecutionContext,
+        duckdb: WarehouseResource,
+        source_db: SourceDatabaseResource,
     ) -> AssetEvents:
         query = f"SELECT {extraction_columns(table)} FROM {source_db.qualified(table)}"
         audit = CheckAudit(context, lambda conn: [])
@@ -177,7 +179,7 @@ def order_month_predicate(
 )
 def raw_orders(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     source_db: SourceDatabaseResource,
     calendar: CalendarResource,
 ) -> AssetEvents:
@@ -211,7 +213,7 @@ def raw_orders(
             results.append((partition_key, result))
     combined = combine_months(results)
     schemas = column_schemas(
-        duckdb.database, duckdb.connection_config, ["raw.orders", "raw.order_items"]
+        duckdb.location(), duckdb.connection_config, ["raw.orders", "raw.order_items"]
     )
     for table in ("orders", "order_items"):
         month_metadata(context, months[table], "raw_rows", dg.AssetKey(["raw", table]))
@@ -228,7 +230,7 @@ def raw_orders(
 
 def _extract_month(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     source_db: SourceDatabaseResource,
     calendar: CalendarResource,
     partition_key: str,
@@ -285,12 +287,12 @@ def _extract_month(
 
 
 def _unchanged_months(
-    duckdb: DuckDBResource, current: dict[str, MonthFingerprint]
+    duckdb: WarehouseResource, current: dict[str, MonthFingerprint]
 ) -> dict[str, list[dg.AssetCheckResult]]:
     """Months whose source fingerprint is the one their raw slice was extracted at, and
     whose raw slice still holds as many rows as the source: they are not extracted again,
     and extracted_all_rows is evaluated on those counts."""
-    with warehouse_connection(duckdb.database, config=duckdb.connection_config) as conn:
+    with warehouse_connection(duckdb.location(), config=duckdb.connection_config) as conn:
         recorded = recorded_fingerprints(conn)
         if not recorded:
             return {}

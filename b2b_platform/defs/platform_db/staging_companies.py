@@ -5,7 +5,6 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.platform_db.staging_common import (
     SOURCE,
@@ -25,6 +24,7 @@ from b2b_platform.lib.asset_step import (
 from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.sql import sql_file
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice
 
 # ---------------------------------------------------------------- companies
@@ -46,7 +46,7 @@ CUIT_UNIQUE = Check("cuit_unique", "No two surviving companies share a normalize
         CUIT_UNIQUE,
     ),
 )
-def staging_companies(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
+def staging_companies(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> AssetEvents:
     """Client and supplier companies, one row per real company.
 
     CUITs are normalized to 11 digits and validated by check digit; an invalid CUIT
@@ -59,7 +59,7 @@ def staging_companies(context: dg.AssetExecutionContext, duckdb: DuckDBResource)
 
 
 def _stage_companies(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, audit: CheckAudit
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource, audit: CheckAudit
 ) -> dict[str, Any]:
     with asset_step(context, duckdb) as step:
         conn = step.conn

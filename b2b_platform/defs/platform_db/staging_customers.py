@@ -5,7 +5,6 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.platform_db.staging_common import (
     SOURCE,
@@ -25,6 +24,7 @@ from b2b_platform.lib.asset_step import (
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import CalendarResource
 from b2b_platform.lib.sql import bind_variables, sql_file
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice
 
 # ---------------------------------------------------------------- customers
@@ -39,7 +39,7 @@ from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, Table
     check_specs=staging_check_specs("customers", checks.UNIQUE_KEY, checks.ACCOUNTING_IDENTITY),
 )
 def staging_customers(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource, calendar: CalendarResource
 ) -> AssetEvents:
     """End customers, one row per person.
 
@@ -55,7 +55,7 @@ def staging_customers(
 
 def _stage_customers(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     calendar: CalendarResource,
     audit: CheckAudit,
 ) -> dict[str, Any]:

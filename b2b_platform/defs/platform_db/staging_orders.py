@@ -5,7 +5,6 @@ from functools import partial
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from b2b_common.orders import VALID_STATUSES
 from b2b_platform.defs.partitions import BY_MONTH
@@ -32,6 +31,7 @@ from b2b_platform.lib.metadata import column_schemas
 from b2b_platform.lib.resources import CalendarResource, QualityThresholds
 from b2b_platform.lib.sql import bind_variables, sql_file
 from b2b_platform.lib.warehouse import AuditFailed
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice
 
 # ---------------------------------------------------------------- orders and lines
@@ -91,7 +91,7 @@ ORDER_KNOWN = Check("order_known", "Every line belongs to a staged order.")
 )
 def staging_orders(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     calendar: CalendarResource,
     quality: QualityThresholds,
 ) -> AssetEvents:
@@ -111,7 +111,7 @@ def staging_orders(
         results += [(partition_key, r) for r in audit.results]
     combined = checks.combine_months(results)
     schemas = column_schemas(
-        duckdb.database, duckdb.connection_config, ["staging.orders", "staging.order_lines"]
+        duckdb.location(), duckdb.connection_config, ["staging.orders", "staging.order_lines"]
     )
     for entity, key in (
         ("orders", staging_key("orders")),
@@ -131,7 +131,7 @@ def staging_orders(
 
 def _stage_month(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     calendar: CalendarResource,
     quality: QualityThresholds,
     partition_key: str,

@@ -3,7 +3,6 @@
 from typing import Any
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.platform_db.staging_common import (
     SOURCE,
@@ -21,6 +20,7 @@ from b2b_platform.lib.asset_step import (
     published,
 )
 from b2b_platform.lib.metadata import table_metadata
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_writes import Accounting, TableSlice
 
 # ---------------------------------------------------------------- reference tables
@@ -88,7 +88,7 @@ def _reference_asset(
         description=text,
         check_specs=staging_check_specs(name, checks.UNIQUE_KEY, checks.ACCOUNTING_IDENTITY),
     )
-    def _reference(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
+    def _reference(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> AssetEvents:
         table = f"staging.{name}"
         key = staging_key(name)
         audit = CheckAudit(
@@ -107,7 +107,7 @@ def _reference_asset(
 
 def _stage_reference(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     name: str,
     raw_table: str,
     table: str,

@@ -1,7 +1,6 @@
 """How marketing leads turn into client companies that buy."""
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib.asset_step import AssetEvents
 from b2b_platform.lib.report_step import (
@@ -13,6 +12,7 @@ from b2b_platform.lib.report_step import (
 )
 from b2b_platform.lib.resources import CalendarResource
 from b2b_platform.lib.sql import sql_file
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 NAME = "lead_conversion"
 KEY = report_key(NAME)
@@ -35,7 +35,7 @@ QUERY = sql_file(__file__, NAME)
     check_specs=report_check_specs(NAME),
 )
 def lead_conversion(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource, calendar: CalendarResource
 ) -> AssetEvents:
     """Lead conversion per marketing campaign and channel: how many leads came in, how
     many client companies they matched (by CUIT), how many of those bought after the

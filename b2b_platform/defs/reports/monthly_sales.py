@@ -6,7 +6,6 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from b2b_common.dates import add_months
 from b2b_platform.lib.asset_step import AssetEvents
@@ -20,6 +19,7 @@ from b2b_platform.lib.report_step import (
 )
 from b2b_platform.lib.resources import CalendarResource
 from b2b_platform.lib.sql import sql_file
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 NAME = "monthly_sales"
 KEY = report_key(NAME)
@@ -98,7 +98,7 @@ def _revenue_reconciles(
     check_specs=report_check_specs(NAME, TWELVE_MONTHS, REVENUE_RECONCILES),
 )
 def monthly_sales(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource, calendar: CalendarResource
 ) -> AssetEvents:
     """Sales by month over the 12 calendar months ending with the as-of month: orders,
     units, revenue and average order value of valid orders (not cancelled or returned),

@@ -11,7 +11,6 @@ from functools import partial
 from typing import Any
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib.asset_step import (
     AssetEvents,
@@ -33,6 +32,7 @@ from b2b_platform.lib.report_output import (
 )
 from b2b_platform.lib.report_step import report_asset, report_key
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 KEY = report_key("report_files")
 FILES_WRITTEN = Check(
@@ -49,7 +49,7 @@ FILES_WRITTEN = Check(
 )
 def report_files(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     report_dir: DirectoryResource,
     calendar: CalendarResource,
 ) -> AssetEvents:
@@ -77,7 +77,7 @@ def files_written(staging: StagedExport) -> dg.AssetCheckResult:
 
 def _export(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     staging: StagedExport,
     audit: CheckAudit,
     calendar: CalendarResource,

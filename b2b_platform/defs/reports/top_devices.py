@@ -2,7 +2,6 @@
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib.asset_step import AssetEvents
 from b2b_platform.lib.checks import Check
@@ -15,6 +14,7 @@ from b2b_platform.lib.report_step import (
 )
 from b2b_platform.lib.resources import CalendarResource
 from b2b_platform.lib.sql import sql_file
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 NAME = "top_devices"
 KEY = report_key(NAME)
@@ -52,7 +52,7 @@ def _ranked(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
     check_specs=report_check_specs(NAME, RANKED_TOP_FIVE),
 )
 def top_devices(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource, calendar: CalendarResource
 ) -> AssetEvents:
     """The five devices most B2B client users work from in the past 12 months.
 

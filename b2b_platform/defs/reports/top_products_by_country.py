@@ -2,7 +2,6 @@
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.lib.asset_step import AssetEvents
 from b2b_platform.lib.checks import Check
@@ -15,6 +14,7 @@ from b2b_platform.lib.report_step import (
 )
 from b2b_platform.lib.resources import CalendarResource
 from b2b_platform.lib.sql import sql_file
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 NAME = "top_products_by_country"
 KEY = report_key(NAME)
@@ -64,7 +64,7 @@ def _shape(conn: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
     check_specs=report_check_specs(NAME, TOP_THREE_BY_FIVE),
 )
 def top_products_by_country(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, calendar: CalendarResource
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource, calendar: CalendarResource
 ) -> AssetEvents:
     """The five best-selling products (by units) in each of the three countries from
     which the most platform users logged in over the past 12 months, counting the orders

@@ -18,6 +18,7 @@ import polars as pl
 import pyarrow as pa
 
 from b2b_platform.defs.weblogs.not_a_log import drop_absurd_files, not_a_log
+from b2b_platform.lib.arrow_frames import arrow_for_duckdb
 from b2b_platform.lib.asset_step import month_bounds
 from b2b_platform.lib.combined_log import parse_log_lines
 from b2b_platform.lib.file_manifest import InputFile, error_line, failed_file_row
@@ -274,7 +275,7 @@ def commit_unit(
     # conn.register: a registered object stays pinned until the transaction ends, and
     # the month's transaction would hold every unit's rows in memory (8.7 GB at 10M lines).
     # So they stay locals of this frame, which is on the stack while step.commit runs.
-    parsed_lines = parsed.to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841
+    parsed_lines = arrow_for_duckdb(parsed)  # noqa: F841
     batch_files = _batch_files(pieces, load.partition_key)  # noqa: F841
     step.commit(
         [_loaded_lines_slice(parsed_unit, load.partition_key)],
@@ -315,20 +316,22 @@ def _add_line_counts(parsed_unit: ParsedUnit, load: MonthLoad) -> None:
 def _batch_files(pieces: list[FilePiece], partition_key: str) -> pa.Table:
     """The unit's files by their index in it: what the rows' file_index stands for."""
     paths = [piece.manifest["path"] for piece in pieces]
-    return pl.DataFrame(
-        {
-            "file_index": range(len(paths)),
-            "source_file": paths,
-            "file_name": [Path(path).name for path in paths],
-            "partition_key": [partition_key] * len(paths),
-        },
-        schema={
-            "file_index": pl.Int32,
-            "source_file": pl.String,
-            "file_name": pl.String,
-            "partition_key": pl.String,
-        },
-    ).to_arrow()
+    return arrow_for_duckdb(
+        pl.DataFrame(
+            {
+                "file_index": range(len(paths)),
+                "source_file": paths,
+                "file_name": [Path(path).name for path in paths],
+                "partition_key": [partition_key] * len(paths),
+            },
+            schema={
+                "file_index": pl.Int32,
+                "source_file": pl.String,
+                "file_name": pl.String,
+                "partition_key": pl.String,
+            },
+        )
+    )
 
 
 def _loaded_lines_slice(parsed_unit: ParsedUnit, partition_key: str) -> TableSlice:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.partitions import BY_MONTH, all_month_keys
 from b2b_platform.defs.weblogs.loading import (
@@ -54,6 +53,7 @@ from b2b_platform.lib.resources import (
     QualityThresholds,
 )
 from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_schema import scalar, table_exists
 from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice, utc_now
 
@@ -81,7 +81,7 @@ CHECKS = (LINES_ACCOUNTED, FILE_ACCOUNTING, checks.MANIFEST_CONSISTENT, REJECT_R
 )
 def raw_weblogs(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     log_dir: DirectoryResource,
     quality: QualityThresholds,
     calendar: CalendarResource,
@@ -129,7 +129,7 @@ def raw_weblogs(
     month_metadata(context, per_month, "lines_loaded")
     yield dg.MaterializeResult(
         metadata={
-            **schema_metadata(duckdb.database, duckdb.connection_config, TABLE),
+            **schema_metadata(duckdb.location(), duckdb.connection_config, TABLE),
             "months": months_markdown(per_month),
             "files_failed": _bullets(failed),
             "files_skipped": _bullets(skipped),

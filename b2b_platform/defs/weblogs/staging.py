@@ -7,12 +7,12 @@ import dagster as dg
 import duckdb
 import iptocc
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
 from b2b_platform.defs.partitions import BY_MONTH
 from b2b_platform.defs.weblogs.raw import KEY as RAW_KEY
 from b2b_platform.defs.weblogs.raw import SOURCE
 from b2b_platform.lib import checks
+from b2b_platform.lib.arrow_frames import arrow_for_duckdb
 from b2b_platform.lib.asset_step import (
     SINGLE_RUN,
     WAREHOUSE_POOL,
@@ -26,6 +26,7 @@ from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import schema_metadata
 from b2b_platform.lib.user_agents import describe_user_agents
 from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep
+from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_schema import scalar, table_exists
 from b2b_platform.lib.warehouse_writes import Accounting, TableSlice
 
@@ -92,7 +93,9 @@ IP_SCHEMA: dict[str, pl.DataType] = {
     pool=WAREHOUSE_POOL,
     check_specs=[check.spec(KEY) for check in CHECKS],
 )
-def staging_web_requests(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> AssetEvents:
+def staging_web_requests(
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource
+) -> AssetEvents:
     """Web requests, enriched for analysis (a view over raw.weblogs; runs add cache values).
 
     Country from the client IP (iptocc, offline, looked up once per distinct IP and kept
@@ -121,7 +124,7 @@ def staging_web_requests(context: dg.AssetExecutionContext, duckdb: DuckDBResour
         metadata={
             "dagster/row_count": sum(m["requests"] for m in per_month.values()),
             "user_agents_deferred": sum(m["user_agents_deferred"] for m in per_month.values()),
-            **schema_metadata(duckdb.database, duckdb.connection_config, "staging.web_requests"),
+            **schema_metadata(duckdb.location(), duckdb.connection_config, "staging.web_requests"),
             "months": months_markdown(per_month),
         },
         check_results=checks.combine_months(results),
@@ -257,8 +260,8 @@ def _stage_month(step: WarehouseStep, partition_key: str, audit: CheckAudit) -> 
     # Python runs once per distinct value never seen before, never once per line.
     new_agents, deferred = _new_user_agents(conn, partition_key, MAX_NEW_USER_AGENTS)
     new_ips = _ips_to_look_up(conn, partition_key)
-    conn.register("new_agents", describe_user_agents(new_agents).to_arrow())
-    conn.register("new_ips", describe_ips(new_ips).to_arrow())
+    conn.register("new_agents", arrow_for_duckdb(describe_user_agents(new_agents)))
+    conn.register("new_ips", arrow_for_duckdb(describe_ips(new_ips)))
     read = scalar(conn, "SELECT count(*) FROM raw.weblogs WHERE partition_key = ?", [partition_key])
     result = step.commit(
         [

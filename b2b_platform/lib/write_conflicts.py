@@ -1,0 +1,44 @@
+"""A transaction that lost a write conflict to another writer, tried again.
+
+A DuckDB file has one writer, so it never conflicts. A lake has many: DuckLake refuses
+the commit of a transaction that deletes rows from a data file another transaction
+changed since it began (two steps replacing slices that share a file, or updating run
+records that compaction merged into one file). The loser's work was rolled back whole;
+doing it again on the newer snapshot is all it takes.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import duckdb
+
+T = TypeVar("T")
+CONFLICT_ATTEMPTS = 8
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.TransactionException) and "conflict" in str(exc).lower()
+
+
+def retry_on_conflict(
+    action: Callable[[], T],
+    *,
+    attempts: int = CONFLICT_ATTEMPTS,
+    on_retry: Callable[[str], None] | None = None,
+) -> T:
+    """Run `action` (a whole transaction), again after a write conflict, with a growing,
+    jittered pause so that two writers do not collide again in step."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except duckdb.TransactionException as exc:
+            if not is_write_conflict(exc) or attempt == attempts:
+                raise
+            if on_retry is not None:
+                on_retry(f"write conflict with another writer, attempt {attempt} of {attempts}")
+            time.sleep(random.uniform(0.5, 1.0) * min(0.1 * 2**attempt, 5.0))
+    raise AssertionError("unreachable")
