@@ -37,8 +37,10 @@ browser-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 
-test: $(STAMP) browser-deps
-	$(BIN)/pytest -q
+# the default environment, then the lake profile's tests in theirs (DuckDB 1.4 + DuckLake)
+test: $(STAMP) $(LAKE_STAMP) browser-deps
+	$(BIN)/pytest -q -m "not lake"
+	$(LAKE_VENV)/bin/pytest -q -m lake
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

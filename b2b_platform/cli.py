@@ -172,6 +172,8 @@ def _run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from b2b_platform.definitions import defs
+    from b2b_platform.lib.asset_step import WAREHOUSE_POOL
+    from b2b_platform.lib.dagster_api import set_pool_limit
     from b2b_platform.lib.runner import (
         RunOutcome,
         fail_abandoned_runs,
@@ -185,8 +187,10 @@ def _run(args: argparse.Namespace) -> int:
     # Dagster's code and definitions live as long as the process: leave them out of the
     # cyclic collector's passes, which otherwise re-walk them again and again mid-load
     gc.freeze()
-    with single_cli_run(home):
+    with single_cli_run(home, exclusive=settings.warehouse_writers == 1):
         instance = dg.DagsterInstance.get()
+        # one writer at a time for a file, B2B_LAKE_WRITERS for a lake
+        set_pool_limit(instance, WAREHOUSE_POOL, settings.warehouse_writers)
         abandoned = fail_abandoned_runs(instance)
         if abandoned:
             print(f"marked {abandoned} run(s) of a killed `b2b run` as failed")
@@ -211,6 +215,7 @@ def _run(args: argparse.Namespace) -> int:
             outcome = run_stages(
                 definitions, instance, keys, print, stop, queue,
                 record_break=lambda run_id: _record_break(instance, settings, run_id), plan=plan,
+                writers=settings.warehouse_writers,
             )  # fmt: skip
     elapsed = time.perf_counter() - started
     if outcome.interrupted:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from b2b_platform.lib.runner import RunOutcome, run_stages
 from b2b_platform.lib.selection import resolve_selection
+from b2b_platform.lib.warehouse_connection import warehouse_connection
+from b2b_platform.lib.warehouse_location import WarehouseLocation
 
 # Columns that legitimately differ between two runs over the same data.
 VOLATILE_COLUMNS = {
@@ -43,14 +44,15 @@ def materialize(
 
 
 def snapshot(
-    warehouse: Path, schemas: tuple[str, ...] = ("raw", "staging", "quarantine", "etl")
+    warehouse: Path | WarehouseLocation,
+    schemas: tuple[str, ...] = ("raw", "staging", "quarantine", "etl"),
 ) -> dict:
-    """Every table's rows (volatile columns left out), sorted, for equality checks."""
-    conn = duckdb.connect(str(warehouse), read_only=True)
-    try:
+    """Every table's rows (volatile columns left out), sorted, for equality checks: of a
+    warehouse file or a lake."""
+    with warehouse_connection(warehouse, read_only=True) as conn:
         tables = conn.execute(
             "SELECT table_schema || '.' || table_name FROM information_schema.tables"
-            " WHERE list_contains(?, table_schema)"
+            " WHERE list_contains(?, table_schema) AND table_catalog = current_database()"
             " AND table_name NOT IN ('run_log', 'slice_versions') ORDER BY 1",
             [list(schemas)],
         ).fetchall()
@@ -60,13 +62,8 @@ def snapshot(
             kept = ", ".join(f'"{c}"' for c in columns if c not in VOLATILE_COLUMNS)
             result[table] = conn.execute(f"SELECT {kept} FROM {table} ORDER BY ALL").fetchall()
         return result
-    finally:
-        conn.close()
 
 
-def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
-    conn = duckdb.connect(str(warehouse), read_only=True)
-    try:
+def query(warehouse: Path | WarehouseLocation, sql: str, params: list | None = None) -> list[tuple]:
+    with warehouse_connection(warehouse, read_only=True) as conn:
         return conn.execute(sql, params or []).fetchall()
-    finally:
-        conn.close()

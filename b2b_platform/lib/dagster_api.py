@@ -55,3 +55,16 @@ def last_event_time(instance: dg.DagsterInstance, run_id: str) -> dt.datetime | 
     if not records:
         return None
     return dt.datetime.fromtimestamp(records[0].timestamp, dt.UTC).replace(tzinfo=None)
+
+
+def set_pool_limit(instance: dg.DagsterInstance, pool: str, limit: int) -> None:
+    """Let `limit` steps of `pool` run at once in this instance, whatever its dagster.yaml's
+    default_limit says (EventLogStorage.set_concurrency_slots)."""
+    instance.event_log_storage.set_concurrency_slots(pool, limit)
+
+
+def pool_limit(instance: dg.DagsterInstance, pool: str) -> int | None:
+    """The limit set for `pool`, None when only the default applies
+    (EventLogStorage.get_concurrency_info)."""
+    info = instance.event_log_storage.get_concurrency_info(pool)
+    return info.slot_count if info.slot_count else None

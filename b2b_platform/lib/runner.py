@@ -37,12 +37,15 @@ from b2b_platform.lib.dagster_api import (
     fail_run,
     free_pool_slots,
 )
+from b2b_platform.lib.month_fanout import ChildProcessStages, month_chunks, run_month_chunks
+from b2b_platform.lib.processes import process_alive
 from b2b_platform.lib.run_queue import RunQueue
 from b2b_platform.lib.selection import plan_stages
 from b2b_platform.lib.stage_launchers import (
     IN_PROCESS_TAG,
     PARTITION_RANGE_END,
     PARTITION_RANGE_START,
+    PROCESS_TAG,
     RUN_TAG,
     FinishedRun,
     InProcessStages,
@@ -71,8 +74,12 @@ class RunOutcome:
 
 
 @contextmanager
-def single_cli_run(dagster_home: Path) -> Iterator[None]:
-    """Refuse a second concurrent `b2b run`: one process writes the warehouse at a time."""
+def single_cli_run(dagster_home: Path, exclusive: bool = True) -> Iterator[None]:
+    """Refuse a second concurrent `b2b run` on a warehouse file, which one process writes
+    at a time; a lake (not `exclusive`) takes several at once."""
+    if not exclusive:
+        yield
+        return
     dagster_home.mkdir(parents=True, exist_ok=True)
     lock_path = dagster_home / "b2b-run.lock"
     with open(lock_path, "w") as handle:
@@ -90,7 +97,7 @@ def single_cli_run(dagster_home: Path) -> Iterator[None]:
 def fail_abandoned_runs(instance: dg.DagsterInstance) -> int:
     """Mark runs an earlier, killed `b2b run` left as STARTED as failed in Dagster.
 
-    Called while holding the CLI lock, so no other `b2b run` can own them.
+    A run whose `b2b run` process still runs (beside this one, on a lake) is left alone.
     """
     records = instance.get_run_records(
         filters=dg.RunsFilter(
@@ -99,12 +106,19 @@ def fail_abandoned_runs(instance: dg.DagsterInstance) -> int:
             tags={RUN_TAG: "b2b run", IN_PROCESS_TAG: "true"},
         )
     )
-    for record in records:
+    abandoned = [r for r in records if not _owner_alive(r.dagster_run.tags.get(PROCESS_TAG))]
+    for record in abandoned:
         fail_run(instance, record.dagster_run, "the `b2b run` process died during this run")
         # A killed process never releases its pool slot; without this the next run
         # would wait forever for `duckdb_warehouse`.
         free_pool_slots(instance, record.dagster_run.run_id)
-    return len(records)
+    return len(abandoned)
+
+
+def _owner_alive(process: str | None) -> bool:
+    """Whether the `b2b run` process of a run (its `host:pid` tag) still runs."""
+    host, _, pid = (process or "").rpartition(":")
+    return bool(pid.isdigit()) and process_alive(int(pid), host)
 
 
 DAGSTER_WRAPPERS = ("Error occurred while", "Exceeded max_retries")
@@ -142,18 +156,33 @@ def run_stages(
     queue: RunQueue | None = None,
     record_break: Callable[[str], None] | None = None,
     plan: StalePlan | None = None,
+    writers: int = 1,
 ) -> RunOutcome:
     """Run the stages in order, in this process or, given a queue, through the daemon.
     When `stop` is set (a signal arrived) or a run was interrupted, no further stage
     starts: they are listed as not started, and `record_break` gets the id of the run
     that was interrupted, to put the break on record even if no step was in flight.
     With a plan, a monthly stage covers only the months from its first stale month to
-    its last, not every month."""
+    its last, not every month. With `writers` above one (a lake), a monthly stage's
+    months are split into that many runs, which run at once."""
     graph = asset_graph(defs)
     stop = stop or threading.Event()
-    launcher: StageLauncher = (
-        QueuedStages(queue, instance, echo, stop) if queue else InProcessStages(defs, instance)
-    )
+
+    def new_launcher() -> StageLauncher:
+        if queue:
+            return QueuedStages(queue, instance, echo, stop)
+        return InProcessStages(defs, instance)
+
+    launcher = new_launcher()
+
+    def new_month_launcher() -> StageLauncher:  # months side by side, each run alone
+        return (
+            QueuedStages(queue, instance, echo, stop)
+            if queue
+            else ChildProcessStages(instance, stop)
+        )
+
+    fanout = (new_month_launcher, writers) if writers > 1 else None
     outcome = RunOutcome()
     stages = plan_stages(graph, keys)
     started = 0
@@ -163,7 +192,7 @@ def run_stages(
                 outcome.interrupted = True
                 break
             started += 1
-            _run_stage(graph, instance, launcher, stage, outcome, echo, plan)
+            _run_stage(graph, instance, launcher, stage, outcome, echo, plan, fanout)
     except KeyboardInterrupt:  # a signal, wherever it found us (Dagster's own runs excepted)
         outcome.interrupted = True
     if outcome.interrupted:
@@ -188,6 +217,7 @@ def _run_stage(
     outcome: RunOutcome,
     echo: Callable[[str], None],
     plan: StalePlan | None,
+    fanout: tuple[Callable[[], StageLauncher], int] | None = None,
 ) -> None:
     names = _names(stage)
     if _depends_on(graph, stage.keys, outcome.failed_assets):
@@ -208,6 +238,9 @@ def _run_stage(
             stale = {m for key in stage.keys for m in plan.slices.get(key, ())}
             if stale:  # the range from the first stale month to the last
                 months = [m for m in months if min(stale) <= m <= max(stale)]  # type: ignore[type-var, operator]
+        if fanout is not None and len(months) > 1:  # a lake: ranges of months side by side
+            _run_month_chunks(stage, tags, label, months, fanout, outcome, echo)
+            return
         # one run over every month (single-run backfill policy); each month commits alone
         tags[PARTITION_RANGE_START], tags[PARTITION_RANGE_END] = months[0], months[-1]
         label += f" [{months[0][:7]}..{months[-1][:7]}]"
@@ -216,6 +249,23 @@ def _run_stage(
     scope = f"{_count(stage)}, {month_span(months)}" if months else _count(stage)
     seconds = time.perf_counter() - started
     _account(finished, stage, scope, outcome, echo, len(months), f"{scope} in {seconds:.1f} s")
+
+
+def _run_month_chunks(
+    stage: Stage,
+    tags: dict[str, str],
+    label: str,
+    months: list[str],
+    fanout: tuple[Callable[[], StageLauncher], int],
+    outcome: RunOutcome,
+    echo: Callable[[str], None],
+) -> None:
+    new_launcher, writers = fanout
+    for chunk, finished, seconds in run_month_chunks(
+        new_launcher, stage, tags, label, month_chunks(months, writers)
+    ):
+        scope = f"{_count(stage)}, {month_span(chunk)}"
+        _account(finished, stage, scope, outcome, echo, len(chunk), f"{scope} in {seconds:.1f} s")
 
 
 def _count(stage: Stage) -> str:
@@ -257,7 +307,7 @@ def _account(
             + (f"  (failed checks: {', '.join(failed_checks)})" if failed_checks else "")
         )
         return
-    failures = _run_failures(stage, events, interrupted)
+    failures = _run_failures(stage, events, interrupted) if not finished.error else [finished.error]
     outcome.failed_assets |= set(stage.keys) - materialized
     outcome.failed_runs.append(f"{label}: {'; '.join(failures)}")
     echo(f"  FAILED  {label}: {'; '.join(failures)} (run {finished.run_id[:8]})")

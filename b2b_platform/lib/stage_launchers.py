@@ -12,10 +12,12 @@ from typing import Protocol
 
 import dagster as dg
 
+from b2b_platform.lib.processes import this_process
 from b2b_platform.lib.run_queue import RunQueue
 
 RUN_TAG = "b2b/launched_by"
 IN_PROCESS_TAG = "b2b/in_process"  # the run executed inside the `b2b run` process
+PROCESS_TAG = "b2b/process"  # host:pid of that process, to tell a live one from a killed one
 REFRESH_JOB = "b2b_refresh"  # the job `b2b run` launches its runs as
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
@@ -33,6 +35,7 @@ class FinishedRun:
     events: list[dg.DagsterEvent]
     success: bool
     interrupted: bool = False
+    error: str | None = None  # why the run ended when its process did not say (killed)
 
 
 class StageLauncher(Protocol):
@@ -49,14 +52,16 @@ class InProcessStages:
         self.instance = instance
         self.run_id: str | None = None
 
-    def run(self, stage: Stage, tags: dict[str, str], label: str) -> FinishedRun:
-        self.run_id = str(uuid.uuid4())
+    def run(
+        self, stage: Stage, tags: dict[str, str], label: str, run_id: str | None = None
+    ) -> FinishedRun:
+        self.run_id = run_id or str(uuid.uuid4())
         result = self.job.execute_in_process(
             run_id=self.run_id,
             instance=self.instance,
             asset_selection=list(stage.keys),
             raise_on_error=False,
-            tags={**tags, IN_PROCESS_TAG: "true"},
+            tags={**tags, IN_PROCESS_TAG: "true", PROCESS_TAG: this_process()},
             # the CLI prints one line per run and each failure's cause; stack traces and
             # the full event log are in the UI, under the run id the failure line names
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},

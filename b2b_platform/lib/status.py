@@ -7,7 +7,9 @@ from pathlib import Path
 
 import duckdb
 
+from b2b_platform.lib.lake import lake_summary
 from b2b_platform.lib.report_output import Report, text_table
+from b2b_platform.lib.warehouse_location import WarehouseLocation
 from b2b_platform.lib.warehouse_schema import table_exists
 
 
@@ -64,10 +66,10 @@ STATUS_TABLES: tuple[tuple[str, str], ...] = (
 )
 
 
-def status_report(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
+def status_report(conn: duckdb.DuckDBPyConnection, warehouse: WarehouseLocation) -> str:
     if not table_exists(conn, "etl.run_log"):
-        return f"warehouse {warehouse} has no runs yet: run `b2b run`"
-    parts = [f"Warehouse {warehouse}\n"]
+        return f"warehouse {warehouse.describe()} has no runs yet: run `b2b run`"
+    parts = ["\n".join(_warehouse_lines(conn, warehouse)) + "\n"]
     parts += [_table(conn, title, sql) for title, sql in STATUS_TABLES]
     failing = conn.execute(
         """SELECT asset_key, coalesce(partition_key[:7], '') AS month,
@@ -99,6 +101,14 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
         if rows:
             parts.append(title + "\n" + "\n".join(f"  {p}: {e}" for p, e in rows))
     return "\n".join(parts)
+
+
+def _warehouse_lines(conn: duckdb.DuckDBPyConnection, warehouse: WarehouseLocation) -> list[str]:
+    """Where the warehouse is and how big: a file's size, or a lake's snapshot and size."""
+    if warehouse.is_lake:
+        return [f"Warehouse {warehouse.describe()}", *lake_summary(conn).lines()]
+    size = warehouse.file_path.stat().st_size if warehouse.file_path.exists() else 0
+    return [f"Warehouse {warehouse.describe()} ({size / 2**20:,.1f} MiB)"]
 
 
 def pending_failures_report(pending: Path | None) -> str:

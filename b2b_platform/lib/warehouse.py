@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import duckdb
 
 from b2b_platform.lib import slice_versions
 from b2b_platform.lib.loaded_files import loaded_files_path, write_loaded_files
+from b2b_platform.lib.processes import process_alive
 from b2b_platform.lib.run_log import drain_pending_failures, pending_failures_file
 from b2b_platform.lib.sql import bind_variables
 from b2b_platform.lib.warehouse_connection import warehouse_connection
@@ -31,6 +32,7 @@ from b2b_platform.lib.warehouse_writes import (
     CommitResult,
     QuarantineSlice,
     TableSlice,
+    create_missing_tables,
     fault_point,
     record_accounting,
     replace_quarantine,
@@ -40,6 +42,7 @@ from b2b_platform.lib.warehouse_writes import (
     utc_now,
 )
 from b2b_platform.lib.write_conflicts import retry_on_conflict
+from b2b_platform.lib.writer_sections import exclusive_section
 
 # ---------------------------------------------------------------- the step
 
@@ -97,12 +100,18 @@ class WarehouseStep:
         self.up_to_date = False  # every slice's recorded input version is the current one
         self.previous_inputs: str | None = None  # JSON of what the (first) slice was built from
 
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """A section no other writer runs at the same time (see writer_sections)."""
+        location = self._database if isinstance(self._database, WarehouseLocation) else None
+        return exclusive_section(location, name)
+
     # -- lifecycle
 
     def begin(self) -> list[tuple[str, str, str | None]]:
         """Create the etl tables, mark dead runs interrupted, record this step as running."""
         # two writers creating a new lake's tables at once: the loser finds them made
-        retry_on_conflict(lambda: ensure_warehouse_schema(self.conn), on_retry=self._log)
+        with self.exclusive("table definitions"):  # on a lake, see create_missing_tables
+            ensure_warehouse_schema(self.conn)
         interrupted = self._sweep_dead_runs()
         drain_pending_failures(self.conn, self._pending_failures)
         state = loaded_files_path(self._database) if self._database is not None else None
@@ -131,7 +140,7 @@ class WarehouseStep:
             "SELECT run_id, asset_key, partition_key, started_at, pid, hostname"
             " FROM etl.run_log WHERE status = 'running'"
         ).fetchall()
-        dead = [row[:4] for row in running if not self._shared or not _alive(row[4], row[5])]
+        dead = [row[:4] for row in running if not self._shared or not process_alive(row[4], row[5])]
         return retry_on_conflict(lambda: self._mark_interrupted(dead), on_retry=self._log)
 
     def _mark_interrupted(
@@ -240,6 +249,9 @@ class WarehouseStep:
         )  # fmt: skip
         if self.in_transaction:  # a transaction left open cannot be done again alone
             return once()
+        if self._shared:
+            with self.exclusive("table definitions"):
+                create_missing_tables(self.conn, [*slices, *records])
         return retry_on_conflict(once, on_retry=self._log)
 
     def _commit_once(
@@ -343,24 +355,6 @@ class WarehouseStep:
         fault_point(self.asset_key, self.partition_key)
         self.conn.execute("COMMIT")
         self.in_transaction = False
-
-
-def _alive(pid: int | None, hostname: str | None) -> bool:
-    """Whether the process that recorded a step still runs (unknowable on another host,
-    so taken as alive there: its run's failure is recorded by the run-failure sensor)."""
-    if hostname != socket.gethostname():
-        return True
-    if pid is None:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextmanager

@@ -26,6 +26,7 @@ LAKE_EXTENSIONS = ("ducklake", "postgres_scanner")
 DEFAULT_WAREHOUSE = Path("data") / "warehouse" / "b2b.duckdb"
 # how many steps may write a lake at once when B2B_LAKE_WRITERS is unset
 DEFAULT_LAKE_WRITERS = 4
+SNAPSHOT_RETRIES = 30
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,11 @@ class WarehouseLocation:
         if self.is_lake:
             raise ValueError(f"{self.describe()} is a lake, not a file")
         return Path(self.target)
+
+    @property
+    def catalog_conninfo(self) -> str:
+        """The PostgreSQL conninfo of a lake's catalog database."""
+        return self.target[len(LAKE_PREFIX) :].removeprefix("postgres:")
 
     def exists(self) -> bool:
         """Whether there is a warehouse to read: a file on disk, or a lake its catalog
@@ -131,6 +137,9 @@ def open_lake(
         attach = f"ATTACH {_quoted(location.target)} AS {LAKE_CATALOG}"
         conn.execute(attach + (f" ({', '.join(options)})" if options else ""))
         conn.execute(f"USE {LAKE_CATALOG}")
+        # writers committing at the same moment race for the next snapshot id; DuckLake
+        # tries again with a growing pause, by default only 10 times: too few for a busy lake
+        conn.execute(f"SET ducklake_max_retry_count = {SNAPSHOT_RETRIES}")
     except duckdb.Error as exc:
         conn.close()
         first = str(exc).splitlines()[0][:300]

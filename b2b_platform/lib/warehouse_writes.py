@@ -19,6 +19,7 @@ from b2b_platform.lib.warehouse_schema import scalar, table_exists
 
 FAULT_ENV = "B2B_FAULT_KILL_BEFORE_COMMIT"
 SLOW_ENV = "B2B_FAULT_SLOW_BEFORE_COMMIT"
+RELEASE_ENV = "B2B_FAULT_RELEASE_FILE"  # SLOW_ENV holds until this file exists (a test says go)
 
 
 def utc_now() -> dt.datetime:
@@ -89,7 +90,10 @@ def fault_point(asset_key: str, partition_key: str | None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if os.environ.get(SLOW_ENV) in here:
         print(f"fault: holding {asset_key} before its commit", file=sys.stderr, flush=True)
-        time.sleep(60)  # a stop signal arrives here, mid-write
+        # a stop signal arrives here, mid-write; or a test lets it go on by a file
+        release, deadline = os.environ.get(RELEASE_ENV), time.monotonic() + 60
+        while time.monotonic() < deadline and not (release and os.path.exists(release)):
+            time.sleep(0.1)
 
 
 def columns_of(conn: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
@@ -115,6 +119,23 @@ def replace_slice(conn: duckdb.DuckDBPyConnection, s: TableSlice) -> int:
     inserted = conn.execute(f"INSERT INTO {s.table} BY NAME SELECT * FROM _new_slice").fetchall()
     conn.execute("DROP VIEW _new_slice")
     return int(inserted[0][0])
+
+
+def create_missing_tables(conn: duckdb.DuckDBPyConnection, slices: Sequence[TableSlice]) -> None:
+    """Create, empty and committed, the tables these slices go to that do not exist yet.
+
+    On a lake, two writers that each create a table inside their write transaction can
+    both commit, the later table replacing the earlier and its rows with it (seen with
+    DuckLake 0.3: months loaded at once into a new raw.weblogs lost all but two). So a
+    lake's writers create tables first, one at a time (see writer_sections), and write
+    their slices into tables that already exist.
+    """
+    for s in slices:
+        if s.where is not None and not table_exists(conn, s.table):
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s.table.split('.')[0]}")
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {s.table} AS SELECT * FROM ({s.query}) LIMIT 0"
+            )
 
 
 def replace_view(conn: duckdb.DuckDBPyConnection, view: str, query: str) -> None:

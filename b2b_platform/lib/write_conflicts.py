@@ -21,7 +21,12 @@ CONFLICT_ATTEMPTS = 8
 
 
 def is_write_conflict(exc: BaseException) -> bool:
-    return isinstance(exc, duckdb.TransactionException) and "conflict" in str(exc).lower()
+    """A commit another writer got in the way of: a conflict on the same data, or
+    DuckLake's own retries of a snapshot taken at the same moment run out."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.TransactionException) and (
+        "conflict" in text or "maximum retry count" in text
+    )
 
 
 def retry_on_conflict(

@@ -28,7 +28,7 @@ from b2b_platform.lib.user_agents import describe_user_agents
 from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep
 from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_schema import scalar, table_exists
-from b2b_platform.lib.warehouse_writes import Accounting, TableSlice
+from b2b_platform.lib.warehouse_writes import Accounting, CommitResult, TableSlice
 
 KEY = dg.AssetKey(["staging", "web_requests"])
 REQUESTS_ACCOUNTED = checks.ACCOUNTING_IDENTITY.described(
@@ -253,10 +253,10 @@ def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
     return address
 
 
-def _stage_month(step: WarehouseStep, partition_key: str, audit: CheckAudit) -> dict[str, int]:
+def _add_to_caches_and_stage(
+    step: WarehouseStep, partition_key: str, audit: CheckAudit
+) -> tuple[CommitResult, list[str], int, list[str]]:
     conn = step.conn
-    if not table_exists(conn, "raw.weblogs"):
-        return {"requests": 0, "new_user_agents": 0, "user_agents_deferred": 0, "new_ips": 0}
     # Python runs once per distinct value never seen before, never once per line.
     new_agents, deferred = _new_user_agents(conn, partition_key, MAX_NEW_USER_AGENTS)
     new_ips = _ips_to_look_up(conn, partition_key)
@@ -295,6 +295,17 @@ def _stage_month(step: WarehouseStep, partition_key: str, audit: CheckAudit) -> 
         ],
         audit=audit,
     )
+    return result, new_agents, deferred, new_ips
+
+
+def _stage_month(step: WarehouseStep, partition_key: str, audit: CheckAudit) -> dict[str, int]:
+    conn = step.conn
+    if not table_exists(conn, "raw.weblogs"):
+        return {"requests": 0, "new_user_agents": 0, "user_agents_deferred": 0, "new_ips": 0}
+    # Months staged at once on a lake would each find a value new and both add it to
+    # the shared caches: finding the new values and adding them is one writer's at a time.
+    with step.exclusive("weblog lookup caches"):
+        result, new_agents, deferred, new_ips = _add_to_caches_and_stage(step, partition_key, audit)
     return {
         "requests": result.by_entity["web_requests"]["rows_loaded"],
         "new_user_agents": len(new_agents),

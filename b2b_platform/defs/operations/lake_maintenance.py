@@ -1,0 +1,63 @@
+"""Upkeep of a lake warehouse: every night its small files are merged, snapshots older
+than a week expire and the files no snapshot reads are deleted. Writers go on meanwhile.
+Only a lake has it: a DuckDB file keeps itself compact."""
+
+import datetime as dt
+
+import dagster as dg
+
+from b2b_platform.defs.operations.default_status import schedule_status
+from b2b_platform.lib.lake import DEFAULT_SNAPSHOT_RETENTION, maintain_lake
+from b2b_platform.lib.settings import Settings
+from b2b_platform.lib.warehouse_connection import warehouse_connection
+from b2b_platform.lib.warehouse_resource import WarehouseResource
+from b2b_platform.lib.write_conflicts import retry_on_conflict
+
+
+class LakeMaintenanceConfig(dg.Config):
+    # snapshots younger than this stay readable (time travel, readers of an older one)
+    keep_snapshots_days: float = DEFAULT_SNAPSHOT_RETENTION.days
+
+
+@dg.op(tags={"kind": "ducklake"})
+def compact_lake(
+    context: dg.OpExecutionContext, config: LakeMaintenanceConfig, duckdb: WarehouseResource
+) -> None:
+    """Merge the lake's small files, expire old snapshots and delete unreferenced files."""
+    keep = dt.timedelta(days=config.keep_snapshots_days)
+    with warehouse_connection(duckdb.location(), config=duckdb.connection_config) as conn:
+        counts = retry_on_conflict(lambda: maintain_lake(conn, keep), on_retry=context.log.info)
+    context.log.info(f"lake maintenance: {counts}")
+    context.add_output_metadata(
+        {name: dg.MetadataValue.int(value) for name, value in counts.items()}
+    )
+
+
+@dg.job(
+    description="Lake upkeep: small files merged, snapshots older than a week expired, "
+    "unreferenced Parquet files deleted (DuckLake's maintenance functions)."
+)
+def lake_maintenance_job() -> None:
+    compact_lake()
+
+
+def build_lake_maintenance(status: dg.DefaultScheduleStatus) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name="lake_maintenance",
+        job=lake_maintenance_job,
+        cron_schedule="30 5 * * *",  # after the 03:00 daily refresh
+        execution_timezone="America/Argentina/Buenos_Aires",
+        default_status=status,
+        description="Every night after the refresh: the lake's files merged and old snapshots "
+        "expired (lake mode only).",
+    )
+
+
+@dg.definitions
+def lake_upkeep() -> dg.Definitions:
+    settings = Settings.from_env()
+    if not settings.warehouse.is_lake:
+        return dg.Definitions()
+    return dg.Definitions(
+        jobs=[lake_maintenance_job], schedules=[build_lake_maintenance(schedule_status(settings))]
+    )

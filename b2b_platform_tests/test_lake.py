@@ -1,0 +1,243 @@
+"""The warehouse on DuckLake, with its catalog in the real PostgreSQL: the same build as
+a file, several writers at once, and a writer killed mid-commit.
+
+These run in the lake profile's environment (`make install-lake`), where DuckDB has the
+DuckLake and PostgreSQL extensions from their wheels; `make test` runs them there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from b2b_platform.lib.warehouse_location import WarehouseLocation
+from b2b_platform.lib.warehouse_writes import FAULT_ENV, RELEASE_ENV, SLOW_ENV
+from b2b_platform_tests.helpers import materialize, query, snapshot, warehouse_env
+
+pytestmark = [pytest.mark.lake, pytest.mark.postgres, pytest.mark.slow]
+
+BUILT_SCHEMAS = ("raw", "staging", "core", "reports", "quarantine", "etl")
+# the accounting identity, per entity and month: nothing read vanishes
+IDENTITY_BROKEN = """
+    SELECT source, entity, partition_key FROM etl.record_accounting
+    WHERE rows_read <> rows_loaded + rows_rejected + rows_merged"""
+
+
+def _admin(postgres_url: str, statement: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(postgres_url.replace("/test", "/postgres"))
+    conn.autocommit = True
+    try:
+        conn.cursor().execute(statement)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def lake(postgres_url: str, tmp_path: Path) -> Iterator[WarehouseLocation]:
+    """A new, empty lake: its own catalog database and data directory."""
+    database = f"b2b_lake_{uuid.uuid4().hex[:10]}"
+    _admin(postgres_url, f"CREATE DATABASE {database}")
+    try:
+        yield WarehouseLocation(
+            target=f"ducklake:postgres:dbname={database} host=127.0.0.1 user=postgres",
+            data_path=str(tmp_path / "lake"),
+        )
+    finally:
+        _admin(postgres_url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+def _lake_env(data_dir: Path, tmp_path: Path, lake: WarehouseLocation) -> dict[str, str]:
+    env = warehouse_env(data_dir, tmp_path / "unused.duckdb")
+    env.pop("B2B_WAREHOUSE_PATH")
+    return {**env, "B2B_WAREHOUSE": lake.target, "B2B_LAKE_DATA_PATH": lake.data_path}
+
+
+def _b2b(env: dict[str, str], *args: str, extra: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "b2b_platform.cli", *args],
+        env={**os.environ, **env, **(extra or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _finish(child: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
+    out, _ = child.communicate(timeout=timeout)
+    return child.returncode, out
+
+
+def test_full_build_on_a_lake_equals_the_file_build(
+    lake, tiny_sources, built_warehouse, tmp_path, monkeypatch
+):
+    data_dir, _ = tiny_sources
+    for key, value in _lake_env(data_dir, tmp_path, lake).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("B2B_WAREHOUSE_PATH", raising=False)
+    outcome = materialize()
+    assert outcome.ok, outcome.failed_runs
+    assert not outcome.failed_checks, outcome.failed_checks
+
+    in_lake, in_file = snapshot(lake, BUILT_SCHEMAS), snapshot(built_warehouse, BUILT_SCHEMAS)
+    assert in_lake.keys() == in_file.keys()
+    for table in in_file:
+        assert in_lake[table] == in_file[table], table
+    assert len(in_lake["reports.monthly_sales"]) == 12
+    # the data are Parquet files under the data path, the catalog in PostgreSQL
+    assert list(Path(lake.data_path).rglob("*.parquet"))
+    assert not query(lake, IDENTITY_BROKEN)
+
+    status = _b2b(_lake_env(data_dir, tmp_path, lake), "status")
+    code, out = _finish(status)
+    assert code == 0, out
+    assert "Lake snapshot" in out and "Lake size" in out and "data files" in out
+    report = _b2b(_lake_env(data_dir, tmp_path, lake), "report", "top_devices")
+    code, out = _finish(report)
+    assert code == 0, out
+    assert "top_devices (5 rows)" in out
+
+
+def _held(child: subprocess.Popen) -> None:
+    """Wait until `child` holds its transaction open (the slow fault point says so)."""
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.startswith("fault: holding"):
+            return
+    raise AssertionError(f"the writer ended without reaching its commit: {child.wait()}")
+
+
+def _hold(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """The environment that holds September's web-log commit open until `release` exists."""
+    release = tmp_path / "release"
+    return {SLOW_ENV: "raw/weblogs@2026-09-01", RELEASE_ENV: str(release)}, release
+
+
+def _platform_loaded(env: dict[str, str], home: Path) -> None:
+    """The platform's tables, which web requests and leads are matched against."""
+    code, out = _finish(
+        _b2b(env, "run", "--select", "tag:source=platform_db", extra={"DAGSTER_HOME": str(home)})
+    )
+    assert code == 0, out
+
+
+def test_two_writers_on_different_sources_at_once(lake, tiny_sources, tmp_path):
+    """While one `b2b run` holds a web-log commit open, another loads the leads to the
+    end: nothing the two do waits for the other."""
+    data_dir, _ = tiny_sources
+    env = _lake_env(data_dir, tmp_path, lake)
+    _platform_loaded(env, tmp_path / "home")
+    hold, release = _hold(tmp_path)
+    weblogs = _b2b(env, "run", "--select", "tag:source=weblogs",
+                   extra={"DAGSTER_HOME": str(tmp_path / "home-a"), **hold})  # fmt: skip
+    _held(weblogs)
+    leads = _b2b(env, "run", "--select", "tag:source=leads", extra={"DAGSTER_HOME": str(tmp_path / "home-b")})  # fmt: skip
+    code, out = _finish(leads, timeout=50)
+    assert code == 0, out
+    assert weblogs.poll() is None, "the web-log writer should still hold its commit"
+    # a reader meanwhile sees the committed leads, not the held month
+    assert query(lake, "SELECT count(*) FROM staging.leads")[0][0] > 0
+    held_month = "SELECT count(*) FROM raw.weblogs WHERE partition_key = '2026-09-01'"
+    assert query(lake, held_month) == [(0,)]
+    release.touch()
+    code, out = _finish(weblogs)
+    assert code == 0, out
+    assert not query(lake, IDENTITY_BROKEN)
+    sources = {r[0] for r in query(lake, "SELECT DISTINCT source FROM etl.record_accounting")}
+    assert sources == {"weblogs", "platform_db", "leads"}
+
+
+def _month_run(
+    env: dict[str, str], home: Path, month: str, extra: dict[str, str]
+) -> subprocess.Popen:
+    home.mkdir()
+    return subprocess.Popen(
+        [sys.executable, "-c", MONTH_RUN, month],
+        env={**os.environ, **env, "DAGSTER_HOME": str(home), **extra},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def test_two_writers_on_different_months_of_one_source(lake, tiny_sources, tmp_path):
+    """Two runs of the web-log job, September and October, as a backfill's runs: October
+    is written whole while September's commit is held open."""
+    data_dir, _ = tiny_sources
+    env = _lake_env(data_dir, tmp_path, lake)
+    _platform_loaded(env, tmp_path / "home")
+    hold, release = _hold(tmp_path)
+    september = _month_run(env, tmp_path / "home-sep", "2026-09-01", hold)
+    _held(september)
+    october = _month_run(env, tmp_path / "home-oct", "2026-10-01", {})
+    code, out = _finish(october, timeout=50)
+    assert code == 0, out
+    assert september.poll() is None, "September's writer should still hold its commit"
+    release.touch()
+    code, out = _finish(september)
+    assert code == 0, out
+    loaded = query(lake, "SELECT partition_key, count(*) FROM raw.weblogs GROUP BY 1 ORDER BY 1")
+    assert [m for m, _ in loaded] == ["2026-09-01", "2026-10-01"]
+    assert all(count > 0 for _, count in loaded)
+    assert not query(lake, IDENTITY_BROKEN)
+
+
+# one month of the web-log job, as the daemon launches a partition of a backfill
+MONTH_RUN = """
+import sys
+import dagster as dg
+from b2b_platform.definitions import defs
+job = defs().resolve_job_def("weblogs_month_job")
+result = job.execute_in_process(partition_key=sys.argv[1], instance=dg.DagsterInstance.get())
+sys.exit(0 if result.success else 1)
+"""
+
+
+def test_a_writer_killed_mid_commit_leaves_the_lake_consistent(
+    lake, tiny_sources, tmp_path, postgres_url
+):
+    data_dir, _ = tiny_sources
+    env = {
+        **_lake_env(data_dir, tmp_path, lake),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "B2B_LAKE_WRITERS": "2",  # Aug-Sep and Oct-Nov, each a run in a process of its own
+    }
+    select = ("run", "--select", "tag:source=weblogs")
+    _platform_loaded(env, tmp_path / "home")
+    # the October writer is killed (SIGKILL) as it commits; the other writer goes on
+    code, out = _finish(_b2b(env, *select, extra={FAULT_ENV: "raw/weblogs@2026-10-01"}))
+    assert code == 1, out
+    assert "Oct 2026 to Nov 2026" in out and "died (exit code -9)" in out, out
+    # the lake opens; the killed month is not there, the other writer's months are
+    months = {r[0] for r in query(lake, "SELECT DISTINCT partition_key FROM raw.weblogs")}
+    assert {"2026-08-01", "2026-09-01"} <= months and "2026-10-01" not in months
+    assert not query(lake, IDENTITY_BROKEN)
+
+    code, out = _finish(_b2b(env, *select))
+    assert code == 0, out
+    # the rerun found the dead step (its process gone) and put its break on record
+    interrupted = query(
+        lake, "SELECT asset_key, partition_key FROM etl.run_log WHERE status = 'interrupted'"
+    )
+    assert ("raw/weblogs", "2026-10-01") in interrupted
+
+    clean = WarehouseLocation(target=lake.target.replace("dbname=", "dbname=clean_"),
+                              data_path=str(tmp_path / "clean"))  # fmt: skip
+    clean_db = clean.target.split("dbname=")[1].split()[0]
+    _admin(postgres_url, f"CREATE DATABASE {clean_db}")
+    try:
+        clean_env = {**_lake_env(data_dir, tmp_path, clean), "DAGSTER_HOME": str(tmp_path / "h2")}
+        _platform_loaded(clean_env, tmp_path / "h2")
+        code, out = _finish(_b2b(clean_env, *select))
+        assert code == 0, out
+        rerun, clean_build = snapshot(lake, BUILT_SCHEMAS), snapshot(clean, BUILT_SCHEMAS)
+        assert rerun.keys() == clean_build.keys()
+        for table, rows in clean_build.items():
+            extra = sorted(set(rerun[table]) - set(rows))[:3]
+            missing = sorted(set(rows) - set(rerun[table]))[:3]
+            assert rerun[table] == rows, (table, len(rerun[table]), len(rows), extra, missing)
+    finally:
+        _admin(postgres_url, f"DROP DATABASE IF EXISTS {clean_db} WITH (FORCE)")
