@@ -9,7 +9,7 @@ LAKE_STAMP := $(LAKE_VENV)/.installed
 DATA ?= data
 export DAGSTER_HOME ?= $(CURDIR)/$(DATA)/dagster_home
 
-.PHONY: install install-lake browser-deps demo test ui screenshots bench bench-scale hostile lint shape format clean
+.PHONY: install install-lake bench-lake browser-deps demo test ui screenshots bench bench-scale hostile lint shape format clean
 
 install: $(STAMP)
 
@@ -73,6 +73,11 @@ bench: $(STAMP)
 # full build, no-op refresh and one new day per scale (BENCH_SCALES, default small large [xlarge])
 bench-scale: $(STAMP)
 	$(BIN)/python -m b2b_platform_tests.bench_scale
+
+# the `large` set built into a warehouse file and into a lake, and a year of web logs
+# loaded into a lake by 1 and by 2 writers (PostgreSQL on 127.0.0.1:5432)
+bench-lake: $(STAMP) $(LAKE_STAMP)
+	$(BIN)/python -m b2b_platform_tests.bench_lake
 
 hostile: $(STAMP)
 	$(BIN)/python -m b2b_platform_tests.hostile_corpus measure

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from b2b_common.errors import UserError
 from b2b_platform.cli_read import report_command, status_command
+from b2b_platform.cli_transfer import add_transfer_commands
 
 if TYPE_CHECKING:  # imported where used: `b2b --help` must not wait for Dagster to load
     import dagster as dg
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_generate(commands)
     _add_run(commands)
     _add_read_only(commands)
+    add_transfer_commands(commands)
     return parser
 
 

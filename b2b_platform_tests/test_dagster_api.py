@@ -60,3 +60,29 @@ def test_a_dead_run_is_failed_its_slots_freed_and_its_last_event_dated() -> None
         dagster_api.fail_run(instance, run, "the `b2b run` process died during this run")
         after = instance.get_run_by_id(run.run_id)
         assert after is not None and after.status == dg.DagsterRunStatus.FAILURE
+
+
+def test_a_pool_limit_is_set_and_read_back() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    assert dagster_api.pool_limit(instance, "some_pool") is None
+    dagster_api.set_pool_limit(instance, "some_pool", 3)
+    assert dagster_api.pool_limit(instance, "some_pool") == 3
+
+
+def test_a_backfill_policy_is_put_on_chosen_assets_only() -> None:
+    months = dg.MonthlyPartitionsDefinition(start_date="2026-01-01")
+
+    @dg.asset(partitions_def=months, backfill_policy=dg.BackfillPolicy.single_run())
+    def monthly() -> None: ...
+
+    @dg.schedule(cron_schedule="0 3 * * *", target=[parent])
+    def nightly() -> None: ...
+
+    defs = dg.Definitions(assets=[parent, monthly], schedules=[nightly])
+    mapped = dagster_api.with_backfill_policy(
+        defs, dg.BackfillPolicy.multi_run(1), lambda a: a.backfill_policy is not None
+    )
+    graph = mapped.resolve_asset_graph()
+    assert graph.get(monthly.key).backfill_policy == dg.BackfillPolicy.multi_run(1)
+    assert graph.get(parent.key).backfill_policy is None
+    assert [s.name for s in mapped.schedules] == ["nightly"]

@@ -241,3 +241,79 @@ def test_a_writer_killed_mid_commit_leaves_the_lake_consistent(
             assert rerun[table] == rows, (table, len(rerun[table]), len(rows), extra, missing)
     finally:
         _admin(postgres_url, f"DROP DATABASE IF EXISTS {clean_db} WITH (FORCE)")
+
+
+LAKE_DEPLOY = Path(__file__).parents[1] / "deploy" / "lake"
+
+
+def test_production_lake_instance_runs_months_side_by_side(
+    lake, tiny_sources, tmp_path, postgres_url, monkeypatch
+):
+    """deploy/lake/dagster.yaml on the real PostgreSQL: `b2b run` on a lake with 2 writers
+    records the platform's runs and the web logs' months as two runs, both in PostgreSQL."""
+    import dagster as dg
+
+    database = f"b2b_dagster_{uuid.uuid4().hex[:10]}"
+    _admin(postgres_url, f"CREATE DATABASE {database}")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((LAKE_DEPLOY / "dagster.yaml").read_text())
+    pg = {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": "5432", "DAGSTER_PG_DB": database,
+          "DAGSTER_PG_USERNAME": "postgres", "DAGSTER_PG_PASSWORD": ""}  # fmt: skip
+    for key, value in pg.items():
+        monkeypatch.setenv(key, value)
+    data_dir, _ = tiny_sources
+    env = {**_lake_env(data_dir, tmp_path, lake), **pg, "DAGSTER_HOME": str(home),
+           "B2B_LAKE_WRITERS": "2"}  # fmt: skip
+    try:
+        instance = dg.DagsterInstance.from_config(str(home))
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 4
+        _platform_loaded(env, home)
+        code, out = _finish(_b2b(env, "run", "--select", "tag:source=weblogs"))
+        assert code == 0, out
+        assert "Aug 2026 to Sep 2026" in out and "Oct 2026 to Nov 2026" in out
+        runs = [r.dagster_run for r in instance.get_run_records()]
+        ranges = {(r.tags.get("dagster/asset_partition_range_start"),
+                   r.tags.get("dagster/asset_partition_range_end")) for r in runs}  # fmt: skip
+        assert {("2026-08-01", "2026-09-01"), ("2026-10-01", "2026-11-01")} <= ranges
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        # `b2b run` set the writers' pool to B2B_LAKE_WRITERS
+        assert instance.event_log_storage.get_concurrency_info("duckdb_warehouse").slot_count == 2
+        instance.dispose()
+    finally:
+        _admin(postgres_url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+def test_run_launcher_examples_name_what_a_worker_needs():
+    import yaml
+
+    for name in ("run_launcher.docker.yaml", "run_launcher.k8s.yaml"):
+        launcher = yaml.safe_load((LAKE_DEPLOY / name).read_text())["run_launcher"]
+        assert launcher["module"] in {"dagster_docker", "dagster_k8s"}
+        text = (LAKE_DEPLOY / name).read_text()
+        assert "B2B_WAREHOUSE" in text and "B2B_LAKE_DATA_PATH" in text
+
+
+def test_a_file_warehouse_moves_into_a_lake(lake, tiny_sources, tmp_path):
+    """The README's move: export the file, import into the lake, and `b2b run` against
+    the lake (same Dagster home) finds everything up to date; the tables are equal."""
+    data_dir, _ = tiny_sources
+    file = tmp_path / "file" / "b2b.duckdb"
+    home = {"DAGSTER_HOME": str(tmp_path / "home")}
+    file_env = {**warehouse_env(data_dir, file), **home}
+    code, out = _finish(_b2b(file_env, "run"))
+    assert code == 0, out
+    code, out = _finish(_b2b(file_env, "export-warehouse", str(tmp_path / "export")))
+    assert code == 0, out
+    lake_env = {**_lake_env(data_dir, tmp_path, lake), **home}
+    code, out = _finish(_b2b(lake_env, "import-warehouse", str(tmp_path / "export")))
+    assert code == 0, out
+    assert "imported 42 tables" in out
+    code, out = _finish(_b2b(lake_env, "run"))
+    assert code == 0, out
+    assert "up to date: nothing changed" in out, out
+    assert snapshot(lake, BUILT_SCHEMAS) == snapshot(file, BUILT_SCHEMAS)
+    # a second import would overwrite what is there: refused
+    code, out = _finish(_b2b(lake_env, "import-warehouse", str(tmp_path / "export")))
+    assert code == 2 and "already holds" in out

@@ -10,6 +10,7 @@ upgrade that moves one fails there first, not in a refresh.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -68,3 +69,23 @@ def pool_limit(instance: dg.DagsterInstance, pool: str) -> int | None:
     (EventLogStorage.get_concurrency_info)."""
     info = instance.event_log_storage.get_concurrency_info(pool)
     return info.slot_count if info.slot_count else None
+
+
+def with_backfill_policy(
+    defs: dg.Definitions,
+    policy: dg.BackfillPolicy,
+    applies: Callable[[dg.AssetsDefinition], bool],
+) -> dg.Definitions:
+    """The definitions with `policy` on the assets `applies` picks
+    (AssetsDefinition.with_attributes; the rest of the definitions carried over as is)."""
+    assets = [
+        a.with_attributes(backfill_policy=policy)
+        if isinstance(a, dg.AssetsDefinition) and applies(a)
+        else a
+        for a in defs.assets or []
+    ]
+    return dg.Definitions(
+        assets=assets, schedules=defs.schedules, sensors=defs.sensors, jobs=defs.jobs,
+        resources=defs.resources, executor=defs.executor, loggers=defs.loggers,
+        asset_checks=defs.asset_checks, metadata=defs.metadata, component_tree=defs.component_tree,
+    )  # fmt: skip

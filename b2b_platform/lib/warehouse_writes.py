@@ -132,7 +132,8 @@ def create_missing_tables(conn: duckdb.DuckDBPyConnection, slices: Sequence[Tabl
     """
     for s in slices:
         if s.where is not None and not table_exists(conn, s.table):
-            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s.table.split('.')[0]}")
+            schema = s.table.split(".")[0]
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {s.table} AS SELECT * FROM ({s.query}) LIMIT 0"
             )

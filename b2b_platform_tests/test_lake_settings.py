@@ -1,0 +1,95 @@
+"""Lake mode as configured, in the default environment: the setting, what the code
+location becomes, the month ranges and conflict retries (the lake itself: test_lake.py)."""
+
+from __future__ import annotations
+
+import dagster as dg
+import duckdb
+import pytest
+
+from b2b_common.errors import UserError
+from b2b_platform.cli import main
+from b2b_platform.lib.month_fanout import month_chunks
+from b2b_platform.lib.settings import Settings
+from b2b_platform.lib.warehouse_location import DEFAULT_WAREHOUSE, parse_location
+from b2b_platform.lib.write_conflicts import is_write_conflict, retry_on_conflict
+
+LAKE = "ducklake:postgres:dbname=b2b_lake host=127.0.0.1 user=postgres"
+
+
+def test_one_setting_names_a_file_or_a_lake() -> None:
+    assert Settings.from_env({}).warehouse.target == str(DEFAULT_WAREHOUSE)
+    alias = Settings.from_env({"B2B_WAREHOUSE_PATH": "/srv/w.duckdb"}).warehouse
+    assert not alias.is_lake and str(alias.file_path) == "/srv/w.duckdb"
+    lake = Settings.from_env({"B2B_WAREHOUSE": LAKE, "B2B_LAKE_DATA_PATH": "/srv/lake"})
+    assert lake.warehouse.is_lake and lake.warehouse.data_path == "/srv/lake"
+    assert lake.warehouse.catalog_conninfo == "dbname=b2b_lake host=127.0.0.1 user=postgres"
+    assert lake.warehouse_writers == 4 and Settings.from_env({}).warehouse_writers == 1
+    writers = Settings.from_env({"B2B_WAREHOUSE": LAKE, "B2B_LAKE_WRITERS": "2"})
+    assert writers.warehouse_writers == 2
+
+
+def test_a_lake_password_never_shows() -> None:
+    location = parse_location(LAKE + " password=s3cret")
+    assert "s3cret" not in location.describe() and "password=***" in location.describe()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"B2B_WAREHOUSE": "ducklake:sqlite:x.db"}, "only a PostgreSQL catalog is supported"),
+        ({"B2B_WAREHOUSE": LAKE, "B2B_LAKE_WRITERS": "0"}, "use 1 to 64"),
+        ({"B2B_WAREHOUSE": LAKE, "B2B_LAKE_WRITERS": "many"}, "use 1 to 64"),
+    ],
+)
+def test_bad_lake_settings_are_one_line(env: dict[str, str], message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        Settings.from_env(env)
+
+
+def test_a_lake_without_the_lake_profile_says_how_to_get_it(monkeypatch, capsys) -> None:
+    if duckdb.__version__.startswith("1.4"):
+        pytest.skip("this environment is the lake profile")
+    monkeypatch.setenv("B2B_WAREHOUSE", LAKE)
+    assert main(["status"]) == 2
+    assert "make install-lake" in capsys.readouterr().err
+
+
+def test_a_lake_code_location_runs_backfill_months_apart_and_keeps_the_lake(monkeypatch) -> None:
+    from b2b_platform.definitions import defs
+
+    weblogs = dg.AssetKey(["raw", "weblogs"])
+    graph = defs().resolve_asset_graph()
+    assert graph.get(weblogs).backfill_policy == dg.BackfillPolicy.single_run()
+    monkeypatch.setenv("B2B_WAREHOUSE", LAKE)
+    lake_defs = defs()
+    graph = lake_defs.resolve_asset_graph()
+    assert graph.get(weblogs).backfill_policy == dg.BackfillPolicy.multi_run(1)
+    assert graph.get(dg.AssetKey(["core", "dim_date"])).backfill_policy is None
+    assert lake_defs.resolve_job_def("lake_maintenance_job")
+    assert "lake_maintenance" in {s.name for s in lake_defs.schedules}
+
+
+def test_months_split_into_contiguous_ranges() -> None:
+    months = [f"2026-{m:02d}-01" for m in range(1, 13)]
+    assert month_chunks(months, 2) == [months[:6], months[6:]]
+    assert [len(c) for c in month_chunks(months, 5)] == [3, 3, 2, 2, 2]
+    assert month_chunks(months[:2], 4) == [[months[0]], [months[1]]]
+    assert month_chunks(months, 1) == [months]
+
+
+def test_a_commit_that_lost_a_conflict_is_done_again() -> None:
+    attempts: list[int] = []
+
+    def commit() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise duckdb.TransactionException("Transaction conflict - attempting to delete")
+        return "committed"
+
+    assert retry_on_conflict(commit, on_retry=lambda _: None) == "committed"
+    assert len(attempts) == 3
+    assert is_write_conflict(duckdb.TransactionException("Exceeded the maximum retry count of 30"))
+    assert not is_write_conflict(duckdb.TransactionException("Current transaction is aborted"))
+    with pytest.raises(duckdb.TransactionException, match="aborted"):
+        retry_on_conflict(lambda: (_ for _ in ()).throw(duckdb.TransactionException("aborted")))
