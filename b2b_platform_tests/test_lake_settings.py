@@ -89,7 +89,9 @@ def test_a_commit_that_lost_a_conflict_is_done_again() -> None:
 
     assert retry_on_conflict(commit, on_retry=lambda _: None) == "committed"
     assert len(attempts) == 3
-    assert is_write_conflict(duckdb.TransactionException("Exceeded the maximum retry count of 30"))
+    for message in ("Exceeded the maximum retry count of 30", "Failed to parse catalog entry"):
+        failed = f"Failed to commit: Failed to commit DuckLake transaction.\n{message}"
+        assert is_write_conflict(duckdb.TransactionException(failed))
     assert not is_write_conflict(duckdb.TransactionException("Current transaction is aborted"))
     with pytest.raises(duckdb.TransactionException, match="aborted"):
         retry_on_conflict(lambda: (_ for _ in ()).throw(duckdb.TransactionException("aborted")))

@@ -117,6 +117,10 @@ class WarehouseStep:
         state = loaded_files_path(self._database) if self._database is not None else None
         if state is not None and not state.exists():  # a warehouse older than the state file
             write_loaded_files(self.conn, self._database)
+        retry_on_conflict(self._record_start, on_retry=self._log)
+        return interrupted
+
+    def _record_start(self) -> None:
         self.conn.execute(
             "INSERT INTO etl.run_log (run_id, asset_key, partition_key, started_at, status, pid, hostname)"
             " VALUES (?, ?, ?, ?, 'running', ?, ?)",
@@ -129,7 +133,6 @@ class WarehouseStep:
                 socket.gethostname(),
             ],
         )
-        return interrupted
 
     def _sweep_dead_runs(self) -> list[tuple[str, str, str | None]]:
         # Holding a file's connection means no other process is mid-step (DuckDB allows

@@ -21,11 +21,14 @@ CONFLICT_ATTEMPTS = 8
 
 
 def is_write_conflict(exc: BaseException) -> bool:
-    """A commit another writer got in the way of: a conflict on the same data, or
-    DuckLake's own retries of a snapshot taken at the same moment run out."""
+    """A commit another writer got in the way of: a conflict on the same data, DuckLake's
+    own retries of a snapshot taken at the same moment run out, or its check of the
+    snapshots committed meanwhile failing (DuckLake 0.3 cannot always read back the
+    changes of a concurrent snapshot: "Failed to parse catalog entry"). A transaction
+    begun afresh, after those snapshots, does not meet them again."""
     text = str(exc).lower()
     return isinstance(exc, duckdb.TransactionException) and (
-        "conflict" in text or "maximum retry count" in text
+        "conflict" in text or "failed to commit ducklake transaction" in text
     )
 
 
