@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from b2b_platform.lib.lake import lake_summary
+from b2b_platform.lib.warehouse_connection import warehouse_connection
 from b2b_platform.lib.warehouse_location import WarehouseLocation
 from b2b_platform.lib.warehouse_writes import FAULT_ENV, RELEASE_ENV, SLOW_ENV
 from b2b_platform_tests.helpers import materialize, query, snapshot, warehouse_env
@@ -101,6 +103,33 @@ def test_full_build_on_a_lake_equals_the_file_build(
     code, out = _finish(report)
     assert code == 0, out
     assert "top_devices (5 rows)" in out
+
+    # extensions came from the wheels: DuckDB was never allowed to fetch one
+    with warehouse_connection(lake, read_only=True) as conn:
+        settings = conn.execute(
+            "SELECT current_setting('autoinstall_known_extensions'),"
+            " current_setting('autoload_known_extensions')"
+        ).fetchall()
+    assert settings == [(False, False)]
+    _maintenance_merges_and_expires(lake, in_lake)
+
+
+def _maintenance_merges_and_expires(lake: WarehouseLocation, before: dict) -> None:
+    """The nightly lake_maintenance_job: fewer files, old snapshots gone, same tables."""
+    import dagster as dg
+
+    from b2b_platform.definitions import defs
+
+    with warehouse_connection(lake, read_only=True) as conn:
+        files_before = lake_summary(conn).data_files
+    job = defs().resolve_job_def("lake_maintenance_job")
+    config = {"ops": {"compact_lake": {"config": {"keep_snapshots_days": 0}}}}
+    result = job.execute_in_process(run_config=config, instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    with warehouse_connection(lake, read_only=True) as conn:
+        after = lake_summary(conn)
+    assert after.data_files < files_before and after.snapshots == 1
+    assert snapshot(lake, BUILT_SCHEMAS) == before
 
 
 def _held(child: subprocess.Popen) -> None:
