@@ -13,7 +13,6 @@ import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -243,60 +242,51 @@ class WarehouseStep:
         `audit` is write-audit-publish: it runs inside the transaction, sees the new
         slice as no other connection can, and returns the blocking checks that failed.
         Any failure rolls the whole transaction back, so nothing is published, and
-        raises AuditFailed naming them. In a lake, a commit that loses a write conflict
-        to another writer is done again (a transaction left open by keep_open is not).
+        raises AuditFailed naming them. On a lake, a commit that loses a write conflict
+        is done again (a transaction left open by keep_open is not).
         """
-        once = partial(
-            self._commit_once, slices, quarantine, accounting, manifest_rows, views,
-            records=records, rows_read=rows_read, finish=finish, keep_open=keep_open, audit=audit,
-        )  # fmt: skip
-        if self.in_transaction:  # a transaction left open cannot be done again alone
-            return once()
-        if self._shared:
-            with self.exclusive("table definitions"):
-                create_missing_tables(self.conn, [*slices, *records])
-        return retry_on_conflict(once, on_retry=self._log)
 
-    def _commit_once(
-        self,
-        slices: Sequence[TableSlice] = (),
-        quarantine: Sequence[QuarantineSlice] = (),
-        accounting: Sequence[Accounting] = (),
-        manifest_rows: Sequence[Mapping[str, Any]] = (),
-        views: Mapping[str, str] | None = None,
-        *,
-        records: Sequence[TableSlice] = (),
-        rows_read: int | None = None,
-        finish: bool = True,
-        keep_open: bool = False,
-        audit: Callable[[duckdb.DuckDBPyConnection], Sequence[str]] | None = None,
-    ) -> CommitResult:
-        result = CommitResult()
-        self._begin()
-        try:
-            result.rows_written = self._write_slices(slices, records, views)
-            for q in quarantine:  # before the accounting, which counts these findings
-                replace_quarantine(self.conn, q, self.run_id)
-            self._record_accounting(accounting, result)
-            if manifest_rows:
-                upsert_manifest(self.conn, manifest_rows, self.run_id)
-                self._manifest_changed = True
-            if rows_read is not None:
-                result.rows_read = rows_read
-            self._add_to_totals(result)
-            if keep_open:
-                return result
-            self._publish(audit, finish)
-        except BaseException:
-            self.rollback()
-            self.finished = False
-            self._manifest_changed = False
-            raise
-        if self._manifest_changed and self._database is not None:
+        def once() -> CommitResult:
+            result = CommitResult()
+            self._begin()
+            try:
+                result.rows_written = self._write_slices(slices, records, views)
+                for q in quarantine:  # before the accounting, which counts these findings
+                    replace_quarantine(self.conn, q, self.run_id)
+                self._record_accounting(accounting, result)
+                if manifest_rows:
+                    upsert_manifest(self.conn, manifest_rows, self.run_id)
+                    self._manifest_changed = True
+                if rows_read is not None:
+                    result.rows_read = rows_read
+                self._add_to_totals(result)
+                if not keep_open:
+                    self._publish(audit, finish)
+            except BaseException:
+                self.rollback()
+                self.finished, self._manifest_changed = False, False
+                raise
+            return result
+
+        if self.in_transaction:  # a transaction left open cannot be done again alone
+            result = once()
+        else:  # on a lake, tables first; a commit that lost a conflict is done again
+            result = self._write_again_on_conflict([*slices, *records], once)
+        if self._manifest_changed and not self.in_transaction and self._database is not None:
             # still holding the writer's connection: state files are written in commit order
             write_loaded_files(self.conn, self._database)
             self._manifest_changed = False
         return result
+
+    def _write_again_on_conflict(
+        self, slices: Sequence[TableSlice], write: Callable[[], CommitResult]
+    ) -> CommitResult:
+        """`write`, done again after a lost conflict; on a lake, the tables the slices go to
+        are created first, one writer at a time (see create_missing_tables)."""
+        if self._shared:
+            with self.exclusive("table definitions"):
+                create_missing_tables(self.conn, slices)
+        return retry_on_conflict(write, on_retry=self._log)
 
     def _begin(self) -> None:
         """Open the step's transaction unless a commit with keep_open left it open; the
