@@ -310,13 +310,16 @@ def _month_checks(
     mismatched = (
         scalar(
             conn,
-            f"""SELECT count(*) FROM etl.file_manifest m
+            # a join with the month's lines counted per file, not a count per manifest
+            # row: DuckDB 1.4 crashed (SIGSEGV) on that correlated count over a lake's
+            # table inside a write transaction, while another writer committed
+            f"""WITH lines AS (SELECT source_file, count(*) AS loaded FROM {TABLE}
+                           WHERE partition_key = ? GROUP BY source_file)
+            SELECT count(*) FROM etl.file_manifest m LEFT JOIN lines l ON l.source_file = m.path
             WHERE m.source = ? AND m.partition_key = ? AND m.status = 'loaded'
               AND (m.rows_read <> m.rows_loaded + m.rows_rejected
-                   OR m.rows_loaded <> (SELECT count(*) FROM {TABLE} r
-                                        WHERE r.partition_key = m.partition_key
-                                          AND r.source_file = m.path))""",
-            [SOURCE, partition_key],
+                   OR m.rows_loaded <> coalesce(l.loaded, 0))""",
+            [partition_key, SOURCE, partition_key],
         )
         if table_exists(conn, TABLE)
         else 0
