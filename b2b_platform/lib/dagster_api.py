@@ -64,13 +64,6 @@ def set_pool_limit(instance: dg.DagsterInstance, pool: str, limit: int) -> None:
     instance.event_log_storage.set_concurrency_slots(pool, limit)
 
 
-def pool_limit(instance: dg.DagsterInstance, pool: str) -> int | None:
-    """The limit set for `pool`, None when only the default applies
-    (EventLogStorage.get_concurrency_info)."""
-    info = instance.event_log_storage.get_concurrency_info(pool)
-    return info.slot_count if info.slot_count else None
-
-
 def with_backfill_policy(
     defs: dg.Definitions,
     policy: dg.BackfillPolicy,

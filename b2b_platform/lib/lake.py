@@ -48,8 +48,7 @@ def _size(count: int) -> str:
 def lake_summary(conn: duckdb.DuckDBPyConnection) -> LakeSummary:
     """The lake's latest snapshot and the bytes its tables hold (data and delete files)."""
     snapshot_id, snapshot_time, snapshots = conn.execute(
-        "SELECT max_by(snapshot_id, snapshot_id), max(snapshot_time), count(*)"
-        " FROM ducklake_snapshots(?)",
+        "SELECT max(snapshot_id), max(snapshot_time), count(*) FROM ducklake_snapshots(?)",
         [LAKE_CATALOG],
     ).fetchall()[0]
     tables, files, data_bytes, delete_files, delete_bytes = conn.execute(
@@ -73,10 +72,11 @@ def maintain_lake(
     before = lake_summary(conn)
     conn.execute("CALL ducklake_merge_adjacent_files(?)", [LAKE_CATALOG]).fetchall()
     cutoff = dt.datetime.now(dt.UTC) - keep
-    expired = conn.execute(
+    expired = scalar(
+        conn,
         "SELECT count(*) FROM ducklake_expire_snapshots(?, older_than => ?)",
         [LAKE_CATALOG, cutoff],
-    ).fetchall()[0][0]
+    )
     deleted = scalar(
         conn,
         "SELECT count(*) FROM ducklake_cleanup_old_files(?, older_than => ?)",

@@ -288,7 +288,7 @@ class LogParsing(dg.ConfigurableResource):
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "duckdb": WarehouseResource(
-            database=_warehouse_target(settings),
+            database=_by_reference("B2B_WAREHOUSE", settings.warehouse.target),
             lake_data_path=settings.warehouse.data_path,
             # bounded memory on a 2-core machine (spills beyond it); checkpoint when the WAL
             # reaches 1GB rather than 16MB, so a month's commit does not rewrite the file;
@@ -301,7 +301,9 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
                 "preserve_insertion_order": False,
             },
         ),
-        "source_db": SourceDatabaseResource(url=_source_db_url(settings)),
+        "source_db": SourceDatabaseResource(
+            url=_by_reference(SOURCE_DB_URL_VAR, settings.source_db_url)
+        ),
         "leads_dir": DirectoryResource(path=str(settings.leads_dir)),
         "log_dir": DirectoryResource(path=str(settings.log_dir)),
         "calendar": CalendarResource.from_settings(settings),
@@ -312,19 +314,12 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     }
 
 
-def _warehouse_target(settings: Settings) -> str:
-    """By reference to B2B_WAREHOUSE when it came from there (a lake's conninfo may hold
-    a password)."""
-    if os.environ.get("B2B_WAREHOUSE", "").strip() == settings.warehouse.target:
-        return dg.EnvVar("B2B_WAREHOUSE")
-    return settings.warehouse.target
-
-
-def _source_db_url(settings: Settings) -> str:
-    """The URL by reference to the variable when it came from there (it may hold a password)."""
-    if os.environ.get(SOURCE_DB_URL_VAR, "").strip() == settings.source_db_url:
-        return dg.EnvVar(SOURCE_DB_URL_VAR)
-    return settings.source_db_url
+def _by_reference(variable: str, value: str) -> str:
+    """The value by reference to its variable when it came from there (a URL or a lake's
+    conninfo may hold a password, which the UI must not show)."""
+    if os.environ.get(variable, "").strip() == value:
+        return dg.EnvVar(variable)
+    return value
 
 
 def _pseudonymizer(settings: Settings) -> Pseudonymizer:

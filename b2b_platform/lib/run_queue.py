@@ -149,8 +149,8 @@ def find_queue(url: str, job: str, warehouse: WarehouseLocation) -> RunQueue:
             )  # fmt: skip
             if not _writes(database, warehouse):
                 raise QueueUnavailable(
-                    f"the webserver at {url} writes warehouse {database},"
-                    f" not {warehouse.describe()}"
+                    f"the webserver at {url} writes warehouse"
+                    f" {WarehouseLocation(str(database)).describe()}, not {warehouse.describe()}"
                 )
             return RunQueue(url, entry["name"], repository["name"])
     raise QueueUnavailable(f"the webserver at {url} has no code location with job {job}")
