@@ -7,7 +7,8 @@ cannot differ between the two.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -137,21 +138,28 @@ def accounting_holds(
     entities: Sequence[str],
     partition_key: str | None,
     check: Check = ACCOUNTING_IDENTITY,
+    *,
+    orphans: bool = False,
 ) -> dg.AssetCheckResult:
-    """records read = loaded + rejected + merged, for every entity this step accounts for."""
+    """records read = loaded + rejected + merged, for every entity this step accounts for
+    (with `orphans`, also for its records that belong to no month, accounted apart)."""
     rows = conn.execute(
-        "SELECT entity, rows_read, rows_loaded, rows_rejected, rows_merged FROM etl.record_accounting"
-        " WHERE source = ? AND partition_key IS NOT DISTINCT FROM ? AND list_contains(?, entity)",
-        [source, partition_key, list(entities)],
+        "SELECT entity, partition_key, rows_read, rows_loaded, rows_rejected, rows_merged"
+        " FROM etl.record_accounting WHERE source = ? AND list_contains(?, entity)"
+        " AND (partition_key IS NOT DISTINCT FROM ? OR (? AND partition_key IS NULL))",
+        [source, list(entities), partition_key, orphans],
     ).fetchall()
-    broken = {e: (r, lo, rej, m) for e, r, lo, rej, m in rows if r != lo + rej + m}
-    missing = sorted(set(entities) - {r[0] for r in rows})
+    broken = {e: (r, lo, rej, m) for e, _, r, lo, rej, m in rows if r != lo + rej + m}
+    missing = sorted(set(entities) - {r[0] for r in rows if r[1] == partition_key})
     return check.result(
         asset_key,
         passed=not broken and not missing,
         metadata={
             "entities": ", ".join(entities),
-            "read_loaded_rejected_merged": {r[0]: [int(x) for x in r[1:]] for r in rows},
+            "read_loaded_rejected_merged": {
+                r[0] + ("" if r[1] == partition_key else " (no month)"): [int(x) for x in r[2:]]
+                for r in rows
+            },
             "missing_entities": ", ".join(missing),
         },
     )
@@ -161,6 +169,25 @@ def accounting_holds(
 # time or outside the loaded range is filed under the first or last month only because
 # no partition covers its date, so it says nothing about that month's data.
 DATE_PLACEMENT_REASONS = ("future_order", "future_request", "out_of_range")
+# How sure a reject-rate gate must be before it blocks: it judges at least
+# MIN_JUDGED_RECORDS records, and the lower end of the two-sided 95% Wilson score
+# interval of their share of rejects exceeds the threshold. A month of a few days (or a
+# source of a few rows) is judged on too few records for its observed share to mean
+# much: 3 rejects in 20 records (15%) does not block, nor 10.4% of 2,879 (at least 9.4%),
+# while 11.4% of 2,879 (at least 10.3%) does at 10%.
+CONFIDENCE_Z = 1.96
+MIN_JUDGED_RECORDS = 30
+
+
+def rate_lower_bound(rejected: int, judged: int, z: float = CONFIDENCE_Z) -> float:
+    """The lower end of the Wilson score interval of rejected / judged (0 when none judged)."""
+    if judged <= 0:
+        return 0.0
+    share = rejected / judged
+    spread = z * z / judged
+    centre = share + spread / 2
+    margin = z * math.sqrt(share * (1 - share) / judged + spread / (4 * judged))
+    return max(0.0, (centre - margin) / (1 + spread))
 
 
 def reject_rate_below(
@@ -172,13 +199,16 @@ def reject_rate_below(
     threshold: float,
     check: Check,
 ) -> dg.AssetCheckResult:
-    """The share of the slice's records rejected for their content stays under threshold.
-    (The accounting entity keeps the source's name, e.g. order_items for the
-    staging/order_lines asset, whose check is order_lines_reject_rate.)
+    """The share of the slice's records rejected for their content stays under threshold,
+    as far as the records can tell (see CONFIDENCE_Z). (The accounting entity keeps the
+    source's name, e.g. order_items for the staging/order_lines asset, whose check is
+    order_lines_reject_rate.)
 
     Records rejected only for their date (DATE_PLACEMENT_REASONS) leave both sides of the
     share: otherwise the last month, partial and holding every future-dated record, would
-    fail early in each month while nothing is wrong with its data.
+    fail early in each month while nothing is wrong with its data. Records that belong to
+    no month (order lines without an order) are accounted under no partition at all, so
+    they never reach a month's share.
     """
     rows = conn.execute(
         "SELECT rows_read, rows_rejected FROM etl.record_accounting"
@@ -197,24 +227,45 @@ def reject_rate_below(
     )
     misdated = min(misdated, rejected)
     judged = read - misdated
-    rate = (rejected - misdated) / judged if judged else 0.0
+    bad = rejected - misdated
+    rate = bad / judged if judged else 0.0
+    lower = rate_lower_bound(bad, judged)
+    passed = judged < MIN_JUDGED_RECORDS or lower <= threshold
+    noun = entity.replace("_", " ")
+    summary = f"{rate:.1%} of {judged:,} {noun} rejected {'>' if rate > threshold else '<='}"
+    summary += f" {threshold:.1%}"
+    if not passed:
+        summary += f" (at least {lower:.1%} at 95% confidence)"
+    elif rate > threshold:  # over, but on too little to be sure
+        summary += f" on too few records to block (at least {lower:.1%} at 95% confidence)"
     return check.result(
         asset_key,
-        passed=rate <= threshold,
+        passed=passed,
         metadata={
+            "summary": dg.MetadataValue.text(summary),
             # percentages as people read them; the number (in percent) is what the UI plots
             "reject_rate": dg.MetadataValue.text(f"{rate:.2%}"),
+            "reject_rate_lower_bound": dg.MetadataValue.text(f"{lower:.2%}"),
             "threshold": dg.MetadataValue.text(f"{threshold:.1%}"),
             "reject_rate_pct": round(rate * 100, 3),
             "rows_read": read,
             "rows_rejected": rejected,
             "rows_rejected_for_date": misdated,
+            "rows_judged": judged,
         },
     )
 
 
-def combine_months(results: Sequence[tuple[str, dg.AssetCheckResult]]) -> list[dg.AssetCheckResult]:
-    """One result per check for a run over several months: passes only if every month did."""
+def combine_months(
+    results: Sequence[tuple[str, dg.AssetCheckResult]], held: Collection[str] = ()
+) -> list[dg.AssetCheckResult]:
+    """One result per check for a run over several months: passes only if every month did.
+
+    A check that failed only in `held` months (a blocking check stopped them, and the step
+    published the others) is reported with WARN severity: the hold was applied month by
+    month when those slices were not published, so it need not fail the whole step and
+    with it every other month's children.
+    """
     grouped: dict[tuple[Any, str], list[tuple[str, dg.AssetCheckResult]]] = {}
     for month, result in results:
         grouped.setdefault((result.asset_key, result.check_name), []).append((month, result))
@@ -223,15 +274,18 @@ def combine_months(results: Sequence[tuple[str, dg.AssetCheckResult]]) -> list[d
         failed = [(m, r) for m, r in items if not r.passed]
         shown = failed[0][1] if failed else items[-1][1]
         metadata = {k: v.value if hasattr(v, "value") else v for k, v in shown.metadata.items()}
+        only_held = bool(failed) and all(m in held for m, _ in failed)
         combined.append(
             dg.AssetCheckResult(
                 asset_key=asset_key,
                 check_name=check_name,
                 passed=not failed,
+                severity=dg.AssetCheckSeverity.WARN if only_held else dg.AssetCheckSeverity.ERROR,
                 metadata={
                     **metadata,
                     "months_checked": len(items),
                     "failed_months": ", ".join(m[:7] for m, _ in failed) or "none",
+                    **({"held_months": ", ".join(m[:7] for m, _ in failed)} if only_held else {}),
                 },
             )
         )

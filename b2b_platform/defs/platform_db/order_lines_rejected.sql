@@ -1,4 +1,6 @@
--- The month's rejected order lines for the quarantine, each with what was wrong in words.
+-- The month's rejected order lines for the quarantine, each with what was wrong in words;
+-- `order_known` tells the month's own lines from those whose order does not exist
+-- anywhere (they belong to no month and are accounted apart).
 SELECT order_id || '/' || line_number AS record_key, reason AS reason_code,
        'rejected' AS action,
        CASE
@@ -9,5 +11,5 @@ SELECT order_id || '/' || line_number AS record_key, reason AS reason_code,
            WHEN reason = 'non_positive_quantity' THEN 'quantity ' || quantity || ' is not positive'
            ELSE 'unit price ' || coalesce(unit_price, 'NULL') || ' is not positive'
        END AS detail,
-       raw_record
+       raw_record, order_known
 FROM lines_checked WHERE reason IS NOT NULL

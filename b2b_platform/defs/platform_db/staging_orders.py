@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 
 from b2b_common.orders import VALID_STATUSES
-from b2b_platform.defs.partitions import BY_MONTH
+from b2b_platform.defs.partitions import BY_MONTH, all_month_keys
 from b2b_platform.defs.platform_db.staging_common import (
     SOURCE,
     TAGS,
@@ -21,8 +21,8 @@ from b2b_platform.lib.asset_step import (
     WAREHOUSE_POOL,
     AssetEvents,
     CheckAudit,
+    MonthsOfStep,
     asset_step,
-    blocked,
     month_metadata,
     months_markdown,
 )
@@ -96,20 +96,29 @@ def staging_orders(
     quality: QualityThresholds,
 ) -> AssetEvents:
     months: dict[str, dict[str, dict[str, int]]] = {"orders": {}, "order_items": {}}
-    results: list[tuple[str, dg.AssetCheckResult]] = []
+    step_months = MonthsOfStep(context)
+    # lines without an order are extracted with the last month, and accounted apart
+    orphans_month = all_month_keys(context)[-1]
     for partition_key in context.partition_keys:
         audit = CheckAudit(
             context,
-            partial(_month_checks, partition_key=partition_key, threshold=quality.max_reject_rate),
+            partial(
+                _month_checks,
+                partition_key=partition_key,
+                threshold=quality.max_reject_rate,
+                holds_orphans=partition_key == orphans_month,
+            ),
         )
         try:
-            counts = _stage_month(context, duckdb, calendar, quality, partition_key, audit)
+            counts = _stage_month(
+                context, duckdb, calendar, partition_key, audit, partition_key == orphans_month
+            )
         except AuditFailed as error:
-            yield from blocked([audit], error)
+            step_months.hold(partition_key, audit, error)
+            continue
         for entity, values in counts.items():
             months[entity][partition_key] = values
-        results += [(partition_key, r) for r in audit.results]
-    combined = checks.combine_months(results)
+        step_months.checked(partition_key, audit)
     schemas = column_schemas(
         duckdb.location(), duckdb.connection_config, ["staging.orders", "staging.order_lines"]
     )
@@ -124,8 +133,9 @@ def staging_orders(
             metadata={
                 "dagster/column_schema": schemas[f"staging.{key.path[-1]}"],
                 "months": months_markdown(per_month),
+                **step_months.metadata(),
             },
-            check_results=[r for r in combined if r.asset_key == key],
+            check_results=step_months.check_results(key),
         )
 
 
@@ -133,12 +143,17 @@ def _stage_month(
     context: dg.AssetExecutionContext,
     duckdb: WarehouseResource,
     calendar: CalendarResource,
-    quality: QualityThresholds,
     partition_key: str,
     audit: CheckAudit,
+    holds_orphans: bool,
 ) -> dict[str, dict[str, int]]:
     """Validate one month of orders and lines, published if its checks pass; returns
-    accounting per entity."""
+    accounting per entity.
+
+    Lines whose order exists nowhere belong to no month: the month that holds them (the
+    last, where they are extracted) files them under no partition, with accounting of
+    their own, so they never tip a month's reject rate.
+    """
     with asset_step(context, duckdb, partition_key) as step:
         conn = step.conn
         bind_variables(conn, {
@@ -149,6 +164,38 @@ def _stage_month(
         conn.execute(sql_file(__file__, "orders_checked"))
         conn.execute(sql_file(__file__, "lines_checked"))
         in_month = "partition_key = getvariable('partition_key')"
+        rejected_lines_query = sql_file(__file__, "order_lines_rejected")
+        quarantine = [
+            QuarantineSlice(SOURCE, "orders", partition_key, sql_file(__file__, "orders_rejected")),
+            QuarantineSlice(
+                SOURCE, "order_items", partition_key,
+                f"SELECT * FROM ({rejected_lines_query}) WHERE order_known",
+            ),
+        ]  # fmt: skip
+        accounting = [
+            Accounting(
+                SOURCE, "orders", partition_key, row_count(conn, "orders_checked"),
+                f"SELECT count(*) FROM staging.orders WHERE {in_month}",
+            ),
+            Accounting(
+                SOURCE, "order_items", partition_key,
+                row_count(conn, "lines_checked WHERE order_known"),
+                f"SELECT count(*) FROM staging.order_lines WHERE {in_month}",
+            ),
+        ]  # fmt: skip
+        if holds_orphans:
+            quarantine.append(
+                QuarantineSlice(
+                    SOURCE, "order_items", None,
+                    f"SELECT * FROM ({rejected_lines_query}) WHERE NOT order_known",
+                )
+            )  # fmt: skip
+            accounting.append(
+                Accounting(
+                    SOURCE, "order_items", None,
+                    row_count(conn, "lines_checked WHERE NOT order_known"), "SELECT 0",
+                )
+            )  # fmt: skip
         result = step.commit(
             [
                 TableSlice("staging.orders", sql_file(__file__, "orders_staged"), in_month),
@@ -156,31 +203,15 @@ def _stage_month(
                     "staging.order_lines", sql_file(__file__, "order_lines_staged"), in_month
                 ),
             ],
-            quarantine=[
-                QuarantineSlice(
-                    SOURCE, "orders", partition_key, sql_file(__file__, "orders_rejected")
-                ),
-                QuarantineSlice(
-                    SOURCE, "order_items", partition_key, sql_file(__file__, "order_lines_rejected")
-                ),
-            ],
-            accounting=[
-                Accounting(
-                    SOURCE, "orders", partition_key, row_count(conn, "orders_checked"),
-                    f"SELECT count(*) FROM staging.orders WHERE {in_month}",
-                ),
-                Accounting(
-                    SOURCE, "order_items", partition_key, row_count(conn, "lines_checked"),
-                    f"SELECT count(*) FROM staging.order_lines WHERE {in_month}",
-                ),
-            ],
+            quarantine=quarantine,
+            accounting=accounting,
             audit=audit,
-        )  # fmt: skip
+        )
         return result.by_entity
 
 
 def _month_checks(
-    conn: duckdb.DuckDBPyConnection, partition_key: str, threshold: float
+    conn: duckdb.DuckDBPyConnection, partition_key: str, threshold: float, holds_orphans: bool
 ) -> list[dg.AssetCheckResult]:
     """The checks of one staged month of orders and lines (run before it is published)."""
     where = "partition_key = ?"
@@ -208,7 +239,9 @@ def _month_checks(
         checks.unique_key(
             conn, lines_key, "staging.order_lines", ["order_id", "line_number"], **in_slice
         ),
-        checks.accounting_holds(conn, lines_key, SOURCE, ["order_items"], partition_key),
+        checks.accounting_holds(
+            conn, lines_key, SOURCE, ["order_items"], partition_key, orphans=holds_orphans
+        ),
         checks.reject_rate_below(
             conn,
             lines_key,
