@@ -27,6 +27,20 @@ def test_the_graph_of_definitions_walks_parents_before_children() -> None:
     assert set(graph.get_all_asset_keys()) == {parent.key, child.key}
 
 
+@dg.multi_asset(specs=[dg.AssetSpec("left"), dg.AssetSpec("right")])
+def pair():  # a multi-asset that writes nothing
+    return None
+
+
+def test_a_multi_asset_names_the_keys_that_run_with_it() -> None:
+    graph = dagster_api.asset_graph(dg.Definitions(assets=[pair, parent]))
+    assert set(graph.get(dg.AssetKey("left")).execution_set_asset_keys) == {
+        dg.AssetKey("left"),
+        dg.AssetKey("right"),
+    }
+    assert set(graph.get(parent.key).execution_set_asset_keys) == {parent.key}
+
+
 def test_an_asset_sees_the_graph_of_its_run() -> None:
     seen: list[set[dg.AssetKey]] = []
 

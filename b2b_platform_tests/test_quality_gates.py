@@ -1,5 +1,6 @@
 """Blocking checks hold: a slice that fails one is never published, downstream tables,
-reports and exported files stay as they were, and the failure names the check."""
+reports and exported files show what was published before, and the failure names the
+check; a held month holds only itself."""
 
 import hashlib
 import os
@@ -59,26 +60,34 @@ def test_a_blocked_month_leaves_core_reports_and_files_untouched(built):
     (day,) = logs.glob("access-2026-11-10.log*")
     shutil.copy(day, logs / "access.log-20261110.gz")
     blocked = _b2b(env, "run")
-    assert blocked.returncode == 1
-    assert "raw/weblogs:manifest_consistent" in blocked.stdout + blocked.stderr
-    assert "not started, an input failed" in blocked.stdout
-    # nothing of the month was published: raw, core, reports and the files are as before
+    assert blocked.returncode == 1  # a schedule alerts
+    assert "raw/weblogs:manifest_consistent (held 2026-11)" in blocked.stdout
+    assert "b2b: error: raw/weblogs Nov 2026 held: raw/weblogs:manifest_consistent" in (
+        blocked.stderr
+    )
+    # the month holds only itself: what follows it ran, from the published months
+    assert "not started" not in blocked.stdout
+    # nothing of the month was published: raw, core, reports and the CSVs are as before;
+    # the workbook and the page say the month is held
     assert query(warehouse, "SELECT count(*) FROM raw.weblogs")[0][0] == before_raw
     assert snapshot(warehouse, ("core", "reports")) == before_tables
-    assert _files(reports) == before_files
+    csv = {name: digest for name, digest in _files(reports).items() if name.endswith(".csv")}
+    assert csv == {name: d for name, d in before_files.items() if name.endswith(".csv")}
     failed = query(
         warehouse,
         "SELECT partition_key, error FROM etl.run_log WHERE asset_key = 'raw/weblogs'"
         " AND status = 'failed'",
     )
     assert len(failed) == 1 and failed[0][0] == "2026-11-01"
-    assert "blocking check failed: raw/weblogs:manifest_consistent" in failed[0][1]
+    assert "blocking check failed in Nov 2026: raw/weblogs:manifest_consistent" in failed[0][1]
     status = _b2b(env, "status")
-    assert "Steps failing now" in status.stdout
-    assert "raw/weblogs 2026-11" in status.stdout and "manifest_consistent" in status.stdout
+    assert "Held now" in status.stdout
+    assert "raw/weblogs Nov 2026 since" in status.stdout and "manifest_consistent" in status.stdout
+    page = (reports / "b2b_reports.html").read_text(encoding="utf-8")
+    assert "Nov 2026 of the web logs held back by a quality check" in page
     # the operator removes the copy: the month publishes and the failure is behind us
     (logs / "access.log-20261110.gz").unlink()
     fixed = _b2b(env, "run")
     assert fixed.returncode == 0, fixed.stderr[-3000:]
     assert snapshot(warehouse, ("core", "reports")) == before_tables
-    assert "Steps failing now" not in _b2b(env, "status").stdout
+    assert "Held now" not in _b2b(env, "status").stdout

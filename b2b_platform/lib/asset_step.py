@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 from tabulate import tabulate
 
-from b2b_common.dates import add_months
+from b2b_common.dates import add_months, month_name
 from b2b_platform.lib import checks
 from b2b_platform.lib.dagster_api import last_event_time, run_asset_graph
 from b2b_platform.lib.metadata import input_rows, schema_metadata, table_metadata
@@ -43,10 +43,14 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 SOURCE_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
 # Core tables and reports that are not partitioned rebuild when an upstream asset was
-# updated (by a sensor's run, the schedule or by hand), unless a blocking check upstream
-# failed: bad data stops where it was found instead of reaching a report.
-FOLLOW_UPSTREAM = (
-    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+# updated (by a sensor's run, the schedule or by hand), unless a blocking check of an
+# unpartitioned parent failed: bad data stops where it was found instead of reaching a
+# report. A monthly parent's blocking checks hold the failing month only (MonthsOfStep):
+# the other months are published and followed.
+FOLLOW_UPSTREAM = dg.AutomationCondition.eager() & (
+    dg.AutomationCondition.all_deps_blocking_checks_passed().ignore(
+        dg.AssetSelection.tag("partitioned_by", "month")
+    )
 )
 
 
@@ -214,7 +218,10 @@ class CheckAudit:
         for result in self.results:
             key = dg.AssetCheckKey(result.asset_key or self.default_key, result.check_name)  # type: ignore[arg-type]
             if not result.passed and key in self.blocking:
-                failed.append(key.to_user_string())
+                # the figures behind the failure, where the check states them
+                summary = result.metadata.get("summary")
+                said = getattr(summary, "value", summary)
+                failed.append(key.to_user_string() + (f" ({said})" if said else ""))
         return failed
 
 
@@ -227,6 +234,44 @@ def blocked(audits: Sequence[CheckAudit], error: AuditFailed) -> AssetEvents:
     for audit in audits:
         yield from audit.results
     raise dg.Failure(description=str(error), allow_retries=False)
+
+
+class MonthsOfStep:
+    """What a monthly step did with each of its months: the checks' results, and the
+    months a blocking check held back.
+
+    A held month holds only itself: its new slice is rolled back (the previous one, or
+    none, stays published and etl.run_log says which check stopped it and its figures),
+    and the step goes on with the other months, whose children then run from what is
+    published. `b2b run` still exits non-zero while a month is held.
+    """
+
+    def __init__(self, context: dg.AssetExecutionContext) -> None:
+        self.context = context
+        self.results: list[tuple[str, dg.AssetCheckResult]] = []
+        self.held: dict[str, str] = {}  # month -> why
+
+    def checked(self, partition_key: str, audit: CheckAudit) -> None:
+        self.results += [(partition_key, result) for result in audit.results]
+
+    def hold(self, partition_key: str, audit: CheckAudit, error: AuditFailed) -> None:
+        self.checked(partition_key, audit)
+        self.held[partition_key] = str(error)
+        self.context.log.warning(f"{month_name(partition_key)} held: {error}")
+        for key in self.context.selected_asset_keys:
+            # Dagster records a run over a range of months as a materialization of each:
+            # this month's says that its data is the slice published before
+            self.context.add_asset_metadata(
+                {"held": str(error)}, asset_key=key, partition_key=partition_key
+            )
+
+    def check_results(self, asset_key: dg.AssetKey | None = None) -> list[dg.AssetCheckResult]:
+        combined = checks.combine_months(self.results, self.held)
+        return [r for r in combined if asset_key is None or r.asset_key == asset_key]
+
+    def metadata(self) -> dict[str, dg.MetadataValue]:
+        lines = [f"- {month_name(m)}: {why}" for m, why in sorted(self.held.items())]
+        return {"held_months": dg.MetadataValue.md("\n".join(lines) or "none")}
 
 
 def published(audits: Sequence[CheckAudit], write: Callable[[], dict[str, Any]]) -> AssetEvents:
@@ -325,7 +370,7 @@ def materialize_months(
     """Replace each selected month's slice of a monthly table, one recorded step per month,
     each published only when its checks pass."""
     per_month: dict[str, dict[str, int]] = {}
-    results: list[tuple[str, dg.AssetCheckResult]] = []
+    months = MonthsOfStep(context)
     for partition_key in context.partition_keys:
         audit = CheckAudit(context, partial(month_checks, partition_key=partition_key))
         try:
@@ -345,16 +390,18 @@ def materialize_months(
                     [] if step.up_to_date else [month], audit=audit, rows_read=read
                 )
         except AuditFailed as error:
-            yield from blocked([audit], error)
+            months.hold(partition_key, audit, error)
+            continue
         per_month[partition_key] = {"rows": kept or written.rows_written}
-        results += [(partition_key, r) for r in audit.results]
+        months.checked(partition_key, audit)
     month_metadata(context, per_month, "rows")
     yield dg.MaterializeResult(
         metadata={
             **schema_metadata(duckdb_resource.location(), duckdb_resource.connection_config, table),
             "months": months_markdown(per_month),
+            **months.metadata(),
         },
-        check_results=checks.combine_months(results),
+        check_results=months.check_results(),
     )
 
 

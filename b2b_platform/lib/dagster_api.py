@@ -17,7 +17,8 @@ import dagster as dg
 
 # The graph object Definitions.resolve_asset_graph() returns. Its class is internal
 # (dagster._core...), so it is typed loosely here: callers use .get(key) (a node with
-# parent_keys, child_keys, partitions_def, is_materializable) and get_all_asset_keys().
+# parent_keys, child_keys, partitions_def, is_materializable, execution_set_asset_keys)
+# and get_all_asset_keys().
 AssetGraph = Any
 
 

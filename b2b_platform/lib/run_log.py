@@ -6,13 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from b2b_platform.lib.warehouse_schema import ensure_warehouse_schema, scalar
+from b2b_common.dates import month_name
+from b2b_platform.lib.warehouse_schema import ensure_warehouse_schema, scalar, table_exists
 
 
 def pending_failures_file(dagster_home: str | Path | None) -> Path | None:
@@ -102,3 +105,54 @@ def record_run_failure(
         conn.execute("ROLLBACK")
         raise
     return len(broken) + (0 if recorded else 1)
+
+
+# How a step a blocking check stopped records its error in etl.run_log:
+# "AuditFailed: blocking check failed in Dec 2026: <asset:check (figures)>; the slice ..."
+AUDIT_FAILED_PREFIX = "AuditFailed: "
+NOT_PUBLISHED = "; the slice was not published, the previous one stays"
+_FAILED_CHECKS = re.compile(r"blocking checks? failed(?: in [A-Z][a-z]{2} \d{4})?: (.*)")
+
+
+@dataclass(frozen=True)
+class HeldSlice:
+    """A slice a blocking check holds back: its new data was not published, the previous
+    slice (or none) stays, and the next run tries again."""
+
+    asset_key: str  # the step: one asset, or the assets of a multi-asset joined by commas
+    partition_key: str | None
+    error: str  # as etl.run_log has it
+    since: dt.datetime
+
+    @property
+    def reason(self) -> str:
+        """The checks that failed, with their figures."""
+        text = self.error.removeprefix(AUDIT_FAILED_PREFIX).split(NOT_PUBLISHED)[0]
+        found = _FAILED_CHECKS.match(text)
+        return found.group(1) if found else text
+
+    @property
+    def where(self) -> str:
+        return self.asset_key + (f" {month_name(self.partition_key)}" if self.partition_key else "")
+
+
+def held_slices(
+    conn: duckdb.DuckDBPyConnection, first_month: dt.date | None = None
+) -> list[HeldSlice]:
+    """The slices held now: their latest attempt failed a blocking check and no later one
+    succeeded (months before `first_month` are no longer built, so no longer held)."""
+    if not table_exists(conn, "etl.run_log"):
+        return []
+    rows = conn.execute(
+        """SELECT asset_key, partition_key, error, broken_at FROM etl.run_log r
+           WHERE status = 'failed' AND starts_with(error, ?)
+             AND (partition_key IS NULL OR ? IS NULL OR partition_key >= ?)
+             AND NOT EXISTS (SELECT 1 FROM etl.run_log later
+                             WHERE later.asset_key = r.asset_key
+                               AND later.partition_key IS NOT DISTINCT FROM r.partition_key
+                               AND later.started_at > r.started_at
+                               AND later.status IN ('succeeded', 'failed'))
+           ORDER BY partition_key NULLS FIRST, asset_key""",
+        [AUDIT_FAILED_PREFIX, first_month, str(first_month)],
+    ).fetchall()
+    return [HeldSlice(key, month, error, at) for key, month, error, at in rows]

@@ -18,7 +18,6 @@ simply finishes the work (files already loaded are skipped by the manifest).
 
 from __future__ import annotations
 
-import datetime as dt
 import fcntl
 import os
 import threading
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from b2b_common.dates import month_name
 from b2b_common.errors import UserError
 from b2b_platform.lib.dagster_api import (
     AssetGraph,
@@ -219,14 +219,23 @@ def _run_stage(
     plan: StalePlan | None,
     fanout: tuple[Callable[[], StageLauncher], int] | None = None,
 ) -> None:
+    # an asset whose inputs were not brought up to date is not started: it would publish
+    # stale or partial results as if they were current; the rest of the stage runs
+    blocked = {
+        sibling  # a multi-asset runs whole or not at all
+        for key in stage.keys
+        if _depends_on(graph, frozenset({key}), outcome.failed_assets)
+        for sibling in graph.get(key).execution_set_asset_keys
+    } & stage.keys
+    if blocked:
+        skipped = Stage(frozenset(blocked), stage.partitioned)
+        outcome.not_started.append(_names(skipped))
+        outcome.failed_assets |= blocked
+        echo(f"  SKIPPED {_count(skipped)}: an input failed (listed at the end)")
+        if blocked == stage.keys:
+            return
+        stage = Stage(stage.keys - blocked, stage.partitioned)
     names = _names(stage)
-    if _depends_on(graph, stage.keys, outcome.failed_assets):
-        # its inputs were not brought up to date: running it would publish stale or
-        # partial results as if they were current
-        outcome.not_started.append(names)
-        outcome.failed_assets |= stage.keys
-        echo(f"  SKIPPED {_count(stage)}: an input failed (listed at the end)")
-        return
     tags = {RUN_TAG: "b2b run"}
     label = names
     months: list[str] = []
@@ -274,7 +283,7 @@ def _count(stage: Stage) -> str:
 
 def month_span(months: list[str]) -> str:
     """Monthly partition keys as people read them: Nov 2026, or Dec 2025 to Nov 2026."""
-    first, last = (dt.date.fromisoformat(m).strftime("%b %Y") for m in (months[0], months[-1]))
+    first, last = month_name(months[0]), month_name(months[-1])
     return first if len(months) == 1 else f"{first} to {last} ({len(months)} months)"
 
 
@@ -323,13 +332,19 @@ def _materialized_partitions(events: list[dg.DagsterEvent]) -> dict[dg.AssetKey,
 
 
 def _failed_checks(events: list[dg.DagsterEvent]) -> list[str]:
-    """The checks of a run that did not pass, as `asset:check`."""
-    return [
-        f"{data.asset_key.to_user_string()}:{data.check_name}"
-        for e in events
-        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-        and not (data := e.event_specific_data).passed  # type: ignore[union-attr]
-    ]
+    """The checks of a run that did not pass, as `asset:check` (and the months a blocking
+    check held, which the run published without)."""
+    failed = []
+    for event in events:
+        data = event.event_specific_data
+        if event.event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION or data.passed:  # type: ignore[union-attr]
+            continue
+        held = data.metadata.get("held_months")  # type: ignore[union-attr]
+        failed.append(
+            f"{data.asset_key.to_user_string()}:{data.check_name}"  # type: ignore[union-attr]
+            + (f" (held {held.value})" if held else "")
+        )
+    return failed
 
 
 def _run_failures(stage: Stage, events: list[dg.DagsterEvent], interrupted: bool) -> list[str]:

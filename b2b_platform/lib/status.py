@@ -9,6 +9,7 @@ import duckdb
 
 from b2b_platform.lib.lake import lake_summary
 from b2b_platform.lib.report_output import Report, text_table
+from b2b_platform.lib.run_log import AUDIT_FAILED_PREFIX, held_slices
 from b2b_platform.lib.warehouse_location import WarehouseLocation
 from b2b_platform.lib.warehouse_schema import table_exists
 
@@ -75,14 +76,23 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: WarehouseLocation)
         """SELECT asset_key, coalesce(partition_key[:7], '') AS month,
                   broken_at::TIMESTAMP(0) AS failed_at, error
            FROM etl.run_log r
-           WHERE status IN ('failed', 'interrupted') AND NOT EXISTS (
+           WHERE status IN ('failed', 'interrupted') AND NOT starts_with(error, ?)
+             AND NOT EXISTS (
                SELECT 1 FROM etl.run_log later
                WHERE (later.asset_key = r.asset_key OR r.asset_key = '(run)')
                  AND (later.partition_key IS NOT DISTINCT FROM r.partition_key
                       OR r.asset_key = '(run)')
                  AND later.status = 'succeeded' AND later.started_at > r.started_at)
-           ORDER BY broken_at DESC LIMIT 20"""
+           ORDER BY broken_at DESC LIMIT 20""",
+        [AUDIT_FAILED_PREFIX],
     ).fetchall()
+    held = held_slices(conn)
+    if held:  # the operator's first question: what stopped it, with the figures
+        parts.append(
+            "Held now: a blocking check stopped these slices; reports use what was"
+            " published before\n"
+            + "\n".join(f"  {h.where} since {h.since:%Y-%m-%d %H:%M}: {h.reason}" for h in held)
+        )
     if failing:  # a blocked check names itself in the error: the operator's first question
         parts.append(
             "Steps failing now (no success since), with the check or error that stopped them\n"

@@ -18,10 +18,15 @@ from typing import Any
 
 import duckdb
 
+from b2b_common.dates import month_name
 from b2b_platform.lib import slice_versions
 from b2b_platform.lib.loaded_files import loaded_files_path, write_loaded_files
 from b2b_platform.lib.processes import process_alive
-from b2b_platform.lib.run_log import drain_pending_failures, pending_failures_file
+from b2b_platform.lib.run_log import (
+    NOT_PUBLISHED,
+    drain_pending_failures,
+    pending_failures_file,
+)
 from b2b_platform.lib.sql import bind_variables
 from b2b_platform.lib.warehouse_connection import warehouse_connection
 from b2b_platform.lib.warehouse_location import WarehouseLocation
@@ -55,11 +60,13 @@ _COUNTERS = ("rows_read", "rows_written", "rows_rejected", "rows_merged", "rows_
 class AuditFailed(Exception):
     """Blocking checks failed on a slice before it was published: it was rolled back."""
 
-    def __init__(self, checks: Sequence[str]) -> None:
+    def __init__(self, checks: Sequence[str], partition_key: str | None = None) -> None:
         self.checks = list(checks)
+        self.partition_key = partition_key
+        where = f" in {month_name(partition_key)}" if partition_key else ""
         super().__init__(
-            f"blocking check{'s' if len(self.checks) > 1 else ''} failed: {', '.join(self.checks)}"
-            " (the slice was not published; the previous one stays)"
+            f"blocking check{'s' if len(self.checks) > 1 else ''} failed{where}:"
+            f" {'; '.join(self.checks)}{NOT_PUBLISHED}"
         )
 
 
@@ -342,7 +349,7 @@ class WarehouseStep:
         success record when `finish`); a failed blocking check raises AuditFailed."""
         failed = list(audit(self.conn)) if audit is not None else []
         if failed:
-            raise AuditFailed(failed)
+            raise AuditFailed(failed, self.partition_key)
         if finish:
             self._finish(self.totals)
         fault_point(self.asset_key, self.partition_key)

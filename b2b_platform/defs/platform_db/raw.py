@@ -25,6 +25,7 @@ from b2b_platform.lib.asset_step import (
     WAREHOUSE_POOL,
     AssetEvents,
     CheckAudit,
+    MonthsOfStep,
     asset_step,
     blocked,
     month_bounds,
@@ -32,7 +33,7 @@ from b2b_platform.lib.asset_step import (
     months_markdown,
     record_unchanged_slices,
 )
-from b2b_platform.lib.checks import Check, combine_months
+from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
 from b2b_platform.lib.slice_versions import digest
@@ -186,7 +187,6 @@ def raw_orders(
     every_month = all_month_keys(context)
     last_key = every_month[-1]
     months: dict[str, dict[str, dict[str, int]]] = {"orders": {}, "order_items": {}}
-    results: list[tuple[str, dg.AssetCheckResult]] = []
     current = source_fingerprints(source_db, every_month, calendar.load_cutoff)
     unchanged = _unchanged_months(duckdb, current)
     record_unchanged_slices(
@@ -194,24 +194,25 @@ def raw_orders(
         duckdb,
         {key: digest(current[key].text) for key in context.partition_keys if key in unchanged},
     )
+    step_months = MonthsOfStep(context)
     for partition_key in context.partition_keys:
+        audit = CheckAudit(context, lambda conn: [])  # set when the month is extracted
         if partition_key in unchanged:
-            checked = unchanged[partition_key]
+            audit.results = unchanged[partition_key]
         else:
-            audit = CheckAudit(context, lambda conn: [])  # set when the month is extracted
             try:
-                checked = _extract_month(
+                _extract_month(
                     context, duckdb, source_db, calendar, partition_key, last_key, audit,
                     current[partition_key],
                 )  # fmt: skip
             except AuditFailed as error:
-                yield from blocked([audit], error)
-        for result in checked:
+                step_months.hold(partition_key, audit, error)
+                continue
+        step_months.checked(partition_key, audit)
+        for result in audit.results:
             table = result.asset_key.path[-1]  # type: ignore[union-attr]
             source_rows, raw_rows = (result.metadata[k].value for k in ("source_rows", "raw_rows"))
             months[table][partition_key] = {"source_rows": source_rows, "raw_rows": raw_rows}
-            results.append((partition_key, result))
-    combined = combine_months(results)
     schemas = column_schemas(
         duckdb.location(), duckdb.connection_config, ["raw.orders", "raw.order_items"]
     )
@@ -223,8 +224,9 @@ def raw_orders(
                 "dagster/column_schema": schemas[f"raw.{table}"],
                 "months": months_markdown(months[table]),
                 "months_unchanged": len(unchanged.keys() & set(context.partition_keys)),
+                **step_months.metadata(),
             },
-            check_results=[r for r in combined if r.asset_key == dg.AssetKey(["raw", table])],
+            check_results=step_months.check_results(dg.AssetKey(["raw", table])),
         )
 
 
@@ -237,8 +239,9 @@ def _extract_month(
     last_key: str,
     audit: CheckAudit,
     fingerprint: MonthFingerprint,
-) -> list[dg.AssetCheckResult]:
-    """Copy one month of orders and their lines, published only if every row arrived."""
+) -> None:
+    """Copy one month of orders and their lines, published only if every row arrived
+    (the audit keeps the checks' results)."""
     in_month = order_month_predicate("o.ordered_at", partition_key, calendar, last_key)
     orders_table, items_table = source_db.qualified("orders"), source_db.qualified("order_items")
     orders_query = (
@@ -283,7 +286,6 @@ def _extract_month(
             rows_read=orders.num_rows + items.num_rows,
             audit=audit,
         )
-    return audit.results
 
 
 def _unchanged_months(

@@ -18,8 +18,8 @@ from b2b_platform.lib.asset_step import (
     WAREHOUSE_POOL,
     AssetEvents,
     CheckAudit,
+    MonthsOfStep,
     asset_step,
-    blocked,
     months_markdown,
 )
 from b2b_platform.lib.checks import Check
@@ -105,15 +105,16 @@ def staging_web_requests(
     known user) and product page views (/products/<id>) marked.
     """
     per_month: dict[str, dict[str, int]] = {}
-    results: list[tuple[str, dg.AssetCheckResult]] = []
+    months = MonthsOfStep(context)
     for partition_key in context.partition_keys:
         audit = CheckAudit(context, partial(_month_checks, partition_key=partition_key))
         try:
             with asset_step(context, duckdb, partition_key) as step:
                 per_month[partition_key] = month = _stage_month(step, partition_key, audit)
         except AuditFailed as error:
-            yield from blocked([audit], error)
-        results += [(partition_key, r) for r in audit.results]
+            months.hold(partition_key, audit, error)
+            continue
+        months.checked(partition_key, audit)
         if month["user_agents_deferred"]:
             context.log.warning(
                 f"{partition_key[:7]}: {month['user_agents_deferred']:,} new user agents left"
@@ -126,8 +127,9 @@ def staging_web_requests(
             "user_agents_deferred": sum(m["user_agents_deferred"] for m in per_month.values()),
             **schema_metadata(duckdb.location(), duckdb.connection_config, "staging.web_requests"),
             "months": months_markdown(per_month),
+            **months.metadata(),
         },
-        check_results=checks.combine_months(results),
+        check_results=months.check_results(),
     )
 
 
@@ -301,7 +303,10 @@ def _add_to_caches_and_stage(
 def _stage_month(step: WarehouseStep, partition_key: str, audit: CheckAudit) -> dict[str, int]:
     conn = step.conn
     if not table_exists(conn, "raw.weblogs"):
-        return {"requests": 0, "new_user_agents": 0, "user_agents_deferred": 0, "new_ips": 0}
+        raise dg.Failure(
+            description="raw/weblogs was never loaded: run it first (b2b run does)",
+            allow_retries=False,
+        )
     # Months staged at once on a lake would each find a value new and both add it to
     # the shared caches: finding the new values and adding them is one writer's at a time.
     with step.exclusive("weblog lookup caches"):
