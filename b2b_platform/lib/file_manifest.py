@@ -19,7 +19,7 @@ import datetime as dt
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -194,7 +194,8 @@ class FilePlan:
 
 MANIFEST_FIELDS = (
     "path", "partition_key", "size_bytes", "modified_at", "content_hash", "status",
-    "rows_read", "rows_loaded", "rows_rejected", "loaded_at", "error",
+    "rows_read", "rows_loaded", "rows_rejected", "loaded_at", "error", "load_cutoff",
+    "held_from", "loaded_until",
 )  # fmt: skip
 
 
@@ -206,12 +207,15 @@ def plan_files(
     *,
     hash_new_files: bool = True,
     skipped: Iterable[SkippedEntry] = (),
+    read_again: Callable[[Mapping[str, Any]], bool] | None = None,
 ) -> FilePlan:
     """Compare files on disk with the manifest (of one partition, if given).
 
     Without hash_new_files, a file the manifest does not know comes back with no hash:
     the caller hashes the bytes as it reads them, instead of reading every file twice.
-    Entries skipped by the listing are neither loaded nor removed.
+    Entries skipped by the listing are neither loaded nor removed. `read_again` names the
+    unchanged files that must be read again all the same (their manifest row says the
+    load would now come out differently: the load cutoff moved past their lines).
     """
     rows = conn.execute(
         f"SELECT {', '.join(MANIFEST_FIELDS)} FROM etl.file_manifest"
@@ -229,12 +233,16 @@ def plan_files(
         seen.add(key)
         previous = known.get(key)
         loaded = previous is not None and previous["status"] == "loaded"
+        again = loaded and read_again is not None and read_again(previous)
         if (
             loaded
             and previous["size_bytes"] == file.size_bytes
             and previous["modified_at"] == file.modified_at
         ):
-            unchanged.append(file)
+            if again:  # the same bytes, loaded anew: its old rows are replaced
+                to_load.append((file, previous["content_hash"]))
+            else:
+                unchanged.append(file)
             continue
         if previous is None and not hash_new_files:
             to_load.append((file, None))
@@ -244,7 +252,7 @@ def plan_files(
         except OSError as exc:  # permissions, gone since listing, swapped for a link
             unreadable.append((file, error_line(exc)))
             continue
-        if loaded and previous["content_hash"] == digest:
+        if loaded and previous["content_hash"] == digest and not again:
             unchanged.append(file)  # touched, not changed: remember its new time
             touched.append(
                 {**previous, "source": source, "size_bytes": file.size_bytes,

@@ -34,6 +34,12 @@ LEAD_FIELDS: tuple[str, ...] = (
     "contact_name", "email", "phone", "country", "province", "city", "industry",
 )  # fmt: skip
 
+
+def lead_rows() -> pl.DataFrame:
+    """No lead rows, with the columns a sheet's rows have (canonical fields, sheet row)."""
+    return pl.DataFrame(schema={**dict.fromkeys(LEAD_FIELDS, pl.String), "sheet_row": pl.Int64})
+
+
 # Header names seen in exports, English and Spanish, compared after fold_header().
 HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "lead_id": ("lead id", "lead_id", "id lead", "id de lead", "nro lead", "nro. lead", "lead nro",

@@ -54,7 +54,10 @@ CREATE TABLE IF NOT EXISTS etl.file_manifest (
     rows_rejected BIGINT,
     loaded_at TIMESTAMP,
     run_id VARCHAR,
-    error VARCHAR
+    error VARCHAR,
+    load_cutoff TIMESTAMP,          -- the cutoff a web-log file was loaded with, and where
+    held_from TIMESTAMP,            -- its lines stood against it: the first held back as
+    loaded_until TIMESTAMP          -- future, the last loaded
 );
 CREATE TABLE IF NOT EXISTS etl.record_accounting (
     source VARCHAR NOT NULL,
@@ -69,6 +72,9 @@ CREATE TABLE IF NOT EXISTS etl.record_accounting (
     recorded_at TIMESTAMP
 );
 """
+
+# columns etl.file_manifest gained after its first release
+ADDED_MANIFEST_COLUMNS = ("load_cutoff TIMESTAMP", "held_from TIMESTAMP", "loaded_until TIMESTAMP")
 
 # What the quarantine and analyst-facing tables show of personal data: enough for an
 # operator to see what was wrong (its shape, first and last character), never the value.
@@ -98,6 +104,9 @@ def ensure_warehouse_schema(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         conn.execute(ETL_DDL)
         conn.execute(slice_versions.DDL)
+    elif not _has_column(conn, "etl", "file_manifest", "loaded_until"):
+        for column in ADDED_MANIFEST_COLUMNS:  # a warehouse from before they were recorded
+            conn.execute(f"ALTER TABLE etl.file_manifest ADD COLUMN IF NOT EXISTS {column}")
     if not _has_macro(conn, "mask_personal"):  # a lake's connection made them already
         create_macros(conn, temporary=False)
 
@@ -110,6 +119,17 @@ def create_macros(conn: duckdb.DuckDBPyConnection, *, temporary: bool) -> None:
     conn.execute(f"{create}cuit_is_valid(c) AS {cuit_is_valid_sql('c')}")
     for statement in PRIVACY_MACROS:
         conn.execute(create + statement)
+
+
+def _has_column(conn: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
+    return bool(
+        scalar(
+            conn,
+            "SELECT count(*) FROM information_schema.columns"
+            " WHERE table_schema = ? AND table_name = ? AND column_name = ?",
+            [schema, table, column],
+        )
+    )
 
 
 def _has_macro(conn: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -215,7 +215,8 @@ def record_accounting(
 
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "source", "path", "partition_key", "size_bytes", "modified_at", "content_hash", "status",
-    "rows_read", "rows_loaded", "rows_rejected", "loaded_at", "error",
+    "rows_read", "rows_loaded", "rows_rejected", "loaded_at", "error", "load_cutoff",
+    "held_from", "loaded_until",
 )  # fmt: skip
 
 

@@ -36,7 +36,7 @@ from b2b_platform.lib.file_manifest import (
     listing_version,
     plan_files,
 )
-from b2b_platform.lib.lead_workbooks import read_workbook_file
+from b2b_platform.lib.lead_workbooks import lead_rows, read_workbook_file
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import DirectoryResource
 from b2b_platform.lib.warehouse import WarehouseStep
@@ -121,9 +121,18 @@ def _load_workbooks(
         loaded = _load_new_workbooks(context, step, plan.to_load, failed)
         _unload_removed_workbooks(step, plan.removed)
         if not table_exists(conn, TABLE):
-            raise dg.Failure(
-                description=f"no readable lead workbook in {leads_dir.directory}",
-                allow_retries=False,
+            # no workbook yet (a new deployment): an empty table, so leads stage nothing
+            # and the reports say so, instead of failing the run
+            context.log.warning(f"no readable lead workbook in {leads_dir.directory}")
+            step.conn.register("no_rows", arrow_for_duckdb(_rows_of(lead_rows(), Path(), "")))
+            step.commit(
+                [
+                    TableSlice(
+                        TABLE, "SELECT *, NULL::TIMESTAMP AS _loaded_at FROM no_rows", "false"
+                    )
+                ],
+                finish=False,
+                keep_open=True,
             )
         if failed:
             step.versions.clear()  # a failed workbook is read again by the next refresh
@@ -198,10 +207,7 @@ def _load_workbook(
     data = read_workbook_file(file.path)
     manifest["content_hash"] = content_hash_of(data)  # of the bytes loaded, read once
     sheet = reader.read(data)
-    rows = sheet.frame.with_columns(
-        source_file=pl.lit(str(file.path), dtype=pl.String),
-        sheet_name=pl.lit(sheet.sheet_name, dtype=pl.String),
-    )
+    rows = _rows_of(sheet.frame, file.path, sheet.sheet_name)
     step.conn.register("sheet", arrow_for_duckdb(rows))
     try:
         step.commit(
@@ -228,6 +234,14 @@ def _load_workbook(
         )
     finally:
         step.conn.unregister("sheet")
+
+
+def _rows_of(frame: pl.DataFrame, path: Path, sheet_name: str) -> pl.DataFrame:
+    """A sheet's lead rows as raw.marketing_leads keeps them: with their file and sheet."""
+    return frame.with_columns(
+        source_file=pl.lit(str(path), dtype=pl.String),
+        sheet_name=pl.lit(sheet_name, dtype=pl.String),
+    )
 
 
 def _fail(

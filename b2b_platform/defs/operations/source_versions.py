@@ -61,7 +61,9 @@ def source_versions(
         directory = _or_none(lambda: list_log_files(DirectoryResource(path=str(settings.log_dir))))
         for month in months:
             found[(WEBLOGS_KEY.to_user_string(), month)] = (
-                month_version(directory, month, list(months)) if directory else None
+                month_version(directory, month, list(months), calendar.load_cutoff)
+                if directory
+                else None
             )
     if LEADS_KEY.to_user_string() in names:
         listing = _or_none(lambda: lead_files(DirectoryResource(path=str(settings.leads_dir))))

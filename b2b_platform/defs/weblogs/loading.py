@@ -7,13 +7,16 @@ a large file travels alone, one part per unit, in one transaction that stays ope
 its first part to its last. Whatever goes wrong with one file fails that file only.
 """
 
+from __future__ import annotations
+
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 import polars as pl
 import pyarrow as pa
 
@@ -67,6 +70,47 @@ class ReadUnit:
         return sum(len(piece.text) for piece in self.pieces)
 
 
+@dataclass(frozen=True)
+class CutoffBounds:
+    """Where a file's lines stand against the load cutoff it was loaded with: the earliest
+    request held back as future (None: none) and the latest request loaded (None: none).
+    They tell exactly whether another cutoff would load the file differently."""
+
+    held_from: dt.datetime | None = None
+    loaded_until: dt.datetime | None = None
+
+    def __or__(self, other: CutoffBounds) -> CutoffBounds:
+        """The bounds of two parts of one file."""
+        return CutoffBounds(
+            _either(min, self.held_from, other.held_from),
+            _either(max, self.loaded_until, other.loaded_until),
+        )
+
+
+def _either(pick: Any, first: dt.datetime | None, second: dt.datetime | None) -> Any:
+    present = [value for value in (first, second) if value is not None]
+    return pick(present) if present else None
+
+
+def cutoff_moved_past(cutoff: dt.datetime) -> Callable[[Mapping[str, Any]], bool]:
+    """Whether a loaded file's manifest row says the load cutoff `cutoff` would load it
+    differently than the one it was loaded with: a later cutoff passed a request it held
+    back (future_request), or an earlier one falls before a request it loaded. A row
+    from before cutoffs were recorded cannot tell: the file is read again."""
+
+    def moved(row: Mapping[str, Any]) -> bool:
+        before = row.get("load_cutoff")
+        if before is None:
+            return True
+        if cutoff > before:
+            return row["held_from"] is not None and row["held_from"] < cutoff
+        if cutoff < before:
+            return row["loaded_until"] is not None and row["loaded_until"] >= cutoff
+        return False
+
+    return moved
+
+
 @dataclass
 class ParsedUnit:
     unit: ReadUnit
@@ -74,6 +118,7 @@ class ParsedUnit:
     failures: list[tuple[dict[str, Any], str]]
     parsed: pl.DataFrame | None
     counts: dict[int, tuple[int, int]] = field(default_factory=dict)  # file: read, loaded
+    bounds: dict[int, CutoffBounds] = field(default_factory=dict)  # file: against the cutoff
 
 
 @dataclass
@@ -86,6 +131,7 @@ class MonthLoad:
     failed: list[str]
     line_offsets: dict[int, int] = field(default_factory=dict)  # parser thread only
     counts: dict[int, tuple[int, int]] = field(default_factory=dict)  # file: read, loaded
+    bounds: dict[int, CutoffBounds] = field(default_factory=dict)  # file: against the cutoff
     # large files that failed after parts were written: path -> manifest row, error
     excluded: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
     writing: str | None = None  # the large file whose parts are being written
@@ -104,6 +150,7 @@ class MonthLoad:
         self.excluded[manifest["path"]] = (manifest, message)
         self.line_offsets.clear()
         self.counts.clear()
+        self.bounds.clear()
         self.writing = None
 
 
@@ -194,7 +241,18 @@ def parse_unit(unit: ReadUnit, load: MonthLoad) -> ParsedUnit:
     counts: dict[int, tuple[int, int]] = {}
     if parsed is not None:
         parsed, loaded, counts = drop_absurd_files(parsed, loaded, failures)
-    return ParsedUnit(unit, loaded, failures, parsed, counts)
+    bounds = _cutoff_bounds(parsed) if parsed is not None else {}
+    return ParsedUnit(unit, loaded, failures, parsed, counts, bounds)
+
+
+def _cutoff_bounds(parsed: pl.DataFrame) -> dict[int, CutoffBounds]:
+    """Each file's requests held back for the cutoff and loaded (see CutoffBounds)."""
+    at, reason = pl.col("requested_at"), pl.col("reason")
+    per_file = parsed.group_by("file_index").agg(
+        held_from=at.filter(reason == "future_request").min(),
+        loaded_until=at.filter(reason.is_null()).max(),
+    )
+    return {index: CutoffBounds(held, until) for index, held, until in per_file.iter_rows()}
 
 
 def _parse_lines(lines: pl.DataFrame, pieces: list[FilePiece], load: MonthLoad) -> pl.DataFrame:
@@ -218,25 +276,29 @@ def _parse_lines(lines: pl.DataFrame, pieces: list[FilePiece], load: MonthLoad) 
                 [dt.datetime.combine(p.day, dt.time(0)) for p in pieces], dtype=pl.Datetime("us")
             )
         ).gather(index)
-    future = at > load.cutoff
+    # the cutoff instant itself (00:00:00 after the as-of day) is already the future
+    future = at >= load.cutoff
     off_day = (at < day_start - pl.duration(days=1)) | (at >= day_start + pl.duration(days=2))
     # most units have no such line: then the reason and detail columns are left alone
     if parsed.select((future | off_day).any()).item():
+        # a line far from its file's day is wrong whenever it is read; only the others
+        # wait for the cutoff, so the cutoff matters for a file's lines within its days
+        # (log_files.month_version)
         # constant texts: formatting a time per row would cost more than the whole rule
         parsed = parsed.with_columns(
             reason=pl.coalesce(
                 "reason",
-                pl.when(future)
-                .then(pl.lit("future_request"))
-                .when(off_day)
-                .then(pl.lit("outside_file_day")),
+                pl.when(off_day)
+                .then(pl.lit("outside_file_day"))
+                .when(future)
+                .then(pl.lit("future_request")),
             ),
             detail=pl.coalesce(
                 "detail",
-                pl.when(future)
-                .then(pl.lit("request time is after the end of B2B_AS_OF (the load cutoff)"))
-                .when(off_day)
-                .then(pl.lit("request time is more than a day away from the file's day")),
+                pl.when(off_day)
+                .then(pl.lit("request time is more than a day away from the file's day"))
+                .when(future)
+                .then(pl.lit("request time is after the end of B2B_AS_OF (the load cutoff)")),
             ),
         )
     outside = [i for i, piece in enumerate(pieces) if not piece.in_range]
@@ -311,6 +373,8 @@ def _add_line_counts(parsed_unit: ParsedUnit, load: MonthLoad) -> None:
         read, loaded = counts.get(position, (0, 0))  # an empty file has no rows
         before = load.counts.get(piece.index, (0, 0))
         load.counts[piece.index] = (before[0] + read, before[1] + loaded)
+        bounds = parsed_unit.bounds.get(position, CutoffBounds())
+        load.bounds[piece.index] = load.bounds.get(piece.index, CutoffBounds()) | bounds
 
 
 def _batch_files(pieces: list[FilePiece], partition_key: str) -> pa.Table:
@@ -356,6 +420,22 @@ def _loaded_lines_slice(parsed_unit: ParsedUnit, partition_key: str) -> TableSli
     )
 
 
+def empty_table_slice(conn: duckdb.DuckDBPyConnection) -> TableSlice:
+    """raw.weblogs created with its columns and no rows, for a first load that found no
+    line (an empty log directory): what reads the table then finds it empty, not missing."""
+    parsed = parse_log_lines(lines_of_text(b""), trusted_proxies=[]).with_columns(
+        file_index=pl.lit(0, dtype=pl.Int32)
+    )
+    conn.register("no_parsed_lines", arrow_for_duckdb(parsed))
+    conn.register("no_batch_files", _batch_files([], ""))
+    return TableSlice(
+        TABLE,
+        """SELECT p.* EXCLUDE (line, reason, detail, file_index), f.source_file, f.partition_key
+           FROM no_parsed_lines p JOIN no_batch_files f USING (file_index)""",
+        where="false",
+    )
+
+
 def _rejected_lines_slice(pieces: list[FilePiece], partition_key: str) -> QuarantineSlice:
     """The unit's rejected lines, replacing the findings of the files it starts."""
     starting = [Path(piece.manifest["path"]).name for piece in pieces if piece.first]
@@ -384,6 +464,9 @@ def _loaded_file_rows(pieces: list[FilePiece], load: MonthLoad) -> list[dict[str
             "rows_read": load.counts[piece.index][0],
             "rows_loaded": load.counts[piece.index][1],
             "rows_rejected": load.counts[piece.index][0] - load.counts[piece.index][1],
+            "load_cutoff": load.cutoff,
+            "held_from": load.bounds.get(piece.index, CutoffBounds()).held_from,
+            "loaded_until": load.bounds.get(piece.index, CutoffBounds()).loaded_until,
         }
         for piece in pieces
         if piece.last

@@ -53,16 +53,26 @@ def list_log_files(directory: DirectoryResource) -> LogDirectory:
     )
 
 
-def month_version(directory: LogDirectory, partition_key: str, keys: list[str]) -> str:
+def month_version(
+    directory: LogDirectory, partition_key: str, keys: list[str], cutoff: dt.datetime
+) -> str:
     """The version of a month's log files: what a refresh compares to decide whether the
-    month is read again."""
+    month is read again. Besides the files' names, sizes and times, the load cutoff as far
+    as it can change their lines' fate: a line more than a day from its file's day is
+    rejected whatever the cutoff, so only a cutoff among the month's days moves it (a
+    line held back as future_request is looked at again when the cutoff passes it)."""
     chosen = files_of_month(directory.days, partition_key, keys[0], keys[-1])
     skipped_days = {Path(entry.path): day for entry, day in directory.skipped}
     skipped = files_of_month(skipped_days, partition_key, keys[0], keys[-1])
-    return listing_version(
+    listing = listing_version(
         [directory.files[path] for path in chosen],
         [entry for entry, _ in directory.skipped if Path(entry.path) in skipped],
     )
+    if not chosen:
+        return listing
+    first = dt.datetime.combine(min(chosen.values()), dt.time(0)) - dt.timedelta(days=1)
+    last = dt.datetime.combine(max(chosen.values()), dt.time(0)) + dt.timedelta(days=2)
+    return f"{listing}@{min(max(cutoff, first), last).isoformat()}"
 
 
 def files_of_month(

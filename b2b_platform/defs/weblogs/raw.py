@@ -17,6 +17,8 @@ from b2b_platform.defs.weblogs.loading import (
     ParsedUnit,
     RestartMonth,
     commit_unit,
+    cutoff_moved_past,
+    empty_table_slice,
     parse_unit,
     read_units,
 )
@@ -33,8 +35,8 @@ from b2b_platform.lib.asset_step import (
     WAREHOUSE_POOL,
     AssetEvents,
     CheckAudit,
+    MonthsOfStep,
     asset_step,
-    blocked,
     month_metadata,
     months_markdown,
 )
@@ -99,7 +101,7 @@ def raw_weblogs(
     directory = list_log_files(log_dir)
     keys = all_month_keys(context)
     per_month: dict[str, dict[str, int]] = {}
-    results: list[tuple[str, dg.AssetCheckResult]] = []
+    months = MonthsOfStep(context)
     failed: list[str] = []
     skipped: list[str] = []
     for partition_key in context.partition_keys:
@@ -115,17 +117,18 @@ def raw_weblogs(
             context,
             partial(_month_checks, partition_key=partition_key, threshold=quality.max_reject_rate),
         )
+        skipped += [f"{Path(e.path).name}: {e.reason}" for e in month_skipped]
         try:
-            source = month_version(directory, partition_key, keys)
+            source = month_version(directory, partition_key, keys, calendar.load_cutoff)
             with asset_step(context, duckdb, partition_key, source) as step:
                 files = [directory.files[path] for path in chosen]
                 per_month[partition_key] = _load_month(
                     context, step, files, chosen, month_skipped, load, audit
                 )
         except AuditFailed as error:
-            yield from blocked([audit], error)
-        skipped += [f"{Path(e.path).name}: {e.reason}" for e in month_skipped]
-        results += [(partition_key, r) for r in audit.results]
+            months.hold(partition_key, audit, error)
+            continue
+        months.checked(partition_key, audit)
     month_metadata(context, per_month, "lines_loaded")
     yield dg.MaterializeResult(
         metadata={
@@ -133,8 +136,9 @@ def raw_weblogs(
             "months": months_markdown(per_month),
             "files_failed": _bullets(failed),
             "files_skipped": _bullets(skipped),
+            **months.metadata(),
         },
-        check_results=checks.combine_months(results),
+        check_results=months.check_results(),
     )
 
 
@@ -197,8 +201,9 @@ def _load_month_once(
     # an excluded file is neither loaded nor removed: its old rows stay, as a failed file's
     kept = [SkippedEntry(path, error) for path, (_, error) in load.excluded.items()]
     plan = plan_files(
-        conn, SOURCE, files, load.partition_key, hash_new_files=False, skipped=skipped + kept
-    )
+        conn, SOURCE, files, load.partition_key, hash_new_files=False, skipped=skipped + kept,
+        read_again=cutoff_moved_past(load.cutoff),
+    )  # fmt: skip
     # removals first: a removed file's findings are keyed by file name, which a file
     # loaded in this run may share (the same file under another path)
     for path in plan.removed:
@@ -222,13 +227,15 @@ def _load_month_once(
         " WHERE source = ? AND partition_key = ? AND status IN ('loaded', 'failed')",
         [SOURCE, load.partition_key],
     ).fetchone()[0]  # type: ignore[index]
+    # no line loaded yet anywhere (an empty directory is not an error): an empty table
+    created = [] if table_exists(conn, TABLE) else [empty_table_slice(conn)]
     loaded_query = (
         f"SELECT count(*) FROM {TABLE} WHERE partition_key = getvariable('partition_key')"
-        if table_exists(conn, TABLE) else "SELECT 0"
-    )  # fmt: skip
+    )
     if load.any_failed:
         step.versions.clear()  # a failed file is read again by the next refresh
     result = step.commit(
+        created,
         accounting=[Accounting(SOURCE, ENTITY, load.partition_key, int(read), loaded_query)],
         rows_read=0,  # the lines were counted as their files loaded
         audit=audit,
