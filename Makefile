@@ -47,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m b2b_platform_tests.shape
 
-# the code's shape against its goals (module and function length, SQL f-strings pasting
+# the code's shape against its goals (SQL f-strings pasting
 # values, private Dagster imports, package layering); exits 1 when a goal is unmet
 shape: $(STAMP)
 	$(BIN)/python -m b2b_platform_tests.shape
