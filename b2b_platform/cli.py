@@ -23,6 +23,7 @@ from b2b_platform.cli_transfer import add_transfer_commands
 if TYPE_CHECKING:  # imported where used: `b2b --help` must not wait for Dagster to load
     import dagster as dg
 
+    from b2b_platform.lib.run_log import HeldSlice
     from b2b_platform.lib.run_queue import RunQueue
     from b2b_platform.lib.runner import RunOutcome
     from b2b_platform.lib.settings import Settings
@@ -243,10 +244,12 @@ def _report_stop(outcome: RunOutcome, keys: set[dg.AssetKey], elapsed: float) ->
 
 
 def _report_outcome(outcome: RunOutcome, elapsed: float) -> int:
-    """The end of a finished `b2b run`: counts, then every failure and unread file."""
+    """The end of a finished `b2b run`: counts, then every failure, held slice and unread
+    file; non-zero while any of them remains, so a schedule alerts."""
     failed_files = _files_with_status("failed")
     skipped_entries = _files_with_status("skipped")
-    print(f"{outcome.runs} runs in {elapsed:.1f} s")
+    held = _held_slices()
+    print(f"{outcome.runs} run{'s' if outcome.runs != 1 else ''} in {elapsed:.1f} s")
     if outcome.failed_checks:
         print(f"failed checks: {', '.join(outcome.failed_checks)}")
     if outcome.not_started:
@@ -263,7 +266,16 @@ def _report_outcome(outcome: RunOutcome, elapsed: float) -> int:
         )
         for failure in outcome.failed_runs:
             print(f"  {failure}", file=sys.stderr)
-    return 0 if outcome.ok and not failed_files else 1
+    held_months = [h for h in held if h.partition_key]  # the others failed their run above
+    for slice_ in held_months:
+        print(f"b2b: error: {slice_.where} held: {slice_.reason}", file=sys.stderr)
+    if held_months:
+        print(
+            "  the reports use the months published before; see the records in"
+            " quarantine.rejected_records, fix them at the source or raise B2B_MAX_REJECT_RATE",
+            file=sys.stderr,
+        )
+    return 0 if outcome.ok and not failed_files and not held else 1
 
 
 def _print_plan(plan: StalePlan | None, keys: set[dg.AssetKey]) -> None:
@@ -360,6 +372,23 @@ def _stop_on_signals(stop: threading.Event, interrupt: bool) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _held_slices() -> list[HeldSlice]:
+    """The slices a blocking check holds back now (see run_log.held_slices)."""
+    from b2b_platform.lib.run_log import held_slices
+    from b2b_platform.lib.settings import Settings
+    from b2b_platform.lib.warehouse_connection import warehouse_connection
+
+    settings = Settings.from_env()
+    if not settings.warehouse.exists():
+        return []
+    try:
+        with warehouse_connection(settings.warehouse, read_only=True, wait_seconds=10) as conn:
+            return held_slices(conn, settings.first_month)
+    except UserError as exc:
+        print(f"b2b: note: {exc}; `b2b status` lists held months", file=sys.stderr)
+        return []
 
 
 def _files_with_status(status: str) -> list[tuple[str, str]]:

@@ -378,7 +378,7 @@ def test_daily_job_builds_everything_for_two_months_in_one_run(use_warehouse: Pa
         if e.asset_key == dg.AssetKey(["raw", "orders"])
     }
     assert months == {"2026-10-01", "2026-11-01"}
-    assert query(use_warehouse, "SELECT count(*) FROM reports.monthly_sales") == [(12,)]
+    assert query(use_warehouse, "SELECT count(*) FROM reports.monthly_sales") == [(13,)]
 
 
 def _failed_run(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:

@@ -19,7 +19,7 @@ import pytest
 from b2b_platform.lib import report_csv, report_directory, report_export
 from b2b_platform.lib.report_directory import staged_export
 from b2b_platform.lib.report_export import export_files
-from b2b_platform.lib.report_html import PageContext
+from b2b_platform.lib.report_notes import ReportContext
 from b2b_platform.lib.report_output import EXPORT_FILES, REPORT_ORDER, WORKBOOK_NAME, read_report
 from b2b_platform_tests.helpers import materialize, query, warehouse_env
 
@@ -78,7 +78,7 @@ def _export(conn: duckdb.DuckDBPyConnection, target: Path) -> str:
     """What the asset does, without Dagster: stage, write, publish."""
     reports = [read_report(conn, name) for name in REPORT_ORDER]
     with staged_export(target) as staging:
-        page = PageContext(dt.date(2026, 11, 25), dt.date(2025, 12, 1), [], dt.datetime.now())
+        page = ReportContext(dt.date(2026, 11, 25), dt.date(2025, 12, 1), [], dt.datetime.now())
         export_files(conn, reports, staging.path, page)
         return staging.publish()
 

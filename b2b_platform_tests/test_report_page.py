@@ -10,8 +10,10 @@ from pathlib import Path
 from selenium import webdriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from b2b_platform.lib.report_html import PageContext, report_notes, report_page
+from b2b_platform.lib.report_html import report_page
+from b2b_platform.lib.report_notes import ReportContext, general_notes, report_notes
 from b2b_platform.lib.report_output import HTML_NAME, REPORT_ORDER, Report
+from b2b_platform.lib.run_log import HeldSlice
 from b2b_platform_tests.browser import console_errors, headless_chromium, require_chromium
 from b2b_platform_tests.helpers import query
 
@@ -57,7 +59,8 @@ def test_report_page_draws_every_chart_in_a_real_browser(built_warehouse: Path) 
     charts = state["charts"]
     assert sorted(charts) == sorted(f"chart-{n}" for n in REPORT_ORDER)
     assert all(c["drawn"] for c in charts.values()), charts
-    assert charts["chart-monthly_sales"]["bars"] == rows["monthly_sales"] == 12
+    # the 12 complete months before the as-of month, and the as-of month to date
+    assert charts["chart-monthly_sales"]["bars"] == rows["monthly_sales"] == 13
     assert charts["chart-monthly_sales"]["lines"] == 1  # the month-on-month change
     assert charts["chart-top_devices"]["bars"] == rows["top_devices"] == 5
     assert charts["chart-top_products_by_country"]["bars"] == rows["top_products_by_country"]
@@ -88,8 +91,11 @@ def _sample(name: str, product: str = "Yerba") -> list[Report]:
     return [sales, products] if name == "both" else [sales]
 
 
-CONTEXT = PageContext(dt.date(2026, 11, 25), dt.date(2025, 12, 1),
-                      [("web logs", None, None)], dt.datetime(2026, 11, 25, 8))  # fmt: skip
+LOADED = dt.datetime(2026, 11, 25, 7)
+CONTEXT = ReportContext(dt.date(2026, 11, 25), dt.date(2025, 11, 1),
+                        [("platform database", LOADED, LOADED), ("web logs", LOADED, LOADED),
+                         ("lead workbooks", LOADED, LOADED)],
+                        dt.datetime(2026, 11, 25, 8))  # fmt: skip
 
 
 def test_text_in_the_data_cannot_become_markup_or_script(tmp_path: Path) -> None:
@@ -123,7 +129,9 @@ def test_the_browser_check_sees_a_request_leaving_the_page(tmp_path: Path) -> No
 
 def test_notes_explain_what_would_surprise_a_reader() -> None:
     sales = _sample("sales")[0]
-    assert any("Nov 2026 is partial" in n for n in report_notes(sales, CONTEXT))
+    (note,) = report_notes(sales, CONTEXT)
+    assert note.startswith("Nov 2026 is the month to date (01 Nov to 25 Nov 2026)")
+    assert "compares it with 01 Oct to 25 Oct 2026, like for like" in note
     devices = Report(
         "top_devices", ["rank", "device", "users", "share_of_users"],
         ["BIGINT", "VARCHAR", "BIGINT", "DECIMAL(6,4)"],
@@ -135,8 +143,41 @@ def test_notes_explain_what_would_surprise_a_reader() -> None:
     assert report_notes(one, CONTEXT) == []
 
 
+def test_notes_name_held_months_and_sources_with_nothing_loaded() -> None:
+    held = HeldSlice(
+        "staging/order_lines,staging/orders", "2026-11-01",
+        "AuditFailed: blocking check failed in Nov 2026: staging/order_lines:order_lines"
+        "_reject_rate (11.4% of 2,879 order items rejected > 10.0% (at least 10.3% at 95%"
+        " confidence)); the slice was not published, the previous one stays",
+        dt.datetime(2026, 11, 25, 7),
+    )  # fmt: skip
+    context = ReportContext(
+        CONTEXT.as_of, CONTEXT.window_start,
+        [("platform database", LOADED, LOADED), ("web logs", None, None),
+         ("lead workbooks", LOADED, None)],
+        CONTEXT.generated_at, held=[held],
+    )  # fmt: skip
+    said = general_notes(context)
+    assert said[0].startswith("Nov 2026 of the platform database held back by a quality check")
+    assert "order_lines_reject_rate (11.4% of 2,879 order items rejected > 10.0%" in said[0]
+    assert said[1:] == [
+        "Nothing from the web logs yet (it has not been loaded): reports built on it are empty.",
+        "Nothing from the lead workbooks yet (it was loaded but held nothing): reports built on"
+        " it are empty.",
+    ]
+    sales = report_notes(_sample("sales")[0], context)
+    assert sales[0].startswith("Held: Nov 2026 of the platform database did not pass")
+    devices = report_notes(Report("top_devices", ["rank"], ["BIGINT"], []), context)
+    assert devices == [
+        "Nothing from the web logs has been loaded yet, so this report has no data from it."
+    ]
+    text = report_page(_sample("sales"), context)
+    assert '<section id="notes"><h2>Before you read</h2>' in text
+
+
 def test_page_states_as_of_window_currency_and_freshness() -> None:
     text = report_page(_sample("sales"), CONTEXT)
-    assert "25 Nov 2026" in text and "01 Dec 2025 to 25 Nov 2026" in text
-    assert "ARS" in text and "web logs: loaded never" in text
+    assert "25 Nov 2026" in text
+    assert "01 Nov 2025 to 25 Nov 2026 (12 complete months and Nov 2026 to date)" in text
+    assert "ARS" in text and "web logs: loaded 25 Nov 2026 07:00" in text
     assert "http://" not in text.split("<script>")[0]  # nothing fetched from the head

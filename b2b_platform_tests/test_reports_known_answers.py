@@ -1,7 +1,8 @@
 """The four reports on a hand-built platform, log and workbook, small enough to compute by hand.
 
-As-of 2026-11-25 and first month 2026-08 (conftest): the window is 2025-12-01 up to the
-end of 2026-11-25 UTC. Every expected number below is worked out in the comments.
+As-of 2026-11-25 and first month 2026-08 (conftest): the window is the 12 complete months
+2025-11-01 to 2026-10-31 and November 2026 to the end of its 25th, UTC. Every expected
+number below is worked out in the comments.
 """
 
 import datetime as dt
@@ -94,10 +95,11 @@ def _platform() -> dict[str, pl.DataFrame]:
         (18, 3, 4, T(2026, 11, 26, 0, 0, 1), "paid"),  # after the as-of day: future_order
         (19, 1, 1, T(2026, 8, 1), "PAID"),  # first instant of the first loaded month
         (20, 1, 1, T(2026, 7, 31, 23, 59, 59), "paid"),  # before B2B_FIRST_MONTH: out_of_range
+        (21, 3, None, T(2026, 10, 28), "paid"),  # October after its 25th, through the API
     ]
     order_frame = pl.DataFrame({
         "order_id": [o[0] for o in orders], "order_number": [f"O-{o[0]}" for o in orders],
-        "company_id": [o[1] for o in orders], "customer_id": [1, 2] * 5 + [1],
+        "company_id": [o[1] for o in orders], "customer_id": [1, 2] * 5 + [1, 2],
         "user_id": [o[2] for o in orders], "ordered_at": [o[3] for o in orders],
         "status": [o[4] for o in orders], "currency": ["ARS"] * len(orders),
         "shipping_province": [None] * len(orders), "shipping_city": [None] * len(orders),
@@ -118,6 +120,7 @@ def _platform() -> dict[str, pl.DataFrame]:
         (18, 1, 4, 50, 1000, 0),  # order rejected
         (19, 1, 2, 1, 200, 0),  # 200.00
         (20, 1, 1, 100, 100, 0),  # order rejected
+        (21, 1, 3, 1, 50, 0),  # 50.00
     ]
     items = pl.DataFrame({
         "order_id": [x[0] for x in lines], "line_number": [x[1] for x in lines],
@@ -243,21 +246,24 @@ def report_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_monthly_sales(report_warehouse: Path) -> None:
     rows = query(report_warehouse, "SELECT * FROM reports.monthly_sales ORDER BY month")
-    assert [r[0] for r in rows] == [dt.date(2025, 12, 1) + dt.timedelta(days=0)] + [
+    # the 12 complete months Nov 2025 .. Oct 2026, and November 2026 to date
+    assert [r[0] for r in rows] == [dt.date(2025, 11, 1), dt.date(2025, 12, 1)] + [
         dt.date(2026, m, 1) for m in range(1, 12)
     ]
-    # Dec 2025 .. Jul 2026: before the first loaded month, zeros and partial
-    for row in rows[:8]:
+    # Nov 2025 .. Jul 2026: before the first loaded month, zeros and partial
+    for row in rows[:9]:
         assert row[1:] == (0, 0, D("0.00"), D("0.00"), None, True)
-    assert rows[8:] == [
+    assert rows[9:] == [
         # Aug: order 19 (2026-08-01 00:00); order 20 one second earlier is out_of_range
         (dt.date(2026, 8, 1), 1, 1, D("200.00"), D("200.00"), None, False),
         # Sep: order 10, 3 x 100 less 10% + 1 x 200 = 470; +135% on 200
         (dt.date(2026, 9, 1), 1, 4, D("470.00"), D("470.00"), D("135.00"), False),
-        # Oct: order 11 of the merged duplicate (12 cancelled, 13 returned)
-        (dt.date(2026, 10, 1), 1, 2, D("400.00"), D("400.00"), D("-14.89"), False),
-        # Nov: 14 (its -2 line rejected), 16 (API), 17 (23:59:59); 15 unknown company and
-        # 18 after the as-of day rejected; the month is still in progress
+        # Oct: order 11 of the merged duplicate (400) and 21 (50) (12 cancelled, 13
+        # returned): 450, (450 - 470) / 470 = -4.26%
+        (dt.date(2026, 10, 1), 2, 3, D("450.00"), D("225.00"), D("-4.26"), False),
+        # Nov to date: 14 (its -2 line rejected), 16 (API), 17 (23:59:59) = 1 700; 15
+        # unknown company and 18 after the as-of day rejected. Like for like against
+        # 1-25 October, 400 (order 21 on the 28th is left out): +325%, not +277.78%
         (dt.date(2026, 11, 1), 3, 15, D("1700.00"), D("566.67"), D("325.00"), True),
     ]
 
@@ -303,8 +309,8 @@ def test_lead_conversion(report_warehouse: Path) -> None:
         # L7 has no email and no phone (quarantined); L8 has no CUIT
         ("Ads", "google_ads", 1, 0, 0, None, D("0.00")),
         # L1 (twice, merged), L2 (same company by CUIT) and L3: companies 1 and 3, both
-        # ordered after capture; revenue in window 1 070 + 1 700
-        ("Expo", "trade_show", 3, 2, 2, D("1.0000"), D("2770.00")),
+        # ordered after capture; revenue in window 1 070 + 1 750
+        ("Expo", "trade_show", 3, 2, 2, D("1.0000"), D("2820.00")),
         # L4 matches no client; company 1 placed no valid order after 2026-11-01
         ("Webinar", "webinar", 2, 1, 0, D("0.0000"), D("0.00")),
     ]

@@ -12,7 +12,7 @@ from b2b_platform.cli import main
 from b2b_platform.lib.report_output import EXPORT_FILES, REPORT_ORDER, WORKBOOK_NAME
 from b2b_platform_tests.helpers import query, warehouse_env
 
-WINDOW_START, WINDOW_END = dt.datetime(2025, 12, 1), dt.datetime(2026, 11, 26)
+WINDOW_START, WINDOW_END = dt.datetime(2025, 11, 1), dt.datetime(2026, 11, 26)
 
 
 def test_monthly_sales_reconciles_with_staging(built_warehouse: Path) -> None:
@@ -33,7 +33,8 @@ def test_monthly_sales_reconciles_with_staging(built_warehouse: Path) -> None:
         " ORDER BY month",
     )
     assert report == expected and len(report) == 4  # tiny spans four months
-    assert query(built_warehouse, "SELECT count(*) FROM reports.monthly_sales") == [(12,)]
+    # 12 complete months and the as-of month to date
+    assert query(built_warehouse, "SELECT count(*) FROM reports.monthly_sales") == [(13,)]
 
 
 def test_report_shapes(built_warehouse: Path) -> None:
@@ -68,7 +69,10 @@ def test_report_files(built_warehouse: Path) -> None:
         columns = query(built_warehouse, f"SELECT column_name FROM (DESCRIBE reports.{name})")
         assert rows[0] == [c[0] for c in columns], name  # no byte-order mark in the header
     book = openpyxl.load_workbook(directory / WORKBOOK_NAME)
-    assert book.sheetnames == list(REPORT_ORDER)
+    assert book.sheetnames == ["About", *REPORT_ORDER]
+    about = {row[0].value: row[1].value for row in book["About"].iter_rows(min_row=3)}
+    assert about["As of"] == "25 Nov 2026 (UTC)"
+    assert about["Window"] == "01 Nov 2025 to 25 Nov 2026 (12 complete months and Nov 2026 to date)"
     sales = book["monthly_sales"]
     assert [c.value for c in sales[1]][:4] == ["month", "orders", "units", "revenue"]
     assert sales["A1"].font.bold and sales.freeze_panes == "A2"
@@ -84,9 +88,9 @@ def test_report_files(built_warehouse: Path) -> None:
     for name in REPORT_ORDER:  # a native chart on every report sheet
         assert len(book[name]._charts) == 1, name
     # totals where adding up means something, below the data, as values
-    total = [c.value for c in sales[14]]
+    total = [c.value for c in sales[15]]
     revenue = query(built_warehouse, "SELECT sum(revenue), sum(orders) FROM reports.monthly_sales")
-    assert total[0] == "Total (12 months)" and sales["A14"].font.bold
+    assert total[0] == "Total (13 months)" and sales["A15"].font.bold
     assert round(total[3], 2) == float(revenue[0][0]) and total[1] == revenue[0][1]
     assert book["top_devices"].max_row == 6  # shares overlap: no total
     assert not (directory / (WORKBOOK_NAME + ".part")).exists()
@@ -104,7 +108,11 @@ def test_b2b_report_prints_aligned_tables(
         monkeypatch.setenv(key, value)
     assert main(["report", "top_devices"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "top_devices (5 rows)"
+    assert out[0] == (
+        "As of 25 Nov 2026, window 01 Nov 2025 to 25 Nov 2026"
+        " (12 complete months and Nov 2026 to date)"
+    )
+    out = out[out.index("top_devices (5 rows)") :]
     assert out[1].split() == ["rank", "device", "device_type", "users", "requests",
                               "share_of_users"]  # fmt: skip
     assert out[2].strip().startswith("----") and out[3].split()[0] == "1"

@@ -16,7 +16,7 @@ def test_a_warehouse_moves_whole(built_warehouse, tmp_path, monkeypatch, capsys)
     monkeypatch.setenv("B2B_WAREHOUSE", str(built_warehouse))
     assert main(["export-warehouse", str(export)]) == 0
     manifest = json.loads((export / "warehouse.json").read_text())
-    assert manifest["tables"]["reports.monthly_sales"] == 12
+    assert manifest["tables"]["reports.monthly_sales"] == 13
     assert set(manifest["views"]) == {"staging.web_requests", "core.fct_web_requests"}
 
     copy = tmp_path / "copy" / "b2b.duckdb"

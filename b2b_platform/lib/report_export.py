@@ -10,20 +10,20 @@ import duckdb
 import openpyxl
 
 from b2b_platform.lib.report_csv import write_csv
-from b2b_platform.lib.report_html import PageContext, section_id, write_report_page
+from b2b_platform.lib.report_html import section_id, write_report_page
+from b2b_platform.lib.report_notes import ReportContext
 from b2b_platform.lib.report_output import HTML_NAME, REPORT_ORDER, WORKBOOK_NAME, Report
 from b2b_platform.lib.report_workbook import write_workbook
 
 
 def export_files(
-    conn: duckdb.DuckDBPyConnection, reports: Sequence[Report], directory: Path, page: PageContext
+    conn: duckdb.DuckDBPyConnection, reports: Sequence[Report], directory: Path, page: ReportContext
 ) -> list[Path]:
     """Every report's CSV, the workbook and the page, written into `directory`."""
     csv_files = [write_csv(conn, report.name, directory) for report in reports]
-    note = f"Window {page.window_start} to {page.as_of} (as of {page.as_of})."
     return [
         *csv_files,
-        write_workbook(reports, directory / WORKBOOK_NAME, note),
+        write_workbook(reports, directory / WORKBOOK_NAME, page),
         write_report_page(reports, directory / HTML_NAME, page),
     ]
 

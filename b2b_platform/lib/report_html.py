@@ -13,24 +13,21 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from b2b_platform.lib.report_notes import ReportContext, general_notes, report_notes
 from b2b_platform.lib.report_output import (
     CURRENCY,
-    HIDDEN_ANDROID_MODEL,
     Report,
     display_header,
     display_rows,
     display_value,
     report_totals,
 )
-from b2b_platform.lib.warehouse_schema import scalar, table_exists
 
 TITLES = {
     "monthly_sales": "Monthly sales",
@@ -46,45 +43,6 @@ CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; "
     "style-src 'unsafe-inline'; img-src data:; font-src data:"
 )
-
-
-@dataclass(frozen=True)
-class PageContext:
-    """What the header says: the day the reports are as of, their window, and when each
-    source was last loaded together with its latest record."""
-
-    as_of: dt.date
-    window_start: dt.date
-    freshness: Sequence[tuple[str, dt.datetime | None, dt.datetime | None]]
-    generated_at: dt.datetime
-
-
-# Each source as people call it, its accounting name, and the column of its latest record.
-SOURCES = (
-    ("platform database", "platform_db", "core.fct_order_lines", "ordered_at"),
-    ("web logs", "weblogs", "core.fct_web_requests", "requested_at"),
-    ("lead workbooks", "leads", "core.fct_leads", "captured_at"),
-)
-
-
-def source_freshness(
-    conn: duckdb.DuckDBPyConnection,
-) -> list[tuple[str, dt.datetime | None, dt.datetime | None]]:
-    """When each source was last loaded, and the time of its latest record."""
-    loaded = dict(
-        conn.execute(
-            "SELECT source, max(recorded_at)::TIMESTAMP(0) FROM etl.record_accounting GROUP BY 1"
-        ).fetchall()
-    )
-    freshness = []
-    for label, source, table, column in SOURCES:  # identifiers from code, not from data
-        latest = (
-            scalar(conn, f"SELECT max({column})::TIMESTAMP(0) FROM {table}")
-            if table_exists(conn, table)
-            else None
-        )
-        freshness.append((label, loaded.get(source), latest))
-    return freshness
 
 
 def _column(report: Report, name: str) -> list:
@@ -226,49 +184,6 @@ FIGURES: dict[str, Callable[[Report], go.Figure]] = {
 }
 
 
-def report_notes(report: Report, context: PageContext) -> list[str]:
-    """What a reader would otherwise be surprised by, in plain words."""
-    notes: list[str] = []
-    if not _readable(report):
-        return notes
-    if report.name == "monthly_sales":
-        months = _column(report, "month")
-        partial = [display_value(m, "month") for m, p in
-                   zip(months, _column(report, "is_partial"), strict=True) if p]  # fmt: skip
-        if partial:
-            notes.append(
-                f"{', '.join(partial)} is partial (data up to {context.as_of:%d %b %Y}):"
-                " its bar is lighter and its change compares part of a month with a whole one."
-            )
-    if report.name == "top_devices":
-        total = sum(float(s) for s in _column(report, "share_of_users")) * 100
-        if total > 100:
-            notes.append(
-                f"The shares add up to {total:.1f}%: a user seen on two devices counts for"
-                " both, so each share is of all B2B users, not of this table."
-            )
-        hidden = [HIDDEN_ANDROID_MODEL[d] for d in _column(report, "device")
-                  if d in HIDDEN_ANDROID_MODEL]  # fmt: skip
-        if hidden:
-            notes.append(
-                f'{hidden[0]}: Chrome on Android reports every phone as "Android 10; K"'
-                " to protect privacy, so these are Android devices whose model is unknown."
-            )
-    if report.name == "top_products_by_country":
-        notes.append(
-            "A country's users are those who logged in from it (by IP address); a user who"
-            " logged in from two countries counts in both. Products rank by units sold"
-            " in valid orders of those users."
-        )
-    if report.name == "lead_conversion":
-        notes.append(
-            "Conversion = matched companies that placed a valid order after the lead was"
-            " captured, divided by matched companies. A company reached by two campaigns"
-            " counts in both, so only leads add up to a total."
-        )
-    return notes
-
-
 def table_html(report: Report) -> str:
     kinds, right = display_rows(report)
     heads = "".join(
@@ -314,7 +229,7 @@ tfoot td { font-weight: bold; border-top: 2px solid #1F4E78; }
 """
 
 
-def _header(context: PageContext) -> str:
+def _header(context: ReportContext) -> str:
     def when(value: dt.datetime | None) -> str:
         return f"{value:%d %b %Y %H:%M}" if value else "never"
 
@@ -323,11 +238,10 @@ def _header(context: PageContext) -> str:
         + (f", latest record {when(latest)}" if latest else "")
         for source, loaded, latest in context.freshness
     )
-    window = f"{context.window_start:%d %b %Y} to {context.as_of:%d %b %Y} (12 months)"
     return (
         "<header><h1>B2B platform reports</h1><dl>"
         f"<dt>As of</dt><dd>{context.as_of:%d %b %Y}</dd>"
-        f"<dt>Window</dt><dd>{window}</dd>"
+        f"<dt>Window</dt><dd>{html.escape(context.window)}</dd>"
         f"<dt>Currency</dt><dd>{CURRENCY} (Argentine pesos), as stored at the source</dd>"
         f"<dt>Data freshness</dt><dd>{freshness or 'no loads recorded'}</dd>"
         f"<dt>Page written</dt><dd>{context.generated_at:%d %b %Y %H:%M} UTC</dd>"
@@ -335,12 +249,20 @@ def _header(context: PageContext) -> str:
     )
 
 
+def _general_notes(context: ReportContext) -> str:
+    notes = general_notes(context)
+    if not notes:
+        return ""
+    items = "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
+    return f'<section id="notes"><h2>Before you read</h2>{items}</section>'
+
+
 def section_id(name: str) -> str:
     """The opening tag of a report's section (the export check looks for it)."""
     return f'<section id="{name}">'
 
 
-def report_page(reports: Sequence[Report], context: PageContext) -> str:
+def report_page(reports: Sequence[Report], context: ReportContext) -> str:
     """The whole page: header, a section per report (title, notes, chart, table)."""
     sections = []
     for report in reports:
@@ -369,10 +291,11 @@ def report_page(reports: Sequence[Report], context: PageContext) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>B2B platform reports, as of {context.as_of:%d %b %Y}</title>"
         f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
-        f"{_header(context)}<nav>{nav}</nav>{''.join(sections)}</body></html>"
+        f"{_header(context)}<nav>{nav}</nav>{_general_notes(context)}{''.join(sections)}"
+        "</body></html>"
     )
 
 
-def write_report_page(reports: Sequence[Report], path: Path, context: PageContext) -> Path:
+def write_report_page(reports: Sequence[Report], path: Path, context: ReportContext) -> Path:
     path.write_text(report_page(reports, context), encoding="utf-8")
     return path

@@ -18,7 +18,9 @@ from b2b_platform.lib.asset_step import (
     TableCheck,
     materialize_table,
 )
+from b2b_platform.lib.report_notes import report_context, report_notes
 from b2b_platform.lib.report_output import markdown_table, read_report, short_preview
+from b2b_platform.lib.resources import CalendarResource
 from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 
@@ -48,19 +50,30 @@ def report_check_specs(name: str, *report_checks: checks.Check) -> list[dg.Asset
 def materialize_report(
     context: dg.AssetExecutionContext,
     duckdb_resource: WarehouseResource,
+    calendar: CalendarResource,
     name: str,
     query: str,
     report_checks: Sequence[TableCheck] = (),
     variables: Mapping[str, Any] | None = None,
 ) -> AssetEvents:
-    """Replace reports.<name> with the query's rows; preview, row count and schema in the UI."""
+    """Replace reports.<name> with the query's rows, over the report window (bound as
+    window_start and window_end with the other `variables`); preview, notes, row count
+    and schema in the UI."""
     table = f"reports.{name}"
+    window_start, window_end = calendar.report_window
 
     def preview(conn: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
         report = read_report(conn, name)
+        about = report_context(
+            conn, calendar.as_of_date, window_start, calendar.first_month_start,
+            calendar.month_to_date_compared_with,
+        )  # fmt: skip
+        notes = report_notes(report, about)
         return {
             "preview": dg.MetadataValue.md(short_preview(report)),  # shown in place
             "all_rows": dg.MetadataValue.md(markdown_table(report, limit=100)),
+            "window": dg.MetadataValue.text(about.window),
+            "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in notes) or "none"),
         }
 
     yield from materialize_table(
@@ -75,7 +88,7 @@ def materialize_report(
             *report_checks,
         ],
         extra_metadata=preview,
-        variables=variables,
+        variables={**window_variables(window_start, window_end), **(variables or {})},
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import xlsxwriter
 
+from b2b_platform.lib.report_notes import ReportContext, general_notes, report_notes
 from b2b_platform.lib.report_output import (
     CURRENCY,
     Report,
@@ -33,11 +34,15 @@ WORKBOOK_OPTIONS = {
 }
 
 
-def write_workbook(reports: Sequence[Report], path: Path, title_note: str) -> Path:
-    """One sheet per report: bold frozen header, number formats, column widths, and a
-    native chart that fits the report. No cell is a formula."""
+def write_workbook(reports: Sequence[Report], path: Path, context: ReportContext) -> Path:
+    """A first sheet, About, that says what the reports are as of and what to know before
+    reading them; then one sheet per report: bold frozen header, number formats, column
+    widths, and a native chart that fits the report. No cell is a formula."""
     workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
-    workbook.set_properties({"title": "B2B platform reports", "comments": title_note})
+    workbook.set_properties(
+        {"title": "B2B platform reports", "comments": f"As of {context.as_of}: {context.window}"}
+    )
+    _about_sheet(workbook, reports, context)
     header = workbook.add_format(
         {"bold": True, "bg_color": "#1F4E78", "font_color": "#FFFFFF", "border": 1,
          "text_wrap": True, "valign": "top"}
@@ -80,6 +85,42 @@ def write_workbook(reports: Sequence[Report], path: Path, title_note: str) -> Pa
         _report_chart(workbook, sheet, report)
     workbook.close()
     return path
+
+
+def _about_sheet(workbook: Any, reports: Sequence[Report], context: ReportContext) -> None:
+    """What a reader who receives only the workbook needs: as-of day, window, currency,
+    how fresh each source is, and the notes the page shows."""
+    sheet = workbook.add_worksheet("About")
+    title = workbook.add_format({"bold": True, "font_size": 14})
+    label = workbook.add_format({"bold": True, "valign": "top"})
+    wrapped = workbook.add_format({"text_wrap": True, "valign": "top"})
+    sheet.set_column(0, 0, 22)
+    sheet.set_column(1, 1, 110, wrapped)
+    sheet.write_string(0, 0, "B2B platform reports", title)
+
+    def when(value: dt.datetime | None) -> str:
+        return f"{value:%d %b %Y %H:%M}" if value else "never"
+
+    rows: list[tuple[str, str]] = [
+        ("As of", f"{context.as_of:%d %b %Y} (UTC)"),
+        ("Window", context.window),
+        ("Currency", f"{CURRENCY} (Argentine pesos), as stored at the source"),
+        *(
+            (f"Data: {source}", f"loaded {when(loaded)}"
+             + (f", latest record {when(latest)}" if latest else ", no records yet"))
+            for source, loaded, latest in context.freshness
+        ),
+        ("Written", f"{context.generated_at:%d %b %Y %H:%M} UTC"),
+        *(("Note", note) for note in general_notes(context)),
+        *(
+            (f"{report.name}", note)
+            for report in reports
+            for note in report_notes(report, context)
+        ),
+    ]  # fmt: skip
+    for index, (name, text) in enumerate(rows, start=2):
+        sheet.write_string(index, 0, name, label)
+        sheet.write_string(index, 1, text, wrapped)
 
 
 def _write_cell(sheet: Any, row: int, col: int, value: Any, fmt: Any) -> None:

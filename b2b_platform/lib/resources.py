@@ -15,13 +15,13 @@ from typing import Any
 
 import dagster as dg
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
+from b2b_common.dates import add_months, load_cutoff, report_window, same_point_last_month
 from b2b_common.errors import UserError
 from b2b_platform.lib.settings import (
     PSEUDONYM_KEY_VAR,
     Settings,
-    add_months,
     check_pseudonym_key,
 )
 from b2b_platform.lib.warehouse_resource import WarehouseResource
@@ -75,6 +75,23 @@ class CalendarResource(dg.ConfigurableResource):
     as_of: str  # YYYY-MM-DD
     as_of_is_fixed: bool
     first_month: str  # YYYY-MM-DD, first day of the first monthly partition
+    # the clock as a run read it when it started (B2B_AS_OF unset): every step of a run
+    # cuts off at the same instant, whatever the time it runs at
+    _run_started_at: dt.datetime | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # when the run started, as Dagster recorded it: the same in every step's process
+        record = (
+            context.instance.get_run_record_by_id(context.run_id)
+            if context.instance is not None and context.run_id
+            else None
+        )
+        started = record.start_time if record is not None else None
+        self._run_started_at = (
+            dt.datetime.fromtimestamp(started, dt.UTC).replace(tzinfo=None)
+            if started
+            else _utc_now()
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CalendarResource:
@@ -103,15 +120,28 @@ class CalendarResource(dg.ConfigurableResource):
 
     @property
     def load_cutoff(self) -> dt.datetime:
-        end_of_as_of = dt.datetime.combine(self.as_of_date + dt.timedelta(days=1), dt.time(0))
+        """Records stamped at or after this are not loaded yet (future_order,
+        future_request): the end of the as-of day, or now when that is earlier (a run
+        during the as-of day without B2B_AS_OF set)."""
         if self.as_of_is_fixed:
-            return end_of_as_of
-        return min(end_of_as_of, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+            return load_cutoff(self.as_of_date)
+        return load_cutoff(self.as_of_date, self._run_started_at or _utc_now())
 
     @property
     def report_window(self) -> tuple[dt.date, dt.date]:
-        """The report window: [first day of the month 11 months before the as-of month, as-of + 1 day)."""
-        return add_months(self.as_of_date, -11), self.as_of_date + dt.timedelta(days=1)
+        """The report window, [first day, as-of + 1 day): the 12 most recent complete
+        months, plus the as-of month to date unless the as-of day is its last."""
+        return report_window(self.as_of_date)
+
+    @property
+    def month_to_date_compared_with(self) -> dt.datetime:
+        """Where the previous month's like-for-like part ends: as far into it as the load
+        cutoff is into the as-of month (the whole previous month once that is complete)."""
+        return same_point_last_month(self.load_cutoff)
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 # The one-row relation (registered on the step's connection) the HMAC SQL reads its

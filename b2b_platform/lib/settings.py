@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from b2b_common.dates import add_months
+from b2b_common.dates import add_months, load_cutoff
 from b2b_common.errors import UserError
 from b2b_platform.lib.warehouse_location import (
     DEFAULT_LAKE_WRITERS,
@@ -67,6 +67,12 @@ class Settings:
     dagster_url: str = DEFAULT_DAGSTER_URL
     # steps that may write a lake at once (B2B_LAKE_WRITERS); a file takes one writer
     lake_writers: int = DEFAULT_LAKE_WRITERS
+
+    @property
+    def load_cutoff(self) -> dt.datetime:
+        """Records stamped from this moment on are not loaded yet (see dates.load_cutoff)."""
+        now = None if self.as_of_is_fixed else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return load_cutoff(self.as_of, now)
 
     @property
     def warehouse_writers(self) -> int:

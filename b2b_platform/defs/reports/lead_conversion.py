@@ -8,7 +8,6 @@ from b2b_platform.lib.report_step import (
     report_asset,
     report_check_specs,
     report_key,
-    window_variables,
 )
 from b2b_platform.lib.resources import CalendarResource
 from b2b_platform.lib.sql import sql_file
@@ -40,6 +39,4 @@ def lead_conversion(
     """Lead conversion per marketing campaign and channel: how many leads came in, how
     many client companies they matched (by CUIT), how many of those bought after the
     lead was captured, and what the converted companies bought in the past 12 months."""
-    yield from materialize_report(
-        context, duckdb, NAME, QUERY, variables=window_variables(*calendar.report_window)
-    )
+    yield from materialize_report(context, duckdb, calendar, NAME, QUERY)

@@ -6,7 +6,6 @@ report directory shows one whole export, never a half-written one, and never the
 of a step that failed (see lib/report_output.py for how the swap works).
 """
 
-import datetime as dt
 from functools import partial
 from typing import Any
 
@@ -22,7 +21,7 @@ from b2b_platform.lib.asset_step import (
 from b2b_platform.lib.checks import Check
 from b2b_platform.lib.report_directory import StagedExport, export_version, staged_export
 from b2b_platform.lib.report_export import export_files, missing_files
-from b2b_platform.lib.report_html import PageContext, source_freshness
+from b2b_platform.lib.report_notes import report_context
 from b2b_platform.lib.report_output import (
     EXPORT_FILES,
     HTML_NAME,
@@ -85,11 +84,12 @@ def _export(
 ) -> dict[str, Any]:
     with asset_step(context, duckdb) as step:
         reports = [read_report(step.conn, name) for name in REPORT_ORDER]
-        page = PageContext(
-            as_of=calendar.as_of_date,
-            window_start=calendar.report_window[0],
-            freshness=source_freshness(step.conn),
-            generated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        page = report_context(
+            step.conn,
+            calendar.as_of_date,
+            calendar.report_window[0],
+            calendar.first_month_start,
+            calendar.month_to_date_compared_with,
         )
         files = export_files(step.conn, reports, staging.path, page)
         set_slice_versions(context, step, None, export_version(staging.path))

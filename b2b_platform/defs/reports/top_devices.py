@@ -10,7 +10,6 @@ from b2b_platform.lib.report_step import (
     report_asset,
     report_check_specs,
     report_key,
-    window_variables,
 )
 from b2b_platform.lib.resources import CalendarResource
 from b2b_platform.lib.sql import sql_file
@@ -61,6 +60,5 @@ def top_devices(
     all signed-in users who used it (a user with two devices counts for both).
     """
     yield from materialize_report(
-        context, duckdb, NAME, QUERY, [_ranked],
-        {**window_variables(*calendar.report_window), "top": TOP},
+        context, duckdb, calendar, NAME, QUERY, [_ranked], {"top": TOP},
     )  # fmt: skip

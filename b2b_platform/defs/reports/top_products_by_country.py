@@ -10,7 +10,6 @@ from b2b_platform.lib.report_step import (
     report_asset,
     report_check_specs,
     report_key,
-    window_variables,
 )
 from b2b_platform.lib.resources import CalendarResource
 from b2b_platform.lib.sql import sql_file
@@ -72,11 +71,11 @@ def top_products_by_country(
     yield from materialize_report(
         context,
         duckdb,
+        calendar,
         NAME,
         QUERY,
         [_shape],
         {
-            **window_variables(*calendar.report_window),
             "top_countries": TOP_COUNTRIES,
             "top_products": TOP_PRODUCTS,
         },
