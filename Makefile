@@ -9,7 +9,7 @@ LAKE_STAMP := $(LAKE_VENV)/.installed
 DATA ?= data
 export DAGSTER_HOME ?= $(CURDIR)/$(DATA)/dagster_home
 
-.PHONY: install install-lake bench-lake browser-deps demo test ui screenshots bench bench-scale hostile lint shape format clean
+.PHONY: install install-lake bench-lake browser-deps demo test ui screenshots bench bench-scale calendar hostile lint shape format clean
 
 install: $(STAMP)
 
@@ -78,6 +78,15 @@ bench-scale: $(STAMP)
 # loaded into a lake by 1 and by 2 writers (PostgreSQL on 127.0.0.1:5432)
 bench-lake: $(STAMP) $(LAKE_STAMP)
 	$(BIN)/python -m b2b_platform_tests.bench_lake
+
+# the nightly refresh replayed day by day against clean builds (a month's end, a year's
+# end, the real clock), and make demo's commands with the clock on the calendar's edges
+calendar: $(STAMP)
+	$(BIN)/python -m b2b_platform_tests.moving_calendar --dir $(DATA)/calendar replay 2026-11-27 2026-12-04
+	$(BIN)/python -m b2b_platform_tests.moving_calendar --dir $(DATA)/calendar replay 2026-12-29 2027-01-03
+	$(BIN)/python -m b2b_platform_tests.moving_calendar --dir $(DATA)/calendar replay 2026-11-28 2026-12-03 --clock
+	$(BIN)/python -m b2b_platform_tests.moving_calendar --dir $(DATA)/calendar demo-days \
+		2026-11-01 2026-11-02 2026-11-07 2026-11-15 2026-11-28 2026-11-30 2026-12-31 2027-01-01 2028-02-29
 
 hostile: $(STAMP)
 	$(BIN)/python -m b2b_platform_tests.hostile_corpus measure

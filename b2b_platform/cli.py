@@ -324,17 +324,27 @@ def _stale_plan(
 def _daemon_queue(instance: dg.DagsterInstance, settings: Settings) -> RunQueue | None:
     """The daemon's run queue when a daemon serves this instance and its webserver
     writes our warehouse; None (run here) otherwise, saying why when a daemon is up."""
+    from b2b_platform.lib.resources import build_resources
     from b2b_platform.lib.run_queue import QueueUnavailable, daemon_serves, find_queue
     from b2b_platform.lib.stage_launchers import REFRESH_JOB
 
     if not daemon_serves(instance):
         return None
     try:
-        return find_queue(settings.dagster_url, REFRESH_JOB, settings.warehouse)
+        queue = find_queue(settings.dagster_url, REFRESH_JOB, settings.warehouse)
     except QueueUnavailable as exc:
         print(f"b2b: note: a Dagster daemon serves this instance, but {exc}; running in this "
               "process (runs wait for the warehouse's pool either way)", file=sys.stderr)  # fmt: skip
         return None
+    # its runs would be built with the daemon's settings, not ours: say which differ
+    differing = queue.settings_differing(build_resources(settings))
+    if differing:
+        raise UserError(
+            f"the Dagster daemon at {queue.url} runs with other values of"
+            f" {', '.join(differing)}: give `b2b run` the same ones, restart `make ui` with"
+            " these, or run here with `b2b run --in-process`"
+        )
+    return queue
 
 
 def _record_break(instance: dg.DagsterInstance, settings: Settings, run_id: str) -> None:

@@ -6,9 +6,11 @@ defines it) everything runs as a user would, in subprocesses of the `b2b` comman
 1. `b2b generate --scale S --as-of 2026-11-25` (timed, not a goal);
 2. the as-of day D is hidden: its web-log file moves out of the log directory, its orders
    and their items move out of the source SQLite database into side tables in another file;
-3. full build (`b2b run --in-process` into a fresh warehouse and Dagster home);
-4. no-op refresh (`b2b run --in-process` again);
-5. one new day: day D's file and orders are put back and `b2b run --in-process` runs again;
+3. full build (`b2b run --in-process` into a fresh warehouse and Dagster home), as of
+   the day before D;
+4. no-op refresh (`b2b run --in-process` again, as of the same day);
+5. one new day, as the nightly refresh sees it: day D's file and orders are put back,
+   B2B_AS_OF moves to D and `b2b run --in-process` runs again;
    `reports.monthly_sales`'s last month must change, and for the smaller scales (or every
    scale with BENCH_VERIFY=1; BENCH_VERIFY=0 for none) every `reports.*` table must equal
    that of a clean build of the complete data into a second warehouse.
@@ -45,6 +47,7 @@ from typing import Any
 from generators.config import SCALES, GenerationConfig
 
 AS_OF = dt.date(2026, 11, 25)
+DAY_BEFORE = AS_OF - dt.timedelta(days=1)  # the as-of day of the full build and the no-op
 SEED = 42
 PSEUDONYM_KEY = "bench-scale-pseudonym-key-0123456789"  # both warehouses: same pseudonyms
 VERIFY_MAX_ORDERS = 50_000  # scales up to `small` are checked against a clean build by default
@@ -332,8 +335,9 @@ class ScaleBench:
         self.day = HiddenDay(self.data, AS_OF)
         self.result = ScaleResult(scale)
 
-    def env(self, build: str) -> dict[str, str]:
-        """The environment of `b2b run` into the warehouse `build` (its own Dagster home)."""
+    def env(self, build: str, as_of: dt.date = AS_OF) -> dict[str, str]:
+        """The environment of `b2b run` into the warehouse `build` (its own Dagster home),
+        as of `as_of`."""
         inherited = {
             k: v for k, v in os.environ.items() if not k.startswith("B2B_") and k != "DAGSTER_HOME"
         }
@@ -346,7 +350,7 @@ class ScaleBench:
             "B2B_WAREHOUSE_PATH": str(home / "warehouse" / "b2b.duckdb"),
             "B2B_REPORT_DIR": str(home / "reports"),
             "DAGSTER_HOME": str(home / "dagster_home"),
-            "B2B_AS_OF": AS_OF.isoformat(),
+            "B2B_AS_OF": as_of.isoformat(),
             "B2B_FIRST_MONTH": self.config.first_month,
             "B2B_AUTOMATION": "off",
             "B2B_PSEUDONYM_KEY": PSEUDONYM_KEY,
@@ -355,8 +359,8 @@ class ScaleBench:
     def warehouse(self, build: str) -> Path:
         return Path(self.env(build)["B2B_WAREHOUSE_PATH"])
 
-    def run(self, step: str, build: str = "incremental") -> Measured:
-        measured = timed([*b2b_command(), "run", "--in-process"], self.env(build),
+    def run(self, step: str, build: str = "incremental", as_of: dt.date = AS_OF) -> Measured:
+        measured = timed([*b2b_command(), "run", "--in-process"], self.env(build, as_of),
                          self.data / "logs" / f"{step}.log")  # fmt: skip
         if measured.exit_code != 0:
             raise RunFailed(
@@ -417,9 +421,10 @@ class ScaleBench:
         self.result.order_lines = count_rows(source_db, "order_items")
         self.result.code_changed = False
         code = code_digest()
-        self.run("full_build")
+        # the night before: as of the day before D, as the nightly refresh ran then
+        self.run("full_build", as_of=DAY_BEFORE)
         self.result.log_lines = loaded_log_lines(self.warehouse("incremental"))
-        self.run("no_op")
+        self.run("no_op", as_of=DAY_BEFORE)
         before = read_reports(self.warehouse("incremental"))
         self.day.restore()
         self.run("new_day")

@@ -27,9 +27,12 @@ def own_sources(tiny_sources, tmp_path: Path) -> Path:
     return copy
 
 
-def b2b_run(data_dir: Path, warehouse: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def b2b_run(
+    data_dir: Path, warehouse: Path, *args: str, **settings: str
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **warehouse_env(data_dir, warehouse),
-           "DAGSTER_HOME": str(warehouse.parent / "dagster_home"), "B2B_AUTOMATION": "off"}  # fmt: skip
+           "DAGSTER_HOME": str(warehouse.parent / "dagster_home"), "B2B_AUTOMATION": "off",
+           **settings}  # fmt: skip
     result = subprocess.run([sys.executable, "-m", "b2b_platform.cli", "run", "--in-process", *args],
                             env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -65,6 +68,9 @@ def test_refresh_builds_only_what_changed_and_equals_a_clean_build(own_sources, 
     nothing = b2b_run(own_sources, warehouse)
     assert "up to date: nothing changed" in nothing.stdout
     assert steps(warehouse) == before  # not one step ran
+    # a setting that shapes data changed: the plan names it
+    plan = b2b_run(own_sources, warehouse, "--plan", B2B_MAX_REJECT_RATE="0.12").stdout
+    assert "staging/leads: changed: B2B_MAX_REJECT_RATE" in plan, plan
 
     # a late status change on an old order: its month and what reads it, nothing else
     with sqlite3.connect(own_sources / "source" / "b2b_platform.db") as db:
@@ -185,7 +191,7 @@ def test_plan_follows_a_change_down_the_graph_and_no_further():
 
     defs = dg.Definitions(assets=[raw_a, core_b, report_c])
     keys = {raw_a.key, core_b.key, report_c.key}
-    basis = VersionBasis(code="code", settings="settings", as_of="2026-10-20")
+    basis = VersionBasis(code="code", settings={"B2B_LOG_DIR": "logs"}, as_of="2026-10-20")
     sources = {("raw/a", "2026-09-01"): "s9", ("raw/a", "2026-10-01"): "s10"}
     first = plan_stale_slices(defs, keys, {}, sources, basis)
     assert first.slices == {raw_a.key: {"2026-09-01", "2026-10-01"},
@@ -227,5 +233,5 @@ def test_plan_follows_a_change_down_the_graph_and_no_further():
     assert plan.slices == {raw_a.key: {"2026-09-01"}}
     assert "no materialization in Dagster" in plan.reasons[raw_a.key]
     # the as-of day alone moves nothing that does not read the calendar
-    later = VersionBasis(code="code", settings="settings", as_of="2026-10-21")
+    later = VersionBasis(code="code", settings={"B2B_LOG_DIR": "logs"}, as_of="2026-10-21")
     assert not plan_stale_slices(defs, keys, recorded, sources, later).slices

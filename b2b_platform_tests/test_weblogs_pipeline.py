@@ -1,5 +1,6 @@
 """Web-log ingestion: incremental by file, failed files, crash recovery, real-world lines."""
 
+import datetime as dt
 import gzip
 import os
 import shutil
@@ -364,3 +365,53 @@ def test_a_touched_file_is_recorded_and_not_hashed_again(log_warehouse, monkeypa
     monkeypatch.setattr(file_manifest, "content_hash", lambda p: hashed.append(p) or real_hash(p))
     assert materialize(WEBLOGS).ok
     assert hashed == []
+
+
+def _line(when: str, path: str) -> str:
+    return f'181.1.2.3 - - [{when}] "GET {path} HTTP/1.1" 200 512 "-" "curl/8.5.0"'
+
+
+def test_lines_held_for_the_cutoff_load_once_it_passes_them(log_warehouse, monkeypatch):
+    """As-of 25 Nov: the cutoff is 26 Nov 00:00:00 UTC, 21:00 in Buenos Aires. The last
+    second before it loads; the instant itself and later wait as future_request, and load
+    when the as-of day moves on; no other file is read again."""
+    warehouse, logs = log_warehouse
+    evening = logs / "access.log-20261125"
+    evening.write_text(
+        "\n".join([
+            _line("25/Nov/2026:20:59:59 -0300", "/last-second"),
+            _line("25/Nov/2026:21:00:00 -0300", "/cutoff-instant"),
+            _line("25/Nov/2026:23:30:00 -0300", "/late-evening"),
+        ]) + "\n"
+    )  # fmt: skip
+    assert materialize(WEBLOGS).ok
+
+    def held() -> list[tuple]:
+        return query(
+            warehouse,
+            "SELECT record_key, reason_code FROM quarantine.rejected_records"
+            " WHERE starts_with(record_key, 'access.log-20261125:') ORDER BY 1",
+        )
+
+    assert held() == [
+        ("access.log-20261125:2", "future_request"),
+        ("access.log-20261125:3", "future_request"),
+    ]
+    assert _lines_of(warehouse, evening) == 1
+    others = dict(query(warehouse, "SELECT path, loaded_at FROM etl.file_manifest"
+                        " WHERE source = 'weblogs' AND path <> ?", [str(evening)]))  # fmt: skip
+    monkeypatch.setenv("B2B_AS_OF", "2026-11-26")
+    assert materialize(WEBLOGS).ok
+    assert held() == [] and _lines_of(warehouse, evening) == 3
+    cutoff = query(warehouse, "SELECT load_cutoff, held_from FROM etl.file_manifest"
+                   " WHERE path = ?", [str(evening)])  # fmt: skip
+    assert cutoff == [(dt.datetime(2026, 11, 27), None)]
+    # read again: the files that held lines of the evening of the 25th; the rest not
+    again = {
+        Path(path).name
+        for path, loaded_at in query(warehouse, "SELECT path, loaded_at FROM etl.file_manifest"
+                                     " WHERE source = 'weblogs' AND path <> ?", [str(evening)])
+        if loaded_at != others[path]
+    }  # fmt: skip
+    assert again <= {"access-2026-11-25.log", "access-2026-11-25.log.gz"}
+    assert _accounting_ok(warehouse)

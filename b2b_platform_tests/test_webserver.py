@@ -3,6 +3,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -10,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from b2b_platform.lib.run_queue import LAUNCH_RUN
+from b2b_platform.lib.resources import build_resources
+from b2b_platform.lib.run_queue import LAUNCH_RUN, find_queue
+from b2b_platform.lib.settings import Settings
 from b2b_platform_tests.dagster_dev import DEV_CONFIG, GraphQL, dagster_dev_process, wait_for
 from b2b_platform_tests.helpers import materialize, query, warehouse_env
 
@@ -85,7 +89,9 @@ query($id: String!) {
 """
 
 
-def test_graph_partition_run_and_backfill_through_graphql(dagster_dev, tmp_path: Path) -> None:
+def test_graph_partition_run_and_backfill_through_graphql(
+    dagster_dev, tmp_path: Path, tiny_sources, monkeypatch: pytest.MonkeyPatch
+) -> None:
     graphql, warehouse = dagster_dev
 
     [entry] = graphql(LOCATION)["workspaceOrError"]["locationEntries"]
@@ -137,6 +143,24 @@ def test_graph_partition_run_and_backfill_through_graphql(dagster_dev, tmp_path:
     assert state["runs"] and all(r["status"] == "SUCCESS" for r in state["runs"])
     staged = query(warehouse, "SELECT DISTINCT partition_key FROM staging.web_requests ORDER BY 1")
     assert staged == [("2026-08-01",), ("2026-09-01",), ("2026-10-01",)]
+
+    # a run handed to this daemon is built with the daemon's settings: the queue says
+    # which of the caller's differ, and `b2b run` refuses, naming them
+    data_dir, _ = tiny_sources
+    for key, value in {**warehouse_env(data_dir, warehouse),
+                       "DAGSTER_HOME": str(tmp_path / "dagster_home")}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    url = f"http://127.0.0.1:{graphql.port}"
+    queue = find_queue(url, "b2b_refresh", Settings.from_env().warehouse)
+    assert queue.settings_differing(build_resources(Settings.from_env())) == []
+    monkeypatch.setenv("B2B_MAX_REJECT_RATE", "0.12")
+    assert queue.settings_differing(build_resources(Settings.from_env())) == ["B2B_MAX_REJECT_RATE"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "b2b_platform.cli", "run"],
+        env={**os.environ, "B2B_DAGSTER_URL": url}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "runs with other values of B2B_MAX_REJECT_RATE" in refused.stderr
 
 
 PSEUDONYM_KEY = "webserver-test-pseudonym-key-5f2c9e"

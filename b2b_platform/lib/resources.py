@@ -315,6 +315,26 @@ class LogParsing(dg.ConfigurableResource):
     trusted_proxies: list[str]
 
 
+# The resource fields each setting sets: a run the daemon executes is built with the
+# daemon's settings, so `b2b run` compares these with the daemon's code location before it
+# queues runs there, and names the variables that differ. (The warehouse itself,
+# duckdb.database, decides whether the queue is used at all.)
+SETTING_FIELDS: dict[tuple[str, str], str] = {
+    ("source_db", "url"): "B2B_SOURCE_DB_URL",
+    ("log_dir", "path"): "B2B_LOG_DIR",
+    ("leads_dir", "path"): "B2B_LEADS_DIR",
+    ("report_dir", "path"): "B2B_REPORT_DIR",
+    ("calendar", "as_of"): "B2B_AS_OF",
+    ("calendar", "as_of_is_fixed"): "B2B_AS_OF",
+    ("calendar", "first_month"): "B2B_FIRST_MONTH",
+    ("quality", "max_reject_rate"): "B2B_MAX_REJECT_RATE",
+    ("pseudonymizer", "key"): PSEUDONYM_KEY_VAR,
+    ("pseudonymizer", "key_file"): PSEUDONYM_KEY_VAR,
+    ("log_parsing", "trusted_proxies"): "B2B_TRUSTED_PROXIES",
+    ("duckdb", "lake_data_path"): "B2B_LAKE_DATA_PATH",
+}
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "duckdb": WarehouseResource(

@@ -15,13 +15,15 @@ import json
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from b2b_common.errors import UserError
+from b2b_platform.lib.resources import SETTING_FIELDS
 from b2b_platform.lib.warehouse_location import WarehouseLocation
 
 HEARTBEAT_FRESH_SECONDS = 90
@@ -35,7 +37,7 @@ LOCATION = """
 RESOURCES = """
 query($selector: RepositorySelector!) {
   allTopLevelResourceDetailsOrError(repositorySelector: $selector) {
-    ... on ResourceDetailsList { results { name configuredValues { key value } } } } }
+    ... on ResourceDetailsList { results { name configuredValues { key value type } } } } }
 """
 LAUNCH_RUN = """
 mutation($params: ExecutionParams!) {
@@ -67,11 +69,28 @@ class QueueUnavailable(UserError):
     went away), it ends `b2b run` with that one line, the runs it launched going on."""
 
 
+# a code location's resource configuration: (resource, field) -> its value as this
+# process sees it (a field set from an environment variable is read here)
+Configured = dict[tuple[str, str], Any]
+
+
 @dataclass(frozen=True)
 class RunQueue:
     url: str
     location: str
     repository: str
+    configured: Configured = field(default_factory=dict)
+
+    def settings_differing(self, resources: Mapping[str, Any]) -> list[str]:
+        """The variables whose values the daemon's code location does not share with
+        `resources` (what this process would build with): its runs would not use ours."""
+        differing = set()
+        for (resource, name), variable in SETTING_FIELDS.items():
+            ours = _field_value(resources.get(resource), name)
+            theirs = self.configured.get((resource, name))
+            if _comparable(ours) != _comparable(theirs):
+                differing.add(variable)
+        return sorted(differing)
 
     def _call(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         return graphql(self.url, text, variables)
@@ -118,11 +137,29 @@ def daemon_serves(instance: dg.DagsterInstance) -> bool:
     return any(now - beat.timestamp < HEARTBEAT_FRESH_SECONDS for beat in beats.values())
 
 
+def _field_value(resource: Any, name: str) -> Any:
+    """A resource field's value in this process (a variable read here)."""
+    value = getattr(resource, name, None)
+    return value.get_value() if isinstance(value, dg.EnvVar) else value
+
+
+def _comparable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))  # tuples as lists, dates as text
+
+
+def _configured_value(kind: str, text: str) -> Any:
+    """A configured value as this process sees it: a variable's name is read here."""
+    if kind == "ENV_VAR":
+        return os.environ.get(text)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def _writes(database: Any, warehouse: WarehouseLocation) -> bool:
     """Whether a webserver's configured `database` is this warehouse (a file compared by
-    its resolved path, a lake by its catalog; a variable's value read here)."""
-    if isinstance(database, dict) and "env" in database:
-        database = os.environ.get(str(database["env"]))
+    its resolved path, a lake by its catalog)."""
     if database is None:
         return False
     if warehouse.is_lake:
@@ -142,15 +179,16 @@ def find_queue(url: str, job: str, warehouse: WarehouseLocation) -> RunQueue:
                         "repositoryName": repository["name"]}  # fmt: skip
             details = graphql(url, RESOURCES, {"selector": selector})
             resources = details["allTopLevelResourceDetailsOrError"].get("results") or []
-            database = next(
-                (json.loads(v["value"]) for r in resources if r["name"] == "duckdb"
-                 for v in r["configuredValues"] if v["key"] == "database"),
-                None,
-            )  # fmt: skip
+            configured = {
+                (r["name"], v["key"]): _configured_value(v.get("type", "VALUE"), v["value"])
+                for r in resources
+                for v in r["configuredValues"]
+            }
+            database = configured.get(("duckdb", "database"))
             if not _writes(database, warehouse):
                 raise QueueUnavailable(
                     f"the webserver at {url} writes warehouse"
                     f" {WarehouseLocation(str(database)).describe()}, not {warehouse.describe()}"
                 )
-            return RunQueue(url, entry["name"], repository["name"])
+            return RunQueue(url, entry["name"], repository["name"], configured)
     raise QueueUnavailable(f"the webserver at {url} has no code location with job {job}")

@@ -52,6 +52,7 @@ CODE_ROOTS = ("b2b_common", "b2b_platform", "source_db")  # every package the wa
 CALENDAR = "calendar"
 PSEUDONYMIZER = "pseudonymizer"
 MONTHS_OF = "months of "  # inputs entry: a monthly parent's version per month
+SETTING = "setting "  # inputs entry: a setting's version, by the variable that sets it
 
 
 def digest(*parts: object) -> str:
@@ -72,12 +73,19 @@ def code_version() -> str:
     return hasher.hexdigest()[:20]
 
 
-def settings_version(settings: Settings) -> str:
-    return digest(
-        settings.source_db_url, str(settings.log_dir), str(settings.leads_dir),
-        str(settings.report_dir), settings.first_month, settings.max_reject_rate,
-        settings.trusted_proxies,
-    )  # fmt: skip
+def settings_version(settings: Settings) -> dict[str, str]:
+    """The settings that shape data, each by the variable that sets it, as a digest (a
+    URL may hold a password): a refresh can say which one changed."""
+    values = {
+        "B2B_SOURCE_DB_URL": settings.source_db_url,
+        "B2B_LOG_DIR": str(settings.log_dir),
+        "B2B_LEADS_DIR": str(settings.leads_dir),
+        "B2B_REPORT_DIR": str(settings.report_dir),
+        "B2B_FIRST_MONTH": settings.first_month,
+        "B2B_MAX_REJECT_RATE": settings.max_reject_rate,
+        "B2B_TRUSTED_PROXIES": settings.trusted_proxies,
+    }
+    return {name: digest(value) for name, value in values.items()}
 
 
 def key_identity(pseudonym_key: bytes | None) -> str:
@@ -93,7 +101,7 @@ class VersionBasis:
     (for the slices that pseudonymize) the pseudonym key."""
 
     code: str
-    settings: str
+    settings: Mapping[str, str]  # variable -> digest of its value (settings_version)
     as_of: str
     pseudonym_key: str = "none"
 
@@ -162,11 +170,12 @@ def slice_inputs(
     parent_version: DataVersions,
     source: str | None = "",
 ) -> dict[str, str] | None:
-    """What one slice is built from, by name (`code`, `settings`, `as_of`, `source`, and
-    each parent's key); None when its source must be read again."""
+    """What one slice is built from, by name (`code`, `setting <VARIABLE>`, `as_of`,
+    `source`, and each parent's key); None when its source must be read again."""
     if source is UNKNOWN_SOURCE:
         return None
-    parts = {"code": basis.code, "settings": basis.settings, "source": source}
+    parts = {"code": basis.code, "source": source}
+    parts |= {SETTING + name: value for name, value in basis.settings.items()}
     if shape.reads_as_of:
         parts["as_of"] = basis.as_of
     if shape.pseudonymizes:

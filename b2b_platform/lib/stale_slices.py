@@ -10,6 +10,7 @@ import dagster as dg
 
 from b2b_platform.lib.dagster_api import asset_graph
 from b2b_platform.lib.slice_versions import (
+    SETTING,
     Recorded,
     RecordedVersion,
     SliceShape,
@@ -101,9 +102,9 @@ def _reason(found: RecordedVersion | None, inputs: dict[str, str] | None, month:
     if inputs is None:
         return f"its source must be read again (new, or it failed last time){where}"
     changed = changed_inputs(found.inputs, inputs)
-    names = {"code": "the code", "settings": "the settings", "as_of": "the as-of day",
-             "source": "its source", "pseudonym_key": "the pseudonym key"}  # fmt: skip
-    said = [names.get(name, name) for name in changed]
+    names = {"code": "the code", "as_of": "the as-of day", "source": "its source",
+             "pseudonym_key": "the pseudonym key"}  # fmt: skip
+    said = sorted({names.get(name, name.removeprefix(SETTING)) for name in changed})
     return f"changed: {', '.join(said) or 'its inputs'}{where}"
 
 
