@@ -197,7 +197,8 @@ def _run(args: argparse.Namespace) -> int:
         abandoned = fail_abandoned_runs(instance)
         if abandoned:
             print(f"marked {abandoned} run(s) of a killed `b2b run` as failed")
-        plan = None if args.force else _stale_plan(definitions, keys, settings, instance)
+        planner = None if args.force else _Planner(definitions, keys, settings, instance)
+        plan = planner.plan() if planner else None
         if args.plan:
             _print_plan(plan, keys)
             return 0
@@ -218,7 +219,7 @@ def _run(args: argparse.Namespace) -> int:
             outcome = run_stages(
                 definitions, instance, keys, print, stop, queue,
                 record_break=lambda run_id: _record_break(instance, settings, run_id), plan=plan,
-                writers=settings.warehouse_writers,
+                writers=settings.warehouse_writers, replan=planner.plan if planner else None,
             )  # fmt: skip
     elapsed = time.perf_counter() - started
     if outcome.interrupted:
@@ -290,35 +291,52 @@ def _print_plan(plan: StalePlan | None, keys: set[dg.AssetKey]) -> None:
         print(f"  {key.to_user_string()}{where}: {plan.reasons[key]}")
 
 
-def _stale_plan(
-    definitions: dg.Definitions,
-    keys: set[dg.AssetKey],
-    settings: Settings,
-    instance: dg.DagsterInstance,
-) -> StalePlan:
-    """Which selected slices are out of date: sources probed, versions compared."""
-    from b2b_platform.defs.operations.source_versions import source_versions
-    from b2b_platform.lib.dagster_api import asset_graph
-    from b2b_platform.lib.resources import CalendarResource
-    from b2b_platform.lib.slice_versions import VersionBasis, recorded_versions
-    from b2b_platform.lib.stale_slices import plan_stale_slices
-    from b2b_platform.lib.warehouse_connection import warehouse_connection
+class _Planner:
+    """Which selected slices are out of date: the sources probed once, the recorded
+    versions read again for each plan (stages record theirs as they go)."""
 
-    recorded = {}
-    if settings.warehouse.exists():
-        with warehouse_connection(settings.warehouse, read_only=True, on_wait=print) as conn:
-            recorded = recorded_versions(conn)
-    months = CalendarResource.from_settings(settings).monthly_partitions().get_partition_keys()
-    sources = source_versions(settings, keys, months)
-    graph = asset_graph(definitions)
-    in_dagster: dict[dg.AssetKey, set[str | None]] = {}
-    for key in keys:
-        if graph.get(key).partitions_def is not None:
-            in_dagster[key] = set(instance.get_materialized_partitions(key))
-        elif instance.get_latest_materialization_event(key) is not None:
-            in_dagster[key] = {None}
-    basis = VersionBasis.current(settings)
-    return plan_stale_slices(definitions, keys, recorded, sources, basis, in_dagster)
+    def __init__(
+        self,
+        definitions: dg.Definitions,
+        keys: set[dg.AssetKey],
+        settings: Settings,
+        instance: dg.DagsterInstance,
+    ) -> None:
+        from b2b_platform.defs.operations.source_versions import source_versions
+        from b2b_platform.lib.resources import CalendarResource
+
+        self.definitions, self.keys, self.settings = definitions, keys, settings
+        self.instance = instance
+        months = CalendarResource.from_settings(settings).monthly_partitions().get_partition_keys()
+        self.sources = source_versions(settings, keys, months)
+        # the slices Dagster knows materialized (see plan_stale_slices), read once: what
+        # the stages of this run materialize meanwhile is never planned again
+        self.in_dagster: dict[dg.AssetKey, set[str | None]] | None = None
+
+    def plan(self) -> StalePlan:
+        from b2b_platform.lib.dagster_api import asset_graph
+        from b2b_platform.lib.slice_versions import VersionBasis, recorded_versions
+        from b2b_platform.lib.stale_slices import plan_stale_slices
+        from b2b_platform.lib.warehouse_connection import warehouse_connection
+
+        recorded = {}
+        if self.settings.warehouse.exists():
+            with warehouse_connection(
+                self.settings.warehouse, read_only=True, on_wait=print
+            ) as conn:
+                recorded = recorded_versions(conn)
+        if self.in_dagster is None:  # the stages of this run only add to it
+            graph = asset_graph(self.definitions)
+            self.in_dagster = {}
+            for key in self.keys:
+                if graph.get(key).partitions_def is not None:
+                    self.in_dagster[key] = set(self.instance.get_materialized_partitions(key))
+                elif self.instance.get_latest_materialization_event(key) is not None:
+                    self.in_dagster[key] = {None}
+        basis = VersionBasis.current(self.settings)
+        return plan_stale_slices(
+            self.definitions, self.keys, recorded, self.sources, basis, self.in_dagster
+        )
 
 
 def _daemon_queue(instance: dg.DagsterInstance, settings: Settings) -> RunQueue | None:

@@ -182,3 +182,30 @@ def test_a_step_that_exhausted_its_retries_names_its_real_cause():
     assert outcome.failed_runs == [
         "1 asset: flaky: OSError: lead workbook x.xlsx: Permission denied (retries exhausted)"
     ]
+
+
+@pytest.mark.slow
+def test_a_first_deployment_with_no_logs_and_no_leads_yet_runs(tmp_path, tiny_sources):
+    """Empty log and lead directories (a new deployment whose files are not shipped yet):
+    nothing to load is not an error; the run succeeds and the reports say what is missing."""
+    from b2b_platform_tests.helpers import query, warehouse_env
+
+    data_dir, _ = tiny_sources
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "leads").mkdir()
+    warehouse = tmp_path / "warehouse" / "b2b.duckdb"
+    env = {**os.environ, **warehouse_env(data_dir, warehouse), "DAGSTER_HOME": str(tmp_path / "h"),
+           "B2B_LOG_DIR": str(tmp_path / "logs"), "B2B_LEADS_DIR": str(tmp_path / "leads"),
+           "B2B_AUTOMATION": "off"}  # fmt: skip
+    result = _b2b("run", env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert query(warehouse, "SELECT count(*) FROM raw.weblogs") == [(0,)]
+    assert query(warehouse, "SELECT count(*) FROM core.fct_leads") == [(0,)]
+    assert query(warehouse, "SELECT count(*) FROM reports.top_devices") == [(0,)]
+    assert query(warehouse, "SELECT count(*) FROM reports.monthly_sales") == [(13,)]
+    printed = _b2b("report", env=env)
+    assert printed.returncode == 0, printed.stderr
+    assert "Nothing from the web logs yet" in printed.stdout
+    assert "Nothing from the lead workbooks yet" in printed.stdout
+    page = (warehouse.parent / "reports" / "b2b_reports.html").read_text(encoding="utf-8")
+    assert "Nothing from the web logs has been loaded yet" in page

@@ -235,3 +235,37 @@ def test_plan_follows_a_change_down_the_graph_and_no_further():
     # the as-of day alone moves nothing that does not read the calendar
     later = VersionBasis(code="code", settings={"B2B_LOG_DIR": "logs"}, as_of="2026-10-21")
     assert not plan_stale_slices(defs, keys, recorded, sources, later).slices
+
+
+def test_a_table_s_data_version_is_what_it_holds():
+    """A whole table rebuilt with the same rows keeps its data version, whatever order they
+    come in and whenever they were loaded; any value changed moves it; a view has none."""
+    import duckdb
+
+    from b2b_platform.lib.slice_versions import content_version, record_versions
+
+    conn = duckdb.connect()
+    conn.execute("CREATE SCHEMA staging")
+    conn.execute("CREATE TABLE staging.customers AS SELECT * FROM (VALUES"
+                 " (1, 'DNI', DATE '1980-01-01', TIMESTAMP '2026-11-01 10:00'),"
+                 " (2, 'LE', NULL, TIMESTAMP '2026-11-01 10:00'))"
+                 " t(customer_id, document_type, date_of_birth, _loaded_at)")  # fmt: skip
+    first = content_version(conn, "staging/customers")
+    conn.execute("CREATE OR REPLACE TABLE staging.customers AS SELECT * REPLACE"
+                 " (TIMESTAMP '2026-11-02 09:00' AS _loaded_at) FROM staging.customers"
+                 " ORDER BY customer_id DESC")  # fmt: skip
+    assert content_version(conn, "staging/customers") == first  # reloaded, same rows
+    conn.execute("UPDATE staging.customers SET date_of_birth = DATE '1980-01-02'"
+                 " WHERE customer_id = 1")  # fmt: skip
+    assert content_version(conn, "staging/customers") not in (None, first)
+    conn.execute("CREATE VIEW staging.viewed AS SELECT * FROM staging.customers")
+    assert content_version(conn, "staging/viewed") is None
+    assert content_version(conn, "raw/orders") is None  # no such table
+    # recorded: a whole table by its content, a month by its input version
+    from b2b_platform.lib.warehouse_schema import ensure_warehouse_schema
+
+    ensure_warehouse_schema(conn)
+    recorded = record_versions(conn, [("staging/customers", None, "v1", "{}"),
+                                      ("staging/customers", "2026-11-01", "v1", "{}")])  # fmt: skip
+    assert recorded[("staging/customers", None)] == content_version(conn, "staging/customers")
+    assert recorded[("staging/customers", "2026-11-01")] != recorded[("staging/customers", None)]

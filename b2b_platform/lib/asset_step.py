@@ -23,7 +23,6 @@ from b2b_platform.lib.slice_versions import (
     SliceVersion,
     VersionBasis,
     changed_months,
-    data_version,
     record_versions,
     recorded_versions,
     slice_inputs,
@@ -334,14 +333,14 @@ def materialize_table(
                 metadata["months_checked"] = ", ".join(m[:7] for m in months) or "none"
             if extra_metadata:
                 metadata |= extra_metadata(step.conn)
-            versions = step.versions
     except AuditFailed as error:
         yield from blocked([audit], error)
+    # the Dagster data version is the warehouse's: equal content, equal version
+    recorded = list(step.data_versions.values())
     yield dg.MaterializeResult(
         metadata=metadata,
         check_results=audit.results,
-        # the Dagster data version is the warehouse's: equal inputs, equal version
-        data_version=dg.DataVersion(data_version(versions[0][2])) if versions else None,
+        data_version=dg.DataVersion(recorded[0]) if recorded else None,
     )
 
 

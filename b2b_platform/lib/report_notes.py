@@ -16,10 +16,11 @@ from b2b_platform.lib.report_output import HIDDEN_ANDROID_MODEL, Report
 from b2b_platform.lib.run_log import HeldSlice, held_slices
 from b2b_platform.lib.warehouse_schema import scalar, table_exists
 
-# Each source as people call it, its accounting name, and the column of its latest record.
+# Each source as people call it, its accounting name, and the column of its latest record
+# (the web logs' in raw.weblogs, a table: the fact is a view over every month of it)
 SOURCES = (
     ("platform database", "platform_db", "core.fct_order_lines", "ordered_at"),
-    ("web logs", "weblogs", "core.fct_web_requests", "requested_at"),
+    ("web logs", "weblogs", "raw.weblogs", "requested_at"),
     ("lead workbooks", "leads", "core.fct_leads", "captured_at"),
 )
 SOURCE_LABELS = {name: label for label, name, _, _ in SOURCES}

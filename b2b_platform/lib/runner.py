@@ -157,6 +157,7 @@ def run_stages(
     record_break: Callable[[str], None] | None = None,
     plan: StalePlan | None = None,
     writers: int = 1,
+    replan: Callable[[], StalePlan] | None = None,
 ) -> RunOutcome:
     """Run the stages in order, in this process or, given a queue, through the daemon.
     When `stop` is set (a signal arrived) or a run was interrupted, no further stage
@@ -164,7 +165,11 @@ def run_stages(
     that was interrupted, to put the break on record even if no step was in flight.
     With a plan, a monthly stage covers only the months from its first stale month to
     its last, not every month. With `writers` above one (a lake), a monthly stage's
-    months are split into that many runs, which run at once."""
+    months are split into that many runs, which run at once.
+
+    `replan` computes the plan again from the versions the stages before recorded: a
+    table rebuilt with the same rows keeps its data version (slice_versions
+    .content_version), and what reads it then turns out up to date and is not run."""
     graph = asset_graph(defs)
     stop = stop or threading.Event()
 
@@ -192,6 +197,11 @@ def run_stages(
                 outcome.interrupted = True
                 break
             started += 1
+            if replan is not None and started > 1:
+                plan = replan()
+                stage = _still_stale(graph, stage, plan)
+                if not stage.keys:
+                    continue
             _run_stage(graph, instance, launcher, stage, outcome, echo, plan, fanout)
     except KeyboardInterrupt:  # a signal, wherever it found us (Dagster's own runs excepted)
         outcome.interrupted = True
@@ -203,6 +213,16 @@ def run_stages(
         if record_break is not None and launcher.run_id:
             record_break(launcher.run_id)
     return outcome
+
+
+def _still_stale(graph: AssetGraph, stage: Stage, plan: StalePlan) -> Stage:
+    """The stage's assets the plan still finds stale (a multi-asset whole)."""
+    stale = {
+        sibling
+        for key in stage.keys & plan.keys
+        for sibling in graph.get(key).execution_set_asset_keys
+    }
+    return Stage(frozenset(stage.keys & stale), stage.partitioned)
 
 
 def _names(stage: Stage) -> str:

@@ -60,7 +60,12 @@ def _selected_ancestors(
 
 
 def plan_stages(graph: AssetGraph, keys: set[dg.AssetKey]) -> list[Stage]:
-    """Stages in dependency order; a stage never mixes partitioning within a dependency."""
+    """Stages in dependency order; a stage never mixes partitioning within a dependency.
+
+    Each stage runs its unpartitioned assets first, then its monthly ones, so a monthly
+    asset may share the stage of its unpartitioned parents; an unpartitioned asset that
+    reads a monthly one waits for the next stage. Fewer stages are fewer runs, and each
+    run costs its start and its end (seconds, whatever it does)."""
     stage_of: dict[dg.AssetKey, int] = {}
     for key in toposorted_keys(graph):
         if key not in keys:
@@ -70,7 +75,8 @@ def plan_stages(graph: AssetGraph, keys: set[dg.AssetKey]) -> list[Stage]:
         for parent in _selected_ancestors(graph, key, keys):
             if parent in stage_of:
                 parent_partitioned = graph.get(parent).partitions_def is not None
-                stage = max(stage, stage_of[parent] + (parent_partitioned != partitioned))
+                later = parent_partitioned and not partitioned
+                stage = max(stage, stage_of[parent] + later)
         stage_of[key] = stage
     # Run a partitioned asset as late as its partitioned children allow, so a month's
     # raw extraction and its staging share one run instead of two.

@@ -250,10 +250,50 @@ def recorded_versions(
 SliceVersion = tuple[str, str | None, str, str]  # asset key, partition key, version, inputs
 
 
-def record_versions(conn: duckdb.DuckDBPyConnection, rows: Sequence[SliceVersion]) -> None:
+def content_version(conn: duckdb.DuckDBPyConnection, asset_key: str) -> str | None:
+    """The data version of a whole table from what it holds, when the asset is one (a
+    base table named like its key: staging/customers is staging.customers): its row
+    count and an order-free digest of its rows. None for a view or anything else.
+
+    A table rebuilt because an input moved but holding the same rows keeps its data
+    version, so its readers stay up to date: customers staged again for a new as-of
+    day, whose birth dates all stay plausible, leave a year of orders untouched."""
+    schema, _, name = asset_key.partition("/")
+    if "/" in name or not schema:
+        return None
+    kind = conn.execute(
+        "SELECT table_type FROM information_schema.tables"
+        " WHERE table_schema = ? AND table_name = ? AND table_catalog = current_database()",
+        [schema, name],
+    ).fetchall()
+    if not kind or kind[0][0] != "BASE TABLE":
+        return None
+    # the row's values, without the load's own stamps (_extracted_at, _loaded_at): hashed
+    # and XOR-ed, so the same rows in any order give the same digest; rows are unique in
+    # these tables (their unique_key checks), so none cancel out
+    columns = [
+        row[0]
+        for row in conn.execute(f'DESCRIBE "{schema}"."{name}"').fetchall()
+        if not row[0].startswith("_")
+    ]
+    values = ", ".join('"' + column.replace('"', '""') + '"' for column in columns)
+    rows, checksum = conn.execute(
+        f'SELECT count(*), bit_xor(hash({values})) FROM "{schema}"."{name}"'
+    ).fetchall()[0]
+    return digest("content", asset_key, columns, int(rows), int(checksum or 0))
+
+
+def record_versions(
+    conn: duckdb.DuckDBPyConnection, rows: Sequence[SliceVersion]
+) -> dict[tuple[str, str | None], str]:
     """Replace the recorded versions of these slices: (asset key, partition key, input
-    version, inputs as JSON). Call inside the transaction that publishes them, or after."""
+    version, inputs as JSON). Call inside the transaction that publishes them, or after.
+    A whole table's data version is its content's (content_version); a month's follows
+    from its input version. Returns the data versions recorded."""
+    recorded = {}
     for asset_key, partition_key, version, inputs in rows:
+        content = content_version(conn, asset_key) if partition_key is None else None
+        data = content or data_version(version)
         conn.execute(
             f"DELETE FROM {TABLE} WHERE asset_key = ? AND partition_key IS NOT DISTINCT FROM ?",
             [asset_key, partition_key],
@@ -261,8 +301,10 @@ def record_versions(conn: duckdb.DuckDBPyConnection, rows: Sequence[SliceVersion
         conn.execute(
             f"INSERT INTO {TABLE} (asset_key, partition_key, input_version, data_version,"
             " recorded_at, inputs) VALUES (?, ?, ?, ?, current_timestamp::TIMESTAMP, ?)",
-            [asset_key, partition_key, version, data_version(version), inputs],
+            [asset_key, partition_key, version, data, inputs],
         )
+        recorded[(asset_key, partition_key)] = data
+    return recorded
 
 
 def forget_versions(

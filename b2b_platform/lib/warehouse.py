@@ -105,6 +105,8 @@ class WarehouseStep:
         self.versions: list[slice_versions.SliceVersion] = []
         self.up_to_date = False  # every slice's recorded input version is the current one
         self.previous_inputs: str | None = None  # JSON of what the (first) slice was built from
+        # the data versions its success recorded: (asset key, partition key) -> version
+        self.data_versions: dict[tuple[str, str | None], str] = {}
 
     def exclusive(self, name: str) -> AbstractContextManager[None]:
         """A section no other writer runs at the same time (see writer_sections)."""
@@ -205,7 +207,7 @@ class WarehouseStep:
 
     def _finish(self, result: CommitResult) -> None:
         self.finished = True
-        slice_versions.record_versions(self.conn, self.versions)
+        self.data_versions = slice_versions.record_versions(self.conn, self.versions)
         self.conn.execute(
             "UPDATE etl.run_log SET status = 'succeeded', finished_at = ?, rows_read = ?,"
             " rows_written = ?, rows_rejected = ?"

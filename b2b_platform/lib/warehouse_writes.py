@@ -213,6 +213,22 @@ def record_accounting(
     return counts
 
 
+def recorded_accounting(
+    conn: duckdb.DuckDBPyConnection, source: str, entities: Sequence[str], partition_key: str
+) -> dict[str, dict[str, int]]:
+    """The accounting a slice was published with, by entity (as record_accounting
+    returned it then): for a step that finds its slice up to date."""
+    rows = conn.execute(
+        "SELECT entity, rows_read, rows_loaded, rows_rejected, rows_merged, rows_flagged"
+        " FROM etl.record_accounting WHERE source = ? AND list_contains(?, entity)"
+        " AND partition_key = ?",
+        [source, list(entities), partition_key],
+    ).fetchall()
+    names = ("rows_read", "rows_loaded", "rows_rejected", "rows_merged", "rows_flagged")
+    found = {row[0]: dict(zip(names, map(int, row[1:]), strict=True)) for row in rows}
+    return {entity: found.get(entity, dict.fromkeys(names, 0)) for entity in entities}
+
+
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "source", "path", "partition_key", "size_bytes", "modified_at", "content_hash", "status",
     "rows_read", "rows_loaded", "rows_rejected", "loaded_at", "error", "load_cutoff",

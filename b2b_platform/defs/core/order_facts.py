@@ -55,17 +55,21 @@ def _month_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[d
     ]  # fmt: skip
 
 
+# the dimension each reference check resolves in: the checks read them, the facts are
+# built from staging alone, so a dimension that changes (every customer's age band moves
+# with the as-of day) does not make a year of facts stale
+CHECK_READS = {
+    COMPANY_KNOWN: [core_key("dim_company")],
+    CUSTOMER_KNOWN: [core_key("dim_customer")],
+    PRODUCT_KNOWN: [core_key("dim_product")],
+}
+
+
 @dg.asset(
     key=KEY,
-    deps=[
-        staging_key("orders"),
-        staging_key("order_lines"),
-        core_key("dim_company"),
-        core_key("dim_customer"),
-        core_key("dim_product"),
-    ],
+    deps=[staging_key("orders"), staging_key("order_lines")],
     **monthly_core_asset(),
-    check_specs=[check.spec(KEY) for check in CHECKS],
+    check_specs=[check.spec(KEY, CHECK_READS.get(check, [])) for check in CHECKS],
 )
 def fct_order_lines(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> AssetEvents:
     """Sales: one row per line of a valid order (passed validation, not cancelled or
