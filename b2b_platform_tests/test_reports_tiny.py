@@ -85,6 +85,11 @@ def test_report_files(built_warehouse: Path) -> None:
     assert sales.column_dimensions["D"].width >= len("revenue")
     charts = sales._charts  # openpyxl keeps the charts it read here
     assert len(charts) == 1 and charts[0].tagname == "barChart"
+    # the partial months' bars are lighter: before the first loaded month, and to date
+    partial = [i for i, (flag,) in enumerate(query(
+        built_warehouse, "SELECT is_partial FROM reports.monthly_sales ORDER BY month")) if flag]  # fmt: skip
+    lighter = {p.idx for p in charts[0].series[0].dPt if p.spPr.solidFill.srgbClr == "9DC3E6"}
+    assert lighter == set(partial) and len(partial) == 10
     for name in REPORT_ORDER:  # a native chart on every report sheet
         assert len(book[name]._charts) == 1, name
     # totals where adding up means something, below the data, as values

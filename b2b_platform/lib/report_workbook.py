@@ -174,6 +174,7 @@ def _report_chart(workbook: Any, sheet: Any, report: Report) -> None:
             "categories": [sheet.name, 1, category, last, category],
             "values": [sheet.name, 1, value, last, value],
             "fill": {"color": "#2E75B6"},
+            "points": _partial_points(report),
         }
     )
     chart.set_title({"name": spec.title})
@@ -186,3 +187,11 @@ def _report_chart(workbook: Any, sheet: Any, report: Report) -> None:
     chart.set_legend({"none": True})
     chart.set_size({"width": 760, "height": max(360, 24 * last + 120)})
     sheet.insert_chart(1, len(report.columns) + 1, chart)
+
+
+def _partial_points(report: Report) -> list[dict[str, Any] | None]:
+    """A lighter bar for each partial month (the month to date), as on the page."""
+    if "is_partial" not in report.columns:
+        return []
+    index = report.columns.index("is_partial")
+    return [{"fill": {"color": "#9DC3E6"}} if row[index] else None for row in report.rows]
