@@ -132,6 +132,12 @@ def test_notes_explain_what_would_surprise_a_reader() -> None:
     (note,) = report_notes(sales, CONTEXT)
     assert note.startswith("Nov 2026 is the month to date (01 Nov to 25 Nov 2026)")
     assert "compares it with 01 Oct to 25 Oct 2026, like for like" in note
+    quiet = Report(sales.name, sales.columns, sales.types,
+                   [(dt.date(2026, 9, 1), 0, 0, Decimal("0"), Decimal("0"), None, False),
+                    *sales.rows])  # fmt: skip
+    assert (
+        report_notes(quiet, CONTEXT)[-1] == "No valid order in Sep 2026: those months show zeros."
+    )
     devices = Report(
         "top_devices", ["rank", "device", "users", "share_of_users"],
         ["BIGINT", "VARCHAR", "BIGINT", "DECIMAL(6,4)"],

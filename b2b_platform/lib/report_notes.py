@@ -144,7 +144,7 @@ def report_notes(report: Report, context: ReportContext) -> list[str]:
         return notes
     columns = set(report.columns)
     if report.name == "monthly_sales" and {"month", "is_partial"} <= columns:
-        notes += _month_to_date_notes(report, context)
+        notes += _monthly_sales_notes(report, context)
     if report.name == "top_devices" and {"device", "share_of_users"} <= columns:
         notes += _device_notes(report)
     if report.name == "top_products_by_country":
@@ -185,7 +185,7 @@ def _missing_notes(report: Report, context: ReportContext) -> list[str]:
     ]
 
 
-def _month_to_date_notes(report: Report, context: ReportContext) -> list[str]:
+def _monthly_sales_notes(report: Report, context: ReportContext) -> list[str]:
     months = [row[report.columns.index("month")] for row in report.rows]
     partial = [
         m for m, p in zip(months, (row[report.columns.index("is_partial")] for row in report.rows),
@@ -214,6 +214,12 @@ def _month_to_date_notes(report: Report, context: ReportContext) -> list[str]:
             f"{', '.join(earlier)} lie before the first loaded month (B2B_FIRST_MONTH):"
             " their figures are incomplete."
         )
+    if "orders" in report.columns:  # a loaded month with nothing sold is not a gap
+        orders = report.columns.index("orders")
+        quiet = [month_name(m) for m, row in zip(months, report.rows, strict=True)
+                 if m not in partial and not row[orders]]  # fmt: skip
+        if quiet:
+            notes.append(f"No valid order in {', '.join(quiet)}: those months show zeros.")
     return notes
 
 
