@@ -55,7 +55,7 @@ def report_command(args: argparse.Namespace) -> int:
     ) as conn:
         context = report_context(
             conn, settings.as_of, window_start, settings.first_month,
-            same_point_last_month(settings.load_cutoff),
+            same_point_last_month(settings.load_cutoff), settings.attribution_days,
         )  # fmt: skip
         print(f"As of {settings.as_of:%d %b %Y}, window {context.window}")
         for note in general_notes(context):

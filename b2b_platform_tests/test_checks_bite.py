@@ -208,6 +208,10 @@ BITES: list[Bite] = [
     Bite("reports/monthly_sales:revenue_reconciles",
          "UPDATE reports.monthly_sales SET revenue = revenue + 0.01"
          f" WHERE month = DATE '{MONTH}'", "a cent off"),
+    Bite("reports/lead_conversion:attributed_within_sales",
+         "UPDATE reports.lead_conversion SET attributed_revenue = attributed_revenue"
+         " + 1000000000 WHERE rowid = (SELECT min(rowid) FROM reports.lead_conversion)",
+         "an order credited twice"),
     Bite("reports/top_devices:ranked_top_five",
          "INSERT INTO reports.top_devices SELECT * REPLACE (6 AS rank)"
          " FROM reports.top_devices WHERE rank = 5", "a sixth device"),
@@ -227,6 +231,7 @@ NON_BLOCKING = {
     "staging/web_requests:unknown_country_share",
     "reports/monthly_sales:window_months",
     "reports/monthly_sales:revenue_reconciles",
+    "reports/lead_conversion:attributed_within_sales",
     "reports/top_devices:ranked_top_five",
     "reports/top_products_by_country:top_three_by_five",
 }

@@ -57,11 +57,13 @@ def _make_reports(conn: duckdb.DuckDBPyConnection) -> None:
     )
     conn.execute(
         """CREATE TABLE reports.lead_conversion (campaign VARCHAR, channel VARCHAR,
-               leads BIGINT, companies_matched BIGINT, companies_converted BIGINT,
-               conversion_rate DECIMAL(6, 4), revenue DECIMAL(18, 2))"""
+               leads BIGINT, companies_matched BIGINT, companies_new BIGINT,
+               companies_existing BIGINT, companies_converted BIGINT, converted_new BIGINT,
+               converted_existing BIGINT, new_conversion_rate DECIMAL(6, 4),
+               attributed_revenue DECIMAL(18, 2))"""
     )
     conn.executemany(
-        "INSERT INTO reports.lead_conversion VALUES (?, ?, 1, 2, 1, 0.5, -5.25)",
+        "INSERT INTO reports.lead_conversion VALUES (?, ?, 1, 2, 1, 1, 1, 1, 0, 0.5, -5.25)",
         [[name, f"channel {i}"] for i, name in enumerate([*HOSTILE, *HARMLESS])],
     )
 
@@ -124,7 +126,7 @@ def test_workbook_stores_hostile_strings_as_text(reports_db, tmp_path: Path) -> 
     assert total.value == "Total" and total.font.bold  # below the rows, not a formula
     for cell in cells.values():
         assert cell.data_type == "s" and cell.hyperlink is None, cell.value
-    assert leads["G2"].data_type == "n" and leads["G2"].value == -5.25
+    assert leads["K2"].data_type == "n" and leads["K2"].value == -5.25
     sales = book["monthly_sales"]
     assert sales["D2"].value == -12.5 and sales["D2"].data_type == "n"
     assert book["top_devices"]["C2"].value == "=mobile"
@@ -137,12 +139,13 @@ def test_csv_has_bom_and_prefixes_text_that_starts_a_formula(reports_db, tmp_pat
     for name in REPORT_ORDER:
         assert (target / f"{name}.csv").read_bytes().startswith(codecs.BOM_UTF8), name
     header, *rows = _read_csv(target / "lead_conversion.csv")
-    assert header == ["campaign", "channel", "leads", "companies_matched",
-                      "companies_converted", "conversion_rate", "revenue"]  # fmt: skip
+    assert header == ["campaign", "channel", "leads", "companies_matched", "companies_new",
+                      "companies_existing", "companies_converted", "converted_new",
+                      "converted_existing", "new_conversion_rate", "attributed_revenue"]  # fmt: skip
     campaigns = {row[0] for row in rows}
     assert campaigns == {*(f"'{s}" for s in HOSTILE), *HARMLESS}  # accents read back too
-    assert {row[6] for row in rows} == {"-5.25"}  # a negative number stays a number
-    assert {row[5] for row in rows} == {"0.5000"}
+    assert {row[10] for row in rows} == {"-5.25"}  # a negative number stays a number
+    assert {row[9] for row in rows} == {"0.5000"}
     sales = _read_csv(target / "monthly_sales.csv")
     assert sales[1:] == [["2026-08-01", "3", "4", "-12.50"], ["2026-09-01", "5", "6", "1234.50"]]
     devices = _read_csv(target / "top_devices.csv")
@@ -276,7 +279,7 @@ def hostile_warehouse(built_warehouse, tiny_sources, tmp_path, monkeypatch) -> P
     shutil.copyfile(built_warehouse, warehouse)
     with duckdb.connect(str(warehouse)) as conn:
         conn.executemany(
-            "INSERT INTO reports.lead_conversion VALUES (?, 'web', 1, 0, 0, NULL, -1.5)",
+            "INSERT INTO reports.lead_conversion VALUES (?, 'web', 1, 0, 0, 0, 0, 0, 0, NULL, -1.5)",
             [[name] for name in HOSTILE],
         )
     for key, value in warehouse_env(data_dir, warehouse).items():

@@ -51,7 +51,7 @@ def test_report_page_draws_every_chart_in_a_real_browser(built_warehouse: Path) 
     rows = {n: query(built_warehouse, f"SELECT count(*) FROM reports.{n}")[0][0]
             for n in REPORT_ORDER}  # fmt: skip
     rates = query(built_warehouse,
-                  "SELECT count(conversion_rate) FROM reports.lead_conversion")[0][0]  # fmt: skip
+                  "SELECT count(new_conversion_rate) FROM reports.lead_conversion")[0][0]  # fmt: skip
     with headless_chromium() as driver:
         state = _load(driver, page)
         errors = console_errors(driver)

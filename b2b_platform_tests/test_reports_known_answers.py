@@ -42,18 +42,21 @@ AR1, AR2, CL, UY, BR, US, PRIVATE = (
     "181.1.2.3", "179.0.0.1", "152.172.1.1", "167.56.1.1", "177.1.1.1", "8.8.8.8", "10.0.0.5",
 )  # fmt: skip
 UNKNOWN_CUIT = "3071234567" + str(cuit_check_digit("3071234567"))
+GAMMA_CUIT = "3071111111" + str(cuit_check_digit("3071111111"))
 
 
 def _platform() -> dict[str, pl.DataFrame]:
     created = T(2025, 1, 1)
     companies = pl.DataFrame({
-        # 2 is a duplicate of 1 (same CUIT without dashes): merged, its orders count for 1
-        "company_id": [1, 2, 3],
-        "cuit": ["30-54668997-9", "30546689979", "33-69345023-9"],
-        "legal_name": ["Acme S.A.", "ACME SA", "Beta SRL"],
-        "industry": ["Retail"] * 3, "country_code": ["AR"] * 3,
-        "province": [None] * 3, "city": [None] * 3,
-        "created_at": [created] * 3, "updated_at": [created] * 3,
+        # 2 is a duplicate of 1 (same CUIT without dashes): merged, its orders count for 1;
+        # 4 buys for the first time after a webinar's lead
+        "company_id": [1, 2, 3, 4],
+        "cuit": ["30-54668997-9", "30546689979", "33-69345023-9",
+                 f"{GAMMA_CUIT[:2]}-{GAMMA_CUIT[2:10]}-{GAMMA_CUIT[10]}"],
+        "legal_name": ["Acme S.A.", "ACME SA", "Beta SRL", "Gamma SA"],
+        "industry": ["Retail"] * 4, "country_code": ["AR"] * 4,
+        "province": [None] * 4, "city": [None] * 4,
+        "created_at": [created] * 4, "updated_at": [created] * 4,
     })  # fmt: skip
     customers = pl.DataFrame({
         "customer_id": [1, 2], "document_type": ["DNI", "DNI"],
@@ -96,10 +99,12 @@ def _platform() -> dict[str, pl.DataFrame]:
         (19, 1, 1, T(2026, 8, 1), "PAID"),  # first instant of the first loaded month
         (20, 1, 1, T(2026, 7, 31, 23, 59, 59), "paid"),  # before B2B_FIRST_MONTH: out_of_range
         (21, 3, None, T(2026, 10, 28), "paid"),  # October after its 25th, through the API
+        (22, 4, None, T(2026, 10, 20), "paid"),  # Gamma's first order, after its lead
+        (23, 1, None, T(2026, 11, 5), "paid"),  # in two campaigns' attribution windows
     ]
     order_frame = pl.DataFrame({
         "order_id": [o[0] for o in orders], "order_number": [f"O-{o[0]}" for o in orders],
-        "company_id": [o[1] for o in orders], "customer_id": [1, 2] * 5 + [1, 2],
+        "company_id": [o[1] for o in orders], "customer_id": [1, 2] * 7,
         "user_id": [o[2] for o in orders], "ordered_at": [o[3] for o in orders],
         "status": [o[4] for o in orders], "currency": ["ARS"] * len(orders),
         "shipping_province": [None] * len(orders), "shipping_city": [None] * len(orders),
@@ -121,6 +126,8 @@ def _platform() -> dict[str, pl.DataFrame]:
         (19, 1, 2, 1, 200, 0),  # 200.00
         (20, 1, 1, 100, 100, 0),  # order rejected
         (21, 1, 3, 1, 50, 0),  # 50.00
+        (22, 1, 1, 1, 100, 0),  # 100.00
+        (23, 1, 2, 1, 200, 0),  # 200.00
     ]
     items = pl.DataFrame({
         "order_id": [x[0] for x in lines], "line_number": [x[1] for x in lines],
@@ -212,7 +219,8 @@ def _lead_workbooks() -> dict[str, list[list[str | None]]]:
         "leads-webinar.xlsx": [
             _lead("L1", "15/08/2026", "Expo", "trade_show", "30-54668997-9"),  # duplicate
             _lead("L4", "01/10/2026", "Webinar", "webinar", UNKNOWN_CUIT),  # not a client
-            _lead("L5", "01/11/2026", "Webinar", "webinar", "30-54668997-9"),  # no order after
+            _lead("L5", "01/11/2026", "Webinar", "webinar", "30-54668997-9"),  # existing client
+            _lead("L9", "05/10/2026", "Webinar", "webinar", GAMMA_CUIT),  # a new one
         ],
     }
 
@@ -258,13 +266,13 @@ def test_monthly_sales(report_warehouse: Path) -> None:
         (dt.date(2026, 8, 1), 1, 1, D("200.00"), D("200.00"), None, False),
         # Sep: order 10, 3 x 100 less 10% + 1 x 200 = 470; +135% on 200
         (dt.date(2026, 9, 1), 1, 4, D("470.00"), D("470.00"), D("135.00"), False),
-        # Oct: order 11 of the merged duplicate (400) and 21 (50) (12 cancelled, 13
-        # returned): 450, (450 - 470) / 470 = -4.26%
-        (dt.date(2026, 10, 1), 2, 3, D("450.00"), D("225.00"), D("-4.26"), False),
-        # Nov to date: 14 (its -2 line rejected), 16 (API), 17 (23:59:59) = 1 700; 15
+        # Oct: order 11 of the merged duplicate (400), 21 (50) and 22 (100) (12 cancelled,
+        # 13 returned): 550 over 3 orders, (550 - 470) / 470 = +17.02%
+        (dt.date(2026, 10, 1), 3, 4, D("550.00"), D("183.33"), D("17.02"), False),
+        # Nov to date: 14 (its -2 line rejected), 16 (API), 17 (23:59:59), 23 = 1 900; 15
         # unknown company and 18 after the as-of day rejected. Like for like against
-        # 1-25 October, 400 (order 21 on the 28th is left out): +325%, not +277.78%
-        (dt.date(2026, 11, 1), 3, 15, D("1700.00"), D("566.67"), D("325.00"), True),
+        # 1-25 October, 500 (order 21 on the 28th is left out): +280%, not +245.45%
+        (dt.date(2026, 11, 1), 4, 16, D("1900.00"), D("475.00"), D("280.00"), True),
     ]
 
 
@@ -304,16 +312,37 @@ def test_top_products_by_country(report_warehouse: Path) -> None:
 
 
 def test_lead_conversion(report_warehouse: Path) -> None:
+    """By attribution (90 days after the capture, cut at the end of the window; each
+    order credited once, to the earliest capture whose window holds it)."""
     rows = query(report_warehouse, "SELECT * FROM reports.lead_conversion ORDER BY campaign")
+    columns = [c for (c,) in query(report_warehouse, "SELECT column_name FROM"
+                                   " (DESCRIBE reports.lead_conversion)")]  # fmt: skip
+    assert columns == [
+        "campaign", "channel", "leads", "companies_matched", "companies_new",
+        "companies_existing", "companies_converted", "converted_new", "converted_existing",
+        "new_conversion_rate", "attributed_revenue",
+    ]  # fmt: skip
     assert rows == [
-        # L7 has no email and no phone (quarantined); L8 has no CUIT
-        ("Ads", "google_ads", 1, 0, 0, None, D("0.00")),
-        # L1 (twice, merged), L2 (same company by CUIT) and L3: companies 1 and 3, both
-        # ordered after capture; revenue in window 1 070 + 1 750
-        ("Expo", "trade_show", 3, 2, 2, D("1.0000"), D("2820.00")),
-        # L4 matches no client; company 1 placed no valid order after 2026-11-01
-        ("Webinar", "webinar", 2, 1, 0, D("0.0000"), D("0.00")),
+        # L7 has no email and no phone (quarantined); L8 has no CUIT: nothing matched
+        ("Ads", "google_ads", 1, 0, 0, 0, 0, 0, 0, None, D("0.00")),
+        # L1 (twice, merged) and L2 reach company 1 (first on 15 Aug; order 19 of 1 Aug
+        # came before: existing), L3 company 3 (20 Nov; orders 21, 14 and 16 before:
+        # existing). 1 ordered within 90 days of 15 Aug (10, 11, 23 before 13 Nov), 3
+        # within the window after 20 Nov (17). Credited here: 10 (470), 11 (400), 23
+        # (200: in Webinar's window too, but Expo reached 1 first) and 17 (1 000)
+        ("Expo", "trade_show", 3, 2, 0, 2, 2, 0, 2, None, D("2070.00")),
+        # L4 matches no client; L5 reaches company 1 on 1 Nov (existing; 23 on 5 Nov
+        # converts it, credited to Expo), L9 company 4 on 5 Oct: new, its first order (22,
+        # 100) on 20 Oct converts it: 1 of 1 new companies
+        ("Webinar", "webinar", 3, 2, 1, 1, 2, 1, 1, D("1.0000"), D("100.00")),
     ]
+    # each order credited once: 2 170 attributed of the window's 3 120 of sales
+    attributed, sales = query(
+        report_warehouse,
+        "SELECT (SELECT sum(attributed_revenue) FROM reports.lead_conversion),"
+        " (SELECT sum(revenue) FROM reports.monthly_sales)",
+    )[0]
+    assert attributed == D("2170.00") and sales == D("3120.00") and attributed <= sales
 
 
 def test_no_personal_data_in_core_or_reports(report_warehouse: Path) -> None:

@@ -19,7 +19,12 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from b2b_platform.lib.report_notes import ReportContext, general_notes, report_notes
+from b2b_platform.lib.report_notes import (
+    CONVERSION_AXIS,
+    ReportContext,
+    general_notes,
+    report_notes,
+)
 from b2b_platform.lib.report_output import (
     CURRENCY,
     Report,
@@ -138,10 +143,10 @@ def top_products_figure(report: Report) -> go.Figure:
 
 
 def lead_conversion_figure(report: Report) -> go.Figure:
-    """Conversion per campaign, coloured by channel."""
+    """The conversion of new companies per campaign, coloured by channel."""
     figure = go.Figure()
     rows = list(zip(_column(report, "campaign"), _column(report, "channel"),
-                    _column(report, "conversion_rate"), strict=True))  # fmt: skip
+                    _column(report, "new_conversion_rate"), strict=True))  # fmt: skip
     for index, channel in enumerate(sorted({str(c) for _, c, _ in rows})):
         mine = [(str(campaign), rate) for campaign, c, rate in rows if str(c) == channel]
         figure.add_trace(
@@ -157,7 +162,7 @@ def lead_conversion_figure(report: Report) -> go.Figure:
     figure.update_layout(
         yaxis={"autorange": "reversed", "categoryorder": "array",
                "categoryarray": [str(c) for c, _, _ in rows]},
-        xaxis={"title": {"text": "Matched companies that then bought"}, "ticksuffix": "%"},
+        xaxis={"title": {"text": CONVERSION_AXIS}, "ticksuffix": "%"},
         height=max(360, 28 * len(rows) + 140), legend={"title": {"text": "Channel"}},
     )  # fmt: skip
     return figure
@@ -168,7 +173,7 @@ READS: dict[str, frozenset[str]] = {
     "monthly_sales": frozenset({"month", "revenue", "revenue_change_pct", "is_partial"}),
     "top_devices": frozenset({"device", "users", "share_of_users"}),
     "top_products_by_country": frozenset({"country_name", "product_name", "units"}),
-    "lead_conversion": frozenset({"campaign", "channel", "conversion_rate"}),
+    "lead_conversion": frozenset({"campaign", "channel", "new_conversion_rate"}),
 }
 
 

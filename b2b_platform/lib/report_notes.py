@@ -16,6 +16,9 @@ from b2b_platform.lib.report_output import HIDDEN_ANDROID_MODEL, Report
 from b2b_platform.lib.run_log import HeldSlice, held_slices
 from b2b_platform.lib.warehouse_schema import scalar, table_exists
 
+# what the lead conversion chart measures, the same on the page and in the workbook
+CONVERSION_AXIS = "New companies that ordered within the attribution window"
+
 # Each source as people call it, its accounting name, and the column of its latest record
 # (the web logs' in raw.weblogs, a table: the fact is a view over every month of it)
 SOURCES = (
@@ -52,6 +55,7 @@ class ReportContext:
     held: Sequence[HeldSlice] = field(default_factory=tuple)
     # where the previous month's like-for-like part ends (None: up to the same day)
     compared_with: dt.datetime | None = None
+    attribution_days: int = 90  # B2B_ATTRIBUTION_DAYS
 
     @property
     def month_to_date(self) -> bool:
@@ -83,6 +87,7 @@ def report_context(
     window_start: dt.date,
     first_month: dt.date,
     compared_with: dt.datetime | None = None,
+    attribution_days: int = 90,
 ) -> ReportContext:
     """The context of the reports in the warehouse now."""
     return ReportContext(
@@ -92,6 +97,7 @@ def report_context(
         generated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
         held=held_slices(conn, first_month),
         compared_with=compared_with,
+        attribution_days=attribution_days,
     )
 
 
@@ -155,9 +161,13 @@ def report_notes(report: Report, context: ReportContext) -> list[str]:
         )
     if report.name == "lead_conversion":
         notes.append(
-            "Conversion = matched companies that placed a valid order after the lead was"
-            " captured, divided by matched companies. A company reached by two campaigns"
-            " counts in both, so only leads add up to a total."
+            "New companies had no valid order before the campaign's lead reached them;"
+            " existing ones were clients already. Converted = ordered within the"
+            f" attribution window ({context.attribution_days} days) after the capture;"
+            " the rate is of new companies. Attributed revenue counts each order once, for"
+            " the first campaign whose window holds it, so it adds up and never exceeds"
+            " the window's sales; a company reached by two campaigns counts in both"
+            " company columns."
         )
     return notes
 

@@ -108,12 +108,12 @@ def display_rows(report: Report) -> tuple[list[str], list[bool]]:
     return kinds, right
 
 
-# Totals where adding up means something: sales over the window, and leads (a lead
-# belongs to one campaign). Ranks, shares, rates and companies (one company can answer
-# two campaigns) do not add up, so those reports have no total.
+# Totals where adding up means something: sales over the window, leads (a lead belongs
+# to one campaign) and attributed revenue (an order is credited to one campaign). Ranks,
+# shares, rates and companies (one company can answer two campaigns) do not add up.
 TOTALS: dict[str, tuple[str, ...]] = {
     "monthly_sales": ("orders", "units", "revenue"),
-    "lead_conversion": ("leads",),
+    "lead_conversion": ("leads", "attributed_revenue"),
 }
 
 

@@ -66,7 +66,7 @@ def materialize_report(
         report = read_report(conn, name)
         about = report_context(
             conn, calendar.as_of_date, window_start, calendar.first_month_start,
-            calendar.month_to_date_compared_with,
+            calendar.month_to_date_compared_with, calendar.attribution_days,
         )  # fmt: skip
         notes = report_notes(report, about)
         return {

@@ -13,7 +13,12 @@ from typing import Any
 
 import xlsxwriter
 
-from b2b_platform.lib.report_notes import ReportContext, general_notes, report_notes
+from b2b_platform.lib.report_notes import (
+    CONVERSION_AXIS,
+    ReportContext,
+    general_notes,
+    report_notes,
+)
 from b2b_platform.lib.report_output import (
     CURRENCY,
     Report,
@@ -156,8 +161,9 @@ CHARTS: dict[str, ChartSpec] = {
     "top_products_by_country": ChartSpec(
         "bar", "product_name", "units", "Most popular products in the top login countries",
         "Units sold", "#,##0"),
-    "lead_conversion": ChartSpec("bar", "campaign", "conversion_rate", "Conversion by campaign",
-                                 "Leads whose company then bought", "0%"),
+    "lead_conversion": ChartSpec("bar", "campaign", "new_conversion_rate",
+                                 "Conversion of new companies by campaign", CONVERSION_AXIS,
+                                 "0%"),
 }  # fmt: skip
 
 

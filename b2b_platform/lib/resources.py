@@ -75,6 +75,8 @@ class CalendarResource(dg.ConfigurableResource):
     as_of: str  # YYYY-MM-DD
     as_of_is_fixed: bool
     first_month: str  # YYYY-MM-DD, first day of the first monthly partition
+    # days after a lead's capture in which its company's orders are its campaign's
+    attribution_days: int = 90
     # the clock as a run read it when it started (B2B_AS_OF unset): every step of a run
     # cuts off at the same instant, whatever the time it runs at
     _run_started_at: dt.datetime | None = PrivateAttr(default=None)
@@ -99,6 +101,7 @@ class CalendarResource(dg.ConfigurableResource):
             as_of=settings.as_of.isoformat(),
             as_of_is_fixed=settings.as_of_is_fixed,
             first_month=settings.first_month.isoformat(),
+            attribution_days=settings.attribution_days,
         )
 
     def monthly_partitions(self) -> dg.MonthlyPartitionsDefinition:
@@ -327,6 +330,7 @@ SETTING_FIELDS: dict[tuple[str, str], str] = {
     ("calendar", "as_of"): "B2B_AS_OF",
     ("calendar", "as_of_is_fixed"): "B2B_AS_OF",
     ("calendar", "first_month"): "B2B_FIRST_MONTH",
+    ("calendar", "attribution_days"): "B2B_ATTRIBUTION_DAYS",
     ("quality", "max_reject_rate"): "B2B_MAX_REJECT_RATE",
     ("pseudonymizer", "key"): PSEUDONYM_KEY_VAR,
     ("pseudonymizer", "key_file"): PSEUDONYM_KEY_VAR,

@@ -22,6 +22,7 @@ DEFAULT_DATA_DIR = Path("data")
 # where `b2b run` keeps the Dagster instance when DAGSTER_HOME is unset
 DEFAULT_DAGSTER_HOME = DEFAULT_DATA_DIR / "dagster_home"
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"  # what `make ui` serves
+DEFAULT_ATTRIBUTION_DAYS = 90
 PSEUDONYM_KEY_VAR = "B2B_PSEUDONYM_KEY"
 PSEUDONYM_KEY_FILE = "pseudonym.key"  # in DAGSTER_HOME, generated when the variable is unset
 # A shorter key (a word, a PIN) could be guessed and the pseudonyms then recomputed.
@@ -67,6 +68,8 @@ class Settings:
     dagster_url: str = DEFAULT_DAGSTER_URL
     # steps that may write a lake at once (B2B_LAKE_WRITERS); a file takes one writer
     lake_writers: int = DEFAULT_LAKE_WRITERS
+    # days after a lead's capture in which its company's orders count for its campaign
+    attribution_days: int = DEFAULT_ATTRIBUTION_DAYS
 
     @property
     def load_cutoff(self) -> dt.datetime:
@@ -118,6 +121,7 @@ class Settings:
             trusted_proxies=parse_trusted_proxies(env.get("B2B_TRUSTED_PROXIES", "")),
             dagster_url=_parse_url(env.get("B2B_DAGSTER_URL", "").strip() or DEFAULT_DAGSTER_URL),
             lake_writers=_parse_writers(env.get("B2B_LAKE_WRITERS", "").strip()),
+            attribution_days=_parse_days(env.get("B2B_ATTRIBUTION_DAYS", "").strip()),
         )
 
 
@@ -126,6 +130,14 @@ def _parse_writers(value: str) -> int:
         return DEFAULT_LAKE_WRITERS
     if not value.isdigit() or not 1 <= int(value) <= 64:
         raise UserError(f"B2B_LAKE_WRITERS={value!r} is not a number of writers: use 1 to 64")
+    return int(value)
+
+
+def _parse_days(value: str) -> int:
+    if not value:
+        return DEFAULT_ATTRIBUTION_DAYS
+    if not value.isdigit() or not 1 <= int(value) <= 3650:
+        raise UserError(f"B2B_ATTRIBUTION_DAYS={value!r} is not a number of days: use 1 to 3650")
     return int(value)
 
 

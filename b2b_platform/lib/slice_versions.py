@@ -84,6 +84,7 @@ def settings_version(settings: Settings) -> dict[str, str]:
         "B2B_FIRST_MONTH": settings.first_month,
         "B2B_MAX_REJECT_RATE": settings.max_reject_rate,
         "B2B_TRUSTED_PROXIES": settings.trusted_proxies,
+        "B2B_ATTRIBUTION_DAYS": settings.attribution_days,
     }
     return {name: digest(value) for name, value in values.items()}
 

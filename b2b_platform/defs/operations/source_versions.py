@@ -39,11 +39,7 @@ def source_versions(
     names = {key.to_user_string() for key in selected}
     found: dict[tuple[str, str | None], str | None] = {}
     source_db = SourceDatabaseResource(url=settings.source_db_url)
-    calendar = CalendarResource(
-        as_of=settings.as_of.isoformat(),
-        as_of_is_fixed=settings.as_of_is_fixed,
-        first_month=settings.first_month.isoformat(),
-    )
+    calendar = CalendarResource.from_settings(settings)
     tables = [table for table in SNAPSHOT_TABLES if f"raw/{table}" in names]
     with ThreadPoolExecutor(max_workers=2) as pool:  # the source works on both cores
         versions = pool.map(lambda t: _or_none(lambda: table_fingerprint(source_db, t)[1]), tables)

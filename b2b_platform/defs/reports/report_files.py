@@ -90,6 +90,7 @@ def _export(
             calendar.report_window[0],
             calendar.first_month_start,
             calendar.month_to_date_compared_with,
+            calendar.attribution_days,
         )
         files = export_files(step.conn, reports, staging.path, page)
         set_slice_versions(context, step, None, export_version(staging.path))
