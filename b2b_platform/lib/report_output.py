@@ -102,6 +102,24 @@ def display_header(column: str, kind: str) -> str:
     return f"{column} ({CURRENCY})" if kind == "money" else column
 
 
+# Words a heading spells otherwise than its column name does.
+HEADER_WORDS = {"avg": "Avg", "id": "ID", "sku": "SKU", "pct": ""}
+HEADERS = {  # whole headings no rule gives
+    "is_partial": "Partial month",
+    "login_users": "Users who logged in",
+    "revenue_change_pct": "Revenue change",
+}
+
+
+def human_header(column: str, kind: str) -> str:
+    """A column's heading in words, for a reader of the workbook or the page:
+    `avg_order_value` reads `Avg order value (ARS)`, `product_id` `Product ID`."""
+    words = [HEADER_WORDS.get(word, word) for word in column.split("_")]
+    text = HEADERS.get(column) or " ".join(word for word in words if word)
+    text = text[:1].upper() + text[1:]
+    return f"{text} ({CURRENCY})" if kind == "money" else text
+
+
 def display_rows(report: Report) -> tuple[list[str], list[bool]]:
     kinds = [_kind(c, t) for c, t in zip(report.columns, report.types, strict=True)]
     right = [k in {"points", "fraction", "money", "integer", "id", "number"} for k in kinds]

@@ -24,6 +24,7 @@ from b2b_platform.lib.report_output import (
     Report,
     display_rows,
     display_value,
+    human_header,
     report_totals,
 )
 
@@ -57,7 +58,8 @@ def write_workbook(reports: Sequence[Report], path: Path, context: ReportContext
         "integer": workbook.add_format({"num_format": "#,##0"}),
         "number": workbook.add_format({"num_format": "#,##0.0"}),
         "id": workbook.add_format({"num_format": "0"}),
-        "points": workbook.add_format({"num_format": '0.0"%"'}),
+        # one percentage convention: points (12.5) are written as the fraction they are
+        "points": workbook.add_format({"num_format": "0.0%"}),
         "fraction": workbook.add_format({"num_format": "0.0%"}),
         "date": workbook.add_format({"num_format": "yyyy-mm-dd"}),
         "month": workbook.add_format({"num_format": "mmm yyyy"}),
@@ -72,21 +74,22 @@ def write_workbook(reports: Sequence[Report], path: Path, context: ReportContext
     for report in reports:
         sheet = workbook.add_worksheet(report.name[:31])
         kinds, _ = display_rows(report)
-        for col, column in enumerate(report.columns):
-            sheet.write_string(0, col, column, header)
+        headers = [human_header(c, k) for c, k in zip(report.columns, kinds, strict=True)]
+        for col, text in enumerate(headers):
+            sheet.write_string(0, col, text, header)
         sheet.freeze_panes(1, 0)
-        for col, (column, kind) in enumerate(zip(report.columns, kinds, strict=True)):
+        for col, (text, kind) in enumerate(zip(headers, kinds, strict=True)):
             values = [row[col] for row in report.rows]
-            width = max([len(column) + 2, *(len(display_value(v, kind)) + 6 for v in values)])
+            width = max([len(text) + 2, *(len(display_value(v, kind)) + 6 for v in values)])
             sheet.set_column(col, col, min(width, 60), formats[kind])
             for row_index, value in enumerate(values, start=1):
-                shown = display_value(value, kind) if kind == "device" else value
-                _write_cell(sheet, row_index, col, shown, formats[kind])
+                _write_cell(sheet, row_index, col, _cell_value(value, kind), formats[kind])
         if report.rows:
             sheet.autofilter(0, 0, len(report.rows), len(report.columns) - 1)
         if (totals := report_totals(report)) is not None:  # below the filter's range
             for col, (value, kind) in enumerate(zip(totals, kinds, strict=True)):
-                _write_cell(sheet, len(report.rows) + 1, col, value, bold[kind])
+                _write_cell(sheet, len(report.rows) + 1, col, _cell_value(value, kind),
+                            bold[kind])  # fmt: skip
         _report_chart(workbook, sheet, report)
     workbook.close()
     return path
@@ -128,6 +131,15 @@ def _about_sheet(workbook: Any, reports: Sequence[Report], context: ReportContex
         sheet.write_string(index, 1, text, wrapped)
 
 
+def _cell_value(value: Any, kind: str) -> Any:
+    """What a cell holds: a device as people read it, percentage points as a fraction."""
+    if kind == "device":
+        return display_value(value, kind)
+    if kind == "points" and isinstance(value, decimal.Decimal | int | float):
+        return float(value) / 100
+    return value
+
+
 def _write_cell(sheet: Any, row: int, col: int, value: Any, fmt: Any) -> None:
     # One explicit writer per type: the generic write() guesses from what text looks like.
     if value is None:
@@ -159,8 +171,7 @@ CHARTS: dict[str, ChartSpec] = {
     "top_devices": ChartSpec("bar", "device", "users", "Devices of B2B clients, by users",
                              "Users (a user with two devices counts for both)", "#,##0"),
     "top_products_by_country": ChartSpec(
-        "bar", "product_name", "units", "Most popular products in the top login countries",
-        "Units sold", "#,##0"),
+        "bar", "product_name", "units", "Most popular products", "Units sold", "#,##0"),
     "lead_conversion": ChartSpec("bar", "campaign", "new_conversion_rate",
                                  "Conversion of new companies by campaign", CONVERSION_AXIS,
                                  "0%"),
@@ -168,22 +179,54 @@ CHARTS: dict[str, ChartSpec] = {
 
 
 def _report_chart(workbook: Any, sheet: Any, report: Report) -> None:
+    """The report's chart beside its table; a report by country gets one per country,
+    its products by name (one chart of every row would show a product three times and
+    no country)."""
     spec = CHARTS.get(report.name)
     if spec is None or not report.rows or not {spec.category, spec.value} <= set(report.columns):
         return
+    groups = _chart_groups(report, spec)
+    smallest = 360 if len(groups) == 1 else 260  # charts of one country are shorter
+    top = 1
+    for title, first, last in groups:
+        chart = _bar_chart(workbook, sheet, report, spec, first, last)
+        chart.set_title({"name": title})
+        height = max(smallest, 24 * (last - first + 1) + 120)
+        chart.set_size({"width": 760, "height": height})
+        sheet.insert_chart(top, len(report.columns) + 1, chart)
+        top += height // 20 + 1  # rows are 20 pixels high
+
+
+def _chart_groups(report: Report, spec: ChartSpec) -> list[tuple[str, int, int]]:
+    """(title, first row, last row) of each chart: the whole table, or each country's
+    rows (the report lists them together, by country rank)."""
+    if "country_name" not in report.columns:
+        return [(spec.title, 1, len(report.rows))]
+    index = report.columns.index("country_name")
+    groups: list[tuple[str, int, int]] = []
+    for row_number, row in enumerate(report.rows, start=1):
+        country = str(row[index])
+        if groups and groups[-1][0] == country:
+            groups[-1] = (country, groups[-1][1], row_number)
+        else:
+            groups.append((country, row_number, row_number))
+    return [(f"{spec.title}: {country}", first, last) for country, first, last in groups]
+
+
+def _bar_chart(
+    workbook: Any, sheet: Any, report: Report, spec: ChartSpec, first: int, last: int
+) -> Any:
     category, value = report.columns.index(spec.category), report.columns.index(spec.value)
-    last = len(report.rows)
     chart = workbook.add_chart({"type": spec.kind})
     chart.add_series(
         {
-            "name": spec.value,
-            "categories": [sheet.name, 1, category, last, category],
-            "values": [sheet.name, 1, value, last, value],
+            "name": human_header(spec.value, "text"),
+            "categories": [sheet.name, first, category, last, category],
+            "values": [sheet.name, first, value, last, value],
             "fill": {"color": "#2E75B6"},
-            "points": _partial_points(report),
+            "points": _partial_points(report)[first - 1 : last],
         }
     )
-    chart.set_title({"name": spec.title})
     if spec.kind == "bar":  # horizontal bars: the first row on top, as in the table
         chart.set_y_axis({"reverse": True})
         chart.set_x_axis({"name": spec.axis, "num_format": spec.num_format})
@@ -191,8 +234,7 @@ def _report_chart(workbook: Any, sheet: Any, report: Report) -> None:
         chart.set_x_axis({"num_format": "mmm yyyy", "date_axis": False})
         chart.set_y_axis({"name": spec.axis, "num_format": spec.num_format})
     chart.set_legend({"none": True})
-    chart.set_size({"width": 760, "height": max(360, 24 * last + 120)})
-    sheet.insert_chart(1, len(report.columns) + 1, chart)
+    return chart
 
 
 def _partial_points(report: Report) -> list[dict[str, Any] | None]:
