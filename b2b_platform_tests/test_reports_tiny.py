@@ -74,12 +74,20 @@ def test_report_files(built_warehouse: Path) -> None:
     assert about["As of"] == "25 Nov 2026 (UTC)"
     assert about["Window"] == "01 Nov 2025 to 25 Nov 2026 (12 complete months and Nov 2026 to date)"
     sales = book["monthly_sales"]
-    assert [c.value for c in sales[1]][:4] == ["month", "orders", "units", "revenue"]
+    # headings in words, money with its currency
+    assert [c.value for c in sales[1]] == [
+        "Month", "Orders", "Units", "Revenue (ARS)", "Avg order value (ARS)", "Revenue change",
+        "Partial month",
+    ]  # fmt: skip
     assert sales["A1"].font.bold and sales.freeze_panes == "A2"
     assert sales["D2"].number_format == '"ARS "#,##0.00'  # money says its currency
     assert sales["A2"].number_format == "mmm yyyy"  # months read as Dec 2025
-    assert sales["F2"].number_format == '0.0"%"'  # points and fractions read alike
-    assert book["top_devices"]["F2"].number_format == "0.0%"
+    # one percentage convention: a fraction with a percent format, stored points divided
+    assert sales["F2"].number_format == book["top_devices"]["F2"].number_format == "0.0%"
+    change = query(built_warehouse, "SELECT revenue_change_pct FROM reports.monthly_sales"
+                   " WHERE revenue_change_pct IS NOT NULL ORDER BY month LIMIT 1")[0][0]  # fmt: skip
+    stored = [c.value for c in sales["F"][1:] if c.value is not None][0]
+    assert stored == pytest.approx(float(change) / 100)
     products = book["top_products_by_country"]
     assert products["F2"].number_format == "0"  # a product id is not a quantity
     assert sales.column_dimensions["D"].width >= len("revenue")
@@ -90,8 +98,12 @@ def test_report_files(built_warehouse: Path) -> None:
         built_warehouse, "SELECT is_partial FROM reports.monthly_sales ORDER BY month")) if flag]  # fmt: skip
     lighter = {p.idx for p in charts[0].series[0].dPt if p.spPr.solidFill.srgbClr == "9DC3E6"}
     assert lighter == set(partial) and len(partial) == 10
-    for name in REPORT_ORDER:  # a native chart on every report sheet
-        assert len(book[name]._charts) == 1, name
+    # a native chart on every report sheet; top products one per country, by name
+    countries = query(built_warehouse, "SELECT count(DISTINCT country_code)"
+                      " FROM reports.top_products_by_country")[0][0]  # fmt: skip
+    for name in REPORT_ORDER:
+        expected = countries if name == "top_products_by_country" else 1
+        assert len(book[name]._charts) == expected, name
     # totals where adding up means something, below the data, as values
     total = [c.value for c in sales[15]]
     revenue = query(built_warehouse, "SELECT sum(revenue), sum(orders) FROM reports.monthly_sales")
