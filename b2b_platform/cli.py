@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from b2b_common.errors import UserError
-from b2b_platform.cli_read import report_command, status_command
+from b2b_platform.cli_read import quarantine_command, report_command, status_command
 from b2b_platform.cli_transfer import add_transfer_commands
 
 if TYPE_CHECKING:  # imported where used: `b2b --help` must not wait for Dagster to load
@@ -118,14 +118,35 @@ def _add_read_only(commands: argparse._SubParsersAction) -> None:
     )
     status.set_defaults(handler=status_command)
 
-    from b2b_platform.lib.report_output import REPORT_ORDER
+    from b2b_platform.lib.report_output import FORMATS, REPORT_ORDER
 
     report = commands.add_parser(
         "report", help="print a report (all four when no name is given) as an aligned table"
     )
     report.add_argument("name", nargs="?", choices=list(REPORT_ORDER), metavar="NAME",
                         help=f"one of {', '.join(REPORT_ORDER)}")  # fmt: skip
+    report.add_argument("--month", metavar="YYYY-MM", help="one month of monthly_sales")
+    report.add_argument("--format", choices=FORMATS, default="table",
+                        help="table (default) or markdown for people; csv or json for programs"
+                        " (raw numbers, ISO dates)")  # fmt: skip
     report.set_defaults(handler=report_command)
+
+    quarantine = commands.add_parser(
+        "quarantine", help="print the records the warehouse held back (masked as stored)"
+    )
+    quarantine.add_argument("--source", help="platform_db, weblogs or leads")
+    quarantine.add_argument("--reason", help="a reason code, e.g. invalid_cuit")
+    quarantine.add_argument("--month", metavar="YYYY-MM", help="a month, or none (no month)")
+    quarantine.add_argument("--limit", type=_positive, default=50, help="at most N records (50)")
+    quarantine.add_argument("--format", choices=FORMATS, default="table",
+                            help="table (default), markdown, csv or json")  # fmt: skip
+    quarantine.set_defaults(handler=quarantine_command)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
 
 
 def _generate(args: argparse.Namespace) -> int:

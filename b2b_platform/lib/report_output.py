@@ -10,7 +10,12 @@ written by report_csv.py, report_workbook.py and report_html.py, one export at a
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import decimal
+import io
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -138,7 +143,7 @@ TOTALS: dict[str, tuple[str, ...]] = {
 def report_totals(report: Report) -> tuple[Any, ...] | None:
     """The report's total row (its first column says "Total"), or None."""
     summed = TOTALS.get(report.name)
-    if not summed or not report.rows:
+    if not summed or len(report.rows) < 2:  # a total of one row says nothing more
         return None
     totals: dict[str, Any] = {
         c: sum(row[i] for row in report.rows if row[i] is not None)
@@ -236,7 +241,7 @@ PREVIEW_COLUMNS: dict[str, tuple[str, ...]] = {
     "monthly_sales": ("month", "orders", "revenue", "revenue_change_pct"),
     "top_devices": ("rank", "device", "users", "share_of_users"),
     "top_products_by_country": ("country_code", "product_rank", "product_name", "units"),
-    "lead_conversion": ("campaign", "leads", "conversion_rate"),
+    "lead_conversion": ("campaign", "leads", "new_conversion_rate", "attributed_revenue"),
 }
 INLINE_MARKDOWN = 1000
 
@@ -257,3 +262,45 @@ def short_preview(report: Report) -> str:
         if len(text) < INLINE_MARKDOWN:
             return text
     return f"{len(report.rows)} rows: see all_rows"
+
+
+FORMATS = ("table", "csv", "json", "markdown")
+_FORMULA_START = re.compile(r"^\s*[=+\-@]")
+
+
+def report_as(report: Report, fmt: str) -> str:
+    """A report for the terminal (`table`, `markdown`, as people read it) or for programs
+    (`csv`, `json`: raw numbers, ISO dates, text that a spreadsheet would run as a formula
+    prefixed with ' in CSV, as in the exported files)."""
+    if fmt == "table":
+        return text_table(report) if report.rows else "  (no rows)"
+    if fmt == "markdown":
+        return markdown_table(report, limit=len(report.rows))
+    if fmt == "json":
+        rows = [
+            dict(zip(report.columns, map(_json_value, row), strict=True)) for row in report.rows
+        ]
+        return json.dumps({"report": report.name, "rows": rows}, ensure_ascii=False, indent=1)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(report.columns)
+        writer.writerows([_csv_value(v) for v in row] for row in report.rows)
+        return out.getvalue().rstrip("\n")
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, str) and _FORMULA_START.match(value):
+        return "'" + value
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value
