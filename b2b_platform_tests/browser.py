@@ -58,3 +58,12 @@ def headless_chromium(width: int = 1280, height: int = 1000) -> Iterator[webdriv
 def console_errors(driver: webdriver.Chrome) -> list[str]:
     """What the page logged as errors: script errors, failed or refused requests."""
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def emulate_screen(driver: webdriver.Chrome, width: int, height: int = 900) -> None:
+    """A phone's screen: Chromium's windows are at least 500 pixels wide, so a narrower
+    one is emulated (DevTools' device metrics), as its device toolbar does."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True},
+    )

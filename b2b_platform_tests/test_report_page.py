@@ -14,7 +14,12 @@ from b2b_platform.lib.report_html import report_page
 from b2b_platform.lib.report_notes import ReportContext, general_notes, report_notes
 from b2b_platform.lib.report_output import HTML_NAME, REPORT_ORDER, Report
 from b2b_platform.lib.run_log import HeldSlice
-from b2b_platform_tests.browser import console_errors, headless_chromium, require_chromium
+from b2b_platform_tests.browser import (
+    console_errors,
+    emulate_screen,
+    headless_chromium,
+    require_chromium,
+)
 from b2b_platform_tests.helpers import query
 
 # Per chart: whether Plotly drew it, its bars (a bar is a path in a g.point, zero-height
@@ -57,7 +62,7 @@ def test_report_page_draws_every_chart_in_a_real_browser(built_warehouse: Path) 
         errors = console_errors(driver)
     assert errors == []
     charts = state["charts"]
-    assert sorted(charts) == sorted(f"chart-{n}" for n in REPORT_ORDER)
+    assert sorted(charts) == sorted(f"chart-{n}" for n in [*REPORT_ORDER, "data_quality"])
     assert all(c["drawn"] for c in charts.values()), charts
     # the 12 complete months before the as-of month, and the as-of month to date
     assert charts["chart-monthly_sales"]["bars"] == rows["monthly_sales"] == 13
@@ -66,7 +71,11 @@ def test_report_page_draws_every_chart_in_a_real_browser(built_warehouse: Path) 
     assert charts["chart-top_products_by_country"]["bars"] == rows["top_products_by_country"]
     assert charts["chart-top_products_by_country"]["panels"] == 3  # one per top country
     assert charts["chart-lead_conversion"]["bars"] == rates > 0
+    quality_rows = state["tables"].pop("data_quality")  # its two tables: accounting, rejects
     assert state["tables"] == rows
+    accounted = query(built_warehouse, "SELECT count(DISTINCT (source, entity))"
+                      " FROM etl.record_accounting")[0][0]  # fmt: skip
+    assert quality_rows > accounted
     assert "as of" in state["title"]
 
 
@@ -187,3 +196,47 @@ def test_page_states_as_of_window_currency_and_freshness() -> None:
     assert "01 Nov 2025 to 25 Nov 2026 (12 complete months and Nov 2026 to date)" in text
     assert "ARS" in text and "web logs: loaded 25 Nov 2026 07:00" in text
     assert "http://" not in text.split("<script>")[0]  # nothing fetched from the head
+
+
+PHONE_STATE = """
+const legends = [...document.querySelectorAll('.js-plotly-plot')].map(div => {
+  const plot = div.querySelector('.cartesianlayer, .bglayer');
+  const legend = div.querySelector('g.legend');
+  if (!legend || !plot) return null;
+  return {plotBottom: plot.getBoundingClientRect().bottom,
+          legendTop: legend.getBoundingClientRect().top, id: div.id};
+}).filter(Boolean);
+const boxes = [...document.querySelectorAll('.table-box')].map(box => ({
+  width: box.getBoundingClientRect().width, scrolls: box.scrollWidth > box.clientWidth}));
+return {width: window.innerWidth, pageWidth: document.documentElement.scrollWidth, legends,
+        boxes};
+"""
+
+
+def test_the_page_reads_on_a_phone(built_warehouse: Path, tmp_path: Path) -> None:
+    """At 420 px: nothing widens the page, legends sit under their charts, and a table
+    wider than the screen scrolls inside its box."""
+    require_chromium()
+    page = built_warehouse.parent / "reports" / HTML_NAME
+    with headless_chromium() as driver:
+        emulate_screen(driver, 420)
+        driver.get(page.as_uri())
+        WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+        )
+        state = driver.execute_script(PHONE_STATE)
+        driver.save_screenshot(str(tmp_path / "phone.png"))
+        errors = console_errors(driver)
+    assert errors == []
+    assert state["width"] == 420 and state["pageWidth"] <= 420, state
+    assert state["legends"], "no chart with a legend"
+    for legend in state["legends"]:
+        assert legend["legendTop"] >= legend["plotBottom"] - 1, legend
+    assert all(box["width"] <= 420 for box in state["boxes"])
+    assert any(box["scrolls"] for box in state["boxes"])  # the wide ones scroll inside
+
+
+def test_the_page_has_a_data_quality_section(built_warehouse: Path) -> None:
+    text = (built_warehouse.parent / "reports" / HTML_NAME).read_text(encoding="utf-8")
+    assert '<section id="data_quality"><h2>Data quality: records held back</h2>' in text
+    assert 'id="chart-data_quality"' in text and "b2b quarantine" in text

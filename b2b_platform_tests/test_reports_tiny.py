@@ -86,7 +86,7 @@ def test_report_files(built_warehouse: Path) -> None:
     assert sales["F2"].number_format == book["top_devices"]["F2"].number_format == "0.0%"
     change = query(built_warehouse, "SELECT revenue_change_pct FROM reports.monthly_sales"
                    " WHERE revenue_change_pct IS NOT NULL ORDER BY month LIMIT 1")[0][0]  # fmt: skip
-    stored = [c.value for c in sales["F"][1:] if c.value is not None][0]
+    stored = next(c.value for c in sales["F"][1:] if c.value is not None)
     assert stored == pytest.approx(float(change) / 100)
     products = book["top_products_by_country"]
     assert products["F2"].number_format == "0"  # a product id is not a quantity

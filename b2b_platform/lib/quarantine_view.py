@@ -64,10 +64,11 @@ def rejects_by_month(conn: duckdb.DuckDBPyConnection) -> Report:
     return _report(
         conn,
         "rejects_by_month",
-        f"""SELECT coalesce(partition_key[:7], '{NO_MONTH}') AS month, source, entity,
-                   reason_code AS reason, action, count(*) AS records
-            FROM {QUARANTINE} GROUP BY ALL
-            ORDER BY partition_key NULLS FIRST, source, entity, records DESC, reason""",
+        f"""SELECT month, source, entity, reason, action, count(*) AS records
+            FROM (SELECT coalesce(partition_key[:7], '{NO_MONTH}') AS month, source, entity,
+                         reason_code AS reason, action FROM {QUARANTINE})
+            GROUP BY ALL
+            ORDER BY month, source, entity, records DESC, reason""",  # 'no month' sorts last
         [],
     )
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import duckdb
 import openpyxl
 
+from b2b_platform.lib.quarantine_view import accounting, rejects_by_month
 from b2b_platform.lib.report_csv import write_csv
-from b2b_platform.lib.report_html import section_id, write_report_page
+from b2b_platform.lib.report_html import quality_section, section_id, write_report_page
 from b2b_platform.lib.report_notes import ReportContext
 from b2b_platform.lib.report_output import HTML_NAME, REPORT_ORDER, WORKBOOK_NAME, Report
 from b2b_platform.lib.report_workbook import write_workbook
@@ -19,12 +20,14 @@ from b2b_platform.lib.report_workbook import write_workbook
 def export_files(
     conn: duckdb.DuckDBPyConnection, reports: Sequence[Report], directory: Path, page: ReportContext
 ) -> list[Path]:
-    """Every report's CSV, the workbook and the page, written into `directory`."""
+    """Every report's CSV, the workbook and the page (with the data-quality section),
+    written into `directory`."""
     csv_files = [write_csv(conn, report.name, directory) for report in reports]
+    quality = quality_section(rejects_by_month(conn), accounting(conn))
     return [
         *csv_files,
         write_workbook(reports, directory / WORKBOOK_NAME, page),
-        write_report_page(reports, directory / HTML_NAME, page),
+        write_report_page(reports, directory / HTML_NAME, page, quality),
     ]
 
 

@@ -215,22 +215,31 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
        color: #222; background: #f6f7f9; }
 header { background: #1F4E78; color: #fff; padding: 16px 32px; }
 header h1 { margin: 0 0 6px; font-size: 22px; }
-header dl { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; margin: 0;
-            font-size: 14px; }
+header dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 12px;
+            margin: 0; font-size: 14px; }
+header dd { margin: 0; overflow-wrap: anywhere; }
 header dt { opacity: .8; }
 nav { padding: 8px 32px; background: #fff; border-bottom: 1px solid #ddd; font-size: 14px; }
-nav a { margin-right: 16px; color: #1F4E78; }
+nav { display: flex; flex-wrap: wrap; gap: 4px 16px; }
+nav a { color: #1F4E78; }
+section h2, .note { overflow-wrap: anywhere; }
 section { background: #fff; margin: 20px 32px; padding: 16px 24px; border-radius: 6px;
           box-shadow: 0 1px 3px rgba(0,0,0,.08); }
 section h2 { margin: 0 0 8px; font-size: 18px; }
 .note { background: #FFF8E1; border-left: 4px solid #BF9000; padding: 6px 10px; margin: 6px 0;
         font-size: 14px; }
-table { border-collapse: collapse; font-size: 13px; margin-top: 12px; }
+table { border-collapse: collapse; font-size: 13px; }
+.table-box { overflow-x: auto; max-width: 100%; margin-top: 12px; }
 th { background: #1F4E78; color: #fff; text-align: left; padding: 5px 8px; }
 td { border-bottom: 1px solid #e4e4e4; padding: 4px 8px; white-space: nowrap; }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 tfoot td { font-weight: bold; border-top: 2px solid #1F4E78; }
 .chart { min-height: 360px; }
+/* a phone: the sections take the width, the tables scroll inside their boxes */
+@media (max-width: 600px) {
+  header, nav { padding-left: 12px; padding-right: 12px; }
+  section { margin: 12px 6px; padding: 12px 10px; }
+}
 """
 
 
@@ -267,29 +276,87 @@ def section_id(name: str) -> str:
     return f'<section id="{name}">'
 
 
-def report_page(reports: Sequence[Report], context: ReportContext) -> str:
-    """The whole page: header, a section per report (title, notes, chart, table)."""
+def _figure_html(figure: go.Figure, div_id: str) -> str:
+    """A figure as the page embeds it: its legend under the plot, so a phone's narrow
+    screen keeps the plot's width for the data."""
+    figure.update_layout(title=None, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                         template="plotly_white", font={"size": 13},
+                         legend={"orientation": "h", "yref": "container", "yanchor": "bottom",
+                                 "y": 0, "xanchor": "left", "x": 0})  # fmt: skip
+    # room for the axis labels, however narrow the screen (months turn on a phone)
+    figure.update_xaxes(automargin=True)
+    figure.update_yaxes(automargin=True)
+    chart = figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
+                           config=PLOT_CONFIG,
+                           default_height=f"{figure.layout.height or 420}px")  # fmt: skip
+    return f'<div class="chart">{chart}</div>'
+
+
+def _section(name: str, title: str, notes: Sequence[str], chart: str, tables: str) -> str:
+    items = "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
+    return f"{section_id(name)}<h2>{html.escape(title)}</h2>{items}{chart}{tables}</section>"
+
+
+def _table_box(report: Report) -> str:
+    """A table in a box of its own width: a wide one scrolls inside it, not the page."""
+    return f'<div class="table-box">{table_html(report)}</div>'
+
+
+QUALITY_SECTION = "data_quality"
+
+
+def quality_section(rejects: Report, accounting: Report) -> str:
+    """What the warehouse held back, month by month, and the record accounting."""
+    chart = ""
+    if rejects.rows:
+        chart = _figure_html(rejects_figure(rejects), f"chart-{QUALITY_SECTION}")
+    notes = [
+        "Every record read is loaded, rejected, merged or flagged: the accounting below adds"
+        " up per source and entity. The records themselves are in"
+        " quarantine.rejected_records; `b2b quarantine` prints them (personal data masked)."
+    ]
+    return _section(
+        QUALITY_SECTION, "Data quality: records held back", notes, chart,
+        _table_box(accounting) + _table_box(rejects),
+    )  # fmt: skip
+
+
+def rejects_figure(rejects: Report) -> go.Figure:
+    """Records held back per month, one bar per source, stacked."""
+    figure = go.Figure()
+    per_source: dict[str, dict[str, int]] = {}
+    for month, source, records in zip(_column(rejects, "month"), _column(rejects, "source"),
+                                      _column(rejects, "records"), strict=True):  # fmt: skip
+        months = per_source.setdefault(str(source), {})
+        months[str(month)] = months.get(str(month), 0) + int(records)
+    months = sorted({m for values in per_source.values() for m in values})
+    for index, (source, values) in enumerate(sorted(per_source.items())):
+        figure.add_trace(
+            go.Bar(
+                x=months, y=[values.get(m, 0) for m in months], name=source,
+                marker_color=PALETTE[index % len(PALETTE)],
+                hovertemplate="%{x}: %{y:,} records<extra>" + html.escape(source) + "</extra>",
+            )
+        )  # fmt: skip
+    figure.update_layout(barmode="stack", yaxis={"title": {"text": "Records held back"}})
+    return figure
+
+
+def report_page(reports: Sequence[Report], context: ReportContext, quality: str = "") -> str:
+    """The whole page: header, a section per report (title, notes, chart, table), and the
+    data-quality section when given (quality_section)."""
     sections = []
     for report in reports:
-        title = html.escape(TITLES.get(report.name, report.name))
-        notes = "".join(
-            f'<p class="note">{html.escape(n)}</p>' for n in report_notes(report, context)
-        )
         chart = ""
         if report.name in FIGURES and _readable(report):
-            figure = FIGURES[report.name](report)
-            figure.update_layout(title=None, margin={"l": 10, "r": 10, "t": 40, "b": 40},
-                                 template="plotly_white", font={"size": 13})  # fmt: skip
-            chart = figure.to_html(full_html=False, include_plotlyjs=False,
-                                   div_id=f"chart-{report.name}", config=PLOT_CONFIG,
-                                   default_height=f"{figure.layout.height or 420}px")  # fmt: skip
-            chart = f'<div class="chart">{chart}</div>'
-        sections.append(
-            f"{section_id(report.name)}<h2>{title}</h2>{notes}{chart}{table_html(report)}</section>"
-        )
-    nav = "".join(
-        f'<a href="#{r.name}">{html.escape(TITLES.get(r.name, r.name))}</a>' for r in reports
-    )
+            chart = _figure_html(FIGURES[report.name](report), f"chart-{report.name}")
+        title = TITLES.get(report.name, report.name)
+        notes = report_notes(report, context)
+        sections.append(_section(report.name, title, notes, chart, _table_box(report)))
+    links = [(r.name, TITLES.get(r.name, r.name)) for r in reports]
+    if quality:
+        links.append((QUALITY_SECTION, "Data quality"))
+    nav = "".join(f'<a href="#{name}">{html.escape(title)}</a>' for name, title in links)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
@@ -297,10 +364,12 @@ def report_page(reports: Sequence[Report], context: ReportContext) -> str:
         f"<title>B2B platform reports, as of {context.as_of:%d %b %Y}</title>"
         f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
         f"{_header(context)}<nav>{nav}</nav>{_general_notes(context)}{''.join(sections)}"
-        "</body></html>"
+        f"{quality}</body></html>"
     )
 
 
-def write_report_page(reports: Sequence[Report], path: Path, context: ReportContext) -> Path:
-    path.write_text(report_page(reports, context), encoding="utf-8")
+def write_report_page(
+    reports: Sequence[Report], path: Path, context: ReportContext, quality: str = ""
+) -> Path:
+    path.write_text(report_page(reports, context, quality), encoding="utf-8")
     return path
