@@ -212,6 +212,8 @@ BITES: list[Bite] = [
          "UPDATE reports.lead_conversion SET attributed_revenue = attributed_revenue"
          " + 1000000000 WHERE rowid = (SELECT min(rowid) FROM reports.lead_conversion)",
          "an order credited twice"),
+    Bite("quarantine/rejected_records:every_source_adds_up",
+         unaccounted("leads", "leads"), "a source whose records do not add up"),
     Bite("reports/top_devices:ranked_top_five",
          "INSERT INTO reports.top_devices SELECT * REPLACE (6 AS rank)"
          " FROM reports.top_devices WHERE rank = 5", "a sixth device"),
@@ -232,6 +234,7 @@ NON_BLOCKING = {
     "reports/monthly_sales:window_months",
     "reports/monthly_sales:revenue_reconciles",
     "reports/lead_conversion:attributed_within_sales",
+    "quarantine/rejected_records:every_source_adds_up",
     "reports/top_devices:ranked_top_five",
     "reports/top_products_by_country:top_three_by_five",
 }
