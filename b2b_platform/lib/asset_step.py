@@ -17,6 +17,7 @@ from b2b_common.dates import add_months, month_name
 from b2b_platform.lib import checks
 from b2b_platform.lib.dagster_api import last_event_time, run_asset_graph
 from b2b_platform.lib.metadata import input_rows, schema_metadata, table_metadata
+from b2b_platform.lib.run_progress import PUBLISHED
 from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.slice_versions import (
     SliceShape,
@@ -251,7 +252,9 @@ class MonthsOfStep:
         self.held: dict[str, str] = {}  # month -> why
 
     def checked(self, partition_key: str, audit: CheckAudit) -> None:
+        """A month published, with its checks' results (`b2b run` counts these lines)."""
         self.results += [(partition_key, result) for result in audit.results]
+        self.context.log.info(f"{PUBLISHED}{month_name(partition_key)}")
 
     def hold(self, partition_key: str, audit: CheckAudit, error: AuditFailed) -> None:
         self.checked(partition_key, audit)

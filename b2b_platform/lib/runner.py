@@ -39,6 +39,7 @@ from b2b_platform.lib.dagster_api import (
 )
 from b2b_platform.lib.month_fanout import ChildProcessStages, month_chunks, run_month_chunks
 from b2b_platform.lib.processes import process_alive
+from b2b_platform.lib.run_progress import progress_line
 from b2b_platform.lib.run_queue import RunQueue
 from b2b_platform.lib.selection import plan_stages
 from b2b_platform.lib.stage_launchers import (
@@ -274,7 +275,9 @@ def _run_stage(
         tags[PARTITION_RANGE_START], tags[PARTITION_RANGE_END] = months[0], months[-1]
         label += f" [{months[0][:7]}..{months[-1][:7]}]"
     started = time.perf_counter()
-    finished = launcher.run(stage, tags, label)
+    steps = len({frozenset(graph.get(key).execution_set_asset_keys) for key in stage.keys})
+    with progress_line(instance, lambda: launcher.run_id, steps, len(months)):
+        finished = launcher.run(stage, tags, label)
     scope = f"{_count(stage)}, {month_span(months)}" if months else _count(stage)
     seconds = time.perf_counter() - started
     _account(finished, stage, scope, outcome, echo, len(months), f"{scope} in {seconds:.1f} s")
