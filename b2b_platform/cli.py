@@ -121,7 +121,7 @@ def _add_read_only(commands: argparse._SubParsersAction) -> None:
     from b2b_platform.lib.report_output import FORMATS, REPORT_ORDER
 
     report = commands.add_parser(
-        "report", help="print a report (all four when no name is given) as an aligned table"
+        "report", help="print a report (all four when no name is given) for people or programs"
     )
     report.add_argument("name", nargs="?", choices=list(REPORT_ORDER), metavar="NAME",
                         help=f"one of {', '.join(REPORT_ORDER)}")  # fmt: skip
@@ -275,26 +275,29 @@ def _report_outcome(outcome: RunOutcome, elapsed: float) -> int:
     if outcome.failed_checks:
         print(f"failed checks: {', '.join(outcome.failed_checks)}")
     if outcome.not_started:
-        print(f"not started, an input failed: {'; '.join(outcome.not_started)}")
+        names = sorted(name for stage in outcome.not_started for name in stage.split(", "))
+        more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+        print(f"not started, an input failed: {', '.join(names[:3])}{more}"
+              " (`b2b run --plan` lists what is stale)")  # fmt: skip
     for path, error in failed_files:
         print(f"b2b: error: could not read {path}: {error}", file=sys.stderr)
     for path, reason in skipped_entries:
         print(f"b2b: warning: skipped {path}: {reason}", file=sys.stderr)
     if not outcome.ok:
+        failed = len(outcome.failed_runs)
         print(
-            f"b2b: error: {len(outcome.failed_runs)} run(s) failed (event logs and stack traces:"
-            " Runs in the Dagster UI, `make ui`):",
+            f"b2b: error: {failed} run{'s' if failed != 1 else ''} failed, for the causes above"
+            " (event logs and stack traces: Runs in the Dagster UI, `make ui`)",
             file=sys.stderr,
         )
-        for failure in outcome.failed_runs:
-            print(f"  {failure}", file=sys.stderr)
     held_months = [h for h in held if h.partition_key]  # the others failed their run above
     for slice_ in held_months:
         print(f"b2b: error: {slice_.where} held: {slice_.reason}", file=sys.stderr)
     if held_months:
         print(
-            "  the reports use the months published before; see the records in"
-            " quarantine.rejected_records, fix them at the source or raise B2B_MAX_REJECT_RATE",
+            "  the reports use the months published before; see the records with"
+            " `b2b quarantine --month YYYY-MM`, fix them at the source or raise"
+            " B2B_MAX_REJECT_RATE",
             file=sys.stderr,
         )
     return 0 if outcome.ok and not failed_files and not held else 1

@@ -85,8 +85,28 @@ def test_run_with_a_missing_source_names_it(tmp_path):
            "B2B_LEADS_DIR": str(tmp_path / "none"), "B2B_LOG_DIR": str(tmp_path / "none")}  # fmt: skip
     result = _b2b("run", "--select", "tag:source=platform_db", env=env)
     assert result.returncode == 1
-    assert "missing.db does not exist" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "missing.db does not exist" in result.stdout
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr  # BetaWarning
+    assert "runs failed, for the causes above" in result.stderr
+
+
+def test_run_with_no_data_says_each_cause_once_in_a_short_line(tmp_path):
+    """All three sources missing (a fresh clone before `b2b generate`): every asset fails,
+    but each missing thing is named once, in a line a terminal shows whole."""
+    import os
+
+    env = {**os.environ, "B2B_SOURCE_DB_URL": f"sqlite:///{tmp_path}/missing.db",
+           "B2B_WAREHOUSE_PATH": str(tmp_path / "w.duckdb"), "DAGSTER_HOME": str(tmp_path / "home"),
+           "B2B_LEADS_DIR": str(tmp_path / "no_leads"), "B2B_LOG_DIR": str(tmp_path / "no_logs"),
+           "B2B_AUTOMATION": "off"}  # fmt: skip
+    result = _b2b("run", env=env)
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    for missing in ("missing.db", "no_leads", "no_logs"):
+        assert output.count(f"{missing} does not exist") == 1, output
+    causes = [line for line in output.splitlines() if "does not exist" in line]
+    assert all(len(line) <= 200 for line in causes), causes
+    assert "the same cause as above" in output  # the monthly orders, after the snapshots
 
 
 def _one_error_line(capsys) -> str:

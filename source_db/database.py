@@ -81,7 +81,7 @@ class SourceDatabase:
         """
         if self.dialect == "sqlite" and not create and not self.sqlite_path.is_file():
             raise SourceDatabaseError(
-                f"source database {self.sqlite_path} does not exist: run `b2b generate` "
+                f"source database {self.sqlite_path.absolute()} does not exist: run `b2b generate` "
                 "or set B2B_SOURCE_DB_URL"
             )
         try:

@@ -66,6 +66,7 @@ class RunOutcome:
     failed_assets: set[dg.AssetKey] = field(default_factory=set)
     materialized: set[dg.AssetKey] = field(default_factory=set)
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM: no further stage started
+    causes_shown: set[str] = field(default_factory=set)  # failure causes printed so far
     # monthly assets materialized for only some of their stage's months: key -> (done, of)
     partly: dict[dg.AssetKey, tuple[int, int]] = field(default_factory=dict)
 
@@ -123,6 +124,7 @@ def _owner_alive(process: str | None) -> bool:
 
 
 DAGSTER_WRAPPERS = ("Error occurred while", "Exceeded max_retries")
+MESSAGE_WIDTH = 200  # a failure line stays readable in a terminal and a cron mail
 
 
 def _was_interrupted(event: dg.DagsterEvent) -> bool:
@@ -269,7 +271,7 @@ def _run_stage(
             if stale:  # the range from the first stale month to the last
                 months = [m for m in months if min(stale) <= m <= max(stale)]  # type: ignore[type-var, operator]
         if fanout is not None and len(months) > 1:  # a lake: ranges of months side by side
-            _run_month_chunks(stage, tags, label, months, fanout, outcome, echo)
+            _run_month_chunks(graph, stage, tags, label, months, fanout, outcome, echo)
             return
         # one run over every month (single-run backfill policy); each month commits alone
         tags[PARTITION_RANGE_START], tags[PARTITION_RANGE_END] = months[0], months[-1]
@@ -280,10 +282,13 @@ def _run_stage(
         finished = launcher.run(stage, tags, label)
     scope = f"{_count(stage)}, {month_span(months)}" if months else _count(stage)
     seconds = time.perf_counter() - started
-    _account(finished, stage, scope, outcome, echo, len(months), f"{scope} in {seconds:.1f} s")
+    _account(
+        graph, finished, stage, scope, outcome, echo, len(months), f"{scope} in {seconds:.1f} s"
+    )
 
 
 def _run_month_chunks(
+    graph: AssetGraph,
     stage: Stage,
     tags: dict[str, str],
     label: str,
@@ -297,7 +302,9 @@ def _run_month_chunks(
         new_launcher, stage, tags, label, month_chunks(months, writers)
     ):
         scope = f"{_count(stage)}, {month_span(chunk)}"
-        _account(finished, stage, scope, outcome, echo, len(chunk), f"{scope} in {seconds:.1f} s")
+        _account(
+            graph, finished, stage, scope, outcome, echo, len(chunk), f"{scope} in {seconds:.1f} s"
+        )
 
 
 def _count(stage: Stage) -> str:
@@ -311,6 +318,7 @@ def month_span(months: list[str]) -> str:
 
 
 def _account(
+    graph: AssetGraph,
     finished: FinishedRun,
     stage: Stage,
     label: str,
@@ -339,10 +347,19 @@ def _account(
             + (f"  (failed checks: {', '.join(failed_checks)})" if failed_checks else "")
         )
         return
-    failures = _run_failures(stage, events, interrupted) if not finished.error else [finished.error]
+    causes = (
+        _run_failures(graph, events, interrupted) if not finished.error else {finished.error: []}
+    )
     outcome.failed_assets |= set(stage.keys) - materialized
-    outcome.failed_runs.append(f"{label}: {'; '.join(failures)}")
-    echo(f"  FAILED  {label}: {'; '.join(failures)} (run {finished.run_id[:8]})")
+    outcome.failed_runs.append(
+        f"{label}: {'; '.join(_cause_line(assets, cause) for cause, assets in causes.items())}"
+    )
+    echo(f"  FAILED  {label} (run {finished.run_id[:8]}):")
+    for cause, assets in causes.items():
+        # a missing source fails every asset that reads it, in every run: say it once
+        said = "the same cause as above" if cause in outcome.causes_shown else cause
+        outcome.causes_shown.add(cause)
+        echo(f"    {_cause_line(assets, said)}")
 
 
 def _materialized_partitions(events: list[dg.DagsterEvent]) -> dict[dg.AssetKey, set[str | None]]:
@@ -370,21 +387,31 @@ def _failed_checks(events: list[dg.DagsterEvent]) -> list[str]:
     return failed
 
 
-def _run_failures(stage: Stage, events: list[dg.DagsterEvent], interrupted: bool) -> list[str]:
-    """Why a run failed: each failed step's asset and error, or the run's own reason
-    when no step failed."""
-    failures: list[str] = []
+def _run_failures(
+    graph: AssetGraph, events: list[dg.DagsterEvent], interrupted: bool
+) -> dict[str, list[str]]:
+    """Why a run failed: each distinct error and the assets whose steps it failed, or the
+    run's own reason when no step failed."""
+    causes: dict[str, list[str]] = {}
     for event in events:
         if event.is_step_failure and interrupted and _was_interrupted(event):
-            failures.append(f"{event.step_key}: interrupted")
+            causes.setdefault("interrupted", []).append(event.step_key or "run")
         elif event.is_step_failure:
             message = _step_failure_message(event)
-            failures.append(f"{_asset_of_step(stage, event.step_key)}: {message}")
-    if not failures:
-        failures.append(
+            causes.setdefault(message, []).append(_assets_of_step(graph, event.step_key))
+    if not causes:
+        causes[
             "interrupted" if interrupted else "steps skipped (a blocking check failed upstream)"
-        )
-    return failures
+        ] = []
+    return causes
+
+
+def _cause_line(assets: list[str], cause: str) -> str:
+    """`raw/companies, raw/customers and 4 more: <cause>`, at most MESSAGE_WIDTH long:
+    the first line of an error is enough here, the whole of it is in the Dagster UI."""
+    named = ", ".join(assets[:2]) + (f" and {len(assets) - 2} more" if len(assets) > 2 else "")
+    line = f"{named}: {cause}" if named else cause
+    return line if len(line) <= MESSAGE_WIDTH else line[: MESSAGE_WIDTH - 1] + "…"
 
 
 def _step_failure_message(event: dg.DagsterEvent) -> str:
@@ -408,9 +435,12 @@ def _step_failure_message(event: dg.DagsterEvent) -> str:
     return message
 
 
-def _asset_of_step(stage: Stage, step_key: str | None) -> str:
-    """The asset a step materializes, as people name it (raw/weblogs, not raw__weblogs)."""
-    for key in sorted(stage.keys, key=lambda k: k.to_user_string()):
-        if key.to_python_identifier() == step_key:
-            return key.to_user_string()
-    return step_key or "run"
+def _assets_of_step(graph: AssetGraph, step_key: str | None) -> str:
+    """The assets a step materializes, as people name them (raw/orders, raw/order_items;
+    not raw_orders)."""
+    names = sorted(
+        node.key.to_user_string()
+        for node in graph.asset_nodes
+        if node.is_materializable and node.assets_def.node_def.name == step_key
+    )
+    return ", ".join(names) or step_key or "run"

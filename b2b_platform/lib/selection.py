@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from b2b_common.errors import UserError
 from b2b_platform.lib.dagster_api import AssetGraph, asset_graph, toposorted_keys
 from b2b_platform.lib.stage_launchers import Stage
 from b2b_platform.lib.stale_slices import StalePlan
+
+SELECTION_HINT = (
+    "write keys like raw/weblogs or +reports/monthly_sales, group:reports or tag:source=leads;"
+    " `.venv/bin/dg list defs` lists the assets"
+)
 
 
 def resolve_selection(defs: dg.Definitions, selection: str | None) -> set[dg.AssetKey]:
@@ -18,12 +25,19 @@ def resolve_selection(defs: dg.Definitions, selection: str | None) -> set[dg.Ass
     if not selection:
         return materializable
     try:
-        chosen = dg.AssetSelection.from_string(selection).resolve(graph)
-    except Exception as exc:
-        raise UserError(f"--select {selection!r} is not a valid asset selection: {exc}") from None
+        # tag: and group: selections use a beta parameter of Dagster's: not the user's concern
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            chosen = dg.AssetSelection.from_string(selection).resolve(graph)
+    except dg.DagsterInvalidSubsetError:
+        chosen = set()  # a key that names no asset
+    except Exception:
+        raise UserError(
+            f"--select {selection!r} is not an asset selection: {SELECTION_HINT}"
+        ) from None
     chosen &= materializable
     if not chosen:
-        raise UserError(f"--select {selection!r} matches no asset: see `dg list defs`")
+        raise UserError(f"--select {selection!r} matches no asset: {SELECTION_HINT}")
     return with_siblings(defs, chosen)
 
 
