@@ -134,7 +134,7 @@ def _add_read_only(commands: argparse._SubParsersAction) -> None:
     quarantine = commands.add_parser(
         "quarantine", help="print the records the warehouse held back (masked as stored)"
     )
-    quarantine.add_argument("--source", help="platform_db, weblogs or leads")
+    quarantine.add_argument("--source", choices=("platform_db", "weblogs", "leads"))
     quarantine.add_argument("--reason", help="a reason code, e.g. invalid_cuit")
     quarantine.add_argument("--month", metavar="YYYY-MM", help="a month, or none (no month)")
     quarantine.add_argument("--limit", type=_positive, default=50, help="at most N records (50)")

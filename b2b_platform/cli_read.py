@@ -147,7 +147,7 @@ def _print_note(prefix: str, note: str) -> None:
 
 
 def quarantine_command(args: argparse.Namespace) -> int:
-    from b2b_platform.lib.quarantine_view import quarantined_records
+    from b2b_platform.lib.quarantine_view import quarantine_reasons, quarantined_records
     from b2b_platform.lib.report_output import report_as
     from b2b_platform.lib.settings import Settings
     from b2b_platform.lib.warehouse_connection import warehouse_connection
@@ -161,6 +161,7 @@ def quarantine_command(args: argparse.Namespace) -> int:
         settings.warehouse, read_only=True, on_wait=lambda m: print(m, file=sys.stderr)
     ) as conn:
         records, total = quarantined_records(conn, args.source, args.reason, args.month, args.limit)
+        reasons = quarantine_reasons(conn) if args.reason and not total else []
     if args.format in ("csv", "json"):
         print(report_as(records, args.format))
         return 0
@@ -176,6 +177,8 @@ def quarantine_command(args: argparse.Namespace) -> int:
         )
     else:
         print(f"{total:,} record{'s' if total != 1 else ''}")
+    if reasons and args.reason not in reasons:
+        print(f"no record has reason {args.reason!r}; the quarantine holds: {', '.join(reasons)}")
     return 0
 
 

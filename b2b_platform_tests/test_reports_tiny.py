@@ -58,6 +58,31 @@ def test_report_shapes(built_warehouse: Path) -> None:
     assert leads[0][0] == staged[0][0] and leads[0][1]
 
 
+def test_lead_conversion_credits_each_order_once_and_never_more_than_sales(
+    built_warehouse: Path,
+) -> None:
+    """Attribution: the campaigns together are credited at most what was sold, and the
+    new/existing split adds up."""
+    attributed, sales = query(
+        built_warehouse,
+        "SELECT (SELECT sum(attributed_revenue) FROM reports.lead_conversion),"
+        " (SELECT sum(revenue) FROM reports.monthly_sales)",
+    )[0]
+    assert 0 < attributed <= sales
+    rows = query(
+        built_warehouse,
+        """SELECT bool_and(companies_new + companies_existing = companies_matched),
+                  bool_and(converted_new + converted_existing = companies_converted),
+                  bool_and(converted_new <= companies_new
+                           AND converted_existing <= companies_existing),
+                  bool_and(new_conversion_rate IS NOT DISTINCT FROM  -- stored to 4 places
+                           CASE WHEN companies_new > 0
+                                THEN round(converted_new / companies_new, 4) END)
+           FROM reports.lead_conversion""",
+    )
+    assert rows == [(True, True, True, True)]
+
+
 def test_report_files(built_warehouse: Path) -> None:
     directory = built_warehouse.parent / "reports"
     for name in REPORT_ORDER:
@@ -144,6 +169,79 @@ def test_b2b_report_prints_aligned_tables(
         section = printed[starts[i] : starts[i + 1]]
         heads = [h for line in section.splitlines() for h in line.split()]
         assert all(c in heads for (c,) in columns), name
+
+
+def test_b2b_report_one_month_and_machine_formats(
+    built_warehouse: Path, tiny_sources, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import io
+    import json
+
+    data_dir, _ = tiny_sources
+    for key, value in warehouse_env(data_dir, built_warehouse).items():
+        monkeypatch.setenv(key, value)
+    month = query(built_warehouse, "SELECT month, orders, revenue FROM reports.monthly_sales"
+                  " WHERE month = DATE '2026-10-01'")[0]  # fmt: skip
+    assert main(["report", "monthly_sales", "--month", "2026-10", "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    [row] = printed["reports"]["monthly_sales"]
+    assert printed["as_of"] == "2026-11-25" and row["month"] == "2026-10-01"
+    assert (row["orders"], row["revenue"]) == (month[1], float(month[2]))  # raw, unrounded
+    assert main(["report", "top_devices", "--format", "csv"]) == 0
+    devices = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [d["rank"] for d in devices] == ["1", "2", "3", "4", "5"]
+    assert 0 < float(devices[0]["share_of_users"]) < 1  # a fraction, as stored
+    assert main(["report", "lead_conversion", "--format", "markdown"]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    campaigns = query(built_warehouse, "SELECT count(*) FROM reports.lead_conversion")[0][0]
+    assert len(table) == 2 + campaigns + 1  # heading, rule, campaigns, total
+    # a month is for monthly_sales only, and must be in its window
+    assert main(["report", "top_devices", "--month", "2026-10"]) == 2
+    assert main(["report", "monthly_sales", "--month", "2020-01"]) == 2
+    assert "not in the report window" in capsys.readouterr().err
+
+
+def test_b2b_quarantine_reaches_every_record_without_sql(
+    built_warehouse: Path, tiny_sources, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import json
+
+    data_dir, _ = tiny_sources
+    for key, value in warehouse_env(data_dir, built_warehouse).items():
+        monkeypatch.setenv(key, value)
+    total = query(built_warehouse, "SELECT count(*) FROM quarantine.rejected_records")[0][0]
+    assert main(["quarantine", "--limit", str(total), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert len(rows) == total > 50
+    assert main(["quarantine"]) == 0  # 50 by default, and says how to see the rest
+    out = capsys.readouterr().out
+    assert f"50 of {total:,} records shown" in out and len(out.splitlines()) == 3 * 50 + 1
+    # the filters pick exactly the records SQL picks
+    for source, reason, month, expected in query(
+        built_warehouse,
+        "SELECT source, reason_code, partition_key[:7], count(*)"
+        " FROM quarantine.rejected_records WHERE partition_key IS NOT NULL"
+        " GROUP BY ALL ORDER BY 4 DESC, 1, 2, 3 LIMIT 3",
+    ):
+        assert main(["quarantine", "--source", source, "--reason", reason, "--month", month,
+                     "--limit", "1000", "--format", "json"]) == 0  # fmt: skip
+        picked = json.loads(capsys.readouterr().out)["rows"]
+        assert len(picked) == expected
+        assert {(r["source"], r["reason"], r["month"]) for r in picked} == {(source, reason, month)}
+    no_month = query(built_warehouse, "SELECT count(*) FROM quarantine.rejected_records"
+                     " WHERE partition_key IS NULL")[0][0]  # fmt: skip
+    assert main(["quarantine", "--month", "none", "--limit", "1000", "--format", "csv"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1 + no_month
+    # documents are shown masked, as stored: no 8-digit document number in clear
+    assert main(["quarantine", "--reason", "invalid_document", "--format", "json"]) == 0
+    documents = json.loads(capsys.readouterr().out)["rows"]
+    assert documents and all("*" in json.loads(r["raw_record"])["document_number"]
+                             for r in documents)  # fmt: skip
+    # a reason that holds nothing lists the ones that do
+    assert main(["quarantine", "--reason", "no_such_reason"]) == 0
+    assert "the quarantine holds: " in capsys.readouterr().out
+    assert main(["quarantine", "--month", "2026-1"]) == 2
+    assert "is not a month" in capsys.readouterr().err
 
 
 def test_a_table_wider_than_the_terminal_is_printed_in_parts_with_its_row_labels() -> None:

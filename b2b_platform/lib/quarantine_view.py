@@ -57,6 +57,14 @@ def quarantined_records(
     return report, int(total[0][0])
 
 
+def quarantine_reasons(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """The reason codes the quarantine holds now."""
+    if not table_exists(conn, QUARANTINE):
+        return []
+    rows = conn.execute(f"SELECT DISTINCT reason_code FROM {QUARANTINE} ORDER BY 1").fetchall()
+    return [reason for (reason,) in rows]
+
+
 def rejects_by_month(conn: duckdb.DuckDBPyConnection) -> Report:
     """Records held back per month, source, reason and action."""
     if not table_exists(conn, QUARANTINE):

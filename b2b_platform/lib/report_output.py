@@ -223,7 +223,8 @@ def text_table(report: Report, width: int = TERMINAL_WIDTH) -> str:
 def markdown_table(report: Report, limit: int = 25, totals: bool = True) -> str:
     """The first rows (and the total) as a markdown table, for the UI."""
     headers, cells, right = _display(report, totals)
-    shown = cells[:limit] + (cells[len(report.rows) :] if len(report.rows) > limit else [])
+    rows = len(report.rows)
+    shown = cells[: min(limit, rows)] + cells[rows:]  # the first rows, then the total
     table = tabulate(
         [[c.replace("|", "\\|") for c in row] for row in shown],
         headers=headers,
@@ -231,7 +232,7 @@ def markdown_table(report: Report, limit: int = 25, totals: bool = True) -> str:
         colalign=["right" if r else "left" for r in right],
         disable_numparse=True,
     )
-    more = len(report.rows) - limit
+    more = rows - limit
     return table + (f"\n\n{more} more rows" if more > 0 else "")
 
 
