@@ -185,7 +185,10 @@ def quarantine_command(args: argparse.Namespace) -> int:
 def _record_lines(row: tuple) -> str:
     """A held-back record in three lines: where and why, what was wrong, and the start of
     the original (all of it with --format csv or json)."""
+    from b2b_platform.lib.quarantine_view import NO_MONTH
+
     month, source, entity, key, reason, action, detail, original = row
+    month = month or NO_MONTH
     key = str(key)
     if "/" in key:  # a file's path: its name says enough here
         key = key.rsplit("/", 1)[1]

@@ -34,7 +34,7 @@ def quarantined_records(
     limit: int = 50,
 ) -> tuple[Report, int]:
     """The records held back that match, at most `limit` of them, and how many match.
-    `month` is YYYY-MM, or `none` for the records of no month."""
+    `month` is YYYY-MM, or `none` for the records of no month (whose month is NULL)."""
     if month is not None and month != "none" and not MONTH.fullmatch(month):
         raise UserError(f"--month {month!r} is not a month: use YYYY-MM (or none)")
     if not table_exists(conn, QUARANTINE):
@@ -47,7 +47,7 @@ def quarantined_records(
     report = _report(
         conn,
         "quarantine",
-        f"""SELECT coalesce(partition_key[:7], '{NO_MONTH}') AS month, source, entity,
+        f"""SELECT partition_key[:7] AS month, source, entity,
                    record_key, reason_code AS reason, action, detail, raw_record
             FROM {QUARANTINE} WHERE {where}
             ORDER BY source, entity, partition_key NULLS FIRST, reason_code, record_key
