@@ -100,3 +100,19 @@ def test_revealing_a_day_is_what_the_replay_says(tmp_path: Path) -> None:
     logs = {p.name for p in (sources.live / "weblogs").iterdir()}
     assert any("2026-11-27" in name or "20261127" in name for name in logs)
     assert sorted(p.name[:13] for p in (sources.live / "leads").iterdir())[-1] == "leads_2026-11"
+
+
+@pytest.mark.parametrize("ahead", [0, 1, 14])
+def test_a_fixed_as_of_day_ahead_of_the_clock_has_its_month(ahead: int) -> None:
+    """Dagster ends monthly partitions at the real clock's month: an as-of day dated ahead
+    (a replay, a demo) must still get its own month, and no month past it."""
+    from b2b_common.dates import add_months
+    from b2b_platform.lib.resources import CalendarResource
+
+    as_of = add_months(dt.date.today(), ahead) + dt.timedelta(days=1)
+    calendar = CalendarResource(
+        as_of=as_of.isoformat(), as_of_is_fixed=True,
+        first_month=add_months(as_of, -12).isoformat(), attribution_days=90,
+    )  # fmt: skip
+    keys = calendar.monthly_partitions().get_partition_keys()
+    assert keys[-1] == as_of.replace(day=1).isoformat() and len(keys) == 13

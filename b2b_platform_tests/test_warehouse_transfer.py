@@ -17,7 +17,9 @@ def test_a_warehouse_moves_whole(built_warehouse, tmp_path, monkeypatch, capsys)
     assert main(["export-warehouse", str(export)]) == 0
     manifest = json.loads((export / "warehouse.json").read_text())
     assert manifest["tables"]["reports.monthly_sales"] == 13
-    assert set(manifest["views"]) == {"staging.web_requests", "core.fct_web_requests"}
+    assert set(manifest["views"]) == {
+        "staging.web_requests", "core.fct_web_requests", "quarantine.rejects_by_month"
+    }
 
     copy = tmp_path / "copy" / "b2b.duckdb"
     monkeypatch.setenv("B2B_WAREHOUSE", str(copy))

@@ -17,7 +17,13 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
-from b2b_common.dates import add_months, load_cutoff, report_window, same_point_last_month
+from b2b_common.dates import (
+    add_months,
+    load_cutoff,
+    months_between,
+    report_window,
+    same_point_last_month,
+)
 from b2b_common.errors import UserError
 from b2b_platform.lib.settings import (
     PSEUDONYM_KEY_VAR,
@@ -108,9 +114,16 @@ class CalendarResource(dg.ConfigurableResource):
         """Months from the first month to the as-of month (to the current month if the
         as-of day is not fixed): the partitions of every monthly asset and job."""
         # end_offset=1 admits the month in progress; end_date stops at a fixed as-of month.
-        end = add_months(self.as_of_date, 1).isoformat() if self.as_of_is_fixed else None
+        # Dagster ends the partitions at the real clock's month plus end_offset, so a fixed
+        # as-of day later than today (a replay, a demo dated ahead) needs the offset to
+        # reach it; end_date still stops there.
+        if not self.as_of_is_fixed:
+            return dg.MonthlyPartitionsDefinition(start_date=self.first_month, end_offset=1)
+        ahead = months_between(_utc_now().date(), self.as_of_date)
         return dg.MonthlyPartitionsDefinition(
-            start_date=self.first_month, end_date=end, end_offset=1
+            start_date=self.first_month,
+            end_date=add_months(self.as_of_date, 1).isoformat(),
+            end_offset=max(ahead, 0) + 1,
         )
 
     @property

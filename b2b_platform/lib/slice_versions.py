@@ -34,6 +34,7 @@ import dagster as dg
 import duckdb
 
 from b2b_platform.lib.settings import PSEUDONYM_KEY_VAR, Settings
+from b2b_platform.lib.sql import quote_identifier
 
 TABLE = "etl.slice_versions"
 DDL = f"""
@@ -272,14 +273,13 @@ def content_version(conn: duckdb.DuckDBPyConnection, asset_key: str) -> str | No
     # the row's values, without the load's own stamps (_extracted_at, _loaded_at): hashed
     # and XOR-ed, so the same rows in any order give the same digest; rows are unique in
     # these tables (their unique_key checks), so none cancel out
+    table = f"{quote_identifier(schema)}.{quote_identifier(name)}"
     columns = [
-        row[0]
-        for row in conn.execute(f'DESCRIBE "{schema}"."{name}"').fetchall()
-        if not row[0].startswith("_")
+        row[0] for row in conn.execute(f"DESCRIBE {table}").fetchall() if not row[0].startswith("_")
     ]
-    values = ", ".join('"' + column.replace('"', '""') + '"' for column in columns)
+    quoted = ", ".join(map(quote_identifier, columns))
     rows, checksum = conn.execute(
-        f'SELECT count(*), bit_xor(hash({values})) FROM "{schema}"."{name}"'
+        f"SELECT count(*), bit_xor(hash({quoted})) FROM {table}"
     ).fetchall()[0]
     return digest("content", asset_key, columns, int(rows), int(checksum or 0))
 

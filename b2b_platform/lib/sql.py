@@ -23,6 +23,11 @@ def sql_file(module_file: str, name: str) -> str:
     return Path(module_file).with_name(f"{name}.sql").read_text(encoding="utf-8")
 
 
+def quote_identifier(name: str) -> str:
+    """A table or column name as a DuckDB identifier, whatever characters it holds."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def bind_variables(conn: duckdb.DuckDBPyConnection, variables: Mapping[str, Any]) -> None:
     """Set each variable on the connection; the value travels as a parameter."""
     for name, value in variables.items():
