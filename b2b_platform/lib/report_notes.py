@@ -211,7 +211,7 @@ def _monthly_sales_notes(report: Report, context: ReportContext) -> list[str]:
         compared = (
             f"the whole of {month_name(previous)}"
             if end.date() >= current
-            else f"{previous:%d %b} to {_until(end)} {previous:%Y}"
+            else f"{previous:%d %b} to {_until(end)}"
         )
         notes.append(
             f"{month_name(current)} is the month to date ({current:%d %b} to"
@@ -234,10 +234,10 @@ def _monthly_sales_notes(report: Report, context: ReportContext) -> list[str]:
 
 
 def _until(end: dt.datetime) -> str:
-    """The last moment before `end`, as a day (or a day and time)."""
+    """The last moment before `end`, as a day (or a day and time, UTC)."""
     if end.time() == dt.time(0):
-        return f"{end - dt.timedelta(days=1):%d %b}"
-    return f"{end:%d %b %H:%M}"
+        return f"{end - dt.timedelta(days=1):%d %b %Y}"
+    return f"{end:%d %b %Y %H:%M} UTC"
 
 
 def _device_notes(report: Report) -> list[str]:
