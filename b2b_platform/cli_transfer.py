@@ -43,17 +43,32 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def import_command(args: argparse.Namespace) -> int:
+    from b2b_platform.defs.warehouse_contents import warehouse_contents
     from b2b_platform.lib.settings import Settings
     from b2b_platform.lib.warehouse_connection import warehouse_connection
-    from b2b_platform.lib.warehouse_transfer import import_warehouse
+    from b2b_platform.lib.warehouse_transfer import import_warehouse, open_export, writable_paths
 
     settings = Settings.from_env()
     source = Path(args.dir)
-    with warehouse_connection(
-        settings.warehouse, on_wait=lambda m: print(m, file=sys.stderr)
-    ) as conn:
-        manifest = import_warehouse(conn, source)
-    rows = sum(manifest["tables"].values())
-    print(f"imported {len(manifest['tables'])} tables ({rows:,} rows) and"
-          f" {len(manifest['views'])} views from {source} into {settings.warehouse.describe()}")  # fmt: skip
+    contents = warehouse_contents()
+    created = not settings.warehouse.is_lake and not settings.warehouse.exists()
+    # every file is checked before the warehouse is even opened
+    with open_export(source, contents) as export:
+        try:
+            with warehouse_connection(
+                settings.warehouse, on_wait=lambda m: print(m, file=sys.stderr)
+            ) as conn:
+                rows = import_warehouse(
+                    conn, export, contents, writable_paths(conn, settings.warehouse)
+                )
+        except BaseException:
+            if created:  # a failed import leaves no warehouse file behind it
+                for leftover in (
+                    settings.warehouse.file_path,
+                    Path(f"{settings.warehouse.file_path}.wal"),
+                ):
+                    leftover.unlink(missing_ok=True)
+            raise
+    print(f"imported {len(rows)} tables ({sum(rows.values()):,} rows) and"
+          f" {len(contents.views)} views from {source} into {settings.warehouse.describe()}")  # fmt: skip
     return 0

@@ -19,11 +19,15 @@ from b2b_platform.lib.asset_step import (
     materialize_table,
 )
 from b2b_platform.lib.checks import Check
+from b2b_platform.lib.sql import sql_file
 from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 WEB_REQUESTS_KEY = core_key("fct_web_requests")
 LOGINS_KEY = core_key("fct_logins")
 LOGINS = "core.fct_logins"
+
+
+FCT_WEB_REQUESTS_VIEW = sql_file(__file__, "fct_web_requests_view")
 
 
 @dg.asset(
@@ -45,14 +49,7 @@ def fct_web_requests(context: dg.AssetExecutionContext, duckdb: WarehouseResourc
         context,
         duckdb,
         table,
-        """
-        SELECT source_file, line_number, requested_at,
-               CAST(requested_at AS DATE) AS request_date, utc_offset,
-               user_id, company_id, user_id IS NOT NULL AS is_authenticated, country_code,
-               coalesce(md5(user_agent), 'unknown') AS device_key, device_label, device_type,
-               is_bot, method, path, status, bytes, is_login, product_id, partition_key
-        FROM staging.web_requests
-        """,
+        FCT_WEB_REQUESTS_VIEW,
         view=True,
         table_checks=core_table_checks("fct_web_requests", ["source_file", "line_number"]),
         # a log file belongs to one month (raw/weblogs' manifest_consistent), so checking

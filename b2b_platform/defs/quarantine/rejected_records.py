@@ -10,8 +10,9 @@ from b2b_platform.lib.asset_step import (
     materialize_table,
 )
 from b2b_platform.lib.checks import Check
-from b2b_platform.lib.quarantine_view import QUARANTINE, accounting, rejects_by_month
+from b2b_platform.lib.quarantine_view import accounting, rejects_by_month
 from b2b_platform.lib.report_output import Report, markdown_table
+from b2b_platform.lib.sql import sql_file
 from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 KEY = dg.AssetKey(["quarantine", "rejected_records"])
@@ -58,6 +59,10 @@ def _counts(conn: duckdb.DuckDBPyConnection) -> dict[str, dg.MetadataValue]:
     }
 
 
+REJECTS_BY_MONTH = "quarantine.rejects_by_month"
+REJECTS_BY_MONTH_VIEW = sql_file(__file__, "rejects_by_month_view")
+
+
 @dg.asset(
     key=KEY,
     deps=FILED_BY,
@@ -73,14 +78,11 @@ def rejected_records(context: dg.AssetExecutionContext, duckdb: WarehouseResourc
     (personal data masked). The rows are written by the steps that find them, each in the
     transaction that publishes its slice; here they are counted by source, reason and
     month (quarantine.rejects_by_month, a view), and `b2b quarantine` prints them."""
-    view = "quarantine.rejects_by_month"
     yield from materialize_table(
         context,
         duckdb,
-        view,
-        f"""SELECT coalesce(partition_key[:7], 'no month') AS month, source, entity,
-                   reason_code AS reason, action, count(*) AS records
-            FROM {QUARANTINE} GROUP BY 1, 2, 3, 4, 5""",
+        REJECTS_BY_MONTH,
+        REJECTS_BY_MONTH_VIEW,
         view=True,
         table_checks=[_adds_up],
         extra_metadata=_counts,
