@@ -12,12 +12,18 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from b2b_common.errors import UserError
-from b2b_platform.cli_read import quarantine_command, report_command, status_command
+from b2b_platform.cli_read import (
+    mask_configured,
+    quarantine_command,
+    report_command,
+    status_command,
+)
 from b2b_platform.cli_transfer import add_transfer_commands
 
 if TYPE_CHECKING:  # imported where used: `b2b --help` must not wait for Dagster to load
@@ -33,10 +39,13 @@ if TYPE_CHECKING:  # imported where used: `b2b --help` must not wait for Dagster
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # whatever an error quotes of a connection setting (a driver's, DuckDB's, Dagster's
+    # text) is masked here too, not only where it was raised
+    source_db_url = getattr(args, "source_db_url", None)  # `b2b generate --source-db-url`
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:
-        print(f"b2b: error: {exc}", file=sys.stderr)
+        print(f"b2b: error: {mask_configured(str(exc), source_db_url)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("b2b: interrupted", file=sys.stderr)
@@ -44,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `b2b report | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception:  # unforeseen: the whole traceback for a bug report, passwords masked
+        print(mask_configured(traceback.format_exc(), source_db_url), end="", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -238,7 +250,7 @@ def _run(args: argparse.Namespace) -> int:
         outcome = RunOutcome(interrupted=True)  # what a signal before the first run leaves
         with _stop_on_signals(stop, interrupt=queue is None):
             outcome = run_stages(
-                definitions, instance, keys, print, stop, queue,
+                definitions, instance, keys, _echo, stop, queue,
                 record_break=lambda run_id: _record_break(instance, settings, run_id), plan=plan,
                 writers=settings.warehouse_writers, replan=planner.plan if planner else None,
             )  # fmt: skip
@@ -246,6 +258,11 @@ def _run(args: argparse.Namespace) -> int:
     if outcome.interrupted:
         return _report_stop(outcome, keys, elapsed)
     return _report_outcome(outcome, elapsed)
+
+
+def _echo(line: str) -> None:
+    """Print a line of a run's progress: a step's error in it may quote a setting."""
+    print(mask_configured(line))
 
 
 def _report_stop(outcome: RunOutcome, keys: set[dg.AssetKey], elapsed: float) -> int:
@@ -280,7 +297,7 @@ def _report_outcome(outcome: RunOutcome, elapsed: float) -> int:
         print(f"not started, an input failed: {', '.join(names[:3])}{more}"
               " (`b2b run --plan` lists what is stale)")  # fmt: skip
     for path, error in failed_files:
-        print(f"b2b: error: could not read {path}: {error}", file=sys.stderr)
+        print(mask_configured(f"b2b: error: could not read {path}: {error}"), file=sys.stderr)
     for path, reason in skipped_entries:
         print(f"b2b: warning: skipped {path}: {reason}", file=sys.stderr)
     if not outcome.ok:
@@ -346,7 +363,7 @@ class _Planner:
         recorded = {}
         if self.settings.warehouse.exists():
             with warehouse_connection(
-                self.settings.warehouse, read_only=True, on_wait=print
+                self.settings.warehouse, read_only=True, on_wait=_echo
             ) as conn:
                 recorded = recorded_versions(conn)
         if self.in_dagster is None:  # the stages of this run only add to it
@@ -375,8 +392,9 @@ def _daemon_queue(instance: dg.DagsterInstance, settings: Settings) -> RunQueue 
     try:
         queue = find_queue(settings.dagster_url, REFRESH_JOB, settings.warehouse)
     except QueueUnavailable as exc:
-        print(f"b2b: note: a Dagster daemon serves this instance, but {exc}; running in this "
-              "process (runs wait for the warehouse's pool either way)", file=sys.stderr)  # fmt: skip
+        print(f"b2b: note: a Dagster daemon serves this instance, but {mask_configured(str(exc))};"
+              " running in this process (runs wait for the warehouse's pool either way)",
+              file=sys.stderr)  # fmt: skip
         return None
     # its runs would be built with the daemon's settings, not ours: say which differ
     differing = queue.settings_differing(build_resources(settings))
@@ -439,7 +457,8 @@ def _held_slices() -> list[HeldSlice]:
         with warehouse_connection(settings.warehouse, read_only=True, wait_seconds=10) as conn:
             return held_slices(conn, settings.first_month)
     except UserError as exc:
-        print(f"b2b: note: {exc}; `b2b status` lists held months", file=sys.stderr)
+        print(f"b2b: note: {mask_configured(str(exc))}; `b2b status` lists held months",
+              file=sys.stderr)  # fmt: skip
         return []
 
 
@@ -466,7 +485,8 @@ def _files_with_status(status: str) -> list[tuple[str, str]]:
                 ).fetchall()
             ]
     except UserError as exc:
-        print(f"b2b: note: {exc}; `b2b status` lists files that could not be read", file=sys.stderr)
+        print(f"b2b: note: {mask_configured(str(exc))}; `b2b status` lists files that could"
+              " not be read", file=sys.stderr)  # fmt: skip
         return []
 
 

@@ -13,10 +13,25 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from b2b_common.errors import UserError
+from b2b_common.password_masking import mask_secrets, passwords_of
+from b2b_platform.lib.literal_text import terminal_text  # re only: `b2b --help` stays light
 
 if TYPE_CHECKING:  # imported where used: `b2b --help` loads neither DuckDB nor reports
     from b2b_platform.lib.report_notes import ReportContext
     from b2b_platform.lib.report_output import Report
+
+
+# the settings that may hold a password: the warehouse location and the source database
+CONNECTION_VARIABLES = ("B2B_WAREHOUSE", "B2B_WAREHOUSE_PATH", "B2B_SOURCE_DB_URL")
+
+
+def mask_configured(text: str, *more_settings: str | None) -> str:
+    """`text` with every password masked, those of the configured warehouse and source
+    database (and of `more_settings`, say `--source-db-url`) in whatever form a driver
+    quotes them. Read from the environment as set, so that a value which fails to parse
+    is masked too."""
+    settings = [os.environ.get(name, "") for name in CONNECTION_VARIABLES]
+    return mask_secrets(text, *passwords_of(*settings, *(s for s in more_settings if s)))
 
 
 def status_command(args: argparse.Namespace) -> int:
@@ -29,10 +44,11 @@ def status_command(args: argparse.Namespace) -> int:
     with warehouse_connection(
         settings.warehouse, read_only=True, on_wait=lambda m: print(m, file=sys.stderr)
     ) as conn:
-        print(status_report(conn, settings.warehouse))
+        # the errors recorded of failed steps may quote a connection setting
+        print(mask_configured(status_report(conn, settings.warehouse)))
     home = os.environ.get("DAGSTER_HOME") or str(DEFAULT_DAGSTER_HOME)
     if pending := pending_failures_report(pending_failures_file(home)):
-        print(pending)
+        print(mask_configured(pending))
     return 0
 
 
@@ -142,7 +158,8 @@ def _for_programs(reports: list[Report], context: ReportContext, fmt: str) -> st
 def _print_note(prefix: str, note: str) -> None:
     from b2b_platform.lib.report_output import TERMINAL_WIDTH
 
-    print(textwrap.fill(note, TERMINAL_WIDTH, initial_indent=prefix,
+    # a note can quote a check's message about the data: printed as text
+    print(textwrap.fill(terminal_text(note), TERMINAL_WIDTH, initial_indent=prefix,
                         subsequent_indent=" " * len(prefix)))  # fmt: skip
 
 
@@ -178,13 +195,15 @@ def quarantine_command(args: argparse.Namespace) -> int:
     else:
         print(f"{total:,} record{'s' if total != 1 else ''}")
     if reasons and args.reason not in reasons:
-        print(f"no record has reason {args.reason!r}; the quarantine holds: {', '.join(reasons)}")
+        held = terminal_text(", ".join(reasons))
+        print(f"no record has reason {args.reason!r}; the quarantine holds: {held}")
     return 0
 
 
 def _record_lines(row: tuple) -> str:
     """A held-back record in three lines: where and why, what was wrong, and the start of
-    the original (all of it with --format csv or json)."""
+    the original (all of it with --format csv or json). A record holds what a source
+    sent, file names included: it prints as text, its control characters as escapes."""
     from b2b_platform.lib.quarantine_view import NO_MONTH
 
     month, source, entity, key, reason, action, detail, original = row
@@ -192,13 +211,11 @@ def _record_lines(row: tuple) -> str:
     key = str(key)
     if "/" in key:  # a file's path: its name says enough here
         key = key.rsplit("/", 1)[1]
-    return (
-        f"  {month:<8}  {source}/{entity}  {reason} ({action})  {key}\n"
-        f"      {_shorten(detail or '', 110)}\n"
-        f"      {_shorten(original or '', 110)}"
-    )
+    where = terminal_text(f"  {month:<8}  {source}/{entity}  {reason} ({action})  {key}")
+    return f"{where}\n      {_shorten(detail or '', 110)}\n      {_shorten(original or '', 110)}"
 
 
 def _shorten(text: str, width: int) -> str:
-    text = " ".join(str(text).split())
+    """The text on one line of at most `width` characters, as the terminal shows it."""
+    text = terminal_text(" ".join(str(text).split()))
     return text if len(text) <= width else text[: width - 1] + "…"

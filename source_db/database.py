@@ -6,17 +6,17 @@ Both dialects go through ADBC so that loading and extraction move Arrow batches
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
+from urllib.parse import urlparse
 
 import polars as pl
 
 from b2b_common.errors import UserError
+from b2b_common.password_masking import mask_secrets, passwords_of
 
 DDL_DIR = Path(__file__).parent / "ddl"
 
@@ -44,7 +44,12 @@ class SourceDatabase:
     url: str
 
     def __post_init__(self) -> None:
-        scheme = urlparse(self.url).scheme
+        try:
+            scheme = urlparse(self.url).scheme
+        except ValueError as exc:  # a stray bracket ("Invalid IPv6 URL")
+            raise SourceDatabaseError(
+                f"source database URL {redact_url(self.url)!r} is not a URL: {exc}"
+            ) from None
         if scheme not in ("sqlite", "postgresql", "postgres"):
             raise SourceDatabaseError(
                 f"source database URL {redact_url(self.url)!r} must start with sqlite:/// "
@@ -94,11 +99,13 @@ class SourceDatabase:
 
                 conn = driver.connect(self.url.replace("postgres://", "postgresql://", 1))
         except Exception as exc:  # driver errors carry multi-line server text
-            text = str(exc).strip()
-            first_line = redact_text(text.splitlines()[0] if text else repr(exc), self.url)
+            text = str(exc).strip() or repr(exc)
             # the driver's text can quote part of the URL (libpq echoes a bad escape):
-            # keep it as the cause only when it holds no password
-            cause = exc if redact_text(text, self.url) == text else None
+            # masked whole before its first line is taken, and kept as the cause only
+            # when it holds no password
+            masked = redact_text(text, self.url)
+            first_line = masked.splitlines()[0]
+            cause = exc if masked == text else None
             raise SourceDatabaseError(
                 f"cannot open source database {self.redacted_url}: {first_line}"
             ) from cause
@@ -185,37 +192,14 @@ class TableLoader:
             self.counts[table] = self.counts.get(table, 0) + frame.height
 
 
-# `password=...` in a URL's query string (libpq reads it there too) or a key=value DSN
-_PASSWORD_PARAMETER = re.compile(r"(password=)([^&\s]*)", re.IGNORECASE)
-
-
 def redact_url(url: str) -> str:
     """The URL with its password, if any, shown as *** (postgresql://user:***@host/db)."""
-    url = _PASSWORD_PARAMETER.sub(r"\1***", url)
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # unparseable (a stray bracket): show no part of what follows ://
-        return url.split("://", 1)[0] + "://***"
-    userinfo, at, hostinfo = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
+    return redact_text(url, url)
 
 
 def redact_text(text: str, url: str) -> str:
     """`text` (say a driver's error) with the URL's password replaced by ***."""
-    for secret in _url_secrets(url):
-        text = text.replace(secret, "***")
-    return _PASSWORD_PARAMETER.sub(r"\1***", text)
-
-
-def _url_secrets(url: str) -> list[str]:
-    found = [value for _, value in _PASSWORD_PARAMETER.findall(url)]
-    with suppress(ValueError):  # an unparseable URL has no userinfo password to find
-        found.append(urlsplit(url).password or "")
-    # as written and as the driver decodes it; longest first so no fragment survives
-    return sorted({s for raw in found for s in (raw, unquote(raw)) if s}, key=len, reverse=True)
+    return mask_secrets(text, *passwords_of(url))
 
 
 def _split_statements(ddl: str) -> list[str]:

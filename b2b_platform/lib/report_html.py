@@ -5,7 +5,9 @@ embeds the library itself and opens from disk with no network; a Content-Securit
 forbids every request the page could make, so a page that tried would show it as a
 console error (the browser test fails on any). Figures are declared in Python: no
 hand-written SVG or JavaScript. Plotly escapes `<` in the data it embeds, and table
-cells are HTML-escaped, so a product name cannot close a tag or start a script.
+cells are HTML-escaped, so a product name cannot close a tag or start a script. Inside a
+chart Plotly reads labels as a little HTML of its own (links, styles): every label from
+the data goes through plotly_text, so it shows as written.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from b2b_platform.lib.literal_text import plotly_text
 from b2b_platform.lib.report_notes import (
     CONVERSION_AXIS,
     ReportContext,
@@ -43,6 +46,9 @@ TITLES = {
 BLUE, LIGHT_BLUE, ORANGE = "#2E75B6", "#9DC3E6", "#C55A11"
 PALETTE = ["#2E75B6", "#C55A11", "#548235", "#7030A0", "#BF9000", "#404040"]
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+# The hover box beside a bar names its series: the trace's name, made safe once when the
+# trace is built, rather than data pasted into the template (which Plotly would read).
+SERIES_NAME = "<extra>%{fullData.name}</extra>"
 # Everything the page needs is inside it: no request of any kind is allowed.
 CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; "
@@ -55,8 +61,13 @@ def _column(report: Report, name: str) -> list:
     return [row[index] for row in report.rows]
 
 
+def _labels(values: Sequence[object], kind: str = "text") -> list[str]:
+    """Values as a chart shows them: as people read them, and as written."""
+    return [plotly_text(display_value(v, kind)) for v in values]
+
+
 def _months(report: Report) -> list[str]:
-    return [display_value(m, "month") for m in _column(report, "month")]
+    return _labels(_column(report, "month"), "month")
 
 
 def monthly_sales_figure(report: Report) -> go.Figure:
@@ -91,7 +102,7 @@ def monthly_sales_figure(report: Report) -> go.Figure:
 
 
 def top_devices_figure(report: Report) -> go.Figure:
-    labels = [display_value(d, "device") for d in _column(report, "device")]
+    labels = _labels(_column(report, "device"), "device")
     shares = [float(s) * 100 for s in _column(report, "share_of_users")]
     return go.Figure(
         go.Bar(
@@ -120,18 +131,19 @@ def top_products_figure(report: Report) -> go.Figure:
         if product is not None:
             products.append((str(product), int(units)))
     names = list(countries) or ["(no country)"]
-    figure = make_subplots(rows=len(names), cols=1, subplot_titles=names,
+    titles = [plotly_text(name) for name in names]
+    figure = make_subplots(rows=len(names), cols=1, subplot_titles=titles,
                            vertical_spacing=0.12 if len(names) > 1 else 0.0)  # fmt: skip
     for row, name in enumerate(names, start=1):
         products = countries.get(name, [])
         figure.add_trace(
             go.Bar(
                 x=[u for _, u in products],
-                y=[p for p, _ in products],
+                y=[plotly_text(p) for p, _ in products],
                 orientation="h",
-                name=name,
+                name=titles[row - 1],
                 marker_color=PALETTE[(row - 1) % len(PALETTE)],
-                hovertemplate="%{y}: %{x:,} units<extra>" + html.escape(name) + "</extra>",
+                hovertemplate="%{y}: %{x:,} units" + SERIES_NAME,
             ),
             row=row,
             col=1,
@@ -152,16 +164,16 @@ def lead_conversion_figure(report: Report) -> go.Figure:
         figure.add_trace(
             go.Bar(
                 x=[None if r is None else float(r) * 100 for _, r in mine],
-                y=[campaign for campaign, _ in mine],
+                y=[plotly_text(campaign) for campaign, _ in mine],
                 orientation="h",
-                name=channel,
+                name=plotly_text(channel),
                 marker_color=PALETTE[index % len(PALETTE)],
-                hovertemplate="%{y}: %{x:.1f}%<extra>" + html.escape(channel) + "</extra>",
+                hovertemplate="%{y}: %{x:.1f}%" + SERIES_NAME,
             )
         )
     figure.update_layout(
         yaxis={"autorange": "reversed", "categoryorder": "array",
-               "categoryarray": [str(c) for c, _, _ in rows]},
+               "categoryarray": [plotly_text(str(c)) for c, _, _ in rows]},
         xaxis={"title": {"text": CONVERSION_AXIS}, "ticksuffix": "%"},
         height=max(360, 28 * len(rows) + 140), legend={"title": {"text": "Channel"}},
     )  # fmt: skip
@@ -333,9 +345,9 @@ def rejects_figure(rejects: Report) -> go.Figure:
     for index, (source, values) in enumerate(sorted(per_source.items())):
         figure.add_trace(
             go.Bar(
-                x=months, y=[values.get(m, 0) for m in months], name=source,
-                marker_color=PALETTE[index % len(PALETTE)],
-                hovertemplate="%{x}: %{y:,} records<extra>" + html.escape(source) + "</extra>",
+                x=[plotly_text(m) for m in months], y=[values.get(m, 0) for m in months],
+                name=plotly_text(source), marker_color=PALETTE[index % len(PALETTE)],
+                hovertemplate="%{x}: %{y:,} records" + SERIES_NAME,
             )
         )  # fmt: skip
     figure.update_layout(barmode="stack", yaxis={"title": {"text": "Records held back"}})

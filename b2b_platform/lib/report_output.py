@@ -23,6 +23,8 @@ from typing import Any
 import duckdb
 from tabulate import tabulate
 
+from b2b_platform.lib.literal_text import markdown_text, terminal_text
+
 # Report tables in reading order, with the order their rows are read in.
 REPORT_ORDER: dict[str, str] = {
     "monthly_sales": "month",
@@ -193,8 +195,11 @@ def column_parts(widths: Sequence[int], labels: Sequence[int], width: int) -> li
 
 def text_table(report: Report, width: int = TERMINAL_WIDTH) -> str:
     """An aligned plain-text table for the terminal, at most `width` characters wide:
-    a wider table is printed in parts, each repeating the columns that name the row."""
+    a wider table is printed in parts, each repeating the columns that name the row.
+    Names from the data print as text: their control characters show as escapes."""
     headers, cells, right = _display(report)
+    headers = [terminal_text(h) for h in headers]
+    cells = [[terminal_text(c) for c in row] for row in cells]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
     labels = [report.columns.index(c) for c in ROW_LABELS.get(report.name, report.columns[:1])]
     parts = column_parts(widths, labels, width)
@@ -221,13 +226,14 @@ def text_table(report: Report, width: int = TERMINAL_WIDTH) -> str:
 
 
 def markdown_table(report: Report, limit: int = 25, totals: bool = True) -> str:
-    """The first rows (and the total) as a markdown table, for the UI."""
+    """The first rows (and the total) as a markdown table, for the UI. Every heading and
+    cell reads as written: a name from the data is never a link, an image or markup."""
     headers, cells, right = _display(report, totals)
     rows = len(report.rows)
     shown = cells[: min(limit, rows)] + cells[rows:]  # the first rows, then the total
     table = tabulate(
-        [[c.replace("|", "\\|") for c in row] for row in shown],
-        headers=headers,
+        [[markdown_text(c) for c in row] for row in shown],
+        headers=[markdown_text(h) for h in headers],
         tablefmt="pipe",
         colalign=["right" if r else "left" for r in right],
         disable_numparse=True,

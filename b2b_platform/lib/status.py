@@ -1,4 +1,8 @@
-"""`b2b status`: the last runs, quarantine by reason, files by status, accounting."""
+"""`b2b status`: the last runs, quarantine by reason, files by status, accounting.
+
+Step names, errors and file names can hold anything a file was named or a source held:
+each prints through terminal_text (tables through text_table), so its control
+characters show as escapes instead of acting on the terminal."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from b2b_platform.lib.lake import lake_summary
+from b2b_platform.lib.literal_text import terminal_lines, terminal_text
 from b2b_platform.lib.report_output import Report, text_table
 from b2b_platform.lib.run_log import AUDIT_FAILED_PREFIX, held_slices
 from b2b_platform.lib.warehouse_location import WarehouseLocation
@@ -91,13 +96,18 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: WarehouseLocation)
         parts.append(
             "Held now: a blocking check stopped these slices; reports use what was"
             " published before\n"
-            + "\n".join(f"  {h.where} since {h.since:%Y-%m-%d %H:%M}: {h.reason}" for h in held)
+            + "\n".join(
+                f"  {terminal_text(h.where)} since {h.since:%Y-%m-%d %H:%M}:"
+                f" {terminal_lines(h.reason)}"
+                for h in held
+            )
         )
     if failing:  # a blocked check names itself in the error: the operator's first question
         parts.append(
             "Steps failing now (no success since), with the check or error that stopped them\n"
             + "\n".join(
-                f"  {key}{' ' + month if month else ''} at {at}: {error}"
+                f"  {terminal_text(key)}{' ' + terminal_text(month) if month else ''} at {at}:"
+                f" {terminal_lines(str(error))}"
                 for key, month, at, error in failing
             )
         )
@@ -109,16 +119,20 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: WarehouseLocation)
             "SELECT path, error FROM etl.file_manifest WHERE status = ? ORDER BY path", [status]
         ).fetchall()
         if rows:
-            parts.append(title + "\n" + "\n".join(f"  {p}: {e}" for p, e in rows))
+            parts.append(
+                title
+                + "\n"
+                + "\n".join(f"  {terminal_text(p)}: {terminal_lines(str(e))}" for p, e in rows)
+            )
     return "\n".join(parts)
 
 
 def _warehouse_lines(conn: duckdb.DuckDBPyConnection, warehouse: WarehouseLocation) -> list[str]:
     """Where the warehouse is and how big: a file's size, or a lake's snapshot and size."""
     if warehouse.is_lake:
-        return [f"Warehouse {warehouse.describe()}", *lake_summary(conn).lines()]
+        return [f"Warehouse {terminal_text(warehouse.describe())}", *lake_summary(conn).lines()]
     size = warehouse.file_path.stat().st_size if warehouse.file_path.exists() else 0
-    return [f"Warehouse {warehouse.describe()} ({size / 2**20:,.1f} MiB)"]
+    return [f"Warehouse {terminal_text(warehouse.describe())} ({size / 2**20:,.1f} MiB)"]
 
 
 def pending_failures_report(pending: Path | None) -> str:
@@ -135,8 +149,10 @@ def pending_failures_report(pending: Path | None) -> str:
                 str(failure.get("error", "")).splitlines()[0][:100] if failure.get("error") else ""
             )
             lines.append(
-                f"  run {failure['run_id'][:8]}{month} {failure.get('status', 'failed')}"
-                f" at {failure['failed_at'][:19]}: {error}"
+                terminal_text(
+                    f"  run {failure['run_id'][:8]}{month} {failure.get('status', 'failed')}"
+                    f" at {failure['failed_at'][:19]}: {error}"
+                )
             )
     if not lines:
         return ""

@@ -42,12 +42,21 @@ def warehouse_connection(
         try:
             create_macros(conn, temporary=True)
             yield conn
+        except duckdb.Error as exc:
+            # the catalog's connection can fail at any query (and be made again), and
+            # DuckDB's error then quotes its conninfo: the same error, password masked
+            masked = location.mask(str(exc))
+            if masked == str(exc):
+                raise
+            raise type(exc)(masked) from None
         finally:
             conn.close()
         return
     path = location.file_path
+    # a conninfo missing its `ducklake:` prefix reads as a file name: shown masked
+    shown = location.describe()
     if read_only and not path.exists():
-        raise UserError(f"warehouse {path} does not exist yet: run `b2b run` first")
+        raise UserError(f"warehouse {shown} does not exist yet: run `b2b run` first")
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -58,24 +67,26 @@ def warehouse_connection(
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
-                raise UserError(
-                    f"cannot open warehouse {path}: {str(exc).splitlines()[0]}"
-                ) from exc
+                masked = location.mask(str(exc))
+                # DuckDB's own error stays the cause unless it quotes a password
+                raise UserError(f"cannot open warehouse {shown}: {masked.splitlines()[0]}") from (
+                    exc if masked == str(exc) else None
+                )
             holder = lock_holder(str(exc))
             waited = time.monotonic() - started
             if waited >= wait_seconds:
                 raise UserError(
-                    f"warehouse {path} is locked by {holder}; gave up after {waited:.0f} s:"
+                    f"warehouse {shown} is locked by {holder}; gave up after {waited:.0f} s:"
                     " try again when it finishes"
                 ) from None
             if not warned and on_wait is not None:
                 on_wait(
-                    f"waiting up to {wait_seconds:.0f} s for warehouse {path}, locked by {holder}"
+                    f"waiting up to {wait_seconds:.0f} s for warehouse {shown}, locked by {holder}"
                 )
                 warned = True
             time.sleep(0.5)
     if warned and on_wait is not None:
-        on_wait(f"warehouse {path} opened after waiting {time.monotonic() - started:.1f} s")
+        on_wait(f"warehouse {shown} opened after waiting {time.monotonic() - started:.1f} s")
     try:
         yield conn
     finally:

@@ -10,7 +10,6 @@ calls are created in the connection's temporary catalog (DuckLake stores no func
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import duckdb
 
 from b2b_common.errors import UserError
+from b2b_common.password_masking import mask_secrets, passwords_of
 
 LAKE_PREFIX = "ducklake:"
 LAKE_CATALOG = "warehouse"  # the name the lake is attached under
@@ -63,9 +63,18 @@ class WarehouseLocation:
             return False
         return True
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The catalog's password in every form DuckDB or libpq may quote it back."""
+        return passwords_of(self.target)
+
     def describe(self) -> str:
         """The location as messages and `b2b status` show it, passwords masked."""
-        return re.sub(r"(password\s*=\s*)(\S+)", r"\1***", self.target, flags=re.IGNORECASE)
+        return self.mask(self.target)
+
+    def mask(self, text: str) -> str:
+        """`text` (say DuckDB's error about this location) with its passwords masked."""
+        return mask_secrets(text, *self.secrets)
 
 
 class LakeMissing(UserError):
@@ -78,8 +87,10 @@ def parse_location(target: str, data_path: str = "") -> WarehouseLocation:
     if target.startswith(LAKE_PREFIX):
         catalog = target[len(LAKE_PREFIX) :]
         if not catalog.startswith("postgres:"):
+            # masked before it is cut short: a password cut in two is no longer recognised
+            shown = WarehouseLocation(target=target).describe()[:40]
             raise UserError(
-                f"B2B_WAREHOUSE={target[:40]!r}...: only a PostgreSQL catalog is supported;"
+                f"B2B_WAREHOUSE={shown!r}...: only a PostgreSQL catalog is supported;"
                 " use ducklake:postgres:dbname=... host=..."
             )
         return WarehouseLocation(target=target, data_path=data_path.strip())
@@ -142,7 +153,8 @@ def open_lake(
         conn.execute(f"SET ducklake_max_retry_count = {SNAPSHOT_RETRIES}")
     except duckdb.Error as exc:
         conn.close()
-        first = str(exc).splitlines()[0][:300]
+        # DuckDB quotes the whole conninfo; masked before the line is cut short
+        first = location.mask(str(exc)).splitlines()[0][:300]
         if read_only and "creating a new DuckLake is explicitly disabled" in first:
             raise LakeMissing(
                 f"the lake {location.describe()} holds no warehouse yet: run `b2b run` first"
