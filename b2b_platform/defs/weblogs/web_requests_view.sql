@@ -19,4 +19,7 @@ SELECT w.source_file, w.line_number, w.requested_at, w.utc_offset,
 FROM w
 LEFT JOIN staging.user_agents a ON a.user_agent = w.user_agent
 LEFT JOIN staging.ip_countries i ON i.ip = w.client_ip
-LEFT JOIN staging.platform_users u ON u.username = w.username
+-- a user only on a request the server accepted: Apache logs the name a client sends
+-- with a refused Basic-auth request too, so a 401 claims a user it never was
+LEFT JOIN staging.platform_users u
+       ON u.username = w.username AND w.status BETWEEN 200 AND 399
