@@ -336,15 +336,18 @@ def materialize_table(
                 metadata["months_checked"] = ", ".join(m[:7] for m in months) or "none"
             if extra_metadata:
                 metadata |= extra_metadata(step.conn)
+            # Logged while the step still holds the warehouse, so the events keep the
+            # order of the writes: a run that changes an input after this read logs its
+            # event after this one, and automation builds this table again. (Logged after
+            # the release, a quick writer's event could come first and leave it stale.)
+            recorded = list(step.data_versions.values())  # equal content, equal version
+            yield dg.MaterializeResult(
+                metadata=metadata,
+                check_results=audit.results,
+                data_version=dg.DataVersion(recorded[0]) if recorded else None,
+            )
     except AuditFailed as error:
         yield from blocked([audit], error)
-    # the Dagster data version is the warehouse's: equal content, equal version
-    recorded = list(step.data_versions.values())
-    yield dg.MaterializeResult(
-        metadata=metadata,
-        check_results=audit.results,
-        data_version=dg.DataVersion(recorded[0]) if recorded else None,
-    )
 
 
 def _evaluate_checks(
