@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from b2b_common.errors import UserError
+from b2b_platform.cli_forget import add_forget_command
 from b2b_platform.cli_read import (
     mask_configured,
     quarantine_command,
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run(commands)
     _add_read_only(commands)
     add_transfer_commands(commands)
+    add_forget_command(commands)
     return parser
 
 

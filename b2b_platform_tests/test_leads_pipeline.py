@@ -1,4 +1,4 @@
-"""Lead workbooks through the assets: manifest, a corrupt workbook, a removed workbook,
+"""Lead workbooks through the assets: manifest, a corrupt workbook, a workbook gone,
 a touched workbook, rows without a lead id."""
 
 import datetime as dt
@@ -9,6 +9,7 @@ import sys
 
 import openpyxl
 
+from b2b_platform.cli import main
 from b2b_platform_tests.helpers import materialize, query, warehouse_env
 
 LEADS = "tag:source=leads"
@@ -46,8 +47,8 @@ def test_corrupt_workbook_fails_alone(monkeypatch, tmp_path, tiny_sources):
     assert result.returncode == 1 and "broken_export.xlsx" in result.stderr
 
 
-def test_unchanged_workbooks_are_skipped_and_removed_ones_unloaded(
-    monkeypatch, tmp_path, tiny_sources
+def test_unchanged_workbooks_are_skipped_and_gone_ones_kept_until_forgotten(
+    monkeypatch, tmp_path, tiny_sources, capsys
 ):
     warehouse, leads, _ = leads_warehouse(monkeypatch, tmp_path, tiny_sources)
     assert materialize(LEADS).ok
@@ -55,21 +56,41 @@ def test_unchanged_workbooks_are_skipped_and_removed_ones_unloaded(
     assert materialize(LEADS).ok
     assert query(warehouse, "SELECT path, loaded_at FROM etl.file_manifest ORDER BY 1") == before
     victim = sorted(leads.glob("*.xlsx"))[0]
-    rows = query(
-        warehouse, "SELECT count(*) FROM raw.marketing_leads WHERE source_file = ?", [str(victim)]
-    )
-    assert rows[0][0] > 0
-    victim.unlink()
+    rows_of_victim = "SELECT count(*) FROM raw.marketing_leads WHERE source_file = ?"
+    rows = query(warehouse, rows_of_victim, [str(victim)])[0][0]
+    assert rows > 0
+    victim.unlink()  # gone from the share: its leads are still leads
     assert materialize(LEADS).ok
-    assert query(
-        warehouse, "SELECT count(*) FROM raw.marketing_leads WHERE source_file = ?", [str(victim)]
-    ) == [(0,)]
-    assert query(
-        warehouse, "SELECT status FROM etl.file_manifest WHERE path = ?", [str(victim)]
-    ) == [("removed",)]
+    assert query(warehouse, rows_of_victim, [str(victim)]) == [(rows,)]
+    status = "SELECT status FROM etl.file_manifest WHERE path = ?"
+    assert query(warehouse, status, [str(victim)]) == [("gone",)]
+    assert main(["forget-missing-files", "leads", "--yes"]) == 0
+    assert f"removed {rows:,} rows of 1 file(s)" in capsys.readouterr().out
+    assert query(warehouse, rows_of_victim, [str(victim)]) == [(0,)]
+    assert query(warehouse, status, [str(victim)]) == [("removed",)]
+    assert materialize(LEADS).ok  # the leads staged again without them
     broken = query(warehouse, "SELECT count(*) FROM etl.record_accounting"
                    " WHERE rows_read <> rows_loaded + rows_rejected + rows_merged")  # fmt: skip
     assert broken == [(0,)]
+    staged = query(warehouse, "SELECT count(*) FROM staging.leads WHERE source_file = ?",
+                   [str(victim)])  # fmt: skip
+    assert staged == [(0,)]
+
+
+def test_an_emptied_leads_directory_keeps_every_lead_and_fails(monkeypatch, tmp_path, tiny_sources):
+    warehouse, leads, summary = leads_warehouse(monkeypatch, tmp_path, tiny_sources)
+    assert materialize(LEADS).ok
+    for path in leads.iterdir():  # the share did not mount
+        path.unlink()
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
+    result = subprocess.run(
+        [sys.executable, "-m", "b2b_platform.cli", "run", "--select", LEADS],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "b2b forget-missing-files leads" in result.stdout + result.stderr
+    assert query(warehouse, "SELECT count(*) FROM raw.marketing_leads")[0][0] == summary.leads.leads
+    assert query(warehouse, "SELECT DISTINCT status FROM etl.file_manifest") == [("loaded",)]
 
 
 def test_rows_without_lead_id_are_rejected_one_by_one(monkeypatch, tmp_path, tiny_sources):

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from b2b_platform.cli import main
 from b2b_platform.defs.weblogs.staging import one_row_per_line
 from b2b_platform.lib.combined_log import lines_of_text
 from b2b_platform.lib.file_manifest import content_hash
@@ -89,21 +90,44 @@ def test_every_generated_line_is_loaded_or_quarantined(log_warehouse, tiny_sourc
     assert hashes and all(digest == content_hash(Path(path)) for path, digest in hashes)
 
 
-def test_add_change_and_delete_a_day(log_warehouse):
+def _run_weblogs(tmp_path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
+    return subprocess.run([sys.executable, "-m", "b2b_platform.cli", "run", "--select", WEBLOGS],
+                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_a_gone_day_keeps_its_rows_until_an_operator_forgets_it(log_warehouse, capsys):
     warehouse, logs = log_warehouse
     before = snapshot(warehouse)
     day = sorted(logs.glob("access-2026-09-1*.log*"))[0]
-    kept = day.read_bytes()
-    day.unlink()  # delete a day: its rows and quarantine findings go
+    kept, lines = day.read_bytes(), _lines_of(warehouse, day)
+    day.unlink()  # a server's retention deleted the day: its lines are not wrong
     assert materialize(WEBLOGS).ok
-    assert _lines_of(warehouse, day) == 0
-    assert str(day) in _files(warehouse, "removed")
+    assert _lines_of(warehouse, day) == lines > 0
+    assert str(day) in _files(warehouse, "gone")
     assert _accounting_ok(warehouse)
+    assert main(["status"]) == 0
+    assert f"weblogs: {day} ({lines:,} rows)" in capsys.readouterr().out
 
-    day.write_bytes(kept)  # the day comes back: only that file is read, result as before
+    day.write_bytes(kept)  # back (a share mounted again): recognised, nothing read again
     assert materialize(WEBLOGS).ok
     assert snapshot(warehouse) == before
 
+    day.unlink()
+    assert materialize(WEBLOGS).ok
+    assert main(["forget-missing-files", "weblogs"]) == 0  # lists, removes nothing
+    assert str(day) in capsys.readouterr().out and _lines_of(warehouse, day) == lines
+    assert main(["forget-missing-files", "weblogs", "--yes"]) == 0
+    assert f"removed {lines:,} rows of 1 file(s)" in capsys.readouterr().out
+    assert _lines_of(warehouse, day) == 0 and str(day) in _files(warehouse, "removed")
+    assert materialize(WEBLOGS).ok  # the month and what reads it are built again
+    assert _accounting_ok(warehouse)
+    staged = query(warehouse, "SELECT count(*) FROM staging.web_requests WHERE source_file = ?",
+                   [str(day)])  # fmt: skip
+    assert staged == [(0,)]
+
+    day.write_bytes(kept)
+    assert materialize(WEBLOGS).ok
     opener = gzip.open if day.suffix == ".gz" else open
     with opener(day, "rb") as handle:
         original = handle.read()
@@ -116,6 +140,29 @@ def test_add_change_and_delete_a_day(log_warehouse):
     assert _accounting_ok(warehouse)
 
 
+@pytest.mark.parametrize("how", ["emptied", "proc"])
+def test_a_vanished_log_directory_keeps_every_row_and_fails(
+    log_warehouse, tmp_path, monkeypatch, how
+):
+    """A share that failed to mount (the directory empty) or a setting pointing elsewhere:
+    nothing is loaded or marked, every row stays, and `b2b run` says why, exit 1."""
+    warehouse, logs = log_warehouse
+    before = snapshot(warehouse)
+    if how == "emptied":
+        for path in logs.iterdir():
+            path.unlink()
+    else:
+        monkeypatch.setenv("B2B_LOG_DIR", "/proc")
+    result = _run_weblogs(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    said = result.stdout + result.stderr
+    assert "files loaded before" in said and "b2b forget-missing-files weblogs" in said
+    assert snapshot(warehouse) == before  # no row removed, no file marked gone
+    failing = query(warehouse, "SELECT error FROM etl.run_log WHERE status = 'failed'"
+                    " AND asset_key = 'raw/weblogs'")  # fmt: skip
+    assert failing and "files loaded before" in failing[0][0]
+
+
 def test_moved_log_directory_reloads_under_new_paths(log_warehouse, monkeypatch):
     warehouse, logs = log_warehouse
     totals = "SELECT sum(rows_read), sum(rows_loaded), sum(rows_rejected) FROM etl.record_accounting WHERE entity = 'log_lines'"
@@ -123,7 +170,10 @@ def test_moved_log_directory_reloads_under_new_paths(log_warehouse, monkeypatch)
     moved = logs.with_name("weblogs-moved")
     logs.rename(moved)
     monkeypatch.setenv("B2B_LOG_DIR", str(moved))
-    assert materialize(WEBLOGS).ok  # same file names, new paths: old rows out, new rows in
+    assert not materialize(WEBLOGS).ok  # none of the files loaded is here: refused
+    # the operator says the old paths are gone for good: old rows out, new rows in
+    assert main(["forget-missing-files", "weblogs", "--yes"]) == 0
+    assert materialize(WEBLOGS).ok
     assert query(warehouse, totals) == before and _accounting_ok(warehouse)
     assert all(path.startswith(str(moved)) for path in _files(warehouse))
     # a relative spelling of the same directory is the same files: nothing reloads
@@ -159,9 +209,7 @@ def test_b2b_run_names_unreadable_files_and_exits_non_zero(log_warehouse, tmp_pa
     (logs / "access-2026-11-20.log.gz").write_bytes(b"\x1f\x8b\x08\x00broken")
     for old in logs.glob("access-2026-11-20.log"):
         old.unlink()
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
-    result = subprocess.run([sys.executable, "-m", "b2b_platform.cli", "run", "--select", WEBLOGS],
-                            env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = _run_weblogs(tmp_path)
     assert result.returncode == 1
     assert "could not read" in result.stderr and "access-2026-11-20.log.gz" in result.stderr
 

@@ -181,13 +181,22 @@ def error_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
 
 
+# The manifest statuses of files whose rows are in the warehouse: a file gone from the
+# directory keeps its rows (a server's retention, an unmounted share) until an operator
+# removes them (`forget_missing_files`); only then is it `removed`.
+HOLDS_ROWS = ("loaded", "failed", "gone")
+
+
 @dataclass(frozen=True)
 class FilePlan:
     # file and its content hash; None for a new file when the caller hashes what it reads
     to_load: list[tuple[InputFile, str | None]]
     unchanged: list[InputFile]
-    removed: list[str]  # paths in the manifest that no longer exist
-    # touched but identical: their manifest rows with the new size and time, to record
+    # manifest rows of files gone from the directory since the last run, as `gone`:
+    # their rows and counts stay
+    gone: list[dict[str, Any]]
+    # touched but identical (or back where they were): their manifest rows with the new
+    # size and time, to record
     touched: list[dict[str, Any]]
     unreadable: list[tuple[InputFile, str]]  # could not be hashed: the error
 
@@ -232,7 +241,7 @@ def plan_files(
         key = str(file.path)
         seen.add(key)
         previous = known.get(key)
-        loaded = previous is not None and previous["status"] == "loaded"
+        loaded = previous is not None and previous["status"] in ("loaded", "gone")
         again = loaded and read_again is not None and read_again(previous)
         if (
             loaded
@@ -243,6 +252,8 @@ def plan_files(
                 to_load.append((file, previous["content_hash"]))
             else:
                 unchanged.append(file)
+                if previous["status"] == "gone":  # back (a share mounted again)
+                    touched.append({**previous, "source": source, "status": "loaded"})
             continue
         if previous is None and not hash_new_files:
             to_load.append((file, None))
@@ -256,12 +267,16 @@ def plan_files(
             unchanged.append(file)  # touched, not changed: remember its new time
             touched.append(
                 {**previous, "source": source, "size_bytes": file.size_bytes,
-                 "modified_at": file.modified_at}
+                 "modified_at": file.modified_at, "status": "loaded"}
             )  # fmt: skip
             continue
         to_load.append((file, digest))
-    removed = sorted(set(known) - seen)
-    return FilePlan(to_load, unchanged, removed, touched, unreadable)
+    gone = [
+        {**known[path], "source": source, "status": "gone"}
+        for path in sorted(set(known) - seen)
+        if known[path]["status"] != "gone"
+    ]
+    return FilePlan(to_load, unchanged, gone, touched, unreadable)
 
 
 def failed_file_row(
@@ -275,7 +290,7 @@ def failed_file_row(
     """
     previous = conn.execute(
         "SELECT rows_read, rows_loaded, rows_rejected FROM etl.file_manifest"
-        " WHERE source = ? AND path = ? AND status IN ('loaded', 'failed')",
+        " WHERE source = ? AND path = ? AND status IN ('loaded', 'failed', 'gone')",
         [manifest["source"], manifest["path"]],
     ).fetchall()
     counts = previous[0] if previous else (None, None, None)

@@ -124,6 +124,16 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: WarehouseLocation)
                 + "\n"
                 + "\n".join(f"  {terminal_text(p)}: {terminal_lines(str(e))}" for p, e in rows)
             )
+    gone = conn.execute(
+        "SELECT source, path, coalesce(rows_loaded, 0) FROM etl.file_manifest"
+        " WHERE status = 'gone' ORDER BY source, path"
+    ).fetchall()
+    if gone:
+        parts.append(
+            "Files gone from their directory (their rows stay; `b2b forget-missing-files"
+            " SOURCE` removes them)\n"
+            + "\n".join(f"  {source}: {terminal_text(p)} ({n:,} rows)" for source, p, n in gone)
+        )
     return "\n".join(parts)
 
 

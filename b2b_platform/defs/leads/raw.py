@@ -36,18 +36,23 @@ from b2b_platform.lib.file_manifest import (
     listing_version,
     plan_files,
 )
+from b2b_platform.lib.gone_files import FileSource, present_paths, refuse_vanished
 from b2b_platform.lib.lead_workbooks import lead_rows, read_workbook_file
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import DirectoryResource
 from b2b_platform.lib.warehouse import WarehouseStep
 from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_schema import table_exists
-from b2b_platform.lib.warehouse_writes import TableSlice, utc_now
+from b2b_platform.lib.warehouse_writes import TableSlice
 from b2b_platform.lib.workbook_reader import WorkbookReader
 
 SOURCE = "leads"
 TABLE = "raw.marketing_leads"
 KEY = dg.AssetKey(["raw", "marketing_leads"])
+LEAD_FILES = FileSource(
+    name=SOURCE, what="leads directory", variable="B2B_LEADS_DIR", table=TABLE,
+    asset_key=KEY.to_user_string(),
+)  # fmt: skip
 
 
 def is_lead_workbook(name: str) -> bool:
@@ -85,8 +90,8 @@ def raw_marketing_leads(
     """Lead rows from the marketing team's campaign exports, as typed in the workbooks.
 
     Only new or changed workbooks are read (etl.file_manifest); a changed workbook's
-    rows replace its previous rows, a deleted workbook's rows are removed, and a
-    workbook that cannot be read, is too large or crashes the reader is recorded as
+    rows replace its previous rows, a workbook gone from the directory keeps its rows
+    until `b2b forget-missing-files leads` removes them, and a workbook that cannot be read, is too large or crashes the reader is recorded as
     failed while the others still load. Entries that are not regular files (links,
     directories, names that are not UTF-8) are recorded as skipped, with a warning.
     """
@@ -108,18 +113,24 @@ def _load_workbooks(
         context, duckdb, source=listing_version(listing.files, listing.skipped)
     ) as step:
         conn = step.conn
+        refuse_vanished(conn, LEAD_FILES, leads_dir.directory, present_paths(listing))
         if listing.skipped:
             step.commit(
                 manifest_rows=_skipped_rows(conn, listing.skipped), finish=False, keep_open=True
             )
         plan = plan_files(conn, SOURCE, listing.files, skipped=listing.skipped)
-        if plan.touched:  # their new time, so the next run does not hash them again
-            step.commit(manifest_rows=plan.touched, finish=False, keep_open=True)
+        # touched: their new time, so the next run does not hash them again; gone from the
+        # directory: their rows stay (see gone_files)
+        for row in plan.gone:
+            context.log.warning(
+                f"lead workbook {row['path']} is gone from the directory: its rows stay"
+            )
+        if plan.touched or plan.gone:
+            step.commit(manifest_rows=plan.touched + plan.gone, finish=False, keep_open=True)
         failed: list[str] = []
         for file, error in plan.unreadable:
             _fail(context, step, file.manifest_row(SOURCE, None, None), error, failed)
         loaded = _load_new_workbooks(context, step, plan.to_load, failed)
-        _unload_removed_workbooks(step, plan.removed)
         if not table_exists(conn, TABLE):
             # no workbook yet (a new deployment): an empty table, so leads stage nothing
             # and the reports say so, instead of failing the run
@@ -141,7 +152,7 @@ def _load_workbooks(
             **table_metadata(conn, TABLE, step.totals),
             "files_loaded": loaded,
             "files_unchanged": len(plan.unchanged),
-            "files_removed": len(plan.removed),
+            "files_gone": len(plan.gone),
             "files_failed": _markdown_list(failed),
             "files_skipped": _markdown_list(
                 [f"{Path(entry.path).name}: {entry.reason}" for entry in listing.skipped]
@@ -171,24 +182,12 @@ def _load_new_workbooks(
     return loaded
 
 
-def _unload_removed_workbooks(step: WarehouseStep, removed: list[str]) -> None:
-    """Delete the rows of workbooks no longer in the directory and mark them removed."""
-    for path in removed:
-        step.commit(
-            [TableSlice(TABLE, f"SELECT * FROM {TABLE} LIMIT 0", where="source_file = ?", params=[path])]
-            if table_exists(step.conn, TABLE) else [],
-            manifest_rows=[{"source": SOURCE, "path": path, "status": "removed", "loaded_at": utc_now(),
-                            "rows_read": 0, "rows_loaded": 0, "rows_rejected": 0}],
-            finish=False, keep_open=True,
-        )  # fmt: skip
-
-
 def _manifest_checks(conn: ddb.DuckDBPyConnection) -> list[dg.AssetCheckResult]:
     # a failed or skipped file keeps the rows of its last readable version
     orphan_rows = conn.execute(
         f"SELECT count(*) FROM {TABLE} r WHERE NOT EXISTS (SELECT 1 FROM etl.file_manifest m"
         " WHERE m.source = ? AND m.path = r.source_file"
-        " AND m.status IN ('loaded', 'failed', 'skipped'))",
+        " AND m.status IN ('loaded', 'failed', 'skipped', 'gone'))",
         [SOURCE],
     ).fetchone()[0]  # type: ignore[index]
     return [
@@ -268,7 +267,7 @@ def _skipped_rows(
         for path, read, loaded, rejected in conn.execute(
             "SELECT path, rows_read, rows_loaded, rows_rejected FROM etl.file_manifest"
             " WHERE source = ? AND list_contains(?, path)"
-            " AND status IN ('loaded', 'failed', 'skipped') AND rows_read > 0",
+            " AND status IN ('loaded', 'failed', 'skipped', 'gone') AND rows_read > 0",
             [SOURCE, [entry.path for entry in entries]],
         ).fetchall()
     }

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from b2b_platform.defs.weblogs.loading import ENTITY, SOURCE, TABLE
 from b2b_platform.lib.asset_step import (
     month_bounds,
 )
@@ -18,6 +19,7 @@ from b2b_platform.lib.file_manifest import (
     list_input_files,
     listing_version,
 )
+from b2b_platform.lib.gone_files import FileSource
 from b2b_platform.lib.resources import (
     DirectoryResource,
 )
@@ -32,7 +34,18 @@ class LogDirectory:
     skipped: list[tuple[SkippedEntry, dt.date]]
 
 
-def _is_log_name(name: str) -> bool:
+LOG_FILES = FileSource(
+    name=SOURCE, what="log directory", variable="B2B_LOG_DIR", table=TABLE,
+    asset_key="raw/weblogs", quarantine_entity=ENTITY,
+)  # fmt: skip
+
+
+def present_log_paths(directory: LogDirectory) -> set[str]:
+    """Every entry of the directory a log file could be, read or skipped."""
+    return {str(path) for path in directory.files} | {e.path for e, _ in directory.skipped}
+
+
+def is_log_name(name: str) -> bool:
     return log_file_day(Path(name)) is not None
 
 
@@ -44,7 +57,7 @@ def list_log_files(directory: DirectoryResource) -> LogDirectory:
             " or set B2B_LOG_DIR",
             allow_retries=False,
         )
-    listing = list_input_files(directory.directory, _is_log_name)
+    listing = list_input_files(directory.directory, is_log_name)
     days = {file.path: log_file_day(file.path) for file in listing.files}
     return LogDirectory(
         days={path: day for path, day in days.items() if day is not None},

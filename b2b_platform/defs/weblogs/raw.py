@@ -23,10 +23,12 @@ from b2b_platform.defs.weblogs.loading import (
     read_units,
 )
 from b2b_platform.defs.weblogs.log_files import (
+    LOG_FILES,
     LogDirectory,
     files_of_month,
     list_log_files,
     month_version,
+    present_log_paths,
 )
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
@@ -47,6 +49,7 @@ from b2b_platform.lib.file_manifest import (
     failed_file_row,
     plan_files,
 )
+from b2b_platform.lib.gone_files import refuse_vanished
 from b2b_platform.lib.metadata import schema_metadata
 from b2b_platform.lib.resources import (
     CalendarResource,
@@ -57,7 +60,7 @@ from b2b_platform.lib.resources import (
 from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep
 from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_schema import scalar, table_exists
-from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice, utc_now
+from b2b_platform.lib.warehouse_writes import Accounting
 
 KEY = dg.AssetKey(["raw", "weblogs"])
 LINES_ACCOUNTED = checks.ACCOUNTING_IDENTITY.described(
@@ -93,10 +96,11 @@ def raw_weblogs(
 
     A month's run reads only the files that are new or changed since the last load
     (etl.file_manifest: size, modification time, content hash); a changed file's rows
-    replace its old rows, a deleted file's rows are removed. A month is published whole,
+    replace its old rows, a file gone from the directory keeps its rows (removed only by
+    `b2b forget-missing-files`). A month is published whole,
     with its manifest rows and quarantine findings, only when its blocking checks pass;
     a crash loses at most the month in flight. Lines that cannot be parsed or carry an
-    impossible time are quarantined with file, line number and text.
+    impossible time are quarantined with file, line number and text (IP addresses masked).
     """
     directory = list_log_files(log_dir)
     keys = all_month_keys(context)
@@ -121,6 +125,9 @@ def raw_weblogs(
         try:
             source = month_version(directory, partition_key, keys, calendar.load_cutoff)
             with asset_step(context, duckdb, partition_key, source) as step:
+                refuse_vanished(
+                    step.conn, LOG_FILES, log_dir.directory, present_log_paths(directory)
+                )
                 files = [directory.files[path] for path in chosen]
                 per_month[partition_key] = _load_month(
                     context, step, files, chosen, month_skipped, load, audit
@@ -204,13 +211,12 @@ def _load_month_once(
         conn, SOURCE, files, load.partition_key, hash_new_files=False, skipped=skipped + kept,
         read_again=cutoff_moved_past(load.cutoff),
     )  # fmt: skip
-    # removals first: a removed file's findings are keyed by file name, which a file
-    # loaded in this run may share (the same file under another path)
-    for path in plan.removed:
-        _remove_file(step, path, load.partition_key)
     for entry in skipped:
         context.log.warning(f"log directory entry {entry.path} skipped: {entry.reason}")
+    for row in plan.gone:
+        context.log.warning(f"log file {row['path']} is gone from the directory: its rows stay")
     bookkeeping = [entry.manifest_row(SOURCE, load.partition_key) for entry in skipped]
+    bookkeeping += plan.gone  # gone, not removed: their rows stay (see gone_files)
     bookkeeping += plan.touched  # touched, not changed: their new time, so no re-hash
     unreadable = [(file.manifest_row(SOURCE, "", load.partition_key), error)
                   for file, error in plan.unreadable] + list(load.excluded.values())  # fmt: skip
@@ -224,7 +230,7 @@ def _load_month_once(
     # month-level accounting over every file loaded so far (not only this run's)
     read = conn.execute(
         "SELECT coalesce(sum(rows_read), 0) FROM etl.file_manifest"
-        " WHERE source = ? AND partition_key = ? AND status IN ('loaded', 'failed')",
+        " WHERE source = ? AND partition_key = ? AND status IN ('loaded', 'failed', 'gone')",
         [SOURCE, load.partition_key],
     ).fetchone()[0]  # type: ignore[index]
     # no line loaded yet anywhere (an empty directory is not an error): an empty table
@@ -243,7 +249,7 @@ def _load_month_once(
     counts = result.by_entity[ENTITY]
     return {
         "files_loaded": len(plan.to_load), "files_unchanged": len(plan.unchanged),
-        "files_removed": len(plan.removed), "files_skipped": len(skipped),
+        "files_gone": len(plan.gone), "files_skipped": len(skipped),
         "lines_read": counts["rows_read"], "lines_loaded": counts["rows_loaded"],
         "lines_rejected": counts["rows_rejected"],
     }  # fmt: skip
@@ -274,24 +280,6 @@ def _load_files(
         commit_unit(context, step, pending.result(), load)
 
 
-def _remove_file(step: WarehouseStep, path: str, partition_key: str) -> None:
-    name = Path(path).name
-    step.commit(
-        [TableSlice(TABLE, f"SELECT * FROM {TABLE} LIMIT 0", where="source_file = ?", params=[path])]
-        if table_exists(step.conn, TABLE) else [],
-        quarantine=[
-            QuarantineSlice(SOURCE, ENTITY, partition_key, "SELECT NULL AS record_key, NULL AS reason_code,"
-                            " NULL AS action, NULL AS detail, NULL AS raw_record WHERE false",
-                            scope="starts_with(record_key, ?)", scope_params=[f"{name}:"])
-        ],
-        manifest_rows=[{"source": SOURCE, "path": path, "partition_key": partition_key,
-                        "status": "removed", "loaded_at": utc_now(), "rows_read": 0,
-                        "rows_loaded": 0, "rows_rejected": 0}],
-        finish=False,
-        keep_open=True,
-    )  # fmt: skip
-
-
 def _month_checks(
     conn: duckdb.DuckDBPyConnection, partition_key: str, threshold: float
 ) -> list[dg.AssetCheckResult]:
@@ -301,7 +289,7 @@ def _month_checks(
     duplicated = conn.execute(
         "SELECT count(*) FROM etl.file_manifest m WHERE m.source = ? AND m.partition_key = ?"
         " AND m.status = 'loaded' AND m.rows_read > 0 AND EXISTS (SELECT 1 FROM"
-        " etl.file_manifest o WHERE o.source = m.source AND o.status = 'loaded'"
+        " etl.file_manifest o WHERE o.source = m.source AND o.status IN ('loaded', 'gone')"
         " AND o.content_hash = m.content_hash AND o.path <> m.path)",
         [SOURCE, partition_key],
     ).fetchone()[0]  # type: ignore[index]
@@ -311,7 +299,7 @@ def _month_checks(
             conn,
             f"SELECT count(*) FROM {TABLE} r WHERE r.partition_key = ? AND NOT EXISTS ("
             " SELECT 1 FROM etl.file_manifest m WHERE m.source = ? AND m.path = r.source_file"
-            " AND m.status IN ('loaded', 'failed'))",
+            " AND m.status IN ('loaded', 'failed', 'gone'))",
             [partition_key, SOURCE],
         )
     mismatched = (
@@ -323,7 +311,7 @@ def _month_checks(
             f"""WITH lines AS (SELECT source_file, count(*) AS loaded FROM {TABLE}
                            WHERE partition_key = ? GROUP BY source_file)
             SELECT count(*) FROM etl.file_manifest m LEFT JOIN lines l ON l.source_file = m.path
-            WHERE m.source = ? AND m.partition_key = ? AND m.status = 'loaded'
+            WHERE m.source = ? AND m.partition_key = ? AND m.status IN ('loaded', 'gone')
               AND (m.rows_read <> m.rows_loaded + m.rows_rejected
                    OR m.rows_loaded <> coalesce(l.loaded, 0))""",
             [partition_key, SOURCE, partition_key],
