@@ -242,7 +242,8 @@ def _run(args: argparse.Namespace) -> int:
             if not keys:
                 print(f"up to date: nothing changed in the sources of the {len(plan.up_to_date)}"
                       " selected assets (`b2b run --force` builds them anyway)")  # fmt: skip
-                return 0
+                # a file that failed is read again once it changes: until then it is unread
+                return 1 if _report_unread_files() else 0
         queue = None if args.in_process else _daemon_queue(instance, settings)
         where = f"queued to the daemon via {queue.url}" if queue else "in this process"
         up_to_date = f"; {len(plan.up_to_date)} up to date" if plan else ""
@@ -287,8 +288,7 @@ def _report_stop(outcome: RunOutcome, keys: set[dg.AssetKey], elapsed: float) ->
 def _report_outcome(outcome: RunOutcome, elapsed: float) -> int:
     """The end of a finished `b2b run`: counts, then every failure, held slice and unread
     file; non-zero while any of them remains, so a schedule alerts."""
-    failed_files = _files_with_status("failed")
-    skipped_entries = _files_with_status("skipped")
+    failed_files = _report_unread_files()
     held = _held_slices()
     print(f"{outcome.runs} run{'s' if outcome.runs != 1 else ''} in {elapsed:.1f} s")
     if outcome.failed_checks:
@@ -298,10 +298,6 @@ def _report_outcome(outcome: RunOutcome, elapsed: float) -> int:
         more = f" and {len(names) - 3} more" if len(names) > 3 else ""
         print(f"not started, an input failed: {', '.join(names[:3])}{more}"
               " (`b2b run --plan` lists what is stale)")  # fmt: skip
-    for path, error in failed_files:
-        print(mask_configured(f"b2b: error: could not read {path}: {error}"), file=sys.stderr)
-    for path, reason in skipped_entries:
-        print(f"b2b: warning: skipped {path}: {reason}", file=sys.stderr)
     if not outcome.ok:
         failed = len(outcome.failed_runs)
         print(
@@ -462,6 +458,17 @@ def _held_slices() -> list[HeldSlice]:
         print(f"b2b: note: {mask_configured(str(exc))}; `b2b status` lists held months",
               file=sys.stderr)  # fmt: skip
         return []
+
+
+def _report_unread_files() -> list[tuple[str, str]]:
+    """Print the input files that failed (errors) and the entries skipped (warnings), as
+    the manifest has them; returns the failed ones."""
+    failed_files = _files_with_status("failed")
+    for path, error in failed_files:
+        print(mask_configured(f"b2b: error: could not read {path}: {error}"), file=sys.stderr)
+    for path, reason in _files_with_status("skipped"):
+        print(f"b2b: warning: skipped {path}: {reason}", file=sys.stderr)
+    return failed_files
 
 
 def _files_with_status(status: str) -> list[tuple[str, str]]:

@@ -75,6 +75,18 @@ def _secret_link(path: Path) -> None:
     path.symlink_to(target)
 
 
+def _secret_hard_link(path: Path) -> None:
+    """Another name of a file outside the directory (hard links need the same disk)."""
+    target = path.parent.parent / f"outside-{path.name}"
+    target.write_bytes(log_line("17/Nov/2026", agent=SECRET))
+    os.link(target, path)
+
+
+def _apple_double(path: Path) -> None:
+    """What macOS leaves beside a file copied to a foreign disk: a name like the data's."""
+    path.write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + b"\x00" * 64)
+
+
 def _empty(path: Path) -> None:
     path.write_bytes(b"")
 
@@ -213,11 +225,14 @@ CASES: tuple[Case, ...] = (
     # whatever the clock says (it would never load)
     Case("access-2026-11-15.log", "logs", _dates, "loaded", reasons={"outside_file_day": 2}),
     Case("access-2026-11-16.log", "logs", _prose, "failed", "not an access log"),
+    Case("access-2026-11-17.log", "logs", _secret_hard_link, "skipped", "hard link"),
     Case("far-cell.xlsx", "leads", _far_cell, "failed", "too large for a campaign export"),
     Case("no-lead-ids.xlsx", "leads", _leads_without_id, "loaded", reasons={"missing_lead_id": 3}),
     Case("outside.xlsx", "leads", _secret_workbook_link, "skipped", "symbolic link"),
     Case("gone.xlsx", "leads", _dangling, "skipped", "symbolic link"),
     Case(NON_UTF8_LEAD_NAME, "leads", _non_utf8_name, "skipped", "not valid UTF-8"),
+    Case("._campaign.xlsx", "leads", _apple_double, "skipped", "macOS metadata"),
+    Case("hard-linked.xlsx", "leads", _secret_hard_link, "skipped", "hard link"),
 )  # fmt: skip
 
 

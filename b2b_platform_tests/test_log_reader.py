@@ -111,3 +111,33 @@ def test_too_many_lines_in_one_part_stop_early():
     with pytest.raises(TooManyLines):
         lines_of_text(b"\n" * (MAX_LINES_PER_PART + 1))
     assert lines_of_text(b"\n" * 10).height == 10
+
+
+def test_a_small_bomb_is_judged_by_what_it_inflated_so_far(tmp_path, monkeypatch):
+    """A .gz no larger than a part that inflates past it streams from the bytes read: the
+    ratio is to the compressed bytes the inflater consumed, not the whole file (a 41 MB
+    file of 10 GiB text went to 9.8 GiB before it was stopped)."""
+    monkeypatch.setattr(log_reader, "INFLATION_FLOOR_BYTES", 4 << 20)
+    path = tmp_path / "access-2026-09-01.log.gz"
+    text = LINE * 1_000_000  # ~100 MB of one repeated line: far over the ratio
+    path.write_bytes(gzip.compress(text, compresslevel=9))
+    reader = LogFileReader(path, part_bytes=2 << 20)
+    with reader, pytest.raises(LogFileRejected, match="decompression bomb"):
+        for _ in reader.parts():
+            pass
+    assert reader.text_bytes < 12 << 20  # stopped a few parts past the floor
+
+
+def test_a_log_compressed_as_logs_compress_is_read_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(log_reader, "INFLATION_FLOOR_BYTES", 1 << 20)
+    path = tmp_path / "access-2026-09-01.log.gz"
+    lines = b"".join(
+        b'10.0.%d.%d - - [01/Sep/2026:10:%02d:%02d +0000] "GET /products/%d HTTP/1.1" 200 %d\n'
+        % (i % 250, i % 199, i // 60 % 60, i % 60, i % 977, i * 7 % 9999)
+        for i in range(100_000)
+    )
+    path.write_bytes(gzip.compress(lines))
+    assert len(lines) / path.stat().st_size < log_reader.MAX_INFLATION_RATIO
+    reader = LogFileReader(path, part_bytes=1 << 20)
+    with reader:
+        assert b"".join(p.text for p in reader.parts()) == lines

@@ -204,6 +204,27 @@ def test_truncated_gzip_fails_alone_and_loads_once_replaced(log_warehouse):
     ]
 
 
+def test_a_failed_file_is_read_again_only_once_it_changes(log_warehouse):
+    warehouse, logs = log_warehouse
+    target = logs / "access-2026-10-29.log"
+    for old in logs.glob("access*2026-10-29*"):
+        old.unlink()
+    target.write_bytes(os.urandom(4096) + b"\0")  # binary: fails
+    assert materialize(WEBLOGS).ok
+    failed = "SELECT status, loaded_at FROM etl.file_manifest WHERE path = ?"
+    first = query(warehouse, failed, [str(target)])
+    assert first[0][0] == "failed"
+    # another file of the month changes: the month is read again, the failed file not
+    (logs / "access.log-20261015").write_bytes((FIXTURES / "apache_edge_cases.log").read_bytes())
+    assert materialize(WEBLOGS).ok
+    assert query(warehouse, failed, [str(target)]) == first
+    # fixed (other lines than the file above, or the month holds them as loaded twice)
+    target.write_bytes((FIXTURES / "apache_edge_cases.log").read_bytes() + b"\n")
+    assert materialize(WEBLOGS).ok
+    assert query(warehouse, failed, [str(target)])[0][0] == "loaded"
+    assert _accounting_ok(warehouse)
+
+
 def test_b2b_run_names_unreadable_files_and_exits_non_zero(log_warehouse, tmp_path):
     _, logs = log_warehouse
     (logs / "access-2026-11-20.log.gz").write_bytes(b"\x1f\x8b\x08\x00broken")

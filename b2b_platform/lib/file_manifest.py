@@ -98,6 +98,9 @@ def printable_name(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+HARD_LINK = "a hard link (links are never followed: copy the file into the directory)"
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISLNK(mode):
         return "a symbolic link (links are never followed: copy the file into the directory)"
@@ -115,9 +118,10 @@ def _kind(mode: int) -> str:
 def list_input_files(directory: Path, wanted: Callable[[str], bool]) -> DirectoryListing:
     """Regular files directly inside `directory` whose name `wanted` accepts.
 
-    Entries with a wanted name that cannot be read as such (links, directories, devices,
-    names that are not UTF-8, entries that vanish or cannot be stat-ed) come back in
-    `skipped` with the reason; nothing here follows a link or opens a file.
+    Entries with a wanted name that cannot be read as such (symbolic or hard links,
+    directories, devices, names that are not UTF-8, macOS `._` side files, entries that
+    vanish or cannot be stat-ed) come back in `skipped` with the reason; nothing here
+    follows a link or opens a file.
     """
     files: list[InputFile] = []
     skipped: list[SkippedEntry] = []
@@ -137,6 +141,13 @@ def list_input_files(directory: Path, wanted: Callable[[str], bool]) -> Director
             if not stat.S_ISREG(info.st_mode):
                 skipped.append(SkippedEntry(shown, _kind(info.st_mode)))
                 continue
+            if entry.name.startswith("._"):
+                # what macOS writes beside a file copied to a foreign disk: not the data
+                skipped.append(SkippedEntry(shown, "a macOS metadata file (._name), not data"))
+                continue
+            if info.st_nlink > 1:  # another name of a file that may live anywhere
+                skipped.append(SkippedEntry(shown, HARD_LINK))
+                continue
             files.append(InputFile.of(Path(entry.path), info))
     files.sort(key=lambda f: str(f.path))
     skipped.sort(key=lambda s: s.path)
@@ -147,13 +158,16 @@ def open_regular_file(path: Path) -> IO[bytes]:
     """Open a file for reading only if it is a regular file, never through a link.
 
     O_NOFOLLOW and the fstat close the gap between listing and opening (a file swapped
-    for a link, a FIFO that would block the reader forever).
+    for a symbolic or hard link, a FIFO that would block the reader forever).
     """
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise OSError(f"{path.name} is not a regular file")
+        if info.st_nlink > 1:  # made a hard link since it was listed
+            raise OSError(f"{path.name} is {HARD_LINK}")
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
@@ -199,6 +213,8 @@ class FilePlan:
     # size and time, to record
     touched: list[dict[str, Any]]
     unreadable: list[tuple[InputFile, str]]  # could not be hashed: the error
+    # failed before and unchanged since (same size and time): not read again, the error
+    still_failed: list[tuple[InputFile, str]]
 
 
 MANIFEST_FIELDS = (
@@ -236,6 +252,7 @@ def plan_files(
     unchanged: list[InputFile] = []
     touched: list[dict[str, Any]] = []
     unreadable: list[tuple[InputFile, str]] = []
+    still_failed: list[tuple[InputFile, str]] = []
     seen: set[str] = {entry.path for entry in skipped}
     for file in files:
         key = str(file.path)
@@ -254,6 +271,14 @@ def plan_files(
                 unchanged.append(file)
                 if previous["status"] == "gone":  # back (a share mounted again)
                     touched.append({**previous, "source": source, "status": "loaded"})
+            continue
+        if (
+            previous is not None
+            and previous["status"] == "failed"
+            and previous["size_bytes"] == file.size_bytes
+            and previous["modified_at"] == file.modified_at
+        ):  # it would fail again, and a bomb would cost as much again: read once changed
+            still_failed.append((file, previous["error"] or "failed"))
             continue
         if previous is None and not hash_new_files:
             to_load.append((file, None))
@@ -276,7 +301,7 @@ def plan_files(
         for path in sorted(set(known) - seen)
         if known[path]["status"] != "gone"
     ]
-    return FilePlan(to_load, unchanged, gone, touched, unreadable)
+    return FilePlan(to_load, unchanged, gone, touched, unreadable, still_failed)
 
 
 def failed_file_row(

@@ -25,10 +25,13 @@ MAX_LINE_BYTES = 64 * 1024  # longer lines are rejected as line_too_long
 # a part is parsed and written as a unit: a day file up to this size is read whole (as
 # before parts existed), so only unusually large files pay for cutting
 PART_TEXT_BYTES = 96 << 20
-# inflating more than this many times the compressed size, past INFLATION_FLOOR_BYTES of
-# text, is a decompression bomb: logs compress 10-30x, deflate's ceiling is about 1032x
-MAX_INFLATION_RATIO = 250
+# inflating more than this many times the compressed bytes consumed so far, past
+# INFLATION_FLOOR_BYTES of text, is a decompression bomb: logs compress 10-30x (a bot's
+# identical lines perhaps 60x), deflate's ceiling is about 1032x
+MAX_INFLATION_RATIO = 100
 INFLATION_FLOOR_BYTES = 1 << 30
+# the compressed bytes handed to the inflater per read: how closely the ratio follows it
+INFLATE_INPUT_BYTES = 64 * 1024
 BINARY_PROBE_BYTES = 64 * 1024  # a NUL byte here: not a text file
 
 
@@ -72,6 +75,28 @@ class _HashingReader:
         return self.digest.hexdigest()
 
 
+class _MeteredInput:
+    """Compressed bytes for the inflater in small reads, counting what it has consumed."""
+
+    def __init__(self, source: IO[bytes] | _HashingReader) -> None:
+        self.source = source
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        wanted = INFLATE_INPUT_BYTES if size < 0 else min(size, INFLATE_INPUT_BYTES)
+        data = self.source.read(wanted)
+        self.bytes_read += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self.read(len(buffer))
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+
 class LogFileReader:
     """Open a log file (never through a link) and stream its text in parts.
 
@@ -99,12 +124,13 @@ class LogFileReader:
 
     def _blocks(self) -> Iterator[bytes]:
         stream: IO[bytes] | _HashingReader = self._raw
+        metered: _MeteredInput | None = None  # compressed input: the ratio's denominator
         if self.path.suffix == ".gz":
-            stream = igzip.IGzipFile(fileobj=self._raw)
+            metered = _MeteredInput(self._raw)
             if os.fstat(self._handle.fileno()).st_size <= self.part_bytes:
                 # the usual day file: inflated in one go, straight into its text (the
                 # stream's buffered reads copy it again); a text over the part size
-                # streams from the bytes already read
+                # streams from the bytes already read, metered as they are consumed
                 data = self._raw.read()
                 text = inflate_members(data, self.part_bytes)
                 if text is not None:
@@ -112,16 +138,19 @@ class LogFileReader:
                     if text:
                         yield text
                     return
-                stream = igzip.IGzipFile(fileobj=io.BytesIO(data))
+                metered = _MeteredInput(io.BytesIO(data))
+            stream = igzip.IGzipFile(fileobj=metered)
+        # checked a block (a part) at a time: a bomb stops within a part past the floor
         while block := stream.read(self.part_bytes):
             self.text_bytes += len(block)
             if (
-                self.text_bytes > INFLATION_FLOOR_BYTES
-                and self.text_bytes > MAX_INFLATION_RATIO * max(self._raw.bytes_read, 1)
+                metered is not None
+                and self.text_bytes > INFLATION_FLOOR_BYTES
+                and self.text_bytes > MAX_INFLATION_RATIO * max(metered.bytes_read, 1)
             ):
                 raise LogFileRejected(
                     f"inflates to over {self.text_bytes >> 20:,} MiB of text from"
-                    f" {self._raw.bytes_read >> 20:,} MiB (over {MAX_INFLATION_RATIO}x):"
+                    f" {metered.bytes_read >> 10:,} KiB (over {MAX_INFLATION_RATIO}x):"
                     " a decompression bomb, not a log"
                 )
             yield block

@@ -130,6 +130,10 @@ def _load_workbooks(
         failed: list[str] = []
         for file, error in plan.unreadable:
             _fail(context, step, file.manifest_row(SOURCE, None, None), error, failed)
+        # unchanged since it failed: not read again (it is read once it changes)
+        failed += [
+            f"{file.path.name}: {error} (unchanged since)" for file, error in plan.still_failed
+        ]
         loaded = _load_new_workbooks(context, step, plan.to_load, failed)
         if not table_exists(conn, TABLE):
             # no workbook yet (a new deployment): an empty table, so leads stage nothing
@@ -145,8 +149,6 @@ def _load_workbooks(
                 finish=False,
                 keep_open=True,
             )
-        if failed:
-            step.versions.clear()  # a failed workbook is read again by the next refresh
         step.commit(audit=audit)  # publishes every file of this run, or none
         metadata = {
             **table_metadata(conn, TABLE, step.totals),

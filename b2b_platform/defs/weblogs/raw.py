@@ -223,6 +223,8 @@ def _load_month_once(
     for manifest, error in unreadable:
         load.failed.append(f"{Path(manifest['path']).name}: {error}")
         bookkeeping.append(failed_file_row(conn, manifest, error))
+    for file, error in plan.still_failed:  # unchanged since it failed: not read again
+        load.failed.append(f"{file.path.name}: {error} (unchanged since)")
     if bookkeeping:
         step.commit(manifest_rows=bookkeeping, finish=False, keep_open=True)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-parser") as parser:
@@ -238,8 +240,6 @@ def _load_month_once(
     loaded_query = (
         f"SELECT count(*) FROM {TABLE} WHERE partition_key = getvariable('partition_key')"
     )
-    if load.any_failed:
-        step.versions.clear()  # a failed file is read again by the next refresh
     result = step.commit(
         created,
         accounting=[Accounting(SOURCE, ENTITY, load.partition_key, int(read), loaded_query)],
