@@ -85,6 +85,16 @@ def test_markdown_text_renders_as_the_text_itself(payload: str) -> None:
     assert not GFM_URL.search(page.text) and not GFM_EMAIL.search(page.text)
 
 
+def test_metadata_lists_show_file_names_and_notes_as_written() -> None:
+    """File names, errors and report notes reach the asset page as bulleted markdown."""
+    from b2b_platform.lib.metadata import markdown_list
+
+    listed = markdown_list([MARKDOWN_LINK, RAW_HTML]).value
+    page = _Page(MarkdownIt("commonmark").render(listed))
+    assert page.tags == {"ul", "li"}  # the bullets only: no link, image or HTML
+    assert markdown_list([]).value == "none"
+
+
 def test_markdown_text_leaves_plain_text_and_numbers_readable() -> None:
     assert markdown_text("Yerba Mate 1 kg") == "Yerba Mate 1 kg"
     assert markdown_text("1,234.50") == "1,234\\.50"
@@ -206,7 +216,9 @@ def test_chart_labels_from_data_are_text_in_a_real_browser(tmp_path: Path) -> No
     assert charts["styled"] == []  # no 80px label
     # the names read as written: in the ticks, the legend and the panel titles
     ticks = charts["ticks"]
-    assert ticks.count(LINK) == 3 and ticks.count(BIG) == 2, ticks  # devices, products, leads
+    # devices, products, leads, and the data-quality chart's month (a category axis:
+    # the month is a label as written, never parsed as a date)
+    assert ticks.count(LINK) == 4 and ticks.count(BIG) == 2, ticks
     assert MARKDOWN_LINK in ticks and any(t.startswith("<a href=") for t in ticks)
     assert sorted(charts["legend"]) == sorted([
         "Revenue (millions of ARS)", "Change vs previous month (%)",  # monthly sales

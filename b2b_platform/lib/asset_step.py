@@ -16,7 +16,7 @@ from tabulate import tabulate
 from b2b_common.dates import add_months, month_name
 from b2b_platform.lib import checks
 from b2b_platform.lib.dagster_api import last_event_time, run_asset_graph
-from b2b_platform.lib.metadata import input_rows, schema_metadata, table_metadata
+from b2b_platform.lib.metadata import input_rows, markdown_list, schema_metadata, table_metadata
 from b2b_platform.lib.run_progress import PUBLISHED
 from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.slice_versions import (
@@ -272,8 +272,8 @@ class MonthsOfStep:
         return [r for r in combined if asset_key is None or r.asset_key == asset_key]
 
     def metadata(self) -> dict[str, dg.MetadataValue]:
-        lines = [f"- {month_name(m)}: {why}" for m, why in sorted(self.held.items())]
-        return {"held_months": dg.MetadataValue.md("\n".join(lines) or "none")}
+        lines = [f"{month_name(m)}: {why}" for m, why in sorted(self.held.items())]
+        return {"held_months": markdown_list(lines)}
 
 
 def published(audits: Sequence[CheckAudit], write: Callable[[], dict[str, Any]]) -> AssetEvents:

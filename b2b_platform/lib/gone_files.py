@@ -19,6 +19,7 @@ import dagster as dg
 import duckdb
 
 from b2b_platform.lib.file_manifest import HOLDS_ROWS, DirectoryListing
+from b2b_platform.lib.metadata import markdown_list
 from b2b_platform.lib.slice_versions import forget_versions
 from b2b_platform.lib.warehouse import WarehouseStep
 from b2b_platform.lib.warehouse_schema import table_exists
@@ -88,9 +89,7 @@ def refuse_vanished(
             "files_missing": len(missing),
             "files_loaded_before": known,
             "directory": dg.MetadataValue.path(str(directory)),
-            "first_missing": dg.MetadataValue.md(
-                "\n".join(f"- `{Path(m[0]).name}`" for m in missing[:10])
-            ),
+            "first_missing": markdown_list(Path(m[0]).name for m in missing[:10]),
         },
         allow_retries=False,
     )

@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 
 from b2b_platform.lib.column_docs import column_description
+from b2b_platform.lib.literal_text import markdown_text
 from b2b_platform.lib.warehouse_schema import scalar
 from b2b_platform.lib.warehouse_writes import CommitResult
 
@@ -103,3 +104,9 @@ def input_rows(
             sql, params = f"SELECT count(*) FROM {table}", []
         total += int(scalar(conn, sql, params))
     return total
+
+
+def markdown_list(items: Iterable[str]) -> dg.MetadataValue:
+    """A bulleted list for the UI whose items (file names, errors, notes that quote the
+    data) show as written: no link, image or emphasis from what a source sent."""
+    return dg.MetadataValue.md("\n".join(f"- {markdown_text(item)}" for item in items) or "none")

@@ -350,7 +350,10 @@ def rejects_figure(rejects: Report) -> go.Figure:
                 hovertemplate="%{x}: %{y:,} records" + SERIES_NAME,
             )
         )  # fmt: skip
-    figure.update_layout(barmode="stack", yaxis={"title": {"text": "Records held back"}})
+    # months as labels, in the order given: a month name must not become a date axis,
+    # and "no month" sits beside them
+    figure.update_layout(barmode="stack", xaxis={"type": "category"},
+                         yaxis={"title": {"text": "Records held back"}})  # fmt: skip
     return figure
 
 

@@ -18,6 +18,7 @@ from b2b_platform.lib.asset_step import (
     TableCheck,
     materialize_table,
 )
+from b2b_platform.lib.metadata import markdown_list
 from b2b_platform.lib.report_notes import report_context, report_notes
 from b2b_platform.lib.report_output import markdown_table, read_report, short_preview
 from b2b_platform.lib.resources import CalendarResource
@@ -73,7 +74,7 @@ def materialize_report(
             "preview": dg.MetadataValue.md(short_preview(report)),  # shown in place
             "all_rows": dg.MetadataValue.md(markdown_table(report, limit=100)),
             "window": dg.MetadataValue.text(about.window),
-            "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in notes) or "none"),
+            "notes": markdown_list(notes),
         }
 
     yield from materialize_table(

@@ -38,7 +38,7 @@ from b2b_platform.lib.file_manifest import (
 )
 from b2b_platform.lib.gone_files import FileSource, present_paths, refuse_vanished
 from b2b_platform.lib.lead_workbooks import lead_rows, read_workbook_file
-from b2b_platform.lib.metadata import table_metadata
+from b2b_platform.lib.metadata import markdown_list, table_metadata
 from b2b_platform.lib.resources import DirectoryResource
 from b2b_platform.lib.warehouse import WarehouseStep
 from b2b_platform.lib.warehouse_resource import WarehouseResource
@@ -155,8 +155,8 @@ def _load_workbooks(
             "files_loaded": loaded,
             "files_unchanged": len(plan.unchanged),
             "files_gone": len(plan.gone),
-            "files_failed": _markdown_list(failed),
-            "files_skipped": _markdown_list(
+            "files_failed": markdown_list(failed),
+            "files_skipped": markdown_list(
                 [f"{Path(entry.path).name}: {entry.reason}" for entry in listing.skipped]
             ),
         }
@@ -276,7 +276,3 @@ def _skipped_rows(
     # keyed by path: two names that are not UTF-8 may print the same
     rows = {e.path: {**e.manifest_row(SOURCE, None), **earlier.get(e.path, {})} for e in entries}
     return list(rows.values())
-
-
-def _markdown_list(lines: list[str]) -> dg.MetadataValue:
-    return dg.MetadataValue.md("\n".join(f"- {line}" for line in lines) or "none")

@@ -19,6 +19,7 @@ from b2b_platform.lib.asset_step import (
     set_slice_versions,
 )
 from b2b_platform.lib.checks import Check
+from b2b_platform.lib.metadata import markdown_list
 from b2b_platform.lib.report_directory import StagedExport, export_version, staged_export
 from b2b_platform.lib.report_export import export_files, missing_files
 from b2b_platform.lib.report_notes import report_context
@@ -110,7 +111,7 @@ def _export(
         # the page opens from disk: the UI shows the link, a browser opens the file
         "html_report": dg.MetadataValue.url((directory / HTML_NAME).absolute().as_uri()),
         "workbook": dg.MetadataValue.path(str(directory / WORKBOOK_NAME)),
-        "files": dg.MetadataValue.md("\n".join(f"- {p.name}" for p in files)),
+        "files": markdown_list(p.name for p in files),
         "rows_per_report": {r.name: len(r.rows) for r in reports},
         "replaced": how,
     }

@@ -50,7 +50,7 @@ from b2b_platform.lib.file_manifest import (
     plan_files,
 )
 from b2b_platform.lib.gone_files import refuse_vanished
-from b2b_platform.lib.metadata import schema_metadata
+from b2b_platform.lib.metadata import markdown_list, schema_metadata
 from b2b_platform.lib.resources import (
     CalendarResource,
     DirectoryResource,
@@ -141,16 +141,12 @@ def raw_weblogs(
         metadata={
             **schema_metadata(duckdb.location(), duckdb.connection_config, TABLE),
             "months": months_markdown(per_month),
-            "files_failed": _bullets(failed),
-            "files_skipped": _bullets(skipped),
+            "files_failed": markdown_list(failed),
+            "files_skipped": markdown_list(skipped),
             **months.metadata(),
         },
         check_results=months.check_results(),
     )
-
-
-def _bullets(items: list[str]) -> dg.MetadataValue:
-    return dg.MetadataValue.md("\n".join(f"- {item}" for item in items) or "none")
 
 
 def _skipped_in_month(
