@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from b2b_platform.lib.private_files import private_umask
 from b2b_platform.lib.warehouse_location import WarehouseLocation
 
 SUFFIX = ".files.json"
@@ -56,7 +57,8 @@ def write_loaded_files(
     for source, path, size, modified in rows:
         state.setdefault(source, {})[path] = file_version(size, modified)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(state, sort_keys=True), encoding="utf-8")
+    with private_umask():  # it names the files read, like the warehouse: the owner's only
+        temporary.write_text(json.dumps(state, sort_keys=True), encoding="utf-8")
     os.replace(temporary, target)
 
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from b2b_common.errors import UserError
+from b2b_platform.lib.private_files import shared_directory_mode, shared_file_mode
 from b2b_platform.lib.report_output import EXPORT_FILES
 
 _STAGING_MARK = ".export-"
@@ -66,6 +67,7 @@ class StagedExport:
 
     def publish(self) -> str:
         """Swap the staged files into the report directory; returns how it was done."""
+        share(self.path, self.target)
         return replace_directory(self.path, self.target)
 
 
@@ -74,26 +76,41 @@ def staged_export(report_dir: Path) -> Iterator[StagedExport]:
     """A staging directory for `report_dir`, removed on the way out unless it was published.
 
     It sits next to the real report directory (on the same filesystem, so a rename can
-    swap them) and gets the report directory's permissions, which it will carry.
+    swap them). While it is written it is the owner's only (an export that fails its
+    check is never seen); published, it gets the report directory's permissions and
+    its files the operator's umask (see `share`).
     """
     target = Path(os.path.realpath(report_dir))
     target.parent.mkdir(parents=True, exist_ok=True)
     _sweep_stale_staging(target)
     path = target.with_name(f".{target.name}{_STAGING_MARK}{uuid.uuid4().hex[:12]}")
     try:
-        os.mkdir(path)
+        os.mkdir(path, 0o700)
     except OSError as exc:
         raise UserError(
             f"cannot create {path}: {exc.strerror} (the parent of the report directory must"
             " be writable: exports are written next to it, then swapped in)"
         ) from None
     try:
-        if target.is_dir():
-            shutil.copymode(target, path)
         yield StagedExport(path, target)
     finally:
         # After a swap this path holds nothing (or the old directory, if removing it failed).
         shutil.rmtree(path, ignore_errors=True)
+
+
+def share(staged: Path, target: Path) -> None:
+    """Give the staged export the modes it is published with: the report directory's
+    permissions (a new one: the operator's umask) and, for each exported file, the mode
+    the operator's umask gives a new file. The reports hold no personal data; they are
+    written while the warehouse is open, when every new file is private."""
+    for name in EXPORT_FILES:
+        path = staged / name
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, shared_file_mode())
+    if target.is_dir():
+        shutil.copymode(target, staged)
+    else:
+        os.chmod(staged, shared_directory_mode())
 
 
 def _sweep_stale_staging(target: Path) -> None:
@@ -197,6 +214,7 @@ def _replace_files(new: Path, target: Path) -> None:
         if source.name in EXPORT_FILES:
             partial = target / (source.name + ".part")
             shutil.copyfile(source, partial)  # another filesystem: rename cannot move it
+            shutil.copymode(source, partial)  # copyfile leaves the mode to the umask
             os.replace(partial, target / source.name)
 
 

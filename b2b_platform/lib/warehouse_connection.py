@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 
 from b2b_common.errors import UserError
+from b2b_platform.lib.private_files import private_umask
 from b2b_platform.lib.warehouse_location import WarehouseLocation, open_lake
 from b2b_platform.lib.warehouse_schema import create_macros
 
@@ -34,11 +35,32 @@ def warehouse_connection(
     The wait is bounded and never silent: `on_wait` hears once what is waited for (the
     process holding the lock), and the end of the wait is an error that names it.
     A lake has no such lock: it is attached, with the macros its SQL calls.
+
+    Whatever is created while the connection is open (the file, its WAL and spill files,
+    a lake's Parquet, the files a step writes) is the owner's only: see private_files.
     """
     if not isinstance(location, WarehouseLocation):
         location = WarehouseLocation(target=str(location))
+    if not location.is_lake and not read_only:
+        # the folders on the way keep the operator's umask: they may hold the reports too
+        location.file_path.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        private_umask(),
+        _open(location, read_only, dict(config or {}), wait_seconds, on_wait) as conn,
+    ):
+        yield conn
+
+
+@contextmanager
+def _open(
+    location: WarehouseLocation,
+    read_only: bool,
+    config: dict[str, Any],
+    wait_seconds: float,
+    on_wait: Any,
+) -> Iterator[duckdb.DuckDBPyConnection]:
     if location.is_lake:
-        conn = open_lake(location, read_only=read_only, config=dict(config or {}))
+        conn = open_lake(location, read_only=read_only, config=config)
         try:
             create_macros(conn, temporary=True)
             yield conn
@@ -57,13 +79,11 @@ def warehouse_connection(
     shown = location.describe()
     if read_only and not path.exists():
         raise UserError(f"warehouse {shown} does not exist yet: run `b2b run` first")
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     warned = False
     while True:
         try:
-            conn = duckdb.connect(str(path), read_only=read_only, config=dict(config or {}))
+            conn = duckdb.connect(str(path), read_only=read_only, config=config)
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():

@@ -76,6 +76,17 @@ CREATE TABLE IF NOT EXISTS etl.record_accounting (
 # columns etl.file_manifest gained after its first release
 ADDED_MANIFEST_COLUMNS = ("load_cutoff TIMESTAMP", "held_from TIMESTAMP", "loaded_until TIMESTAMP")
 
+# RE2 patterns (DuckDB's), matched within a text: four dotted numbers, not right after
+# a word and a slash (Chrome/120.0.0.0 is a version; the character before is kept, as
+# \1); eight colon-separated hex groups, or groups around a `::` (not Foo::Bar)
+_IPV4 = r"(^|[^0-9A-Za-z./]|[^0-9A-Za-z]/)[0-9]{1,3}(?:\.[0-9]{1,3}){3}\b"
+_HEX = "[0-9A-Fa-f]{1,4}"
+_IPV6 = (
+    rf"\b(?:{_HEX}:){{7}}{_HEX}\b"
+    rf"|\b(?:{_HEX}:)*{_HEX}::(?:{_HEX}(?::{_HEX})*\b)?"
+    rf"|\B::{_HEX}(?::{_HEX})*\b"
+)
+
 # What the quarantine and analyst-facing tables show of personal data: enough for an
 # operator to see what was wrong (its shape, first and last character), never the value.
 PRIVACY_MACROS = (
@@ -91,13 +102,19 @@ PRIVACY_MACROS = (
        CASE WHEN main.is_personal_cuit(x) THEN main.mask_text(x) ELSE x END""",
     # a birth date shows its year only
     """mask_date(x) AS left(x::VARCHAR, 4) || '-**-**'""",
+    # every IPv4- or IPv6-looking token of a text (a log line's client, its forwarded-for
+    # list, an address in its URL) replaced by *.*.*.* or *::*; the rest is left as it was
+    rf"""mask_addresses(x) AS regexp_replace(
+           regexp_replace(x::VARCHAR, '{_IPV4}', '\1*.*.*.*', 'g'), '{_IPV6}', '*::*', 'g')""",
 )
+# the newest macro: a warehouse without it gets them all again
+LAST_MACRO = "mask_addresses"
 
 
 def ensure_warehouse_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the schemas, etl tables and macros a step relies on (idempotent).
 
-    Cheap once the etl tables exist: then only a catalogue lookup, no DDL.
+    Cheap once the etl tables exist: then only catalogue lookups, no DDL.
     """
     if not table_exists(conn, "etl.slice_versions"):
         for schema in SCHEMAS:
@@ -107,7 +124,7 @@ def ensure_warehouse_schema(conn: duckdb.DuckDBPyConnection) -> None:
     elif not _has_column(conn, "etl", "file_manifest", "loaded_until"):
         for column in ADDED_MANIFEST_COLUMNS:  # a warehouse from before they were recorded
             conn.execute(f"ALTER TABLE etl.file_manifest ADD COLUMN IF NOT EXISTS {column}")
-    if not _has_macro(conn, "mask_personal"):  # a lake's connection made them already
+    if not _has_macro(conn, LAST_MACRO):  # a lake's connection made them already
         create_macros(conn, temporary=False)
 
 

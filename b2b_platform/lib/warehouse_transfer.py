@@ -31,6 +31,7 @@ import duckdb
 
 from b2b_common.errors import UserError
 from b2b_platform.lib import checks
+from b2b_platform.lib.private_files import private_umask
 from b2b_platform.lib.sql import bind_variables, quote_identifier
 from b2b_platform.lib.warehouse_location import LAKE_CATALOG, WarehouseLocation
 from b2b_platform.lib.warehouse_schema import SCHEMAS
@@ -85,7 +86,15 @@ def table_shapes(conn: duckdb.DuckDBPyConnection) -> dict[str, list[list[str]]]:
 
 def export_warehouse(conn: duckdb.DuckDBPyConnection, target: Path) -> dict:
     """Write each table of the warehouse's schemas to `target/<schema>.<table>.parquet`,
-    and the list of tables, row counts and views to `target/warehouse.json`."""
+    and the list of tables, row counts and views to `target/warehouse.json`.
+
+    The raw and staging tables hold personal data: the directory (when it is created
+    here) and its files are the owner's only, whatever the umask."""
+    with private_umask():
+        return _export(conn, target)
+
+
+def _export(conn: duckdb.DuckDBPyConnection, target: Path) -> dict:
     if target.exists() and not target.is_dir():
         raise UserError(f"{target} is not a directory: export into a new directory")
     if target.exists() and any(target.iterdir()):

@@ -26,7 +26,8 @@ def fct_leads(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> A
     company by its normalized CUIT when one exists.
 
     Contact names, emails and phones stay in staging; here only whether the lead had
-    an email or a phone.
+    an email or a phone. A lead with a person's CUIT (a sole proprietor) has that
+    person's name as its company name: both are masked.
     """
     table = "core.fct_leads"
     yield from materialize_table(
@@ -34,7 +35,9 @@ def fct_leads(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> A
         duckdb,
         table,
         """
-        SELECT l.lead_id, l.captured_at, l.campaign, l.channel, l.company_name,
+        SELECT l.lead_id, l.captured_at, l.campaign, l.channel,
+               CASE WHEN is_personal_cuit(l.cuit) THEN mask_text(l.company_name)
+                    ELSE l.company_name END AS company_name,
                mask_personal(l.cuit) AS cuit, c.company_id, l.country_code, l.province, l.industry,
                l.email IS NOT NULL AS has_email, l.phone IS NOT NULL AS has_phone,
                l.email_flagged, l.cuit_flagged, l.source_file

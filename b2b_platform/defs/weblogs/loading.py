@@ -445,7 +445,8 @@ def _rejected_lines_slice(pieces: list[FilePiece], partition_key: str) -> Quaran
         partition_key,
         """SELECT f.file_name || ':' || p.line_number AS record_key,
                   p.reason AS reason_code, 'rejected' AS action, p.detail,
-                  p.line AS raw_record
+                  -- the line without its client's (or any other) IP address
+                  mask_addresses(p.line) AS raw_record
            FROM parsed_lines p JOIN batch_files f USING (file_index)
            WHERE p.reason IS NOT NULL""",
         # findings are keyed by file name (a same-named file may have been removed
