@@ -123,6 +123,13 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         help="build every selected asset and month, even those already up to date with "
         "their sources, inputs, code and settings",
     )
+    run.add_argument(
+        "--new-pseudonym-key",
+        dest="new_pseudonym_key",
+        action="store_true",
+        help="make the pseudonym key in use the warehouse's, in place of the one its "
+        "pseudonyms were made with (rotating the key; otherwise another key is refused)",
+    )
     run.set_defaults(handler=_run)
 
 
@@ -205,7 +212,9 @@ def _run(args: argparse.Namespace) -> int:
     from b2b_platform.lib.settings import Settings
 
     settings = Settings.from_env()  # configuration errors surface here as one line
+    settings.check_directories()
     home = _dagster_home()
+    _check_pseudonym_key(settings, renew=args.new_pseudonym_key, plan_only=args.plan)
 
     import dagster as dg
 
@@ -232,6 +241,8 @@ def _run(args: argparse.Namespace) -> int:
         abandoned = fail_abandoned_runs(instance)
         if abandoned:
             print(f"marked {abandoned} run(s) of a killed `b2b run` as failed")
+        if not args.plan:  # here, since a run finding all up to date begins no step
+            _close_dead_steps(instance, settings)
         planner = None if args.force else _Planner(definitions, keys, settings, instance)
         plan = planner.plan() if planner else None
         if args.plan:
@@ -261,6 +272,32 @@ def _run(args: argparse.Namespace) -> int:
     if outcome.interrupted:
         return _report_stop(outcome, keys, elapsed)
     return _report_outcome(outcome, elapsed)
+
+
+def _check_pseudonym_key(settings: Settings, *, renew: bool, plan_only: bool) -> None:
+    """Refuse now a pseudonym key other than the warehouse's, before any work (its step
+    checks again); with `renew`, record the one in use as the warehouse's instead."""
+    from b2b_platform.lib.pseudonym_key import check_warehouse_key, claim_key
+    from b2b_platform.lib.resources import current_key, made_key
+
+    if not renew:
+        check_warehouse_key(settings.warehouse, current_key(settings))
+    elif not plan_only and settings.warehouse.exists():  # a new one records its first key
+        claim_key(settings.warehouse, lambda: made_key(settings), True, replace=True)
+        print("recorded the pseudonym key in use as the warehouse's: the pseudonymized"
+              " tables are stale until built with it")  # fmt: skip
+
+
+def _close_dead_steps(instance: dg.DagsterInstance, settings: Settings) -> None:
+    """Close the records of steps a killed process left `running` (see close_dead_steps)."""
+    from functools import partial
+
+    from b2b_platform.lib.dagster_api import last_event_time
+    from b2b_platform.lib.warehouse import close_dead_steps
+
+    dead = close_dead_steps(settings.warehouse, last_event_time=partial(last_event_time, instance))
+    if dead:
+        print(f"marked {len(dead)} step(s) a dead process left running as interrupted")
 
 
 def _echo(line: str) -> None:

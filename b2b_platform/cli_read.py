@@ -62,11 +62,13 @@ def report_command(args: argparse.Namespace) -> int:
         read_report,
         report_as,
     )
-    from b2b_platform.lib.settings import Settings
+    from b2b_platform.lib.settings import Settings, check_report_directory
     from b2b_platform.lib.warehouse_connection import warehouse_connection
     from b2b_platform.lib.warehouse_schema import table_exists
 
     settings = Settings.from_env()
+    # where the workbook and page are said to be: written by `b2b run`, read-only here
+    check_report_directory(settings.report_dir, writable=False)
     names = _report_names(args, list(REPORT_ORDER))
     if not settings.warehouse.exists():
         raise UserError(

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pytest
 
 from b2b_common.errors import UserError
+from b2b_platform.lib.pseudonym_key import claim_key
 from b2b_platform.lib.resources import (
     Pseudonymizer,
     SourceDatabaseResource,
@@ -25,6 +26,7 @@ from b2b_platform.lib.resources import (
     load_or_create_key_file,
 )
 from b2b_platform.lib.settings import Settings
+from b2b_platform.lib.warehouse_location import WarehouseLocation
 from b2b_platform_tests.helpers import materialize, query
 from source_db import SourceDatabase, SourceDatabaseError
 from source_db.database import redact_url
@@ -255,8 +257,9 @@ def test_without_variables_resources_hold_no_secret(
 def test_dim_customer_pseudonyms_follow_the_key(
     use_warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The asset pseudonymizes with the key (HMAC of `type|number`); a new key replaces
-    every pseudonym, so nothing keyed on the old ones matches any more."""
+    """The asset pseudonymizes with the key (HMAC of `type|number`); a new key, once
+    recorded as the warehouse's (`b2b run --new-pseudonym-key`), replaces every
+    pseudonym, so nothing keyed on the old ones matches any more."""
     assert materialize('+key:"core/dim_customer"').ok
     sql = (
         "SELECT s.document_type || '|' || s.document_number, d.document_hash"
@@ -270,6 +273,9 @@ def test_dim_customer_pseudonyms_follow_the_key(
                    for m, h in rows)  # fmt: skip
 
     monkeypatch.setenv("B2B_PSEUDONYM_KEY", "a-rotated-pseudonym-key-2")
+    assert not materialize('key:"core/dim_customer"').ok  # not the warehouse's key
+    claim_key(WarehouseLocation(str(use_warehouse)), lambda: b"a-rotated-pseudonym-key-2",
+              True, replace=True)  # fmt: skip
     assert materialize('key:"core/dim_customer"').ok
     rotated = dict(query(use_warehouse, sql))
     assert not set(rotated.values()) & {h for _, h in rows}

@@ -34,7 +34,7 @@ def test_a_warehouse_moves_whole(built_warehouse, tmp_path, monkeypatch, capsys)
     copy = tmp_path / "copy" / "b2b.duckdb"
     monkeypatch.setenv("B2B_WAREHOUSE", str(copy))
     assert main(["import-warehouse", str(export)]) == 0
-    assert "imported 42 tables" in capsys.readouterr().out
+    assert "imported 43 tables" in capsys.readouterr().out
     assert snapshot(copy, SCHEMAS) == snapshot(built_warehouse, SCHEMAS)
 
 
@@ -91,8 +91,9 @@ def _rewrite_table(export: Path, table: str, select: str) -> int:
 
 def _import(export: Path, target: Path, capsys) -> str:
     """Import into `target`: refused with one line, exit 2, and no warehouse left."""
-    os.environ["B2B_WAREHOUSE"] = str(target)
-    code = main(["import-warehouse", str(export)])
+    with pytest.MonkeyPatch.context() as env:  # set for this import only
+        env.setenv("B2B_WAREHOUSE", str(target))
+        code = main(["import-warehouse", str(export)])
     err = capsys.readouterr().err
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and err.startswith("b2b: error: "), err

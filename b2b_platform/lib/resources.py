@@ -25,11 +25,13 @@ from b2b_common.dates import (
     same_point_last_month,
 )
 from b2b_common.errors import UserError
+from b2b_platform.lib.pseudonym_key import claim_key
 from b2b_platform.lib.settings import (
     PSEUDONYM_KEY_VAR,
     Settings,
     check_pseudonym_key,
 )
+from b2b_platform.lib.warehouse_location import WarehouseLocation
 from b2b_platform.lib.warehouse_resource import WarehouseResource
 from source_db import SourceDatabase, SourceDatabaseError
 
@@ -180,17 +182,26 @@ class Pseudonymizer(dg.ConfigurableResource):
     key: str | None = Field(default=None, json_schema_extra={"dagster__is_secret": True})
     key_file: str | None = None
 
-    def secret_key(self) -> bytes:
+    def secret_key(self, warehouse: WarehouseLocation | None = None) -> bytes:
+        """The key; for a `warehouse`, only the one its pseudonyms are made with, which
+        it records when it has none (see pseudonym_key)."""
+        if warehouse is None:
+            return self._load_key()
+        exists = bool(self.key) or bool(self.key_file and os.path.lexists(self.key_file))
+        return claim_key(warehouse, self._load_key, exists)
+
+    def _load_key(self) -> bytes:
         if self.key:
             return check_pseudonym_key(self.key).encode()
         if self.key_file:
             return load_or_create_key_file(Path(self.key_file))
         raise UserError(f"no pseudonym key: set {PSEUDONYM_KEY_VAR} or a key file")
 
-    def key_relations(self) -> dict[str, pa.Table]:
-        """The relation `hmac_sql` reads, to register on the connection running it."""
+    def key_relations(self, warehouse: WarehouseLocation | None = None) -> dict[str, pa.Table]:
+        """The relation `hmac_sql` reads, to register on the connection running it; with
+        the key of `warehouse` only (see secret_key)."""
         try:
-            inner, outer = hmac_pads(self.secret_key())
+            inner, outer = hmac_pads(self.secret_key(warehouse))
         except UserError as exc:
             # a missing or unsafe key will not fix itself: say what to do, do not retry
             raise dg.Failure(description=str(exc), allow_retries=False) from None
@@ -303,6 +314,22 @@ def create_key_file(path: Path) -> bool:
         raise UserError(f"cannot create pseudonym key file {path} ({exc.strerror})") from None
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def current_key(settings: Settings) -> bytes | None:
+    """The pseudonym key runs with these settings use (B2B_PSEUDONYM_KEY as this process
+    has it, or the key file): None for a key file not made yet."""
+    if settings.pseudonym_key_in_env:
+        return check_pseudonym_key(os.environ.get(PSEUDONYM_KEY_VAR, "")).encode()
+    try:
+        return read_key_file(settings.pseudonym_key_file)
+    except FileNotFoundError:
+        return None
+
+
+def made_key(settings: Settings) -> bytes:
+    """current_key, the key file made (and announced) if there is none yet."""
+    return current_key(settings) or load_or_create_key_file(settings.pseudonym_key_file)
 
 
 def _announce_new_key(path: Path) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 import ipaddress
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,10 @@ DEFAULT_DATA_DIR = Path("data")
 DEFAULT_DAGSTER_HOME = DEFAULT_DATA_DIR / "dagster_home"
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"  # what `make ui` serves
 DEFAULT_ATTRIBUTION_DAYS = 90
+# The calendar's range: the platform's data starts long after 2000, and dates far
+# outside it overflow the month arithmetic (year 0, year 10000) instead of being refused.
+EARLIEST_DAY = dt.date(2000, 1, 1)
+LATEST_DAY = dt.date(2099, 12, 31)
 PSEUDONYM_KEY_VAR = "B2B_PSEUDONYM_KEY"
 PSEUDONYM_KEY_FILE = "pseudonym.key"  # in DAGSTER_HOME, generated when the variable is unset
 # A shorter key (a word, a PIN) could be guessed and the pseudonyms then recomputed.
@@ -82,6 +87,13 @@ class Settings:
         """The limit of the warehouse's Dagster pool: one for a file, more for a lake."""
         return self.lake_writers if self.warehouse.is_lake else 1
 
+    def check_directories(self) -> None:
+        """What `b2b run` reads and writes, checked before any work, so a mistake is one
+        line now rather than a failure at the end of the build."""
+        check_input_directory(self.log_dir, "B2B_LOG_DIR", "the access logs")
+        check_input_directory(self.leads_dir, "B2B_LEADS_DIR", "the lead workbooks")
+        check_report_directory(self.report_dir, writable=True)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -92,14 +104,14 @@ class Settings:
         first_month = (
             _parse_month(first_month_text)
             if first_month_text
-            else add_months(as_of.replace(day=1), -12)
+            else max(add_months(as_of.replace(day=1), -12), EARLIEST_DAY)
         )
         if first_month > as_of:
             raise UserError(
                 f"B2B_FIRST_MONTH {first_month:%Y-%m} is after B2B_AS_OF {as_of}: "
                 "set an earlier first month"
             )
-        url = env.get("B2B_SOURCE_DB_URL", "").strip() or (
+        url = _check_source_url(env.get("B2B_SOURCE_DB_URL", "").strip()) or (
             f"sqlite:///{data / 'source' / 'b2b_platform.db'}"
         )
         return cls(
@@ -125,6 +137,50 @@ class Settings:
         )
 
 
+def missing_directory(what: str, path: Path, variable: str) -> str:
+    """Why an input directory cannot be listed (absent, or something else at its path),
+    and what to do."""
+    if path.exists():
+        return f"{what} directory {path} is not a directory: point {variable} at one"
+    return f"{what} directory {path} does not exist: run `b2b generate` or set {variable}"
+
+
+def check_input_directory(path: Path, variable: str, holding: str) -> None:
+    """An input directory, if there is something at its path, must be a directory (a
+    missing one is its step's to report: a new deployment may have no files yet)."""
+    if path.exists() and not path.is_dir():
+        raise UserError(
+            f"{variable} {path} is not a directory: point {variable} at the directory of {holding}"
+        )
+
+
+def check_report_directory(path: Path, *, writable: bool) -> None:
+    """B2B_REPORT_DIR must be a directory, or a path where one can be made; with
+    `writable`, its parent must take new entries: an export is written beside the
+    report directory and then swapped in (see report_directory)."""
+    target = Path(os.path.realpath(path))
+    if target == target.parent:
+        raise UserError(
+            f"B2B_REPORT_DIR {path} is the filesystem root: point it at a directory of its own"
+        )
+    if target.exists() and not target.is_dir():
+        raise UserError(
+            f"B2B_REPORT_DIR {path} is not a directory: point it at a directory (made if missing)"
+        )
+    existing = next(parent for parent in target.parents if parent.exists())  # "/" exists
+    if not existing.is_dir():
+        raise UserError(f"B2B_REPORT_DIR {path} cannot be made: {existing} is not a directory")
+    if not writable:
+        return
+    try:  # tried rather than judged by permission bits, which say nothing for root
+        os.rmdir(tempfile.mkdtemp(prefix=".b2b-write-check-", dir=existing))
+    except OSError as exc:
+        raise UserError(
+            f"B2B_REPORT_DIR {path} cannot be written: nothing can be made in {existing}"
+            f" ({exc.strerror}); exports are written beside the report directory"
+        ) from None
+
+
 def _parse_writers(value: str) -> int:
     if not value:
         return DEFAULT_LAKE_WRITERS
@@ -146,11 +202,28 @@ def _today() -> dt.date:
 
 
 def parse_date(value: str, label: str) -> dt.date:
-    """A YYYY-MM-DD date; `label` names where it came from in the one-line error."""
+    """A YYYY-MM-DD date in the calendar's range; `label` names where it came from in
+    the one-line error."""
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise UserError(f"{label} is not a date: use YYYY-MM-DD") from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise UserError(f"{label} is out of range: use a day from {EARLIEST_DAY} to {LATEST_DAY}")
+    return day
+
+
+def _check_source_url(url: str) -> str:
+    """B2B_SOURCE_DB_URL as given ("" when unset), refused now if it is no database URL
+    the source reader takes, rather than by the first step that reads it."""
+    if url:
+        from source_db.database import SourceDatabase  # polars: only when the URL is set
+
+        try:
+            SourceDatabase(url)
+        except UserError as exc:  # its message shows the URL with the password masked
+            raise UserError(f"B2B_SOURCE_DB_URL: {exc}") from None
+    return url
 
 
 def _parse_rate(value: str) -> float:
@@ -207,7 +280,15 @@ def _pseudonym_key_in_env(env: Mapping[str, str]) -> bool:
             "B2B_PSEUDONYM_SALT is no longer read: pseudonyms are keyed with "
             f"{PSEUDONYM_KEY_VAR} (see the README on rotating the pseudonym key); unset it"
         )
-    return bool(check_pseudonym_key(env.get(PSEUDONYM_KEY_VAR, "")))
+    key = env.get(PSEUDONYM_KEY_VAR)
+    if key is not None and not key:
+        # set but empty (a secret that did not arrive): not the same as unset, which
+        # makes or reads a key file, whose pseudonyms would differ from the secret's
+        raise UserError(
+            f"{PSEUDONYM_KEY_VAR} is set but empty: set it to the key, or unset it to use "
+            f"the key file {PSEUDONYM_KEY_FILE} in DAGSTER_HOME"
+        )
+    return bool(check_pseudonym_key(key or ""))
 
 
 def check_pseudonym_key(key: str) -> str:
@@ -231,6 +312,12 @@ def _parse_month(value: str) -> dt.date:
     if not re.fullmatch(r"\d{4}-\d{2}", value):
         raise UserError(f"B2B_FIRST_MONTH={value!r} is not a month: use YYYY-MM")
     try:
-        return dt.date.fromisoformat(f"{value}-01")
+        month = dt.date.fromisoformat(f"{value}-01")
     except ValueError:
         raise UserError(f"B2B_FIRST_MONTH={value!r} is not a month: use YYYY-MM") from None
+    if not EARLIEST_DAY <= month <= LATEST_DAY:
+        raise UserError(
+            f"B2B_FIRST_MONTH={value!r} is out of range: use a month from "
+            f"{EARLIEST_DAY:%Y-%m} to {LATEST_DAY:%Y-%m}"
+        )
+    return month

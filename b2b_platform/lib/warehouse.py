@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from b2b_common.dates import month_name
+from b2b_common.errors import UserError
 from b2b_platform.lib import slice_versions
 from b2b_platform.lib.loaded_files import loaded_files_path, write_loaded_files
 from b2b_platform.lib.processes import process_alive
@@ -30,7 +31,7 @@ from b2b_platform.lib.run_log import (
 from b2b_platform.lib.sql import bind_variables
 from b2b_platform.lib.warehouse_connection import warehouse_connection
 from b2b_platform.lib.warehouse_location import WarehouseLocation
-from b2b_platform.lib.warehouse_schema import ensure_warehouse_schema
+from b2b_platform.lib.warehouse_schema import ensure_warehouse_schema, table_exists
 from b2b_platform.lib.warehouse_writes import (
     Accounting,
     CommitResult,
@@ -143,33 +144,9 @@ class WarehouseStep:
         )
 
     def _sweep_dead_runs(self) -> list[tuple[str, str, str | None]]:
-        # Holding a file's connection means no other process is mid-step (DuckDB allows
-        # one process per file, and a step keeps its connection until its record is
-        # final), so every row still 'running' belongs to a step that died. A lake has
-        # other writers: there a row is dead when its process on this host is gone.
-        running = self.conn.execute(
-            "SELECT run_id, asset_key, partition_key, started_at, pid, hostname"
-            " FROM etl.run_log WHERE status = 'running'"
-        ).fetchall()
-        dead = [row[:4] for row in running if not self._shared or not process_alive(row[4], row[5])]
-        return retry_on_conflict(lambda: self._mark_interrupted(dead), on_retry=self._log)
-
-    def _mark_interrupted(
-        self, dead: list[tuple[str, str, str | None, Any]]
-    ) -> list[tuple[str, str, str | None]]:
-        for run_id, asset_key, partition_key, started_at in dead:
-            broken_at = None
-            if self._last_event_time is not None:
-                broken_at = self._last_event_time(run_id)
-            broken_at = max(broken_at or utc_now(), started_at)
-            self.conn.execute(
-                "UPDATE etl.run_log SET status = 'interrupted', broken_at = ?,"
-                " error = 'process ended without finishing (killed or machine lost)'"
-                " WHERE run_id = ? AND asset_key = ? AND partition_key IS NOT DISTINCT FROM ?"
-                " AND status = 'running'",
-                [broken_at, run_id, asset_key, partition_key],
-            )
-        return [(r[0], r[1], r[2]) for r in dead]
+        return sweep_dead_steps(
+            self.conn, shared=self._shared, last_event_time=self._last_event_time, log=self._log
+        )
 
     def rollback(self) -> None:
         """Undo a transaction left open by commit(keep_open=True), totals included."""
@@ -357,6 +334,70 @@ class WarehouseStep:
         fault_point(self.asset_key, self.partition_key)
         self.conn.execute("COMMIT")
         self.in_transaction = False
+
+
+def sweep_dead_steps(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    shared: bool,
+    last_event_time: Callable[[str], Any] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[tuple[str, str, str | None]]:
+    """Mark the steps of etl.run_log still `running` whose process is gone interrupted;
+    returns them (run, asset, partition). `conn` is a writer's connection.
+
+    Holding a file's connection means no other process is mid-step (DuckDB allows one
+    process per file, and a step keeps its connection until its record is final), so
+    every row still 'running' belongs to a step that died. A lake (`shared`) has other
+    writers: there a row is dead when its process on this host is gone.
+    """
+    running = conn.execute(
+        "SELECT run_id, asset_key, partition_key, started_at, pid, hostname"
+        " FROM etl.run_log WHERE status = 'running'"
+    ).fetchall()
+    dead = [row[:4] for row in running if not shared or not process_alive(row[4], row[5])]
+    return retry_on_conflict(lambda: _mark_interrupted(conn, dead, last_event_time), on_retry=log)
+
+
+def _mark_interrupted(
+    conn: duckdb.DuckDBPyConnection,
+    dead: list[tuple[str, str, str | None, Any]],
+    last_event_time: Callable[[str], Any] | None,
+) -> list[tuple[str, str, str | None]]:
+    for run_id, asset_key, partition_key, started_at in dead:
+        broken_at = last_event_time(run_id) if last_event_time is not None else None
+        broken_at = max(broken_at or utc_now(), started_at)
+        conn.execute(
+            "UPDATE etl.run_log SET status = 'interrupted', broken_at = ?,"
+            " error = 'process ended without finishing (killed or machine lost)'"
+            " WHERE run_id = ? AND asset_key = ? AND partition_key IS NOT DISTINCT FROM ?"
+            " AND status = 'running'",
+            [broken_at, run_id, asset_key, partition_key],
+        )
+    return [(r[0], r[1], r[2]) for r in dead]
+
+
+def close_dead_steps(
+    location: WarehouseLocation,
+    *,
+    last_event_time: Callable[[str], Any] | None = None,
+    wait_seconds: float = 2.0,
+) -> list[tuple[str, str, str | None]] | None:
+    """What a step does as it begins, for a run that may begin none (all up to date):
+    the steps a dead process left `running` are marked interrupted, and the failures
+    waiting in DAGSTER_HOME are written. None when another process holds the warehouse
+    and did not let go within `wait_seconds`: its steps sweep as they begin."""
+    if not location.exists():
+        return []
+    try:
+        with warehouse_connection(location, wait_seconds=wait_seconds) as conn:
+            if not table_exists(conn, "etl.run_log"):  # nothing was ever built
+                return []
+            dead = sweep_dead_steps(conn, shared=location.is_lake, last_event_time=last_event_time)
+            drain_pending_failures(conn, pending_failures_file(os.environ.get("DAGSTER_HOME")))
+            return dead
+    except UserError:  # locked by a writer, which sweeps itself
+        return None
 
 
 @contextmanager

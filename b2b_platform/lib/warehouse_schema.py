@@ -73,6 +73,15 @@ CREATE TABLE IF NOT EXISTS etl.record_accounting (
 );
 """
 
+# The key the warehouse's pseudonyms are made with, by a fingerprint (see pseudonym_key):
+# one row, recorded by the first step that pseudonymizes.
+PSEUDONYM_KEY_DDL = """
+CREATE TABLE IF NOT EXISTS etl.pseudonym_key (
+    fingerprint VARCHAR NOT NULL,   -- HMAC of a constant under the key, never the key
+    recorded_at TIMESTAMP NOT NULL
+)
+"""
+
 # columns etl.file_manifest gained after its first release
 ADDED_MANIFEST_COLUMNS = ("load_cutoff TIMESTAMP", "held_from TIMESTAMP", "loaded_until TIMESTAMP")
 
@@ -124,6 +133,8 @@ def ensure_warehouse_schema(conn: duckdb.DuckDBPyConnection) -> None:
     elif not _has_column(conn, "etl", "file_manifest", "loaded_until"):
         for column in ADDED_MANIFEST_COLUMNS:  # a warehouse from before they were recorded
             conn.execute(f"ALTER TABLE etl.file_manifest ADD COLUMN IF NOT EXISTS {column}")
+    if not table_exists(conn, "etl.pseudonym_key"):  # new, or from before it was kept
+        conn.execute(PSEUDONYM_KEY_DDL)
     if not _has_macro(conn, LAST_MACRO):  # a lake's connection made them already
         create_macros(conn, temporary=False)
 

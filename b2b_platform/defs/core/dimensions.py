@@ -100,8 +100,9 @@ def dim_customer(
         FROM (SELECT *, date_sub('year', date_of_birth, getvariable('as_of')) AS age
               FROM staging.customers)
         """,
-        # the HMAC's padded keys, bound as data rather than written into the SQL
-        register=pseudonymizer.key_relations(),
+        # the HMAC's padded keys, bound as data rather than written into the SQL; the
+        # warehouse's own key only, so its pseudonyms never change with who runs it
+        register=pseudonymizer.key_relations(duckdb.location()),
         table_checks=core_table_checks("dim_customer", ["customer_id"]),
         variables={"as_of": calendar.as_of_date},
     )

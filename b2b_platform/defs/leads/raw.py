@@ -40,6 +40,7 @@ from b2b_platform.lib.gone_files import FileSource, present_paths, refuse_vanish
 from b2b_platform.lib.lead_workbooks import lead_rows, read_workbook_file
 from b2b_platform.lib.metadata import markdown_list, table_metadata
 from b2b_platform.lib.resources import DirectoryResource
+from b2b_platform.lib.settings import missing_directory
 from b2b_platform.lib.warehouse import WarehouseStep
 from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_schema import table_exists
@@ -64,8 +65,7 @@ def lead_files(directory: DirectoryResource) -> DirectoryListing:
     """Workbooks in the leads directory, and the entries with a workbook's name skipped."""
     if not directory.directory.is_dir():
         raise dg.Failure(
-            description=f"leads directory {directory.directory} does not exist: run `b2b generate`"
-            " or set B2B_LEADS_DIR",
+            description=missing_directory("leads", directory.directory, "B2B_LEADS_DIR"),
             allow_retries=False,
         )
     return list_input_files(directory.directory, is_lead_workbook)

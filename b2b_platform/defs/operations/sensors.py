@@ -40,7 +40,7 @@ from b2b_platform.lib.combined_log import log_file_day
 from b2b_platform.lib.file_manifest import InputFile
 from b2b_platform.lib.loaded_files import file_version, read_loaded_files
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
-from b2b_platform.lib.settings import Settings
+from b2b_platform.lib.settings import Settings, missing_directory
 from b2b_platform.lib.stage_launchers import RUN_TAG
 from b2b_platform.lib.warehouse_connection import warehouse_connection
 from b2b_platform.lib.warehouse_resource import WarehouseResource
@@ -202,7 +202,7 @@ def weblog_files(
 ) -> dg.SensorResult | dg.SkipReason:
     """A tick of weblog_files_sensor."""
     if not log_dir.directory.is_dir():
-        return dg.SkipReason(f"log directory {log_dir.directory} does not exist")
+        return dg.SkipReason(missing_directory("log", log_dir.directory, "B2B_LOG_DIR"))
     if missing := missing_inputs(context, jobs.weblogs_month_job.selection):
         return dg.SkipReason(f"waiting for {', '.join(missing)} to be built first (`b2b run`)")
     try:
@@ -238,7 +238,7 @@ def lead_workbooks(
 ) -> dg.SensorResult | dg.SkipReason:
     """A tick of lead_workbooks_sensor."""
     if not leads_dir.directory.is_dir():
-        return dg.SkipReason(f"leads directory {leads_dir.directory} does not exist")
+        return dg.SkipReason(missing_directory("leads", leads_dir.directory, "B2B_LEADS_DIR"))
     if missing := missing_inputs(context, jobs.leads_job.selection):
         return dg.SkipReason(f"waiting for {', '.join(missing)} to be built first (`b2b run`)")
     try:

@@ -23,6 +23,7 @@ from b2b_platform.lib.gone_files import FileSource
 from b2b_platform.lib.resources import (
     DirectoryResource,
 )
+from b2b_platform.lib.settings import missing_directory
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,8 @@ def is_log_name(name: str) -> bool:
 def list_log_files(directory: DirectoryResource) -> LogDirectory:
     """Log files directly inside the directory (regular files only, links never followed)."""
     if not directory.directory.is_dir():
-        raise dg.Failure(
-            description=f"log directory {directory.directory} does not exist: run `b2b generate`"
-            " or set B2B_LOG_DIR",
-            allow_retries=False,
-        )
+        raise dg.Failure(description=missing_directory("log", directory.directory, "B2B_LOG_DIR"),
+                         allow_retries=False)  # fmt: skip
     listing = list_input_files(directory.directory, is_log_name)
     days = {file.path: log_file_day(file.path) for file in listing.files}
     return LogDirectory(
