@@ -469,12 +469,33 @@ def _stop_on_signals(stop: threading.Event, interrupt: bool) -> Iterator[None]:
         if interrupt:
             raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stops = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, handle) for sig in stops}
+    # Python runs `handle` only between statements of the main thread, which may be in
+    # one long DuckDB statement for a minute; the signal's number is also written to this
+    # pipe at once, and a thread reading it interrupts that statement
+    heard, told = os.pipe()
+    os.set_blocking(told, False)
+    previous_fd = signal.set_wakeup_fd(told, warn_on_full_buffer=False)
+
+    def listen() -> None:
+        from b2b_platform.lib.warehouse_connection import interrupt_statements
+
+        while data := os.read(heard, 16):
+            if interrupt and any(byte in stops for byte in data):
+                interrupt_statements()
+
+    listener = threading.Thread(target=listen, name="stop-signals", daemon=True)
+    listener.start()
     try:
         yield
     except KeyboardInterrupt:
         stop.set()  # between runs: run_stages is left, the outcome says what was done
     finally:
+        signal.set_wakeup_fd(previous_fd)
+        os.close(told)  # the listener reads the end of the pipe and returns
+        listener.join(timeout=5)
+        os.close(heard)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

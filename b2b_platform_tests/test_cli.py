@@ -135,7 +135,20 @@ def test_status_without_a_warehouse_is_one_line(monkeypatch, capsys, tmp_path):
     assert "does not exist yet: run `b2b run` first" in _one_error_line(capsys)
 
 
-def test_sigterm_stops_b2b_run_within_ten_seconds_and_records_the_break(tmp_path, tiny_sources):
+@pytest.mark.parametrize(
+    "fault",
+    [
+        # in Python, holding the write a minute
+        ("B2B_FAULT_SLOW_BEFORE_COMMIT", "fault: holding staging/companies"),
+        # in one DuckDB statement that would run for minutes, as a large commit does:
+        # the signal reaches Python only after it, so a thread interrupts it
+        ("B2B_FAULT_BUSY_BEFORE_COMMIT", "fault: busy in DuckDB before staging/companies"),
+    ],
+    ids=["in-python", "in-duckdb"],
+)
+def test_sigterm_stops_b2b_run_within_ten_seconds_and_records_the_break(
+    tmp_path, tiny_sources, fault
+):
     """SIGTERM mid-write: the run in flight is interrupted, no further run starts, the step
     is recorded interrupted, and the message says what did and did not materialize."""
     import signal
@@ -149,7 +162,7 @@ def test_sigterm_stops_b2b_run_within_ten_seconds_and_records_the_break(tmp_path
         **os.environ,
         **warehouse_env(data_dir, warehouse),
         "DAGSTER_HOME": str(tmp_path / "home"),
-        "B2B_FAULT_SLOW_BEFORE_COMMIT": "staging/companies",  # holds that write a minute
+        fault[0]: "staging/companies",
     }
     child = subprocess.Popen(
         [sys.executable, "-m", "b2b_platform.cli", "run"],
@@ -157,7 +170,7 @@ def test_sigterm_stops_b2b_run_within_ten_seconds_and_records_the_break(tmp_path
     )  # fmt: skip
     assert child.stderr is not None
     for line in child.stderr:  # the hook says when the write is held
-        if line.startswith("fault: holding staging/companies"):
+        if line.startswith(fault[1]):
             break
     else:
         pytest.fail(f"the step never started: {child.communicate()}")

@@ -53,7 +53,9 @@ from b2b_platform.lib.writer_sections import exclusive_section
 
 
 # exceptions that mean "stopped by the operator", by name (Dagster's is not imported here)
-INTERRUPTIONS = frozenset({"KeyboardInterrupt", "DagsterExecutionInterruptedError"})
+INTERRUPTIONS = frozenset(
+    {"KeyboardInterrupt", "DagsterExecutionInterruptedError", "InterruptException"}
+)
 # the counts of a CommitResult that add up into the step's totals
 _COUNTERS = ("rows_read", "rows_written", "rows_rejected", "rows_merged", "rows_flagged")
 
@@ -331,7 +333,7 @@ class WarehouseStep:
             raise AuditFailed(failed, self.partition_key)
         if finish:
             self._finish(self.totals)
-        fault_point(self.asset_key, self.partition_key)
+        fault_point(self.asset_key, self.partition_key, self.conn)
         self.conn.execute("COMMIT")
         self.in_transaction = False
 

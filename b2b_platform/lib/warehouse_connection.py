@@ -5,9 +5,10 @@ other."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,22 @@ from b2b_platform.lib.warehouse_location import WarehouseLocation, open_lake
 from b2b_platform.lib.warehouse_schema import create_macros
 
 LOCK_WAIT_SECONDS = 120.0
+
+# The connections open in this process. A stop signal reaches Python only between
+# statements, and a long one (a large month's insert or commit) runs in DuckDB for a
+# minute: interrupt_statements() cuts it short from the thread that hears the signal.
+_open_connections: set[duckdb.DuckDBPyConnection] = set()
+_open_lock = threading.Lock()
+
+
+def interrupt_statements() -> None:
+    """Interrupt the statement each open connection is running (its transaction then
+    rolls back, as a stopped step's must)."""
+    with _open_lock:
+        connections = list(_open_connections)
+    for conn in connections:
+        with suppress(duckdb.Error):  # closed meanwhile
+            conn.interrupt()
 
 
 @contextmanager
@@ -48,7 +65,13 @@ def warehouse_connection(
         private_umask(),
         _open(location, read_only, dict(config or {}), wait_seconds, on_wait) as conn,
     ):
-        yield conn
+        with _open_lock:
+            _open_connections.add(conn)
+        try:
+            yield conn
+        finally:
+            with _open_lock:
+                _open_connections.discard(conn)
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from b2b_platform.lib.warehouse_schema import scalar, table_exists
 FAULT_ENV = "B2B_FAULT_KILL_BEFORE_COMMIT"
 SLOW_ENV = "B2B_FAULT_SLOW_BEFORE_COMMIT"
 RELEASE_ENV = "B2B_FAULT_RELEASE_FILE"  # SLOW_ENV holds until this file exists (a test says go)
+BUSY_ENV = "B2B_FAULT_BUSY_BEFORE_COMMIT"  # a long statement in DuckDB, as a big commit is
 
 
 def utc_now() -> dt.datetime:
@@ -79,9 +80,12 @@ class CommitResult:
     by_entity: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
-def fault_point(asset_key: str, partition_key: str | None) -> None:
+def fault_point(
+    asset_key: str, partition_key: str | None, conn: duckdb.DuckDBPyConnection | None = None
+) -> None:
     """Crash-test hooks (tests set the env vars; unset in normal operation): SIGKILL this
-    process, or hold it for a minute, with a write in flight.
+    process, hold it for a minute, or keep DuckDB busy for minutes in one statement, with
+    a write in flight.
 
     The value is `asset_key` or `asset_key@partition_key`.
     """
@@ -94,6 +98,13 @@ def fault_point(asset_key: str, partition_key: str | None) -> None:
         release, deadline = os.environ.get(RELEASE_ENV), time.monotonic() + 60
         while time.monotonic() < deadline and not (release and os.path.exists(release)):
             time.sleep(0.1)
+    if os.environ.get(BUSY_ENV) in here and conn is not None:
+        print(f"fault: busy in DuckDB before {asset_key} commits", file=sys.stderr, flush=True)
+        # an insert of many rows: DuckDB looks at Python's signals only once it is done
+        conn.execute(
+            "CREATE TEMP TABLE _busy AS SELECT range AS i, md5(range::VARCHAR) AS h"
+            " FROM range(60_000_000)"
+        )
 
 
 def columns_of(conn: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
