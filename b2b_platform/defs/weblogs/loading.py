@@ -135,15 +135,6 @@ class MonthLoad:
     # large files that failed after parts were written: path -> manifest row, error
     excluded: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
     writing: str | None = None  # the large file whose parts are being written
-    failed_before: int = 0  # entries of `failed` from earlier months
-
-    def __post_init__(self) -> None:
-        self.failed_before = len(self.failed)
-
-    @property
-    def any_failed(self) -> bool:
-        """Whether a file of this month failed."""
-        return len(self.failed) > self.failed_before
 
     def restart(self, manifest: dict[str, Any], message: str) -> None:
         """Start the month again, without a large file that failed part-way."""
