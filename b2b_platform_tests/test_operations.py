@@ -25,8 +25,8 @@ from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform_tests.helpers import materialize, query
 
 # The definitions under test, as the code location builds them with automation off.
-weblog_files_sensor = build_weblog_files_sensor(dg.DefaultSensorStatus.STOPPED)
-lead_workbooks_sensor = build_lead_workbooks_sensor(dg.DefaultSensorStatus.STOPPED)
+weblog_files_sensor = build_weblog_files_sensor(dg.DefaultSensorStatus.STOPPED, 60)
+lead_workbooks_sensor = build_lead_workbooks_sensor(dg.DefaultSensorStatus.STOPPED, 60)
 record_failed_runs, record_canceled_runs = build_run_break_sensors(dg.DefaultSensorStatus.STOPPED)
 daily_refresh = build_daily_refresh(dg.DefaultScheduleStatus.STOPPED)
 CALENDAR = CalendarResource.from_settings(Settings.from_env())  # the tests' as-of month

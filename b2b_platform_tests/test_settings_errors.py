@@ -214,3 +214,21 @@ def test_a_step_or_sensor_on_a_file_says_it_is_not_a_directory(tmp_path: Path) -
         list_log_files(DirectoryResource(path=str(a_file)))
     with pytest.raises(dg.Failure, match="does not exist: run `b2b generate`"):
         list_log_files(DirectoryResource(path=str(tmp_path / "missing")))
+
+
+@pytest.mark.parametrize("value", ["0", "4", "3601", "soon", "-5"])
+def test_a_sensor_interval_out_of_range_is_one_line(monkeypatch, value) -> None:
+    monkeypatch.setenv("B2B_SENSOR_INTERVAL_SECONDS", value)
+    with pytest.raises(UserError, match="B2B_SENSOR_INTERVAL_SECONDS=.* use 5 to 3600 seconds"):
+        Settings.from_env()
+
+
+def test_the_sensors_tick_at_the_configured_interval(monkeypatch) -> None:
+    from b2b_platform.defs.operations.automation import automation
+    from b2b_platform.defs.operations.sensors import file_sensors
+
+    monkeypatch.setenv("B2B_SENSOR_INTERVAL_SECONDS", "5")
+    sensors = [*file_sensors().sensors, *automation().sensors]
+    assert {s.name: s.minimum_interval_seconds for s in sensors} == {
+        "weblog_files_sensor": 5, "lead_workbooks_sensor": 5, "follow_upstream_sensor": 5,
+    }  # fmt: skip

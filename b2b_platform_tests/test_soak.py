@@ -156,8 +156,9 @@ def test_every_entry_point_at_once_converges_to_one_clean_run(tmp_path, tiny_sou
     home = tmp_path / "home"
     home.mkdir()
     shutil.copyfile(DEV_CONFIG, home / "dagster.yaml")
+    # sensors every 5 s instead of a minute: quiet is two skipped ticks of each
     env = {**os.environ, **warehouse_env(data, warehouse), "DAGSTER_HOME": str(home),
-           "B2B_AUTOMATION": "on"}  # fmt: skip
+           "B2B_AUTOMATION": "on", "B2B_SENSOR_INTERVAL_SECONDS": "5"}  # fmt: skip
     # the daemon's runs hold the last month of order facts a minute before its commit
     # (the months run of the first `b2b run` is the only one that writes it), so the
     # SIGTERM below always finds a write in flight

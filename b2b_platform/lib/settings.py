@@ -24,6 +24,7 @@ DEFAULT_DATA_DIR = Path("data")
 DEFAULT_DAGSTER_HOME = DEFAULT_DATA_DIR / "dagster_home"
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"  # what `make ui` serves
 DEFAULT_ATTRIBUTION_DAYS = 90
+DEFAULT_SENSOR_INTERVAL_SECONDS = 60
 # The calendar's range: the platform's data starts long after 2000, and dates far
 # outside it overflow the month arithmetic (year 0, year 10000) instead of being refused.
 EARLIEST_DAY = dt.date(2000, 1, 1)
@@ -75,6 +76,8 @@ class Settings:
     lake_writers: int = DEFAULT_LAKE_WRITERS
     # days after a lead's capture in which its company's orders count for its campaign
     attribution_days: int = DEFAULT_ATTRIBUTION_DAYS
+    # how often the file sensors look at the directories (automation: at most 30 s)
+    sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
 
     @property
     def load_cutoff(self) -> dt.datetime:
@@ -134,6 +137,9 @@ class Settings:
             dagster_url=_parse_url(env.get("B2B_DAGSTER_URL", "").strip() or DEFAULT_DAGSTER_URL),
             lake_writers=_parse_writers(env.get("B2B_LAKE_WRITERS", "").strip()),
             attribution_days=_parse_days(env.get("B2B_ATTRIBUTION_DAYS", "").strip()),
+            sensor_interval_seconds=_parse_interval(
+                env.get("B2B_SENSOR_INTERVAL_SECONDS", "").strip()
+            ),
         )
 
 
@@ -186,6 +192,16 @@ def _parse_writers(value: str) -> int:
         return DEFAULT_LAKE_WRITERS
     if not value.isdigit() or not 1 <= int(value) <= 64:
         raise UserError(f"B2B_LAKE_WRITERS={value!r} is not a number of writers: use 1 to 64")
+    return int(value)
+
+
+def _parse_interval(value: str) -> int:
+    if not value:
+        return DEFAULT_SENSOR_INTERVAL_SECONDS
+    if not value.isdigit() or not 5 <= int(value) <= 3600:
+        raise UserError(
+            f"B2B_SENSOR_INTERVAL_SECONDS={value!r} is not an interval: use 5 to 3600 seconds"
+        )
     return int(value)
 
 

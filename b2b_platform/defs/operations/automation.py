@@ -8,13 +8,13 @@ from b2b_platform.lib.stage_launchers import RUN_TAG
 
 
 def build_follow_upstream_sensor(
-    status: dg.DefaultSensorStatus,
+    status: dg.DefaultSensorStatus, interval_seconds: int = 30
 ) -> dg.AutomationConditionSensorDefinition:
     return dg.AutomationConditionSensorDefinition(
         "follow_upstream_sensor",
         target=dg.AssetSelection.all(),
         default_status=status,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=interval_seconds,
         run_tags={RUN_TAG: "automation follow_upstream_sensor"},
         description="Evaluates the automation conditions: a core table or report whose inputs "
         "were updated, and whose upstream blocking checks passed, is materialized.",
@@ -23,5 +23,6 @@ def build_follow_upstream_sensor(
 
 @dg.definitions
 def automation() -> dg.Definitions:
-    status = sensor_status(Settings.from_env())
-    return dg.Definitions(sensors=[build_follow_upstream_sensor(status)])
+    settings = Settings.from_env()
+    every = min(30, settings.sensor_interval_seconds)  # reports follow within half a minute
+    return dg.Definitions(sensors=[build_follow_upstream_sensor(sensor_status(settings), every)])

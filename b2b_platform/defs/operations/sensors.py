@@ -46,7 +46,6 @@ from b2b_platform.lib.warehouse_connection import warehouse_connection
 from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_schema import table_exists
 
-SENSOR_INTERVAL_SECONDS = 60
 SETTLE_SECONDS = 300
 
 
@@ -261,22 +260,26 @@ def lead_workbooks(
     )
 
 
-def build_weblog_files_sensor(status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
+def build_weblog_files_sensor(
+    status: dg.DefaultSensorStatus, interval_seconds: int
+) -> dg.SensorDefinition:
     return dg.sensor(
         name="weblog_files_sensor",
         job=jobs.weblogs_month_job,
-        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        minimum_interval_seconds=interval_seconds,
         default_status=status,
         description="Asks for a run of a month's web logs when one of its files appears, "
         "changes or disappears in B2B_LOG_DIR.",
     )(weblog_files)
 
 
-def build_lead_workbooks_sensor(status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
+def build_lead_workbooks_sensor(
+    status: dg.DefaultSensorStatus, interval_seconds: int
+) -> dg.SensorDefinition:
     return dg.sensor(
         name="lead_workbooks_sensor",
         job=jobs.leads_job,
-        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        minimum_interval_seconds=interval_seconds,
         default_status=status,
         description="Asks for a load of the lead workbooks when one appears, changes or "
         "disappears in B2B_LEADS_DIR.",
@@ -285,7 +288,11 @@ def build_lead_workbooks_sensor(status: dg.DefaultSensorStatus) -> dg.SensorDefi
 
 @dg.definitions
 def file_sensors() -> dg.Definitions:
-    status = sensor_status(Settings.from_env())
+    settings = Settings.from_env()
+    status, every = sensor_status(settings), settings.sensor_interval_seconds
     return dg.Definitions(
-        sensors=[build_weblog_files_sensor(status), build_lead_workbooks_sensor(status)]
+        sensors=[
+            build_weblog_files_sensor(status, every),
+            build_lead_workbooks_sensor(status, every),
+        ]
     )
