@@ -219,7 +219,7 @@ def test_a_step_or_sensor_on_a_file_says_it_is_not_a_directory(tmp_path: Path) -
 @pytest.mark.parametrize("value", ["0", "4", "3601", "soon", "-5"])
 def test_a_sensor_interval_out_of_range_is_one_line(monkeypatch, value) -> None:
     monkeypatch.setenv("B2B_SENSOR_INTERVAL_SECONDS", value)
-    with pytest.raises(UserError, match="B2B_SENSOR_INTERVAL_SECONDS=.* use 5 to 3600 seconds"):
+    with pytest.raises(UserError, match=r"B2B_SENSOR_INTERVAL_SECONDS=.* use 5 to 3600 seconds"):
         Settings.from_env()
 
 
