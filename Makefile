@@ -37,10 +37,11 @@ browser-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 
-# the default environment, then the lake profile's tests in theirs (DuckDB 1.4 + DuckLake)
+# the default environment, then the lake profile's tests in theirs (DuckDB 1.4 + DuckLake);
+# CI=1 on any machine: a missing PostgreSQL or Chromium fails the tests that need it
 test: $(STAMP) $(LAKE_STAMP) browser-deps
-	$(BIN)/pytest -q -m "not lake"
-	$(LAKE_VENV)/bin/pytest -q -m lake
+	CI=1 $(BIN)/pytest -q -m "not lake"
+	CI=1 $(LAKE_VENV)/bin/pytest -q -m lake
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
