@@ -63,9 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="b2b",
         description=__doc__,
-        epilog="Documentation in the repository: README.md, docs/architecture.md,"
-        " docs/data-contracts.md (sources, settings, reports, quality rules, ETL tables)"
-        " and docs/operations.md (running, failures, backfills, deployment).",
+        epilog="Documentation in the repository: README.md, docs/cli.md (each command,"
+        " each message), docs/data-contracts.md (sources, settings, reports, quality rules,"
+        " ETL tables), docs/operations.md (running, failures, backfills, deployment),"
+        " docs/architecture.md, docs/security.md.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_generate(commands)

@@ -183,7 +183,7 @@ def _tail(path: str, lines: int = 15) -> str:
 # The data set and its hidden day
 # --------------------------------------------------------------------------------------------
 def day_log_names(day: dt.date) -> list[str]:
-    """Every name the day's access log may have (see README: B2B_LOG_DIR)."""
+    """Every name the day's access log may have (see the README: B2B_LOG_DIR)."""
     return [
         f"access-{day:%Y-%m-%d}.log", f"access-{day:%Y-%m-%d}.log.gz",
         f"access.log-{day:%Y%m%d}", f"access.log-{day:%Y%m%d}.gz",

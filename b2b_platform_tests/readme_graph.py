@@ -1,5 +1,6 @@
-"""Rewrite the asset graph in the README: `python -m b2b_platform_tests.readme_graph README.md`
-(without an argument, print it). test_definitions fails when the README's copy is stale."""
+"""Rewrite the asset graph in docs/architecture.md:
+`python -m b2b_platform_tests.readme_graph docs/architecture.md` (without an argument,
+print it). test_definitions fails when the document's copy is stale."""
 
 from __future__ import annotations
 

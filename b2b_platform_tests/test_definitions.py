@@ -60,15 +60,16 @@ def test_unpartitioned_core_and_reports_follow_upstream():
         assert follows == downstream, key
 
 
-def test_readme_shows_the_current_asset_graph():
+def test_the_architecture_doc_shows_the_current_asset_graph():
     from pathlib import Path
 
     from b2b_platform.lib.asset_graph_diagram import END, START, mermaid_asset_graph
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    shown = readme.split(START)[1].split(END)[0].strip()
+    document = (Path(__file__).parents[1] / "docs" / "architecture.md").read_text()
+    shown = document.split(START)[1].split(END)[0].strip()
     assert shown == mermaid_asset_graph(defs()), (
-        "README's asset graph is stale: python -m b2b_platform_tests.readme_graph README.md"
+        "docs/architecture.md's asset graph is stale:"
+        " python -m b2b_platform_tests.readme_graph docs/architecture.md"
     )
 
 

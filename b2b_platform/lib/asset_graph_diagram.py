@@ -1,7 +1,7 @@
-"""The asset graph as a Mermaid flowchart, for the README (rendered as a picture on GitHub).
+"""The asset graph as a Mermaid flowchart, for docs/architecture.md (a picture on GitHub).
 
-`python -m b2b_platform_tests.readme_graph README.md` rewrites the diagram between the
-README's asset-graph markers; a test fails when the README's copy is stale.
+`python -m b2b_platform_tests.readme_graph docs/architecture.md` rewrites the diagram
+between the document's asset-graph markers; a test fails when its copy is stale.
 """
 
 from __future__ import annotations

@@ -294,7 +294,7 @@ def _pseudonym_key_in_env(env: Mapping[str, str]) -> bool:
         # a deployment that set the old secret must not silently switch to a generated key
         raise UserError(
             "B2B_PSEUDONYM_SALT is no longer read: pseudonyms are keyed with "
-            f"{PSEUDONYM_KEY_VAR} (see the README on rotating the pseudonym key); unset it"
+            f"{PSEUDONYM_KEY_VAR} (see docs/operations.md on rotating the pseudonym key); unset it"
         )
     key = env.get(PSEUDONYM_KEY_VAR)
     if key is not None and not key:
