@@ -55,6 +55,7 @@ from b2b_platform.lib.stage_launchers import (
     StageLauncher,
 )
 from b2b_platform.lib.stale_slices import StalePlan
+from b2b_platform.lib.warehouse import is_interruption
 
 
 @dataclass
@@ -131,7 +132,7 @@ def _was_interrupted(event: dg.DagsterEvent) -> bool:
     """A step or run that stopped because the process was told to (Ctrl-C, SIGTERM)."""
     error = getattr(event.event_specific_data, "error", None)
     while error is not None:
-        if error.cls_name in {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}:
+        if is_interruption(error.cls_name or "", error.message or ""):
             return True
         error = error.cause
     return False
@@ -206,6 +207,9 @@ def run_stages(
                 if not stage.keys:
                     continue
             _run_stage(graph, instance, launcher, stage, outcome, echo, plan, fanout)
+        # a signal during the last stage: its run may end as failed (DuckDB turns a
+        # signal inside a statement into an error), yet the run was stopped
+        outcome.interrupted |= stop.is_set()
     except KeyboardInterrupt:  # a signal, wherever it found us (Dagster's own runs excepted)
         outcome.interrupted = True
     if outcome.interrupted:

@@ -56,6 +56,16 @@ from b2b_platform.lib.writer_sections import exclusive_section
 INTERRUPTIONS = frozenset(
     {"KeyboardInterrupt", "DagsterExecutionInterruptedError", "InterruptException"}
 )
+
+
+def is_interruption(cls_name: str, message: str) -> bool:
+    """An error that says the process was told to stop (Ctrl-C, SIGTERM), not a fault:
+    also DuckDB's own translation of a signal that arrived inside a statement."""
+    return cls_name in INTERRUPTIONS or (
+        cls_name == "RuntimeError" and message.startswith("Query interrupted")
+    )
+
+
 # the counts of a CommitResult that add up into the step's totals
 _COUNTERS = ("rows_read", "rows_written", "rows_rejected", "rows_merged", "rows_flagged")
 
@@ -171,7 +181,7 @@ class WarehouseStep:
     def _record_break(self, error: BaseException) -> None:
         slice_versions.forget_versions(self.conn, [(v[0], v[1]) for v in self.versions])
         message = f"{type(error).__name__}: {error}".strip()[:2000]
-        status = "interrupted" if type(error).__name__ in INTERRUPTIONS else "failed"
+        status = "interrupted" if is_interruption(type(error).__name__, str(error)) else "failed"
         self.conn.execute(
             "UPDATE etl.run_log SET status = ?, broken_at = ?, error = ?"
             " WHERE run_id = ? AND asset_key = ? AND partition_key IS NOT DISTINCT FROM ?"
@@ -429,5 +439,11 @@ def warehouse_step(
             yield step
         except BaseException as exc:
             step.fail(exc)
+            if not isinstance(exc, KeyboardInterrupt) and is_interruption(
+                type(exc).__name__, str(exc)
+            ):
+                # a stop signal DuckDB turned into an error inside a statement: stopped,
+                # so the run stops too (as an error, its other steps would go on)
+                raise KeyboardInterrupt from exc
             raise
         step.finish()
