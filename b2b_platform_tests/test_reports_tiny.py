@@ -162,7 +162,11 @@ def test_b2b_report_prints_aligned_tables(
     assert main(["report"]) == 0
     printed = capsys.readouterr().out
     assert all(f"{name} (" in printed for name in REPORT_ORDER)
-    assert max(len(line) for line in printed.splitlines()) <= 120
+    # the tables and notes fit; the lines naming the files are as long as their paths
+    fitted = [
+        line for line in printed.splitlines() if not line.startswith(("Workbook:", "Charts:"))
+    ]
+    assert max(len(line) for line in fitted) <= 120
     starts = [printed.index(f"{name} (") for name in REPORT_ORDER] + [len(printed)]
     for i, name in enumerate(REPORT_ORDER):  # a table split in parts shows every column
         columns = query(built_warehouse, f"SELECT column_name FROM (DESCRIBE reports.{name})")

@@ -363,7 +363,7 @@ def _account(
         # a missing source fails every asset that reads it, in every run: say it once
         said = "the same cause as above" if cause in outcome.causes_shown else cause
         outcome.causes_shown.add(cause)
-        echo(f"    {_cause_line(assets, said)}")
+        echo(f"    {_cause_line(assets, said, MESSAGE_WIDTH - 4)}")
 
 
 def _materialized_partitions(events: list[dg.DagsterEvent]) -> dict[dg.AssetKey, set[str | None]]:
@@ -410,12 +410,12 @@ def _run_failures(
     return causes
 
 
-def _cause_line(assets: list[str], cause: str) -> str:
-    """`raw/companies, raw/customers and 4 more: <cause>`, at most MESSAGE_WIDTH long:
-    the first line of an error is enough here, the whole of it is in the Dagster UI."""
+def _cause_line(assets: list[str], cause: str, width: int = MESSAGE_WIDTH) -> str:
+    """`raw/companies, raw/customers and 4 more: <cause>`, at most `width` long: the
+    first line of an error is enough here, the whole of it is in the Dagster UI."""
     named = ", ".join(assets[:2]) + (f" and {len(assets) - 2} more" if len(assets) > 2 else "")
     line = f"{named}: {cause}" if named else cause
-    return line if len(line) <= MESSAGE_WIDTH else line[: MESSAGE_WIDTH - 1] + "…"
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _step_failure_message(event: dg.DagsterEvent) -> str:
