@@ -37,11 +37,13 @@ browser-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 
-# the default environment, then the lake profile's tests in theirs (DuckDB 1.4 + DuckLake);
-# CI=1 on any machine: a missing PostgreSQL or Chromium fails the tests that need it
+# the default environment, then the lake profile's tests in theirs (DuckDB 1.4 + DuckLake),
+# each on two workers (pytest-xdist; the tests sharing PostgreSQL's `test` database keep
+# to one); CI=1 on any machine: a missing PostgreSQL or Chromium fails the tests needing it
+TEST_WORKERS ?= 2
 test: $(STAMP) $(LAKE_STAMP) browser-deps
-	CI=1 $(BIN)/pytest -q -m "not lake"
-	CI=1 $(LAKE_VENV)/bin/pytest -q -m lake
+	CI=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not lake"
+	CI=1 $(LAKE_VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m lake
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

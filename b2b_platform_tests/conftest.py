@@ -78,3 +78,12 @@ def use_warehouse(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_sources)
     for key, value in warehouse_env(data_dir, warehouse).items():
         monkeypatch.setenv(key, value)
     return warehouse
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With pytest-xdist (`make test` runs two workers), the tests that load the shared
+    PostgreSQL database `test` run on one worker, one after another; a lake test makes a
+    database of its own and goes anywhere."""
+    for item in items:
+        if item.get_closest_marker("postgres") and not item.get_closest_marker("lake"):
+            item.add_marker(pytest.mark.xdist_group("postgres_test_database"))
