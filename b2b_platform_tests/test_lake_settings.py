@@ -95,3 +95,14 @@ def test_a_commit_that_lost_a_conflict_is_done_again() -> None:
     assert not is_write_conflict(duckdb.TransactionException("Current transaction is aborted"))
     with pytest.raises(duckdb.TransactionException, match="aborted"):
         retry_on_conflict(lambda: (_ for _ in ()).throw(duckdb.TransactionException("aborted")))
+
+
+def test_the_last_conflict_is_raised_once_the_attempts_run_out() -> None:
+    said: list[str] = []
+
+    def conflicted() -> None:
+        raise duckdb.TransactionException("Transaction conflict - attempting to delete")
+
+    with pytest.raises(duckdb.TransactionException, match="conflict"):
+        retry_on_conflict(conflicted, attempts=3, on_retry=said.append)
+    assert said == [f"write conflict with another writer, attempt {n} of 3" for n in (1, 2)]

@@ -9,11 +9,10 @@ doing it again on the newer snapshot is all it takes.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import backoff
 import duckdb
 
 T = TypeVar("T")
@@ -39,14 +38,17 @@ def retry_on_conflict(
     on_retry: Callable[[str], None] | None = None,
 ) -> T:
     """Run `action` (a whole transaction), again after a write conflict, with a growing,
-    jittered pause so that two writers do not collide again in step."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except duckdb.TransactionException as exc:
-            if not is_write_conflict(exc) or attempt == attempts:
-                raise
-            if on_retry is not None:
-                on_retry(f"write conflict with another writer, attempt {attempt} of {attempts}")
-            time.sleep(random.uniform(0.5, 1.0) * min(0.1 * 2**attempt, 5.0))
-    raise AssertionError("unreachable")
+    jittered pause (up to 0.1 s, doubling, at most 5 s) so that two writers do not collide
+    again in step; any other error, or the last conflict, is raised."""
+
+    def said(details: Any) -> None:
+        if on_retry is not None:
+            tries = details["tries"]
+            on_retry(f"write conflict with another writer, attempt {tries} of {attempts}")
+
+    again = backoff.on_exception(
+        backoff.expo, duckdb.TransactionException, max_tries=attempts, base=2, factor=0.1,
+        max_value=5.0, jitter=backoff.full_jitter, giveup=lambda exc: not is_write_conflict(exc),
+        on_backoff=said, logger=None,
+    )  # fmt: skip
+    return again(action)()
