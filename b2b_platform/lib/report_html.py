@@ -13,11 +13,14 @@ the data goes through plotly_text, so it shows as written.
 from __future__ import annotations
 
 import datetime as dt
-import html
 from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
+from typing import Any
 
+import jinja2
 import plotly.graph_objects as go
+from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
@@ -201,25 +204,23 @@ FIGURES: dict[str, Callable[[Report], go.Figure]] = {
 }
 
 
-def table_html(report: Report) -> str:
+def _table(report: Report) -> dict[str, Any]:
+    """A report's table as the page's template takes it: headings, rows and the total
+    row as displayed text, numbers right-aligned."""
     kinds, right = display_rows(report)
-    heads = "".join(
-        f'<th class="{"num" if r else ""}">{html.escape(display_header(c, k))}</th>'
-        for c, k, r in zip(report.columns, kinds, right, strict=True)
-    )
+    css = ["num" if r else "" for r in right]
 
-    def row_html(values: Sequence[object]) -> str:
-        return "<tr>" + "".join(
-            f'<td class="{"num" if r else ""}">{html.escape(display_value(v, k))}</td>'
-            for v, k, r in zip(values, kinds, right, strict=True)
-        ) + "</tr>"  # fmt: skip
+    def cells(values: Sequence[object]) -> list[dict[str, str]]:
+        return [{"text": display_value(v, k), "css": c}
+                for v, k, c in zip(values, kinds, css, strict=True)]  # fmt: skip
 
-    body = "".join(row_html(row) for row in report.rows) or (
-        f'<tr><td colspan="{len(report.columns)}">(no rows)</td></tr>'
-    )
     totals = report_totals(report)
-    foot = f"<tfoot>{row_html(totals)}</tfoot>" if totals else ""
-    return f"<table><thead><tr>{heads}</tr></thead><tbody>{body}</tbody>{foot}</table>"
+    return {
+        "heads": [{"text": display_header(c, k), "css": x}
+                  for c, k, x in zip(report.columns, kinds, css, strict=True)],
+        "rows": [cells(row) for row in report.rows],
+        "totals": cells(totals) if totals else None,
+    }  # fmt: skip
 
 
 STYLE = """
@@ -255,32 +256,13 @@ tfoot td { font-weight: bold; border-top: 2px solid #1F4E78; }
 """
 
 
-def _header(context: ReportContext) -> str:
-    def when(value: dt.datetime | None) -> str:
-        return f"{value:%d %b %Y %H:%M}" if value else "never"
-
-    freshness = "<br>".join(
-        f"{html.escape(source)}: loaded {when(loaded)}"
-        + (f", latest record {when(latest)}" if latest else "")
-        for source, loaded, latest in context.freshness
-    )
-    return (
-        "<header><h1>B2B platform reports</h1><dl>"
-        f"<dt>As of</dt><dd>{context.as_of:%d %b %Y}</dd>"
-        f"<dt>Window</dt><dd>{html.escape(context.window)}</dd>"
-        f"<dt>Currency</dt><dd>{CURRENCY} (Argentine pesos), as stored at the source</dd>"
-        f"<dt>Data freshness</dt><dd>{freshness or 'no loads recorded'}</dd>"
-        f"<dt>Page written</dt><dd>{context.generated_at:%d %b %Y %H:%M} UTC</dd>"
-        "</dl></header>"
-    )
-
-
-def _general_notes(context: ReportContext) -> str:
-    notes = general_notes(context)
-    if not notes:
-        return ""
-    items = "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
-    return f'<section id="notes"><h2>Before you read</h2>{items}</section>'
+@cache
+def _templates() -> jinja2.Environment:
+    """The page's templates, autoescaped: a value from the data is always text on it."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined,
+    )  # fmt: skip
 
 
 def section_id(name: str) -> str:
@@ -304,20 +286,18 @@ def _figure_html(figure: go.Figure, div_id: str) -> str:
     return f'<div class="chart">{chart}</div>'
 
 
-def _section(name: str, title: str, notes: Sequence[str], chart: str, tables: str) -> str:
-    items = "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
-    return f"{section_id(name)}<h2>{html.escape(title)}</h2>{items}{chart}{tables}</section>"
-
-
-def _table_box(report: Report) -> str:
-    """A table in a box of its own width: a wide one scrolls inside it, not the page."""
-    return f'<div class="table-box">{table_html(report)}</div>'
+def _section(
+    name: str, title: str, notes: Sequence[str], chart: str, tables: Sequence[Report]
+) -> dict[str, Any]:
+    """A section as the template takes it; `chart` is Plotly's HTML, the rest text."""
+    return {"name": name, "title": title, "notes": list(notes), "chart": Markup(chart),
+            "tables": [_table(report) for report in tables]}  # fmt: skip
 
 
 QUALITY_SECTION = "data_quality"
 
 
-def quality_section(rejects: Report, accounting: Report) -> str:
+def quality_section(rejects: Report, accounting: Report) -> Markup:
     """What the warehouse held back, month by month, and the record accounting."""
     chart = ""
     if rejects.rows:
@@ -327,10 +307,10 @@ def quality_section(rejects: Report, accounting: Report) -> str:
         " up per source and entity. The records themselves are in"
         " quarantine.rejected_records; `b2b quarantine` prints them (personal data masked)."
     ]
-    return _section(
-        QUALITY_SECTION, "Data quality: records held back", notes, chart,
-        _table_box(accounting) + _table_box(rejects),
-    )  # fmt: skip
+    section = _section(QUALITY_SECTION, "Data quality: records held back", notes, chart,
+                       [accounting, rejects])  # fmt: skip
+    parts = _templates().get_template("report_sections.html").module
+    return parts.section(section)  # type: ignore[attr-defined]
 
 
 def rejects_figure(rejects: Report) -> go.Figure:
@@ -357,7 +337,9 @@ def rejects_figure(rejects: Report) -> go.Figure:
     return figure
 
 
-def report_page(reports: Sequence[Report], context: ReportContext, quality: str = "") -> str:
+def report_page(
+    reports: Sequence[Report], context: ReportContext, quality: Markup | str = ""
+) -> str:
     """The whole page: header, a section per report (title, notes, chart, table), and the
     data-quality section when given (quality_section)."""
     sections = []
@@ -367,20 +349,24 @@ def report_page(reports: Sequence[Report], context: ReportContext, quality: str 
             chart = _figure_html(FIGURES[report.name](report), f"chart-{report.name}")
         title = TITLES.get(report.name, report.name)
         notes = report_notes(report, context)
-        sections.append(_section(report.name, title, notes, chart, _table_box(report)))
+        sections.append(_section(report.name, title, notes, chart, [report]))
     links = [(r.name, TITLES.get(r.name, r.name)) for r in reports]
     if quality:
         links.append((QUALITY_SECTION, "Data quality"))
-    nav = "".join(f'<a href="#{name}">{html.escape(title)}</a>' for name, title in links)
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>B2B platform reports, as of {context.as_of:%d %b %Y}</title>"
-        f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
-        f"{_header(context)}<nav>{nav}</nav>{_general_notes(context)}{''.join(sections)}"
-        f"{quality}</body></html>"
-    )
+
+    def when(value: dt.datetime | None) -> str:
+        return f"{value:%d %b %Y %H:%M}" if value else "never"
+
+    freshness = [
+        f"{source}: loaded {when(loaded)}" + (f", latest record {when(latest)}" if latest else "")
+        for source, loaded, latest in context.freshness
+    ]
+    return _templates().get_template("report_page.html").render(
+        csp=CSP, style=Markup(STYLE), plotly_js=Markup(get_plotlyjs()),
+        as_of=f"{context.as_of:%d %b %Y}", window=context.window, currency=CURRENCY,
+        freshness=freshness, generated_at=f"{context.generated_at:%d %b %Y %H:%M}",
+        links=links, general_notes=general_notes(context), sections=sections, quality=quality,
+    )  # fmt: skip
 
 
 def write_report_page(
