@@ -47,11 +47,11 @@ def present_paths(listing: DirectoryListing) -> set[str]:
     return {str(f.path) for f in listing.files} | {e.path for e in listing.skipped}
 
 
-def missing_files(
-    conn: duckdb.DuckDBPyConnection, source: FileSource, present: Iterable[str]
+def _files_with_rows(
+    conn: duckdb.DuckDBPyConnection, source: FileSource
 ) -> list[tuple[str, str | None, str, int]]:
-    """(path, partition_key, status, rows loaded) of the files whose rows are in the
-    warehouse but which are not in the directory now."""
+    """(path, partition_key, status, rows loaded) of every file whose rows are in the
+    warehouse."""
     if not table_exists(conn, "etl.file_manifest"):
         return []
     rows = conn.execute(
@@ -59,22 +59,26 @@ def missing_files(
         " WHERE source = ? AND list_contains(?, status) ORDER BY path",
         [source.name, list(HOLDS_ROWS)],
     ).fetchall()
+    return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+
+def missing_files(
+    conn: duckdb.DuckDBPyConnection, source: FileSource, present: Iterable[str]
+) -> list[tuple[str, str | None, str, int]]:
+    """The files whose rows are in the warehouse but which are not in the directory now."""
     here = set(present)
-    return [(r[0], r[1], r[2], int(r[3])) for r in rows if r[0] not in here]
+    return [f for f in _files_with_rows(conn, source) if f[0] not in here]
 
 
 def refuse_vanished(
     conn: duckdb.DuckDBPyConnection, source: FileSource, directory: Path, present: Iterable[str]
 ) -> None:
-    """Fail the step, changing nothing, when most files loaded before are missing at once."""
-    missing = [m for m in missing_files(conn, source, present) if m[2] != "gone"]
-    known = int(
-        conn.execute(
-            "SELECT count(*) FROM etl.file_manifest WHERE source = ?"
-            " AND status IN ('loaded', 'failed')",
-            [source.name],
-        ).fetchone()[0]  # type: ignore[index]
-    ) if missing else 0  # fmt: skip
+    """Fail the step, changing nothing, when most files loaded before are missing at once
+    (files already marked gone were missed before: they do not count)."""
+    here = set(present)
+    loaded = [f for f in _files_with_rows(conn, source) if f[2] != "gone"]
+    missing = [f for f in loaded if f[0] not in here]
+    known = len(loaded)
     everything = bool(missing) and len(missing) == known
     if not (everything or (len(missing) >= SUSPECT_MISSING_FILES and 2 * len(missing) > known)):
         return

@@ -135,10 +135,19 @@ class Settings:
             automation_on=_parse_switch(env.get("B2B_AUTOMATION", "").strip() or "on"),
             trusted_proxies=parse_trusted_proxies(env.get("B2B_TRUSTED_PROXIES", "")),
             dagster_url=_parse_url(env.get("B2B_DAGSTER_URL", "").strip() or DEFAULT_DAGSTER_URL),
-            lake_writers=_parse_writers(env.get("B2B_LAKE_WRITERS", "").strip()),
-            attribution_days=_parse_days(env.get("B2B_ATTRIBUTION_DAYS", "").strip()),
-            sensor_interval_seconds=_parse_interval(
-                env.get("B2B_SENSOR_INTERVAL_SECONDS", "").strip()
+            lake_writers=_parse_count(
+                env, "B2B_LAKE_WRITERS", DEFAULT_LAKE_WRITERS, 1, 64, "writers"
+            ),
+            attribution_days=_parse_count(
+                env, "B2B_ATTRIBUTION_DAYS", DEFAULT_ATTRIBUTION_DAYS, 1, 3650, "days"
+            ),
+            sensor_interval_seconds=_parse_count(
+                env,
+                "B2B_SENSOR_INTERVAL_SECONDS",
+                DEFAULT_SENSOR_INTERVAL_SECONDS,
+                5,
+                3600,
+                "seconds",
             ),
         )
 
@@ -187,29 +196,17 @@ def check_report_directory(path: Path, *, writable: bool) -> None:
         ) from None
 
 
-def _parse_writers(value: str) -> int:
+def _parse_count(
+    env: Mapping[str, str], variable: str, default: int, low: int, high: int, unit: str
+) -> int:
+    """A whole number of `unit` from `low` to `high` (`default` when unset)."""
+    value = env.get(variable, "").strip()
     if not value:
-        return DEFAULT_LAKE_WRITERS
-    if not value.isdigit() or not 1 <= int(value) <= 64:
-        raise UserError(f"B2B_LAKE_WRITERS={value!r} is not a number of writers: use 1 to 64")
-    return int(value)
-
-
-def _parse_interval(value: str) -> int:
-    if not value:
-        return DEFAULT_SENSOR_INTERVAL_SECONDS
-    if not value.isdigit() or not 5 <= int(value) <= 3600:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
         raise UserError(
-            f"B2B_SENSOR_INTERVAL_SECONDS={value!r} is not an interval: use 5 to 3600 seconds"
+            f"{variable}={value!r} is not a number of {unit}: use {low} to {high} {unit}"
         )
-    return int(value)
-
-
-def _parse_days(value: str) -> int:
-    if not value:
-        return DEFAULT_ATTRIBUTION_DAYS
-    if not value.isdigit() or not 1 <= int(value) <= 3650:
-        raise UserError(f"B2B_ATTRIBUTION_DAYS={value!r} is not a number of days: use 1 to 3650")
     return int(value)
 
 

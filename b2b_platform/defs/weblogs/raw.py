@@ -125,9 +125,9 @@ def raw_weblogs(
         try:
             source = month_version(directory, partition_key, keys, calendar.load_cutoff)
             with asset_step(context, duckdb, partition_key, source) as step:
-                refuse_vanished(
-                    step.conn, LOG_FILES, log_dir.directory, present_log_paths(directory)
-                )
+                if partition_key == context.partition_keys[0]:  # the directory, once a run
+                    present = present_log_paths(directory)
+                    refuse_vanished(step.conn, LOG_FILES, log_dir.directory, present)
                 files = [directory.files[path] for path in chosen]
                 per_month[partition_key] = _load_month(
                     context, step, files, chosen, month_skipped, load, audit
