@@ -62,6 +62,31 @@ def test_failure_inside_the_transaction_keeps_the_old_slice(tmp_path):
     assert status == [("failed", True, True)]
 
 
+def test_a_stop_whose_interrupt_lands_on_the_cleanup_is_still_a_stop(tmp_path, monkeypatch):
+    """A signal interrupts whatever DuckDB statement runs when its thread hears it: landing
+    on the step's own break record, the break is still recorded and the step still ends
+    as a stop (KeyboardInterrupt), never as an error after which the run would go on."""
+    from b2b_platform.lib import slice_versions
+
+    forget, calls = slice_versions.forget_versions, []
+
+    def interrupted_once(conn, keys):
+        calls.append(keys)
+        if len(calls) == 1:
+            raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+        return forget(conn, keys)
+
+    monkeypatch.setattr(slice_versions, "forget_versions", interrupted_once)
+    path = tmp_path / "w.duckdb"
+    with pytest.raises(KeyboardInterrupt), warehouse_step(path, "r1", "test/asset", None):
+        raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+    assert len(calls) == 2
+    status = _rows(
+        path, "SELECT status, broken_at IS NOT NULL FROM etl.run_log WHERE run_id = 'r1'"
+    )
+    assert status == [("interrupted", True)]
+
+
 def test_new_columns_are_added_and_inserts_go_by_name(tmp_path):
     path = tmp_path / "w.duckdb"
     with warehouse_step(path, "r1", "a", "m1") as step:

@@ -173,10 +173,21 @@ class WarehouseStep:
     def fail(self, error: BaseException) -> None:
         """Record the break: `interrupted` when an operator stopped it (Ctrl-C, SIGTERM),
         `failed` otherwise; the open transaction is rolled back first."""
-        self.rollback()
-        # built again by the next refresh, even if its inputs then look as they did
-        # before (its failure stays on record until a run of it succeeds)
-        retry_on_conflict(lambda: self._record_break(error), on_retry=self._log)
+
+        def record() -> None:
+            self.rollback()
+            # built again by the next refresh, even if its inputs then look as they did
+            # before (its failure stays on record until a run of it succeeds)
+            retry_on_conflict(lambda: self._record_break(error), on_retry=self._log)
+
+        try:
+            record()
+        except Exception as exc:
+            if not is_interruption(type(exc).__name__, str(exc)):
+                raise
+            # the signal's thread interrupts whatever statement runs when it hears it:
+            # aimed at the write it stopped, it may land on this cleanup instead
+            record()
 
     def _record_break(self, error: BaseException) -> None:
         slice_versions.forget_versions(self.conn, [(v[0], v[1]) for v in self.versions])
@@ -438,12 +449,14 @@ def warehouse_step(
         try:
             yield step
         except BaseException as exc:
-            step.fail(exc)
-            if not isinstance(exc, KeyboardInterrupt) and is_interruption(
-                type(exc).__name__, str(exc)
-            ):
-                # a stop signal DuckDB turned into an error inside a statement: stopped,
-                # so the run stops too (as an error, its other steps would go on)
-                raise KeyboardInterrupt from exc
+            try:
+                step.fail(exc)
+            finally:
+                if not isinstance(exc, KeyboardInterrupt) and is_interruption(
+                    type(exc).__name__, str(exc)
+                ):
+                    # a stop signal DuckDB turned into an error inside a statement:
+                    # stopped, so the run stops too (as an error, its other steps go on)
+                    raise KeyboardInterrupt from exc
             raise
         step.finish()
