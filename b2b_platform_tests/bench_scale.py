@@ -44,6 +44,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from generators.config import SCALES, GenerationConfig
 
 AS_OF = dt.date(2026, 11, 25)
@@ -139,14 +141,12 @@ def b2b_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "b2b_platform.cli"]
 
 
-def busy_cpu_s() -> float | None:
-    """CPU seconds the whole machine has been busy (all processes; None off Linux)."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+def busy_cpu_s() -> float:
+    """CPU seconds the whole machine has been busy (all processes): neither idle nor
+    waiting on the disk (the fields other systems lack count 0)."""
+    times = psutil.cpu_times()
+    busy = ("user", "nice", "system", "irq", "softirq", "steal")
+    return sum(getattr(times, name, 0.0) for name in busy)
 
 
 def timed(args: list[str], env: dict[str, str], log: Path) -> Measured:
@@ -165,10 +165,7 @@ def timed(args: list[str], env: dict[str, str], log: Path) -> Measured:
         raw = json.loads(result_file.read_text())
     finally:
         result_file.unlink(missing_ok=True)
-    busy_after = busy_cpu_s()
-    others = None
-    if busy_before is not None and busy_after is not None:
-        others = max(busy_after - busy_before - raw["cpu_s"], 0.0) / raw["wall_s"] * 100
+    others = max(busy_cpu_s() - busy_before - raw["cpu_s"], 0.0) / raw["wall_s"] * 100
     return Measured(
         raw["wall_s"], raw["cpu_s"], raw["peak_rss_kib"] / 1024, raw["exit_code"], str(log), others
     )

@@ -10,10 +10,12 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
+from dagster_graphql import DagsterGraphQLClient
 
 from b2b_platform.lib.resources import build_resources
-from b2b_platform.lib.run_queue import LAUNCH_RUN, find_queue
+from b2b_platform.lib.run_queue import find_queue
 from b2b_platform.lib.settings import Settings
 from b2b_platform_tests.dagster_dev import DEV_CONFIG, GraphQL, dagster_dev_process, wait_for
 from b2b_platform_tests.helpers import materialize, query, warehouse_env
@@ -60,6 +62,7 @@ def dagster_dev(tmp_path: Path, tiny_sources) -> Iterator[tuple[GraphQL, Path]]:
         yield graphql, warehouse
 
 
+RUN_ENDED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 ASSET_NODES = """
 { assetNodes { assetKey { path } groupName isPartitioned
                dependencyKeys { path } } }
@@ -67,9 +70,6 @@ ASSET_NODES = """
 LOCATION = """
 { workspaceOrError { ... on Workspace { locationEntries { name
     locationOrLoadError { __typename ... on PythonError { message } } } } } }
-"""
-RUN_STATUS = """
-query($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }
 """
 LAUNCH_BACKFILL = """
 mutation($params: LaunchBackfillParams!) {
@@ -106,20 +106,19 @@ def test_graph_partition_run_and_backfill_through_graphql(
         d["path"] for d in nodes["reports/monthly_sales"]["dependencyKeys"]
     ]
 
-    # one month of raw web logs, as the UI's "Materialize" on a partition does
-    launched = graphql(LAUNCH_RUN, {"params": {
-        "selector": {"repositoryLocationName": entry["name"], "repositoryName": "__repository__",
-                     "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["raw", "weblogs"]}]},
-        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2026-09-01"}]},
-    }})["launchRun"]  # fmt: skip
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
+    # one month of raw web logs, as the UI's "Materialize" on a partition does (through
+    # Dagster's GraphQL client, as `b2b run` queues its runs)
+    client = DagsterGraphQLClient("127.0.0.1", port_number=graphql.port)
+    run_id = client.submit_job_execution(
+        "__ASSET_JOB", entry["name"], "__repository__",
+        tags={"dagster/partition": "2026-09-01"}, asset_selection=[["raw", "weblogs"]],
+    )  # fmt: skip
 
-    def run_finished() -> str | None:
-        status = graphql(RUN_STATUS, {"runId": run_id})["runOrError"]["status"]
-        return status if status in {"SUCCESS", "FAILURE", "CANCELED"} else None
+    def run_finished() -> dg.DagsterRunStatus | None:
+        status = client.get_run_status(run_id)
+        return status if status in RUN_ENDED else None
 
-    assert wait_for("the partition run", run_finished) == "SUCCESS"
+    assert wait_for("the partition run", run_finished) == dg.DagsterRunStatus.SUCCESS
     months = query(warehouse, "SELECT DISTINCT partition_key FROM etl.file_manifest"
                    " WHERE source = 'weblogs'")  # fmt: skip
     assert months == [("2026-09-01",)]
@@ -161,6 +160,12 @@ def test_graph_partition_run_and_backfill_through_graphql(
     )  # fmt: skip
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "runs with other values of B2B_MAX_REJECT_RATE" in refused.stderr
+
+    # the queue's own calls: a run of b2b_refresh over one asset, canceled while queued
+    # (on the spot, even if the daemon has just taken it), as a signal to `b2b run` does
+    run_id = queue.launch("b2b_refresh", [dg.AssetKey(["core", "dim_date"])], {"b2b/test": "1"})
+    queue.terminate(run_id, queued=True)
+    assert client.get_run_status(run_id) == dg.DagsterRunStatus.CANCELED
 
 
 PSEUDONYM_KEY = "webserver-test-pseudonym-key-5f2c9e"

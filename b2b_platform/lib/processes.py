@@ -1,9 +1,13 @@
-"""Whether the process that left a record (a step, a run) is still there."""
+"""Processes on this host as records name them: whether the one that left a record (a
+step, a run) is still there, and what a process holding the warehouse runs."""
 
 from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
+
+import psutil
 
 
 def this_process() -> str:
@@ -18,12 +22,21 @@ def process_alive(pid: int | None, hostname: str | None) -> bool:
         return True
     if pid is None:
         return False
-    if pid == os.getpid():
-        return True
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        # a killed process its parent has not reaped yet is a zombie: gone, for a record
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:  # alive, another user's
+    except psutil.AccessDenied:  # alive, another user's
         return True
-    return True
+
+
+def process_command(pid: int) -> str | None:
+    """The first words of a process's command line ("b2b run"), None when it cannot be
+    read (gone, or another user's)."""
+    try:
+        argv = psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return None
+    words = [Path(a).name for a in argv[:3] if a]
+    return " ".join(words)[:80] or None

@@ -6,6 +6,11 @@ any sensor or UI run, and run under the daemon, so the Runs page and the timelin
 them) instead of executing in its own process. The queue is used only when it can be
 trusted to run our runs against our warehouse: a daemon heartbeat in this instance,
 and a webserver at B2B_DAGSTER_URL whose code location writes the same warehouse.
+
+Runs are submitted and stopped with Dagster's GraphQL client. It has no method to list
+the code locations with their resources' configuration, nor to cancel a run without
+asking its launcher first, so those two requests are written here and sent through gql,
+the GraphQL library the client itself is built on.
 """
 
 from __future__ import annotations
@@ -13,14 +18,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+from gql import Client, GraphQLRequest
+from gql.transport.exceptions import TransportError, TransportQueryError
+from gql.transport.requests import RequestsHTTPTransport
 
 from b2b_common.errors import UserError
 from b2b_platform.lib.resources import SETTING_FIELDS
@@ -29,36 +37,17 @@ from b2b_platform.lib.warehouse_location import WarehouseLocation
 HEARTBEAT_FRESH_SECONDS = 90
 TIMEOUT_SECONDS = 30
 
-LOCATION = """
+# every code location with its jobs and the configuration of its resources
+LOCATIONS = """
 { workspaceOrError { ... on Workspace { locationEntries { name
-    locationOrLoadError { __typename ... on RepositoryLocation {
-      repositories { name pipelines { name } } } } } } } }
+    locationOrLoadError { ... on RepositoryLocation { repositories { name pipelines { name }
+      allTopLevelResourceDetails { name configuredValues { key value type } } } } } } } } }
 """
-RESOURCES = """
-query($selector: RepositorySelector!) {
-  allTopLevelResourceDetailsOrError(repositorySelector: $selector) {
-    ... on ResourceDetailsList { results { name configuredValues { key value type } } } } }
-"""
-LAUNCH_RUN = """
-mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-    ... on InvalidSubsetError { message }
-    ... on UnauthorizedError { message }
-  }
-}
-"""
-TERMINATE_RUN = """
+# a queued run is canceled on the spot, even when the daemon has just dequeued it: the
+# client's terminate_run asks the launcher, which refuses a run that is still starting
+CANCEL_QUEUED_RUN = """
 mutation($runId: String!) {
   terminateRun(runId: $runId, terminatePolicy: MARK_AS_CANCELED_IMMEDIATELY) { __typename }
-}
-"""
-SAFE_TERMINATE_RUN = """
-mutation($runId: String!) {
-  terminateRun(runId: $runId, terminatePolicy: SAFE_TERMINATE) { __typename }
 }
 """
 
@@ -81,6 +70,11 @@ class RunQueue:
     repository: str
     configured: Configured = field(default_factory=dict)
 
+    @cached_property
+    def _client(self) -> DagsterGraphQLClient:
+        # the hostname only names the server in the client's own errors, never shown
+        return DagsterGraphQLClient(self.url, transport=_transport(self.url))
+
     def settings_differing(self, resources: Mapping[str, Any]) -> list[str]:
         """The variables whose values the daemon's code location does not share with
         `resources` (what this process would build with): its runs would not use ours."""
@@ -92,42 +86,59 @@ class RunQueue:
                 differing.add(variable)
         return sorted(differing)
 
-    def _call(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        return graphql(self.url, text, variables)
-
     def launch(self, job: str, keys: list[dg.AssetKey], tags: dict[str, str]) -> str:
         """Queue a run of `job` over these assets; returns its run id."""
-        answer = self._call(LAUNCH_RUN, {"params": {
-            "selector": {"repositoryLocationName": self.location,
-                         "repositoryName": self.repository, "jobName": job,
-                         "assetSelection": [{"path": list(k.path)} for k in keys]},
-            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
-        }})["launchRun"]  # fmt: skip
-        if answer["__typename"] != "LaunchRunSuccess":
-            detail = answer.get("message") or json.dumps(answer.get("errors"))[:300]
-            raise QueueUnavailable(
-                f"the webserver refused the run ({answer['__typename']}: {detail})"
+        try:
+            return self._client.submit_job_execution(
+                job, self.location, self.repository, tags=tags, asset_selection=keys
             )
-        return answer["run"]["runId"]
+        except DagsterGraphQLClientError as exc:
+            if exc.__cause__ is not None:  # the exchange failed, not the launch
+                raise _unavailable(self.url, exc.__cause__) from None
+            # (answer type, its message or errors), or the type and a body
+            kind = exc.args[0] if exc.args else "error"
+            detail = exc.args[1] if len(exc.args) > 1 else exc.body
+            text = detail if isinstance(detail, str) else json.dumps(detail, default=str)[:300]
+            raise QueueUnavailable(f"the webserver refused the run ({kind}: {text})") from None
+        except KeyError:  # an answer type whose message the client's query does not ask for
+            raise QueueUnavailable(
+                "the webserver refused the run (an answer Dagster's GraphQL client cannot"
+                " read, such as InvalidSubsetError: an asset its code location lacks)"
+            ) from None
 
     def terminate(self, run_id: str, *, queued: bool) -> None:
-        """Stop a run: a queued one is canceled at once, a started one is interrupted."""
-        self._call(TERMINATE_RUN if queued else SAFE_TERMINATE_RUN, {"runId": run_id})
+        """Stop a run: a queued one is canceled at once, a started one is interrupted.
+        A refusal (the run ended meanwhile) is not an error: the caller waits for the
+        run's end and reports it."""
+        if queued:
+            _query(self.url, CANCEL_QUEUED_RUN, {"runId": run_id})
+            return
+        try:
+            self._client.terminate_run(run_id)
+        except DagsterGraphQLClientError as exc:
+            if exc.__cause__ is not None:
+                raise _unavailable(self.url, exc.__cause__) from None
 
 
-def graphql(url: str, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    body = json.dumps({"query": text, "variables": variables or {}}).encode()
-    request = urllib.request.Request(
-        url.rstrip("/") + "/graphql", data=body, headers={"Content-Type": "application/json"}
-    )
+def _transport(url: str) -> RequestsHTTPTransport:
+    return RequestsHTTPTransport(url=url.rstrip("/") + "/graphql", timeout=TIMEOUT_SECONDS)
+
+
+def _query(url: str, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A request the client has no method for (see the module's docstring)."""
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-            payload = json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise QueueUnavailable(f"no Dagster webserver answers at {url} ({exc})") from None
-    if payload.get("errors"):
-        raise QueueUnavailable(f"the webserver at {url} answered {payload['errors'][0]}")
-    return payload["data"]
+        request = GraphQLRequest(text, variable_values=variables)
+        return Client(transport=_transport(url)).execute(request)
+    except (TransportError, OSError, ValueError) as exc:  # requests' errors are OSErrors
+        raise _unavailable(url, exc) from None
+
+
+def _unavailable(url: str, exc: BaseException) -> QueueUnavailable:
+    """Why the webserver at `url` cannot be used, from what its exchange raised (never
+    the client's own message, which repeats the whole query)."""
+    if isinstance(exc, TransportQueryError) and exc.errors:
+        return QueueUnavailable(f"the webserver at {url} answered {exc.errors[0]}")
+    return QueueUnavailable(f"no Dagster webserver answers at {url} ({exc})")
 
 
 def daemon_serves(instance: dg.DagsterInstance) -> bool:
@@ -169,19 +180,15 @@ def _writes(database: Any, warehouse: WarehouseLocation) -> bool:
 
 def find_queue(url: str, job: str, warehouse: WarehouseLocation) -> RunQueue:
     """The code location at `url` that has `job` and writes `warehouse`."""
-    entries = graphql(url, LOCATION)["workspaceOrError"].get("locationEntries") or []
+    entries = _query(url, LOCATIONS)["workspaceOrError"].get("locationEntries") or []
     for entry in entries:
         location = entry["locationOrLoadError"] or {}
         for repository in location.get("repositories") or []:
             if job not in {p["name"] for p in repository["pipelines"]}:
                 continue
-            selector = {"repositoryLocationName": entry["name"],
-                        "repositoryName": repository["name"]}  # fmt: skip
-            details = graphql(url, RESOURCES, {"selector": selector})
-            resources = details["allTopLevelResourceDetailsOrError"].get("results") or []
             configured = {
                 (r["name"], v["key"]): _configured_value(v.get("type", "VALUE"), v["value"])
-                for r in resources
+                for r in repository["allTopLevelResourceDetails"]
                 for v in r["configuredValues"]
             }
             database = configured.get(("duckdb", "database"))

@@ -16,6 +16,7 @@ import duckdb
 
 from b2b_common.errors import UserError
 from b2b_platform.lib.private_files import private_umask
+from b2b_platform.lib.processes import process_command
 from b2b_platform.lib.warehouse_location import WarehouseLocation, open_lake
 from b2b_platform.lib.warehouse_schema import create_macros
 
@@ -142,9 +143,5 @@ def lock_holder(message: str) -> str:
     if not match:
         return "another process"
     pid = match.group(1)
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return f"process {pid}"
-    words = [Path(a.decode(errors="replace")).name for a in argv[:3] if a]
-    return f"process {pid} ({' '.join(words)[:80]})" if words else f"process {pid}"
+    command = process_command(int(pid))
+    return f"process {pid} ({command})" if command else f"process {pid}"

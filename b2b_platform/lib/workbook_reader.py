@@ -14,6 +14,7 @@ from multiprocessing.connection import Connection
 from types import TracebackType
 
 import polars as pl
+import psutil
 
 from b2b_platform.lib.lead_workbooks import LeadSheet, LeadWorkbookError, parse_workbook
 from b2b_platform.lib.workbook_size import LIMITS, WorkbookLimits, check_workbook_size, unreadable
@@ -141,13 +142,10 @@ def _limit_memory(headroom: int) -> None:
     # polars' thread pool and allocator arenas map address space as they start: start
     # them first, so the cap leaves the headroom for data whatever the number of cores
     pl.DataFrame({"n": range(64)}).select(pl.col("n").cast(pl.String).str.len_bytes().sum())
-    try:
-        with open("/proc/self/status") as status:
-            line = next(line for line in status if line.startswith("VmSize:"))
-    except (OSError, StopIteration):
-        return  # not Linux: no cap, and a crash still stays in the child
+    if not psutil.LINUX:
+        return  # the cap is Linux's (RLIMIT_AS); elsewhere a crash still stays in the child
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    cap = int(line.split()[1]) * 1024 + headroom
+    cap = psutil.Process().memory_info().vms + headroom
     resource.setrlimit(
         resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard)
     )
