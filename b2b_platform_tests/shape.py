@@ -1,16 +1,27 @@
 """`make shape`: the code's shape against the maintainers' goals, measured from the source.
 
-Length is not a goal: a module is judged by whether it holds one concept, which a line
-count cannot tell (splitting to meet one scatters a concept instead).
+It measures cohesion, not length: which module leans on which, and how SQL text is put
+together. A line count cannot tell whether a module holds one concept, so none is taken.
 
-- no SQL built by f-string with a runtime value in it (values are bound as parameters;
-  only identifiers from code may be pasted, and they are named so: see IDENTIFIER);
-- no import of Dagster's private modules (`dagster._...`);
-- no import cycle between the first-party packages, and no upward import (a lower
-  layer importing a higher one; LAYERS, bottom first).
+- Imports: no cycle and no upward import between the first-party packages (PACKAGES,
+  bottom first), nor between the modules of b2b_platform (MODULE_LAYERS, bottom first:
+  lib < defs < definitions.py < cli*.py). Every import counts: a function's local import
+  and one under TYPE_CHECKING too, since either ties the two modules together.
+- No import of a private Dagster module (`dagster._...`, or any dagster package's `_`
+  module): what the project needs of one goes through lib/dagster_api.py, pinned by tests.
+- SQL: identifiers reach SQL text only through the SQL helper module (SQL_HELPERS,
+  b2b_platform/lib/sql.py: `quote_identifier` and the fragments built with it). An
+  f-string that reads as SQL may paste only
+  (a) a call of one of that module's functions,
+  (b) a module-level constant: an UPPER_CASE name assigned at module level or imported,
+      or an item of one (`ORDER[name]`), or
+  (c) a variable every assignment of which, in its scope, is such a call.
+  Anything else (a parameter, an attribute, a join, a nested f-string, a local
+  function's result) is a finding, whatever its name: values are bound as parameters,
+  and a fragment a caller passes in cannot be told from a value.
 
-Prints every finding and a summary; exits 1 when a goal is not met, so `make lint` can
-gate on it. `--report` prints the numbers without failing.
+Prints every finding with its file:line and a summary; exits 1 when a goal is not met,
+so `make lint` can gate on it. `--report` prints the same without failing.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
@@ -27,28 +39,38 @@ PACKAGES = ("b2b_common", "source_db", "generators", "b2b_platform")
 # bottom first: a package may import only those below it
 # (b2b_platform's CLI runs the generators: `b2b generate`)
 LAYERS = {"b2b_common": 0, "source_db": 1, "generators": 2, "b2b_platform": 3}
+# the modules of b2b_platform, bottom first: a module may import only its own layer
+# and those below (the package's empty __init__ belongs to none)
+MODULE_LAYERS = (
+    ("b2b_platform.lib", "b2b_platform.lib.*"),
+    ("b2b_platform.defs", "b2b_platform.defs.*"),
+    ("b2b_platform.definitions",),
+    ("b2b_platform.cli", "b2b_platform.cli_*"),
+)
+SQL_HELPERS = "b2b_platform.lib.sql"
 SQL = re.compile(
     r"^\s*(SELECT|WITH|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|ATTACH|DESCRIBE|SET|PRAGMA)\b"
     r"|\b(FROM|WHERE|JOIN|VALUES|GROUP BY|ORDER BY)\b",
 )  # case-sensitive: the SQL here is written in capitals, prose ("from the backup") is not
-# what may be pasted into SQL text: names of tables, columns, schemas and SQL fragments
-# built from code, never a value that came from data, the environment or a user
-IDENTIFIER = re.compile(
-    r"(table|schema|column|columns|identifier|quoted|name|names|key_columns|select|"
-    r"expression|sql|fragment|where|order|macro|relation|view|target|cols|query|join|"
-    r"clause|condition|filter|in_slice|reasons|scope|dtype|type|in_month|hash|list|qualified|"
-    r"unseen|known|key|counts|sample|int|terms|latest|message|inner|day|parameter)s?$",
-    re.IGNORECASE,
-)
+CONSTANT = re.compile(r"_?[A-Z][A-Z0-9_]*")  # a private constant too
+Scope = ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
 
 
 @dataclass
 class Findings:
-    sql_fstrings: list[str] = field(default_factory=list)
-    sql_values: list[str] = field(default_factory=list)
+    sql_fstrings: list[str] = field(default_factory=list)  # every SQL f-string pasting
+    sql_pastes: list[str] = field(default_factory=list)  # those pasting what the rule forbids
     private_imports: list[str] = field(default_factory=list)
     upward_imports: list[str] = field(default_factory=list)
     cycles: list[str] = field(default_factory=list)
+    module_upward_imports: list[str] = field(default_factory=list)
+    module_cycles: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Import:
+    target: str  # the first-party module imported (the longest known module name)
+    place: str  # file:line
 
 
 def modules() -> Iterator[Path]:
@@ -57,88 +79,342 @@ def modules() -> Iterator[Path]:
             yield from sorted((ROOT / package).rglob("*.py"))
 
 
-def _pasted(node: ast.expr) -> str:
-    """The name of what an f-string pastes: `table`, `self.table`, `quote(x)` -> x."""
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def module_layer(module: str) -> int | None:
+    for layer, patterns in enumerate(MODULE_LAYERS):
+        if any(fnmatchcase(module, pattern) for pattern in patterns):
+            return layer
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Imports
+# --------------------------------------------------------------------------------------
+def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
+    """The module a `from ... import` names, a relative one resolved against `module`."""
+    if not node.level:
+        return node.module or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join([*base, node.module] if node.module else base)
+
+
+def imported_names(node: ast.Import | ast.ImportFrom, module: str, is_package: bool) -> list[str]:
+    """Every dotted name an import statement may load: `from a import b` is a.b when b is
+    a module, else a (the caller keeps the longest name that is a module)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    source = _absolute(node, module, is_package)
+    return [source, *(f"{source}.{alias.name}" for alias in node.names if alias.name != "*")]
+
+
+def _known(name: str, known: set[str]) -> str | None:
+    """The longest prefix of `name` that is a first-party module."""
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:end])
+        if candidate in known:
+            return candidate
+    return None
+
+
+def _is_private(name: str) -> bool:
+    top, *rest = name.split(".")
+    return top.startswith("dagster") and any(part.startswith("_") for part in rest)
+
+
+# --------------------------------------------------------------------------------------
+# SQL f-strings
+# --------------------------------------------------------------------------------------
+@dataclass
+class _Bindings:
+    """A scope's names: each with the values assigned to it (None for a binding that is
+    not a plain `name = value`: a parameter, a loop or `with` target, an unpacking)."""
+
+    values: dict[str, list[ast.expr | None]] = field(default_factory=dict)
+
+    def bind(self, name: str, value: ast.expr | None) -> None:
+        self.values.setdefault(name, []).append(value)
+
+
+def _bind_target(bindings: _Bindings, target: ast.expr, value: ast.expr | None) -> None:
+    if isinstance(target, ast.Name):
+        bindings.bind(target.id, value)
+    elif isinstance(target, ast.Tuple | ast.List):
+        # `a, b = f(x), g(y)` pairs each name with its value; any other unpacking does not
+        paired = isinstance(value, ast.Tuple | ast.List) and len(value.elts) == len(target.elts)
+        for index, element in enumerate(target.elts):
+            _bind_target(bindings, element, value.elts[index] if paired else None)
+    elif isinstance(target, ast.Starred):
+        _bind_target(bindings, target.value, None)
+
+
+def _scope_bindings(scope: Scope) -> _Bindings:
+    """The names `scope` binds, not descending into nested functions or classes."""
+    bindings = _Bindings()
+    if not isinstance(scope, ast.Module):
+        arguments = scope.args
+        for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]:
+            bindings.bind(arg.arg, None)
+        for arg in (arguments.vararg, arguments.kwarg):
+            if arg is not None:
+                bindings.bind(arg.arg, None)
+    body = [scope.body] if isinstance(scope, ast.Lambda) else scope.body
+    pending: list[ast.AST] = list(body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bindings.bind(node.name, None)
+            continue  # their bodies are scopes of their own
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                _bind_target(bindings, target, node.value)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            _bind_target(bindings, node.target, node.value)
+        elif isinstance(node, ast.AugAssign | ast.For | ast.AsyncFor | ast.comprehension):
+            _bind_target(bindings, node.target, None)
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            _bind_target(bindings, node.optional_vars, None)
+        elif isinstance(node, ast.NamedExpr):
+            _bind_target(bindings, node.target, node.value)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bindings.bind(node.name, None)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                bindings.bind((alias.asname or alias.name).split(".")[0], None)
+        pending.extend(ast.iter_child_nodes(node))
+    return bindings
+
+
+class _SqlRule:
+    """What one module's SQL f-strings may paste (see the module's docstring)."""
+
+    def __init__(self, tree: ast.Module, module: str, is_package: bool) -> None:
+        self.helpers: set[str] = set()  # names bound to a function of the helper module
+        self.helper_modules: set[str] = set()  # dotted names bound to the helper module
+        self.constants: set[str] = set()  # UPPER_CASE names assigned or imported at top
+        if module == SQL_HELPERS:
+            self.helpers |= {
+                n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+            }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name == SQL_HELPERS:
+                        self.helper_modules.add(alias.asname or alias.name)
+            elif isinstance(node, ast.ImportFrom):
+                source = _absolute(node, module, is_package)
+                for alias in node.names:
+                    bound = alias.asname or alias.name
+                    if source == SQL_HELPERS:
+                        self.helpers.add(bound)
+                    elif f"{source}.{alias.name}" == SQL_HELPERS:
+                        self.helper_modules.add(bound)
+                    elif CONSTANT.fullmatch(bound):
+                        self.constants.add(bound)
+        top = _scope_bindings(tree)
+        self.constants |= {name for name in top.values if CONSTANT.fullmatch(name)}
+        self.bindings: dict[int, _Bindings] = {}
+
+    def _bindings(self, scope: Scope) -> _Bindings:
+        if id(scope) not in self.bindings:
+            self.bindings[id(scope)] = _scope_bindings(scope)
+        return self.bindings[id(scope)]
+
+    def is_helper_call(self, node: ast.expr) -> bool:
+        if not isinstance(node, ast.Call):
+            return False
+        function = node.func
+        if isinstance(function, ast.Name):
+            return function.id in self.helpers
+        return (
+            isinstance(function, ast.Attribute) and _dotted(function.value) in self.helper_modules
+        )
+
+    def allowed(self, node: ast.expr, scopes: list[Scope]) -> bool:
+        """Whether an f-string in the innermost of `scopes` may paste `node`."""
+        if self.is_helper_call(node):
+            return True  # (a)
+        if isinstance(node, ast.Subscript):  # an item of a constant is part of it
+            return isinstance(node.value, ast.Name) and self._constant(node.value, scopes)
+        if not isinstance(node, ast.Name):
+            return False
+        for scope in reversed(scopes):  # the innermost scope binding the name decides
+            values = self._bindings(scope).values.get(node.id)
+            if values is None:
+                continue
+            if isinstance(scope, ast.Module) and node.id in self.constants:
+                return True  # (b)
+            return all(v is not None and self.is_helper_call(v) for v in values)  # (c)
+        return node.id in self.constants  # (b), imported inside a function
+
+    def _constant(self, node: ast.Name, scopes: list[Scope]) -> bool:
+        """Whether `node` names a module-level constant, not shadowed in a function."""
+        inner = [s for s in scopes if not isinstance(s, ast.Module)]
+        shadowed = any(node.id in self._bindings(s).values for s in inner)
+        return node.id in self.constants and not shadowed
+
+
+def _dotted(node: ast.expr) -> str | None:
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        return node.attr
-    if isinstance(node, ast.Call):
-        return _pasted(node.func)
-    if isinstance(node, ast.Subscript):
-        return _pasted(node.value)
-    return type(node).__name__
+        inner = _dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else None
+    return None
 
 
-def _is_identifier(name: str) -> bool:
-    return bool(IDENTIFIER.search(name)) or name.isupper()
+def _sql_text(node: ast.JoinedStr) -> str:
+    return "".join(
+        v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)
+    )
 
 
-def scan(path: Path, findings: Findings) -> dict[str, set[str]]:
-    text = path.read_text(encoding="utf-8")
-    tree = ast.parse(text)
-    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-    imports: dict[str, set[str]] = {}
+def _check_sql(
+    node: ast.AST, rule: _SqlRule, scopes: list[Scope], where: str, findings: Findings
+) -> None:
+    """Walk `node`, keeping the chain of enclosing scopes, judging each SQL f-string."""
+    if isinstance(node, ast.JoinedStr):
+        pasted = [v.value for v in node.values if isinstance(v, ast.FormattedValue)]
+        if pasted and SQL.search(_sql_text(node)):
+            findings.sql_fstrings.append(f"{where}:{node.lineno}")
+            bad = [ast.unparse(p) for p in pasted if not rule.allowed(p, scopes)]
+            if bad:
+                findings.sql_pastes.append(f"{where}:{node.lineno} pastes {', '.join(bad)}")
+    inner = (
+        [*scopes, node]
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+        else scopes
+    )
+    for child in ast.iter_child_nodes(node):
+        _check_sql(child, rule, inner, where, findings)
+
+
+# --------------------------------------------------------------------------------------
+# The measure
+# --------------------------------------------------------------------------------------
+def scan(
+    path: Path, findings: Findings, known: set[str] | None = None, root: Path = ROOT
+) -> list[Import]:
+    """Judge one module's SQL f-strings and imports; return its first-party imports.
+    `known` is the set of first-party modules (by default, the packages' first names)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    where = path.relative_to(root) if path.is_relative_to(root) else path
+    module = module_name(path, root) if path.is_relative_to(root) else path.stem
+    is_package = path.name == "__init__.py"
+    known = known if known is not None else set(PACKAGES)
+    _check_sql(tree, _SqlRule(tree, module, is_package), [tree], str(where), findings)
+    imports: list[Import] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.JoinedStr):
-            literal = "".join(
-                v.value
-                for v in node.values
-                if isinstance(v, ast.Constant) and isinstance(v.value, str)
-            )
-            pasted = [_pasted(v.value) for v in node.values if isinstance(v, ast.FormattedValue)]
-            if pasted and SQL.search(literal):
-                findings.sql_fstrings.append(f"{where}:{node.lineno}")
-                values = [p for p in pasted if not _is_identifier(p)]
-                if values:
-                    findings.sql_values.append(f"{where}:{node.lineno} pastes {', '.join(values)}")
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            names = (
-                [a.name for a in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""]
-            )
-            for name in names:
-                if name.startswith("dagster._"):
-                    findings.private_imports.append(f"{where}:{node.lineno} {name}")
-                top = name.split(".")[0]
-                if top in PACKAGES:
-                    imports.setdefault(top, set()).add(f"{where}:{node.lineno}")
+        if not isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        names = imported_names(node, module, is_package)
+        for name in names:
+            if _is_private(name):
+                findings.private_imports.append(f"{where}:{node.lineno} {name}")
+        targets = {_known(name, known) for name in names} - {None, module}
+        # `from a import b, c` with b and c modules: both; else a itself
+        deepest = {t for t in targets if not any(o.startswith(f"{t}.") for o in targets)}
+        imports.extend(Import(t, f"{where}:{node.lineno}") for t in sorted(deepest) if t)
     return imports
 
 
-def measure() -> Findings:
+def _cycles(edges: dict[str, dict[str, str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(edges.get(node, {})):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                components.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return sorted(components)
+
+
+def measure(paths: list[Path] | None = None, root: Path = ROOT) -> Findings:
     findings = Findings()
-    edges: dict[tuple[str, str], list[str]] = {}
-    for path in modules():
-        package = path.relative_to(ROOT).parts[0]
-        for target, places in scan(path, findings).items():
-            if target != package:
-                edges.setdefault((package, target), []).extend(sorted(places))
-    for (source, target), places in sorted(edges.items()):
-        if LAYERS[target] > LAYERS[source]:
-            findings.upward_imports.append(f"{source} -> {target} ({places[0]})")
-        if (target, source) in edges and source < target:
+    paths = list(modules()) if paths is None else paths
+    known = {module_name(p, root) for p in paths}
+    package_edges: dict[tuple[str, str], list[str]] = {}
+    module_edges: dict[str, dict[str, str]] = {}  # source -> target -> first place
+    for path in paths:
+        source = module_name(path, root)
+        for found in scan(path, findings, known, root):
+            package, target_package = source.split(".")[0], found.target.split(".")[0]
+            if target_package != package:
+                package_edges.setdefault((package, target_package), []).append(found.place)
+            module_edges.setdefault(source, {}).setdefault(found.target, found.place)
+    for (source, target), places in sorted(package_edges.items()):
+        if LAYERS.get(target, 0) > LAYERS.get(source, 0):
+            findings.upward_imports.append(f"{source} -> {target} ({sorted(places)[0]})")
+        if (target, source) in package_edges and source < target:
             findings.cycles.append(f"{source} <-> {target}")
+    for source, targets in sorted(module_edges.items()):
+        for target, place in sorted(targets.items()):
+            low, high = module_layer(source), module_layer(target)
+            if low is not None and high is not None and high > low:
+                findings.module_upward_imports.append(f"{place} {source} -> {target}")
+    for component in _cycles(module_edges):
+        members = set(component)
+        ties = [
+            f"{place} {source} -> {target}"
+            for source in component
+            for target, place in sorted(module_edges.get(source, {}).items())
+            if target in members
+        ]
+        findings.module_cycles.append(f"{', '.join(component)}: {'; '.join(ties)}")
     return findings
 
 
 def main(argv: list[str]) -> int:
     findings = measure()
     goals = {
-        "SQL f-strings pasting a value": findings.sql_values,
+        "SQL f-strings pasting what is neither quoted, a constant nor a helper fragment": (
+            findings.sql_pastes
+        ),
         "private Dagster imports": findings.private_imports,
         "upward imports between packages": findings.upward_imports,
         "import cycles between packages": findings.cycles,
+        "upward imports between b2b_platform's layers": findings.module_upward_imports,
+        "import cycles between modules": findings.module_cycles,
     }
     for title, items in goals.items():
         if items:
             print(f"{title} ({len(items)}):")
             for item in items:
                 print(f"  {item}")
-    print(
-        f"SQL f-strings in all (identifiers pasted from code included): {len(findings.sql_fstrings)}"
-    )
+    print(f"SQL f-strings in all: {len(findings.sql_fstrings)}")
     print("summary: " + ", ".join(f"{title}: {len(items)}" for title, items in goals.items()))
     if "--report" in argv:
         return 0

@@ -9,7 +9,7 @@ import pytest
 
 from b2b_common.errors import UserError
 from b2b_platform.cli import main
-from b2b_platform.lib.month_fanout import month_chunks
+from b2b_platform.lib.month_fanout import load_entry, month_chunks
 from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.warehouse_location import DEFAULT_WAREHOUSE, parse_location
 from b2b_platform.lib.write_conflicts import is_write_conflict, retry_on_conflict
@@ -76,6 +76,14 @@ def test_months_split_into_contiguous_ranges() -> None:
     assert [len(c) for c in month_chunks(months, 5)] == [3, 3, 2, 2, 2]
     assert month_chunks(months[:2], 4) == [[months[0]], [months[1]]]
     assert month_chunks(months, 1) == [months]
+
+
+def test_a_child_running_months_finds_the_definitions_the_cli_names() -> None:
+    """lib never imports the code location: `b2b run` names it for the child processes."""
+    from b2b_platform import cli
+    from b2b_platform.definitions import defs
+
+    assert load_entry(cli.DEFS_ENTRY) is defs
 
 
 def test_a_commit_that_lost_a_conflict_is_done_again() -> None:

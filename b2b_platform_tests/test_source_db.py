@@ -54,3 +54,13 @@ def test_bad_urls_raise_one_line_errors(url):
     with pytest.raises(SourceDatabaseError) as err:
         SourceDatabase(url).create_schema()
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("dialect", "prefix"), [("sqlite", ""), ("postgresql", "b2b.")])
+def test_the_drop_file_drops_every_table_referencing_ones_first(dialect, prefix):
+    from source_db.database import DDL_DIR
+
+    text = (DDL_DIR / f"{dialect}_drop.sql").read_text()
+    dropped = [line.removeprefix("DROP TABLE IF EXISTS ").rstrip(";")
+               for line in text.splitlines() if line.startswith("DROP")]  # fmt: skip
+    assert dropped == [f"{prefix}{table}" for table in reversed(PLATFORM_TABLES)]

@@ -123,11 +123,10 @@ class SourceDatabase:
         if self.dialect == "sqlite":
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         ddl = (DDL_DIR / f"{self.dialect}.sql").read_text()
+        if drop_existing:
+            ddl = (DDL_DIR / f"{self.dialect}_drop.sql").read_text() + ddl
         with self.connect(create=True) as conn:
             cur = conn.cursor()
-            if drop_existing:
-                for table in reversed(PLATFORM_TABLES):
-                    cur.execute(f"DROP TABLE IF EXISTS {self.qualified(table)}")
             for statement in _split_statements(ddl):
                 cur.execute(statement)
             conn.commit()

@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from b2b_platform.lib.sql import identifier_list, qualified_name, quote_identifier
 from b2b_platform.lib.warehouse_schema import scalar
 
 
@@ -85,26 +86,31 @@ def unique_key(
     params: Sequence[Any] = (),
     check: Check = UNIQUE_KEY,
 ) -> dg.AssetCheckResult:
-    cols = ", ".join(key)
+    cols = identifier_list(key)
+    relation = qualified_name(table)
     duplicates = scalar(
         conn,
-        f"SELECT count(*) FROM (SELECT {cols} FROM {table} {_where(where)}"
+        f"SELECT count(*) FROM (SELECT {cols} FROM {relation} {_where(where)}"
         f" GROUP BY {cols} HAVING count(*) > 1)",
         params,
     )
     nulls = scalar(
         conn,
-        f"SELECT count(*) FROM {table} {_where(where)}"
+        f"SELECT count(*) FROM {relation} {_where(where)}"
         + (" AND " if where else " WHERE ")
         + "("
-        + " OR ".join(f"{c} IS NULL" for c in key)
+        + " OR ".join(f"{quote_identifier(c)} IS NULL" for c in key)
         + ")",
         params,
     )
     return check.result(
         asset_key,
         passed=duplicates == 0 and nulls == 0,
-        metadata={"key": cols, "duplicate_keys": int(duplicates), "null_keys": int(nulls)},
+        metadata={
+            "key": ", ".join(key),
+            "duplicate_keys": int(duplicates),
+            "null_keys": int(nulls),
+        },
     )
 
 
@@ -120,13 +126,16 @@ def references_resolve(
     params: Sequence[Any] = (),
 ) -> dg.AssetCheckResult:
     """Every non-null `column` value exists in `ref_table.ref_column`."""
-    filters = [
-        f"t.{column} IS NOT NULL",
-        f"NOT EXISTS (SELECT 1 FROM {ref_table} r WHERE r.{ref_column} = t.{column})",
-    ]
-    if where:
-        filters.append(where)
-    dangling = scalar(conn, f"SELECT count(*) FROM {table} t WHERE {' AND '.join(filters)}", params)
+    relation, references = qualified_name(table), qualified_name(ref_table)
+    value = quote_identifier(column)
+    ref = quote_identifier(ref_column)
+    dangling = scalar(
+        conn,
+        f"SELECT count(*) FROM {relation} t WHERE t.{value} IS NOT NULL"
+        f" AND NOT EXISTS (SELECT 1 FROM {references} r WHERE r.{ref} = t.{value})"
+        f"{f' AND {where}' if where else ''}",
+        params,
+    )
     return check.result(
         asset_key,
         passed=dangling == 0,
@@ -333,7 +342,8 @@ def no_pii_columns(
     """No personal data reaches an analyst-facing table: no column named like it, and no
     text value shaped like it (checked on the first PII_SAMPLE_ROWS rows of the slice
     `where` selects, of the whole table without it)."""
-    described = conn.execute(f"DESCRIBE {table}").fetchall()
+    relation = qualified_name(table)
+    described = conn.execute(f"DESCRIBE {relation}").fetchall()
     columns = [row[0] for row in described]
     found = sorted(c for c in columns if c.lower() in PII_COLUMNS)
     texts = [row[0] for row in described if row[1] == "VARCHAR"]
@@ -341,8 +351,8 @@ def no_pii_columns(
     if texts:
         names = [f"{column}/{kind}" for column in texts for kind in PII_VALUE_PATTERNS]
         counts = ", ".join(
-            f'count(*) FILTER (WHERE regexp_full_match(trim("{column}"), ?)'
-            f""" AND length(regexp_replace("{column}", '[^0-9]', '', 'g')) >= ?)"""
+            f"count(*) FILTER (WHERE regexp_full_match(trim({quote_identifier(column)}), ?)"
+            f" AND length(regexp_replace({quote_identifier(column)}, '[^0-9]', '', 'g')) >= ?)"
             for column in texts
             for _ in PII_VALUE_PATTERNS
         )
@@ -355,7 +365,7 @@ def no_pii_columns(
         in_slice = f" WHERE {where}" if where else ""
         # a LIMIT stops the scan early, a view's too (a sample of a view computes it all)
         row = conn.execute(
-            f"SELECT {counts} FROM (SELECT * FROM {table}{in_slice} LIMIT ?)",
+            f"SELECT {counts} FROM (SELECT * FROM {relation}{in_slice} LIMIT ?)",
             [*patterns, *params, PII_SAMPLE_ROWS],
         ).fetchone()
         leaks = {name: int(count) for name, count in zip(names, row or (), strict=True) if count}

@@ -26,6 +26,8 @@ from typing import IO, Any
 
 import duckdb
 
+from b2b_platform.lib.sql import identifier_list
+
 
 @dataclass(frozen=True)
 class InputFile:
@@ -243,7 +245,7 @@ def plan_files(
     load would now come out differently: the load cutoff moved past their lines).
     """
     rows = conn.execute(
-        f"SELECT {', '.join(MANIFEST_FIELDS)} FROM etl.file_manifest"
+        f"SELECT {identifier_list(MANIFEST_FIELDS)} FROM etl.file_manifest"
         " WHERE source = ? AND (? IS NULL OR partition_key = ?) AND status <> 'removed'",
         [source, partition_key, partition_key],
     ).fetchall()

@@ -21,6 +21,7 @@ import duckdb
 from b2b_platform.lib.file_manifest import HOLDS_ROWS, DirectoryListing
 from b2b_platform.lib.metadata import markdown_list
 from b2b_platform.lib.slice_versions import forget_versions
+from b2b_platform.lib.sql import qualified_name
 from b2b_platform.lib.warehouse import WarehouseStep
 from b2b_platform.lib.warehouse_schema import table_exists
 from b2b_platform.lib.warehouse_writes import QuarantineSlice, TableSlice, utc_now
@@ -121,7 +122,7 @@ def forget_missing_files(
             if source.quarantine_entity else []
         )  # fmt: skip
         step.commit(
-            [TableSlice(source.table, f"SELECT * FROM {source.table} LIMIT 0",
+            [TableSlice(source.table, f"SELECT * FROM {qualified_name(source.table)} LIMIT 0",
                         where="source_file = ?", params=[path])] if has_table else [],
             quarantine=quarantine,
             manifest_rows=[{"source": source.name, "path": path, "partition_key": partition_key,

@@ -4,6 +4,7 @@ of one run that commits them one after the other."""
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import signal
 import threading
@@ -63,18 +64,27 @@ def run_month_chunks(
 class ChildProcessStages:
     """Each run executes in a child process of its own: runs side by side without a
     daemon, each stoppable. A stop (SIGTERM or Ctrl-C to `b2b run`) is passed on as
-    SIGTERM, which the child turns into an interruption of its step in flight."""
+    SIGTERM, which the child turns into an interruption of its step in flight.
 
-    def __init__(self, instance: dg.DagsterInstance, stop: threading.Event) -> None:
+    `defs_entry` (`module:attribute`) names what builds the definitions, which the child
+    imports: the definitions themselves do not pass between processes, and this layer
+    must not import the code location it serves."""
+
+    def __init__(
+        self, instance: dg.DagsterInstance, stop: threading.Event, defs_entry: str
+    ) -> None:
         self.instance = instance
         self.stop = stop
+        self.defs_entry = defs_entry
         self.run_id: str | None = None
 
     def run(self, stage: Stage, tags: dict[str, str], label: str) -> FinishedRun:
         run_id = self.run_id = str(uuid.uuid4())
         keys = sorted(key.to_user_string() for key in stage.keys)
         child = multiprocessing.get_context("spawn").Process(
-            target=execute_stage, args=(keys, tags, run_id), name=f"b2b run {label}"[:60]
+            target=execute_stage,
+            args=(self.defs_entry, keys, tags, run_id),
+            name=f"b2b run {label}"[:60],
         )
         child.start()
         while child.is_alive():
@@ -97,16 +107,21 @@ class ChildProcessStages:
         return [e.dagster_event for e in self.instance.all_logs(run_id) if e.dagster_event]
 
 
-def execute_stage(keys: list[str], tags: dict[str, str], run_id: str) -> None:
-    """A child's run: the stage's assets over its months, in the instance of DAGSTER_HOME."""
+def load_entry(entry: str) -> Callable[[], dg.Definitions]:
+    """What `module:attribute` names: the function building the definitions."""
+    module, _, attribute = entry.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def execute_stage(defs_entry: str, keys: list[str], tags: dict[str, str], run_id: str) -> None:
+    """A child's run: the stage's assets over its months, in the instance of DAGSTER_HOME,
+    with the definitions `defs_entry` (`module:attribute`) builds."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
-    from b2b_platform.definitions import defs
-
-    InProcessStages(defs(), dg.DagsterInstance.get()).run(
+    InProcessStages(load_entry(defs_entry)(), dg.DagsterInstance.get()).run(
         Stage(frozenset(dg.AssetKey.from_user_string(key) for key in keys), partitioned=True),
         tags,
         "",

@@ -17,6 +17,9 @@ from b2b_platform.lib.warehouse_schema import table_exists
 QUARANTINE = "quarantine.rejected_records"
 NO_MONTH = "no month"  # what records of no month (orphan order lines, whole tables) show
 MONTH = re.compile(r"\d{4}-\d{2}")
+# the records matching a source, a reason and a month, each of them optional (NULL)
+MATCHING = """(? IS NULL OR source = ?) AND (? IS NULL OR reason_code = ?)
+    AND (? IS NULL OR (? = 'none' AND partition_key IS NULL) OR partition_key[:7] = ?)"""
 
 
 def _report(conn: duckdb.DuckDBPyConnection, name: str, sql: str, params: list) -> Report:
@@ -39,17 +42,14 @@ def quarantined_records(
         raise UserError(f"--month {month!r} is not a month: use YYYY-MM (or none)")
     if not table_exists(conn, QUARANTINE):
         return Report("quarantine", [], [], []), 0
-    where = """(? IS NULL OR source = ?) AND (? IS NULL OR reason_code = ?)
-        AND (? IS NULL OR (? = 'none' AND partition_key IS NULL)
-             OR partition_key[:7] = ?)"""
     params = [source, source, reason, reason, month, month, month]
-    total = conn.execute(f"SELECT count(*) FROM {QUARANTINE} WHERE {where}", params).fetchall()
+    total = conn.execute(f"SELECT count(*) FROM {QUARANTINE} WHERE {MATCHING}", params).fetchall()
     report = _report(
         conn,
         "quarantine",
         f"""SELECT partition_key[:7] AS month, source, entity,
                    record_key, reason_code AS reason, action, detail, raw_record
-            FROM {QUARANTINE} WHERE {where}
+            FROM {QUARANTINE} WHERE {MATCHING}
             ORDER BY source, entity, partition_key NULLS FIRST, reason_code, record_key
             LIMIT ?""",
         [*params, limit],

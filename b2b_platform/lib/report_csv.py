@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from b2b_platform.lib.report_output import REPORT_ORDER
+from b2b_platform.lib.sql import quote_identifier
 
 
 def write_csv(conn: duckdb.DuckDBPyConnection, name: str, directory: Path) -> Path:
@@ -18,8 +19,7 @@ def write_csv(conn: duckdb.DuckDBPyConnection, name: str, directory: Path) -> Pa
     raw numbers, and text a spreadsheet would run as a formula prefixed with '."""
     path = directory / f"{name}.csv"
     partial = path.with_name(path.name + ".part")
-    target = str(partial).replace("'", "''")  # a quote in the report directory's name
-    conn.execute(f"COPY ({csv_query(conn, name)}) TO '{target}' (HEADER, DELIMITER ',')")
+    conn.sql(csv_query(conn, name)).write_csv(str(partial), header=True, sep=",")
     # DuckDB cannot write a byte-order mark; without one spreadsheet programs read the
     # UTF-8 as a legacy code page ("LogÃ­stica"). Reports are small: one copy is cheap.
     with open(partial, "rb") as source, open(path, "wb") as sink:
@@ -37,17 +37,18 @@ _EXPORT_ROW = '"__export_row"'
 def csv_query(conn: duckdb.DuckDBPyConnection, name: str) -> str:
     """The SELECT a report's CSV is written from: its rows in reading order, each text
     column formula-safe. Identifiers come from code and DESCRIBE, never from values."""
-    described = conn.execute(f"DESCRIBE SELECT * FROM reports.{name}").fetchall()
+    report = quote_identifier(name)
+    described = conn.execute(f"DESCRIBE SELECT * FROM reports.{report}").fetchall()
     columns = ", ".join(_csv_column(str(column), str(dtype)) for column, dtype, *_ in described)
     # Numbered before the prefix is added, so rows keep the workbook's order.
     return (
         f"SELECT {columns} FROM (SELECT *, row_number() OVER (ORDER BY {REPORT_ORDER[name]})"
-        f" AS {_EXPORT_ROW} FROM reports.{name}) ORDER BY {_EXPORT_ROW}"
+        f" AS {_EXPORT_ROW} FROM reports.{report}) ORDER BY {_EXPORT_ROW}"
     )
 
 
 def _csv_column(column: str, dtype: str) -> str:
-    quoted = '"' + column.replace('"', '""') + '"'
+    quoted = quote_identifier(column)
     if not dtype.startswith(_TEXT_TYPES):
         return quoted
     # A spreadsheet runs a cell starting with = + - @ (after blanks) as a formula:

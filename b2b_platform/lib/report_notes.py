@@ -14,6 +14,7 @@ import duckdb
 from b2b_common.dates import add_months, month_name
 from b2b_platform.lib.report_output import HIDDEN_ANDROID_MODEL, Report
 from b2b_platform.lib.run_log import HeldSlice, held_slices
+from b2b_platform.lib.sql import qualified_name, quote_identifier
 from b2b_platform.lib.warehouse_schema import scalar, table_exists
 
 # what the lead conversion chart measures, the same on the page and in the workbook
@@ -112,9 +113,13 @@ def source_freshness(conn: duckdb.DuckDBPyConnection) -> list[Freshness]:
             ).fetchall()
         )
     freshness = []
-    for label, source, table, column in SOURCES:  # identifiers from code, not from data
+    for label, source, table, column in SOURCES:
         latest = (
-            scalar(conn, f"SELECT max({column})::TIMESTAMP(0) FROM {table}")
+            scalar(
+                conn,
+                f"SELECT max({quote_identifier(column)})::TIMESTAMP(0)"
+                f" FROM {qualified_name(table)}",
+            )
             if table_exists(conn, table)
             else None
         )

@@ -24,6 +24,7 @@ import duckdb
 from tabulate import tabulate
 
 from b2b_platform.lib.literal_text import markdown_text, terminal_text
+from b2b_platform.lib.sql import quote_identifier
 
 # Report tables in reading order, with the order their rows are read in.
 REPORT_ORDER: dict[str, str] = {
@@ -46,7 +47,9 @@ class Report:
 
 
 def read_report(conn: duckdb.DuckDBPyConnection, name: str) -> Report:
-    relation = conn.sql(f"SELECT * FROM reports.{name} ORDER BY {REPORT_ORDER[name]}")
+    relation = conn.sql(
+        f"SELECT * FROM reports.{quote_identifier(name)} ORDER BY {REPORT_ORDER[name]}"
+    )
     return Report(name, relation.columns, [str(t) for t in relation.types], relation.fetchall())
 
 

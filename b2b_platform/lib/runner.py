@@ -162,6 +162,7 @@ def run_stages(
     plan: StalePlan | None = None,
     writers: int = 1,
     replan: Callable[[], StalePlan] | None = None,
+    defs_entry: str | None = None,
 ) -> RunOutcome:
     """Run the stages in order, in this process or, given a queue, through the daemon.
     When `stop` is set (a signal arrived) or a run was interrupted, no further stage
@@ -169,7 +170,8 @@ def run_stages(
     that was interrupted, to put the break on record even if no step was in flight.
     With a plan, a monthly stage covers only the months from its first stale month to
     its last, not every month. With `writers` above one (a lake), a monthly stage's
-    months are split into that many runs, which run at once.
+    months are split into that many runs, which run at once: without a queue, each in
+    a child process that builds the definitions with `defs_entry` (`module:attribute`).
 
     `replan` computes the plan again from the versions the stages before recorded: a
     table rebuilt with the same rows keeps its data version (slice_versions
@@ -185,11 +187,11 @@ def run_stages(
     launcher = new_launcher()
 
     def new_month_launcher() -> StageLauncher:  # months side by side, each run alone
-        return (
-            QueuedStages(queue, instance, echo, stop)
-            if queue
-            else ChildProcessStages(instance, stop)
-        )
+        if queue:
+            return QueuedStages(queue, instance, echo, stop)
+        if defs_entry is None:
+            raise ValueError("months in child processes need defs_entry (module:attribute)")
+        return ChildProcessStages(instance, stop, defs_entry)
 
     fanout = (new_month_launcher, writers) if writers > 1 else None
     outcome = RunOutcome()

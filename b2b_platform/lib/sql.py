@@ -2,12 +2,17 @@
 values they need are bound as DuckDB variables (`SET VARIABLE name = ?`, read in the
 query with `getvariable('name')`), never pasted into the text. Variables work where
 prepared parameters cannot: in a CREATE TABLE AS, a view, or a query a check reads again
-in the same transaction."""
+in the same transaction.
+
+The one place where names reach SQL text: a table, column or schema name is pasted only
+through `quote_identifier` (or the fragments here built with it), so a name means that
+name whatever characters it holds. `make shape` holds every other module to it: an
+f-string of SQL pastes only these functions' results and module-level constants."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,9 +33,37 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def qualified_name(name: str) -> str:
+    """A dotted name as code writes it ("staging.orders", "main.cuit_is_valid"), each
+    part quoted: `"staging"."orders"`. The parts of the names here hold no dot."""
+    return ".".join(quote_identifier(part) for part in name.split("."))
+
+
+def identifier_list(names: Iterable[str]) -> str:
+    """Column names quoted and separated by commas: a SELECT's or an INSERT's list."""
+    return ", ".join(quote_identifier(name) for name in names)
+
+
+def column_type(dtype: str) -> str:
+    """A column's type as DESCRIBE names it (`DECIMAL(18,3)`, `VARCHAR[]`), parsed by
+    DuckDB first: text that is not one type raises instead of reaching a statement."""
+    return str(duckdb.sqltype(dtype))
+
+
+def placeholders(count: int) -> str:
+    """One parameter marker per value: `?, ?, ?`."""
+    return ", ".join("?" for _ in range(count))
+
+
+def quote_literal(text: str) -> str:
+    """Text as a SQL string literal, for the few places DuckDB takes no parameter (a
+    file to LOAD or COPY TO, a database to ATTACH)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def bind_variables(conn: duckdb.DuckDBPyConnection, variables: Mapping[str, Any]) -> None:
     """Set each variable on the connection; the value travels as a parameter."""
     for name, value in variables.items():
         if not IDENTIFIER.fullmatch(name):  # names come from code; say so if one does not
             raise ValueError(f"not a SQL variable name: {name!r}")
-        conn.execute(f"SET VARIABLE {name} = ?", [value])
+        conn.execute(f"SET VARIABLE {quote_identifier(name)} = ?", [value])

@@ -18,6 +18,7 @@ import duckdb
 
 from b2b_common.errors import UserError
 from b2b_common.password_masking import mask_secrets, passwords_of
+from b2b_platform.lib.sql import quote_literal
 
 LAKE_PREFIX = "ducklake:"
 LAKE_CATALOG = "warehouse"  # the name the lake is attached under
@@ -117,10 +118,6 @@ def extension_file(name: str) -> Path:
     )
 
 
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def open_lake(
     location: WarehouseLocation, *, read_only: bool, config: dict[str, Any]
 ) -> duckdb.DuckDBPyConnection:
@@ -138,14 +135,14 @@ def open_lake(
     )
     try:
         for name in LAKE_EXTENSIONS:
-            conn.execute(f"LOAD {_quoted(str(extension_file(name)))}")
+            conn.execute(f"LOAD {quote_literal(str(extension_file(name)))}")
         options = []
         if location.data_path:
             Path(location.data_path).mkdir(parents=True, exist_ok=True)
-            options.append(f"DATA_PATH {_quoted(location.data_path)}")
+            options.append(f"DATA_PATH {quote_literal(location.data_path)}")
         if read_only:
             options.append("READ_ONLY")
-        attach = f"ATTACH {_quoted(location.target)} AS {LAKE_CATALOG}"
+        attach = f"ATTACH {quote_literal(location.target)} AS {LAKE_CATALOG}"
         conn.execute(attach + (f" ({', '.join(options)})" if options else ""))
         conn.execute(f"USE {LAKE_CATALOG}")
         # writers committing at the same moment race for the next snapshot id; DuckLake

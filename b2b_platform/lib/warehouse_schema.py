@@ -10,6 +10,7 @@ import duckdb
 
 from b2b_common.cuit import cuit_is_valid_sql
 from b2b_platform.lib import slice_versions
+from b2b_platform.lib.sql import quote_identifier
 
 SCHEMAS: tuple[str, ...] = ("raw", "staging", "core", "reports", "quarantine", "etl")
 
@@ -83,7 +84,11 @@ CREATE TABLE IF NOT EXISTS etl.pseudonym_key (
 """
 
 # columns etl.file_manifest gained after its first release
-ADDED_MANIFEST_COLUMNS = ("load_cutoff TIMESTAMP", "held_from TIMESTAMP", "loaded_until TIMESTAMP")
+ADD_MANIFEST_COLUMNS = """
+ALTER TABLE etl.file_manifest ADD COLUMN IF NOT EXISTS load_cutoff TIMESTAMP;
+ALTER TABLE etl.file_manifest ADD COLUMN IF NOT EXISTS held_from TIMESTAMP;
+ALTER TABLE etl.file_manifest ADD COLUMN IF NOT EXISTS loaded_until TIMESTAMP;
+"""
 
 # RE2 patterns (DuckDB's), matched within a text: four dotted numbers, not right after
 # a word and a slash (Chrome/120.0.0.0 is a version; the character before is kept, as
@@ -127,12 +132,11 @@ def ensure_warehouse_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """
     if not table_exists(conn, "etl.slice_versions"):
         for schema in SCHEMAS:
-            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
         conn.execute(ETL_DDL)
         conn.execute(slice_versions.DDL)
     elif not _has_column(conn, "etl", "file_manifest", "loaded_until"):
-        for column in ADDED_MANIFEST_COLUMNS:  # a warehouse from before they were recorded
-            conn.execute(f"ALTER TABLE etl.file_manifest ADD COLUMN IF NOT EXISTS {column}")
+        conn.execute(ADD_MANIFEST_COLUMNS)  # a warehouse from before they were recorded
     if not table_exists(conn, "etl.pseudonym_key"):  # new, or from before it was kept
         conn.execute(PSEUDONYM_KEY_DDL)
     if not _has_macro(conn, LAST_MACRO):  # a lake's connection made them already
@@ -163,7 +167,7 @@ def _has_column(conn: duckdb.DuckDBPyConnection, schema: str, table: str, column
 def _has_macro(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
     # calling it is ~100x cheaper than listing duckdb_functions()
     try:
-        conn.execute(f"SELECT main.{name}(NULL)").fetchall()
+        conn.execute(f"SELECT main.{quote_identifier(name)}(NULL)").fetchall()
     except duckdb.CatalogException:
         return False
     return True

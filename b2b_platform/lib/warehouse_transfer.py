@@ -32,7 +32,7 @@ import duckdb
 from b2b_common.errors import UserError
 from b2b_platform.lib import checks
 from b2b_platform.lib.private_files import private_umask
-from b2b_platform.lib.sql import bind_variables, quote_identifier
+from b2b_platform.lib.sql import bind_variables, qualified_name, quote_identifier
 from b2b_platform.lib.warehouse_location import LAKE_CATALOG, WarehouseLocation
 from b2b_platform.lib.warehouse_schema import SCHEMAS
 
@@ -60,11 +60,6 @@ class Export:
     files: dict[str, str] = field(default_factory=dict)  # table -> /proc/self/fd/N
 
 
-def _table(name: str) -> str:
-    schema, _, table = name.partition(".")
-    return f"{quote_identifier(schema)}.{quote_identifier(table)}"
-
-
 def table_shapes(conn: duckdb.DuckDBPyConnection) -> dict[str, list[list[str]]]:
     """Each base table of the warehouse's schemas, with its columns and their types."""
     tables = conn.execute(
@@ -77,7 +72,7 @@ def table_shapes(conn: duckdb.DuckDBPyConnection) -> dict[str, list[list[str]]]:
         f"{schema}.{name}": [
             [column, dtype]
             for column, dtype, *_ in conn.execute(
-                f"DESCRIBE {_table(f'{schema}.{name}')}"
+                f"DESCRIBE {qualified_name(f'{schema}.{name}')}"
             ).fetchall()
         ]
         for schema, name in tables
@@ -110,10 +105,12 @@ def _export(conn: duckdb.DuckDBPyConnection, target: Path) -> dict:
     for name in table_shapes(conn):
         path = target / f"{name}.parquet"
         bind_variables(conn, {"export_file": str(path)})
-        conn.execute(f"COPY {_table(name)} TO (getvariable('export_file')) (FORMAT parquet)")
-        manifest["tables"][name] = conn.execute(f"SELECT count(*) FROM {_table(name)}").fetchall()[
-            0
-        ][0]
+        conn.execute(
+            f"COPY {qualified_name(name)} TO (getvariable('export_file')) (FORMAT parquet)"
+        )
+        manifest["tables"][name] = conn.execute(
+            f"SELECT count(*) FROM {qualified_name(name)}"
+        ).fetchall()[0][0]
     for schema, view, sql in conn.execute(
         "SELECT schema_name, view_name, sql FROM duckdb_views()"
         " WHERE database_name = current_database() AND NOT internal AND list_contains(?, schema_name)",
@@ -304,7 +301,7 @@ def import_warehouse(
         for name in sorted(export.rows):
             bind_variables(conn, {"exported_file": export.files[name]})
             conn.execute(
-                f"CREATE TABLE {_table(name)} AS"
+                f"CREATE TABLE {qualified_name(name)} AS"
                 " SELECT * FROM read_parquet(getvariable('exported_file'))"
             )
         _create_views(conn, contents.views)
@@ -333,7 +330,7 @@ def _create_views(conn: duckdb.DuckDBPyConnection, views: Mapping[str, str]) -> 
         if not ready:
             raise ValueError(f"the views read each other in a circle: {sorted(views)}")
         for name in sorted(ready):
-            conn.execute(f"CREATE VIEW {_table(name)} AS {views[name]}")
+            conn.execute(f"CREATE VIEW {qualified_name(name)} AS {views[name]}")
             created.add(name)
 
 
@@ -341,7 +338,7 @@ def _audit(conn: duckdb.DuckDBPyConnection, export: Export) -> None:
     """The checks whose failure would block a step, on what was imported: row counts,
     no personal data in an analyst-facing table, and the record accounting."""
     for name, rows in export.rows.items():
-        loaded = conn.execute(f"SELECT count(*) FROM {_table(name)}").fetchall()[0][0]
+        loaded = conn.execute(f"SELECT count(*) FROM {qualified_name(name)}").fetchall()[0][0]
         if loaded != rows:
             raise UserError(f"{name}: {loaded} rows read, the export says {rows}")
     analyst_facing = conn.execute(
@@ -352,7 +349,7 @@ def _audit(conn: duckdb.DuckDBPyConnection, export: Export) -> None:
     ).fetchall()
     for (name,) in analyst_facing:
         key = dg.AssetKey(name.split("."))
-        result = checks.no_pii_columns(conn, key, _table(name))
+        result = checks.no_pii_columns(conn, key, name)
         if not result.passed:
             found = {k: v.value for k, v in result.metadata.items()}
             raise UserError(

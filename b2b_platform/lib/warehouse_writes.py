@@ -15,6 +15,13 @@ from typing import Any
 
 import duckdb
 
+from b2b_platform.lib.sql import (
+    column_type,
+    identifier_list,
+    placeholders,
+    qualified_name,
+    quote_identifier,
+)
 from b2b_platform.lib.warehouse_schema import scalar, table_exists
 
 FAULT_ENV = "B2B_FAULT_KILL_BEFORE_COMMIT"
@@ -108,26 +115,31 @@ def fault_point(
 
 
 def columns_of(conn: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in conn.execute(f"DESCRIBE {relation}").fetchall()]
+    """The columns and types of a table or view (a dotted name, as code writes it)."""
+    described = conn.execute(f"DESCRIBE {qualified_name(relation)}").fetchall()
+    return [(r[0], r[1]) for r in described]
 
 
 def replace_slice(conn: duckdb.DuckDBPyConnection, s: TableSlice) -> int:
-    schema = s.table.split(".")[0]
+    schema = quote_identifier(s.table.split(".")[0])
+    table = qualified_name(s.table)
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     if s.where is None:
         # A whole-table replacement may also change the table's shape.
-        conn.execute(f"CREATE OR REPLACE TABLE {s.table} AS {s.query}")
-        return int(scalar(conn, f"SELECT count(*) FROM {s.table}"))
+        conn.execute(f"CREATE OR REPLACE TABLE {table} AS {s.query}")
+        return int(scalar(conn, f"SELECT count(*) FROM {table}"))
     conn.execute(f"CREATE OR REPLACE TEMP VIEW _new_slice AS {s.query}")
     if not table_exists(conn, s.table):
-        conn.execute(f"CREATE TABLE {s.table} AS SELECT * FROM _new_slice LIMIT 0")
+        conn.execute(f"CREATE TABLE {table} AS SELECT * FROM _new_slice LIMIT 0")
     existing = {name for name, _ in columns_of(conn, s.table)}
     for name, dtype in columns_of(conn, "_new_slice"):
         if name not in existing:  # additive schema change: new columns only
-            conn.execute(f'ALTER TABLE {s.table} ADD COLUMN "{name}" {dtype}')
-    conn.execute(f"DELETE FROM {s.table} WHERE {s.where}", list(s.params))
+            conn.execute(
+                f"ALTER TABLE {table} ADD COLUMN {quote_identifier(name)} {column_type(dtype)}"
+            )
+    conn.execute(f"DELETE FROM {table} WHERE {s.where}", list(s.params))
     # an INSERT answers with the number of rows it wrote
-    inserted = conn.execute(f"INSERT INTO {s.table} BY NAME SELECT * FROM _new_slice").fetchall()
+    inserted = conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _new_slice").fetchall()
     conn.execute("DROP VIEW _new_slice")
     return int(inserted[0][0])
 
@@ -143,11 +155,10 @@ def create_missing_tables(conn: duckdb.DuckDBPyConnection, slices: Sequence[Tabl
     """
     for s in slices:
         if s.where is not None and not table_exists(conn, s.table):
-            schema = s.table.split(".")[0]
+            schema = quote_identifier(s.table.split(".")[0])
+            table = qualified_name(s.table)
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {s.table} AS SELECT * FROM ({s.query}) LIMIT 0"
-            )
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM ({s.query}) LIMIT 0")
 
 
 def replace_view(conn: duckdb.DuckDBPyConnection, view: str, query: str) -> None:
@@ -156,9 +167,10 @@ def replace_view(conn: duckdb.DuckDBPyConnection, view: str, query: str) -> None
         "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema, name],
     ).fetchall()
+    relation = qualified_name(view)
     if kind and kind[0][0] == "BASE TABLE":  # an older build stored it as a table
-        conn.execute(f"DROP TABLE {view}")
-    conn.execute(f"CREATE OR REPLACE VIEW {view} AS {query}")
+        conn.execute(f"DROP TABLE {relation}")
+    conn.execute(f"CREATE OR REPLACE VIEW {relation} AS {query}")
 
 
 def replace_quarantine(conn: duckdb.DuckDBPyConnection, q: QuarantineSlice, run_id: str) -> None:
@@ -256,7 +268,7 @@ def upsert_manifest(
         [[f"{row['source']}\x00{row['path']}" for row in rows]],
     )
     conn.executemany(
-        f"INSERT INTO etl.file_manifest ({', '.join(MANIFEST_COLUMNS)}, run_id)"
-        f" VALUES ({', '.join('?' for _ in MANIFEST_COLUMNS)}, ?)",
+        f"INSERT INTO etl.file_manifest ({identifier_list(MANIFEST_COLUMNS)}, run_id)"
+        f" VALUES ({placeholders(len(MANIFEST_COLUMNS))}, ?)",
         [[row.get(c) for c in MANIFEST_COLUMNS] + [run_id] for row in rows],
     )

@@ -3,12 +3,9 @@ whole (named in the manifest), not loaded as a heap of quarantined lines."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 import polars as pl
-
-if TYPE_CHECKING:
-    from b2b_platform.defs.weblogs.loading import FilePiece
 
 # a file whose lines are mostly not access-log lines fails as that file instead of
 # filling the quarantine: over this share of NOT_A_LOG_REASONS among at least
@@ -16,6 +13,16 @@ if TYPE_CHECKING:
 ABSURD_REJECT_SHARE = 0.5
 ABSURD_MIN_LINES = 1_000
 NOT_A_LOG_REASONS = ("unparseable_line", "invalid_timestamp", "line_too_long")
+
+
+class Piece(Protocol):
+    """What failing a file takes of a piece of it (loading.FilePiece): its manifest row.
+    Declared here, so the loading that calls this module is not imported back."""
+
+    manifest: dict[str, Any]
+
+
+P = TypeVar("P", bound=Piece)
 
 
 def not_a_log(parsed: pl.DataFrame) -> str | None:
@@ -32,8 +39,8 @@ def absurd(lines: int, bad: int) -> str | None:
 
 
 def drop_absurd_files(
-    parsed: pl.DataFrame, loaded: list[FilePiece], failures: list[tuple[dict[str, Any], str]]
-) -> tuple[pl.DataFrame | None, list[FilePiece], dict[int, tuple[int, int]]]:
+    parsed: pl.DataFrame, loaded: list[P], failures: list[tuple[dict[str, Any], str]]
+) -> tuple[pl.DataFrame | None, list[P], dict[int, tuple[int, int]]]:
     """Fail the pieces whose lines are mostly not log lines; keep the others' rows.
 
     Also returns each kept piece's (lines read, lines loaded), by its new file index:
