@@ -36,6 +36,9 @@ if TYPE_CHECKING:  # imported where used: `b2b --help` must not wait for Dagster
     from b2b_platform.lib.settings import Settings
     from b2b_platform.lib.stale_slices import StalePlan
 
+# what builds the definitions, for the child processes that run months side by side
+DEFS_ENTRY = "b2b_platform.definitions:defs"
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
@@ -268,6 +271,7 @@ def _run(args: argparse.Namespace) -> int:
                 definitions, instance, keys, _echo, stop, queue,
                 record_break=lambda run_id: _record_break(instance, settings, run_id), plan=plan,
                 writers=settings.warehouse_writers, replan=planner.plan if planner else None,
+                defs_entry=DEFS_ENTRY,
             )  # fmt: skip
     elapsed = time.perf_counter() - started
     if outcome.interrupted:
@@ -449,13 +453,15 @@ def _record_break(instance: dg.DagsterInstance, settings: Settings, run_id: str)
     import dagster as dg
 
     from b2b_platform.defs.operations.run_failures import record_or_defer, run_break
+    from b2b_platform.lib.warehouse_resource import WarehouseResource
 
     run = instance.get_run_by_id(run_id)
     if run is None or run.status == dg.DagsterRunStatus.SUCCESS:
         return  # the signal came after that run had finished: nothing broke
     error = "stopped by a signal to `b2b run` (SIGTERM or Ctrl-C)"
     failure = run_break(instance, run, error, "interrupted")
-    record_or_defer(settings.warehouse, None, failure, lambda _: None, wait_seconds=2)
+    warehouse = WarehouseResource.at(settings.warehouse)
+    record_or_defer(warehouse, failure, lambda _: None, wait_seconds=2)
 
 
 @contextlib.contextmanager

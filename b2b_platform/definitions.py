@@ -5,7 +5,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from b2b_platform.defs.partitions import with_months
+from b2b_platform.defs.core.order_facts import build_fct_order_lines
+from b2b_platform.defs.core.web_facts import build_fct_logins
+from b2b_platform.defs.partitions import MonthlyAsset
+from b2b_platform.defs.platform_db.raw import build_raw_orders
+from b2b_platform.defs.platform_db.staging_orders import build_staging_orders
+from b2b_platform.defs.weblogs.raw import build_raw_weblogs
+from b2b_platform.defs.weblogs.staging import build_staging_web_requests
 from b2b_platform.lib.column_docs import with_column_docs
 from b2b_platform.lib.dagster_api import with_backfill_policy
 from b2b_platform.lib.resources import CalendarResource
@@ -16,6 +22,17 @@ from b2b_platform.lib.settings import Settings
 # first part (raw, staging, core, reports), so no asset module declares them.
 OWNERS = {"reports": ["team:analytics"], "leads": ["team:marketing-analytics"]}
 DEFAULT_OWNERS = ["team:data-platform"]
+
+# The monthly assets, built over the months of the settings each time the definitions
+# are (see defs/partitions.py); every other asset is found in defs/ by Dagster.
+MONTHLY_ASSETS: tuple[MonthlyAsset, ...] = (
+    build_raw_orders,
+    build_staging_orders,
+    build_raw_weblogs,
+    build_staging_web_requests,
+    build_fct_order_lines,
+    build_fct_logins,
+)
 
 
 def with_shared_attributes(spec: dg.AssetSpec) -> dg.AssetSpec:
@@ -28,18 +45,22 @@ def with_shared_attributes(spec: dg.AssetSpec) -> dg.AssetSpec:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
     # The months are resolved from the settings now, when the definitions are built;
     # the jobs take them from their assets.
     settings = Settings.from_env()
     months = CalendarResource.from_settings(settings).monthly_partitions()
+    loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
     # Column meanings are declared once, in defs/columns.yaml, and applied here.
-    # map_asset_specs is a preview API: its warning would repeat at every load, and
-    # test_definitions pins what it does (the documented schema on every table asset).
+    # backfill_policy is a beta parameter and map_asset_specs a preview API: their
+    # warnings would repeat at every load (load_from_defs_folder silences them for the
+    # assets it finds), and test_definitions pins what they do (the monthly assets'
+    # months, the documented schema on every table asset).
     with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        built = loaded.map_asset_specs(
-            func=lambda spec: with_column_docs(with_months(with_shared_attributes(spec), months))
+        monthly = dg.Definitions(assets=[build(months) for build in MONTHLY_ASSETS])
+        built = dg.Definitions.merge(loaded, monthly).map_asset_specs(
+            func=lambda spec: with_column_docs(with_shared_attributes(spec))
         )
     if settings.warehouse_writers == 1:
         return built

@@ -116,3 +116,28 @@ def test_stages_follow_dependencies_through_assets_left_out() -> None:
         ["raw/weblogs"],
         ["core/fct_web_requests", "reports/top_devices"],
     ]
+
+
+def test_monthly_assets_declare_their_months_and_the_tag() -> None:
+    """A monthly asset's factory sets partitions_def and the tag selections name it by
+    (automation ignores a monthly parent's checks by the tag): both or neither."""
+    from b2b_platform.defs.partitions import BY_MONTH
+
+    graph = defs().resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        tagged = node.tags.get("partitioned_by") == BY_MONTH["partitioned_by"]
+        assert tagged == (node.partitions_def is not None), key
+
+
+def test_steps_version_slices_as_b2b_run_does() -> None:
+    """The duckdb resource carries the settings' part of the version basis, read once
+    when the resources are built: a step's basis is the one `b2b run` plans with."""
+    from b2b_platform.lib.resources import build_resources
+    from b2b_platform.lib.settings import Settings
+    from b2b_platform.lib.slice_versions import VersionBasis
+
+    settings = Settings.from_env()
+    versions = build_resources(settings)["duckdb"].versions
+    assert versions is not None
+    assert versions.basis() == VersionBasis.current(settings)

@@ -1,23 +1,24 @@
 """Which assets are partitioned by month, and the months themselves.
 
-An asset says it is monthly with the BY_MONTH tag; the partitions definition (from
-B2B_FIRST_MONTH to the as-of month) is resolved from the settings when the definitions
-are built (definitions.py applies it with the owners and groups), never at import, so
-one process can build definitions for other settings.
+The months (B2B_FIRST_MONTH to the as-of month) come from the settings, which are read
+when the definitions are built, never at import: a decorator at module level runs
+once per process, and one process may build definitions for other settings (each
+build gets its own months). So a monthly asset is made by a factory, `build_<asset>
+(months)`, whose decorator says `partitions_def=months`; definitions.py calls each
+factory (MONTHLY_ASSETS there) with the months of the settings it read.
+
+A monthly asset also carries the BY_MONTH tag, which selections name it by (automation
+does not wait for a monthly parent's checks: see asset_step.FOLLOW_UPSTREAM).
 """
+
+from collections.abc import Callable
 
 import dagster as dg
 
 BY_MONTH = {"partitioned_by": "month"}
 
-
-def is_monthly(spec: dg.AssetSpec) -> bool:
-    return spec.tags.get("partitioned_by") == BY_MONTH["partitioned_by"]
-
-
-def with_months(spec: dg.AssetSpec, months: dg.PartitionsDefinition) -> dg.AssetSpec:
-    """The spec with the monthly partitions if it declared BY_MONTH."""
-    return spec.replace_attributes(partitions_def=months) if is_monthly(spec) else spec
+# a monthly asset's factory: its definition over these months
+MonthlyAsset = Callable[[dg.PartitionsDefinition], dg.AssetsDefinition]
 
 
 def all_month_keys(context: dg.AssetExecutionContext) -> list[str]:

@@ -1,11 +1,10 @@
-"""Glue between a Dagster asset execution and a recorded warehouse step."""
+"""Glue between a Dagster asset execution and its recorded warehouse steps (opened by
+WarehouseResource.step): writes checked before they are published, and their metadata."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -15,23 +14,12 @@ from tabulate import tabulate
 
 from b2b_common.dates import add_months, month_name
 from b2b_platform.lib import checks
-from b2b_platform.lib.dagster_api import last_event_time, run_asset_graph
+from b2b_platform.lib.dagster_api import run_asset_graph
 from b2b_platform.lib.metadata import input_rows, markdown_list, schema_metadata, table_metadata
 from b2b_platform.lib.run_progress import PUBLISHED
-from b2b_platform.lib.settings import Settings
-from b2b_platform.lib.slice_versions import (
-    SliceShape,
-    SliceVersion,
-    VersionBasis,
-    changed_months,
-    record_versions,
-    recorded_versions,
-    slice_inputs,
-    version_of,
-)
+from b2b_platform.lib.slice_versions import changed_months
 from b2b_platform.lib.sql import bind_variables
-from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep, warehouse_step
-from b2b_platform.lib.warehouse_connection import warehouse_connection
+from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep
 from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_schema import scalar
 from b2b_platform.lib.warehouse_writes import TableSlice
@@ -61,102 +49,6 @@ def month_bounds(partition_key: str) -> tuple[dt.datetime, dt.datetime]:
         dt.datetime.combine(start, dt.time(0)),
         dt.datetime.combine(add_months(start, 1), dt.time(0)),
     )
-
-
-def step_name(context: dg.AssetExecutionContext) -> str:
-    return ",".join(sorted(key.to_user_string() for key in context.selected_asset_keys))
-
-
-@contextmanager
-def asset_step(
-    context: dg.AssetExecutionContext,
-    duckdb: WarehouseResource,
-    partition_key: str | None = None,
-    source: str | None = "",
-) -> Iterator[WarehouseStep]:
-    """Open a recorded warehouse step for this asset execution (and one of its partitions).
-
-    Partitioned assets run a range of months in one Dagster run (single-run backfill
-    policy) and open one step per month, so each month commits and is recorded alone.
-    `source` is the version of the source the slice reads directly (None: read it again
-    whatever was recorded); the step knows whether its slices are up to date
-    (`step.up_to_date`) and records their versions when it succeeds.
-    """
-    with warehouse_step(
-        duckdb.location(),
-        context.run.run_id,
-        step_name(context),
-        partition_key,
-        config=duckdb.connection_config,
-        # the last thing a dead run told Dagster is the best estimate of when it broke
-        last_event_time=partial(last_event_time, context.instance),
-        log=context.log.info,
-    ) as step:
-        set_slice_versions(context, step, partition_key, source)
-        yield step
-
-
-def record_unchanged_slices(
-    context: dg.AssetExecutionContext, duckdb: WarehouseResource, sources: dict[str, str]
-) -> None:
-    """Record the current versions of months a step found unchanged at their source
-    without opening a step for each (their data stays as it is)."""
-    if not sources:
-        return
-    with warehouse_connection(duckdb.location(), config=duckdb.connection_config) as conn:
-        rows = []
-        for partition_key, source in sources.items():
-            rows += slice_versions_of(context, conn, partition_key, source)[0]
-        conn.execute("BEGIN TRANSACTION")
-        record_versions(conn, rows)
-        conn.execute("COMMIT")
-
-
-def set_slice_versions(
-    context: dg.AssetExecutionContext,
-    step: WarehouseStep,
-    partition_key: str | None,
-    source: str | None,
-) -> None:
-    """Set the versions the step's slices will be recorded with, and whether they are
-    up to date. A step that learns its source's version only as it works sets it again."""
-    step.versions, step.up_to_date, step.previous_inputs = slice_versions_of(
-        context, step.conn, partition_key, source
-    )
-
-
-def slice_versions_of(
-    context: dg.AssetExecutionContext,
-    conn: duckdb.DuckDBPyConnection,
-    partition_key: str | None,
-    source: str | None,
-) -> tuple[list[SliceVersion], bool, str | None]:
-    """The versions of each slice the step builds (no rows when the source must be read
-    again), whether all of them are up to date, and the inputs the first was last built
-    from (JSON, None if never built)."""
-    graph = run_asset_graph(context)
-    basis = VersionBasis.current(Settings.from_env())
-    recorded = recorded_versions(conn)
-
-    def parent_version(key: dg.AssetKey, month: str | None) -> str | None:
-        found = recorded.get((key.to_user_string(), month))
-        return found.data_version if found else None
-
-    rows: list[SliceVersion] = []
-    current = True
-    previous: list[str | None] = []
-    for key in sorted(context.selected_asset_keys):
-        shape = SliceShape.of(context.assets_def, key, lambda k: graph.get(k).partitions_def)
-        inputs = slice_inputs(basis, shape, partition_key, parent_version, source)
-        if inputs is None:
-            return [], False, None
-        version = version_of(key, partition_key, inputs)
-        name = key.to_user_string()
-        rows.append((name, partition_key, version, json.dumps(inputs, sort_keys=True)))
-        found = recorded.get((name, partition_key))
-        current &= found is not None and found.input_version == version
-        previous.append(found.inputs if found else None)
-    return rows, current and bool(rows), previous[0] if previous else None
 
 
 SINGLE_RUN = dg.BackfillPolicy.single_run()
@@ -316,7 +208,7 @@ def materialize_table(
     # reads `months` when the audit runs, after the step below has set it
     audit = CheckAudit(context, lambda conn: _evaluate_checks(conn, table_checks, months))
     try:
-        with asset_step(context, duckdb_resource) as step:
+        with duckdb_resource.step(context) as step:
             if checks_follow is not None and step.versions:
                 months = _months_to_check(context, step, checks_follow)
             bind_variables(step.conn, variables or {})
@@ -379,7 +271,7 @@ def materialize_months(
     for partition_key in context.partition_keys:
         audit = CheckAudit(context, partial(month_checks, partition_key=partition_key))
         try:
-            with asset_step(context, duckdb_resource, partition_key) as step:
+            with duckdb_resource.step(context, partition_key) as step:
                 month = TableSlice(
                     table, month_query(partition_key), where="partition_key = ?",
                     params=[partition_key],
@@ -402,7 +294,7 @@ def materialize_months(
     month_metadata(context, per_month, "rows")
     yield dg.MaterializeResult(
         metadata={
-            **schema_metadata(duckdb_resource.location(), duckdb_resource.connection_config, table),
+            **schema_metadata(duckdb_resource, table),
             "months": months_markdown(per_month),
             **months.metadata(),
         },

@@ -10,12 +10,14 @@ import duckdb
 
 from b2b_platform.lib.column_docs import column_description
 from b2b_platform.lib.literal_text import markdown_text
-from b2b_platform.lib.warehouse_schema import scalar
+from b2b_platform.lib.sql import qualified_name
+from b2b_platform.lib.warehouse_resource import WarehouseResource
+from b2b_platform.lib.warehouse_schema import scalar, table_exists
 from b2b_platform.lib.warehouse_writes import CommitResult
 
 
 def table_schema(conn: duckdb.DuckDBPyConnection, table: str) -> dg.TableSchema:
-    rows = conn.execute(f"DESCRIBE {table}").fetchall()
+    rows = conn.execute(f"DESCRIBE {qualified_name(table)}").fetchall()
     return dg.TableSchema(
         columns=[
             dg.TableColumn(name=r[0], type=str(r[1]), description=column_description(table, r[0]))
@@ -32,7 +34,7 @@ def table_metadata(
     params: list[Any] | None = None,
 ) -> dict[str, Any]:
     """dagster/row_count (of the slice written when `where` is given), column schema, quality."""
-    sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
+    sql = f"SELECT count(*) FROM {qualified_name(table)}" + (f" WHERE {where}" if where else "")
     rows = int(scalar(conn, sql, params or []))
     metadata: dict[str, Any] = {
         "dagster/row_count": rows,
@@ -52,20 +54,15 @@ def table_metadata(
     return metadata
 
 
-def column_schemas(
-    database: str, config: dict[str, Any] | None, tables: list[str]
-) -> dict[str, Any]:
+def column_schemas(warehouse: WarehouseResource, tables: list[str]) -> dict[str, Any]:
     """Column schemas of warehouse tables, read after a multi-month run's steps closed."""
-    from b2b_platform.lib.warehouse_connection import warehouse_connection
-    from b2b_platform.lib.warehouse_schema import table_exists
-
-    with warehouse_connection(database, config=config) as conn:
+    with warehouse.get_connection() as conn:
         return {t: table_schema(conn, t) for t in tables if table_exists(conn, t)}
 
 
-def schema_metadata(database: str, config: dict[str, Any] | None, table: str) -> dict[str, Any]:
+def schema_metadata(warehouse: WarehouseResource, table: str) -> dict[str, Any]:
     """{"dagster/column_schema": ...} for a table that exists, else nothing."""
-    schemas = column_schemas(database, config, [table])
+    schemas = column_schemas(warehouse, [table])
     return {"dagster/column_schema": schemas[table]} if table in schemas else {}
 
 
@@ -97,7 +94,7 @@ def input_rows(
             continue
         if kind is None:  # not built
             continue
-        table = f'"{schema}"."{name}"'  # identifiers from asset keys, never from data
+        table = qualified_name(f"{schema}.{name}")
         if partition_key and "partition_key" in columns:
             sql, params = f"SELECT count(*) FROM {table} WHERE partition_key = ?", [partition_key]
         else:

@@ -31,8 +31,7 @@ from b2b_platform.lib.settings import (
     Settings,
     check_pseudonym_key,
 )
-from b2b_platform.lib.warehouse_location import WarehouseLocation
-from b2b_platform.lib.warehouse_resource import WarehouseResource
+from b2b_platform.lib.warehouse_resource import VersionSettings, WarehouseResource
 from source_db import SourceDatabase, SourceDatabaseError
 
 SOURCE_DB_URL_VAR = "B2B_SOURCE_DB_URL"
@@ -182,13 +181,13 @@ class Pseudonymizer(dg.ConfigurableResource):
     key: str | None = Field(default=None, json_schema_extra={"dagster__is_secret": True})
     key_file: str | None = None
 
-    def secret_key(self, warehouse: WarehouseLocation | None = None) -> bytes:
+    def secret_key(self, warehouse: WarehouseResource | None = None) -> bytes:
         """The key; for a `warehouse`, only the one its pseudonyms are made with, which
         it records when it has none (see pseudonym_key)."""
         if warehouse is None:
             return self._load_key()
         exists = bool(self.key) or bool(self.key_file and os.path.lexists(self.key_file))
-        return claim_key(warehouse, self._load_key, exists)
+        return claim_key(warehouse.location(), self._load_key, exists)
 
     def _load_key(self) -> bytes:
         if self.key:
@@ -197,7 +196,7 @@ class Pseudonymizer(dg.ConfigurableResource):
             return load_or_create_key_file(Path(self.key_file))
         raise UserError(f"no pseudonym key: set {PSEUDONYM_KEY_VAR} or a key file")
 
-    def key_relations(self, warehouse: WarehouseLocation | None = None) -> dict[str, pa.Table]:
+    def key_relations(self, warehouse: WarehouseResource | None = None) -> dict[str, pa.Table]:
         """The relation `hmac_sql` reads, to register on the connection running it; with
         the key of `warehouse` only (see secret_key)."""
         try:
@@ -384,6 +383,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "duckdb": WarehouseResource(
             database=_by_reference("B2B_WAREHOUSE", settings.warehouse.target),
             lake_data_path=settings.warehouse.data_path,
+            versions=VersionSettings.from_settings(settings),
             # bounded memory on a 2-core machine (spills beyond it); checkpoint when the WAL
             # reaches 1GB rather than 16MB, so a month's commit does not rewrite the file;
             # no query here relies on insertion order, and dropping it lets inserts run in

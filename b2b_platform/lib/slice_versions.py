@@ -34,7 +34,7 @@ import dagster as dg
 import duckdb
 
 from b2b_platform.lib.settings import PSEUDONYM_KEY_VAR, Settings
-from b2b_platform.lib.sql import quote_identifier
+from b2b_platform.lib.sql import identifier_list, qualified_name
 
 TABLE = "etl.slice_versions"
 DDL = f"""
@@ -109,18 +109,27 @@ class VersionBasis:
 
     @classmethod
     def current(cls, settings: Settings) -> VersionBasis:
-        return cls(
-            code_version(), settings_version(settings), str(settings.as_of),
-            key_identity(_pseudonym_key(settings)),
+        return cls.of(
+            settings_version(settings), str(settings.as_of),
+            settings.pseudonym_key_in_env, settings.pseudonym_key_file,
         )  # fmt: skip
 
+    @classmethod
+    def of(
+        cls, settings: Mapping[str, str], as_of: str, key_in_env: bool, key_file: Path
+    ) -> VersionBasis:
+        """The basis from settings already read (`settings` as settings_version gives
+        them), with the pseudonym key as it is now."""
+        key = key_identity(_pseudonym_key(key_in_env, key_file))
+        return cls(code_version(), dict(settings), as_of, key)
 
-def _pseudonym_key(settings: Settings) -> bytes | None:
+
+def _pseudonym_key(in_env: bool, key_file: Path) -> bytes | None:
     """The pseudonym key if it exists yet (it is created by the first step that needs it)."""
-    if settings.pseudonym_key_in_env:
+    if in_env:
         return os.environ.get(PSEUDONYM_KEY_VAR, "").encode()
     try:
-        return settings.pseudonym_key_file.read_bytes()
+        return key_file.read_bytes()
     except OSError:
         return None
 
@@ -273,11 +282,11 @@ def content_version(conn: duckdb.DuckDBPyConnection, asset_key: str) -> str | No
     # the row's values, without the load's own stamps (_extracted_at, _loaded_at): hashed
     # and XOR-ed, so the same rows in any order give the same digest; rows are unique in
     # these tables (their unique_key checks), so none cancel out
-    table = f"{quote_identifier(schema)}.{quote_identifier(name)}"
+    table = qualified_name(f"{schema}.{name}")
     columns = [
         row[0] for row in conn.execute(f"DESCRIBE {table}").fetchall() if not row[0].startswith("_")
     ]
-    quoted = ", ".join(map(quote_identifier, columns))
+    quoted = identifier_list(columns)
     rows, checksum = conn.execute(
         f"SELECT count(*), bit_xor(hash({quoted})) FROM {table}"
     ).fetchall()[0]

@@ -48,7 +48,8 @@ def core_table_checks(name: str, key_columns: list[str]) -> list[TableCheck]:
 
 
 def monthly_core_asset() -> dict[str, Any]:
-    """@dg.asset arguments of a monthly core fact (its sources' jobs run it by month)."""
+    """@dg.asset arguments of a monthly core fact but its `partitions_def` (its sources'
+    jobs run it by month)."""
     return {
         "kinds": {"duckdb"}, "tags": BY_MONTH, "backfill_policy": SINGLE_RUN,
         "pool": WAREHOUSE_POOL,

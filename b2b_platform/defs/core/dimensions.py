@@ -102,7 +102,7 @@ def dim_customer(
         """,
         # the HMAC's padded keys, bound as data rather than written into the SQL; the
         # warehouse's own key only, so its pseudonyms never change with who runs it
-        register=pseudonymizer.key_relations(duckdb.location()),
+        register=pseudonymizer.key_relations(duckdb),
         table_checks=core_table_checks("dim_customer", ["customer_id"]),
         variables={"as_of": calendar.as_of_date},
     )

@@ -65,12 +65,17 @@ CHECK_READS = {
 }
 
 
-@dg.asset(
-    key=KEY,
-    deps=[staging_key("orders"), staging_key("order_lines")],
-    **monthly_core_asset(),
-    check_specs=[check.spec(KEY, CHECK_READS.get(check, [])) for check in CHECKS],
-)
+def build_fct_order_lines(months: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """core/fct_order_lines over the code location's months (see partitions)."""
+    return dg.asset(
+        key=KEY,
+        deps=[staging_key("orders"), staging_key("order_lines")],
+        partitions_def=months,
+        **monthly_core_asset(),
+        check_specs=[check.spec(KEY, CHECK_READS.get(check, [])) for check in CHECKS],
+    )(fct_order_lines)
+
+
 def fct_order_lines(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> AssetEvents:
     """Sales: one row per line of a valid order (passed validation, not cancelled or
     returned), by month of the order.

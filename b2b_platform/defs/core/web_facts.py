@@ -85,12 +85,17 @@ def _login_checks(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[d
     ]  # fmt: skip
 
 
-@dg.asset(
-    key=LOGINS_KEY,
-    deps=[staging_key("web_requests")],
-    **monthly_core_asset(),
-    check_specs=[check.spec(LOGINS_KEY) for check in LOGIN_CHECKS],
-)
+def build_fct_logins(months: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """core/fct_logins over the code location's months (see partitions)."""
+    return dg.asset(
+        key=LOGINS_KEY,
+        deps=[staging_key("web_requests")],
+        partitions_def=months,
+        **monthly_core_asset(),
+        check_specs=[check.spec(LOGINS_KEY) for check in LOGIN_CHECKS],
+    )(fct_logins)
+
+
 def fct_logins(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> AssetEvents:
     """Successful logins: `POST /login` (query string ignored) answered 2xx/3xx, by a
     known platform user, with the country of the address it came from (empty when the

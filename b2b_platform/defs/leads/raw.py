@@ -22,7 +22,6 @@ from b2b_platform.lib.asset_step import (
     WAREHOUSE_POOL,
     AssetEvents,
     CheckAudit,
-    asset_step,
     published,
 )
 from b2b_platform.lib.file_manifest import (
@@ -109,9 +108,7 @@ def _load_workbooks(
     listing = lead_files(leads_dir)
     for entry in listing.skipped:
         context.log.warning(f"lead workbook {entry.path} skipped: {entry.reason}")
-    with asset_step(
-        context, duckdb, source=listing_version(listing.files, listing.skipped)
-    ) as step:
+    with duckdb.step(context, source=listing_version(listing.files, listing.skipped)) as step:
         conn = step.conn
         refuse_vanished(conn, LEAD_FILES, leads_dir.directory, present_paths(listing))
         if listing.skipped:

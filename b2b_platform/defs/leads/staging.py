@@ -18,7 +18,6 @@ from b2b_platform.lib.asset_step import (
     WAREHOUSE_POOL,
     AssetEvents,
     CheckAudit,
-    asset_step,
     published,
 )
 from b2b_platform.lib.metadata import table_metadata
@@ -91,7 +90,7 @@ def staging_leads(
 def _stage_leads(
     context: dg.AssetExecutionContext, duckdb: WarehouseResource, audit: CheckAudit
 ) -> dict[str, Any]:
-    with asset_step(context, duckdb) as step:
+    with duckdb.step(context) as step:
         conn = step.conn
         countries = [r[0] for r in conn.execute(
             "SELECT DISTINCT country FROM raw.marketing_leads WHERE country IS NOT NULL"

@@ -9,7 +9,6 @@ import dagster as dg
 from b2b_platform.defs.operations.default_status import schedule_status
 from b2b_platform.lib.lake import DEFAULT_SNAPSHOT_RETENTION, maintain_lake
 from b2b_platform.lib.settings import Settings
-from b2b_platform.lib.warehouse_connection import warehouse_connection
 from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.write_conflicts import retry_on_conflict
 
@@ -25,7 +24,7 @@ def compact_lake(
 ) -> None:
     """Merge the lake's small files, expire old snapshots and delete unreferenced files."""
     keep = dt.timedelta(days=config.keep_snapshots_days)
-    with warehouse_connection(duckdb.location(), config=duckdb.connection_config) as conn:
+    with duckdb.get_connection() as conn:
         counts = retry_on_conflict(lambda: maintain_lake(conn, keep), on_retry=context.log.info)
     context.log.info(f"lake maintenance: {counts}")
     context.add_output_metadata(

@@ -3,7 +3,6 @@
 import datetime as dt
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -12,7 +11,6 @@ from b2b_common.errors import UserError
 from b2b_platform.defs.operations.default_status import sensor_status
 from b2b_platform.lib.run_log import defer_run_failure, pending_failures_file, record_run_failure
 from b2b_platform.lib.settings import Settings
-from b2b_platform.lib.warehouse_connection import warehouse_connection
 from b2b_platform.lib.warehouse_resource import WarehouseResource
 
 # a sensor tick must end within a minute: past this wait for the writer's lock, the
@@ -41,8 +39,7 @@ def run_break(
 
 
 def record_or_defer(
-    database: str | Path,
-    config: dict[str, Any] | None,
+    warehouse: WarehouseResource,
     failure: dict[str, Any],
     log: Callable[[str], None],
     wait_seconds: float | None = None,
@@ -52,7 +49,7 @@ def record_or_defer(
     record never depends on winning the lock at that instant."""
     wait = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
     try:
-        with warehouse_connection(database, config=config, wait_seconds=wait) as conn:
+        with warehouse.get_connection(wait_seconds=wait) as conn:
             written = record_run_failure(conn, **failure)
     except UserError as exc:
         pending = pending_failures_file(os.environ.get("DAGSTER_HOME"))
@@ -68,12 +65,12 @@ def record_failed_run(context: dg.RunFailureSensorContext, duckdb: WarehouseReso
     event = context.failure_event
     error = (event.message if event else None) or "run failed"
     failure = run_break(context.instance, context.dagster_run, error, "failed")
-    record_or_defer(duckdb.location(), duckdb.connection_config, failure, context.log.info)
+    record_or_defer(duckdb, failure, context.log.info)
 
 
 def record_canceled_run(context: dg.RunStatusSensorContext, duckdb: WarehouseResource) -> None:
     failure = run_break(context.instance, context.dagster_run, "run canceled", "interrupted")
-    record_or_defer(duckdb.location(), duckdb.connection_config, failure, context.log.info)
+    record_or_defer(duckdb, failure, context.log.info)
 
 
 def build_run_break_sensors(status: dg.DefaultSensorStatus) -> list[dg.SensorDefinition]:

@@ -38,11 +38,10 @@ from b2b_platform.defs.operations.file_requests import (
 from b2b_platform.defs.weblogs.log_files import list_log_files
 from b2b_platform.lib.combined_log import log_file_day
 from b2b_platform.lib.file_manifest import InputFile
-from b2b_platform.lib.loaded_files import file_version, read_loaded_files
+from b2b_platform.lib.loaded_files import file_version
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
 from b2b_platform.lib.settings import Settings, missing_directory
 from b2b_platform.lib.stage_launchers import RUN_TAG
-from b2b_platform.lib.warehouse_connection import warehouse_connection
 from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_schema import table_exists
 
@@ -63,13 +62,13 @@ def loaded_versions(duckdb: WarehouseResource, source: str) -> dict[str, str] | 
     file next to it; read from the warehouse itself only when no state exists yet.
     None when there is no warehouse; WarehouseBusy when the warehouse must be read and
     cannot be now, which must never be taken for "nothing loaded"."""
-    state = read_loaded_files(duckdb.location(), source)
+    state = duckdb.loaded_files(source)
     if state is not None:
         return state
-    if not duckdb.location().exists():
+    if not duckdb.exists():
         return None
     try:
-        with warehouse_connection(duckdb.location(), read_only=True, wait_seconds=0) as conn:
+        with duckdb.get_connection(read_only=True, wait_seconds=0) as conn:
             if not table_exists(conn, "etl.file_manifest"):
                 return {}
             rows = conn.execute(

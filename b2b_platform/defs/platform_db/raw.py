@@ -26,19 +26,16 @@ from b2b_platform.lib.asset_step import (
     AssetEvents,
     CheckAudit,
     MonthsOfStep,
-    asset_step,
     blocked,
     month_bounds,
     month_metadata,
     months_markdown,
-    record_unchanged_slices,
 )
 from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
 from b2b_platform.lib.slice_versions import digest
 from b2b_platform.lib.warehouse import AuditFailed
-from b2b_platform.lib.warehouse_connection import warehouse_connection
 from b2b_platform.lib.warehouse_resource import WarehouseResource
 from b2b_platform.lib.warehouse_writes import TableSlice
 from source_db.columns import extraction_columns, raw_select_list
@@ -107,7 +104,7 @@ def _snapshot_asset(table: str, description: str) -> dg.AssetsDefinition:
         # taken before the extraction: a change made while it runs is caught next time
         source_rows, version = table_fingerprint(source_db, table)
         try:
-            with asset_step(context, duckdb, source=version) as step:
+            with duckdb.step(context, source=version) as step:
                 if step.up_to_date:  # unchanged at the source since it was extracted
                     audit.evaluate = lambda conn: [
                         extracted_all_rows(conn, table, source_rows, None)
@@ -157,27 +154,32 @@ def order_month_predicate(
     return " AND ".join(conditions) or "TRUE"
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            key=["raw", "orders"],
-            kinds={"duckdb", "sqlite", "postgres"},
-            tags={"source": "platform_db", **BY_MONTH},
-            description="Orders placed on the platform, by month of ordered_at, as stored.",
-        ),
-        dg.AssetSpec(
-            key=["raw", "order_items"],
-            kinds={"duckdb", "sqlite", "postgres"},
-            tags={"source": "platform_db", **BY_MONTH},
-            description="Order lines, travelling with their order's month; lines whose order "
-            "does not exist land in the last month.",
-        ),
-    ],
-    check_specs=[_row_count_check("orders"), _row_count_check("order_items")],
-    pool=WAREHOUSE_POOL,
-    retry_policy=SOURCE_RETRY,
-    backfill_policy=SINGLE_RUN,
-)
+def build_raw_orders(months: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """raw/orders and raw/order_items over the code location's months (see partitions)."""
+    return dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                key=["raw", "orders"],
+                kinds={"duckdb", "sqlite", "postgres"},
+                tags={"source": "platform_db", **BY_MONTH},
+                description="Orders placed on the platform, by month of ordered_at, as stored.",
+            ),
+            dg.AssetSpec(
+                key=["raw", "order_items"],
+                kinds={"duckdb", "sqlite", "postgres"},
+                tags={"source": "platform_db", **BY_MONTH},
+                description="Order lines, travelling with their order's month; lines whose "
+                "order does not exist land in the last month.",
+            ),
+        ],
+        partitions_def=months,
+        check_specs=[_row_count_check("orders"), _row_count_check("order_items")],
+        pool=WAREHOUSE_POOL,
+        retry_policy=SOURCE_RETRY,
+        backfill_policy=SINGLE_RUN,
+    )(raw_orders)
+
+
 def raw_orders(
     context: dg.AssetExecutionContext,
     duckdb: WarehouseResource,
@@ -189,9 +191,8 @@ def raw_orders(
     months: dict[str, dict[str, dict[str, int]]] = {"orders": {}, "order_items": {}}
     current = source_fingerprints(source_db, every_month, calendar.load_cutoff)
     unchanged = _unchanged_months(duckdb, current)
-    record_unchanged_slices(
+    duckdb.record_unchanged_slices(
         context,
-        duckdb,
         {key: digest(current[key].text) for key in context.partition_keys if key in unchanged},
     )
     step_months = MonthsOfStep(context)
@@ -213,9 +214,7 @@ def raw_orders(
             table = result.asset_key.path[-1]  # type: ignore[union-attr]
             source_rows, raw_rows = (result.metadata[k].value for k in ("source_rows", "raw_rows"))
             months[table][partition_key] = {"source_rows": source_rows, "raw_rows": raw_rows}
-    schemas = column_schemas(
-        duckdb.location(), duckdb.connection_config, ["raw.orders", "raw.order_items"]
-    )
+    schemas = column_schemas(duckdb, ["raw.orders", "raw.order_items"])
     for table in ("orders", "order_items"):
         month_metadata(context, months[table], "raw_rows", dg.AssetKey(["raw", table]))
         yield dg.MaterializeResult(
@@ -260,7 +259,7 @@ def _extract_month(
         "getvariable('partition_key')::VARCHAR AS _partition_key,"
         " current_timestamp::TIMESTAMP AS _extracted_at"
     )
-    with asset_step(context, duckdb, partition_key, digest(fingerprint.text)) as step:
+    with duckdb.step(context, partition_key, digest(fingerprint.text)) as step:
         orders, source_orders = fetch_counted(source_db, orders_query)
         items, source_items = fetch_counted(source_db, items_query)
         audit.evaluate = lambda conn: [
@@ -294,7 +293,7 @@ def _unchanged_months(
     """Months whose source fingerprint is the one their raw slice was extracted at, and
     whose raw slice still holds as many rows as the source: they are not extracted again,
     and extracted_all_rows is evaluated on those counts."""
-    with warehouse_connection(duckdb.location(), config=duckdb.connection_config) as conn:
+    with duckdb.get_connection() as conn:
         recorded = recorded_fingerprints(conn)
         if not recorded:
             return {}

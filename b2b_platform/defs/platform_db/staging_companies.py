@@ -18,7 +18,6 @@ from b2b_platform.lib.asset_step import (
     WAREHOUSE_POOL,
     AssetEvents,
     CheckAudit,
-    asset_step,
     published,
 )
 from b2b_platform.lib.checks import Check
@@ -61,7 +60,7 @@ def staging_companies(context: dg.AssetExecutionContext, duckdb: WarehouseResour
 def _stage_companies(
     context: dg.AssetExecutionContext, duckdb: WarehouseResource, audit: CheckAudit
 ) -> dict[str, Any]:
-    with asset_step(context, duckdb) as step:
+    with duckdb.step(context) as step:
         conn = step.conn
         conn.execute(sql_file(__file__, "companies_checked"))
         result = step.commit(

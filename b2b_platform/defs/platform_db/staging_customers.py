@@ -18,7 +18,6 @@ from b2b_platform.lib.asset_step import (
     WAREHOUSE_POOL,
     AssetEvents,
     CheckAudit,
-    asset_step,
     published,
 )
 from b2b_platform.lib.metadata import table_metadata
@@ -59,7 +58,7 @@ def _stage_customers(
     calendar: CalendarResource,
     audit: CheckAudit,
 ) -> dict[str, Any]:
-    with asset_step(context, duckdb) as step:
+    with duckdb.step(context) as step:
         conn = step.conn
         bind_variables(conn, {"as_of": calendar.as_of_date})
         conn.execute(sql_file(__file__, "customers_checked"))

@@ -22,7 +22,6 @@ from b2b_platform.lib.asset_step import (
     AssetEvents,
     CheckAudit,
     MonthsOfStep,
-    asset_step,
     month_metadata,
     months_markdown,
 )
@@ -52,48 +51,55 @@ ORDER_LINES_REJECT_RATE = checks.reject_rate(
 ORDER_KNOWN = Check("order_known", "Every line belongs to a staged order.")
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            key=staging_key("orders"),
-            deps=[
-                dg.AssetKey(["raw", "orders"]),
-                staging_key("companies"),
-                staging_key("customers"),
-            ],
-            kinds={"duckdb"},
-            tags={**TAGS, **BY_MONTH},
-            description="Valid orders of the month: status normalized, buyer and customer "
-            "resolved to surviving records, dates inside the partition range and not in the future.",
-        ),
-        dg.AssetSpec(
-            key=staging_key("order_lines"),
-            deps=[dg.AssetKey(["raw", "order_items"]), staging_key("products")],
-            kinds={"duckdb"},
-            tags={**TAGS, **BY_MONTH},
-            description="Valid lines of valid orders, with revenue = quantity x unit price x "
-            "(1 - discount). A rejected order takes all its lines with it.",
-        ),
-    ],
-    backfill_policy=SINGLE_RUN,
-    check_specs=[
-        *staging_check_specs(
-            "orders",
-            checks.UNIQUE_KEY,
-            checks.ACCOUNTING_IDENTITY,
-            ORDERS_REJECT_RATE,
-            COMPANY_KNOWN,
-        ),
-        *staging_check_specs(
-            "order_lines",
-            checks.UNIQUE_KEY,
-            checks.ACCOUNTING_IDENTITY,
-            ORDER_LINES_REJECT_RATE,
-            ORDER_KNOWN,
-        ),
-    ],
-    pool=WAREHOUSE_POOL,
-)
+def build_staging_orders(months: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """staging/orders and staging/order_lines over the code location's months (see
+    partitions)."""
+    return dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                key=staging_key("orders"),
+                deps=[
+                    dg.AssetKey(["raw", "orders"]),
+                    staging_key("companies"),
+                    staging_key("customers"),
+                ],
+                kinds={"duckdb"},
+                tags={**TAGS, **BY_MONTH},
+                description="Valid orders of the month: status normalized, buyer and "
+                "customer resolved to surviving records, dates inside the partition range and "
+                "not in the future.",
+            ),
+            dg.AssetSpec(
+                key=staging_key("order_lines"),
+                deps=[dg.AssetKey(["raw", "order_items"]), staging_key("products")],
+                kinds={"duckdb"},
+                tags={**TAGS, **BY_MONTH},
+                description="Valid lines of valid orders, with revenue = quantity x unit price "
+                "x (1 - discount). A rejected order takes all its lines with it.",
+            ),
+        ],
+        partitions_def=months,
+        backfill_policy=SINGLE_RUN,
+        check_specs=[
+            *staging_check_specs(
+                "orders",
+                checks.UNIQUE_KEY,
+                checks.ACCOUNTING_IDENTITY,
+                ORDERS_REJECT_RATE,
+                COMPANY_KNOWN,
+            ),
+            *staging_check_specs(
+                "order_lines",
+                checks.UNIQUE_KEY,
+                checks.ACCOUNTING_IDENTITY,
+                ORDER_LINES_REJECT_RATE,
+                ORDER_KNOWN,
+            ),
+        ],
+        pool=WAREHOUSE_POOL,
+    )(staging_orders)
+
+
 def staging_orders(
     context: dg.AssetExecutionContext,
     duckdb: WarehouseResource,
@@ -124,9 +130,7 @@ def staging_orders(
         for entity, values in counts.items():
             months[entity][partition_key] = values
         step_months.checked(partition_key, audit)
-    schemas = column_schemas(
-        duckdb.location(), duckdb.connection_config, ["staging.orders", "staging.order_lines"]
-    )
+    schemas = column_schemas(duckdb, ["staging.orders", "staging.order_lines"])
     for entity, key in (
         ("orders", staging_key("orders")),
         ("order_items", staging_key("order_lines")),
@@ -159,7 +163,7 @@ def _stage_month(
     last, where they are extracted) files them under no partition, with accounting of
     their own, so they never tip a month's reject rate.
     """
-    with asset_step(context, duckdb, partition_key) as step:
+    with duckdb.step(context, partition_key) as step:
         conn = step.conn
         if step.up_to_date:  # its raw month and what it resolves in did not change
             step.commit(audit=audit)  # the checks, again, on what is published

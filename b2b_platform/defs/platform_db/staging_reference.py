@@ -16,7 +16,6 @@ from b2b_platform.lib.asset_step import (
     WAREHOUSE_POOL,
     AssetEvents,
     CheckAudit,
-    asset_step,
     published,
 )
 from b2b_platform.lib.metadata import table_metadata
@@ -114,7 +113,7 @@ def _stage_reference(
     query: str,
     audit: CheckAudit,
 ) -> dict[str, Any]:
-    with asset_step(context, duckdb) as step:
+    with duckdb.step(context) as step:
         conn = step.conn
         result = step.commit(
             [TableSlice(table, query)],

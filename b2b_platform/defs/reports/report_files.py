@@ -14,9 +14,7 @@ import dagster as dg
 from b2b_platform.lib.asset_step import (
     AssetEvents,
     CheckAudit,
-    asset_step,
     published,
-    set_slice_versions,
 )
 from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import markdown_list
@@ -83,7 +81,7 @@ def _export(
     calendar: CalendarResource,
     report_dir: DirectoryResource,
 ) -> dict[str, Any]:
-    with asset_step(context, duckdb) as step:
+    with duckdb.step(context) as step:
         reports = [read_report(step.conn, name) for name in REPORT_ORDER]
         page = report_context(
             step.conn,
@@ -94,7 +92,7 @@ def _export(
             calendar.attribution_days,
         )
         files = export_files(step.conn, reports, staging.path, page)
-        set_slice_versions(context, step, None, export_version(staging.path))
+        duckdb.set_slice_versions(context, step, None, export_version(staging.path))
         # The check runs in the step's transaction: if it fails nothing is committed,
         # AuditFailed is raised and the staged files are thrown away unpublished.
         step.commit(rows_read=sum(len(r.rows) for r in reports), audit=audit)

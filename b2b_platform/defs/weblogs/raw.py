@@ -38,7 +38,6 @@ from b2b_platform.lib.asset_step import (
     AssetEvents,
     CheckAudit,
     MonthsOfStep,
-    asset_step,
     month_metadata,
     months_markdown,
 )
@@ -75,15 +74,20 @@ REJECT_RATE = checks.reject_rate(ENTITY, "Unparseable lines stay under the confi
 CHECKS = (LINES_ACCOUNTED, FILE_ACCOUNTING, checks.MANIFEST_CONSISTENT, REJECT_RATE)
 
 
-@dg.asset(
-    key=KEY,
-    kinds={"duckdb", "file"},
-    tags={"source": SOURCE, **BY_MONTH},
-    backfill_policy=SINGLE_RUN,
-    pool=WAREHOUSE_POOL,
-    retry_policy=SOURCE_RETRY,
-    check_specs=[check.spec(KEY) for check in CHECKS],
-)
+def build_raw_weblogs(months: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """raw/weblogs over the code location's months (see partitions)."""
+    return dg.asset(
+        key=KEY,
+        kinds={"duckdb", "file"},
+        tags={"source": SOURCE, **BY_MONTH},
+        partitions_def=months,
+        backfill_policy=SINGLE_RUN,
+        pool=WAREHOUSE_POOL,
+        retry_policy=SOURCE_RETRY,
+        check_specs=[check.spec(KEY) for check in CHECKS],
+    )(raw_weblogs)
+
+
 def raw_weblogs(
     context: dg.AssetExecutionContext,
     duckdb: WarehouseResource,
@@ -124,7 +128,7 @@ def raw_weblogs(
         skipped += [f"{Path(e.path).name}: {e.reason}" for e in month_skipped]
         try:
             source = month_version(directory, partition_key, keys, calendar.load_cutoff)
-            with asset_step(context, duckdb, partition_key, source) as step:
+            with duckdb.step(context, partition_key, source) as step:
                 if partition_key == context.partition_keys[0]:  # the directory, once a run
                     present = present_log_paths(directory)
                     refuse_vanished(step.conn, LOG_FILES, log_dir.directory, present)
@@ -139,7 +143,7 @@ def raw_weblogs(
     month_metadata(context, per_month, "lines_loaded")
     yield dg.MaterializeResult(
         metadata={
-            **schema_metadata(duckdb.location(), duckdb.connection_config, TABLE),
+            **schema_metadata(duckdb, TABLE),
             "months": months_markdown(per_month),
             "files_failed": markdown_list(failed),
             "files_skipped": markdown_list(skipped),

@@ -19,7 +19,6 @@ from b2b_platform.lib.asset_step import (
     AssetEvents,
     CheckAudit,
     MonthsOfStep,
-    asset_step,
     months_markdown,
 )
 from b2b_platform.lib.checks import Check
@@ -62,15 +61,20 @@ IP_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-@dg.asset(
-    key=KEY,
-    deps=[RAW_KEY, PLATFORM_USERS],
-    kinds={"duckdb"},
-    tags={"source": SOURCE, **BY_MONTH},
-    backfill_policy=SINGLE_RUN,
-    pool=WAREHOUSE_POOL,
-    check_specs=[check.spec(KEY) for check in CHECKS],
-)
+def build_staging_web_requests(months: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """staging/web_requests over the code location's months (see partitions)."""
+    return dg.asset(
+        key=KEY,
+        deps=[RAW_KEY, PLATFORM_USERS],
+        kinds={"duckdb"},
+        tags={"source": SOURCE, **BY_MONTH},
+        partitions_def=months,
+        backfill_policy=SINGLE_RUN,
+        pool=WAREHOUSE_POOL,
+        check_specs=[check.spec(KEY) for check in CHECKS],
+    )(staging_web_requests)
+
+
 def staging_web_requests(
     context: dg.AssetExecutionContext, duckdb: WarehouseResource
 ) -> AssetEvents:
@@ -87,7 +91,7 @@ def staging_web_requests(
     for partition_key in context.partition_keys:
         audit = CheckAudit(context, partial(_month_checks, partition_key=partition_key))
         try:
-            with asset_step(context, duckdb, partition_key) as step:
+            with duckdb.step(context, partition_key) as step:
                 per_month[partition_key] = month = _stage_month(step, partition_key, audit)
         except AuditFailed as error:
             months.hold(partition_key, audit, error)
@@ -103,7 +107,7 @@ def staging_web_requests(
         metadata={
             "dagster/row_count": sum(m["requests"] for m in per_month.values()),
             "user_agents_deferred": sum(m["user_agents_deferred"] for m in per_month.values()),
-            **schema_metadata(duckdb.location(), duckdb.connection_config, "staging.web_requests"),
+            **schema_metadata(duckdb, "staging.web_requests"),
             "months": months_markdown(per_month),
             **months.metadata(),
         },
