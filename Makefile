@@ -52,7 +52,7 @@ lint: $(STAMP)
 
 # the code's shape against its goals (import layers and cycles between packages and
 # between b2b_platform's modules, private Dagster imports, SQL f-strings pasting other
-# than quoted names, constants and lib/sql.py's fragments); exits 1 when a goal is unmet
+# than quoted names, constants and lib/warehouse/sql.py's fragments); exits 1 when a goal is unmet
 shape: $(STAMP)
 	$(BIN)/python -m b2b_platform_tests.shape
 

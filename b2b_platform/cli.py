@@ -30,11 +30,11 @@ from b2b_platform.cli_transfer import add_transfer_commands
 if TYPE_CHECKING:  # imported where used: `b2b --help` must not wait for Dagster to load
     import dagster as dg
 
-    from b2b_platform.lib.run_log import HeldSlice
-    from b2b_platform.lib.run_queue import RunQueue
-    from b2b_platform.lib.runner import RunOutcome
+    from b2b_platform.lib.orchestration.run_queue import RunQueue
+    from b2b_platform.lib.orchestration.runner import RunOutcome
+    from b2b_platform.lib.orchestration.stale_slices import StalePlan
     from b2b_platform.lib.settings import Settings
-    from b2b_platform.lib.stale_slices import StalePlan
+    from b2b_platform.lib.warehouse.run_log import HeldSlice
 
 # what builds the definitions, for the child processes that run months side by side
 DEFS_ENTRY = "b2b_platform.definitions:defs"
@@ -143,7 +143,7 @@ def _add_read_only(commands: argparse._SubParsersAction) -> None:
     )
     status.set_defaults(handler=status_command)
 
-    from b2b_platform.lib.report_output import FORMATS, REPORT_ORDER
+    from b2b_platform.lib.report_files.output import FORMATS, REPORT_ORDER
 
     report = commands.add_parser(
         "report", help="print a report (all four when no name is given) for people or programs"
@@ -224,14 +224,14 @@ def _run(args: argparse.Namespace) -> int:
 
     from b2b_platform.definitions import defs
     from b2b_platform.lib.asset_step import WAREHOUSE_POOL
-    from b2b_platform.lib.dagster_api import set_pool_limit
-    from b2b_platform.lib.runner import (
+    from b2b_platform.lib.orchestration.dagster_api import set_pool_limit
+    from b2b_platform.lib.orchestration.runner import (
         RunOutcome,
         fail_abandoned_runs,
         run_stages,
         single_cli_run,
     )
-    from b2b_platform.lib.selection import resolve_selection, stale_only
+    from b2b_platform.lib.orchestration.selection import resolve_selection, stale_only
 
     definitions = defs()
     keys = resolve_selection(definitions, args.select)
@@ -282,8 +282,8 @@ def _run(args: argparse.Namespace) -> int:
 def _check_pseudonym_key(settings: Settings, *, renew: bool, plan_only: bool) -> None:
     """Refuse now a pseudonym key other than the warehouse's, before any work (its step
     checks again); with `renew`, record the one in use as the warehouse's instead."""
-    from b2b_platform.lib.pseudonym_key import check_warehouse_key, claim_key
     from b2b_platform.lib.resources import current_key, made_key
+    from b2b_platform.lib.warehouse.pseudonym_key import check_warehouse_key, claim_key
 
     if not renew:
         check_warehouse_key(settings.warehouse, current_key(settings))
@@ -297,8 +297,8 @@ def _close_dead_steps(instance: dg.DagsterInstance, settings: Settings) -> None:
     """Close the records of steps a killed process left `running` (see close_dead_steps)."""
     from functools import partial
 
-    from b2b_platform.lib.dagster_api import last_event_time
-    from b2b_platform.lib.warehouse import close_dead_steps
+    from b2b_platform.lib.orchestration.dagster_api import last_event_time
+    from b2b_platform.lib.warehouse.step import close_dead_steps
 
     dead = close_dead_steps(settings.warehouse, last_event_time=partial(last_event_time, instance))
     if dead:
@@ -395,10 +395,10 @@ class _Planner:
         self.in_dagster: dict[dg.AssetKey, set[str | None]] | None = None
 
     def plan(self) -> StalePlan:
-        from b2b_platform.lib.dagster_api import asset_graph
-        from b2b_platform.lib.slice_versions import VersionBasis, recorded_versions
-        from b2b_platform.lib.stale_slices import plan_stale_slices
-        from b2b_platform.lib.warehouse_connection import warehouse_connection
+        from b2b_platform.lib.orchestration.dagster_api import asset_graph
+        from b2b_platform.lib.orchestration.stale_slices import plan_stale_slices
+        from b2b_platform.lib.warehouse.connection import warehouse_connection
+        from b2b_platform.lib.warehouse.slice_versions import VersionBasis, recorded_versions
 
         recorded = {}
         if self.settings.warehouse.exists():
@@ -423,9 +423,9 @@ class _Planner:
 def _daemon_queue(instance: dg.DagsterInstance, settings: Settings) -> RunQueue | None:
     """The daemon's run queue when a daemon serves this instance and its webserver
     writes our warehouse; None (run here) otherwise, saying why when a daemon is up."""
+    from b2b_platform.lib.orchestration.run_queue import QueueUnavailable, daemon_serves, find_queue
+    from b2b_platform.lib.orchestration.stage_launchers import REFRESH_JOB
     from b2b_platform.lib.resources import build_resources
-    from b2b_platform.lib.run_queue import QueueUnavailable, daemon_serves, find_queue
-    from b2b_platform.lib.stage_launchers import REFRESH_JOB
 
     if not daemon_serves(instance):
         return None
@@ -453,7 +453,7 @@ def _record_break(instance: dg.DagsterInstance, settings: Settings, run_id: str)
     import dagster as dg
 
     from b2b_platform.defs.operations.run_failures import record_or_defer, run_break
-    from b2b_platform.lib.warehouse_resource import WarehouseResource
+    from b2b_platform.lib.warehouse.resource import WarehouseResource
 
     run = instance.get_run_by_id(run_id)
     if run is None or run.status == dg.DagsterRunStatus.SUCCESS:
@@ -486,7 +486,7 @@ def _stop_on_signals(stop: threading.Event, interrupt: bool) -> Iterator[None]:
     previous_fd = signal.set_wakeup_fd(told, warn_on_full_buffer=False)
 
     def listen() -> None:
-        from b2b_platform.lib.warehouse_connection import interrupt_statements
+        from b2b_platform.lib.warehouse.connection import interrupt_statements
 
         while data := os.read(heard, 16):
             if interrupt and any(byte in stops for byte in data):
@@ -509,9 +509,9 @@ def _stop_on_signals(stop: threading.Event, interrupt: bool) -> Iterator[None]:
 
 def _held_slices() -> list[HeldSlice]:
     """The slices a blocking check holds back now (see run_log.held_slices)."""
-    from b2b_platform.lib.run_log import held_slices
     from b2b_platform.lib.settings import Settings
-    from b2b_platform.lib.warehouse_connection import warehouse_connection
+    from b2b_platform.lib.warehouse.connection import warehouse_connection
+    from b2b_platform.lib.warehouse.run_log import held_slices
 
     settings = Settings.from_env()
     if not settings.warehouse.exists():
@@ -541,8 +541,8 @@ def _files_with_status(status: str) -> list[tuple[str, str]]:
     A warehouse busy with another run (the daemon's) is not waited for long: the same
     list is in `b2b status`."""
     from b2b_platform.lib.settings import Settings
-    from b2b_platform.lib.warehouse_connection import warehouse_connection
-    from b2b_platform.lib.warehouse_schema import table_exists
+    from b2b_platform.lib.warehouse.connection import warehouse_connection
+    from b2b_platform.lib.warehouse.schema import table_exists
 
     settings = Settings.from_env()
     if not settings.warehouse.exists():

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from b2b_platform.lib.gone_files import FileSource
+    from b2b_platform.lib.input_files.gone_files import FileSource
     from b2b_platform.lib.settings import Settings
 
 SOURCES = ("weblogs", "leads")
@@ -31,10 +31,10 @@ def add_forget_command(commands: argparse._SubParsersAction) -> None:
 
 
 def forget_command(args: argparse.Namespace) -> int:
-    from b2b_platform.lib.gone_files import forget_missing_files, missing_files
+    from b2b_platform.lib.input_files.gone_files import forget_missing_files, missing_files
     from b2b_platform.lib.settings import Settings
-    from b2b_platform.lib.warehouse import warehouse_step
-    from b2b_platform.lib.warehouse_connection import warehouse_connection
+    from b2b_platform.lib.warehouse.connection import warehouse_connection
+    from b2b_platform.lib.warehouse.step import warehouse_step
 
     settings = Settings.from_env()
     source, directory, present = _present(args.source, settings)
@@ -64,8 +64,8 @@ def forget_command(args: argparse.Namespace) -> int:
 
 def _present(name: str, settings: Settings) -> tuple[FileSource, Path, set[str]]:
     """The source, its directory, and the paths in it now (none if it does not exist)."""
-    from b2b_platform.lib.file_manifest import list_input_files
-    from b2b_platform.lib.gone_files import present_paths
+    from b2b_platform.lib.input_files.file_manifest import list_input_files
+    from b2b_platform.lib.input_files.gone_files import present_paths
 
     if name == "weblogs":
         from b2b_platform.defs.weblogs.log_files import LOG_FILES, is_log_name

@@ -17,8 +17,8 @@ from b2b_common.password_masking import mask_secrets, passwords_of
 from b2b_platform.lib.literal_text import terminal_text  # re only: `b2b --help` stays light
 
 if TYPE_CHECKING:  # imported where used: `b2b --help` loads neither DuckDB nor reports
-    from b2b_platform.lib.report_notes import ReportContext
-    from b2b_platform.lib.report_output import Report
+    from b2b_platform.lib.report_files.notes import ReportContext
+    from b2b_platform.lib.report_files.output import Report
 
 
 # the settings that may hold a password: the warehouse location and the source database
@@ -35,10 +35,10 @@ def mask_configured(text: str, *more_settings: str | None) -> str:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    from b2b_platform.lib.run_log import pending_failures_file
     from b2b_platform.lib.settings import DEFAULT_DAGSTER_HOME, Settings
     from b2b_platform.lib.status import pending_failures_report, status_report
-    from b2b_platform.lib.warehouse_connection import warehouse_connection
+    from b2b_platform.lib.warehouse.connection import warehouse_connection
+    from b2b_platform.lib.warehouse.run_log import pending_failures_file
 
     settings = Settings.from_env()
     with warehouse_connection(
@@ -54,8 +54,8 @@ def status_command(args: argparse.Namespace) -> int:
 
 def report_command(args: argparse.Namespace) -> int:
     from b2b_common.dates import report_window, same_point_last_month
-    from b2b_platform.lib.report_notes import general_notes, report_context, report_notes
-    from b2b_platform.lib.report_output import (
+    from b2b_platform.lib.report_files.notes import general_notes, report_context, report_notes
+    from b2b_platform.lib.report_files.output import (
         HTML_NAME,
         REPORT_ORDER,
         WORKBOOK_NAME,
@@ -63,8 +63,8 @@ def report_command(args: argparse.Namespace) -> int:
         report_as,
     )
     from b2b_platform.lib.settings import Settings, check_report_directory
-    from b2b_platform.lib.warehouse_connection import warehouse_connection
-    from b2b_platform.lib.warehouse_schema import table_exists
+    from b2b_platform.lib.warehouse.connection import warehouse_connection
+    from b2b_platform.lib.warehouse.schema import table_exists
 
     settings = Settings.from_env()
     # where the workbook and page are said to be: written by `b2b run`, read-only here
@@ -144,7 +144,7 @@ def _of_month(report: Report, month: str | None) -> Report:
 
 
 def _for_programs(reports: list[Report], context: ReportContext, fmt: str) -> str:
-    from b2b_platform.lib.report_output import report_as
+    from b2b_platform.lib.report_files.output import report_as
 
     if fmt == "csv":
         (report,) = reports
@@ -158,7 +158,7 @@ def _for_programs(reports: list[Report], context: ReportContext, fmt: str) -> st
 
 
 def _print_note(prefix: str, note: str) -> None:
-    from b2b_platform.lib.report_output import TERMINAL_WIDTH
+    from b2b_platform.lib.report_files.output import TERMINAL_WIDTH
 
     # a note can quote a check's message about the data: printed as text
     print(textwrap.fill(terminal_text(note), TERMINAL_WIDTH, initial_indent=prefix,
@@ -166,10 +166,13 @@ def _print_note(prefix: str, note: str) -> None:
 
 
 def quarantine_command(args: argparse.Namespace) -> int:
-    from b2b_platform.lib.quarantine_view import quarantine_reasons, quarantined_records
-    from b2b_platform.lib.report_output import report_as
+    from b2b_platform.lib.report_files.output import report_as
+    from b2b_platform.lib.report_files.quarantine_view import (
+        quarantine_reasons,
+        quarantined_records,
+    )
     from b2b_platform.lib.settings import Settings
-    from b2b_platform.lib.warehouse_connection import warehouse_connection
+    from b2b_platform.lib.warehouse.connection import warehouse_connection
 
     settings = Settings.from_env()
     if not settings.warehouse.exists():
@@ -206,7 +209,7 @@ def _record_lines(row: tuple) -> str:
     """A held-back record in three lines: where and why, what was wrong, and the start of
     the original (all of it with --format csv or json). A record holds what a source
     sent, file names included: it prints as text, its control characters as escapes."""
-    from b2b_platform.lib.quarantine_view import NO_MONTH
+    from b2b_platform.lib.report_files.quarantine_view import NO_MONTH
 
     month, source, entity, key, reason, action, detail, original = row
     month = month or NO_MONTH

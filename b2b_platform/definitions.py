@@ -13,7 +13,7 @@ from b2b_platform.defs.platform_db.staging_orders import build_staging_orders
 from b2b_platform.defs.weblogs.raw import build_raw_weblogs
 from b2b_platform.defs.weblogs.staging import build_staging_web_requests
 from b2b_platform.lib.column_docs import with_column_docs
-from b2b_platform.lib.dagster_api import with_backfill_policy
+from b2b_platform.lib.orchestration.dagster_api import with_backfill_policy
 from b2b_platform.lib.resources import CalendarResource
 from b2b_platform.lib.settings import Settings
 

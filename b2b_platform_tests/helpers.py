@@ -6,10 +6,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from b2b_platform.lib.runner import RunOutcome, run_stages
-from b2b_platform.lib.selection import resolve_selection
-from b2b_platform.lib.warehouse_connection import warehouse_connection
-from b2b_platform.lib.warehouse_location import WarehouseLocation
+from b2b_platform.lib.orchestration.runner import RunOutcome, run_stages
+from b2b_platform.lib.orchestration.selection import resolve_selection
+from b2b_platform.lib.warehouse.connection import warehouse_connection
+from b2b_platform.lib.warehouse.location import WarehouseLocation
 
 # Columns that legitimately differ between two runs over the same data.
 VOLATILE_COLUMNS = {

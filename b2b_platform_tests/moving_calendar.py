@@ -47,7 +47,7 @@ from pathlib import Path
 
 import libfaketime
 
-from b2b_platform.lib.combined_log import log_file_day
+from b2b_platform.lib.weblogs.combined_log import log_file_day
 from b2b_platform_tests.helpers import snapshot
 from generators.config import SCALES, GenerationConfig
 from generators.sources import generate_sources

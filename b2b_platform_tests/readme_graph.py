@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from b2b_platform.definitions import defs
-from b2b_platform.lib.asset_graph_diagram import mermaid_asset_graph, replace_in
+from b2b_platform.lib.orchestration.asset_graph_diagram import mermaid_asset_graph, replace_in
 
 
 def main(argv: list[str]) -> int:

@@ -25,12 +25,14 @@ import pyarrow as pa
 import pytest
 
 from b2b_platform.defs.platform_db.raw import SNAPSHOT_TABLES
-from b2b_platform.lib import checks, warehouse, warehouse_writes
+from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import CheckAudit
-from b2b_platform.lib.report_directory import StagedExport
-from b2b_platform.lib.report_output import WORKBOOK_NAME
+from b2b_platform.lib.report_files.directory import StagedExport
+from b2b_platform.lib.report_files.output import WORKBOOK_NAME
 from b2b_platform.lib.resources import SourceDatabaseResource
-from b2b_platform.lib.warehouse import WarehouseStep
+from b2b_platform.lib.warehouse import step as warehouse
+from b2b_platform.lib.warehouse import writes as warehouse_writes
+from b2b_platform.lib.warehouse.step import WarehouseStep
 from b2b_platform_tests.helpers import materialize, query, snapshot, warehouse_env
 
 MONTH = "2026-09-01"  # a whole month in the middle of the tiny data (2026-08 to 2026-11)

@@ -198,8 +198,8 @@ def test_a_step_that_exhausted_its_retries_names_its_real_cause():
     """Not Dagster's "Exceeded max_retries": the error the step kept hitting, in one line."""
     import dagster as dg
 
-    from b2b_platform.lib.runner import run_stages
-    from b2b_platform.lib.stage_launchers import REFRESH_JOB
+    from b2b_platform.lib.orchestration.runner import run_stages
+    from b2b_platform.lib.orchestration.stage_launchers import REFRESH_JOB
 
     @dg.asset(retry_policy=dg.RetryPolicy(max_retries=1, delay=0))
     def flaky() -> None:

@@ -9,10 +9,10 @@ import pytest
 
 from b2b_common.errors import UserError
 from b2b_platform.defs.weblogs import staging
-from b2b_platform.lib.combined_log import parse_log_lines
 from b2b_platform.lib.resources import LogParsing, build_resources
 from b2b_platform.lib.settings import DEFAULT_TRUSTED_PROXIES, Settings, parse_trusted_proxies
-from b2b_platform.lib.warehouse import warehouse_step
+from b2b_platform.lib.warehouse.step import warehouse_step
+from b2b_platform.lib.weblogs.combined_log import parse_log_lines
 
 REST = '[01/Sep/2026:10:00:00 -0300] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0"'
 MONTH = "2026-09-01"

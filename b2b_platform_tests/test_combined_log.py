@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from b2b_platform.lib.combined_log import log_file_day, parse_log_lines, read_log_lines
+from b2b_platform.lib.weblogs.combined_log import log_file_day, parse_log_lines, read_log_lines
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
 

@@ -1,4 +1,4 @@
-"""What the project relies on in Dagster's non-public calls (lib/dagster_api.py): an
+"""What the project relies on in Dagster's non-public calls (lib/orchestration/dagster_api.py): an
 upgrade that changes one of them fails here first."""
 
 import datetime as dt
@@ -6,7 +6,7 @@ import uuid
 
 import dagster as dg
 
-from b2b_platform.lib import dagster_api
+from b2b_platform.lib.orchestration import dagster_api
 
 
 @dg.asset

@@ -63,7 +63,7 @@ def test_unpartitioned_core_and_reports_follow_upstream():
 def test_the_architecture_doc_shows_the_current_asset_graph():
     from pathlib import Path
 
-    from b2b_platform.lib.asset_graph_diagram import END, START, mermaid_asset_graph
+    from b2b_platform.lib.orchestration.asset_graph_diagram import END, START, mermaid_asset_graph
 
     document = (Path(__file__).parents[1] / "docs" / "architecture.md").read_text()
     shown = document.split(START)[1].split(END)[0].strip()
@@ -103,8 +103,8 @@ def test_settings_are_read_when_the_definitions_are_built(monkeypatch) -> None:
 def test_stages_follow_dependencies_through_assets_left_out() -> None:
     """raw/weblogs feeds core/fct_web_requests through staging/web_requests: selected
     without it, the monthly load still runs first (a single run would not order them)."""
-    from b2b_platform.lib.dagster_api import asset_graph
-    from b2b_platform.lib.selection import plan_stages
+    from b2b_platform.lib.orchestration.dagster_api import asset_graph
+    from b2b_platform.lib.orchestration.selection import plan_stages
 
     raw, facts, report = (
         dg.AssetKey(["raw", "weblogs"]),
@@ -135,7 +135,7 @@ def test_steps_version_slices_as_b2b_run_does() -> None:
     when the resources are built: a step's basis is the one `b2b run` plans with."""
     from b2b_platform.lib.resources import build_resources
     from b2b_platform.lib.settings import Settings
-    from b2b_platform.lib.slice_versions import VersionBasis
+    from b2b_platform.lib.warehouse.slice_versions import VersionBasis
 
     settings = Settings.from_env()
     versions = build_resources(settings)["duckdb"].versions

@@ -175,8 +175,8 @@ def test_fingerprints_run_on_postgresql(postgres_url, tiny_platform):
 def test_plan_follows_a_change_down_the_graph_and_no_further():
     import dagster as dg
 
-    from b2b_platform.lib.slice_versions import RecordedVersion, VersionBasis
-    from b2b_platform.lib.stale_slices import plan_stale_slices
+    from b2b_platform.lib.orchestration.stale_slices import plan_stale_slices
+    from b2b_platform.lib.warehouse.slice_versions import RecordedVersion, VersionBasis
 
     months = dg.MonthlyPartitionsDefinition(start_date="2026-09-01", end_date="2026-11-01")
 
@@ -198,7 +198,12 @@ def test_plan_follows_a_change_down_the_graph_and_no_further():
                             core_b.key: {"2026-09-01", "2026-10-01"}, report_c.key: {None}}  # fmt: skip
 
     # record what that build would have recorded, by replaying the plan's versions
-    from b2b_platform.lib.slice_versions import SliceShape, data_version, slice_inputs, version_of
+    from b2b_platform.lib.warehouse.slice_versions import (
+        SliceShape,
+        data_version,
+        slice_inputs,
+        version_of,
+    )
 
     recorded: dict = {}
     for key in (raw_a.key, core_b.key, report_c.key):
@@ -242,7 +247,7 @@ def test_a_table_s_data_version_is_what_it_holds():
     come in and whenever they were loaded; any value changed moves it; a view has none."""
     import duckdb
 
-    from b2b_platform.lib.slice_versions import content_version, record_versions
+    from b2b_platform.lib.warehouse.slice_versions import content_version, record_versions
 
     conn = duckdb.connect()
     conn.execute("CREATE SCHEMA staging")
@@ -262,7 +267,7 @@ def test_a_table_s_data_version_is_what_it_holds():
     assert content_version(conn, "staging/viewed") is None
     assert content_version(conn, "raw/orders") is None  # no such table
     # recorded: a whole table by its content, a month by its input version
-    from b2b_platform.lib.warehouse_schema import ensure_warehouse_schema
+    from b2b_platform.lib.warehouse.schema import ensure_warehouse_schema
 
     ensure_warehouse_schema(conn)
     recorded = record_versions(conn, [("staging/customers", None, "v1", "{}"),

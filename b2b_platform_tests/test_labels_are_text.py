@@ -25,8 +25,7 @@ from b2b_platform.lib.literal_text import (
     terminal_lines,
     terminal_text,
 )
-from b2b_platform.lib.report_html import quality_section, report_page
-from b2b_platform.lib.report_output import (
+from b2b_platform.lib.report_files.output import (
     HTML_NAME,
     Report,
     markdown_table,
@@ -34,7 +33,8 @@ from b2b_platform.lib.report_output import (
     short_preview,
     text_table,
 )
-from b2b_platform.lib.warehouse_schema import ensure_warehouse_schema
+from b2b_platform.lib.report_files.page import quality_section, report_page
+from b2b_platform.lib.warehouse.schema import ensure_warehouse_schema
 from b2b_platform_tests.browser import console_errors, headless_chromium, require_chromium
 from b2b_platform_tests.test_report_page import CONTEXT
 

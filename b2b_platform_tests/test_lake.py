@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from b2b_platform.lib.lake import lake_summary
-from b2b_platform.lib.warehouse_connection import warehouse_connection
-from b2b_platform.lib.warehouse_location import WarehouseLocation
-from b2b_platform.lib.warehouse_writes import FAULT_ENV, RELEASE_ENV, SLOW_ENV
+from b2b_platform.lib.warehouse.connection import warehouse_connection
+from b2b_platform.lib.warehouse.lake import lake_summary
+from b2b_platform.lib.warehouse.location import WarehouseLocation
+from b2b_platform.lib.warehouse.writes import FAULT_ENV, RELEASE_ENV, SLOW_ENV
 from b2b_platform_tests.helpers import materialize, query, snapshot, warehouse_env
 
 pytestmark = [pytest.mark.lake, pytest.mark.postgres, pytest.mark.slow]

@@ -9,10 +9,10 @@ import pytest
 
 from b2b_common.errors import UserError
 from b2b_platform.cli import main
-from b2b_platform.lib.month_fanout import load_entry, month_chunks
+from b2b_platform.lib.orchestration.month_fanout import load_entry, month_chunks
 from b2b_platform.lib.settings import Settings
-from b2b_platform.lib.warehouse_location import DEFAULT_WAREHOUSE, parse_location
-from b2b_platform.lib.write_conflicts import is_write_conflict, retry_on_conflict
+from b2b_platform.lib.warehouse.location import DEFAULT_WAREHOUSE, parse_location
+from b2b_platform.lib.warehouse.write_conflicts import is_write_conflict, retry_on_conflict
 
 LAKE = "ducklake:postgres:dbname=b2b_lake host=127.0.0.1 user=postgres"
 

@@ -6,14 +6,14 @@ import datetime as dt
 import openpyxl
 import pytest
 
-from b2b_platform.lib.lead_workbooks import (
+from b2b_platform.lib.workbooks.lead_workbooks import (
     FOLDED_SYNONYMS,
     LeadWorkbookError,
     fold_header,
     read_lead_workbook,
     read_workbook_file,
 )
-from b2b_platform.lib.workbook_reader import WorkbookReader
+from b2b_platform.lib.workbooks.workbook_reader import WorkbookReader
 from generators.leads import HEADER_ALIASES
 
 

@@ -15,9 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from b2b_platform.lib.lead_workbooks import LeadWorkbookError, parse_workbook, read_lead_workbook
-from b2b_platform.lib.workbook_reader import WorkbookReader
-from b2b_platform.lib.workbook_size import WorkbookLimits, check_workbook_size
+from b2b_platform.lib.workbooks.lead_workbooks import (
+    LeadWorkbookError,
+    parse_workbook,
+    read_lead_workbook,
+)
+from b2b_platform.lib.workbooks.workbook_reader import WorkbookReader
+from b2b_platform.lib.workbooks.workbook_size import WorkbookLimits, check_workbook_size
 from b2b_platform_tests.helpers import materialize, query, snapshot
 from b2b_platform_tests.test_leads_pipeline import leads_warehouse
 

@@ -7,8 +7,8 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from b2b_platform.lib.combined_log import lines_of_text, parse_log_lines
-from b2b_platform.lib.log_reader import MAX_LINE_BYTES, LogFileReader, LogFileRejected
+from b2b_platform.lib.weblogs.combined_log import lines_of_text, parse_log_lines
+from b2b_platform.lib.weblogs.log_reader import MAX_LINE_BYTES, LogFileReader, LogFileRejected
 
 VALID = '203.0.113.9 - alice [01/Sep/2026:10:00:00 -0300] "GET /products/7 HTTP/1.1" 200 5 "-" "UA"'
 

@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from b2b_platform.lib import log_reader
-from b2b_platform.lib.combined_log import MAX_LINES_PER_PART, TooManyLines, lines_of_text
-from b2b_platform.lib.file_manifest import content_hash
-from b2b_platform.lib.log_reader import MAX_LINE_BYTES, LogFileReader, LogFileRejected
+from b2b_platform.lib.input_files.file_manifest import content_hash
+from b2b_platform.lib.weblogs import log_reader
+from b2b_platform.lib.weblogs.combined_log import MAX_LINES_PER_PART, TooManyLines, lines_of_text
+from b2b_platform.lib.weblogs.log_reader import MAX_LINE_BYTES, LogFileReader, LogFileRejected
 
 LINE = b'1.2.3.4 - - [01/Sep/2026:10:00:00 -0300] "GET / HTTP/1.1" 200 5 "-" "agent"\n'
 

@@ -21,7 +21,7 @@ from b2b_platform.defs.operations.sensors import (
 )
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
 from b2b_platform.lib.settings import Settings
-from b2b_platform.lib.warehouse_resource import WarehouseResource
+from b2b_platform.lib.warehouse.resource import WarehouseResource
 from b2b_platform_tests.helpers import materialize, query
 
 # The definitions under test, as the code location builds them with automation off.
@@ -177,9 +177,9 @@ def _write_manifest(warehouse: Path, source: str, *paths: Path) -> None:
     """What a load of these files leaves: manifest rows and the loaded-files state."""
     import duckdb
 
-    from b2b_platform.lib.file_manifest import InputFile
-    from b2b_platform.lib.loaded_files import write_loaded_files
-    from b2b_platform.lib.warehouse_schema import ensure_warehouse_schema
+    from b2b_platform.lib.input_files.file_manifest import InputFile
+    from b2b_platform.lib.warehouse.loaded_files import write_loaded_files
+    from b2b_platform.lib.warehouse.schema import ensure_warehouse_schema
 
     with duckdb.connect(str(warehouse)) as conn:
         ensure_warehouse_schema(conn)
@@ -516,7 +516,7 @@ def test_a_failure_recorded_while_the_warehouse_is_locked_is_not_lost(
 ) -> None:
 
     from b2b_platform.defs.operations import run_failures
-    from b2b_platform.lib.warehouse import warehouse_step
+    from b2b_platform.lib.warehouse.step import warehouse_step
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(run_failures, "LOCK_WAIT_SECONDS", 0.5)

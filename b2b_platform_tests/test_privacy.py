@@ -18,7 +18,6 @@ import pyarrow as pa
 import pytest
 
 from b2b_common.errors import UserError
-from b2b_platform.lib.pseudonym_key import claim_key
 from b2b_platform.lib.resources import (
     Pseudonymizer,
     SourceDatabaseResource,
@@ -26,7 +25,8 @@ from b2b_platform.lib.resources import (
     load_or_create_key_file,
 )
 from b2b_platform.lib.settings import Settings
-from b2b_platform.lib.warehouse_location import WarehouseLocation
+from b2b_platform.lib.warehouse.location import WarehouseLocation
+from b2b_platform.lib.warehouse.pseudonym_key import claim_key
 from b2b_platform_tests.helpers import materialize, query
 from source_db import SourceDatabase, SourceDatabaseError
 from source_db.database import redact_url

@@ -15,12 +15,12 @@ import duckdb
 import pytest
 
 from b2b_platform.cli import main
-from b2b_platform.lib.loaded_files import loaded_files_path, write_loaded_files
-from b2b_platform.lib.private_files import private_umask, shared_umask
-from b2b_platform.lib.report_directory import staged_export
-from b2b_platform.lib.report_output import EXPORT_FILES
-from b2b_platform.lib.warehouse_connection import warehouse_connection
-from b2b_platform.lib.warehouse_schema import create_macros, ensure_warehouse_schema
+from b2b_platform.lib.report_files.directory import staged_export
+from b2b_platform.lib.report_files.output import EXPORT_FILES
+from b2b_platform.lib.warehouse.connection import warehouse_connection
+from b2b_platform.lib.warehouse.loaded_files import loaded_files_path, write_loaded_files
+from b2b_platform.lib.warehouse.private_files import private_umask, shared_umask
+from b2b_platform.lib.warehouse.schema import create_macros, ensure_warehouse_schema
 from b2b_platform_tests.helpers import query, warehouse_env
 
 OPEN_UMASK = 0o022  # a common operator umask: new files 0644, directories 0755

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from b2b_platform.lib import checks
-from b2b_platform.lib.warehouse_schema import ensure_warehouse_schema
+from b2b_platform.lib.warehouse.schema import ensure_warehouse_schema
 from b2b_platform_tests.helpers import materialize, query, warehouse_env
 from source_db import SourceDatabase
 

@@ -16,11 +16,18 @@ import duckdb
 import openpyxl
 import pytest
 
-from b2b_platform.lib import report_csv, report_directory, report_export
-from b2b_platform.lib.report_directory import staged_export
-from b2b_platform.lib.report_export import export_files
-from b2b_platform.lib.report_notes import ReportContext
-from b2b_platform.lib.report_output import EXPORT_FILES, REPORT_ORDER, WORKBOOK_NAME, read_report
+from b2b_platform.lib.report_files import csv_file as report_csv
+from b2b_platform.lib.report_files import directory as report_directory
+from b2b_platform.lib.report_files import export as report_export
+from b2b_platform.lib.report_files.directory import staged_export
+from b2b_platform.lib.report_files.export import export_files
+from b2b_platform.lib.report_files.notes import ReportContext
+from b2b_platform.lib.report_files.output import (
+    EXPORT_FILES,
+    REPORT_ORDER,
+    WORKBOOK_NAME,
+    read_report,
+)
 from b2b_platform_tests.helpers import materialize, query, warehouse_env
 
 # Campaign names a person could type into a lead spreadsheet, each run by a spreadsheet

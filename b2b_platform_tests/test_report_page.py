@@ -10,10 +10,10 @@ from pathlib import Path
 from selenium import webdriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from b2b_platform.lib.report_html import report_page
-from b2b_platform.lib.report_notes import ReportContext, general_notes, report_notes
-from b2b_platform.lib.report_output import HTML_NAME, REPORT_ORDER, Report
-from b2b_platform.lib.run_log import HeldSlice
+from b2b_platform.lib.report_files.notes import ReportContext, general_notes, report_notes
+from b2b_platform.lib.report_files.output import HTML_NAME, REPORT_ORDER, Report
+from b2b_platform.lib.report_files.page import report_page
+from b2b_platform.lib.warehouse.run_log import HeldSlice
 from b2b_platform_tests.browser import (
     console_errors,
     emulate_screen,

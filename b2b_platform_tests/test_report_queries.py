@@ -9,7 +9,7 @@ import pytest
 from b2b_common.dates import load_cutoff, report_window, same_point_last_month
 from b2b_platform.defs.reports import monthly_sales, top_devices
 from b2b_platform.lib.report_step import window_variables
-from b2b_platform.lib.sql import bind_variables
+from b2b_platform.lib.warehouse.sql import bind_variables
 
 
 def monthly_sales_query(conn: duckdb.DuckDBPyConnection, as_of: dt.date, first: dt.date) -> str:

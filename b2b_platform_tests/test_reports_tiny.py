@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 
 from b2b_platform.cli import main
-from b2b_platform.lib.report_output import EXPORT_FILES, REPORT_ORDER, WORKBOOK_NAME
+from b2b_platform.lib.report_files.output import EXPORT_FILES, REPORT_ORDER, WORKBOOK_NAME
 from b2b_platform_tests.helpers import query, warehouse_env
 
 WINDOW_START, WINDOW_END = dt.datetime(2025, 11, 1), dt.datetime(2026, 11, 26)
@@ -250,7 +250,7 @@ def test_b2b_quarantine_reaches_every_record_without_sql(
 
 
 def test_a_table_wider_than_the_terminal_is_printed_in_parts_with_its_row_labels() -> None:
-    from b2b_platform.lib.report_output import Report, text_table
+    from b2b_platform.lib.report_files.output import Report, text_table
 
     columns = ["campaign", *(f"measure_{i:02d}_with_a_long_name" for i in range(8))]
     wide = Report("lead_conversion", columns, ["VARCHAR", *["BIGINT"] * 8],
@@ -279,7 +279,7 @@ def test_people_read_months_money_ids_percentages_and_hidden_android_models() ->
     import datetime as dt
     from decimal import Decimal
 
-    from b2b_platform.lib.report_output import Report, text_table
+    from b2b_platform.lib.report_files.output import Report, text_table
 
     sales = Report(
         "monthly_sales", ["month", "revenue", "revenue_change_pct", "product_id", "device",
@@ -295,7 +295,7 @@ def test_people_read_months_money_ids_percentages_and_hidden_android_models() ->
 
 
 def test_run_lines_say_months_as_people_read_them() -> None:
-    from b2b_platform.lib.runner import month_span
+    from b2b_platform.lib.orchestration.runner import month_span
 
     assert month_span(["2026-11-01"]) == "Nov 2026"
     assert (
@@ -325,7 +325,7 @@ def test_documented_columns_are_the_columns_the_graph_builds(built_warehouse: Pa
 def test_the_asset_page_preview_is_short_enough_to_show_in_place(built_warehouse: Path) -> None:
     import duckdb
 
-    from b2b_platform.lib.report_output import INLINE_MARKDOWN, read_report, short_preview
+    from b2b_platform.lib.report_files.output import INLINE_MARKDOWN, read_report, short_preview
 
     with duckdb.connect(str(built_warehouse), read_only=True) as conn:
         for name in REPORT_ORDER:

@@ -6,8 +6,8 @@ import time
 import dagster as dg
 import pytest
 
-from b2b_platform.lib import run_progress
-from b2b_platform.lib.run_progress import PUBLISHED, progress_line
+from b2b_platform.lib.orchestration import run_progress
+from b2b_platform.lib.orchestration.run_progress import PUBLISHED, progress_line
 
 
 class _Terminal(io.StringIO):

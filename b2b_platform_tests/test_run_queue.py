@@ -15,9 +15,9 @@ from gql import GraphQLRequest
 from gql.transport import Transport
 from graphql import ExecutionResult, GraphQLError
 
-from b2b_platform.lib import run_queue
-from b2b_platform.lib.run_queue import QueueUnavailable, RunQueue, find_queue
-from b2b_platform.lib.warehouse_location import WarehouseLocation
+from b2b_platform.lib.orchestration import run_queue
+from b2b_platform.lib.orchestration.run_queue import QueueUnavailable, RunQueue, find_queue
+from b2b_platform.lib.warehouse.location import WarehouseLocation
 from b2b_platform_tests.dagster_dev import free_port
 
 URL = "http://127.0.0.1:3000"

@@ -16,9 +16,9 @@ import pytest
 from b2b_common.errors import UserError
 from b2b_common.password_masking import mask_secrets, passwords_of
 from b2b_platform import cli
-from b2b_platform.lib import warehouse_connection as connection_module
-from b2b_platform.lib.warehouse_connection import warehouse_connection
-from b2b_platform.lib.warehouse_location import parse_location
+from b2b_platform.lib.warehouse import connection as connection_module
+from b2b_platform.lib.warehouse.connection import warehouse_connection
+from b2b_platform.lib.warehouse.location import parse_location
 from source_db.database import SourceDatabase, SourceDatabaseError, redact_text, redact_url
 
 REPO = Path(__file__).resolve().parents[1]

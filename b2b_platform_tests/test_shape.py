@@ -26,10 +26,10 @@ SQL_PASTES_LEFT = {
     "b2b_platform/lib/asset_step.py": 1,
     "b2b_platform/lib/checks.py": 6,
     "b2b_platform/lib/metadata.py": 1,
-    "b2b_platform/lib/report_csv.py": 1,
+    "b2b_platform/lib/report_files/csv_file.py": 1,
     "b2b_platform/lib/resources.py": 2,
-    "b2b_platform/lib/warehouse_transfer.py": 1,
-    "b2b_platform/lib/warehouse_writes.py": 7,
+    "b2b_platform/lib/warehouse/transfer.py": 1,
+    "b2b_platform/lib/warehouse/writes.py": 7,
 }
 
 
@@ -58,8 +58,8 @@ def _measure(root: Path, files: dict[str, str]) -> shape.Findings:
 
 def test_the_sql_rule_allows_only_quoting_constants_and_helper_fragments(tmp_path: Path) -> None:
     findings = _measure(tmp_path, {"b2b_platform/lib/bad.py": '''
-        from b2b_platform.lib import sql as helpers
-        from b2b_platform.lib.sql import identifier_list, quote_identifier
+        from b2b_platform.lib.warehouse import sql as helpers
+        from b2b_platform.lib.warehouse.sql import identifier_list, quote_identifier
 
         TABLE = "etl.run_log"
         ORDER = {"a": "month"}

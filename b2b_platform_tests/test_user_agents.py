@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from b2b_platform.defs.weblogs import staging
-from b2b_platform.lib.user_agents import (
+from b2b_platform.lib.weblogs.user_agents import (
     MAX_USER_AGENT_CHARS,
     describe_user_agent,
     describe_user_agents,

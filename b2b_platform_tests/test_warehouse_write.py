@@ -3,8 +3,8 @@
 import duckdb
 import pytest
 
-from b2b_platform.lib.warehouse import warehouse_step
-from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice
+from b2b_platform.lib.warehouse.step import warehouse_step
+from b2b_platform.lib.warehouse.writes import Accounting, QuarantineSlice, TableSlice
 
 
 def _rows(path, sql):
@@ -66,7 +66,7 @@ def test_a_stop_whose_interrupt_lands_on_the_cleanup_is_still_a_stop(tmp_path, m
     """A signal interrupts whatever DuckDB statement runs when its thread hears it: landing
     on the step's own break record, the break is still recorded and the step still ends
     as a stop (KeyboardInterrupt), never as an error after which the run would go on."""
-    from b2b_platform.lib import slice_versions
+    from b2b_platform.lib.warehouse import slice_versions
 
     forget, calls = slice_versions.forget_versions, []
 
@@ -131,7 +131,7 @@ def test_readers_wait_for_a_writer_then_fail_clearly(tmp_path):
     import time
 
     from b2b_common.errors import UserError
-    from b2b_platform.lib.warehouse_connection import warehouse_connection
+    from b2b_platform.lib.warehouse.connection import warehouse_connection
 
     path = tmp_path / "w.duckdb"
     _write_month(path, "2026-01", [1])

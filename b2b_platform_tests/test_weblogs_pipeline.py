@@ -13,8 +13,8 @@ import pytest
 
 from b2b_platform.cli import main
 from b2b_platform.defs.weblogs.staging import one_row_per_line
-from b2b_platform.lib.combined_log import lines_of_text
-from b2b_platform.lib.file_manifest import content_hash
+from b2b_platform.lib.input_files.file_manifest import content_hash
+from b2b_platform.lib.weblogs.combined_log import lines_of_text
 from b2b_platform_tests.helpers import materialize, query, snapshot, warehouse_env
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
@@ -394,7 +394,7 @@ def test_a_file_the_parser_cannot_split_fails_alone(log_warehouse, monkeypatch):
 def test_a_large_file_loads_in_parts_as_one_and_a_bad_part_keeps_its_old_rows(
     log_warehouse, monkeypatch
 ):
-    from b2b_platform.lib import log_reader
+    from b2b_platform.lib.weblogs import log_reader
 
     warehouse, logs = log_warehouse
     (path,) = logs.glob("access-2026-10-20.log*")
@@ -419,7 +419,7 @@ def test_a_large_file_loads_in_parts_as_one_and_a_bad_part_keeps_its_old_rows(
 
 
 def test_a_touched_file_is_recorded_and_not_hashed_again(log_warehouse, monkeypatch):
-    from b2b_platform.lib import file_manifest
+    from b2b_platform.lib.input_files import file_manifest
 
     warehouse, logs = log_warehouse
     (path,) = logs.glob("access-2026-10-21.log*")

@@ -14,8 +14,8 @@ import dagster as dg
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
+from b2b_platform.lib.orchestration.run_queue import find_queue
 from b2b_platform.lib.resources import build_resources
-from b2b_platform.lib.run_queue import find_queue
 from b2b_platform.lib.settings import Settings
 from b2b_platform_tests.dagster_dev import DEV_CONFIG, GraphQL, dagster_dev_process, wait_for
 from b2b_platform_tests.helpers import materialize, query, warehouse_env

@@ -14,15 +14,15 @@ from tabulate import tabulate
 
 from b2b_common.dates import add_months, month_name
 from b2b_platform.lib import checks
-from b2b_platform.lib.dagster_api import run_asset_graph
 from b2b_platform.lib.metadata import input_rows, markdown_list, schema_metadata, table_metadata
-from b2b_platform.lib.run_progress import PUBLISHED
-from b2b_platform.lib.slice_versions import changed_months
-from b2b_platform.lib.sql import bind_variables
-from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep
-from b2b_platform.lib.warehouse_resource import WarehouseResource
-from b2b_platform.lib.warehouse_schema import scalar
-from b2b_platform.lib.warehouse_writes import TableSlice
+from b2b_platform.lib.orchestration.dagster_api import run_asset_graph
+from b2b_platform.lib.orchestration.run_progress import PUBLISHED
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.schema import scalar
+from b2b_platform.lib.warehouse.slice_versions import changed_months
+from b2b_platform.lib.warehouse.sql import bind_variables
+from b2b_platform.lib.warehouse.step import AuditFailed, WarehouseStep
+from b2b_platform.lib.warehouse.writes import TableSlice
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 

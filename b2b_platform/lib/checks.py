@@ -15,8 +15,8 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from b2b_platform.lib.sql import identifier_list, qualified_name, quote_identifier
-from b2b_platform.lib.warehouse_schema import scalar
+from b2b_platform.lib.warehouse.schema import scalar
+from b2b_platform.lib.warehouse.sql import identifier_list, qualified_name, quote_identifier
 
 
 @dataclass(frozen=True)

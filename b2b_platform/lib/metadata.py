@@ -10,10 +10,10 @@ import duckdb
 
 from b2b_platform.lib.column_docs import column_description
 from b2b_platform.lib.literal_text import markdown_text
-from b2b_platform.lib.sql import qualified_name
-from b2b_platform.lib.warehouse_resource import WarehouseResource
-from b2b_platform.lib.warehouse_schema import scalar, table_exists
-from b2b_platform.lib.warehouse_writes import CommitResult
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.schema import scalar, table_exists
+from b2b_platform.lib.warehouse.sql import qualified_name
+from b2b_platform.lib.warehouse.writes import CommitResult
 
 
 def table_schema(conn: duckdb.DuckDBPyConnection, table: str) -> dg.TableSchema:

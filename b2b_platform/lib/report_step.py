@@ -19,10 +19,10 @@ from b2b_platform.lib.asset_step import (
     materialize_table,
 )
 from b2b_platform.lib.metadata import markdown_list
-from b2b_platform.lib.report_notes import report_context, report_notes
-from b2b_platform.lib.report_output import markdown_table, read_report, short_preview
+from b2b_platform.lib.report_files.notes import report_context, report_notes
+from b2b_platform.lib.report_files.output import markdown_table, read_report, short_preview
 from b2b_platform.lib.resources import CalendarResource
-from b2b_platform.lib.warehouse_resource import WarehouseResource
+from b2b_platform.lib.warehouse.resource import WarehouseResource
 
 
 def report_asset(**overrides: Any) -> dict[str, Any]:

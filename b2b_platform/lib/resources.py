@@ -25,13 +25,13 @@ from b2b_common.dates import (
     same_point_last_month,
 )
 from b2b_common.errors import UserError
-from b2b_platform.lib.pseudonym_key import claim_key
 from b2b_platform.lib.settings import (
     PSEUDONYM_KEY_VAR,
     Settings,
     check_pseudonym_key,
 )
-from b2b_platform.lib.warehouse_resource import VersionSettings, WarehouseResource
+from b2b_platform.lib.warehouse.pseudonym_key import claim_key
+from b2b_platform.lib.warehouse.resource import VersionSettings, WarehouseResource
 from source_db import SourceDatabase, SourceDatabaseError
 
 SOURCE_DB_URL_VAR = "B2B_SOURCE_DB_URL"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from b2b_common.dates import add_months, load_cutoff
 from b2b_common.errors import UserError
-from b2b_platform.lib.warehouse_location import (
+from b2b_platform.lib.warehouse.location import (
     DEFAULT_LAKE_WRITERS,
     WarehouseLocation,
     parse_location,

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import duckdb
 
-from b2b_platform.lib.lake import lake_summary
 from b2b_platform.lib.literal_text import terminal_lines, terminal_text
-from b2b_platform.lib.report_output import Report, text_table
-from b2b_platform.lib.run_log import AUDIT_FAILED_PREFIX, held_slices
-from b2b_platform.lib.warehouse_location import WarehouseLocation
-from b2b_platform.lib.warehouse_schema import table_exists
+from b2b_platform.lib.report_files.output import Report, text_table
+from b2b_platform.lib.warehouse.lake import lake_summary
+from b2b_platform.lib.warehouse.location import WarehouseLocation
+from b2b_platform.lib.warehouse.run_log import AUDIT_FAILED_PREFIX, held_slices
+from b2b_platform.lib.warehouse.schema import table_exists
 
 
 def _table(conn: duckdb.DuckDBPyConnection, title: str, sql: str) -> str:

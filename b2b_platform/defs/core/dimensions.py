@@ -14,7 +14,7 @@ from b2b_platform.defs.core.common import (
 )
 from b2b_platform.lib.asset_step import AssetEvents, materialize_table
 from b2b_platform.lib.resources import CalendarResource, Pseudonymizer
-from b2b_platform.lib.warehouse_resource import WarehouseResource
+from b2b_platform.lib.warehouse.resource import WarehouseResource
 
 
 @dg.asset(

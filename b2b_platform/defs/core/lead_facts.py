@@ -10,7 +10,7 @@ from b2b_platform.defs.core.common import (
     staging_key,
 )
 from b2b_platform.lib.asset_step import AssetEvents, materialize_table
-from b2b_platform.lib.warehouse_resource import WarehouseResource
+from b2b_platform.lib.warehouse.resource import WarehouseResource
 
 KEY = core_key("fct_leads")
 

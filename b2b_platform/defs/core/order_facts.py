@@ -12,7 +12,7 @@ from b2b_platform.defs.core.common import (
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import AssetEvents, materialize_months
 from b2b_platform.lib.checks import Check
-from b2b_platform.lib.warehouse_resource import WarehouseResource
+from b2b_platform.lib.warehouse.resource import WarehouseResource
 
 KEY = core_key("fct_order_lines")
 TABLE = "core.fct_order_lines"

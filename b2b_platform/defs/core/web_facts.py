@@ -19,8 +19,8 @@ from b2b_platform.lib.asset_step import (
     materialize_table,
 )
 from b2b_platform.lib.checks import Check
-from b2b_platform.lib.sql import sql_file
-from b2b_platform.lib.warehouse_resource import WarehouseResource
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.sql import sql_file
 
 WEB_REQUESTS_KEY = core_key("fct_web_requests")
 LOGINS_KEY = core_key("fct_logins")

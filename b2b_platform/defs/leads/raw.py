@@ -24,7 +24,7 @@ from b2b_platform.lib.asset_step import (
     CheckAudit,
     published,
 )
-from b2b_platform.lib.file_manifest import (
+from b2b_platform.lib.input_files.file_manifest import (
     DirectoryListing,
     InputFile,
     SkippedEntry,
@@ -35,16 +35,16 @@ from b2b_platform.lib.file_manifest import (
     listing_version,
     plan_files,
 )
-from b2b_platform.lib.gone_files import FileSource, present_paths, refuse_vanished
-from b2b_platform.lib.lead_workbooks import lead_rows, read_workbook_file
+from b2b_platform.lib.input_files.gone_files import FileSource, present_paths, refuse_vanished
 from b2b_platform.lib.metadata import markdown_list, table_metadata
 from b2b_platform.lib.resources import DirectoryResource
 from b2b_platform.lib.settings import missing_directory
-from b2b_platform.lib.warehouse import WarehouseStep
-from b2b_platform.lib.warehouse_resource import WarehouseResource
-from b2b_platform.lib.warehouse_schema import table_exists
-from b2b_platform.lib.warehouse_writes import TableSlice
-from b2b_platform.lib.workbook_reader import WorkbookReader
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.schema import table_exists
+from b2b_platform.lib.warehouse.step import WarehouseStep
+from b2b_platform.lib.warehouse.writes import TableSlice
+from b2b_platform.lib.workbooks.lead_workbooks import lead_rows, read_workbook_file
+from b2b_platform.lib.workbooks.workbook_reader import WorkbookReader
 
 SOURCE = "leads"
 TABLE = "raw.marketing_leads"

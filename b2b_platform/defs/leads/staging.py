@@ -22,10 +22,10 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import QualityThresholds
-from b2b_platform.lib.sql import bind_variables, sql_file
-from b2b_platform.lib.warehouse_resource import WarehouseResource
-from b2b_platform.lib.warehouse_schema import scalar
-from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.schema import scalar
+from b2b_platform.lib.warehouse.sql import bind_variables, sql_file
+from b2b_platform.lib.warehouse.writes import Accounting, QuarantineSlice, TableSlice
 
 KEY = dg.AssetKey(["staging", "leads"])
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from b2b_platform.defs.operations.default_status import sensor_status
+from b2b_platform.lib.orchestration.stage_launchers import RUN_TAG
 from b2b_platform.lib.settings import Settings
-from b2b_platform.lib.stage_launchers import RUN_TAG
 
 
 def build_follow_upstream_sensor(

@@ -7,10 +7,10 @@ import datetime as dt
 import dagster as dg
 
 from b2b_platform.defs.operations.default_status import schedule_status
-from b2b_platform.lib.lake import DEFAULT_SNAPSHOT_RETENTION, maintain_lake
 from b2b_platform.lib.settings import Settings
-from b2b_platform.lib.warehouse_resource import WarehouseResource
-from b2b_platform.lib.write_conflicts import retry_on_conflict
+from b2b_platform.lib.warehouse.lake import DEFAULT_SNAPSHOT_RETENTION, maintain_lake
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.write_conflicts import retry_on_conflict
 
 
 class LakeMaintenanceConfig(dg.Config):

@@ -9,9 +9,13 @@ import dagster as dg
 
 from b2b_common.errors import UserError
 from b2b_platform.defs.operations.default_status import sensor_status
-from b2b_platform.lib.run_log import defer_run_failure, pending_failures_file, record_run_failure
 from b2b_platform.lib.settings import Settings
-from b2b_platform.lib.warehouse_resource import WarehouseResource
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.run_log import (
+    defer_run_failure,
+    pending_failures_file,
+    record_run_failure,
+)
 
 # a sensor tick must end within a minute: past this wait for the writer's lock, the
 # break is deferred to the next warehouse step instead

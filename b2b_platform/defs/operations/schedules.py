@@ -6,9 +6,13 @@ import dagster as dg
 
 from b2b_platform.defs.operations import jobs
 from b2b_platform.defs.operations.default_status import schedule_status
+from b2b_platform.lib.orchestration.stage_launchers import (
+    PARTITION_RANGE_END,
+    PARTITION_RANGE_START,
+    RUN_TAG,
+)
 from b2b_platform.lib.resources import CalendarResource
 from b2b_platform.lib.settings import Settings
-from b2b_platform.lib.stage_launchers import PARTITION_RANGE_END, PARTITION_RANGE_START, RUN_TAG
 
 
 def months_to_refresh(

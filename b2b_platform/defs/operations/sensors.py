@@ -36,14 +36,14 @@ from b2b_platform.defs.operations.file_requests import (
     run_key,
 )
 from b2b_platform.defs.weblogs.log_files import list_log_files
-from b2b_platform.lib.combined_log import log_file_day
-from b2b_platform.lib.file_manifest import InputFile
-from b2b_platform.lib.loaded_files import file_version
+from b2b_platform.lib.input_files.file_manifest import InputFile
+from b2b_platform.lib.orchestration.stage_launchers import RUN_TAG
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
 from b2b_platform.lib.settings import Settings, missing_directory
-from b2b_platform.lib.stage_launchers import RUN_TAG
-from b2b_platform.lib.warehouse_resource import WarehouseResource
-from b2b_platform.lib.warehouse_schema import table_exists
+from b2b_platform.lib.warehouse.loaded_files import file_version
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.schema import table_exists
+from b2b_platform.lib.weblogs.combined_log import log_file_day
 
 SETTLE_SECONDS = 300
 

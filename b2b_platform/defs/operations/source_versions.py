@@ -20,12 +20,12 @@ from b2b_platform.defs.platform_db.raw import SNAPSHOT_TABLES
 from b2b_platform.defs.reports.report_files import KEY as REPORT_FILES_KEY
 from b2b_platform.defs.weblogs.log_files import list_log_files, month_version
 from b2b_platform.defs.weblogs.raw import KEY as WEBLOGS_KEY
-from b2b_platform.lib.file_manifest import listing_version
-from b2b_platform.lib.report_directory import export_version
+from b2b_platform.lib.input_files.file_manifest import listing_version
+from b2b_platform.lib.orchestration.stale_slices import SourceVersions
+from b2b_platform.lib.report_files.directory import export_version
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource, SourceDatabaseResource
 from b2b_platform.lib.settings import Settings
-from b2b_platform.lib.slice_versions import digest
-from b2b_platform.lib.stale_slices import SourceVersions
+from b2b_platform.lib.warehouse.slice_versions import digest
 
 T = TypeVar("T")
 

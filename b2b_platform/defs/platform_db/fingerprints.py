@@ -27,9 +27,9 @@ import pyarrow as pa
 
 from b2b_platform.lib.asset_step import month_bounds
 from b2b_platform.lib.resources import SourceDatabaseResource
-from b2b_platform.lib.slice_versions import digest
-from b2b_platform.lib.warehouse_schema import table_exists
-from b2b_platform.lib.warehouse_writes import TableSlice
+from b2b_platform.lib.warehouse.schema import table_exists
+from b2b_platform.lib.warehouse.slice_versions import digest
+from b2b_platform.lib.warehouse.writes import TableSlice
 from source_db.columns import PLATFORM_COLUMNS
 
 TABLE = "etl.source_fingerprints"

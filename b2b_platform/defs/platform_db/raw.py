@@ -34,10 +34,10 @@ from b2b_platform.lib.asset_step import (
 from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
-from b2b_platform.lib.slice_versions import digest
-from b2b_platform.lib.warehouse import AuditFailed
-from b2b_platform.lib.warehouse_resource import WarehouseResource
-from b2b_platform.lib.warehouse_writes import TableSlice
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.slice_versions import digest
+from b2b_platform.lib.warehouse.step import AuditFailed
+from b2b_platform.lib.warehouse.writes import TableSlice
 from source_db.columns import extraction_columns, raw_select_list
 
 SNAPSHOT_TABLES: dict[str, str] = {

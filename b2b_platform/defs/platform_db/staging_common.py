@@ -11,7 +11,7 @@ as JSON.
 import dagster as dg
 
 from b2b_platform.lib.checks import Check
-from b2b_platform.lib.warehouse_schema import scalar
+from b2b_platform.lib.warehouse.schema import scalar
 
 SOURCE = "platform_db"
 TAGS = {"source": SOURCE}

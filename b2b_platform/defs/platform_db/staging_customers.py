@@ -22,9 +22,9 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.resources import CalendarResource
-from b2b_platform.lib.sql import bind_variables, sql_file
-from b2b_platform.lib.warehouse_resource import WarehouseResource
-from b2b_platform.lib.warehouse_writes import Accounting, QuarantineSlice, TableSlice
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.sql import bind_variables, sql_file
+from b2b_platform.lib.warehouse.writes import Accounting, QuarantineSlice, TableSlice
 
 # ---------------------------------------------------------------- customers
 

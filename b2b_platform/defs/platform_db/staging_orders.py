@@ -28,10 +28,10 @@ from b2b_platform.lib.asset_step import (
 from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import column_schemas
 from b2b_platform.lib.resources import CalendarResource, QualityThresholds
-from b2b_platform.lib.sql import bind_variables, sql_file
-from b2b_platform.lib.warehouse import AuditFailed
-from b2b_platform.lib.warehouse_resource import WarehouseResource
-from b2b_platform.lib.warehouse_writes import (
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.sql import bind_variables, sql_file
+from b2b_platform.lib.warehouse.step import AuditFailed
+from b2b_platform.lib.warehouse.writes import (
     Accounting,
     QuarantineSlice,
     TableSlice,

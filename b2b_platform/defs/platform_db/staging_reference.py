@@ -19,8 +19,8 @@ from b2b_platform.lib.asset_step import (
     published,
 )
 from b2b_platform.lib.metadata import table_metadata
-from b2b_platform.lib.warehouse_resource import WarehouseResource
-from b2b_platform.lib.warehouse_writes import Accounting, TableSlice
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.writes import Accounting, TableSlice
 
 # ---------------------------------------------------------------- reference tables
 

@@ -10,10 +10,10 @@ from b2b_platform.lib.asset_step import (
     materialize_table,
 )
 from b2b_platform.lib.checks import Check
-from b2b_platform.lib.quarantine_view import accounting, rejects_by_month
-from b2b_platform.lib.report_output import Report, markdown_table
-from b2b_platform.lib.sql import sql_file
-from b2b_platform.lib.warehouse_resource import WarehouseResource
+from b2b_platform.lib.report_files.output import Report, markdown_table
+from b2b_platform.lib.report_files.quarantine_view import accounting, rejects_by_month
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.sql import sql_file
 
 KEY = dg.AssetKey(["quarantine", "rejected_records"])
 # the steps that file findings: the quarantine follows them

@@ -18,8 +18,8 @@ from b2b_platform.lib.report_step import (
     window_variables,
 )
 from b2b_platform.lib.resources import CalendarResource
-from b2b_platform.lib.sql import sql_file
-from b2b_platform.lib.warehouse_resource import WarehouseResource
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.sql import sql_file
 
 NAME = "monthly_sales"
 KEY = report_key(NAME)

@@ -3,7 +3,7 @@
 The files are written into a staging directory while the step runs, checked inside its
 transaction, and swapped into the report directory only after the step committed: the
 report directory shows one whole export, never a half-written one, and never the data
-of a step that failed (see lib/report_output.py for how the swap works).
+of a step that failed (see lib/report_files/output.py for how the swap works).
 """
 
 from functools import partial
@@ -18,10 +18,10 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import markdown_list
-from b2b_platform.lib.report_directory import StagedExport, export_version, staged_export
-from b2b_platform.lib.report_export import export_files, missing_files
-from b2b_platform.lib.report_notes import report_context
-from b2b_platform.lib.report_output import (
+from b2b_platform.lib.report_files.directory import StagedExport, export_version, staged_export
+from b2b_platform.lib.report_files.export import export_files, missing_files
+from b2b_platform.lib.report_files.notes import report_context
+from b2b_platform.lib.report_files.output import (
     EXPORT_FILES,
     HTML_NAME,
     REPORT_ORDER,
@@ -30,7 +30,7 @@ from b2b_platform.lib.report_output import (
 )
 from b2b_platform.lib.report_step import report_asset, report_key
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
-from b2b_platform.lib.warehouse_resource import WarehouseResource
+from b2b_platform.lib.warehouse.resource import WarehouseResource
 
 KEY = report_key("report_files")
 FILES_WRITTEN = Check(

@@ -12,8 +12,8 @@ from b2b_platform.lib.report_step import (
     report_key,
 )
 from b2b_platform.lib.resources import CalendarResource
-from b2b_platform.lib.sql import sql_file
-from b2b_platform.lib.warehouse_resource import WarehouseResource
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.sql import sql_file
 
 NAME = "top_devices"
 KEY = report_key(NAME)

@@ -1,7 +1,7 @@
 """Web-log files through the load: read in bounded units, parsed, committed in order.
 
 A month's new and changed files pass three stages: reading (bounded text parts, see
-lib/log_reader.py), parsing (polars, on a second thread) and committing (DuckDB, one
+lib/weblogs/log_reader.py), parsing (polars, on a second thread) and committing (DuckDB, one
 transaction per unit). Small files travel together in units of about BATCH_TEXT_BYTES;
 a large file travels alone, one part per unit, in one transaction that stays open from
 its first part to its last. Whatever goes wrong with one file fails that file only.
@@ -23,12 +23,12 @@ import pyarrow as pa
 from b2b_platform.defs.weblogs.not_a_log import drop_absurd_files, not_a_log
 from b2b_platform.lib.arrow_frames import arrow_for_duckdb
 from b2b_platform.lib.asset_step import month_bounds
-from b2b_platform.lib.combined_log import parse_log_lines
-from b2b_platform.lib.file_manifest import InputFile, error_line, failed_file_row
-from b2b_platform.lib.log_lines import lines_of_text
-from b2b_platform.lib.log_reader import LogFileReader
-from b2b_platform.lib.warehouse import WarehouseStep
-from b2b_platform.lib.warehouse_writes import QuarantineSlice, TableSlice
+from b2b_platform.lib.input_files.file_manifest import InputFile, error_line, failed_file_row
+from b2b_platform.lib.warehouse.step import WarehouseStep
+from b2b_platform.lib.warehouse.writes import QuarantineSlice, TableSlice
+from b2b_platform.lib.weblogs.combined_log import parse_log_lines
+from b2b_platform.lib.weblogs.log_lines import lines_of_text
+from b2b_platform.lib.weblogs.log_reader import LogFileReader
 
 SOURCE = "weblogs"
 ENTITY = "log_lines"

@@ -12,18 +12,18 @@ from b2b_platform.defs.weblogs.loading import ENTITY, SOURCE, TABLE
 from b2b_platform.lib.asset_step import (
     month_bounds,
 )
-from b2b_platform.lib.combined_log import log_file_day
-from b2b_platform.lib.file_manifest import (
+from b2b_platform.lib.input_files.file_manifest import (
     InputFile,
     SkippedEntry,
     list_input_files,
     listing_version,
 )
-from b2b_platform.lib.gone_files import FileSource
+from b2b_platform.lib.input_files.gone_files import FileSource
 from b2b_platform.lib.resources import (
     DirectoryResource,
 )
 from b2b_platform.lib.settings import missing_directory
+from b2b_platform.lib.weblogs.combined_log import log_file_day
 
 
 @dataclass(frozen=True)

@@ -42,13 +42,13 @@ from b2b_platform.lib.asset_step import (
     months_markdown,
 )
 from b2b_platform.lib.checks import Check
-from b2b_platform.lib.file_manifest import (
+from b2b_platform.lib.input_files.file_manifest import (
     InputFile,
     SkippedEntry,
     failed_file_row,
     plan_files,
 )
-from b2b_platform.lib.gone_files import refuse_vanished
+from b2b_platform.lib.input_files.gone_files import refuse_vanished
 from b2b_platform.lib.metadata import markdown_list, schema_metadata
 from b2b_platform.lib.resources import (
     CalendarResource,
@@ -56,10 +56,10 @@ from b2b_platform.lib.resources import (
     LogParsing,
     QualityThresholds,
 )
-from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep
-from b2b_platform.lib.warehouse_resource import WarehouseResource
-from b2b_platform.lib.warehouse_schema import scalar, table_exists
-from b2b_platform.lib.warehouse_writes import Accounting
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.schema import scalar, table_exists
+from b2b_platform.lib.warehouse.step import AuditFailed, WarehouseStep
+from b2b_platform.lib.warehouse.writes import Accounting
 
 KEY = dg.AssetKey(["raw", "weblogs"])
 LINES_ACCOUNTED = checks.ACCOUNTING_IDENTITY.described(

@@ -23,12 +23,12 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import schema_metadata
-from b2b_platform.lib.sql import sql_file
-from b2b_platform.lib.user_agents import describe_user_agents
-from b2b_platform.lib.warehouse import AuditFailed, WarehouseStep
-from b2b_platform.lib.warehouse_resource import WarehouseResource
-from b2b_platform.lib.warehouse_schema import scalar, table_exists
-from b2b_platform.lib.warehouse_writes import Accounting, CommitResult, TableSlice
+from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.schema import scalar, table_exists
+from b2b_platform.lib.warehouse.sql import sql_file
+from b2b_platform.lib.warehouse.step import AuditFailed, WarehouseStep
+from b2b_platform.lib.warehouse.writes import Accounting, CommitResult, TableSlice
+from b2b_platform.lib.weblogs.user_agents import describe_user_agents
 
 KEY = dg.AssetKey(["staging", "web_requests"])
 REQUESTS_ACCOUNTED = checks.ACCOUNTING_IDENTITY.described(

@@ -1,0 +1,1 @@
+"""The files of an input directory: which are read, skipped or gone, and their manifest."""

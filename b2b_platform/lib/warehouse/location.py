@@ -1,0 +1,166 @@
+"""Where the warehouse lives: one DuckDB file (one writer at a time), or a DuckLake, whose
+catalog is a PostgreSQL database and whose data are Parquet files (many writers at once).
+
+`B2B_WAREHOUSE` chooses: a file path, or `ducklake:postgres:<libpq conninfo>` with
+`B2B_LAKE_DATA_PATH` the directory of the Parquet files. Every step, check and reader
+opens the warehouse through `open_warehouse`, so the same SQL runs against either: in
+lake mode the lake is attached and made the default catalog, and the macros the SQL
+calls are created in the connection's temporary catalog (DuckLake stores no functions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from b2b_common.errors import UserError
+from b2b_common.password_masking import mask_secrets, passwords_of
+from b2b_platform.lib.warehouse.sql import quote_literal
+
+LAKE_PREFIX = "ducklake:"
+LAKE_CATALOG = "warehouse"  # the name the lake is attached under
+# the DuckDB extensions lake mode loads, as the wheels of the lake profile ship them
+LAKE_EXTENSIONS = ("ducklake", "postgres_scanner")
+DEFAULT_WAREHOUSE = Path("data") / "warehouse" / "b2b.duckdb"
+# how many steps may write a lake at once when B2B_LAKE_WRITERS is unset
+DEFAULT_LAKE_WRITERS = 4
+SNAPSHOT_RETRIES = 30
+
+
+@dataclass(frozen=True)
+class WarehouseLocation:
+    """A DuckDB file path, or a DuckLake catalog (`ducklake:postgres:...`) and data path."""
+
+    target: str
+    data_path: str = ""
+
+    @property
+    def is_lake(self) -> bool:
+        return self.target.startswith(LAKE_PREFIX)
+
+    @property
+    def file_path(self) -> Path:
+        """The DuckDB file (file mode only)."""
+        if self.is_lake:
+            raise ValueError(f"{self.describe()} is a lake, not a file")
+        return Path(self.target)
+
+    @property
+    def catalog_conninfo(self) -> str:
+        """The PostgreSQL conninfo of a lake's catalog database."""
+        return self.target[len(LAKE_PREFIX) :].removeprefix("postgres:")
+
+    def exists(self) -> bool:
+        """Whether there is a warehouse to read: a file on disk, or a lake its catalog
+        holds (asked read-only, which never creates one)."""
+        if not self.is_lake:
+            return Path(self.target).exists()
+        try:
+            open_lake(self, read_only=True, config={}).close()
+        except LakeMissing:
+            return False
+        return True
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The catalog's password in every form DuckDB or libpq may quote it back."""
+        return passwords_of(self.target)
+
+    def describe(self) -> str:
+        """The location as messages and `b2b status` show it, passwords masked."""
+        return self.mask(self.target)
+
+    def mask(self, text: str) -> str:
+        """`text` (say DuckDB's error about this location) with its passwords masked."""
+        return mask_secrets(text, *self.secrets)
+
+
+class LakeMissing(UserError):
+    """A reader found no lake in the catalog: nothing was written to it yet."""
+
+
+def parse_location(target: str, data_path: str = "") -> WarehouseLocation:
+    """Check a `B2B_WAREHOUSE` value; errors name the variable and what to set."""
+    target = target.strip()
+    if target.startswith(LAKE_PREFIX):
+        catalog = target[len(LAKE_PREFIX) :]
+        if not catalog.startswith("postgres:"):
+            # masked before it is cut short: a password cut in two is no longer recognised
+            shown = WarehouseLocation(target=target).describe()[:40]
+            raise UserError(
+                f"B2B_WAREHOUSE={shown!r}...: only a PostgreSQL catalog is supported;"
+                " use ducklake:postgres:dbname=... host=..."
+            )
+        return WarehouseLocation(target=target, data_path=data_path.strip())
+    return WarehouseLocation(target=target or str(DEFAULT_WAREHOUSE))
+
+
+def extension_file(name: str) -> Path:
+    """The binary of a DuckDB extension inside its installed `duckdb-ext-*` wheel."""
+    try:
+        import duckdb_ext  # the lake profile's wheels; a namespace package
+    except ImportError:
+        raise UserError(
+            "lake mode needs the DuckLake extensions: install the lake profile"
+            " (`make install-lake`) and run its .venv-lake/bin/b2b"
+        ) from None
+    version = f"v{duckdb.__version__}"
+    for root in duckdb_ext.__path__:
+        found = sorted(Path(root).glob(f"extensions/{version}/*/{name}.duckdb_extension"))
+        if found:
+            return found[0]
+    raise UserError(
+        f"no {name} extension for DuckDB {duckdb.__version__} is installed: install the lake"
+        " profile (`make install-lake`), whose DuckDB matches its extension wheels"
+    )
+
+
+def open_lake(
+    location: WarehouseLocation, *, read_only: bool, config: dict[str, Any]
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake attached as its default catalog.
+
+    Extensions load from the installed wheels only: DuckDB never downloads one here.
+    """
+    conn = duckdb.connect(
+        ":memory:",
+        config={
+            **config,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        },
+    )
+    try:
+        for name in LAKE_EXTENSIONS:
+            conn.execute(f"LOAD {quote_literal(str(extension_file(name)))}")
+        options = []
+        if location.data_path:
+            Path(location.data_path).mkdir(parents=True, exist_ok=True)
+            options.append(f"DATA_PATH {quote_literal(location.data_path)}")
+        if read_only:
+            options.append("READ_ONLY")
+        attach = f"ATTACH {quote_literal(location.target)} AS {LAKE_CATALOG}"
+        conn.execute(attach + (f" ({', '.join(options)})" if options else ""))
+        conn.execute(f"USE {LAKE_CATALOG}")
+        # writers committing at the same moment race for the next snapshot id; DuckLake
+        # tries again with a growing pause, by default only 10 times: too few for a busy lake
+        conn.execute(f"SET ducklake_max_retry_count = {SNAPSHOT_RETRIES}")
+    except duckdb.Error as exc:
+        conn.close()
+        # DuckDB quotes the whole conninfo; masked before the line is cut short
+        first = location.mask(str(exc)).splitlines()[0][:300]
+        if read_only and "creating a new DuckLake is explicitly disabled" in first:
+            raise LakeMissing(
+                f"the lake {location.describe()} holds no warehouse yet: run `b2b run` first"
+            ) from None
+        raise UserError(
+            f"cannot open the lake {location.describe()}: {first}; check B2B_WAREHOUSE,"
+            " B2B_LAKE_DATA_PATH and that the PostgreSQL catalog database is reachable"
+        ) from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn

@@ -1,0 +1,227 @@
+"""Read one access-log file as bounded parts of text, whatever the file holds.
+
+Memory depends on the part size, never on the file: a gzip member is inflated as a
+stream, a file is cut into parts at line ends, a line longer than MAX_LINE_BYTES is
+cut (the parser rejects it as `line_too_long` from the length it sees) and the rest of
+it is skipped as it streams by. What cannot be an access log fails early as that file:
+binary data or a decompression bomb here, too many lines per part where they are split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from isal import igzip, isal_zlib
+
+from b2b_platform.lib.input_files.file_manifest import open_regular_file
+
+MAX_LINE_BYTES = 64 * 1024  # longer lines are rejected as line_too_long
+# a part is parsed and written as a unit: a day file up to this size is read whole (as
+# before parts existed), so only unusually large files pay for cutting
+PART_TEXT_BYTES = 96 << 20
+# inflating more than this many times the compressed bytes consumed so far, past
+# INFLATION_FLOOR_BYTES of text, is a decompression bomb: logs compress 10-30x (a bot's
+# identical lines perhaps 60x), deflate's ceiling is about 1032x
+MAX_INFLATION_RATIO = 100
+INFLATION_FLOOR_BYTES = 1 << 30
+# the compressed bytes handed to the inflater per read: how closely the ratio follows it
+INFLATE_INPUT_BYTES = 64 * 1024
+BINARY_PROBE_BYTES = 64 * 1024  # a NUL byte here: not a text file
+
+
+class LogFileRejected(Exception):
+    """The file cannot be an access log (or is too hostile to read): it fails alone."""
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: bytes  # whole lines (the last one may lack its newline at the end of the file)
+    last: bool  # the file's last part
+
+
+class _HashingReader:
+    """A file handle that hashes the bytes read through it (the manifest's content hash)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.digest = hashlib.blake2b(digest_size=16)
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.digest.update(data)
+        self.bytes_read += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        count = self.handle.readinto(buffer)  # type: ignore[attr-defined]
+        self.digest.update(memoryview(buffer)[:count])
+        self.bytes_read += count
+        return count
+
+    def readable(self) -> bool:
+        return True
+
+    def hexdigest(self) -> str:
+        """The content hash once the whole file was read (equals content_hash(path))."""
+        while self.read(1 << 20):
+            pass
+        return self.digest.hexdigest()
+
+
+class _MeteredInput:
+    """Compressed bytes for the inflater in small reads, counting what it has consumed."""
+
+    def __init__(self, source: IO[bytes] | _HashingReader) -> None:
+        self.source = source
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        wanted = INFLATE_INPUT_BYTES if size < 0 else min(size, INFLATE_INPUT_BYTES)
+        data = self.source.read(wanted)
+        self.bytes_read += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self.read(len(buffer))
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+
+class LogFileReader:
+    """Open a log file (never through a link) and stream its text in parts.
+
+    `parts()` yields TextPart; `content_hash()` after it gives the file's hash.
+    """
+
+    def __init__(self, path: Path, *, part_bytes: int | None = None) -> None:
+        self.path = path
+        self.part_bytes = part_bytes or PART_TEXT_BYTES
+        self._handle = open_regular_file(path)
+        self._raw = _HashingReader(self._handle)
+        self.text_bytes = 0
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> LogFileReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def content_hash(self) -> str:
+        return self._raw.hexdigest()
+
+    def _blocks(self) -> Iterator[bytes]:
+        stream: IO[bytes] | _HashingReader = self._raw
+        metered: _MeteredInput | None = None  # compressed input: the ratio's denominator
+        if self.path.suffix == ".gz":
+            metered = _MeteredInput(self._raw)
+            if os.fstat(self._handle.fileno()).st_size <= self.part_bytes:
+                # the usual day file: inflated in one go, straight into its text (the
+                # stream's buffered reads copy it again); a text over the part size
+                # streams from the bytes already read, metered as they are consumed
+                data = self._raw.read()
+                text = inflate_members(data, self.part_bytes)
+                if text is not None:
+                    self.text_bytes = len(text)
+                    if text:
+                        yield text
+                    return
+                metered = _MeteredInput(io.BytesIO(data))
+            stream = igzip.IGzipFile(fileobj=metered)
+        # checked a block (a part) at a time: a bomb stops within a part past the floor
+        while block := stream.read(self.part_bytes):
+            self.text_bytes += len(block)
+            if (
+                metered is not None
+                and self.text_bytes > INFLATION_FLOOR_BYTES
+                and self.text_bytes > MAX_INFLATION_RATIO * max(metered.bytes_read, 1)
+            ):
+                raise LogFileRejected(
+                    f"inflates to over {self.text_bytes >> 20:,} MiB of text from"
+                    f" {metered.bytes_read >> 10:,} KiB (over {MAX_INFLATION_RATIO}x):"
+                    " a decompression bomb, not a log"
+                )
+            yield block
+
+    def parts(self) -> Iterator[TextPart]:
+        """The text in parts that end at line ends, each about part_bytes or less.
+
+        Only one part and the block after it are in memory at a time. A line longer than
+        MAX_LINE_BYTES leaves MAX_LINE_BYTES + 1 bytes in its part, so the parser sees it
+        is too long; the rest of it is read and dropped.
+        """
+        pending = b""  # the unfinished last line of the previous block
+        skipping = False  # inside a line already cut
+        first = True
+        blocks = self._blocks()
+        block = next(blocks, b"")
+        while block:
+            following = next(blocks, b"")
+            if skipping:
+                end = block.find(b"\n")
+                if end < 0:
+                    block = following
+                    continue
+                block, skipping = block[end + 1 :], False
+            if pending:
+                block, pending = pending + block, b""
+            if not following:  # the file's end: no need to look for the last line end
+                _check_text(block, first)
+                yield TextPart(block, last=True)
+                return
+            end = block.rfind(b"\n") + 1
+            if end < len(block):  # no copy when the block ends at a line end
+                block, pending = block[:end], block[end:]
+            if len(pending) > MAX_LINE_BYTES:
+                block += pending[: MAX_LINE_BYTES + 1] + b"\n"
+                pending, skipping = b"", True
+            if block:
+                _check_text(block, first)
+                first = False
+                yield TextPart(block, last=False)
+            block = following
+        if pending:
+            _check_text(pending, first)
+            yield TextPart(pending, last=True)
+        else:
+            yield TextPart(b"", last=True)
+
+
+def inflate_members(data: bytes, limit: int) -> bytes | None:
+    """Every gzip member of `data` inflated, or None when the text exceeds `limit` bytes.
+
+    A truncated member raises EOFError, as the streaming reader does; zero padding
+    after the last member (tape-era tools write it) is ignored.
+    """
+    members: list[bytes] = []
+    size = 0
+    while data:
+        inflater = isal_zlib.decompressobj(31)  # 31: gzip header and trailer
+        text = inflater.decompress(data, limit - size + 1)
+        size += len(text)
+        if size > limit:
+            return None
+        members.append(text)
+        if not inflater.eof:
+            raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+        data = inflater.unused_data
+        if data[:1] == b"\0" and not data.strip(b"\0"):
+            break
+    return members[0] if len(members) == 1 else b"".join(members)
+
+
+def _check_text(text: bytes, first: bool) -> None:
+    if first and b"\x00" in text[:BINARY_PROBE_BYTES]:
+        raise LogFileRejected("holds binary data (NUL bytes): not a text access log")

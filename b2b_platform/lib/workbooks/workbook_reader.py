@@ -1,0 +1,156 @@
+"""Parse workbooks in a child process, so a reader crash fails one workbook, not the run."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+from multiprocessing.connection import Connection
+from types import TracebackType
+
+import polars as pl
+import psutil
+
+from b2b_platform.lib.workbooks.lead_workbooks import LeadSheet, LeadWorkbookError, parse_workbook
+from b2b_platform.lib.workbooks.workbook_size import (
+    LIMITS,
+    WorkbookLimits,
+    check_workbook_size,
+    unreadable,
+)
+
+# ---------------------------------------------------------------- isolated reading
+
+READ_TIMEOUT_SECONDS = 120.0  # a campaign export parses in well under a second
+CHILD_MEMORY_HEADROOM = 1 << 30  # what the reader may map beyond its warmed-up footprint
+# The child imports this module only: multiprocessing's spawn would also import the
+# parent's __main__ (the dagster command line, a second of imports) in every child.
+_CHILD = "from b2b_platform.lib.workbooks.workbook_reader import _serve; _serve({fd}, {headroom})"
+
+
+class WorkbookReader:
+    """Parses workbooks in one child process, started once and reused for every workbook.
+
+    A child that dies (calamine aborts on an allocation it cannot make, a signal) or
+    stops answering fails the workbook it was reading; the next workbook gets a new
+    child. Its address space is capped (RLIMIT_AS) at CHILD_MEMORY_HEADROOM beyond what
+    it maps once warmed up, so an allocation that would swamp the machine fails there.
+    Answers come back as JSON and Arrow IPC, never as a pickle from the child.
+    """
+
+    def __init__(
+        self,
+        limits: WorkbookLimits = LIMITS,
+        timeout_seconds: float = READ_TIMEOUT_SECONDS,
+        memory_headroom: int = CHILD_MEMORY_HEADROOM,
+    ) -> None:
+        self.limits = limits
+        self.timeout_seconds = timeout_seconds
+        self.memory_headroom = memory_headroom
+        self._child: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> WorkbookReader:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def read(self, data: bytes) -> LeadSheet:
+        """check_workbook_size(), then parse_workbook() in the child."""
+        check_workbook_size(data, self.limits)
+        conn = self._start()
+        try:
+            conn.send_bytes(data)
+            if not conn.poll(self.timeout_seconds):
+                self._stop()
+                raise unreadable(f"the reader took over {self.timeout_seconds:g} s and was stopped")
+            answer = json.loads(conn.recv_bytes())
+            if "error" in answer:
+                raise LeadWorkbookError(answer["error"])
+            frame = pl.read_ipc(conn.recv_bytes())
+        except LeadWorkbookError:
+            raise
+        except (EOFError, OSError) as exc:  # the child is gone: a broken pipe or end of file
+            raise LeadWorkbookError(f"the workbook reader crashed ({self._stop()})") from exc
+        except BaseException:
+            self._stop()  # an answer read halfway would be taken for the next workbook's
+            raise
+        return LeadSheet(
+            frame, answer["sheet_name"], answer["header_row"], tuple(answer["ignored"])
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # the child reads end of file and exits
+            self._conn = None
+        if self._child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # then killed below
+                self._child.wait(timeout=5)
+        self._stop()
+
+    def _start(self) -> Connection:
+        if self._conn is None or self._child is None:
+            ours, theirs = socket.socketpair()
+            code = _CHILD.format(fd=theirs.fileno(), headroom=self.memory_headroom)
+            # the child sees the modules the parent sees, as multiprocessing would do
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            with theirs:  # closed here once the child holds it: its death reads as end of file
+                self._child = subprocess.Popen(
+                    [sys.executable, "-c", code], pass_fds=[theirs.fileno()], env=env,
+                    stdin=subprocess.DEVNULL,
+                )  # fmt: skip
+            self._conn = Connection(ours.detach())
+        return self._conn
+
+    def _stop(self) -> str:
+        """End the child if it still runs; how it ended."""
+        child, conn = self._child, self._conn
+        self._child = self._conn = None
+        if conn is not None:
+            conn.close()
+        if child is None:
+            return "no reader"
+        if child.poll() is None:
+            child.kill()
+        code = child.wait()
+        return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+
+
+def _serve(fd: int, memory_headroom: int) -> None:
+    """The child: parse each workbook the parent sends, until it closes the connection."""
+    _limit_memory(memory_headroom)
+    conn = Connection(fd)
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except EOFError:
+            return
+        try:
+            sheet = parse_workbook(data)
+        except LeadWorkbookError as exc:
+            conn.send_bytes(json.dumps({"error": str(exc)}).encode())
+            continue
+        answer = {"sheet_name": sheet.sheet_name, "header_row": sheet.header_row}
+        conn.send_bytes(json.dumps({**answer, "ignored": sheet.ignored_columns}).encode())
+        conn.send_bytes(sheet.frame.write_ipc(None).getvalue())
+
+
+def _limit_memory(headroom: int) -> None:
+    # polars' thread pool and allocator arenas map address space as they start: start
+    # them first, so the cap leaves the headroom for data whatever the number of cores
+    pl.DataFrame({"n": range(64)}).select(pl.col("n").cast(pl.String).str.len_bytes().sum())
+    if not psutil.LINUX:
+        return  # the cap is Linux's (RLIMIT_AS); elsewhere a crash still stays in the child
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = psutil.Process().memory_info().vms + headroom
+    resource.setrlimit(
+        resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard)
+    )
