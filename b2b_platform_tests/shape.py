@@ -15,10 +15,18 @@ together. A line count cannot tell whether a module holds one concept, so none i
   (a) a call of one of that module's functions,
   (b) a module-level constant: an UPPER_CASE name assigned at module level or imported,
       or an item of one (`ORDER[name]`), or
-  (c) a variable every assignment of which, in its scope, is such a call.
-  Anything else (a parameter, an attribute, a join, a nested f-string, a local
-  function's result) is a finding, whatever its name: values are bound as parameters,
-  and a fragment a caller passes in cannot be told from a value.
+  (c) a variable every assignment of which, in its scope, is such a call or such a
+      constant (or `A if x else B` of two of them), or
+  (d) SQL a caller passes in, declared so: a parameter annotated with the helper
+      module's `SqlFragment` (`SqlFragment | None` too), an item of one annotated as a
+      mapping or sequence of them (`Mapping[str, SqlFragment]`), or a field of one (`s.query`)
+      when the parameter's annotation is a class of the same module whose field is
+      annotated `SqlFragment`. The annotation is read from the AST of that module only,
+      and the parameter must not be assigned anything else but (a) or (b).
+  Anything else (an unannotated parameter, an attribute, a join, a nested f-string, a
+  local function's result, `SqlFragment(...)` itself) is a finding, whatever its name:
+  values are bound as parameters, and a fragment a caller passes in cannot be told from
+  a value but by its declared type.
 
 Prints every finding with its file:line and a summary; exits 1 when a goal is not met,
 so `make lint` can gate on it. `--report` prints the same without failing.
@@ -48,6 +56,7 @@ MODULE_LAYERS = (
     ("b2b_platform.cli", "b2b_platform.cli_*"),
 )
 SQL_HELPERS = "b2b_platform.lib.warehouse.sql"
+SQL_FRAGMENT = "SqlFragment"  # the helper module's type of SQL text written in code
 SQL = re.compile(
     r"^\s*(SELECT|WITH|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|ATTACH|DESCRIBE|SET|PRAGMA)\b"
     r"|\b(FROM|WHERE|JOIN|VALUES|GROUP BY|ORDER BY)\b",
@@ -201,10 +210,22 @@ class _SqlRule:
         self.helpers: set[str] = set()  # names bound to a function of the helper module
         self.helper_modules: set[str] = set()  # dotted names bound to the helper module
         self.constants: set[str] = set()  # UPPER_CASE names assigned or imported at top
+        self.fragment_types: set[str] = set()  # names bound to the helper's SqlFragment
+        # the module's classes: field name -> its annotation
+        self.classes: dict[str, dict[str, ast.expr]] = {
+            n.name: {
+                f.target.id: f.annotation
+                for f in n.body
+                if isinstance(f, ast.AnnAssign) and isinstance(f.target, ast.Name)
+            }
+            for n in tree.body
+            if isinstance(n, ast.ClassDef)
+        }
         if module == SQL_HELPERS:
             self.helpers |= {
                 n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
             }
+            self.fragment_types.add(SQL_FRAGMENT)
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
@@ -214,7 +235,9 @@ class _SqlRule:
                 source = _absolute(node, module, is_package)
                 for alias in node.names:
                     bound = alias.asname or alias.name
-                    if source == SQL_HELPERS:
+                    if source == SQL_HELPERS and alias.name == SQL_FRAGMENT:
+                        self.fragment_types.add(bound)  # a cast, not a quoting helper
+                    elif source == SQL_HELPERS:
                         self.helpers.add(bound)
                     elif f"{source}.{alias.name}" == SQL_HELPERS:
                         self.helper_modules.add(bound)
@@ -244,7 +267,18 @@ class _SqlRule:
         if self.is_helper_call(node):
             return True  # (a)
         if isinstance(node, ast.Subscript):  # an item of a constant is part of it
-            return isinstance(node.value, ast.Name) and self._constant(node.value, scopes)
+            if not isinstance(node.value, ast.Name):
+                return False
+            if self._constant(node.value, scopes):
+                return True  # (b)
+            annotation = self._parameter(node.value, scopes)  # (d), an item of a parameter
+            return annotation is not None and self._holds_fragments(annotation)
+        if isinstance(node, ast.Attribute):  # (d), a field of a parameter
+            if not isinstance(node.value, ast.Name):
+                return False
+            annotation = self._parameter(node.value, scopes)
+            fields = self.classes.get(annotation.id, {}) if isinstance(annotation, ast.Name) else {}
+            return node.attr in fields and self._is_fragment(fields[node.attr])
         if not isinstance(node, ast.Name):
             return False
         for scope in reversed(scopes):  # the innermost scope binding the name decides
@@ -253,8 +287,80 @@ class _SqlRule:
                 continue
             if isinstance(scope, ast.Module) and node.id in self.constants:
                 return True  # (b)
-            return all(v is not None and self.is_helper_call(v) for v in values)  # (c)
+            annotation = self._annotation(scope, node.id)
+            if annotation is not None:  # a parameter, bound first: (d), then (c)
+                if not self._is_fragment(annotation):
+                    return False
+                values = values[1:]
+            return all(v is not None and self._assignable(v, scopes) for v in values)  # (c)
         return node.id in self.constants  # (b), imported inside a function
+
+    def _assignable(self, value: ast.expr, scopes: list[Scope]) -> bool:
+        """(c): a helper's call, a module-level constant or an item of one (or a choice
+        between two of them: `A if x else B`)."""
+        if isinstance(value, ast.IfExp):
+            return self._assignable(value.body, scopes) and self._assignable(value.orelse, scopes)
+        if self.is_helper_call(value):
+            return True
+        if isinstance(value, ast.Subscript):
+            value = value.value
+        return isinstance(value, ast.Name) and self._constant(value, scopes)
+
+    @staticmethod
+    def _annotation(scope: Scope, name: str) -> ast.expr | None:
+        """The annotation of `scope`'s parameter `name` (None if none or not one)."""
+        if isinstance(scope, ast.Module | ast.Lambda):
+            return None
+        arguments = scope.args
+        for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]:
+            if arg.arg == name:
+                return arg.annotation
+        return None
+
+    def _parameter(self, node: ast.Name, scopes: list[Scope]) -> ast.expr | None:
+        """The annotation of the parameter `node` names, if the innermost scope binding
+        the name binds it only as that parameter."""
+        for scope in reversed(scopes):
+            values = self._bindings(scope).values.get(node.id)
+            if values is None:
+                continue
+            annotation = self._annotation(scope, node.id)
+            return annotation if annotation is not None and len(values) == 1 else None
+        return None
+
+    def _is_fragment(self, annotation: ast.expr) -> bool:
+        """`SqlFragment`, `SqlFragment | None` or `None | SqlFragment`."""
+        if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+            sides = (annotation.left, annotation.right)
+            return any(self._is_fragment(s) for s in sides) and any(
+                isinstance(s, ast.Constant) and s.value is None for s in sides
+            )
+        if isinstance(annotation, ast.Name):
+            return annotation.id in self.fragment_types
+        return (
+            isinstance(annotation, ast.Attribute)
+            and annotation.attr == SQL_FRAGMENT
+            and _dotted(annotation.value) in self.helper_modules
+        )
+
+    def _holds_fragments(self, annotation: ast.expr) -> bool:
+        """A mapping or sequence whose items are SqlFragments: `Mapping[str, SqlFragment]`,
+        `dict[...]`, `Sequence[SqlFragment]`, `list[...]`, `tuple[SqlFragment, ...]`."""
+        if not isinstance(annotation, ast.Subscript):
+            return False
+        container = _dotted(annotation.value) or ""
+        arguments = annotation.slice
+        items = arguments.elts if isinstance(arguments, ast.Tuple) else [arguments]
+        if container.split(".")[-1] in ("Mapping", "dict") and len(items) == 2:
+            return self._is_fragment(items[1])
+        if container.split(".")[-1] in ("Sequence", "list") and len(items) == 1:
+            return self._is_fragment(items[0])
+        if container.split(".")[-1] == "tuple" and items:
+            return self._is_fragment(items[0]) and all(
+                self._is_fragment(i) or (isinstance(i, ast.Constant) and i.value is ...)
+                for i in items[1:]
+            )
+        return False
 
     def _constant(self, node: ast.Name, scopes: list[Scope]) -> bool:
         """Whether `node` names a module-level constant, not shadowed in a function."""

@@ -149,11 +149,6 @@ class SourceDatabase:
             yield load
             conn.commit()
 
-    def timestamp_parameter(self, position: int) -> str:
-        """The SQL that binds parameter `position` (1-based) as a timestamp in this dialect:
-        SQLite keeps timestamps as ISO text, PostgreSQL casts the text it is given."""
-        return "?" if self.dialect == "sqlite" else f"CAST(${position} AS TIMESTAMP)"
-
     def read_table(self, query: str) -> pl.DataFrame:
         """Run a query and return the result as a polars frame (Arrow end to end)."""
         with self.connect() as conn:

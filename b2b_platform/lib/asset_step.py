@@ -20,7 +20,7 @@ from b2b_platform.lib.orchestration.run_progress import PUBLISHED
 from b2b_platform.lib.warehouse.resource import WarehouseResource
 from b2b_platform.lib.warehouse.schema import scalar
 from b2b_platform.lib.warehouse.slice_versions import changed_months
-from b2b_platform.lib.warehouse.sql import bind_variables
+from b2b_platform.lib.warehouse.sql import bind_variables, qualified_name
 from b2b_platform.lib.warehouse.step import AuditFailed, WarehouseStep
 from b2b_platform.lib.warehouse.writes import TableSlice
 
@@ -304,7 +304,11 @@ def materialize_months(
 
 def _month_rows(conn: duckdb.DuckDBPyConnection, table: str, partition_key: str) -> int:
     return int(
-        scalar(conn, f"SELECT count(*) FROM {table} WHERE partition_key = ?", [partition_key])
+        scalar(
+            conn,
+            f"SELECT count(*) FROM {qualified_name(table)} WHERE partition_key = ?",
+            [partition_key],
+        )
     )
 
 

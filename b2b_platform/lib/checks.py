@@ -16,7 +16,15 @@ import dagster as dg
 import duckdb
 
 from b2b_platform.lib.warehouse.schema import scalar
-from b2b_platform.lib.warehouse.sql import identifier_list, qualified_name, quote_identifier
+from b2b_platform.lib.warehouse.sql import (
+    SqlFragment,
+    expression_list,
+    identifier_list,
+    qualified_name,
+    quote_identifier,
+)
+
+ALL_ROWS = "TRUE"  # the condition of a check on a whole table
 
 
 @dataclass(frozen=True)
@@ -73,32 +81,28 @@ def reject_rate(entity: str, description: str, blocking: bool = False) -> Check:
     return Check(f"{entity}_reject_rate", description, blocking=blocking)
 
 
-def _where(where: str | None) -> str:
-    return f"WHERE {where}" if where else ""
-
-
 def unique_key(
     conn: duckdb.DuckDBPyConnection,
     asset_key: dg.AssetKey,
     table: str,
     key: Sequence[str],
-    where: str | None = None,
+    where: SqlFragment | None = None,
     params: Sequence[Any] = (),
     check: Check = UNIQUE_KEY,
 ) -> dg.AssetCheckResult:
+    if not where:
+        where = ALL_ROWS
     cols = identifier_list(key)
     relation = qualified_name(table)
     duplicates = scalar(
         conn,
-        f"SELECT count(*) FROM (SELECT {cols} FROM {relation} {_where(where)}"
+        f"SELECT count(*) FROM (SELECT {cols} FROM {relation} WHERE {where}"
         f" GROUP BY {cols} HAVING count(*) > 1)",
         params,
     )
     nulls = scalar(
         conn,
-        f"SELECT count(*) FROM {relation} {_where(where)}"
-        + (" AND " if where else " WHERE ")
-        + "("
+        f"SELECT count(*) FROM {relation} WHERE {where} AND ("
         + " OR ".join(f"{quote_identifier(c)} IS NULL" for c in key)
         + ")",
         params,
@@ -122,10 +126,12 @@ def references_resolve(
     column: str,
     ref_table: str,
     ref_column: str,
-    where: str | None = None,
+    where: SqlFragment | None = None,
     params: Sequence[Any] = (),
 ) -> dg.AssetCheckResult:
     """Every non-null `column` value exists in `ref_table.ref_column`."""
+    if not where:
+        where = ALL_ROWS
     relation, references = qualified_name(table), qualified_name(ref_table)
     value = quote_identifier(column)
     ref = quote_identifier(ref_column)
@@ -133,7 +139,7 @@ def references_resolve(
         conn,
         f"SELECT count(*) FROM {relation} t WHERE t.{value} IS NOT NULL"
         f" AND NOT EXISTS (SELECT 1 FROM {references} r WHERE r.{ref} = t.{value})"
-        f"{f' AND {where}' if where else ''}",
+        f" AND {where}",
         params,
     )
     return check.result(
@@ -335,13 +341,15 @@ def no_pii_columns(
     conn: duckdb.DuckDBPyConnection,
     asset_key: dg.AssetKey,
     table: str,
-    where: str | None = None,
+    where: SqlFragment | None = None,
     params: Sequence[Any] = (),
     check: Check = NO_PII,
 ) -> dg.AssetCheckResult:
     """No personal data reaches an analyst-facing table: no column named like it, and no
     text value shaped like it (checked on the first PII_SAMPLE_ROWS rows of the slice
     `where` selects, of the whole table without it)."""
+    if not where:
+        where = ALL_ROWS
     relation = qualified_name(table)
     described = conn.execute(f"DESCRIBE {relation}").fetchall()
     columns = [row[0] for row in described]
@@ -350,7 +358,7 @@ def no_pii_columns(
     leaks: dict[str, int] = {}
     if texts:
         names = [f"{column}/{kind}" for column in texts for kind in PII_VALUE_PATTERNS]
-        counts = ", ".join(
+        counts = expression_list(
             f"count(*) FILTER (WHERE regexp_full_match(trim({quote_identifier(column)}), ?)"
             f" AND length(regexp_replace({quote_identifier(column)}, '[^0-9]', '', 'g')) >= ?)"
             for column in texts
@@ -362,10 +370,9 @@ def no_pii_columns(
             for kind, pattern in PII_VALUE_PATTERNS.items()
             for value in (pattern, PHONE_MIN_DIGITS if kind == "phone" else 0)
         ]
-        in_slice = f" WHERE {where}" if where else ""
         # a LIMIT stops the scan early, a view's too (a sample of a view computes it all)
         row = conn.execute(
-            f"SELECT {counts} FROM (SELECT * FROM {relation}{in_slice} LIMIT ?)",
+            f"SELECT {counts} FROM (SELECT * FROM {relation} WHERE {where} LIMIT ?)",
             [*patterns, *params, PII_SAMPLE_ROWS],
         ).fetchone()
         leaks = {name: int(count) for name, count in zip(names, row or (), strict=True) if count}

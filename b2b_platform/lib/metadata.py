@@ -12,7 +12,7 @@ from b2b_platform.lib.column_docs import column_description
 from b2b_platform.lib.literal_text import markdown_text
 from b2b_platform.lib.warehouse.resource import WarehouseResource
 from b2b_platform.lib.warehouse.schema import scalar, table_exists
-from b2b_platform.lib.warehouse.sql import qualified_name
+from b2b_platform.lib.warehouse.sql import SqlFragment, qualified_name
 from b2b_platform.lib.warehouse.writes import CommitResult
 
 
@@ -30,11 +30,13 @@ def table_metadata(
     conn: duckdb.DuckDBPyConnection,
     table: str,
     result: CommitResult | None = None,
-    where: str | None = None,
+    where: SqlFragment | None = None,
     params: list[Any] | None = None,
 ) -> dict[str, Any]:
     """dagster/row_count (of the slice written when `where` is given), column schema, quality."""
-    sql = f"SELECT count(*) FROM {qualified_name(table)}" + (f" WHERE {where}" if where else "")
+    sql = f"SELECT count(*) FROM {qualified_name(table)}"
+    if where:
+        sql = f"SELECT count(*) FROM {qualified_name(table)} WHERE {where}"
     rows = int(scalar(conn, sql, params or []))
     metadata: dict[str, Any] = {
         "dagster/row_count": rows,

@@ -32,6 +32,7 @@ from b2b_platform.lib.settings import (
 )
 from b2b_platform.lib.warehouse.pseudonym_key import claim_key
 from b2b_platform.lib.warehouse.resource import VersionSettings, WarehouseResource
+from b2b_platform.lib.warehouse.sql import SqlFragment, concatenation
 from source_db import SourceDatabase, SourceDatabaseError
 
 SOURCE_DB_URL_VAR = "B2B_SOURCE_DB_URL"
@@ -212,15 +213,17 @@ class Pseudonymizer(dg.ConfigurableResource):
         }  # fmt: skip
 
     @staticmethod
-    def hmac_sql(*parts: str) -> str:
+    def hmac_sql(*parts: SqlFragment) -> str:
         """SQL for the hex HMAC-SHA256 of the SQL expressions joined by '|' (NULL if any is).
 
         HMAC(K, m) = sha256((K xor opad) || sha256((K xor ipad) || m)), set-based in
         DuckDB; the message is the UTF-8 bytes of the joined text.
         """
-        message = "encode(CAST((" + " || '|' || ".join(parts) + ") AS VARCHAR))"
-        inner = f"unhex(sha256((SELECT inner_pad FROM {PSEUDONYM_KEYS}) || {message}))"
-        return f"sha256((SELECT outer_pad FROM {PSEUDONYM_KEYS}) || {inner})"
+        message = concatenation(parts, "|")
+        return (
+            f"sha256((SELECT outer_pad FROM {PSEUDONYM_KEYS}) || unhex(sha256("
+            f"(SELECT inner_pad FROM {PSEUDONYM_KEYS}) || encode(CAST(({message}) AS VARCHAR)))))"
+        )
 
 
 def hmac_pads(key: bytes) -> tuple[bytes, bytes]:

@@ -67,6 +67,8 @@ AGE_BANDS = """
         ELSE '65+'
     END
 """
+# the document's keyed pseudonym (the key is registered on the step's connection)
+DOCUMENT_HASH = Pseudonymizer.hmac_sql("document_type", "document_number")
 
 
 @dg.asset(
@@ -88,13 +90,12 @@ def dim_customer(
     person can still be counted once) and the birth date an age band at the as-of date.
     """
     table = "core.dim_customer"
-    document_hash = pseudonymizer.hmac_sql("document_type", "document_number")
     yield from materialize_table(
         context,
         duckdb,
         table,
         f"""
-        SELECT customer_id, document_type, {document_hash} AS document_hash,
+        SELECT customer_id, document_type, {DOCUMENT_HASH} AS document_hash,
                {AGE_BANDS} AS age_band, province, city, created_at,
                document_flagged, birth_date_flagged
         FROM (SELECT *, date_sub('year', date_of_birth, getvariable('as_of')) AS age

@@ -29,6 +29,7 @@ from b2b_platform.lib.asset_step import month_bounds
 from b2b_platform.lib.resources import SourceDatabaseResource
 from b2b_platform.lib.warehouse.schema import table_exists
 from b2b_platform.lib.warehouse.slice_versions import digest
+from b2b_platform.lib.warehouse.sql import qualified_name
 from b2b_platform.lib.warehouse.writes import TableSlice
 from source_db.columns import PLATFORM_COLUMNS
 
@@ -44,6 +45,10 @@ LINE_TERMS = (
     " + i.quantity * 1009 + CAST(round(coalesce(i.unit_price, 0) * 100) AS BIGINT) * 13"
     " + CAST(round(coalesce(i.discount_pct, 0) * 100) AS BIGINT) * 3"
 )
+DAY = "substr(CAST(o.ordered_at AS TEXT), 1, 10)"  # an order's day, as YYYY-MM-DD text
+# the load cutoff's parameter, bound as a timestamp in each source dialect: SQLite keeps
+# timestamps as ISO text, PostgreSQL casts the text it is given
+CUTOFF_PARAMETER = {"sqlite": "?", "postgresql": "CAST($1 AS TIMESTAMP)"}
 
 
 @dataclass(frozen=True)
@@ -74,18 +79,17 @@ def source_fingerprints(
     cutoff are counted too: staging rejects them as future_order, so when the clock
     passes one of them its month must be read again.
     """
-    orders_table = source_db.qualified("orders")
-    items_table = source_db.qualified("order_items")
-    day = "substr(CAST(o.ordered_at AS TEXT), 1, 10)"
+    orders_table = qualified_name(source_db.qualified("orders"))
+    items_table = qualified_name(source_db.qualified("order_items"))
     queries = [
-        f"SELECT {day} AS day, count(*) AS n, max(o.updated_at) AS latest,"
+        f"SELECT {DAY} AS day, count(*) AS n, max(o.updated_at) AS latest,"
         f" sum({ORDER_TERMS}) AS checksum,"
-        f" sum(CASE WHEN o.ordered_at >= {source_db.database.timestamp_parameter(1)}"
+        f" sum(CASE WHEN o.ordered_at >= {CUTOFF_PARAMETER[source_db.database.dialect]}"
         " THEN 1 ELSE 0 END)"
         f" AS after_cutoff FROM {orders_table} o GROUP BY 1",
         # lines summed per order first (in key order), then their orders looked up once
         # each; a line without an order has no day: it belongs to the last month
-        f"SELECT {day} AS day, sum(l.n) AS n, sum(l.checksum) AS checksum FROM"
+        f"SELECT {DAY} AS day, sum(l.n) AS n, sum(l.checksum) AS checksum FROM"
         f" (SELECT i.order_id, count(*) AS n, sum({LINE_TERMS}) AS checksum FROM {items_table} i"
         f" GROUP BY i.order_id) l LEFT JOIN {orders_table} o ON o.order_id = l.order_id GROUP BY 1",
     ]
@@ -137,14 +141,21 @@ def _column_terms(table: str) -> str:
     return " + ".join(terms)
 
 
+COLUMN_TERMS = {table: _column_terms(table) for table in PLATFORM_COLUMNS}
+# the latest `updated_at` of a table that has one
+LATEST = {
+    table: "max(updated_at)" if "updated_at" in columns else "NULL"
+    for table, columns in PLATFORM_COLUMNS.items()
+}
+
+
 def table_fingerprint(source_db: SourceDatabaseResource, table: str) -> tuple[int, str]:
     """A snapshot table's version: row count, latest `updated_at` when it has one, and a
     checksum of every column (with the row count), in one aggregate query. Like the orders' fingerprint, it
     misses only a change that keeps all of them equal."""
-    latest = "max(updated_at)" if "updated_at" in PLATFORM_COLUMNS[table] else "NULL"
     row = source_db.fetch_arrow(
-        f"SELECT count(*) AS n, {latest} AS latest, {_column_terms(table)} AS checksum"
-        f" FROM {source_db.qualified(table)}"
+        f"SELECT count(*) AS n, {LATEST[table]} AS latest, {COLUMN_TERMS[table]} AS checksum"
+        f" FROM {qualified_name(source_db.qualified(table))}"
     ).to_pylist()[0]
     return int(row["n"]), digest(table, row["n"], str(row["latest"]), str(row["checksum"]))
 

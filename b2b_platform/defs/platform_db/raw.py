@@ -35,10 +35,12 @@ from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
 from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.schema import scalar
 from b2b_platform.lib.warehouse.slice_versions import digest
+from b2b_platform.lib.warehouse.sql import SqlFragment, qualified_name, quote_literal
 from b2b_platform.lib.warehouse.step import AuditFailed
 from b2b_platform.lib.warehouse.writes import TableSlice
-from source_db.columns import extraction_columns, raw_select_list
+from source_db.columns import PLATFORM_COLUMNS, extraction_columns, raw_select_list
 
 SNAPSHOT_TABLES: dict[str, str] = {
     "companies": "Client and supplier companies as registered on the platform (CUIT as typed).",
@@ -48,6 +50,19 @@ SNAPSHOT_TABLES: dict[str, str] = {
     "customers": "End customers goods are shipped to, identified by document number.",
     "platform_users": "People of client companies who log in and place orders.",
 }
+# each table's SELECT lists, from its columns: read from the source, written to raw
+EXTRACTION_COLUMNS = {table: extraction_columns(table) for table in PLATFORM_COLUMNS}
+RAW_SELECT_LISTS = {table: raw_select_list(table) for table in PLATFORM_COLUMNS}
+ORDER_COLUMNS = extraction_columns("orders", "o")
+LINE_COLUMNS = extraction_columns("order_items", "i")
+# what raw.orders and raw.order_items add to the source's columns: the step binds the
+# month it writes (getvariable)
+STAMP_COLUMNS = (
+    "getvariable('partition_key')::VARCHAR AS _partition_key,"
+    " current_timestamp::TIMESTAMP AS _extracted_at"
+)
+# the month's extracted rows, registered on the step's connection
+EXTRACTED_VIEWS = {"orders": "extracted_orders", "order_items": "extracted_items"}
 
 
 EXTRACTED_ALL_ROWS = Check(
@@ -60,7 +75,7 @@ def _row_count_check(table: str) -> dg.AssetCheckSpec:
     return EXTRACTED_ALL_ROWS.spec(dg.AssetKey(["raw", table]))
 
 
-def fetch_counted(source_db: SourceDatabaseResource, query: str) -> tuple[pa.Table, int]:
+def fetch_counted(source_db: SourceDatabaseResource, query: SqlFragment) -> tuple[pa.Table, int]:
     """The query's rows and how many rows the source says it has, counted by the source
     in the same statement (so a concurrent write cannot make them disagree): a transfer
     that loses rows is caught by extracted_all_rows."""
@@ -73,10 +88,13 @@ def extracted_all_rows(
     conn: duckdb.DuckDBPyConnection, table: str, source_rows: int, partition_key: str | None
 ) -> dg.AssetCheckResult:
     """The raw slice, as the open transaction sees it, holds every extracted row."""
-    in_slice = " WHERE _partition_key = ?" if partition_key else ""
-    raw_rows = conn.execute(
-        f"SELECT count(*) FROM raw.{table}{in_slice}", [partition_key] if partition_key else []
-    ).fetchone()[0]  # type: ignore[index]
+    relation = qualified_name(f"raw.{table}")
+    if partition_key:
+        raw_rows = scalar(
+            conn, f"SELECT count(*) FROM {relation} WHERE _partition_key = ?", [partition_key]
+        )
+    else:
+        raw_rows = scalar(conn, f"SELECT count(*) FROM {relation}")
     return EXTRACTED_ALL_ROWS.result(
         dg.AssetKey(["raw", table]),
         passed=raw_rows == source_rows,
@@ -99,7 +117,9 @@ def _snapshot_asset(table: str, description: str) -> dg.AssetsDefinition:
         duckdb: WarehouseResource,
         source_db: SourceDatabaseResource,
     ) -> AssetEvents:
-        query = f"SELECT {extraction_columns(table)} FROM {source_db.qualified(table)}"
+        query = (
+            f"SELECT {EXTRACTION_COLUMNS[table]} FROM {qualified_name(source_db.qualified(table))}"
+        )
         audit = CheckAudit(context, lambda conn: [])
         # taken before the extraction: a change made while it runs is caught next time
         source_rows, version = table_fingerprint(source_db, table)
@@ -120,7 +140,7 @@ def _snapshot_asset(table: str, description: str) -> dg.AssetsDefinition:
                         [
                             TableSlice(
                                 f"raw.{table}",
-                                f"SELECT {raw_select_list(table)},"
+                                f"SELECT {RAW_SELECT_LISTS[table]},"
                                 " current_timestamp::TIMESTAMP AS _extracted_at FROM extracted",
                             )
                         ],
@@ -140,18 +160,40 @@ snapshot_assets = [_snapshot_asset(table, text) for table, text in SNAPSHOT_TABL
 
 
 def order_month_predicate(
-    column: str, partition_key: str, calendar: CalendarResource, last_partition_key: str
-) -> str:
+    column: SqlFragment, partition_key: str, calendar: CalendarResource, last_partition_key: str
+) -> SqlFragment:
     """Which source orders belong to a monthly partition (open-ended at both ends)."""
     start, end = month_bounds(partition_key)
     first = partition_key == calendar.first_month_start.isoformat()
     last = partition_key == last_partition_key
     conditions = []
     if not first:
-        conditions.append(f"{column} >= '{start:%Y-%m-%d}'")
+        conditions.append(f"{column} >= {quote_literal(f'{start:%Y-%m-%d}')}")
     if not last:
-        conditions.append(f"{column} < '{end:%Y-%m-%d}'")
-    return " AND ".join(conditions) or "TRUE"
+        conditions.append(f"{column} < {quote_literal(f'{end:%Y-%m-%d}')}")
+    return SqlFragment(" AND ".join(conditions) or "TRUE")
+
+
+def month_queries(
+    source_db: SourceDatabaseResource, in_month: SqlFragment, with_orphans: bool
+) -> tuple[SqlFragment, SqlFragment]:
+    """The source queries of a month's orders and of their lines (`in_month` selects the
+    orders `o`); `with_orphans` adds the lines whose order does not exist."""
+    orders_table = qualified_name(source_db.qualified("orders"))
+    items_table = qualified_name(source_db.qualified("order_items"))
+    orders_query = f"SELECT {ORDER_COLUMNS} FROM {orders_table} o WHERE {in_month}"
+    items_query = (
+        f"SELECT {LINE_COLUMNS} FROM {items_table} i"
+        f" JOIN {orders_table} o ON o.order_id = i.order_id WHERE {in_month}"
+    )
+    if with_orphans:
+        items_query = (
+            f"SELECT {LINE_COLUMNS} FROM {items_table} i"
+            f" JOIN {orders_table} o ON o.order_id = i.order_id WHERE {in_month}"
+            f" UNION ALL SELECT {LINE_COLUMNS} FROM {items_table} i"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {orders_table} o WHERE o.order_id = i.order_id)"
+        )
+    return SqlFragment(orders_query), SqlFragment(items_query)
 
 
 def build_raw_orders(months: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -241,24 +283,8 @@ def _extract_month(
 ) -> None:
     """Copy one month of orders and their lines, published only if every row arrived
     (the audit keeps the checks' results)."""
-    in_month = order_month_predicate("o.ordered_at", partition_key, calendar, last_key)
-    orders_table, items_table = source_db.qualified("orders"), source_db.qualified("order_items")
-    orders_query = (
-        f"SELECT {extraction_columns('orders', 'o')} FROM {orders_table} o WHERE {in_month}"
-    )
-    items_query = (
-        f"SELECT {extraction_columns('order_items', 'i')} FROM {items_table} i"
-        f" JOIN {orders_table} o ON o.order_id = i.order_id WHERE {in_month}"
-    )
-    if partition_key == last_key:
-        items_query += (
-            f" UNION ALL SELECT {extraction_columns('order_items', 'i')} FROM {items_table} i"
-            f" WHERE NOT EXISTS (SELECT 1 FROM {orders_table} o WHERE o.order_id = i.order_id)"
-        )
-    stamp_columns = (  # the step binds the month it writes (getvariable)
-        "getvariable('partition_key')::VARCHAR AS _partition_key,"
-        " current_timestamp::TIMESTAMP AS _extracted_at"
-    )
+    in_month = order_month_predicate(SqlFragment("o.ordered_at"), partition_key, calendar, last_key)
+    orders_query, items_query = month_queries(source_db, in_month, partition_key == last_key)
     with duckdb.step(context, partition_key, digest(fingerprint.text)) as step:
         orders, source_orders = fetch_counted(source_db, orders_query)
         items, source_items = fetch_counted(source_db, items_query)
@@ -272,14 +298,11 @@ def _extract_month(
             [
                 TableSlice(
                     f"raw.{table}",
-                    f"SELECT {raw_select_list(table)}, {stamp_columns} FROM {view}",
+                    f"SELECT {RAW_SELECT_LISTS[table]}, {STAMP_COLUMNS} FROM {EXTRACTED_VIEWS[table]}",
                     where="_partition_key = ?",
                     params=[partition_key],
                 )
-                for table, view in (
-                    ("orders", "extracted_orders"),
-                    ("order_items", "extracted_items"),
-                )
+                for table in EXTRACTED_VIEWS
             ],
             records=[fingerprint_slice(step.conn, partition_key, fingerprint)],
             rows_read=orders.num_rows + items.num_rows,
@@ -299,7 +322,7 @@ def _unchanged_months(
             return {}
         counts = {
             table: dict(conn.execute(
-                f"SELECT _partition_key, count(*) FROM raw.{table} GROUP BY 1"
+                f"SELECT _partition_key, count(*) FROM {qualified_name(f'raw.{table}')} GROUP BY 1"
             ).fetchall())
             for table in ("orders", "order_items")
         }  # fmt: skip

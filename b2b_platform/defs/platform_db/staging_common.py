@@ -12,6 +12,7 @@ import dagster as dg
 
 from b2b_platform.lib.checks import Check
 from b2b_platform.lib.warehouse.schema import scalar
+from b2b_platform.lib.warehouse.sql import SqlFragment, qualified_name
 
 SOURCE = "platform_db"
 TAGS = {"source": SOURCE}
@@ -25,5 +26,8 @@ def staging_check_specs(name: str, *checks_: Check) -> list[dg.AssetCheckSpec]:
     return [check.spec(staging_key(name)) for check in checks_]
 
 
-def row_count(conn: object, table: str) -> int:
-    return int(scalar(conn, f"SELECT count(*) FROM {table}"))
+def row_count(conn: object, table: str, where: SqlFragment | None = None) -> int:
+    """The rows of a table or view (a dotted name), those `where` holds for if given."""
+    if where:
+        return int(scalar(conn, f"SELECT count(*) FROM {qualified_name(table)} WHERE {where}"))
+    return int(scalar(conn, f"SELECT count(*) FROM {qualified_name(table)}"))

@@ -49,6 +49,7 @@ ORDER_LINES_REJECT_RATE = checks.reject_rate(
     "order_lines", "Rejected lines stay under the configured share.", blocking=True
 )
 ORDER_KNOWN = Check("order_known", "Every line belongs to a staged order.")
+IN_MONTH = "partition_key = getvariable('partition_key')"  # the step binds the month it writes
 
 
 def build_staging_orders(months: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -175,7 +176,6 @@ def _stage_month(
         })  # fmt: skip
         conn.execute(sql_file(__file__, "orders_checked"))
         conn.execute(sql_file(__file__, "lines_checked"))
-        in_month = "partition_key = getvariable('partition_key')"
         rejected_lines_query = sql_file(__file__, "order_lines_rejected")
         quarantine = [
             QuarantineSlice(SOURCE, "orders", partition_key, sql_file(__file__, "orders_rejected")),
@@ -187,12 +187,12 @@ def _stage_month(
         accounting = [
             Accounting(
                 SOURCE, "orders", partition_key, row_count(conn, "orders_checked"),
-                f"SELECT count(*) FROM staging.orders WHERE {in_month}",
+                f"SELECT count(*) FROM staging.orders WHERE {IN_MONTH}",
             ),
             Accounting(
                 SOURCE, "order_items", partition_key,
-                row_count(conn, "lines_checked WHERE order_known"),
-                f"SELECT count(*) FROM staging.order_lines WHERE {in_month}",
+                row_count(conn, "lines_checked", "order_known"),
+                f"SELECT count(*) FROM staging.order_lines WHERE {IN_MONTH}",
             ),
         ]  # fmt: skip
         if holds_orphans:
@@ -205,14 +205,14 @@ def _stage_month(
             accounting.append(
                 Accounting(
                     SOURCE, "order_items", None,
-                    row_count(conn, "lines_checked WHERE NOT order_known"), "SELECT 0",
+                    row_count(conn, "lines_checked", "NOT order_known"), "SELECT 0",
                 )
             )  # fmt: skip
         result = step.commit(
             [
-                TableSlice("staging.orders", sql_file(__file__, "orders_staged"), in_month),
+                TableSlice("staging.orders", sql_file(__file__, "orders_staged"), IN_MONTH),
                 TableSlice(
-                    "staging.order_lines", sql_file(__file__, "order_lines_staged"), in_month
+                    "staging.order_lines", sql_file(__file__, "order_lines_staged"), IN_MONTH
                 ),
             ],
             quarantine=quarantine,

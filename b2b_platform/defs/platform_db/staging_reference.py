@@ -20,6 +20,7 @@ from b2b_platform.lib.asset_step import (
 )
 from b2b_platform.lib.metadata import table_metadata
 from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.sql import qualified_name
 from b2b_platform.lib.warehouse.writes import Accounting, TableSlice
 
 # ---------------------------------------------------------------- reference tables
@@ -123,7 +124,7 @@ def _stage_reference(
                     name,
                     None,
                     row_count(conn, f"raw.{raw_table}"),
-                    f"SELECT count(*) FROM {table}",
+                    f"SELECT count(*) FROM {qualified_name(table)}",
                 )
             ],
             audit=audit,

@@ -25,7 +25,12 @@ from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import schema_metadata
 from b2b_platform.lib.warehouse.resource import WarehouseResource
 from b2b_platform.lib.warehouse.schema import scalar, table_exists
-from b2b_platform.lib.warehouse.sql import sql_file
+from b2b_platform.lib.warehouse.sql import (
+    integer_literal,
+    qualified_name,
+    quote_identifier,
+    sql_file,
+)
 from b2b_platform.lib.warehouse.step import AuditFailed, WarehouseStep
 from b2b_platform.lib.warehouse.writes import Accounting, CommitResult, TableSlice
 from b2b_platform.lib.weblogs.user_agents import describe_user_agents
@@ -45,6 +50,12 @@ WEB_REQUESTS_VIEW = sql_file(__file__, "web_requests_view")
 PLATFORM_USERS = dg.AssetKey(["staging", "platform_users"])
 IP_CACHE = "staging.ip_countries"
 AGENT_CACHE = "staging.user_agents"
+# a month's user agents (partition_key bound), and those of them not parsed yet
+AGENTS_OF_MONTH = "FROM raw.weblogs w WHERE partition_key = ? AND user_agent IS NOT NULL"
+NEW_AGENTS_OF_MONTH = (
+    f"{AGENTS_OF_MONTH}"
+    f" AND NOT EXISTS (SELECT 1 FROM {AGENT_CACHE} c WHERE c.user_agent = w.user_agent)"
+)
 
 # New user agents parsed per month step, the most frequent first; the rest show as
 # 'Unknown device' until a later run parses them. describe_user_agent measured on this
@@ -120,11 +131,7 @@ def _new_user_agents(
 ) -> tuple[list[str], int]:
     """The month's most frequent user agents not parsed yet (at most `limit`), and how
     many more are waiting."""
-    unseen = (
-        f" AND NOT EXISTS (SELECT 1 FROM {AGENT_CACHE} c WHERE c.user_agent = w.user_agent)"
-        if table_exists(conn, AGENT_CACHE) else ""
-    )  # fmt: skip
-    in_month = f"FROM raw.weblogs w WHERE partition_key = ? AND user_agent IS NOT NULL{unseen}"
+    in_month = NEW_AGENTS_OF_MONTH if table_exists(conn, AGENT_CACHE) else AGENTS_OF_MONTH
     # the usual case, few new agents: a DISTINCT is 5x cheaper than counting them
     distinct = [r[0] for r in conn.execute(
         f"SELECT DISTINCT user_agent {in_month} ORDER BY 1 LIMIT ?", [partition_key, limit + 1]
@@ -142,17 +149,17 @@ def _new_user_agents(
 def _ips_to_look_up(conn: duckdb.DuckDBPyConnection, partition_key: str) -> list[str]:
     """The month's distinct client IPs with no cache row, or with one written before IPs
     were validated (is_valid NULL, or no such column yet): those are looked up again."""
-    known = ""
-    if table_exists(conn, IP_CACHE) and _has_column(conn, IP_CACHE, "is_valid"):
-        known = (
-            f" AND NOT EXISTS (SELECT 1 FROM {IP_CACHE} c"
-            " WHERE c.ip = w.client_ip AND c.is_valid IS NOT NULL)"
-        )
-    return [r[0] for r in conn.execute(
+    query = (
         "SELECT DISTINCT client_ip FROM raw.weblogs w WHERE partition_key = ?"
-        f" AND client_ip IS NOT NULL{known} ORDER BY 1",
-        [partition_key],
-    ).fetchall()]  # fmt: skip
+        " AND client_ip IS NOT NULL ORDER BY 1"
+    )
+    if table_exists(conn, IP_CACHE) and _has_column(conn, IP_CACHE, "is_valid"):
+        query = (
+            "SELECT DISTINCT client_ip FROM raw.weblogs w WHERE partition_key = ?"
+            f" AND client_ip IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {IP_CACHE} c"
+            " WHERE c.ip = w.client_ip AND c.is_valid IS NOT NULL) ORDER BY 1"
+        )
+    return [r[0] for r in conn.execute(query, [partition_key]).fetchall()]
 
 
 def _has_column(conn: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
@@ -328,13 +335,18 @@ def one_row_per_line(conn: duckdb.DuckDBPyConnection, partition_key: str) -> dg.
         repeated_lines = scalar(
             conn,
             "SELECT coalesce(sum(lines - bit_count(seen)), 0) FROM ("
-            f" SELECT count(*) AS lines, bitstring_agg(line_number, {int(low)}, {int(high)}) AS seen"
+            f" SELECT count(*) AS lines, bitstring_agg(line_number, {integer_literal(low)}, {integer_literal(high)})"
+            " AS seen"
             " FROM raw.weblogs WHERE partition_key = ? AND line_number IS NOT NULL"
             " GROUP BY source_file)",
             [partition_key],
         )
     repeated_lookups = sum(
-        scalar(conn, f"SELECT count({key}) - count(DISTINCT {key}) FROM {table}")
+        scalar(
+            conn,
+            f"SELECT count({quote_identifier(key)}) - count(DISTINCT {quote_identifier(key)})"
+            f" FROM {qualified_name(table)}",
+        )
         for table, key in LOOKUPS.items()
         if table_exists(conn, table)
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from b2b_platform.lib.report_files.output import REPORT_ORDER
-from b2b_platform.lib.warehouse.sql import quote_identifier
+from b2b_platform.lib.warehouse.sql import expression_list, quote_identifier
 
 
 def write_csv(conn: duckdb.DuckDBPyConnection, name: str, directory: Path) -> Path:
@@ -39,7 +39,9 @@ def csv_query(conn: duckdb.DuckDBPyConnection, name: str) -> str:
     column formula-safe. Identifiers come from code and DESCRIBE, never from values."""
     report = quote_identifier(name)
     described = conn.execute(f"DESCRIBE SELECT * FROM reports.{report}").fetchall()
-    columns = ", ".join(_csv_column(str(column), str(dtype)) for column, dtype, *_ in described)
+    columns = expression_list(
+        _csv_column(str(column), str(dtype)) for column, dtype, *_ in described
+    )
     # Numbered before the prefix is added, so rows keep the workbook's order.
     return (
         f"SELECT {columns} FROM (SELECT *, row_number() OVER (ORDER BY {REPORT_ORDER[name]})"

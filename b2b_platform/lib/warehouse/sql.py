@@ -7,7 +7,8 @@ in the same transaction.
 The one place where names reach SQL text: a table, column or schema name is pasted only
 through `quote_identifier` (or the fragments here built with it), so a name means that
 name whatever characters it holds. `make shape` holds every other module to it: an
-f-string of SQL pastes only these functions' results and module-level constants."""
+f-string of SQL pastes only these functions' results and module-level constants, or SQL
+a caller passes in that is declared `SqlFragment`."""
 
 from __future__ import annotations
 
@@ -15,11 +16,17 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NewType
 
 import duckdb
 
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+
+# SQL text written in the code (a slice's query, a check's condition, a view's SQL), passed
+# to a function that pastes it: a parameter or a dataclass field annotated with it may be
+# pasted into an f-string of SQL (`make shape` reads the annotation). Never a value, a name
+# from data or a user's text: those are bound as parameters or quoted here.
+SqlFragment = NewType("SqlFragment", str)
 
 
 @cache
@@ -59,6 +66,24 @@ def quote_literal(text: str) -> str:
     """Text as a SQL string literal, for the few places DuckDB takes no parameter (a
     file to LOAD or COPY TO, a database to ATTACH)."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def expression_list(expressions: Iterable[SqlFragment]) -> str:
+    """SQL expressions written in code (their names quoted here), separated by commas: a
+    SELECT's list of computed columns."""
+    return ", ".join(expressions)
+
+
+def concatenation(expressions: Iterable[SqlFragment], separator: str) -> str:
+    """SQL expressions concatenated with `||`, the separator's literal between them: NULL
+    if any of them is."""
+    return f" || {quote_literal(separator)} || ".join(expressions)
+
+
+def integer_literal(value: int) -> str:
+    """A whole number as a SQL literal, for the few arguments DuckDB takes only as
+    constants (bitstring_agg's range): `int()` first, so text that is not one raises."""
+    return str(int(value))
 
 
 def bind_variables(conn: duckdb.DuckDBPyConnection, variables: Mapping[str, Any]) -> None:

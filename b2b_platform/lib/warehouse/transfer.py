@@ -34,7 +34,12 @@ from b2b_platform.lib import checks
 from b2b_platform.lib.warehouse.location import LAKE_CATALOG, WarehouseLocation
 from b2b_platform.lib.warehouse.private_files import private_umask
 from b2b_platform.lib.warehouse.schema import SCHEMAS
-from b2b_platform.lib.warehouse.sql import bind_variables, qualified_name, quote_identifier
+from b2b_platform.lib.warehouse.sql import (
+    SqlFragment,
+    bind_variables,
+    qualified_name,
+    quote_identifier,
+)
 
 MANIFEST = "warehouse.json"
 MANIFEST_MAX_BYTES = 1 << 20  # a real manifest is a few kB
@@ -47,7 +52,7 @@ class WarehouseContents:
     """What this code builds: tables as (column, type) pairs, views as their SQL."""
 
     tables: Mapping[str, tuple[tuple[str, str], ...]]
-    views: Mapping[str, str]
+    views: Mapping[str, SqlFragment]
 
 
 @dataclass
@@ -317,7 +322,7 @@ def import_warehouse(
     return export.rows
 
 
-def _create_views(conn: duckdb.DuckDBPyConnection, views: Mapping[str, str]) -> None:
+def _create_views(conn: duckdb.DuckDBPyConnection, views: Mapping[str, SqlFragment]) -> None:
     """The code's views, each after the views its SQL names (a view over a view)."""
     created: set[str] = set()
     while len(created) < len(views):

@@ -17,6 +17,7 @@ import duckdb
 
 from b2b_platform.lib.warehouse.schema import scalar, table_exists
 from b2b_platform.lib.warehouse.sql import (
+    SqlFragment,
     column_type,
     identifier_list,
     placeholders,
@@ -45,8 +46,8 @@ class TableSlice:
     """
 
     table: str
-    query: str
-    where: str | None = None
+    query: SqlFragment
+    where: SqlFragment | None = None
     params: Sequence[Any] = ()
 
 
@@ -60,9 +61,9 @@ class QuarantineSlice:
     source: str
     entity: str
     partition_key: str | None
-    query: str
+    query: SqlFragment
     # narrower scope inside the partition (e.g. one file's lines): predicate and its params
-    scope: str | None = None
+    scope: SqlFragment | None = None
     scope_params: Sequence[Any] = ()
 
 
@@ -74,7 +75,7 @@ class Accounting:
     entity: str
     partition_key: str | None
     rows_read: int
-    loaded_query: str  # SELECT count(*) of the records this entity loaded in this slice
+    loaded_query: SqlFragment  # SELECT count(*) of the records this entity loaded in this slice
 
 
 @dataclass
@@ -155,13 +156,18 @@ def create_missing_tables(conn: duckdb.DuckDBPyConnection, slices: Sequence[Tabl
     """
     for s in slices:
         if s.where is not None and not table_exists(conn, s.table):
-            schema = quote_identifier(s.table.split(".")[0])
-            table = qualified_name(s.table)
-            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM ({s.query}) LIMIT 0")
+            _create_empty(conn, s)
 
 
-def replace_view(conn: duckdb.DuckDBPyConnection, view: str, query: str) -> None:
+def _create_empty(conn: duckdb.DuckDBPyConnection, s: TableSlice) -> None:
+    """The slice's table, with the columns of its query and no row."""
+    schema = quote_identifier(s.table.split(".")[0])
+    table = qualified_name(s.table)
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM ({s.query}) LIMIT 0")
+
+
+def replace_view(conn: duckdb.DuckDBPyConnection, view: str, query: SqlFragment) -> None:
     schema, name = view.split(".")
     kind = conn.execute(
         "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
@@ -174,12 +180,16 @@ def replace_view(conn: duckdb.DuckDBPyConnection, view: str, query: str) -> None
 
 
 def replace_quarantine(conn: duckdb.DuckDBPyConnection, q: QuarantineSlice, run_id: str) -> None:
-    scope = f" AND ({q.scope})" if q.scope else ""
-    conn.execute(
+    delete = (
         "DELETE FROM quarantine.rejected_records WHERE source = ? AND entity = ?"
-        f" AND partition_key IS NOT DISTINCT FROM ?{scope}",
-        [q.source, q.entity, q.partition_key, *q.scope_params],
+        " AND partition_key IS NOT DISTINCT FROM ?"
     )
+    if q.scope:  # a narrower scope inside the partition
+        delete = (
+            "DELETE FROM quarantine.rejected_records WHERE source = ? AND entity = ?"
+            f" AND partition_key IS NOT DISTINCT FROM ? AND ({q.scope})"
+        )
+    conn.execute(delete, [q.source, q.entity, q.partition_key, *q.scope_params])
     conn.execute(
         f"""
         INSERT INTO quarantine.rejected_records BY NAME
