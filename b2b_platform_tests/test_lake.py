@@ -166,7 +166,7 @@ def test_two_writers_on_different_sources_at_once(lake, tiny_sources, tmp_path):
                    extra={"DAGSTER_HOME": str(tmp_path / "home-a"), **hold})  # fmt: skip
     _held(weblogs)
     leads = _b2b(env, "run", "--select", "tag:source=leads", extra={"DAGSTER_HOME": str(tmp_path / "home-b")})  # fmt: skip
-    code, out = _finish(leads, timeout=50)
+    code, out = _finish(leads, timeout=180)
     assert code == 0, out
     assert weblogs.poll() is None, "the web-log writer should still hold its commit"
     # a reader meanwhile sees the committed leads, not the held month
@@ -202,7 +202,7 @@ def test_two_writers_on_different_months_of_one_source(lake, tiny_sources, tmp_p
     september = _month_run(env, tmp_path / "home-sep", "2026-09-01", hold)
     _held(september)
     october = _month_run(env, tmp_path / "home-oct", "2026-10-01", {})
-    code, out = _finish(october, timeout=50)
+    code, out = _finish(october, timeout=180)
     assert code == 0, out
     assert september.poll() is None, "September's writer should still hold its commit"
     release.touch()
