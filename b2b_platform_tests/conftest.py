@@ -1,14 +1,18 @@
-"""Shared fixtures: generated tiny data (once per session) and the PostgreSQL server."""
+"""Shared fixtures: generated tiny data and its whole-graph build (each made once per
+`pytest` run, whatever the number of xdist workers) and the PostgreSQL server."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from b2b_platform_tests.helpers import materialize, warehouse_env
+from b2b_platform_tests.shared_builds import DROP_DATABASES, once_per_run
 from generators.config import SCALES, GenerationConfig
 from generators.platform import PlatformData, generate_platform
 from generators.sources import GenerationSummary, generate_sources
@@ -20,6 +24,8 @@ os.environ["B2B_FIRST_MONTH"] = "2026-08"  # tiny scale spans 4 months ending at
 os.environ["B2B_PSEUDONYM_KEY"] = "test-pseudonym-key, not a secret"  # no key file in data/
 POSTGRES_URL = os.environ.get("B2B_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SHARED_FIXTURES = Path(__file__).parent / "fixtures"
+# the tests known to take longest start first, so that no worker is left with one at the end
+LONG_FIRST = ("soak", "calendar", "lake", "slow")
 
 
 @pytest.fixture(scope="session")
@@ -51,23 +57,36 @@ def postgres_url() -> str:
 def tiny_sources(
     tmp_path_factory: pytest.TempPathFactory, tiny_config: GenerationConfig
 ) -> tuple[Path, GenerationSummary]:
-    """The three simulated sources at tiny scale, generated once per session."""
-    data_dir = tmp_path_factory.mktemp("tiny-data")
-    return data_dir, generate_sources(tiny_config, data_dir)
+    """The three simulated sources at tiny scale, generated once per run and shared by
+    the workers: read-only (a test that changes a source changes a copy of its own)."""
+
+    def generate(directory: Path) -> tuple[Path, GenerationSummary]:
+        return directory, generate_sources(tiny_config, directory)
+
+    return once_per_run(tmp_path_factory, "tiny-data", generate)
 
 
 @pytest.fixture(scope="session")
 def built_warehouse(tmp_path_factory: pytest.TempPathFactory, tiny_sources) -> Path:
-    """The whole graph materialized once on tiny data (read-only for the tests using it)."""
+    """The whole graph materialized on tiny data, once per run; each worker reads its own
+    copy of the warehouse directory (the file, its side files and the reports), made
+    with their modes kept (read-only for the tests using it)."""
     data_dir, _ = tiny_sources
-    warehouse = tmp_path_factory.mktemp("built") / "b2b.duckdb"
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in warehouse_env(data_dir, warehouse).items():
-            mp.setenv(key, value)
-        outcome = materialize()
-    assert outcome.ok, outcome.failed_runs
-    assert not outcome.failed_checks, outcome.failed_checks
-    return warehouse
+
+    def build(directory: Path) -> Path:
+        warehouse = directory / "b2b.duckdb"
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in warehouse_env(data_dir, warehouse).items():
+                mp.setenv(key, value)
+            outcome = materialize()
+        assert outcome.ok, outcome.failed_runs
+        assert not outcome.failed_checks, outcome.failed_checks
+        return warehouse
+
+    shared = once_per_run(tmp_path_factory, "built", build)
+    copy = tmp_path_factory.mktemp("built") / "warehouse"
+    shutil.copytree(shared.parent, copy, ignore=shutil.ignore_patterns(".result.pickle"))
+    return copy / shared.name
 
 
 @pytest.fixture
@@ -80,10 +99,89 @@ def use_warehouse(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_sources)
     return warehouse
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# modules whose module-scoped fixture builds a warehouse: their tests keep to one worker,
+# which builds it once (spread over two, each worker would build it)
+ONE_WORKER_MODULES = {
+    "test_checks_bite.py", "test_hostile_inputs.py", "test_reports_known_answers.py",
+    "test_quality_rules.py", "test_weblogs_pipeline.py", "test_warehouse_transfer.py",
+}  # fmt: skip
+
+
+# the file of this run's shared root where the workers put each grouped test's group
+GROUPS_FILE = "xdist-groups.json"
+
+
+def _group(item: pytest.Item) -> str | None:
+    if item.get_closest_marker("postgres") and not item.get_closest_marker("lake"):
+        return "postgres_test_database"
+    return item.path.stem if item.path.name in ONE_WORKER_MODULES else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With pytest-xdist (`make test` runs two workers), the tests that load the shared
     PostgreSQL database `test` run on one worker, one after another; a lake test makes a
-    database of its own and goes anywhere."""
+    database of its own and goes anywhere; the tests of ONE_WORKER_MODULES keep to one
+    worker each (see pytest_xdist_make_scheduler). The longest tests start first
+    (LONG_FIRST, by marker)."""
+    groups = {}
     for item in items:
-        if item.get_closest_marker("postgres") and not item.get_closest_marker("lake"):
-            item.add_marker(pytest.mark.xdist_group("postgres_test_database"))
+        group = _group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+            groups[item.nodeid] = group
+
+    def rank(item: pytest.Item) -> int:
+        found = [i for i, mark in enumerate(LONG_FIRST) if item.get_closest_marker(mark)]
+        return found[0] if found else len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a rank is the collection's
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # every worker collects the same tests: whichever writes last, the same
+        root = config._tmp_path_factory.getbasetemp().parent  # type: ignore[attr-defined]
+        written = root / f"{GROUPS_FILE}.{worker}"
+        written.write_text(json.dumps(groups))
+        written.replace(root / GROUPS_FILE)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadgroup` that keeps each group to one worker. xdist's own marks a grouped
+    test by a suffix on its node id, which pytest 9 ignores (a node id is no longer a
+    string xdist can change): every group was spread over the workers. Here the
+    controller reads the groups the workers wrote as they collected (GROUPS_FILE)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    path = config._tmp_path_factory.getbasetemp() / GROUPS_FILE  # type: ignore[attr-defined]
+
+    class MarkedGroupScheduling(LoadScopeScheduling):
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:  # the workers have collected: the file is there
+                self.groups = json.loads(path.read_text()) if path.exists() else {}
+            return self.groups.get(nodeid, nodeid)
+
+    return MarkedGroupScheduling(config, log)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On the controller (or a run without xdist), once every worker is done: drop the
+    databases made once per run."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    listed = factory.getbasetemp() / DROP_DATABASES if factory else None
+    if listed is None or not listed.exists():
+        return
+    import psycopg2
+
+    conn = psycopg2.connect(POSTGRES_URL.replace("/test", "/postgres"))
+    conn.autocommit = True
+    try:
+        for database in listed.read_text().split():
+            conn.cursor().execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        conn.close()
+    listed.unlink()

@@ -19,6 +19,20 @@ from typing import Any
 
 ROOT = Path(__file__).parents[1]
 DEV_CONFIG = ROOT / "b2b_platform" / "dagster.dev.yaml"
+# the tests' instance: the development one, its run queue looked at every second instead of
+# every five (the same coordinator, pools and limits; a run waits less for its turn)
+QUICK_QUEUE = """
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+"""
+
+
+def write_test_instance(home: Path) -> None:
+    """`dagster.yaml` in `home`: DEV_CONFIG with QUICK_QUEUE."""
+    (home / "dagster.yaml").write_text(DEV_CONFIG.read_text() + QUICK_QUEUE)
 
 
 def free_port() -> int:

@@ -8,8 +8,10 @@ DuckLake and PostgreSQL extensions from their wheels; `make test` runs them ther
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from b2b_platform.lib.warehouse.lake import lake_summary
 from b2b_platform.lib.warehouse.location import WarehouseLocation
 from b2b_platform.lib.warehouse.writes import FAULT_ENV, RELEASE_ENV, SLOW_ENV
 from b2b_platform_tests.helpers import materialize, query, snapshot, warehouse_env
+from b2b_platform_tests.shared_builds import DROP_DATABASES, once_per_run
 
 pytestmark = [pytest.mark.lake, pytest.mark.postgres, pytest.mark.slow]
 
@@ -48,10 +51,72 @@ def lake(postgres_url: str, tmp_path: Path) -> Iterator[WarehouseLocation]:
     database = f"b2b_lake_{uuid.uuid4().hex[:10]}"
     _admin(postgres_url, f"CREATE DATABASE {database}")
     try:
-        yield WarehouseLocation(
-            target=f"ducklake:postgres:dbname={database} host=127.0.0.1 user=postgres",
-            data_path=str(tmp_path / "lake"),
-        )
+        yield WarehouseLocation(target=_lake_target(database), data_path=str(tmp_path / "lake"))
+    finally:
+        _admin(postgres_url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+def _lake_target(database: str) -> str:
+    return f"ducklake:postgres:dbname={database} host=127.0.0.1 user=postgres"
+
+
+@pytest.fixture(scope="session")
+def platform_lake_template(tmp_path_factory, tiny_sources, postgres_url) -> tuple[str, Path, Path]:
+    """A lake holding the platform's tables, loaded by `b2b run` (its Dagster home
+    beside it), made once per run: its catalog database, data directory and home."""
+    data_dir, _ = tiny_sources
+
+    def make(directory: Path) -> tuple[str, Path, Path]:
+        database = f"b2b_lake_template_{uuid.uuid4().hex[:10]}"
+        _admin(postgres_url, f"CREATE DATABASE {database}")
+        # dropped by the session's end (conftest.pytest_sessionfinish), not before: the
+        # other worker may still clone it
+        with (directory.parent / DROP_DATABASES).open("a") as listed:
+            listed.write(database + "\n")
+        template = WarehouseLocation(_lake_target(database), str(directory / "lake"))
+        _platform_loaded(_lake_env(data_dir, directory, template), directory / "home")
+        return database, directory / "lake", directory / "home"
+
+    return once_per_run(tmp_path_factory, "platform-lake", make)
+
+
+@pytest.fixture
+def lake_with_platform(
+    platform_lake_template, postgres_url: str, tmp_path: Path
+) -> Iterator[WarehouseLocation]:
+    """A new lake that already holds the platform's tables (what web requests and leads
+    are matched against), its Dagster home in tmp_path/home: a copy of the session's
+    template lake, as `_platform_loaded` leaves a new one. The copy's catalog is a
+    PostgreSQL database made from the template's, its data directory a copy of the
+    template's (the catalog's paths are relative to it: only its root is set anew)."""
+    import psycopg2
+
+    template, data, home = platform_lake_template
+    database = f"b2b_lake_{uuid.uuid4().hex[:10]}"
+    for attempt in range(20):  # the other worker may be copying the template this instant
+        try:
+            _admin(postgres_url, f"CREATE DATABASE {database} TEMPLATE {template}")
+            break
+        except psycopg2.errors.ObjectInUse:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
+    try:
+        location = WarehouseLocation(_lake_target(database), str(tmp_path / "lake"))
+        shutil.copytree(data, location.data_path)
+        shutil.copytree(home, tmp_path / "home")
+        conn = psycopg2.connect(postgres_url.replace("/test", f"/{database}"))
+        try:
+            with conn, conn.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE ducklake_metadata SET value = %s WHERE key = 'data_path'"
+                    " AND scope IS NULL RETURNING value",
+                    [location.data_path + "/"],
+                )
+                assert cursor.rowcount == 1
+        finally:
+            conn.close()
+        yield location
     finally:
         _admin(postgres_url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
@@ -155,18 +220,18 @@ def _platform_loaded(env: dict[str, str], home: Path) -> None:
     assert code == 0, out
 
 
-def test_two_writers_on_different_sources_at_once(lake, tiny_sources, tmp_path):
+def test_two_writers_on_different_sources_at_once(lake_with_platform, tiny_sources, tmp_path):
     """While one `b2b run` holds a web-log commit open, another loads the leads to the
     end: nothing the two do waits for the other."""
     data_dir, _ = tiny_sources
+    lake = lake_with_platform
     env = _lake_env(data_dir, tmp_path, lake)
-    _platform_loaded(env, tmp_path / "home")
     hold, release = _hold(tmp_path)
     weblogs = _b2b(env, "run", "--select", "tag:source=weblogs",
                    extra={"DAGSTER_HOME": str(tmp_path / "home-a"), **hold})  # fmt: skip
     _held(weblogs)
     leads = _b2b(env, "run", "--select", "tag:source=leads", extra={"DAGSTER_HOME": str(tmp_path / "home-b")})  # fmt: skip
-    code, out = _finish(leads, timeout=180)
+    code, out = _finish(leads, timeout=50)
     assert code == 0, out
     assert weblogs.poll() is None, "the web-log writer should still hold its commit"
     # a reader meanwhile sees the committed leads, not the held month
@@ -192,17 +257,17 @@ def _month_run(
     )  # fmt: skip
 
 
-def test_two_writers_on_different_months_of_one_source(lake, tiny_sources, tmp_path):
+def test_two_writers_on_different_months_of_one_source(lake_with_platform, tiny_sources, tmp_path):
     """Two runs of the web-log job, September and October, as a backfill's runs: October
     is written whole while September's commit is held open."""
     data_dir, _ = tiny_sources
+    lake = lake_with_platform
     env = _lake_env(data_dir, tmp_path, lake)
-    _platform_loaded(env, tmp_path / "home")
     hold, release = _hold(tmp_path)
     september = _month_run(env, tmp_path / "home-sep", "2026-09-01", hold)
     _held(september)
     october = _month_run(env, tmp_path / "home-oct", "2026-10-01", {})
-    code, out = _finish(october, timeout=180)
+    code, out = _finish(october, timeout=50)
     assert code == 0, out
     assert september.poll() is None, "September's writer should still hold its commit"
     release.touch()
@@ -226,16 +291,16 @@ sys.exit(0 if result.success else 1)
 
 
 def test_a_writer_killed_mid_commit_leaves_the_lake_consistent(
-    lake, tiny_sources, built_warehouse, tmp_path
+    lake_with_platform, tiny_sources, built_warehouse, tmp_path
 ):
     data_dir, _ = tiny_sources
+    lake = lake_with_platform
     env = {
         **_lake_env(data_dir, tmp_path, lake),
         "DAGSTER_HOME": str(tmp_path / "home"),
         "B2B_LAKE_WRITERS": "2",  # Aug-Sep and Oct-Nov, each a run in a process of its own
     }
-    select = ("run", "--select", "tag:source=weblogs")
-    _platform_loaded(env, tmp_path / "home")
+    select = ("run", "--select", "tag:source=weblogs")  # the platform's runs are in home
     # the October writer is killed (SIGKILL) as it commits; the other writer goes on
     code, out = _finish(_b2b(env, *select, extra={FAULT_ENV: "raw/weblogs@2026-10-01"}))
     assert code == 1, out
@@ -273,11 +338,14 @@ LAKE_DEPLOY = Path(__file__).parents[1] / "deploy" / "lake"
 
 
 def test_production_lake_instance_runs_months_side_by_side(
-    lake, tiny_sources, tmp_path, postgres_url, monkeypatch
+    lake_with_platform, tiny_sources, tmp_path, postgres_url, monkeypatch
 ):
     """deploy/lake/dagster.yaml on the real PostgreSQL: `b2b run` on a lake with 2 writers
-    records the platform's runs and the web logs' months as two runs, both in PostgreSQL."""
+    records the web logs' months as two runs, both in PostgreSQL (the lake holds the
+    platform's tables already, loaded through another home)."""
     import dagster as dg
+
+    lake = lake_with_platform
 
     database = f"b2b_dagster_{uuid.uuid4().hex[:10]}"
     _admin(postgres_url, f"CREATE DATABASE {database}")
@@ -295,7 +363,6 @@ def test_production_lake_instance_runs_months_side_by_side(
         instance = dg.DagsterInstance.from_config(str(home))
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 4
-        _platform_loaded(env, home)
         code, out = _finish(_b2b(env, "run", "--select", "tag:source=weblogs"))
         assert code == 0, out
         assert "Aug 2026 to Sep 2026" in out and "Oct 2026 to Nov 2026" in out

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import urllib.error
@@ -17,7 +16,12 @@ from dagster_graphql import DagsterGraphQLClient
 from b2b_platform.lib.orchestration.run_queue import find_queue
 from b2b_platform.lib.resources import build_resources
 from b2b_platform.lib.settings import Settings
-from b2b_platform_tests.dagster_dev import DEV_CONFIG, GraphQL, dagster_dev_process, wait_for
+from b2b_platform_tests.dagster_dev import (
+    GraphQL,
+    dagster_dev_process,
+    wait_for,
+    write_test_instance,
+)
 from b2b_platform_tests.helpers import materialize, query, warehouse_env
 
 
@@ -28,7 +32,7 @@ def dagster_dev(tmp_path: Path, tiny_sources) -> Iterator[tuple[GraphQL, Path]]:
     warehouse = tmp_path / "warehouse" / "b2b.duckdb"
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copyfile(DEV_CONFIG, home / "dagster.yaml")
+    write_test_instance(home)
     env = {
         **os.environ,
         **warehouse_env(data_dir, warehouse),
@@ -192,7 +196,7 @@ def dagster_dev_with_secrets(tmp_path: Path) -> Iterator[tuple[GraphQL, str]]:
     """
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copyfile(DEV_CONFIG, home / "dagster.yaml")
+    write_test_instance(home)
     source_db_url = f"postgresql://postgres:{DB_PASSWORD}@127.0.0.1:9/test"
     env = {
         **os.environ,
