@@ -62,13 +62,13 @@ def digest(*parts: object) -> str:
 
 @functools.cache
 def code_version() -> str:
-    """Digest of the warehouse's code (Python and SQL): a change to it makes every
+    """Digest of the warehouse's code (Python, SQL and model YAML): a change to it makes every
     slice stale. Coarse on purpose: a helper shared by many assets changes them all."""
     root = Path(__file__).resolve().parents[2]
     hasher = hashlib.sha256()
     for package in CODE_ROOTS:
         for path in sorted((root / package).rglob("*")):
-            if path.suffix in {".py", ".sql"} and "__pycache__" not in path.parts:
+            if path.suffix in {".py", ".sql", ".yml"} and "__pycache__" not in path.parts:
                 hasher.update(str(path.relative_to(root)).encode())
                 hasher.update(path.read_bytes())
     return hasher.hexdigest()[:20]
