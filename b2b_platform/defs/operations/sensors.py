@@ -54,7 +54,7 @@ class WarehouseBusy(Exception):
 
 def file_versions(files: list[InputFile]) -> dict[str, str]:
     """path -> "size:modified time", the cheap version the file manifest compares first."""
-    return {str(file.path): file_version(file.size_bytes, file.modified_at) for file in files}
+    return {str(file.path): file.version for file in files}
 
 
 def loaded_versions(duckdb: WarehouseResource, source: str) -> dict[str, str] | None:

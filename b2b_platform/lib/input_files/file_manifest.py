@@ -26,6 +26,7 @@ from typing import IO, Any
 
 import duckdb
 
+from b2b_platform.lib.warehouse.loaded_files import file_version
 from b2b_platform.lib.warehouse.sql import identifier_list
 
 
@@ -34,6 +35,12 @@ class InputFile:
     path: Path
     size_bytes: int
     modified_at: dt.datetime
+
+    @property
+    def version(self) -> str:
+        """What tells one state of the file from another, cheaply: its size and
+        modification time (the one form every comparison of files uses)."""
+        return file_version(self.size_bytes, self.modified_at)
 
     def manifest_row(self, source: str, digest: str, partition_key: str | None) -> dict[str, Any]:
         """The etl.file_manifest fields known before the file is read."""
@@ -86,10 +93,10 @@ class DirectoryListing:
 
 
 def listing_version(files: Iterable[InputFile], skipped: Iterable[SkippedEntry] = ()) -> str:
-    """The version of a set of input files: their paths, sizes and modification times
-    (a file touched but unchanged makes it new, and its readers are rebuilt for nothing,
-    which is safe), and the entries skipped with their reasons."""
-    entries = sorted((str(f.path), f.size_bytes, f.modified_at.isoformat()) for f in files)
+    """The version of a set of input files: their paths and versions (a file touched
+    but unchanged makes it new, and its readers are rebuilt for nothing, which is safe),
+    and the entries skipped with their reasons."""
+    entries = sorted((str(f.path), f.version) for f in files)
     return hashlib.sha256(
         repr((entries, sorted((e.path, e.reason) for e in skipped))).encode()
     ).hexdigest()[:20]
