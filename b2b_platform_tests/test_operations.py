@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from unittest.mock import ANY
 
 import dagster as dg
 import pytest
@@ -142,24 +143,25 @@ def test_weblog_sensor_new_changed_removed_and_nothing_new(tmp_path: Path, runs)
     assert sorted(r.partition_key for r in later) == ["2026-08-01", "2026-10-01"]
 
 
-def test_a_failed_run_is_asked_for_again_after_a_back_off(tmp_path: Path, runs) -> None:
+def test_a_failed_run_is_not_asked_for_again_until_its_files_change(tmp_path: Path, runs) -> None:
+    """Retrying is Dagster's (the step's retry policy, the deployment's run retries): a
+    run that failed after them is not asked for again by every tick, only for a change."""
     logs = tmp_path / "weblogs"
     logs.mkdir()
-    (logs / "access-2026-09-03.log").write_text(LINE)
+    day = logs / "access-2026-09-03.log"
+    day.write_text(LINE)
     first = _tick(weblog_files_sensor, "log_dir", logs, None)
     [request] = _requests(first)
     assert request.run_key is not None
     runs[request.run_key] = file_requests.FAILED
     failed = _tick(weblog_files_sensor, "log_dir", logs, first.cursor)
-    assert "1 file(s) of failed runs waiting to retry" in _skipped(failed)
-    assert json.loads(failed.cursor)["known"] == {}  # the cursor did not advance
+    assert "no new" in _skipped(failed)
+    assert json.loads(failed.cursor) == {"known": {str(day): ANY}, "requested": {}}
 
-    state = json.loads(failed.cursor)
-    for failure in state["failed"].values():  # the back-off has passed
-        failure["retry_at"] = "2000-01-01T00:00:00"
-    [retry] = _requests(_tick(weblog_files_sensor, "log_dir", logs, json.dumps(state)))
-    assert retry.partition_key == "2026-09-01"
-    assert retry.run_key == request.run_key + ":retry-1"
+    day.write_text(LINE * 2)  # the operator fixed the file
+    os.utime(day, ns=(1, 2))
+    [again] = _requests(_tick(weblog_files_sensor, "log_dir", logs, failed.cursor))
+    assert again.partition_key == "2026-09-01" and again.run_key != request.run_key
 
 
 def test_a_run_that_never_appeared_is_asked_for_again(tmp_path: Path, runs) -> None:
@@ -169,8 +171,9 @@ def test_a_run_that_never_appeared_is_asked_for_again(tmp_path: Path, runs) -> N
     state = json.loads(_tick(weblog_files_sensor, "log_dir", logs, None).cursor)
     for request in state["requested"].values():
         request["at"] = "2000-01-01T00:00:00"  # asked for long ago, never launched
-    lost = _tick(weblog_files_sensor, "log_dir", logs, json.dumps(state))
-    assert "waiting to retry" in _skipped(lost)
+    [request] = state["requested"]
+    [again] = _requests(_tick(weblog_files_sensor, "log_dir", logs, json.dumps(state)))
+    assert again.partition_key == "2026-09-01" and again.run_key == request
 
 
 def _write_manifest(warehouse: Path, source: str, *paths: Path) -> None:

@@ -3,7 +3,8 @@
 A tick lists the directory and compares it with what the sensor knows is loaded
 (`file_requests.FileRequests`, kept in its cursor): the month a new, changed or removed
 log file belongs to gets a run, and so do the lead workbooks. The cursor advances only
-when that run succeeded; a failed run's files are asked for again after a back-off.
+when that run ended; retrying a failed run is Dagster's (the raw steps' retry policy, the
+deployment's run retries), so a file that still fails waits for a change or the refresh.
 
 Nothing here opens the warehouse: DuckDB would refuse a reader while a run writes, and
 a sensor must neither wait for a run nor take a locked warehouse for an empty one. What
@@ -127,7 +128,7 @@ def _plan(
     duckdb: WarehouseResource,
     source: str,
     sensor: str,
-) -> tuple[FileRequests, dict[str, tuple[str, int]], set[str], list[str]]:
+) -> tuple[FileRequests, dict[str, str], set[str], list[str]]:
     """The sensor's state after this tick's finished runs, and what to ask for now."""
     now = _now()
     current, writing = settled(files, now, today_is_writing=source == "weblogs")
@@ -135,7 +136,7 @@ def _plan(
     state = FileRequests.from_cursor(context.cursor) or FileRequests(known=dict(loaded or {}))
     notes = state.settle_runs(run_status_lookup(context, sensor), now)
     state.learn_loaded(loaded, current)
-    return state, state.changes(current, writing, now), writing, notes
+    return state, state.changes(current, writing), writing, notes
 
 
 def missing_inputs(context: dg.SensorEvaluationContext, selection: dg.AssetSelection) -> list[str]:
@@ -158,14 +159,12 @@ def missing_inputs(context: dg.SensorEvaluationContext, selection: dg.AssetSelec
 
 
 def _ask(
-    state: FileRequests, prefix: str, changes: dict[str, tuple[str, int]], sensor: str, **request
+    state: FileRequests, prefix: str, changes: dict[str, str], sensor: str, **request
 ) -> dg.RunRequest:
     """A run for these changed files, remembered in the sensor's state as asked for."""
-    versions = {path: version for path, (version, _) in changes.items()}
-    attempt = max(attempt for _, attempt in changes.values())
-    key = run_key(prefix, versions, attempt)
-    state.add_request(key, versions, attempt, _now())
-    tags = {"b2b/changed_files": str(len(versions)), RUN_TAG: f"sensor {sensor}"}
+    key = run_key(prefix, changes)
+    state.add_request(key, changes, _now())
+    tags = {"b2b/changed_files": str(len(changes)), RUN_TAG: f"sensor {sensor}"}
     return dg.RunRequest(run_key=key, tags=tags, **request)
 
 
@@ -175,8 +174,6 @@ def _nothing_to_do(what: str, state: FileRequests, writing: set[str]) -> dg.Skip
         extra.append(f"{len(writing)} still being written")
     if state.requested:
         extra.append(f"{len(state.requested)} run(s) asked for still queued or running")
-    if waiting := state.retry_waiting(_now()):
-        extra.append(f"{waiting} file(s) of failed runs waiting to retry")
     return dg.SkipReason(
         f"no new, changed or removed {what}" + (f" ({'; '.join(extra)})" if extra else "")
     )
@@ -215,7 +212,7 @@ def weblog_files(
     for note in notes:
         context.log.info(note)
     keys = calendar.monthly_partitions().get_partition_keys()
-    by_month: dict[str, dict[str, tuple[str, int]]] = {}
+    by_month: dict[str, dict[str, str]] = {}
     for path, change in changes.items():
         month = month_of_log_file(Path(path), keys)
         if month is not None:
