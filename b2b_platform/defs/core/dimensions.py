@@ -15,6 +15,7 @@ from b2b_platform.defs.core.common import (
 from b2b_platform.lib.asset_step import AssetEvents, materialize_table
 from b2b_platform.lib.resources import CalendarResource, Pseudonymizer
 from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.sql import sql_file
 
 
 @dg.asset(
@@ -35,22 +36,7 @@ def dim_company(context: dg.AssetExecutionContext, duckdb: WarehouseResource) ->
         context,
         duckdb,
         table,
-        """
-        -- the CUIT of a person (a sole proprietor: prefixes 20, 23, 24, 27) holds their
-        -- DNI, so analysts see it masked; staging keeps it for matching
-        SELECT c.company_id, mask_personal(c.cuit) AS cuit,
-               mask_personal(c.cuit_formatted) AS cuit_formatted,
-               coalesce(is_personal_cuit(c.cuit), false) AS cuit_is_personal, c.legal_name, c.industry,
-               c.country_code, c.province, c.city, c.created_at, c.cuit_flagged,
-               coalesce(m.merged, 0) AS merged_duplicates,
-               s.company_id IS NOT NULL AS is_supplier
-        FROM staging.companies c
-        LEFT JOIN (SELECT surviving_company_id, count(*) AS merged
-                   FROM staging.company_merges GROUP BY ALL) m
-               ON m.surviving_company_id = c.company_id
-        LEFT JOIN (SELECT DISTINCT company_id FROM staging.suppliers) s
-               ON s.company_id = c.company_id
-        """,
+        sql_file(__file__, "dim_company"),
         table_checks=core_table_checks("dim_company", ["company_id"]),
     )
 
@@ -125,18 +111,7 @@ def dim_product(
         context,
         duckdb,
         table,
-        """
-        SELECT p.product_id, p.sku, p.name AS product_name, p.category, p.brand, p.unit,
-               coalesce(o.suppliers, 0) AS suppliers, o.lowest_price, p.created_at
-        FROM staging.products p
-        LEFT JOIN (
-            SELECT product_id, count(DISTINCT supplier_id) AS suppliers, min(price) AS lowest_price
-            FROM staging.prices
-            WHERE valid_from <= getvariable('as_of')
-              AND (valid_to IS NULL OR valid_to >= getvariable('as_of'))
-            GROUP BY ALL
-        ) o USING (product_id)
-        """,
+        sql_file(__file__, "dim_product"),
         table_checks=core_table_checks("dim_product", ["product_id"]),
         variables={"as_of": calendar.as_of_date},
     )
@@ -160,15 +135,7 @@ def dim_device(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> 
         context,
         duckdb,
         table,
-        """
-        SELECT md5(user_agent) AS device_key, user_agent, device_label, device_type,
-               device_family, device_brand, device_model, os_family, os_version,
-               browser_family, browser_version, is_bot
-        FROM staging.user_agents
-        UNION ALL
-        SELECT 'unknown', NULL, 'Unknown device', 'other', NULL, NULL, NULL, NULL, NULL,
-               NULL, NULL, false
-        """,
+        sql_file(__file__, "dim_device"),
         table_checks=core_table_checks("dim_device", ["device_key"]),
     )
 
@@ -189,14 +156,7 @@ def dim_date(
         context,
         duckdb,
         table,
-        """
-        SELECT d::DATE AS date, year(d) AS year, quarter(d) AS quarter, month(d) AS month,
-               date_trunc('month', d)::DATE AS month_start, strftime(d, '%B') AS month_name,
-               day(d) AS day, isodow(d) AS iso_day_of_week, strftime(d, '%A') AS day_name,
-               isodow(d) >= 6 AS is_weekend, weekofyear(d) AS iso_week,
-               d >= getvariable('window_start') AND d <= getvariable('as_of') AS in_report_window
-        FROM range(getvariable('first_day'), getvariable('end_day'), INTERVAL 1 DAY) AS t(d)
-        """,
+        sql_file(__file__, "dim_date"),
         table_checks=core_table_checks("dim_date", ["date"]),
         variables={
             "as_of": calendar.as_of_date,
