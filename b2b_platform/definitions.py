@@ -7,9 +7,11 @@ import dagster as dg
 
 from b2b_platform.defs.core.order_facts import build_fct_order_lines
 from b2b_platform.defs.core.web_facts import build_fct_logins
+from b2b_platform.defs.operations.deployment import operations_definitions
 from b2b_platform.defs.partitions import MonthlyAsset
 from b2b_platform.defs.platform_db.raw import build_raw_orders
 from b2b_platform.defs.platform_db.staging_orders import build_staging_orders
+from b2b_platform.defs.resources import resource_definitions
 from b2b_platform.defs.weblogs.raw import build_raw_weblogs
 from b2b_platform.defs.weblogs.staging import build_staging_web_requests
 from b2b_platform.lib.column_docs import with_column_docs
@@ -45,8 +47,8 @@ def with_shared_attributes(spec: dg.AssetSpec) -> dg.AssetSpec:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    # The months are resolved from the settings now, when the definitions are built;
-    # the jobs take them from their assets.
+    # The settings are read once, here: the months (the jobs take them from their assets),
+    # the resources, and whether sensors and schedules start (operations).
     settings = Settings.from_env()
     months = CalendarResource.from_settings(settings).monthly_partitions()
     loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
@@ -59,9 +61,9 @@ def defs() -> dg.Definitions:
         warnings.simplefilter("ignore", dg.BetaWarning)
         warnings.simplefilter("ignore", dg.PreviewWarning)
         monthly = dg.Definitions(assets=[build(months) for build in MONTHLY_ASSETS])
-        built = dg.Definitions.merge(loaded, monthly).map_asset_specs(
-            func=lambda spec: with_column_docs(with_shared_attributes(spec))
-        )
+        built = dg.Definitions.merge(
+            loaded, monthly, resource_definitions(settings), operations_definitions(settings)
+        ).map_asset_specs(func=lambda spec: with_column_docs(with_shared_attributes(spec)))
     if settings.warehouse_writers == 1:
         return built
     # A lake takes several writers: a backfill's months go to runs of their own, which

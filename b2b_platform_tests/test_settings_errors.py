@@ -224,11 +224,11 @@ def test_a_sensor_interval_out_of_range_is_one_line(monkeypatch, value) -> None:
 
 
 def test_the_sensors_tick_at_the_configured_interval(monkeypatch) -> None:
-    from b2b_platform.defs.operations.automation import automation
-    from b2b_platform.defs.operations.sensors import file_sensors
+    from b2b_platform.defs.operations.deployment import operations_definitions
 
     monkeypatch.setenv("B2B_SENSOR_INTERVAL_SECONDS", "5")
-    sensors = [*file_sensors().sensors, *automation().sensors]
+    sensors = operations_definitions(Settings.from_env()).sensors
     assert {s.name: s.minimum_interval_seconds for s in sensors} == {
         "weblog_files_sensor": 5, "lead_workbooks_sensor": 5, "follow_upstream_sensor": 5,
+        "record_failed_runs": 30, "record_canceled_runs": 30,  # Dagster's default
     }  # fmt: skip

@@ -6,8 +6,6 @@ import datetime as dt
 
 import dagster as dg
 
-from b2b_platform.defs.operations.default_status import schedule_status
-from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.warehouse.lake import DEFAULT_SNAPSHOT_RETENTION, maintain_lake
 from b2b_platform.lib.warehouse.resource import WarehouseResource
 from b2b_platform.lib.warehouse.write_conflicts import retry_on_conflict
@@ -32,31 +30,25 @@ def compact_lake(
     )
 
 
-@dg.job(
-    description="Lake upkeep: small files merged, snapshots older than a week expired, "
-    "unreferenced Parquet files deleted (DuckLake's maintenance functions)."
-)
-def lake_maintenance_job() -> None:
+@dg.graph
+def lake_maintenance() -> None:
     compact_lake()
 
 
-def build_lake_maintenance(status: dg.DefaultScheduleStatus) -> dg.ScheduleDefinition:
-    return dg.ScheduleDefinition(
+def build_lake_upkeep(status: dg.DefaultScheduleStatus) -> dg.Definitions:
+    """The lake_maintenance_job and its nightly schedule (a lake's definitions only)."""
+    job = lake_maintenance.to_job(
+        name="lake_maintenance_job",
+        description="Lake upkeep: small files merged, snapshots older than a week expired, "
+        "unreferenced Parquet files deleted (DuckLake's maintenance functions).",
+    )
+    schedule = dg.ScheduleDefinition(
         name="lake_maintenance",
-        job=lake_maintenance_job,
+        job=job,
         cron_schedule="30 5 * * *",  # after the 03:00 daily refresh
         execution_timezone="America/Argentina/Buenos_Aires",
         default_status=status,
         description="Every night after the refresh: the lake's files merged and old snapshots "
         "expired (lake mode only).",
     )
-
-
-@dg.definitions
-def lake_upkeep() -> dg.Definitions:
-    settings = Settings.from_env()
-    if not settings.warehouse.is_lake:
-        return dg.Definitions()
-    return dg.Definitions(
-        jobs=[lake_maintenance_job], schedules=[build_lake_maintenance(schedule_status(settings))]
-    )
+    return dg.Definitions(jobs=[job], schedules=[schedule])

@@ -8,8 +8,6 @@ from typing import Any
 import dagster as dg
 
 from b2b_common.errors import UserError
-from b2b_platform.defs.operations.default_status import sensor_status
-from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.warehouse.resource import WarehouseResource
 from b2b_platform.lib.warehouse.run_log import (
     defer_run_failure,
@@ -93,8 +91,3 @@ def build_run_break_sensors(status: dg.DefaultSensorStatus) -> list[dg.SensorDef
         "into etl.run_log as `interrupted`, so every break is on record.",
     )(record_canceled_run)
     return [failed, canceled]
-
-
-@dg.definitions
-def run_break_sensors() -> dg.Definitions:
-    return dg.Definitions(sensors=build_run_break_sensors(sensor_status(Settings.from_env())))

@@ -5,14 +5,12 @@ import datetime as dt
 import dagster as dg
 
 from b2b_platform.defs.operations import jobs
-from b2b_platform.defs.operations.default_status import schedule_status
 from b2b_platform.lib.orchestration.stage_launchers import (
     PARTITION_RANGE_END,
     PARTITION_RANGE_START,
     RUN_TAG,
 )
 from b2b_platform.lib.resources import CalendarResource
-from b2b_platform.lib.settings import Settings
 
 
 def months_to_refresh(
@@ -49,8 +47,3 @@ def build_daily_refresh(status: dg.DefaultScheduleStatus) -> dg.ScheduleDefiniti
         description="Every night: platform snapshots and lead workbooks, the current and the "
         "previous month of orders and web logs, then every core table and report.",
     )(daily_refresh_request)
-
-
-@dg.definitions
-def daily_schedule() -> dg.Definitions:
-    return dg.Definitions(schedules=[build_daily_refresh(schedule_status(Settings.from_env()))])

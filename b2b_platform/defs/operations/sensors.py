@@ -27,7 +27,6 @@ import dagster as dg
 from b2b_common.errors import UserError
 from b2b_platform.defs.leads.raw import lead_files
 from b2b_platform.defs.operations import jobs
-from b2b_platform.defs.operations.default_status import sensor_status
 from b2b_platform.defs.operations.file_requests import (
     FAILED,
     MISSING,
@@ -40,7 +39,7 @@ from b2b_platform.defs.weblogs.log_files import list_log_files
 from b2b_platform.lib.input_files.file_manifest import InputFile
 from b2b_platform.lib.orchestration.stage_launchers import RUN_TAG
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
-from b2b_platform.lib.settings import Settings, missing_directory
+from b2b_platform.lib.settings import missing_directory
 from b2b_platform.lib.warehouse.loaded_files import file_version
 from b2b_platform.lib.warehouse.resource import WarehouseResource
 from b2b_platform.lib.warehouse.schema import table_exists
@@ -280,15 +279,3 @@ def build_lead_workbooks_sensor(
         description="Asks for a load of the lead workbooks when one appears, changes or "
         "disappears in B2B_LEADS_DIR.",
     )(lead_workbooks)
-
-
-@dg.definitions
-def file_sensors() -> dg.Definitions:
-    settings = Settings.from_env()
-    status, every = sensor_status(settings), settings.sensor_interval_seconds
-    return dg.Definitions(
-        sensors=[
-            build_weblog_files_sensor(status, every),
-            build_lead_workbooks_sensor(status, every),
-        ]
-    )
