@@ -9,7 +9,7 @@ LAKE_STAMP := $(LAKE_VENV)/.installed
 DATA ?= data
 export DAGSTER_HOME ?= $(CURDIR)/$(DATA)/dagster_home
 
-.PHONY: install install-lake bench-lake browser-deps demo test ui screenshots bench bench-scale calendar hostile lint shape format clean
+.PHONY: install install-lake bench-lake system-deps demo test ui screenshots bench bench-scale calendar hostile lint shape format clean
 
 # uv makes both environments (a pinned release, put in build/ by pip): from PyPI, to
 # exactly the versions constraints*.txt pin; it reads no pip configuration, and none of
@@ -46,9 +46,12 @@ demo: $(STAMP)
 	@echo "Dagster UI: make ui, then open http://127.0.0.1:3000"
 
 # Debian's Chromium and ChromeDriver, for the browser tests and the screenshots (as root)
-browser-deps:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
+# Debian's packages the tests need: Chromium for the page's browser tests, logrotate to
+# rotate logs as servers do (as root; nothing is installed when all are there)
+system-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
+		PATH="$$PATH:/usr/sbin" command -v logrotate >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver logrotate; }
 
 # the default environment, then the lake profile's tests in theirs (DuckDB 1.4 + DuckLake),
 # each on two workers (pytest-xdist; the tests sharing PostgreSQL's `test` database keep
@@ -56,7 +59,7 @@ browser-deps:
 # commit while another works have bounds a doubly loaded machine misses (docs/testing.md).
 # CI=1 on any machine: a missing PostgreSQL or Chromium fails the tests needing it
 TEST_WORKERS ?= 2
-test: $(STAMP) $(LAKE_STAMP) browser-deps
+test: $(STAMP) $(LAKE_STAMP) system-deps
 	CI=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not lake"
 	CI=1 $(LAKE_VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m lake
 
@@ -81,7 +84,7 @@ ui: $(STAMP)
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dg dev --host 127.0.0.1 --port 3000
 
 # the README's two pictures (the HTML report, a report asset in the UI), made again
-screenshots: $(STAMP) browser-deps
+screenshots: $(STAMP) system-deps
 	$(BIN)/python -m b2b_platform_tests.screenshots
 
 bench: $(STAMP)

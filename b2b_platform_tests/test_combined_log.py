@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from b2b_platform.lib.weblogs.combined_log import log_file_day, parse_log_lines, read_log_lines
+from b2b_platform.lib.weblogs.log_lines import LogName, access_log_name
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
 
@@ -129,6 +130,36 @@ def test_gzip_and_truncated_gzip(tmp_path):
 )
 def test_log_file_names(name, day):
     assert log_file_day(Path(name)) == day
+
+
+@pytest.mark.parametrize(
+    ("name", "day", "rotation_day"),
+    [
+        # Debian/Ubuntu numbered rotation (also size-based), the live file, prefixes
+        ("access.log", None, False),
+        ("access.log.1", None, False),
+        ("access.log.14.gz", None, False),
+        ("other_vhosts_access.log.2.gz", None, False),
+        ("ssl_access_log", None, False),
+        # dateext, daily and hourly: the day of the rotation
+        ("access.log-20261206", dt.date(2026, 12, 6), True),
+        ("access.log-2026120613.gz", dt.date(2026, 12, 6), True),
+        # Apache rotatelogs: seconds since the epoch, or a strftime pattern
+        ("access_log.1764979200", dt.date(2025, 12, 6), False),
+        ("access_log.2026-12-06-13_00_00", dt.date(2026, 12, 6), False),
+        ("access-2026-12-06.log.gz", dt.date(2026, 12, 6), False),
+    ],
+)
+def test_every_common_layouts_names_are_access_logs(name, day, rotation_day):
+    assert access_log_name(name) == LogName(day, rotation_day)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["error.log", "error.log.1", "access.log.bak", "README", "access.logx", "access.log-2026"],
+)
+def test_other_names_are_not_access_logs(name):
+    assert access_log_name(name) is None
 
 
 def test_other_columns_travel_with_their_line():

@@ -1,15 +1,24 @@
 """Bounded reading of log files: parts, long lines, gzip members, hostile content."""
 
+import datetime as dt
 import gzip
 import os
+from pathlib import Path
 
 import pytest
 
 from b2b_platform.lib.input_files.file_manifest import content_hash
 from b2b_platform.lib.weblogs import log_reader
 from b2b_platform.lib.weblogs.combined_log import MAX_LINES_PER_PART, TooManyLines, lines_of_text
-from b2b_platform.lib.weblogs.log_reader import MAX_LINE_BYTES, LogFileReader, LogFileRejected
+from b2b_platform.lib.weblogs.log_reader import (
+    MAX_LINE_BYTES,
+    LogFileReader,
+    LogFileRejected,
+    LogHead,
+    read_head,
+)
 
+FIXTURES = Path(__file__).parent / "fixtures" / "logs"
 LINE = b'1.2.3.4 - - [01/Sep/2026:10:00:00 -0300] "GET / HTTP/1.1" 200 5 "-" "agent"\n'
 
 
@@ -141,3 +150,23 @@ def test_a_log_compressed_as_logs_compress_is_read_whole(tmp_path, monkeypatch):
     reader = LogFileReader(path, part_bytes=1 << 20)
     with reader:
         assert b"".join(p.text for p in reader.parts()) == lines
+
+
+def test_a_files_head_is_the_same_under_any_name_and_compression(tmp_path):
+    """What rotation cannot change: the first line (identity), the first request's day and
+    the text's length, read from the start of the file (and a gzip file's trailer)."""
+    text = (FIXTURES / "apache_combined_real_10k.log").read_bytes()
+    plain = tmp_path / "access.log.1"
+    plain.write_bytes(text)
+    packed = tmp_path / "access.log.2.gz"
+    packed.write_bytes(gzip.compress(text))
+    head = read_head(plain)
+    assert head == read_head(packed)
+    assert head.day == dt.date(2015, 5, 17) and head.text_bytes == len(text)
+    grown = tmp_path / "access.log"
+    grown.write_bytes(text + text[:1000])
+    assert read_head(grown).identity == head.identity and read_head(grown).text_bytes > len(text)
+    (tmp_path / "empty.log").write_bytes(b"")
+    assert read_head(tmp_path / "empty.log") == LogHead(None, None, 0)
+    (tmp_path / "broken.gz").write_bytes(b"not gzip")
+    assert read_head(tmp_path / "broken.gz").identity is None

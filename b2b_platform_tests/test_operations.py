@@ -137,7 +137,7 @@ def test_weblog_sensor_new_changed_removed_and_nothing_new(tmp_path: Path, runs)
 
     # a file dated before the first month loads (as out_of_range) with the first month;
     # a removed file asks for its month so its rows go
-    (logs / "access.log-20250101").write_text(LINE)
+    (logs / "access-2025-01-01.log").write_text(LINE)
     (logs / "access-2026-10-01.log").unlink()
     later = _requests(_tick(weblog_files_sensor, "log_dir", logs, changed.cursor))
     assert sorted(r.partition_key for r in later) == ["2026-08-01", "2026-10-01"]

@@ -36,7 +36,7 @@ from b2b_platform.defs.operations.file_requests import (
     run_key,
 )
 from b2b_platform.defs.weblogs.log_files import list_log_files
-from b2b_platform.lib.input_files.file_manifest import InputFile
+from b2b_platform.lib.input_files.file_manifest import SETTLE_SECONDS, InputFile
 from b2b_platform.lib.orchestration.stage_launchers import RUN_TAG
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
 from b2b_platform.lib.settings import missing_directory
@@ -44,8 +44,6 @@ from b2b_platform.lib.warehouse.loaded_files import file_version
 from b2b_platform.lib.warehouse.resource import WarehouseResource
 from b2b_platform.lib.warehouse.schema import table_exists
 from b2b_platform.lib.weblogs.combined_log import log_file_day
-
-SETTLE_SECONDS = 300
 
 
 class WarehouseBusy(Exception):
@@ -178,10 +176,9 @@ def _nothing_to_do(what: str, state: FileRequests, writing: set[str]) -> dg.Skip
     )
 
 
-def month_of_log_file(path: Path, partition_keys: list[str]) -> str | None:
-    """The monthly partition a log file loads into; days outside the range go to the
-    first or last month, which account for their lines as out_of_range."""
-    day = log_file_day(path)
+def month_of_log_file(day: dt.date | None, partition_keys: list[str]) -> str | None:
+    """The monthly partition a log file of `day` loads into; days outside the range go to
+    the first or last month, which account for their lines as out_of_range."""
     if day is None or not partition_keys:
         return None
     key = day.replace(day=1).isoformat()
@@ -200,7 +197,8 @@ def weblog_files(
     if missing := missing_inputs(context, jobs.weblogs_month_job.selection):
         return dg.SkipReason(f"waiting for {', '.join(missing)} to be built first (`b2b run`)")
     try:
-        files = list(list_log_files(log_dir).files.values())
+        directory = list_log_files(log_dir)
+        files = list(directory.files.values())
         state, changes, writing, notes = _plan(
             context, files, duckdb, "weblogs", "weblog_files_sensor"
         )
@@ -213,7 +211,7 @@ def weblog_files(
     keys = calendar.monthly_partitions().get_partition_keys()
     by_month: dict[str, dict[str, str]] = {}
     for path, change in changes.items():
-        month = month_of_log_file(Path(path), keys)
+        month = month_of_log_file(directory.days.get(Path(path)) or log_file_day(Path(path)), keys)
         if month is not None:
             by_month.setdefault(month, {})[path] = change
     requests = [

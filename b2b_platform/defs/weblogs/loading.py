@@ -23,12 +23,17 @@ import pyarrow as pa
 from b2b_platform.defs.weblogs.not_a_log import drop_absurd_files, not_a_log
 from b2b_platform.lib.arrow_frames import arrow_for_duckdb
 from b2b_platform.lib.asset_step import month_bounds
-from b2b_platform.lib.input_files.file_manifest import InputFile, error_line, failed_file_row
+from b2b_platform.lib.input_files.file_manifest import (
+    SETTLE_SECONDS,
+    InputFile,
+    error_line,
+    failed_file_row,
+)
 from b2b_platform.lib.warehouse.step import WarehouseStep
 from b2b_platform.lib.warehouse.writes import QuarantineSlice, TableSlice
 from b2b_platform.lib.weblogs.combined_log import parse_log_lines
 from b2b_platform.lib.weblogs.log_lines import lines_of_text
-from b2b_platform.lib.weblogs.log_reader import LogFileReader
+from b2b_platform.lib.weblogs.log_reader import LogFileReader, line_identity
 
 SOURCE = "weblogs"
 ENTITY = "log_lines"
@@ -129,6 +134,7 @@ class MonthLoad:
     cutoff: dt.datetime  # requests after this are future_request
     trusted_proxies: list[str]
     failed: list[str]
+    log_root: Path  # B2B_LOG_DIR: its subdirectories are web servers
     line_offsets: dict[int, int] = field(default_factory=dict)  # parser thread only
     counts: dict[int, tuple[int, int]] = field(default_factory=dict)  # file: read, loaded
     bounds: dict[int, CutoffBounds] = field(default_factory=dict)  # file: against the cutoff
@@ -154,6 +160,19 @@ class RestartMonth(Exception):
         self.message = message
 
 
+def server_of(path: Path, root: Path) -> str:
+    """The web server a log file comes from: its subdirectory of B2B_LOG_DIR, or "" for a
+    file directly inside it."""
+    return "" if path.parent == root else path.parent.name
+
+
+def record_name(path: str, root: Path) -> str:
+    """How quarantined lines name their file: `access.log.1`, or `web2/access.log.1` for a
+    server's file (two servers write the same names)."""
+    server = server_of(Path(path), root)
+    return f"{server}/{Path(path).name}" if server else Path(path).name
+
+
 def read_units(
     to_load: list[tuple[InputFile, str | None]], chosen: dict[Path, dt.date], load: MonthLoad
 ) -> Iterator[ReadUnit]:
@@ -172,11 +191,12 @@ def read_units(
             with LogFileReader(file.path) as reader:
                 parts = reader.parts()
                 part = next(parts)
+                manifest["first_line_hash"] = line_identity(part.text)
                 if part.last:  # a small file: batched with others
                     manifest["content_hash"] = digest or reader.content_hash()
-                    unit.pieces.append(
-                        FilePiece(index, manifest, part.text, in_range, day, True, True)
-                    )
+                    manifest["text_bytes"] = reader.text_bytes
+                    text = complete_lines(part.text, file)
+                    unit.pieces.append(FilePiece(index, manifest, text, in_range, day, True, True))
                     if known:
                         unit.known_paths.add(manifest["path"])
                     if unit.text_bytes >= BATCH_TEXT_BYTES:
@@ -190,8 +210,10 @@ def read_units(
                 while True:
                     if part.last:
                         manifest["content_hash"] = digest or reader.content_hash()
+                        manifest["text_bytes"] = reader.text_bytes
+                    text = complete_lines(part.text, file) if part.last else part.text
                     yield ReadUnit(
-                        [FilePiece(index, manifest, part.text, in_range, day, first, part.last)],
+                        [FilePiece(index, manifest, text, in_range, day, first, part.last)],
                         known_paths={manifest["path"]} if known and first else set(),
                         large=True,
                     )
@@ -203,6 +225,17 @@ def read_units(
             unit.failures.append((manifest, error_line(exc)))
     if unit.pieces or unit.failures:
         yield unit
+
+
+def complete_lines(text: bytes, file: InputFile) -> bytes:
+    """The end of a file's text without the line a server is still writing: in a plain
+    file written to within SETTLE_SECONDS, a last line without its newline waits for the
+    next run (which reads the file again, since it changed). Elsewhere a last line without
+    a newline is the file's last line."""
+    if text.endswith(b"\n") or file.path.suffix == ".gz" or not text:
+        return text
+    age = dt.datetime.now(dt.UTC).replace(tzinfo=None) - file.modified_at
+    return text[: text.rfind(b"\n") + 1] if age.total_seconds() < SETTLE_SECONDS else text
 
 
 def parse_unit(unit: ReadUnit, load: MonthLoad) -> ParsedUnit:
@@ -329,10 +362,10 @@ def commit_unit(
     # the month's transaction would hold every unit's rows in memory (8.7 GB at 10M lines).
     # So they stay locals of this frame, which is on the stack while step.commit runs.
     parsed_lines = arrow_for_duckdb(parsed)  # noqa: F841
-    batch_files = _batch_files(pieces, load.partition_key)  # noqa: F841
+    batch_files = _batch_files(pieces, load.partition_key, load.log_root)  # noqa: F841
     step.commit(
         [_loaded_lines_slice(parsed_unit, load.partition_key)],
-        quarantine=[_rejected_lines_slice(pieces, load.partition_key)],
+        quarantine=[_rejected_lines_slice(pieces, load.partition_key, load.log_root)],
         manifest_rows=_loaded_file_rows(pieces, load),
         rows_read=parsed.height,
         finish=False,
@@ -368,7 +401,7 @@ def _add_line_counts(parsed_unit: ParsedUnit, load: MonthLoad) -> None:
         load.bounds[piece.index] = load.bounds.get(piece.index, CutoffBounds()) | bounds
 
 
-def _batch_files(pieces: list[FilePiece], partition_key: str) -> pa.Table:
+def _batch_files(pieces: list[FilePiece], partition_key: str, root: Path) -> pa.Table:
     """The unit's files by their index in it: what the rows' file_index stands for."""
     paths = [piece.manifest["path"] for piece in pieces]
     return arrow_for_duckdb(
@@ -376,13 +409,15 @@ def _batch_files(pieces: list[FilePiece], partition_key: str) -> pa.Table:
             {
                 "file_index": range(len(paths)),
                 "source_file": paths,
-                "file_name": [Path(path).name for path in paths],
+                "file_name": [record_name(path, root) for path in paths],
+                "server": [server_of(Path(path), root) for path in paths],
                 "partition_key": [partition_key] * len(paths),
             },
             schema={
                 "file_index": pl.Int32,
                 "source_file": pl.String,
                 "file_name": pl.String,
+                "server": pl.String,
                 "partition_key": pl.String,
             },
         )
@@ -402,7 +437,7 @@ def _loaded_lines_slice(parsed_unit: ParsedUnit, partition_key: str) -> TableSli
         TABLE,
         # the path is the target without its query string: staging derives it
         """SELECT p.* EXCLUDE (line, reason, detail, file_index), f.source_file,
-                  f.partition_key
+                  f.partition_key, f.server
            FROM parsed_lines p JOIN batch_files f USING (file_index)
            WHERE p.reason IS NULL""",
         # the month first: zone maps let DuckDB skip other months' row groups
@@ -418,18 +453,21 @@ def empty_table_slice(conn: duckdb.DuckDBPyConnection) -> TableSlice:
         file_index=pl.lit(0, dtype=pl.Int32)
     )
     conn.register("no_parsed_lines", arrow_for_duckdb(parsed))
-    conn.register("no_batch_files", _batch_files([], ""))
+    conn.register("no_batch_files", _batch_files([], "", Path()))
     return TableSlice(
         TABLE,
-        """SELECT p.* EXCLUDE (line, reason, detail, file_index), f.source_file, f.partition_key
+        """SELECT p.* EXCLUDE (line, reason, detail, file_index), f.source_file,
+                  f.partition_key, f.server
            FROM no_parsed_lines p JOIN no_batch_files f USING (file_index)""",
         where="false",
     )
 
 
-def _rejected_lines_slice(pieces: list[FilePiece], partition_key: str) -> QuarantineSlice:
+def _rejected_lines_slice(
+    pieces: list[FilePiece], partition_key: str, root: Path
+) -> QuarantineSlice:
     """The unit's rejected lines, replacing the findings of the files it starts."""
-    starting = [Path(piece.manifest["path"]).name for piece in pieces if piece.first]
+    starting = [record_name(piece.manifest["path"], root) for piece in pieces if piece.first]
     return QuarantineSlice(
         SOURCE,
         ENTITY,

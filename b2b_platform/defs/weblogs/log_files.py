@@ -1,6 +1,12 @@
-"""The log directory as the loader sees it: which entries are log files, which day and
+"""The log directory as the loader sees it: which entries are access logs, which day and
 month each belongs to, what was skipped and why, and a month's version (its files'
-names, sizes and modification times)."""
+names, sizes and modification times).
+
+A file's day is the one its name gives (a day file, `dateext`, rotatelogs) or, for the
+names that give none (the live `access.log`, numbered rotations), the day of its first
+request: a file keeps its day, and so its month, through every rename and compression
+rotation puts it through. Its identity (log_reader.LogHead) is its first line.
+"""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -23,16 +29,18 @@ from b2b_platform.lib.resources import (
     DirectoryResource,
 )
 from b2b_platform.lib.settings import missing_directory
-from b2b_platform.lib.weblogs.combined_log import log_file_day
+from b2b_platform.lib.weblogs.log_lines import access_log_name
+from b2b_platform.lib.weblogs.log_reader import LogHead, read_head
 
 
 @dataclass(frozen=True)
 class LogDirectory:
     """The log files of the directory with their days, and the entries not read."""
 
-    days: dict[Path, dt.date]  # regular log files -> the day their name gives
+    days: dict[Path, dt.date]  # regular log files -> their day
     files: dict[Path, InputFile]
-    skipped: list[tuple[SkippedEntry, dt.date]]
+    skipped: list[tuple[SkippedEntry, dt.date | None]]  # None: listed with the last month
+    heads: dict[Path, LogHead]
 
 
 LOG_FILES = FileSource(
@@ -47,21 +55,54 @@ def present_log_paths(directory: LogDirectory) -> set[str]:
 
 
 def is_log_name(name: str) -> bool:
-    return log_file_day(Path(name)) is not None
+    return access_log_name(name) is not None
+
+
+NOT_AN_ACCESS_LOG = "not an access log's name (docs/operations.md lists the names read)"
 
 
 def list_log_files(directory: DirectoryResource) -> LogDirectory:
-    """Log files directly inside the directory (regular files only, links never followed)."""
-    if not directory.directory.is_dir():
-        raise dg.Failure(description=missing_directory("log", directory.directory, "B2B_LOG_DIR"),
+    """The access logs of the directory and of its subdirectories, one per web server
+    (regular files only, links never followed); every other entry is skipped with its
+    reason."""
+    root = directory.directory
+    if not root.is_dir():
+        raise dg.Failure(description=missing_directory("log", root, "B2B_LOG_DIR"),
                          allow_retries=False)  # fmt: skip
-    listing = list_input_files(directory.directory, is_log_name)
-    days = {file.path: log_file_day(file.path) for file in listing.files}
-    return LogDirectory(
-        days={path: day for path, day in days.items() if day is not None},
-        files={file.path: file for file in listing.files},
-        skipped=[(entry, log_file_day(Path(entry.path))) for entry in listing.skipped],  # type: ignore[misc]
-    )
+    found = LogDirectory(days={}, files={}, skipped=[], heads={})
+    listing = list_input_files(root, lambda name: True)
+    _add_logs(found, listing.files)
+    for entry in listing.skipped:
+        server = Path(entry.path)
+        if server.is_dir() and not server.is_symlink():
+            hosts = list_input_files(server, lambda name: True)
+            if any(access_log_name(file.path.name) for file in hosts.files):
+                _add_logs(found, hosts.files)  # a web server's directory
+                found.skipped.extend((e, _name_day(e)) for e in hosts.skipped)
+                continue
+            entry = SkippedEntry(entry.path, "a directory without access logs")
+        found.skipped.append((entry, _name_day(entry)))
+    found.skipped.sort(key=lambda pair: pair[0].path)
+    return found
+
+
+def _add_logs(found: LogDirectory, files: list[InputFile]) -> None:
+    for file in files:
+        name = access_log_name(file.path.name)
+        if name is None:
+            found.skipped.append((SkippedEntry(str(file.path), NOT_AN_ACCESS_LOG), None))
+            continue
+        head = found.heads[file.path] = read_head(file.path)
+        found.files[file.path] = file
+        # a name without a day, or with the day it was rotated: the first request's,
+        # else (empty, or no request time in its head) the day it was last written
+        from_lines = head.day if name.day is None or name.rotation_day else None
+        found.days[file.path] = from_lines or name.day or file.modified_at.date()
+
+
+def _name_day(entry: SkippedEntry) -> dt.date | None:
+    name = access_log_name(Path(entry.path).name)
+    return name.day if name else None
 
 
 def month_version(
@@ -73,17 +114,30 @@ def month_version(
     rejected whatever the cutoff, so only a cutoff among the month's days moves it (a
     line held back as future_request is looked at again when the cutoff passes it)."""
     chosen = files_of_month(directory.days, partition_key, keys[0], keys[-1])
-    skipped_days = {Path(entry.path): day for entry, day in directory.skipped}
-    skipped = files_of_month(skipped_days, partition_key, keys[0], keys[-1])
+    skipped = skipped_of_month(directory, partition_key, keys[0], keys[-1])
     listing = listing_version(
         [directory.files[path] for path in chosen],
-        [entry for entry, _ in directory.skipped if Path(entry.path) in skipped],
+        skipped,
     )
     if not chosen:
         return listing
     first = dt.datetime.combine(min(chosen.values()), dt.time(0)) - dt.timedelta(days=1)
     last = dt.datetime.combine(max(chosen.values()), dt.time(0)) + dt.timedelta(days=2)
     return f"{listing}@{min(max(cutoff, first), last).isoformat()}"
+
+
+def skipped_of_month(
+    directory: LogDirectory, partition_key: str, first_key: str, last_key: str
+) -> list[SkippedEntry]:
+    """The entries skipped whose day falls in the month; those without a day go with the
+    last month, so that every entry is listed somewhere."""
+    dated = {Path(entry.path): day for entry, day in directory.skipped if day is not None}
+    in_month = files_of_month(dated, partition_key, first_key, last_key)
+    return [
+        entry
+        for entry, day in directory.skipped
+        if Path(entry.path) in in_month or (day is None and partition_key == last_key)
+    ]
 
 
 def files_of_month(

@@ -24,11 +24,17 @@ from b2b_platform.defs.weblogs.loading import (
 )
 from b2b_platform.defs.weblogs.log_files import (
     LOG_FILES,
-    LogDirectory,
     files_of_month,
     list_log_files,
     month_version,
     present_log_paths,
+    skipped_of_month,
+)
+from b2b_platform.defs.weblogs.renamed_files import (
+    follow_files,
+    followed_paths,
+    move_rows,
+    moved_rows,
 )
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
@@ -59,7 +65,8 @@ from b2b_platform.lib.resources import (
 from b2b_platform.lib.warehouse.resource import WarehouseResource
 from b2b_platform.lib.warehouse.schema import scalar, table_exists
 from b2b_platform.lib.warehouse.step import AuditFailed, WarehouseStep
-from b2b_platform.lib.warehouse.writes import Accounting
+from b2b_platform.lib.warehouse.writes import Accounting, columns_of
+from b2b_platform.lib.weblogs.log_reader import LogHead
 
 KEY = dg.AssetKey(["raw", "weblogs"])
 LINES_ACCOUNTED = checks.ACCOUNTING_IDENTITY.described(
@@ -114,12 +121,13 @@ def raw_weblogs(
     skipped: list[str] = []
     for partition_key in context.partition_keys:
         chosen = files_of_month(directory.days, partition_key, keys[0], keys[-1])
-        month_skipped = _skipped_in_month(directory, partition_key, keys[0], keys[-1])
+        month_skipped = skipped_of_month(directory, partition_key, keys[0], keys[-1])
         load = MonthLoad(
             partition_key,
             cutoff=calendar.load_cutoff,
             trusted_proxies=log_parsing.trusted_proxies,
             failed=failed,
+            log_root=log_dir.directory,
         )
         audit = CheckAudit(
             context,
@@ -131,10 +139,12 @@ def raw_weblogs(
             with duckdb.step(context, partition_key, source) as step:
                 if partition_key == context.partition_keys[0]:  # the directory, once a run
                     present = present_log_paths(directory)
+                    present |= followed_paths(step.conn, directory.heads)
                     refuse_vanished(step.conn, LOG_FILES, log_dir.directory, present)
+                    add_server_column(step.conn)
                 files = [directory.files[path] for path in chosen]
                 per_month[partition_key] = _load_month(
-                    context, step, files, chosen, month_skipped, load, audit
+                    context, step, files, chosen, month_skipped, load, audit, directory.heads
                 )
         except AuditFailed as error:
             months.hold(partition_key, audit, error)
@@ -153,13 +163,11 @@ def raw_weblogs(
     )
 
 
-def _skipped_in_month(
-    directory: LogDirectory, partition_key: str, first_month: str, last_month: str
-) -> list[SkippedEntry]:
-    """The directory entries skipped (not regular log files) whose day falls in the month."""
-    days = {Path(entry.path): day for entry, day in directory.skipped}
-    in_month = files_of_month(days, partition_key, first_month, last_month)
-    return [entry for entry, _ in directory.skipped if Path(entry.path) in in_month]
+def add_server_column(conn: duckdb.DuckDBPyConnection) -> None:
+    """A table loaded before lines named their web server gets the column (empty: ""
+    is the directory's own files); what reads it then finds it in every warehouse."""
+    if table_exists(conn, TABLE) and "server" not in dict(columns_of(conn, TABLE)):
+        conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN server VARCHAR DEFAULT ''")
 
 
 def _load_month(
@@ -170,6 +178,7 @@ def _load_month(
     skipped: list[SkippedEntry],
     load: MonthLoad,
     audit: CheckAudit,
+    heads: dict[Path, LogHead],
 ) -> dict[str, int]:
     """Load a month's new and changed files and publish them together.
 
@@ -183,7 +192,7 @@ def _load_month(
     step.conn.execute("SET python_scan_all_frames = true")
     while True:
         try:
-            return _load_month_once(context, step, files, chosen, skipped, load, audit)
+            return _load_month_once(context, step, files, chosen, skipped, load, audit, heads)
         except RestartMonth as restart:
             step.rollback()
             del load.failed[failed_before:]
@@ -202,9 +211,23 @@ def _load_month_once(
     skipped: list[SkippedEntry],
     load: MonthLoad,
     audit: CheckAudit,
+    heads: dict[Path, LogHead],
 ) -> dict[str, int]:
     conn = step.conn
     files = [file for file in files if str(file.path) not in load.excluded]
+    # files rotation renamed or compressed take their rows along (renamed_files.py)
+    followed = follow_files(conn, load.partition_key, files, heads)
+    if followed.moves:
+        step.commit(finish=False, keep_open=True)  # the month's transaction, from here
+        move_rows(conn, followed.moves, load.log_root)
+        listed = {str(file.path): file for file in files}
+        step.commit(manifest_rows=moved_rows(followed.moves, listed), finish=False, keep_open=True)
+        for move in followed.moves:
+            context.log.info(f"log file {move.row['path']} is now {move.new_path}"
+                             + ("" if move.same_text else " with more lines: read again"))  # fmt: skip
+    copies = {entry.path for entry in followed.copies}
+    files = [file for file in files if str(file.path) not in copies]
+    skipped = skipped + followed.copies
     # an excluded file is neither loaded nor removed: its old rows stay, as a failed file's
     kept = [SkippedEntry(path, error) for path, (_, error) in load.excluded.items()]
     plan = plan_files(

@@ -10,7 +10,7 @@ import polars as pl
 
 from b2b_platform.defs.partitions import BY_MONTH
 from b2b_platform.defs.weblogs.raw import KEY as RAW_KEY
-from b2b_platform.defs.weblogs.raw import SOURCE
+from b2b_platform.defs.weblogs.raw import SOURCE, add_server_column
 from b2b_platform.lib import checks
 from b2b_platform.lib.arrow_frames import arrow_for_duckdb
 from b2b_platform.lib.asset_step import (
@@ -254,6 +254,7 @@ def _add_to_caches_and_stage(
     conn.register("new_agents", arrow_for_duckdb(describe_user_agents(new_agents)))
     conn.register("new_ips", arrow_for_duckdb(describe_ips(new_ips)))
     read = scalar(conn, "SELECT count(*) FROM raw.weblogs WHERE partition_key = ?", [partition_key])
+    add_server_column(conn)  # the view names each request's server
     result = step.commit(
         [
             # the caches grow as months add values; the view below sees the new ones in

@@ -15,7 +15,7 @@ SELECT w.source_file, w.line_number, w.requested_at, w.utc_offset,
        coalesce(w.method = 'POST' AND w.path = '/login' AND w.status BETWEEN 200 AND 399
                 AND u.user_id IS NOT NULL, false) AS is_login,
        TRY_CAST(regexp_extract(w.path, '^/products/([0-9]+)/?$', 1) AS BIGINT) AS product_id,
-       w.partition_key
+       w.server, w.partition_key
 FROM w
 LEFT JOIN staging.user_agents a ON a.user_agent = w.user_agent
 LEFT JOIN staging.ip_countries i ON i.ip = w.client_ip

@@ -29,6 +29,10 @@ import duckdb
 from b2b_platform.lib.warehouse.loaded_files import file_version
 from b2b_platform.lib.warehouse.sql import identifier_list
 
+# A file written to within this many seconds may still be being written (the settle
+# rule): sensors wait for it, and a log's unfinished last line waits for the next run.
+SETTLE_SECONDS = 300
+
 
 @dataclass(frozen=True)
 class InputFile:
@@ -229,7 +233,7 @@ class FilePlan:
 MANIFEST_FIELDS = (
     "path", "partition_key", "size_bytes", "modified_at", "content_hash", "status",
     "rows_read", "rows_loaded", "rows_rejected", "loaded_at", "error", "load_cutoff",
-    "held_from", "loaded_until",
+    "held_from", "loaded_until", "first_line_hash", "text_bytes",
 )  # fmt: skip
 
 

@@ -58,7 +58,9 @@ CREATE TABLE IF NOT EXISTS etl.file_manifest (
     error VARCHAR,
     load_cutoff TIMESTAMP,          -- the cutoff a web-log file was loaded with, and where
     held_from TIMESTAMP,            -- its lines stood against it: the first held back as
-    loaded_until TIMESTAMP          -- future, the last loaded
+    loaded_until TIMESTAMP,         -- future, the last loaded
+    first_line_hash VARCHAR,        -- a web-log file's identity: the same file under any name
+    text_bytes BIGINT               -- the length of its text when loaded
 );
 CREATE TABLE IF NOT EXISTS etl.record_accounting (
     source VARCHAR NOT NULL,
@@ -88,6 +90,8 @@ ADD_MANIFEST_COLUMNS = """
 ALTER TABLE etl.file_manifest ADD COLUMN IF NOT EXISTS load_cutoff TIMESTAMP;
 ALTER TABLE etl.file_manifest ADD COLUMN IF NOT EXISTS held_from TIMESTAMP;
 ALTER TABLE etl.file_manifest ADD COLUMN IF NOT EXISTS loaded_until TIMESTAMP;
+ALTER TABLE etl.file_manifest ADD COLUMN IF NOT EXISTS first_line_hash VARCHAR;
+ALTER TABLE etl.file_manifest ADD COLUMN IF NOT EXISTS text_bytes BIGINT;
 """
 
 # RE2 patterns (DuckDB's), matched within a text: four dotted numbers, not right after

@@ -265,7 +265,7 @@ def recorded_accounting(
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "source", "path", "partition_key", "size_bytes", "modified_at", "content_hash", "status",
     "rows_read", "rows_loaded", "rows_rejected", "loaded_at", "error", "load_cutoff",
-    "held_from", "loaded_until",
+    "held_from", "loaded_until", "first_line_hash", "text_bytes",
 )  # fmt: skip
 
 

@@ -9,29 +9,67 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from b2b_platform.lib.weblogs.log_reader import LogFileReader
 
-# File names: access-YYYY-MM-DD.log[.gz] or logrotate's access.log-YYYYMMDD[.gz]
+# The names web servers and their rotation give access logs, each with what the name says
+# of the file's day (docs/operations.md shows each layout). `.gz` may follow any of them.
+#   access-2026-12-06.log          one file per day, named for it
+#   access.log-20261206            logrotate `dateext` (daily), the rotation's day
+#   access.log-2026120613          `dateext` with `dateformat -%Y%m%d%H` (hourly)
+#   access.log                     the live file a server appends to
+#   access.log.1, access.log.2.gz  logrotate's numbered rotation (also size-based)
+#   access_log.1764979200          Apache rotatelogs: seconds since the epoch
+#   access_log.2026-12-06-13_00_00 rotatelogs with a strftime pattern
+# `access.log` may have a prefix (`other_vhosts_access.log`, `ssl_access_log`); the
+# numbered and live files name no day: their first line gives it (log_files.py).
+_BASE = r"(?P<base>(?:[\w.-]*[_.-])?access[_.]log)"
 LOG_FILE_NAME = re.compile(
-    r"^access(?:-(?P<iso>\d{4}-\d{2}-\d{2})\.log|\.log-(?P<compact>\d{8}))(?:\.gz)?$"
+    r"^(?:access-(?P<iso>\d{4}-\d{2}-\d{2})\.log"
+    rf"|{_BASE}(?:-(?P<compact>\d{{8}})(?:\d{{2}})?"
+    r"|\.(?P<number>\d{1,4})"
+    r"|\.(?P<epoch>\d{9,11})"
+    r"|\.(?P<stamp>\d{4}-\d{2}-\d{2})(?:[-_T][\d_:-]{2,8})?"
+    r")?)(?:\.gz)?$"
 )
 
 
-def log_file_day(path: Path) -> dt.date | None:
-    """The day a log file covers, from its name; None if the name is not a log file's."""
-    match = LOG_FILE_NAME.match(path.name)
+@dataclass(frozen=True)
+class LogName:
+    """What an access log's name says: its day, or None when only its lines can tell."""
+
+    day: dt.date | None
+    # the day the file was rotated (`dateext`), not the day of its lines: mostly the day
+    # before, and the last file of a month holds its last day
+    rotation_day: bool = False
+
+
+def access_log_name(name: str) -> LogName | None:
+    """The name read as an access log's (LOG_FILE_NAME); None when it is not one."""
+    match = LOG_FILE_NAME.match(name)
     if not match:
         return None
     try:
-        if match["iso"]:
-            return dt.date.fromisoformat(match["iso"])
-        return dt.datetime.strptime(match["compact"], "%Y%m%d").date()
-    except ValueError:
-        return None
+        if match["iso"] or match["stamp"]:
+            return LogName(dt.date.fromisoformat(match["iso"] or match["stamp"]))
+        if match["compact"]:
+            day = dt.datetime.strptime(match["compact"], "%Y%m%d").date()
+            return LogName(day, rotation_day=True)
+        if match["epoch"]:
+            return LogName(dt.datetime.fromtimestamp(int(match["epoch"]), dt.UTC).date())
+    except (ValueError, OverflowError, OSError):
+        return None  # a date that does not exist (2026-02-30): not a log's name
+    return LogName(None)  # the live file, or a numbered one
+
+
+def log_file_day(path: Path) -> dt.date | None:
+    """The day a log file covers as its name gives it; None if the name gives none."""
+    name = access_log_name(path.name)
+    return name.day if name else None
 
 
 def read_log_lines(path: Path) -> pl.DataFrame:

@@ -9,9 +9,12 @@ binary data or a decompression bomb here, too many lines per part where they are
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import hashlib
 import io
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,3 +228,54 @@ def inflate_members(data: bytes, limit: int) -> bytes | None:
 def _check_text(text: bytes, first: bool) -> None:
     if first and b"\x00" in text[:BINARY_PROBE_BYTES]:
         raise LogFileRejected("holds binary data (NUL bytes): not a text access log")
+
+
+HEAD_BYTES = 64 * 1024  # what is read of a file to know it: its first line and day
+# the request time of the combined format: [06/Dec/2026:13:55:36 -0300]
+_REQUEST_TIME = re.compile(rb"\[(\d{2})/([A-Z][a-z]{2})/(\d{4}):\d{2}:\d{2}:\d{2} [+-]\d{4}\]")
+_MONTHS = {m.encode(): i for i, m in enumerate(calendar.month_abbr) if m}
+
+
+@dataclass(frozen=True)
+class LogHead:
+    """What the start of a log file says, read without reading the whole file."""
+
+    identity: str | None  # a digest of its first line: the same file under any name; None if empty
+    day: dt.date | None  # the day of its first request time (in the line's own offset)
+    text_bytes: int | None  # the length of its text (a gzip file's from its trailer)
+
+
+def read_head(path: Path) -> LogHead:
+    """The file's first line, first request day and text length. A file that cannot be
+    read here gets no identity; its load says why."""
+    try:
+        with open_regular_file(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if path.suffix == ".gz":
+                text = igzip.IGzipFile(fileobj=handle).read(HEAD_BYTES)
+                handle.seek(max(size - 4, 0))
+                # the trailer's ISIZE: the text's length modulo 4 GiB (of the last member)
+                text_bytes: int | None = int.from_bytes(handle.read(4), "little")
+            else:
+                text, text_bytes = handle.read(HEAD_BYTES), size
+    except (OSError, EOFError, ValueError):
+        return LogHead(None, None, None)
+    return LogHead(line_identity(text), _first_request_day(text), text_bytes)
+
+
+def line_identity(text: bytes) -> str | None:
+    """The identity of a file whose text starts with `text`: a digest of its first line
+    (None for an empty file)."""
+    if not text:
+        return None
+    return hashlib.blake2b(text.split(b"\n", 1)[0], digest_size=12).hexdigest()
+
+
+def _first_request_day(text: bytes) -> dt.date | None:
+    for found in _REQUEST_TIME.finditer(text):
+        day, month, year = found.groups()
+        try:
+            return dt.date(int(year), _MONTHS.get(month, 0), int(day))
+        except ValueError:
+            continue  # not a date: the next line may have one
+    return None

@@ -1,0 +1,226 @@
+"""Logs as real servers leave them: Debian's logrotate renaming, compressing and truncating
+a live `access.log` that a writer process appends to, with runs between and during
+rotations. After every run the web-log lines in the warehouse are exactly those written
+so far, each once: equal to a clean build of the directory as it is.
+
+The lines are the real Apache log of ../shared/fixtures, each given a time on the day it
+is written (cron.daily rotates at about 06:25, so a day's file runs from 06:25 to 06:25).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from b2b_platform_tests.helpers import materialize, query
+from b2b_platform_tests.moving_calendar import process_clock
+
+FIXTURE = Path(__file__).parent / "fixtures" / "logs" / "apache_combined_real_10k.log"
+LINES_PER_DAY = 120
+FIRST_DAY = dt.date(2026, 11, 29)  # the days cross into December
+DAYS = 3
+TIME = re.compile(r"\[[^\]]*\]")
+# what a clean build and a refresh must agree on: every line's fields and its month
+LINE_FIELDS = "partition_key, client_ip, requested_at, request, status, bytes, user_agent"
+WRITER = (
+    "import sys\n"
+    "with open(sys.argv[1], 'a', encoding='utf-8') as log:\n"
+    "    for line in sys.stdin:\n"
+    "        log.write(line)\n"
+    "        log.flush()\n"
+)
+
+
+@pytest.fixture(scope="module")
+def logrotate() -> str:
+    # Debian puts it in /usr/sbin, which a user's PATH may not hold
+    found = shutil.which("logrotate", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+    if found is None:
+        message = "logrotate is not installed (`make system-deps` installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def _day_lines(day: dt.date) -> list[str]:
+    """The day's lines: real requests, at times from 06:30 on `day` to 06:20 the next."""
+    real = FIXTURE.read_text(encoding="utf-8", errors="replace").splitlines()
+    offset = (day - FIRST_DAY).days * LINES_PER_DAY
+    start = dt.datetime.combine(day, dt.time(6, 30))
+    step = dt.timedelta(hours=23, minutes=50) / LINES_PER_DAY
+    return [
+        TIME.sub((start + i * step).strftime("[%d/%b/%Y:%H:%M:%S +0000]"), line, count=1)
+        for i, line in enumerate(real[offset : offset + LINES_PER_DAY])
+    ]
+
+
+def _write(log: Path, lines: list[str]) -> None:
+    """Append through a writer process, as a server does (opened for appending)."""
+    subprocess.run([sys.executable, "-c", WRITER, str(log)], input="\n".join(lines) + "\n",
+                   text=True, check=True)  # fmt: skip
+
+
+def _config(tmp_path: Path, logs: Path, options: str) -> Path:
+    conf = tmp_path / "logrotate.conf"
+    conf.write_text(
+        f"{logs}/access.log {{\n  daily\n  rotate 14\n  missingok\n  notifempty\n{options}}}\n"
+    )
+    return conf
+
+
+def _rotate(logrotate: str, conf: Path, state: Path, day: dt.date) -> subprocess.Popen:
+    """cron.daily's logrotate after `day`, started: at 06:25 the next morning, by its own
+    clock (what dateext names files after)."""
+    at = process_clock(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(6, 25)))
+    return subprocess.Popen([logrotate, "--force", "--state", str(state), str(conf)],
+                            env={**os.environ, **at})  # fmt: skip
+
+
+def _lines_in(warehouse: Path) -> list[tuple]:
+    return query(warehouse, f"SELECT {LINE_FIELDS} FROM raw.weblogs ORDER BY ALL")
+
+
+def _accounted(warehouse: Path) -> int:
+    """Lines read, loaded or rejected, by the manifest of the files whose rows are kept."""
+    [(read,)] = query(warehouse, "SELECT coalesce(sum(rows_read), 0) FROM etl.file_manifest"
+                      " WHERE source = 'weblogs' AND status IN ('loaded', 'failed', 'gone')")  # fmt: skip
+    return int(read)
+
+
+def _load(monkeypatch: pytest.MonkeyPatch, logs: Path, warehouse: Path) -> None:
+    monkeypatch.setenv("B2B_LOG_DIR", str(logs))
+    monkeypatch.setenv("B2B_WAREHOUSE_PATH", str(warehouse))
+    monkeypatch.setenv("B2B_REPORT_DIR", str(warehouse.parent / "reports"))
+    outcome = materialize("raw/weblogs")
+    assert outcome.ok, outcome.failed_runs
+    assert not outcome.failed_checks, outcome.failed_checks
+
+
+def _clean_build(monkeypatch, tmp_path: Path, logs: Path, name: str) -> Path:
+    """A new warehouse loading a copy of the directory as it is now, in one run: copied as
+    a new user copies /var/log/nginx (`cp -r`: every file's time is the copy's)."""
+    copy = tmp_path / f"clean-{name}" / "logs"
+    shutil.copytree(logs, copy, copy_function=shutil.copy)
+    warehouse = copy.parent / "b2b.duckdb"
+    _load(monkeypatch, copy, warehouse)
+    return warehouse
+
+
+@pytest.fixture
+def calendar(monkeypatch: pytest.MonkeyPatch) -> None:
+    last = FIRST_DAY + dt.timedelta(days=DAYS)
+    monkeypatch.setenv("B2B_AS_OF", last.isoformat())
+    monkeypatch.setenv("B2B_FIRST_MONTH", "2026-11")
+
+
+@pytest.mark.parametrize(
+    "layout, options",
+    [
+        ("numbered", "  compress\n  delaycompress\n  nocreate\n"),
+        ("dateext", "  compress\n  delaycompress\n  dateext\n  dateformat -%Y%m%d%H\n  nocreate\n"),
+        ("copytruncate", "  compress\n  copytruncate\n"),
+    ],
+)
+def test_rotated_logs_load_every_line_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, logrotate: str, calendar: None,
+    layout: str, options: str,
+) -> None:  # fmt: skip
+    logs = tmp_path / "nginx"
+    logs.mkdir()
+    conf, state = _config(tmp_path, logs, options), tmp_path / "logrotate.state"
+    warehouse = tmp_path / "warehouse" / "b2b.duckdb"
+    written: list[str] = []
+    for n in range(DAYS):
+        lines = _day_lines(FIRST_DAY + dt.timedelta(days=n))
+        half = len(lines) // 2
+        _write(logs / "access.log", lines[:half])
+        written += lines[:half]
+        _load(monkeypatch, logs, warehouse)  # during the day: the live file, half written
+        assert _accounted(warehouse) == len(written)
+        _write(logs / "access.log", lines[half:])
+        written += lines[half:]
+        # the night's rotation, while a run loads (it sees the directory before, during
+        # or after it)
+        rotation = _rotate(logrotate, conf, state, FIRST_DAY + dt.timedelta(days=n))
+        _load(monkeypatch, logs, warehouse)
+        assert rotation.wait(timeout=60) == 0
+        _load(monkeypatch, logs, warehouse)  # after the rotation
+        assert _accounted(warehouse) == len(written), layout
+        clean = _clean_build(monkeypatch, tmp_path, logs, f"{layout}-{n}")
+        assert _lines_in(warehouse) == _lines_in(clean), f"{layout}, day {n + 1}"
+    # every line once: what was written, no more, no less (the real log has no bad line)
+    assert len(_lines_in(warehouse)) == len(written) == DAYS * LINES_PER_DAY
+    names = {p.name for p in logs.iterdir()}
+    if layout == "numbered":
+        assert {"access.log.1", "access.log.2.gz"} <= names
+
+
+def test_a_directory_without_access_logs_loads_nothing_and_lists_every_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calendar: None
+) -> None:
+    """An error log, a note and a subdirectory: nothing to load, nothing fails, and each
+    entry is in the manifest as skipped with its reason."""
+    logs = tmp_path / "nginx"
+    logs.mkdir()
+    (logs / "error.log").write_text("2026/11/30 10:00:00 [error] 1#1: oops\n")
+    (logs / "README").write_text("rotated nightly\n")
+    (logs / "old").mkdir()
+    warehouse = tmp_path / "warehouse" / "b2b.duckdb"
+    _load(monkeypatch, logs, warehouse)
+    skipped = query(warehouse, "SELECT path, error FROM etl.file_manifest"
+                    " WHERE source = 'weblogs' AND status = 'skipped' ORDER BY path")  # fmt: skip
+    assert [Path(path).name for path, _ in skipped] == ["README", "error.log", "old"]
+    assert "not an access log" in skipped[0][1] and "directory" in skipped[2][1]
+    assert query(warehouse, "SELECT count(*) FROM raw.weblogs") == [(0,)]
+
+
+def test_the_line_a_server_is_still_writing_waits_for_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calendar: None
+) -> None:
+    """The live file read while a line is half written: the complete lines load, the
+    half line is neither loaded nor rejected, and loads whole once finished."""
+    logs = tmp_path / "nginx"
+    logs.mkdir()
+    live = logs / "access.log"
+    lines = _day_lines(FIRST_DAY)[:3]
+    live.write_text(lines[0] + "\n" + lines[1] + "\n" + lines[2][:40])
+    warehouse = tmp_path / "warehouse" / "b2b.duckdb"
+    _load(monkeypatch, logs, warehouse)
+    assert _accounted(warehouse) == 2 and len(_lines_in(warehouse)) == 2
+    _write(live, [lines[2][40:]])
+    _load(monkeypatch, logs, warehouse)
+    assert _accounted(warehouse) == 3 and len(_lines_in(warehouse)) == 3
+
+
+def test_several_servers_write_the_same_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calendar: None
+) -> None:
+    """One subdirectory per web server: files with the same name (even the same first
+    line, a balancer's health check) on two servers are two files; each request says its
+    server; a rotation on one server moves only its own rows."""
+    logs = tmp_path / "logs"
+    day = _day_lines(FIRST_DAY)
+    written = {"web1": day[:50], "web2": [day[0], *day[50:89], "not a log line"]}
+    for server, lines in written.items():
+        (logs / server).mkdir(parents=True)
+        (logs / server / "access.log").write_text("\n".join(lines) + "\n")
+    warehouse = tmp_path / "warehouse" / "b2b.duckdb"
+    per_server = "SELECT server, count(*) FROM raw.weblogs GROUP BY ALL ORDER BY ALL"
+    _load(monkeypatch, logs, warehouse)
+    assert query(warehouse, per_server) == [("web1", 50), ("web2", 40)]
+    rejected = "SELECT record_key FROM quarantine.rejected_records WHERE source = 'weblogs'"
+    assert query(warehouse, rejected) == [("web2/access.log:41",)]
+
+    (logs / "web2" / "access.log").rename(logs / "web2" / "access.log.1")  # web2 rotates
+    _load(monkeypatch, logs, warehouse)
+    assert query(warehouse, per_server) == [("web1", 50), ("web2", 40)]
+    assert query(warehouse, rejected) == [("web2/access.log.1:41",)]
+    assert _accounted(warehouse) == 91
