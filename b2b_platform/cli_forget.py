@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import duckdb
+
     from b2b_platform.lib.input_files.gone_files import FileSource
     from b2b_platform.lib.settings import Settings
 
@@ -37,13 +42,14 @@ def forget_command(args: argparse.Namespace) -> int:
     from b2b_platform.lib.warehouse.step import warehouse_step
 
     settings = Settings.from_env()
-    source, directory, present = _present(args.source, settings)
+    found = _present(args.source, settings)
+    source, directory = found.source, found.directory
     if not settings.warehouse.exists():
         print(f"warehouse {settings.warehouse.describe()} does not exist yet: nothing to forget")
         return 0
     if not args.yes:
         with warehouse_connection(settings.warehouse, read_only=True) as conn:
-            missing = missing_files(conn, source, present)
+            missing = missing_files(conn, source, found.paths | found.renamed(conn))
         for path, _, status, rows in missing:
             print(f"  {path} ({rows:,} rows, {status})")
         print(
@@ -53,28 +59,50 @@ def forget_command(args: argparse.Namespace) -> int:
         return 0
     run_id = f"forget-missing-files-{uuid.uuid4()}"
     with warehouse_step(settings.warehouse, run_id, source.asset_key, None) as step:
-        forgotten = forget_missing_files(step, source, present)
+        present = found.paths | found.renamed(step.conn)
+        forgotten = forget_missing_files(step, source, present, found.record_name)
     rows = sum(n for _, n in forgotten)
     print(
-        f"removed {rows:,} rows of {len(forgotten)} file(s) no longer in {directory}"
+        f"removed {rows:,} rows of {len({path for path, _ in forgotten})} file(s) no longer in {directory}"
         + ("; `b2b run` rebuilds what read them" if forgotten else "")
     )
     return 0
 
 
-def _present(name: str, settings: Settings) -> tuple[FileSource, Path, set[str]]:
-    """The source, its directory, and the paths in it now (none if it does not exist)."""
+@dataclass(frozen=True)
+class _Present:
+    """What of a source's files is in its directory now, as the source's loader sees it."""
+
+    source: FileSource
+    directory: Path
+    paths: set[str]  # every entry, read or skipped (none if the directory does not exist)
+    renamed: Callable[[duckdb.DuckDBPyConnection], set[str]]  # loaded paths now renamed
+    record_name: Callable[[str], str]  # how its quarantine findings name a file
+
+
+def _present(name: str, settings: Settings) -> _Present:
     from b2b_platform.lib.input_files.file_manifest import list_input_files
     from b2b_platform.lib.input_files.gone_files import present_paths
 
     if name == "weblogs":
-        from b2b_platform.defs.weblogs.log_files import LOG_FILES, is_log_name
+        from b2b_platform.defs.weblogs.loading import record_name
+        from b2b_platform.defs.weblogs.log_files import LOG_FILES, list_log_files, present_log_paths
+        from b2b_platform.defs.weblogs.renamed_files import followed_paths
+        from b2b_platform.lib.resources import DirectoryResource
 
-        source, directory, wanted = LOG_FILES, settings.log_dir, is_log_name
-    else:
-        from b2b_platform.defs.leads.raw import LEAD_FILES, is_lead_workbook
+        directory = settings.log_dir
+        names = partial(record_name, root=directory)
+        if not directory.is_dir():
+            return _Present(LOG_FILES, directory, set(), lambda conn: set(), names)
+        logs = list_log_files(DirectoryResource(path=str(directory)))  # servers' too
+        renamed = partial(followed_paths, heads=logs.heads)  # rotated, not missing
+        return _Present(LOG_FILES, directory, present_log_paths(logs), renamed, names)
+    from b2b_platform.defs.leads.raw import LEAD_FILES, is_lead_workbook
 
-        source, directory, wanted = LEAD_FILES, settings.leads_dir, is_lead_workbook
-    if not directory.is_dir():
-        return source, directory, set()
-    return source, directory, present_paths(list_input_files(directory, wanted))
+    directory = settings.leads_dir
+    paths = (
+        present_paths(list_input_files(directory, is_lead_workbook))
+        if directory.is_dir()
+        else set()
+    )
+    return _Present(LEAD_FILES, directory, paths, lambda conn: set(), lambda path: Path(path).name)

@@ -1,5 +1,6 @@
 """Bounded reading of log files: parts, long lines, gzip members, hostile content."""
 
+import dataclasses
 import datetime as dt
 import gzip
 import os
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from b2b_platform.lib.input_files.file_manifest import content_hash
+from b2b_platform.lib.input_files.file_manifest import InputFile, content_hash
 from b2b_platform.lib.weblogs import log_reader
 from b2b_platform.lib.weblogs.combined_log import MAX_LINES_PER_PART, TooManyLines, lines_of_text
 from b2b_platform.lib.weblogs.log_reader import (
@@ -160,13 +161,16 @@ def test_a_files_head_is_the_same_under_any_name_and_compression(tmp_path):
     plain.write_bytes(text)
     packed = tmp_path / "access.log.2.gz"
     packed.write_bytes(gzip.compress(text))
-    head = read_head(plain)
-    assert head == read_head(packed)
+    head = read_head(InputFile.stat(plain))
+    # a gzip file has no readable end: its last request's day is not known from its ends
+    assert head == dataclasses.replace(read_head(InputFile.stat(packed)), last_day=head.last_day)
     assert head.day == dt.date(2015, 5, 17) and head.text_bytes == len(text)
+    assert head.last_day == dt.date(2015, 5, 20)
     grown = tmp_path / "access.log"
     grown.write_bytes(text + text[:1000])
-    assert read_head(grown).identity == head.identity and read_head(grown).text_bytes > len(text)
+    grown_head = read_head(InputFile.stat(grown))
+    assert grown_head.identity == head.identity and grown_head.text_bytes > len(text)
     (tmp_path / "empty.log").write_bytes(b"")
-    assert read_head(tmp_path / "empty.log") == LogHead(None, None, 0)
+    assert read_head(InputFile.stat(tmp_path / "empty.log")) == LogHead(None, None, 0)
     (tmp_path / "broken.gz").write_bytes(b"not gzip")
-    assert read_head(tmp_path / "broken.gz").identity is None
+    assert read_head(InputFile.stat(tmp_path / "broken.gz")).identity is None

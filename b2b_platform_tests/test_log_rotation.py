@@ -158,6 +158,14 @@ def test_rotated_logs_load_every_line_once(
         assert _lines_in(warehouse) == _lines_in(clean), f"{layout}, day {n + 1}"
     # every line once: what was written, no more, no less (the real log has no bad line)
     assert len(_lines_in(warehouse)) == len(written) == DAYS * LINES_PER_DAY
+    # each in the month of its own time: the first hours of 1 December are December's
+    # though their file began on 30 November
+    months = query(warehouse, "SELECT partition_key, count(*) FROM raw.weblogs GROUP BY ALL"
+                   " HAVING bool_or(partition_key <> strftime(requested_at, '%Y-%m-01'))")  # fmt: skip
+    assert months == []
+    [(december,)] = query(warehouse, "SELECT count(*) FROM raw.weblogs"
+                          " WHERE partition_key = '2026-12-01'")  # fmt: skip
+    assert december == sum(" [01/Dec/2026:" in line or " [02/Dec/2026:" in line for line in written)
     names = {p.name for p in logs.iterdir()}
     if layout == "numbered":
         assert {"access.log.1", "access.log.2.gz"} <= names

@@ -2,6 +2,7 @@
 
 import contextlib
 import datetime as dt
+import gzip
 import json
 import os
 import subprocess
@@ -107,7 +108,7 @@ def test_weblog_sensor_new_changed_removed_and_nothing_new(tmp_path: Path, runs)
     assert "no new" in _skipped(_tick(weblog_files_sensor, "log_dir", logs, None))
 
     (logs / "access-2026-09-03.log").write_text(LINE)
-    (logs / "access-2026-10-01.log").write_text(LINE)
+    (logs / "access-2026-10-02.log").write_text(LINE)
     (logs / "notes.txt").write_text("not a log file")
     first = _tick(weblog_files_sensor, "log_dir", logs, None)
     requests = _requests(first)
@@ -121,8 +122,11 @@ def test_weblog_sensor_new_changed_removed_and_nothing_new(tmp_path: Path, runs)
     _succeed(runs, *requests)
     done = _tick(weblog_files_sensor, "log_dir", logs, waiting.cursor)
     assert "no new" in _skipped(done) and "queued" not in _skipped(done)
-    assert set(json.loads(done.cursor)["known"]) == {str(logs / "access-2026-09-03.log"),
-                                                     str(logs / "access-2026-10-01.log")}  # fmt: skip
+    # known per file and month (a file's lines may feed two months)
+    assert set(json.loads(done.cursor)["known"]) == {
+        f"2026-09-01 {logs / 'access-2026-09-03.log'}",
+        f"2026-10-01 {logs / 'access-2026-10-02.log'}",
+    }
 
     # a changed file asks again for its month only, under a new run key
     day = logs / "access-2026-09-03.log"
@@ -138,7 +142,7 @@ def test_weblog_sensor_new_changed_removed_and_nothing_new(tmp_path: Path, runs)
     # a file dated before the first month loads (as out_of_range) with the first month;
     # a removed file asks for its month so its rows go
     (logs / "access-2025-01-01.log").write_text(LINE)
-    (logs / "access-2026-10-01.log").unlink()
+    (logs / "access-2026-10-02.log").unlink()
     later = _requests(_tick(weblog_files_sensor, "log_dir", logs, changed.cursor))
     assert sorted(r.partition_key for r in later) == ["2026-08-01", "2026-10-01"]
 
@@ -156,7 +160,7 @@ def test_a_failed_run_is_not_asked_for_again_until_its_files_change(tmp_path: Pa
     runs[request.run_key] = file_requests.FAILED
     failed = _tick(weblog_files_sensor, "log_dir", logs, first.cursor)
     assert "no new" in _skipped(failed)
-    assert json.loads(failed.cursor) == {"known": {str(day): ANY}, "requested": {}}
+    assert json.loads(failed.cursor) == {"known": {f"2026-09-01 {day}": ANY}, "requested": {}}
 
     day.write_text(LINE * 2)  # the operator fixed the file
     os.utime(day, ns=(1, 2))
@@ -200,7 +204,7 @@ def _one_loaded_one_new(tmp_path: Path) -> tuple[Path, Path, Path]:
     """A log directory with one file the warehouse loaded and one it did not."""
     logs = tmp_path / "weblogs"
     logs.mkdir()
-    loaded, new = logs / "access-2026-09-03.log", logs / "access-2026-10-01.log"
+    loaded, new = logs / "access-2026-09-03.log", logs / "access-2026-10-02.log"
     loaded.write_text(LINE)
     new.write_text(LINE)
     warehouse = tmp_path / "b2b.duckdb"
@@ -213,7 +217,7 @@ def test_first_tick_starts_from_what_the_warehouse_loaded(tmp_path: Path, runs) 
     (tmp_path / "b2b.duckdb.files.json").unlink()  # a warehouse from before the state file
     result = _tick(weblog_files_sensor, "log_dir", logs, None, warehouse)
     assert [r.partition_key for r in _requests(result)] == ["2026-10-01"]
-    assert set(json.loads(result.cursor)["known"]) == {str(loaded)}
+    assert set(json.loads(result.cursor)["known"]) == {f"2026-09-01 {loaded}"}
 
 
 def test_files_b2b_run_loaded_do_not_start_runs(tmp_path: Path, runs) -> None:
@@ -276,12 +280,15 @@ def test_sensors_never_follow_links_or_block_on_odd_entries(tmp_path: Path) -> N
     assert request.partition_key == "2026-09-01"
 
 
-def test_a_file_still_being_written_waits_until_it_settles(tmp_path, monkeypatch, runs) -> None:
+def test_a_compressed_log_still_being_written_waits_until_it_settles(
+    tmp_path, monkeypatch, runs
+) -> None:
+    """gzip may still be writing a `.gz` modified in the last minutes: it waits."""
     monkeypatch.setattr(sensors, "SETTLE_SECONDS", 300)
     logs = tmp_path / "weblogs"
     logs.mkdir()
-    day = logs / "access-2026-09-03.log"
-    day.write_text(LINE)  # modified just now: still being written
+    day = logs / "access-2026-09-03.log.gz"
+    day.write_bytes(gzip.compress(LINE.encode()))  # modified just now: still being written
     waiting = _tick(weblog_files_sensor, "log_dir", logs, None)
     assert "1 still being written" in _skipped(waiting)
     old = (dt.datetime.now() - dt.timedelta(minutes=10)).timestamp()
@@ -289,8 +296,8 @@ def test_a_file_still_being_written_waits_until_it_settles(tmp_path, monkeypatch
     first = _tick(weblog_files_sensor, "log_dir", logs, None)
     [request] = _requests(first)
     _succeed(runs, request)
-    # it grows again: nothing is asked for (nor taken as removed) until it is quiet again
-    day.write_text(LINE * 2)
+    # written again: nothing is asked for (nor taken as removed) until it is quiet again
+    day.write_bytes(gzip.compress((LINE * 2).encode()))
     growing = _tick(weblog_files_sensor, "log_dir", logs, first.cursor)
     assert "1 still being written" in _skipped(growing)
     os.utime(day, (old + 60, old + 60))
@@ -298,15 +305,38 @@ def test_a_file_still_being_written_waits_until_it_settles(tmp_path, monkeypatch
     assert again.run_key != request.run_key
 
 
-def test_todays_log_waits_for_the_day_to_end(tmp_path: Path, runs) -> None:
+def test_the_live_log_is_asked_for_as_it_grows(tmp_path: Path, runs) -> None:
+    """A plain log does not wait to be quiet: its load reads complete lines and the next
+    reads only what was appended, so each tick after a run may bring the new lines."""
     logs = tmp_path / "weblogs"
     logs.mkdir()
-    today = dt.datetime.now(dt.UTC).date()
-    growing = logs / f"access-{today.isoformat()}.log"
-    growing.write_text(LINE)
-    old = (dt.datetime.now() - dt.timedelta(hours=1)).timestamp()
-    os.utime(growing, (old, old))  # quiet for an hour, yet still today's file
-    assert "1 still being written" in _skipped(_tick(weblog_files_sensor, "log_dir", logs, None))
+    live = logs / "access.log"
+    live.write_text(LINE)  # written this very second
+    first = _tick(weblog_files_sensor, "log_dir", logs, None)
+    [request] = _requests(first)
+    assert request.partition_key == "2026-09-01"
+    _succeed(runs, request)
+    with live.open("a") as handle:
+        handle.write(LINE)
+    [again] = _requests(_tick(weblog_files_sensor, "log_dir", logs, first.cursor))
+    assert again.partition_key == "2026-09-01" and again.run_key != request.run_key
+
+
+def test_a_file_at_a_months_edge_asks_for_both_months(tmp_path: Path, runs) -> None:
+    """A file's lines belong to the months of their own times: a day file may hold the
+    previous day's last requests, a rotated file the next day's first hours."""
+    logs = tmp_path / "weblogs"
+    logs.mkdir()
+    edge = logs / "access-2026-10-01.log"
+    edge.write_text(LINE)
+    requests = _requests(_tick(weblog_files_sensor, "log_dir", logs, None))
+    assert [r.partition_key for r in requests] == ["2026-09-01", "2026-10-01"]
+    # September's load read it (October's listed the directory before it arrived): the
+    # file is known per month, so October is still asked for
+    warehouse = tmp_path / "b2b.duckdb"
+    _write_manifest(warehouse, "weblogs", edge)  # a September row
+    [october] = _requests(_tick(weblog_files_sensor, "log_dir", logs, None, warehouse))
+    assert october.partition_key == "2026-10-01"
 
 
 def test_a_locked_warehouse_is_not_taken_for_an_empty_one(tmp_path: Path) -> None:
@@ -544,3 +574,4 @@ def test_a_failure_recorded_while_the_warehouse_is_locked_is_not_lost(
                  [result.run_id])  # fmt: skip
     assert rows == [("(run)", "failed")]
     assert list((tmp_path / "home").glob("b2b-pending-run-failures*")) == []
+

@@ -467,8 +467,9 @@ def test_lines_held_for_the_cutoff_load_once_it_passes_them(log_warehouse, monke
         ("access.log-20261125:3", "future_request"),
     ]
     assert _lines_of(warehouse, evening) == 1
-    others = dict(query(warehouse, "SELECT path, loaded_at FROM etl.file_manifest"
-                        " WHERE source = 'weblogs' AND path <> ?", [str(evening)]))  # fmt: skip
+    loaded_at = ("SELECT path, partition_key, loaded_at FROM etl.file_manifest"
+                 " WHERE source = 'weblogs' AND path <> ?")  # fmt: skip
+    others = {(path, month): at for path, month, at in query(warehouse, loaded_at, [str(evening)])}
     monkeypatch.setenv("B2B_AS_OF", "2026-11-26")
     assert materialize(WEBLOGS).ok
     assert held() == [] and _lines_of(warehouse, evening) == 3
@@ -478,9 +479,115 @@ def test_lines_held_for_the_cutoff_load_once_it_passes_them(log_warehouse, monke
     # read again: the files that held lines of the evening of the 25th; the rest not
     again = {
         Path(path).name
-        for path, loaded_at in query(warehouse, "SELECT path, loaded_at FROM etl.file_manifest"
-                                     " WHERE source = 'weblogs' AND path <> ?", [str(evening)])
-        if loaded_at != others[path]
-    }  # fmt: skip
+        for path, month, at in query(warehouse, loaded_at, [str(evening)])
+        if at != others[(path, month)]
+    }
     assert again <= {"access-2026-11-25.log", "access-2026-11-25.log.gz"}
     assert _accounting_ok(warehouse)
+
+
+def test_a_growing_log_is_read_from_where_its_load_stopped(log_warehouse, monkeypatch):
+    """The live access.log: a run reads it to its last complete line; the next reads only
+    what was appended (numbered after the lines loaded, findings kept); a file whose
+    loaded text changed is read whole again."""
+    from b2b_platform.defs.weblogs import loading
+
+    warehouse, logs = log_warehouse
+    starts: list[int] = []
+
+    class RecordingReader(loading.LogFileReader):
+        def __init__(self, path, **kwargs):
+            if path.name == "access.log":
+                starts.append(kwargs.get("start", 0))
+            super().__init__(path, **kwargs)
+
+    monkeypatch.setattr(loading, "LogFileReader", RecordingReader)
+    live = logs / "access.log"
+    loaded = "".join(_line(f"24/Nov/2026:10:00:0{i} -0300", f"/a{i}") + "\n" for i in range(3))
+    loaded += "not a log line\n"
+    half = _line("24/Nov/2026:10:00:05 -0300", "/half")
+    live.write_text(loaded + half[:30])  # a server still writing its last line
+    assert materialize(WEBLOGS).ok
+    manifest = "SELECT rows_read, rows_loaded, text_bytes FROM etl.file_manifest WHERE path = ?"
+    assert query(warehouse, manifest, [str(live)]) == [(4, 3, len(loaded))]
+    assert starts == [0]
+
+    with live.open("a") as handle:
+        handle.write(half[30:] + "\n" + _line("24/Nov/2026:10:00:06 -0300", "/b") + "\n")
+    assert materialize(WEBLOGS).ok
+    assert starts == [0, len(loaded)]  # only the appended text was read
+    identity = "SELECT first_line_hash FROM etl.file_manifest WHERE path = ?"
+    assert query(warehouse, identity, [str(live)])[0][0] is not None  # rotation follows it
+    assert query(warehouse, manifest, [str(live)]) == [(6, 5, live.stat().st_size)]
+    numbers = query(warehouse, "SELECT line_number FROM raw.weblogs WHERE source_file = ?"
+                    " ORDER BY 1", [str(live)])  # fmt: skip
+    assert [n for (n,) in numbers] == [1, 2, 3, 5, 6]
+    findings = ("SELECT record_key FROM quarantine.rejected_records"
+                " WHERE record_key LIKE 'access.log:%' ORDER BY 1")  # fmt: skip
+    assert query(warehouse, findings) == [("access.log:4",)]
+
+    # the loaded text itself changed (not an append): read whole, its rows replaced
+    live.write_text(loaded.replace("/a1", "/changed") + half + "\n" + "x" * 50 + "\n")
+    assert materialize(WEBLOGS).ok
+    assert starts[-1] == 0
+    assert query(warehouse, manifest, [str(live)]) == [(6, 4, live.stat().st_size)]
+    assert _lines_of(warehouse, live) == 4
+    assert query(warehouse, findings) == [("access.log:4",), ("access.log:6",)]
+    assert _accounting_ok(warehouse)
+
+
+def test_a_log_rotated_after_midnight_feeds_both_months(log_warehouse):
+    """A file rotated at 06:25 on 1 Nov holds the last hours of October and the first of
+    November: each line goes to the month of its own time (in UTC, as every time in the
+    warehouse: 21:00 in Buenos Aires on 31 Oct is November), each month's manifest row
+    counts its own lines."""
+    warehouse, logs = log_warehouse
+    server = logs / "web9"
+    server.mkdir()
+    rotated = server / "access.log.1"
+    rotated.write_text(
+        "".join(
+            _line(when, path) + "\n"
+            for when, path in [
+                ("31/Oct/2026:06:25:01 -0300", "/october-morning"),
+                ("31/Oct/2026:20:59:59 -0300", "/october-last"),
+                ("31/Oct/2026:21:00:00 -0300", "/november-first"),
+                ("01/Nov/2026:06:24:59 -0300", "/november-dawn"),
+            ]
+        )
+        + "garbage\n"
+    )
+    assert materialize(WEBLOGS).ok
+    months = query(warehouse, "SELECT partition_key, count(*) FROM raw.weblogs"
+                   " WHERE source_file = ? GROUP BY ALL ORDER BY 1", [str(rotated)])  # fmt: skip
+    assert months == [("2026-10-01", 2), ("2026-11-01", 2)]
+    rows = query(warehouse, "SELECT partition_key, rows_read, rows_loaded FROM etl.file_manifest"
+                 " WHERE path = ? ORDER BY 1", [str(rotated)])  # fmt: skip
+    # the line without a time goes with the file's own day (its first request's)
+    assert rows == [("2026-10-01", 3, 2), ("2026-11-01", 2, 2)]
+    web = query(warehouse, "SELECT partition_key, count(*) FROM core.fct_web_requests"
+                " WHERE server = 'web9' GROUP BY ALL ORDER BY 1")  # fmt: skip
+    assert web == [("2026-10-01", 2), ("2026-11-01", 2)]
+    assert _accounting_ok(warehouse)
+
+
+def test_forgetting_a_servers_gone_file_takes_its_rows_and_findings(log_warehouse, capsys):
+    """Files of a web server's subdirectory are present, not missing; one deleted by
+    retention is forgotten with its findings (named `web2/<file>:<line>`)."""
+    warehouse, logs = log_warehouse
+    server = logs / "web2"
+    server.mkdir()
+    gone, staying = server / "access.log.2", server / "access.log.1"
+    gone.write_text(_line("20/Nov/2026:10:00:00 -0300", "/a") + "\ngarbage\n")
+    staying.write_text(_line("21/Nov/2026:10:00:00 -0300", "/b") + "\ngarbage\n")
+    assert materialize(WEBLOGS).ok
+    findings = ("SELECT record_key FROM quarantine.rejected_records"
+                " WHERE starts_with(record_key, 'web2/') ORDER BY 1")  # fmt: skip
+    assert query(warehouse, findings) == [("web2/access.log.1:2",), ("web2/access.log.2:2",)]
+    gone.unlink()
+    assert materialize(WEBLOGS).ok
+    assert main(["forget-missing-files", "weblogs", "--yes"]) == 0
+    assert "removed 1 rows of 1 file(s)" in capsys.readouterr().out
+    assert query(warehouse, findings) == [("web2/access.log.1:2",)]
+    assert _lines_of(warehouse, gone) == 0 and _lines_of(warehouse, staying) == 1
+    assert materialize(WEBLOGS).ok and _accounting_ok(warehouse)

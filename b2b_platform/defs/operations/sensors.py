@@ -12,10 +12,10 @@ the warehouse has read comes from the loaded-files state written next to it by e
 load; when that state does not exist yet, the warehouse is read once, and a busy one
 skips the tick with the reason.
 
-Settle rule: a file modified within the last SETTLE_SECONDS (5 minutes), and a log file
-named for today (UTC), are still being written; they wait. Today's log is therefore
-loaded by the sensor once the day is over, and during the day by the daily schedule or
-`b2b run`, instead of reloading its month every minute as it grows.
+Settle rule: a lead workbook or a compressed log modified within the last SETTLE_SECONDS
+(5 minutes) may still be being written; it waits. A plain log file does not wait: the
+live `access.log` is read to its last complete line, and the next run reads only what
+was appended, so the sensor brings the warehouse within one interval of the server.
 """
 
 import datetime as dt
@@ -40,10 +40,9 @@ from b2b_platform.lib.input_files.file_manifest import SETTLE_SECONDS, InputFile
 from b2b_platform.lib.orchestration.stage_launchers import RUN_TAG
 from b2b_platform.lib.resources import CalendarResource, DirectoryResource
 from b2b_platform.lib.settings import missing_directory
-from b2b_platform.lib.warehouse.loaded_files import file_version
+from b2b_platform.lib.warehouse.loaded_files import file_version, loaded_file_key
 from b2b_platform.lib.warehouse.resource import WarehouseResource
 from b2b_platform.lib.warehouse.schema import table_exists
-from b2b_platform.lib.weblogs.combined_log import log_file_day
 
 
 class WarehouseBusy(Exception):
@@ -70,26 +69,29 @@ def loaded_versions(duckdb: WarehouseResource, source: str) -> dict[str, str] | 
             if not table_exists(conn, "etl.file_manifest"):
                 return {}
             rows = conn.execute(
-                "SELECT path, size_bytes, modified_at FROM etl.file_manifest"
+                "SELECT path, partition_key, size_bytes, modified_at FROM etl.file_manifest"
                 " WHERE source = ? AND status IN ('loaded', 'failed')",
                 [source],
             ).fetchall()
     except UserError as exc:
         raise WarehouseBusy(str(exc)) from None
-    return {path: file_version(size, modified) for path, size, modified in rows}
+    return {
+        loaded_file_key(path, month): file_version(size, modified)
+        for path, month, size, modified in rows
+    }
 
 
 def settled(
-    files: list[InputFile], now: dt.datetime, today_is_writing: bool = False
+    files: list[InputFile], now: dt.datetime, growing_is_read: bool = False
 ) -> tuple[dict[str, str], set[str]]:
-    """The versions of the files that have settled, and the paths still being written
-    (modified within SETTLE_SECONDS, or, for logs, named for today)."""
-    today = now.date()
+    """The versions of the files that have settled, and the paths still being written:
+    modified within SETTLE_SECONDS, unless `growing_is_read` and the file is plain text
+    (a log's load reads complete lines only, so a growing log is read as it grows)."""
     writing = {
         str(f.path)
         for f in files
         if (now - f.modified_at).total_seconds() < SETTLE_SECONDS
-        or (today_is_writing and log_file_day(f.path) == today)
+        and not (growing_is_read and f.path.suffix != ".gz")
     }
     versions = {p: v for p, v in file_versions(files).items() if p not in writing}
     return versions, writing
@@ -125,10 +127,15 @@ def _plan(
     duckdb: WarehouseResource,
     source: str,
     sensor: str,
+    months_of: Callable[[str], list[str]] | None = None,
 ) -> tuple[FileRequests, dict[str, str], set[str], list[str]]:
-    """The sensor's state after this tick's finished runs, and what to ask for now."""
+    """The sensor's state after this tick's finished runs, and what to ask for now. Files
+    are named by loaded_file_key: with `months_of` (a path's months), once per month."""
     now = _now()
-    current, writing = settled(files, now, today_is_writing=source == "weblogs")
+    current, writing = settled(files, now, growing_is_read=source == "weblogs")
+    if months_of is not None:
+        current = {loaded_file_key(p, m): v for p, v in current.items() for m in months_of(p)}
+        writing = {loaded_file_key(p, m) for p in writing for m in months_of(p)}
     loaded = loaded_versions(duckdb, source)  # may raise WarehouseBusy
     state = FileRequests.from_cursor(context.cursor) or FileRequests(known=dict(loaded or {}))
     notes = state.settle_runs(run_status_lookup(context, sensor), now)
@@ -176,15 +183,6 @@ def _nothing_to_do(what: str, state: FileRequests, writing: set[str]) -> dg.Skip
     )
 
 
-def month_of_log_file(day: dt.date | None, partition_keys: list[str]) -> str | None:
-    """The monthly partition a log file of `day` loads into; days outside the range go to
-    the first or last month, which account for their lines as out_of_range."""
-    if day is None or not partition_keys:
-        return None
-    key = day.replace(day=1).isoformat()
-    return min(max(key, partition_keys[0]), partition_keys[-1])
-
-
 def weblog_files(
     context: dg.SensorEvaluationContext,
     log_dir: DirectoryResource,
@@ -199,21 +197,23 @@ def weblog_files(
     try:
         directory = list_log_files(log_dir)
         files = list(directory.files.values())
+        keys = calendar.monthly_partitions().get_partition_keys()
         state, changes, writing, notes = _plan(
-            context, files, duckdb, "weblogs", "weblog_files_sensor"
-        )
+            context, files, duckdb, "weblogs", "weblog_files_sensor",
+            months_of=lambda path: directory.days[Path(path)].months(keys[0], keys[-1])
+            if keys else [],
+        )  # fmt: skip
     except OSError as exc:  # the directory itself unreadable: try again next tick
         return dg.SkipReason(f"cannot list log directory {log_dir.directory}: {exc.strerror}")
     except WarehouseBusy as exc:
         return dg.SkipReason(f"cannot read what the warehouse loaded ({exc}); next tick")
     for note in notes:
         context.log.info(note)
-    keys = calendar.monthly_partitions().get_partition_keys()
     by_month: dict[str, dict[str, str]] = {}
-    for path, change in changes.items():
-        month = month_of_log_file(directory.days.get(Path(path)) or log_file_day(Path(path)), keys)
-        if month is not None:
-            by_month.setdefault(month, {})[path] = change
+    for key, change in changes.items():  # "<month> <path>": a file once per month it feeds
+        month = key.split(" ", 1)[0]
+        if month in keys:  # a month no longer in the range has nothing to load
+            by_month.setdefault(month, {})[key] = change
     requests = [
         _ask(state, f"weblogs:{month}", month_changes, "weblog_files_sensor", partition_key=month)
         for month, month_changes in sorted(by_month.items())

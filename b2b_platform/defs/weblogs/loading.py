@@ -10,6 +10,7 @@ its first part to its last. Whatever goes wrong with one file fails that file on
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,6 @@ import pyarrow as pa
 
 from b2b_platform.defs.weblogs.not_a_log import drop_absurd_files, not_a_log
 from b2b_platform.lib.arrow_frames import arrow_for_duckdb
-from b2b_platform.lib.asset_step import month_bounds
 from b2b_platform.lib.input_files.file_manifest import (
     SETTLE_SECONDS,
     InputFile,
@@ -32,8 +32,8 @@ from b2b_platform.lib.input_files.file_manifest import (
 from b2b_platform.lib.warehouse.step import WarehouseStep
 from b2b_platform.lib.warehouse.writes import QuarantineSlice, TableSlice
 from b2b_platform.lib.weblogs.combined_log import parse_log_lines
-from b2b_platform.lib.weblogs.log_lines import lines_of_text
-from b2b_platform.lib.weblogs.log_reader import LogFileReader, line_identity
+from b2b_platform.lib.weblogs.log_lines import LogDays, lines_of_text
+from b2b_platform.lib.weblogs.log_reader import LogFileReader, TextPrefix, line_identity
 
 SOURCE = "weblogs"
 ENTITY = "log_lines"
@@ -51,8 +51,7 @@ class FilePiece:
     index: int  # the file's position in the month's load order
     manifest: dict[str, Any]  # its manifest row; the hash is filled in with the last part
     text: bytes
-    in_range: bool  # the file's day lies inside the partitions
-    day: dt.date
+    days: LogDays  # the days its requests may fall on
     first: bool
     last: bool
 
@@ -116,6 +115,17 @@ def cutoff_moved_past(cutoff: dt.datetime) -> Callable[[Mapping[str, Any]], bool
     return moved
 
 
+@dataclass(frozen=True)
+class Appended:
+    """Where a grown file's new text starts and what its loaded text already counted."""
+
+    prefix: TextPrefix  # the text loaded: its length, digest and line count
+    first_line_hash: str
+    rows_read: int
+    rows_loaded: int
+    bounds: CutoffBounds
+
+
 @dataclass
 class ParsedUnit:
     unit: ReadUnit
@@ -131,6 +141,8 @@ class MonthLoad:
     """State of one month's load shared by the reading, parsing and committing stages."""
 
     partition_key: str
+    first_key: str  # the range of months (a line outside it is out_of_range)
+    last_key: str
     cutoff: dt.datetime  # requests after this are future_request
     trusted_proxies: list[str]
     failed: list[str]
@@ -138,6 +150,8 @@ class MonthLoad:
     line_offsets: dict[int, int] = field(default_factory=dict)  # parser thread only
     counts: dict[int, tuple[int, int]] = field(default_factory=dict)  # file: read, loaded
     bounds: dict[int, CutoffBounds] = field(default_factory=dict)  # file: against the cutoff
+    # files that grew since their load, read from there (grown_files.py): path -> where
+    appended: dict[str, Appended] = field(default_factory=dict)
     # large files that failed after parts were written: path -> manifest row, error
     excluded: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
     writing: str | None = None  # the large file whose parts are being written
@@ -174,49 +188,59 @@ def record_name(path: str, root: Path) -> str:
 
 
 def read_units(
-    to_load: list[tuple[InputFile, str | None]], chosen: dict[Path, dt.date], load: MonthLoad
+    to_load: list[tuple[InputFile, str | None]], chosen: dict[Path, LogDays], load: MonthLoad
 ) -> Iterator[ReadUnit]:
-    """Read the files in order into units; a file that cannot be read fails alone."""
+    """Read the files in order into units; a file that cannot be read fails alone.
+
+    A plain file's manifest row records the text loaded (`text_bytes`, and its digest as
+    `content_hash`): a line still being written is left out of both, and a grown file is
+    read from there (grown_files.py). A gzip file's hash is of its bytes.
+    """
     unit = ReadUnit()
     for index, (file, digest) in enumerate(to_load):
         manifest = file.manifest_row(SOURCE, digest or "", load.partition_key)
-        day = chosen[file.path]
-        in_range = (
-            month_bounds(load.partition_key)[0].date()
-            <= day
-            < month_bounds(load.partition_key)[1].date()
-        )
-        known = digest is not None
+        days = chosen[file.path]
+        grown = load.appended.get(str(file.path))
+        known = digest is not None and grown is None  # rows to replace
+        plain = file.path.suffix != ".gz"
+        prefix = grown.prefix if grown else TextPrefix(0, _new_digest(), 0)
+        if grown:  # its new lines follow the ones loaded, and add to their counts
+            load.line_offsets[index] = grown.prefix.lines
+            load.counts[index] = (grown.rows_read, grown.rows_loaded)
+            load.bounds[index] = grown.bounds
         try:
-            with LogFileReader(file.path) as reader:
+            with LogFileReader(file.path, start=prefix.length) as reader:
                 parts = reader.parts()
                 part = next(parts)
-                manifest["first_line_hash"] = line_identity(part.text)
-                if part.last:  # a small file: batched with others
-                    manifest["content_hash"] = digest or reader.content_hash()
-                    manifest["text_bytes"] = reader.text_bytes
-                    text = complete_lines(part.text, file)
-                    unit.pieces.append(FilePiece(index, manifest, text, in_range, day, True, True))
-                    if known:
-                        unit.known_paths.add(manifest["path"])
-                    if unit.text_bytes >= BATCH_TEXT_BYTES:
+                manifest["first_line_hash"] = (
+                    grown.first_line_hash if grown else line_identity(part.text)
+                )
+                first = grown is None
+                while True:
+                    text = complete_lines(part.text, file) if part.last else part.text
+                    if plain:
+                        prefix = prefix.extended(text)
+                    if part.last:
+                        manifest["content_hash"] = (
+                            prefix.hexdigest() if plain else digest or reader.content_hash()
+                        )
+                        manifest["text_bytes"] = prefix.length if plain else reader.text_bytes
+                    piece = FilePiece(index, manifest, text, days, first, part.last)
+                    if first and part.last:  # a small file: batched with others
+                        unit.pieces.append(piece)
+                        if known:
+                            unit.known_paths.add(manifest["path"])
+                        if unit.text_bytes >= BATCH_TEXT_BYTES:
+                            yield unit
+                            unit = ReadUnit()
+                        break
+                    if unit.pieces or unit.failures:  # a large or grown file commits alone
                         yield unit
                         unit = ReadUnit()
-                    continue
-                if unit.pieces or unit.failures:  # a large file commits alone
-                    yield unit
-                    unit = ReadUnit()
-                first = True
-                while True:
-                    if part.last:
-                        manifest["content_hash"] = digest or reader.content_hash()
-                        manifest["text_bytes"] = reader.text_bytes
-                    text = complete_lines(part.text, file) if part.last else part.text
                     yield ReadUnit(
-                        [FilePiece(index, manifest, text, in_range, day, first, part.last)],
-                        known_paths={manifest["path"]} if known and first else set(),
+                        [piece], known_paths={manifest["path"]} if known and first else set(),
                         large=True,
-                    )
+                    )  # fmt: skip
                     if part.last:
                         break
                     first = False
@@ -225,6 +249,10 @@ def read_units(
             unit.failures.append((manifest, error_line(exc)))
     if unit.pieces or unit.failures:
         yield unit
+
+
+def _new_digest() -> Any:
+    return hashlib.blake2b(digest_size=16)
 
 
 def complete_lines(text: bytes, file: InputFile) -> bytes:
@@ -262,11 +290,26 @@ def parse_unit(unit: ReadUnit, load: MonthLoad) -> ParsedUnit:
         frames.append(lines.with_columns(file_index=pl.lit(len(loaded), dtype=pl.Int32)))
         loaded.append(piece)
     parsed = _parse_lines(pl.concat(frames), loaded, load) if frames else None
-    counts: dict[int, tuple[int, int]] = {}
-    if parsed is not None:
-        parsed, loaded, counts = drop_absurd_files(parsed, loaded, failures)
-    bounds = _cutoff_bounds(parsed) if parsed is not None else {}
-    return ParsedUnit(unit, loaded, failures, parsed, counts, bounds)
+    if parsed is not None:  # judged on all its lines, whichever months they belong to
+        parsed, loaded = drop_absurd_files(parsed, loaded, failures)
+    if parsed is None:
+        return ParsedUnit(unit, loaded, failures, None)
+    # the lines of this month; the others are other months' (each month reads the file)
+    parsed = parsed.filter(pl.col("month") == _month_number(load.partition_key)).drop("month")
+    return ParsedUnit(unit, loaded, failures, parsed, _line_counts(parsed), _cutoff_bounds(parsed))
+
+
+def _line_counts(parsed: pl.DataFrame) -> dict[int, tuple[int, int]]:
+    """Each file's lines read and loaded (of the month), by its index in the unit."""
+    per_file = parsed.group_by("file_index").agg(
+        read=pl.len(), loaded=pl.col("reason").is_null().sum()
+    )
+    return {index: (read, loaded) for index, read, loaded in per_file.iter_rows()}
+
+
+def _month_number(partition_key: str) -> int:
+    """A month as one number (year * 12 + month), what a line's month is compared in."""
+    return int(partition_key[:4]) * 12 + int(partition_key[5:7])
 
 
 def _cutoff_bounds(parsed: pl.DataFrame) -> dict[int, CutoffBounds]:
@@ -280,62 +323,78 @@ def _cutoff_bounds(parsed: pl.DataFrame) -> dict[int, CutoffBounds]:
 
 
 def _parse_lines(lines: pl.DataFrame, pieces: list[FilePiece], load: MonthLoad) -> pl.DataFrame:
-    """Parse a unit's (line_number, line, file_index) rows and apply the date rules.
+    """Parse a unit's (line_number, line, file_index) rows, apply the date rules and give
+    each line its month.
 
-    Lines of a file dated outside every partition are all out_of_range; a request after
-    the load cutoff is future_request; one more than a day away from its file's day is
-    outside_file_day (a day file holds that day's requests, give or take time zones and
-    rotation). Only quarantined lines keep their raw text. Rows name their file by its
-    index in the unit: the commit joins the paths in, instead of a string per row here.
+    A request after the load cutoff is future_request; one outside its file's days
+    (LogDays) is outside_file_day; one in a month outside the range is out_of_range. A
+    line belongs to the month of its own time; a line without a usable time (unparseable,
+    outside its file's days) to its file's own month. Only quarantined lines keep their
+    raw text. Rows name their file by its index in the unit: the commit joins the paths
+    in, instead of a string per row here.
     """
     parsed = parse_log_lines(lines, trusted_proxies=load.trusted_proxies)
-    at, index = pl.col("requested_at"), pl.col("file_index")
-    days = {piece.day for piece in pieces}
-    if len(days) == 1:  # the usual unit: one day's file (or files), bounds are constants
-        (day,) = days
-        day_start: pl.Expr = pl.lit(dt.datetime.combine(day, dt.time(0)))
-    else:
-        day_start = pl.lit(
-            pl.Series(
-                [dt.datetime.combine(p.day, dt.time(0)) for p in pieces], dtype=pl.Datetime("us")
-            )
-        ).gather(index)
+    at = pl.col("requested_at")
+    first_at = _per_file(pieces, [p.days.first_request_at for p in pieces], pl.Datetime("us"))
+    end_at = _per_file(pieces, [p.days.end_at for p in pieces], pl.Datetime("us"))
+    own_month = _per_file(
+        pieces, [p.days.day.year * 12 + p.days.day.month for p in pieces], pl.Int32
+    )
     # the cutoff instant itself (00:00:00 after the as-of day) is already the future
-    future = at >= load.cutoff
-    off_day = (at < day_start - pl.duration(days=1)) | (at >= day_start + pl.duration(days=2))
+    future = (at >= load.cutoff).fill_null(False)
+    off_day = ((at < first_at) | (at >= end_at)).fill_null(False)
+    month = (
+        pl.when(at.is_not_null() & ~off_day)
+        .then(at.dt.year().cast(pl.Int32) * 12 + at.dt.month().cast(pl.Int32))
+        .otherwise(own_month)
+    )
+    first, last = _month_number(load.first_key), _month_number(load.last_key)
+    parsed = parsed.with_columns(month=month)
+    outside = ~pl.col("month").is_between(first, last) & ~future
     # most units have no such line: then the reason and detail columns are left alone
-    if parsed.select((future | off_day).any()).item():
-        # a line far from its file's day is wrong whenever it is read; only the others
+    if parsed.select((future | off_day | outside).any()).item():
+        # a line far from its file's days is wrong whenever it is read; only the others
         # wait for the cutoff, so the cutoff matters for a file's lines within its days
         # (log_files.month_version)
         # constant texts: formatting a time per row would cost more than the whole rule
         parsed = parsed.with_columns(
-            reason=pl.coalesce(
-                "reason",
-                pl.when(off_day)
-                .then(pl.lit("outside_file_day"))
-                .when(future)
-                .then(pl.lit("future_request")),
+            reason=pl.when(outside)
+            .then(pl.lit("out_of_range"))
+            .otherwise(
+                pl.coalesce(
+                    "reason",
+                    pl.when(off_day)
+                    .then(pl.lit("outside_file_day"))
+                    .when(future)
+                    .then(pl.lit("future_request")),
+                )
             ),
-            detail=pl.coalesce(
-                "detail",
-                pl.when(off_day)
-                .then(pl.lit("request time is more than a day away from the file's day"))
-                .when(future)
-                .then(pl.lit("request time is after the end of B2B_AS_OF (the load cutoff)")),
+            detail=pl.when(outside)
+            .then(pl.lit("request month is outside B2B_FIRST_MONTH .. B2B_AS_OF"))
+            .otherwise(
+                pl.coalesce(
+                    "detail",
+                    pl.when(off_day)
+                    .then(pl.lit("request time is more than a day away from the file's days"))
+                    .when(future)
+                    .then(pl.lit("request time is after the end of B2B_AS_OF (the load cutoff)")),
+                )
             ),
         )
-    outside = [i for i, piece in enumerate(pieces) if not piece.in_range]
-    if outside:  # a file dated outside every partition: account for its lines, load none
-        in_outside = index.is_in(outside)
-        parsed = parsed.with_columns(
-            reason=pl.when(in_outside).then(pl.lit("out_of_range")).otherwise("reason"),
-            detail=pl.when(in_outside)
-            .then(pl.lit("file day is outside B2B_FIRST_MONTH .. B2B_AS_OF"))
-            .otherwise("detail"),
-        )
-    # the raw text is kept only for quarantined lines: loaded lines have their fields
-    return parsed.with_columns(line=pl.when(pl.col("reason").is_not_null()).then(pl.col("line")))
+    # a line after the range waits as future_request in the last month, one before it
+    # is out_of_range in the first
+    return parsed.with_columns(
+        month=pl.col("month").clip(first, last),
+        # the raw text is kept only for quarantined lines: loaded lines have their fields
+        line=pl.when(pl.col("reason").is_not_null()).then(pl.col("line")),
+    )
+
+
+def _per_file(pieces: list[FilePiece], values: list[Any], dtype: pl.DataType) -> pl.Expr:
+    """A value of each row's file: a constant for the usual unit (one day's files)."""
+    if len(set(values)) == 1:
+        return pl.lit(values[0], dtype=dtype)
+    return pl.lit(pl.Series(values, dtype=dtype)).gather(pl.col("file_index"))
 
 
 def commit_unit(

@@ -1,11 +1,16 @@
-"""The log directory as the loader sees it: which entries are access logs, which day and
-month each belongs to, what was skipped and why, and a month's version (its files'
-names, sizes and modification times).
+"""The log directory as the loader sees it: which entries are access logs, which days
+and months their lines may fall in, what was skipped and why, and a month's version (its
+files' names, sizes and modification times).
 
 A file's day is the one its name gives (a day file, `dateext`, rotatelogs) or, for the
 names that give none (the live `access.log`, numbered rotations), the day of its first
-request: a file keeps its day, and so its month, through every rename and compression
-rotation puts it through. Its identity (log_reader.LogHead) is its first line.
+request: a file keeps its day through every rename and compression rotation puts it
+through. Its identity (log_reader.LogHead) is its first line.
+
+A line belongs to the month of its own time, not its file's: a file rotated at 06:25
+holds the first hours of the next day, a day file may end with a request logged after
+midnight that started before it. So each month reads the files whose days reach into it
+(LogDays) and keeps their lines of that month; a file at a month's edge feeds both.
 """
 
 import datetime as dt
@@ -15,9 +20,6 @@ from pathlib import Path
 import dagster as dg
 
 from b2b_platform.defs.weblogs.loading import ENTITY, SOURCE, TABLE
-from b2b_platform.lib.asset_step import (
-    month_bounds,
-)
 from b2b_platform.lib.input_files.file_manifest import (
     InputFile,
     SkippedEntry,
@@ -29,7 +31,7 @@ from b2b_platform.lib.resources import (
     DirectoryResource,
 )
 from b2b_platform.lib.settings import missing_directory
-from b2b_platform.lib.weblogs.log_lines import access_log_name
+from b2b_platform.lib.weblogs.log_lines import LogDays, access_log_name
 from b2b_platform.lib.weblogs.log_reader import LogHead, read_head
 
 
@@ -37,7 +39,7 @@ from b2b_platform.lib.weblogs.log_reader import LogHead, read_head
 class LogDirectory:
     """The log files of the directory with their days, and the entries not read."""
 
-    days: dict[Path, dt.date]  # regular log files -> their day
+    days: dict[Path, LogDays]  # regular log files -> the days their lines may fall on
     files: dict[Path, InputFile]
     skipped: list[tuple[SkippedEntry, dt.date | None]]  # None: listed with the last month
     heads: dict[Path, LogHead]
@@ -92,12 +94,17 @@ def _add_logs(found: LogDirectory, files: list[InputFile]) -> None:
         if name is None:
             found.skipped.append((SkippedEntry(str(file.path), NOT_AN_ACCESS_LOG), None))
             continue
-        head = found.heads[file.path] = read_head(file.path)
+        head = found.heads[file.path] = read_head(file)
         found.files[file.path] = file
         # a name without a day, or with the day it was rotated: the first request's,
         # else (empty, or no request time in its head) the day it was last written
         from_lines = head.day if name.day is None or name.rotation_day else None
-        found.days[file.path] = from_lines or name.day or file.modified_at.date()
+        day = from_lines or name.day or file.modified_at.date()
+        # a file without a day in its name holds requests up to its last line's (read
+        # from a plain file's end) or, compressed, up to the day it was last written
+        last = head.last_day or file.modified_at.date()
+        last = day if from_lines is None and name.day else max(day, last)
+        found.days[file.path] = LogDays(day, last)
 
 
 def _name_day(entry: SkippedEntry) -> dt.date | None:
@@ -121,8 +128,8 @@ def month_version(
     )
     if not chosen:
         return listing
-    first = dt.datetime.combine(min(chosen.values()), dt.time(0)) - dt.timedelta(days=1)
-    last = dt.datetime.combine(max(chosen.values()), dt.time(0)) + dt.timedelta(days=2)
+    first = min(days.first_request_at for days in chosen.values())
+    last = max(days.end_at for days in chosen.values())
     return f"{listing}@{min(max(cutoff, first), last).isoformat()}"
 
 
@@ -131,8 +138,12 @@ def skipped_of_month(
 ) -> list[SkippedEntry]:
     """The entries skipped whose day falls in the month; those without a day go with the
     last month, so that every entry is listed somewhere."""
-    dated = {Path(entry.path): day for entry, day in directory.skipped if day is not None}
-    in_month = files_of_month(dated, partition_key, first_key, last_key)
+    dated = {
+        Path(entry.path): LogDays(day, day) for entry, day in directory.skipped if day is not None
+    }
+    in_month = {
+        path for path, days in dated.items() if days.own_month(first_key, last_key) == partition_key
+    }
     return [
         entry
         for entry, day in directory.skipped
@@ -141,17 +152,11 @@ def skipped_of_month(
 
 
 def files_of_month(
-    days: dict[Path, dt.date], partition_key: str, first_key: str, last_key: str
-) -> dict[Path, dt.date]:
-    """Files of the month with their days; the first and last months also take files
-    dated before or after the whole range (their lines are out_of_range)."""
-    start, end = (b.date() for b in month_bounds(partition_key))
-    chosen = {}
-    for path, day in days.items():
-        if (
-            start <= day < end
-            or (partition_key == first_key and day < start)
-            or (partition_key == last_key and day >= end)
-        ):
-            chosen[path] = day
-    return chosen
+    days: dict[Path, LogDays], partition_key: str, first_key: str, last_key: str
+) -> dict[Path, LogDays]:
+    """The files whose lines may belong to the month (LogDays.months), with their days."""
+    return {
+        path: file_days
+        for path, file_days in days.items()
+        if partition_key in file_days.months(first_key, last_key)
+    }

@@ -40,25 +40,19 @@ def absurd(lines: int, bad: int) -> str | None:
 
 def drop_absurd_files(
     parsed: pl.DataFrame, loaded: list[P], failures: list[tuple[dict[str, Any], str]]
-) -> tuple[pl.DataFrame | None, list[P], dict[int, tuple[int, int]]]:
-    """Fail the pieces whose lines are mostly not log lines; keep the others' rows.
-
-    Also returns each kept piece's (lines read, lines loaded), by its new file index:
-    one aggregation of the unit, not a copy of every file's rows.
-    """
-    reason = pl.col("reason")
+) -> tuple[pl.DataFrame | None, list[P]]:
+    """Fail the pieces whose lines are mostly not log lines; keep the others' rows."""
     per_file = parsed.group_by("file_index").agg(
-        read=pl.len(), loaded=reason.is_null().sum(), bad=reason.is_in(NOT_A_LOG_REASONS).sum()
+        read=pl.len(), bad=pl.col("reason").is_in(NOT_A_LOG_REASONS).sum()
     )
-    counts = {index: (read, ok) for index, read, ok, _ in per_file.iter_rows()}
     dropped: list[int] = []
-    for index, read, _, bad in per_file.iter_rows():
+    for index, read, bad in per_file.iter_rows():
         problem = absurd(read, bad)
         if problem:
             failures.append((loaded[int(index)].manifest, problem))
             dropped.append(int(index))
     if not dropped:
-        return parsed, loaded, counts
+        return parsed, loaded
     # renumber the file indexes of the pieces that stay
     kept = [i for i in range(len(loaded)) if i not in dropped]
     renumber = pl.DataFrame(
@@ -70,5 +64,4 @@ def drop_absurd_files(
         .drop("file_index")
         .rename({"new_index": "file_index"})
     )
-    renumbered = {new: counts[old] for new, old in enumerate(kept) if old in counts}
-    return (parsed if kept else None), [loaded[i] for i in kept], renumbered
+    return (parsed if kept else None), [loaded[i] for i in kept]

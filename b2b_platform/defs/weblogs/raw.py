@@ -1,6 +1,5 @@
 """Raw web requests: every access-log line, parsed, loaded file by file within its month."""
 
-import datetime as dt
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -9,6 +8,7 @@ import dagster as dg
 import duckdb
 
 from b2b_platform.defs.partitions import BY_MONTH, all_month_keys
+from b2b_platform.defs.weblogs.grown_files import appended_files
 from b2b_platform.defs.weblogs.loading import (
     ENTITY,
     SOURCE,
@@ -66,6 +66,7 @@ from b2b_platform.lib.warehouse.resource import WarehouseResource
 from b2b_platform.lib.warehouse.schema import scalar, table_exists
 from b2b_platform.lib.warehouse.step import AuditFailed, WarehouseStep
 from b2b_platform.lib.warehouse.writes import Accounting, columns_of
+from b2b_platform.lib.weblogs.log_lines import LogDays
 from b2b_platform.lib.weblogs.log_reader import LogHead
 
 KEY = dg.AssetKey(["raw", "weblogs"])
@@ -124,6 +125,8 @@ def raw_weblogs(
         month_skipped = skipped_of_month(directory, partition_key, keys[0], keys[-1])
         load = MonthLoad(
             partition_key,
+            first_key=keys[0],
+            last_key=keys[-1],
             cutoff=calendar.load_cutoff,
             trusted_proxies=log_parsing.trusted_proxies,
             failed=failed,
@@ -174,7 +177,7 @@ def _load_month(
     context: dg.AssetExecutionContext,
     step: WarehouseStep,
     files: list[InputFile],
-    chosen: dict[Path, dt.date],
+    chosen: dict[Path, LogDays],
     skipped: list[SkippedEntry],
     load: MonthLoad,
     audit: CheckAudit,
@@ -207,7 +210,7 @@ def _load_month_once(
     context: dg.AssetExecutionContext,
     step: WarehouseStep,
     files: list[InputFile],
-    chosen: dict[Path, dt.date],
+    chosen: dict[Path, LogDays],
     skipped: list[SkippedEntry],
     load: MonthLoad,
     audit: CheckAudit,
@@ -217,10 +220,10 @@ def _load_month_once(
     files = [file for file in files if str(file.path) not in load.excluded]
     # files rotation renamed or compressed take their rows along (renamed_files.py)
     followed = follow_files(conn, load.partition_key, files, heads)
+    listed = {str(file.path): file for file in files}
     if followed.moves:
         step.commit(finish=False, keep_open=True)  # the month's transaction, from here
         move_rows(conn, followed.moves, load.log_root)
-        listed = {str(file.path): file for file in files}
         step.commit(manifest_rows=moved_rows(followed.moves, listed), finish=False, keep_open=True)
         for move in followed.moves:
             context.log.info(f"log file {move.row['path']} is now {move.new_path}"
@@ -230,10 +233,15 @@ def _load_month_once(
     skipped = skipped + followed.copies
     # an excluded file is neither loaded nor removed: its old rows stay, as a failed file's
     kept = [SkippedEntry(path, error) for path, (_, error) in load.excluded.items()]
+    # a file that only grew is read from where its load stopped (grown_files.py)
+    load.appended = appended_files(conn, load.partition_key, files, heads, load.cutoff)
+    grown = [SkippedEntry(path, "grown") for path in load.appended]
     plan = plan_files(
-        conn, SOURCE, files, load.partition_key, hash_new_files=False, skipped=skipped + kept,
-        read_again=cutoff_moved_past(load.cutoff),
+        conn, SOURCE, [file for file in files if str(file.path) not in load.appended],
+        load.partition_key, hash_new_files=False,
+        skipped=skipped + kept + grown, read_again=cutoff_moved_past(load.cutoff),
     )  # fmt: skip
+    to_load = plan.to_load + [(listed[path], None) for path in load.appended]
     for entry in skipped:
         context.log.warning(f"log directory entry {entry.path} skipped: {entry.reason}")
     for row in plan.gone:
@@ -251,7 +259,7 @@ def _load_month_once(
     if bookkeeping:
         step.commit(manifest_rows=bookkeeping, finish=False, keep_open=True)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-parser") as parser:
-        _load_files(context, step, plan.to_load, chosen, load, parser)
+        _load_files(context, step, to_load, chosen, load, parser)
     # month-level accounting over every file loaded so far (not only this run's)
     read = conn.execute(
         "SELECT coalesce(sum(rows_read), 0) FROM etl.file_manifest"
@@ -271,7 +279,8 @@ def _load_month_once(
     )
     counts = result.by_entity[ENTITY]
     return {
-        "files_loaded": len(plan.to_load), "files_unchanged": len(plan.unchanged),
+        "files_loaded": len(plan.to_load), "files_grown": len(load.appended),
+        "files_unchanged": len(plan.unchanged),
         "files_gone": len(plan.gone), "files_skipped": len(skipped),
         "lines_read": counts["rows_read"], "lines_loaded": counts["rows_loaded"],
         "lines_rejected": counts["rows_rejected"],
@@ -282,7 +291,7 @@ def _load_files(
     context: dg.AssetExecutionContext,
     step: WarehouseStep,
     to_load: list[tuple[InputFile, str | None]],
-    chosen: dict[Path, dt.date],
+    chosen: dict[Path, LogDays],
     load: MonthLoad,
     parser: ThreadPoolExecutor,
 ) -> None:
@@ -306,13 +315,14 @@ def _load_files(
 def _month_checks(
     conn: duckdb.DuckDBPyConnection, partition_key: str, threshold: float
 ) -> list[dg.AssetCheckResult]:
-    # a file of this month with the same lines as another loaded file (of any month) is
-    # loaded twice; files without lines are never duplicates, and other months' pairs do
-    # not block this one
+    # a file of this month with the same lines as another file loaded into it is loaded
+    # twice; files without lines are never duplicates (the same file's rows in another
+    # month hold that month's lines: it follows a rename when that month loads)
     duplicated = conn.execute(
         "SELECT count(*) FROM etl.file_manifest m WHERE m.source = ? AND m.partition_key = ?"
         " AND m.status = 'loaded' AND m.rows_read > 0 AND EXISTS (SELECT 1 FROM"
         " etl.file_manifest o WHERE o.source = m.source AND o.status IN ('loaded', 'gone')"
+        " AND o.partition_key = m.partition_key AND o.rows_read > 0"
         " AND o.content_hash = m.content_hash AND o.path <> m.path)",
         [SOURCE, partition_key],
     ).fetchone()[0]  # type: ignore[index]

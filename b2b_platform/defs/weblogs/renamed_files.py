@@ -80,12 +80,11 @@ def follow_files(
     for path in sorted(listed, key=_preference):
         if listed[path].identity:
             holders.setdefault((str(Path(path).parent), listed[path].identity), []).append(path)
-    claimed = {
-        row["path"] for row in rows if _identity(listed, row["path"]) == row["first_line_hash"]
-    }
+    in_place = [row for row in rows if _identity(listed, row["path"]) == row["first_line_hash"]]
+    claimed = {row["path"] for row in in_place if row["partition_key"] == partition_key}
     moves: list[Move] = []
     for row in rows:
-        if row["path"] in claimed and _identity(listed, row["path"]) == row["first_line_hash"]:
+        if _identity(listed, row["path"]) == row["first_line_hash"]:
             continue  # still where it was
         key = (str(Path(row["path"]).parent), row["first_line_hash"])
         target = None
@@ -94,11 +93,15 @@ def follow_files(
         if target is not None:
             claimed.add(target)
             moves.append(Move(row, target, listed[target].text_bytes == row["text_bytes"]))
-        elif row["path"] in listed:  # its content is not here, another file has its name
+        elif row["path"] in listed and (
+            row["partition_key"] == partition_key or not holders.get(key)
+        ):
+            # its content is not here, another file has its name (a row of another month
+            # whose file is here under another name follows it when that month loads)
             moves.append(Move(row, row["path"] + ROTATED_AWAY, same_text=True))
     copies = []
     for paths in holders.values():
-        kept = next((p for p in paths if p in claimed), paths[0])
+        kept = next((p for p in paths if p in claimed | {r["path"] for r in in_place}), paths[0])
         reason = f"the same log as {Path(kept).name} (a copy, or a rotation in progress)"
         copies += [SkippedEntry(path, reason) for path in paths if path != kept]
     return Followed(moves, copies)
@@ -136,11 +139,12 @@ def move_rows(conn: duckdb.DuckDBPyConnection, moves: list[Move], root: Path) ->
     """Inside the month's transaction: the moved files' lines, findings and manifest rows
     leave their old paths (all at once, so that a chain of renames cannot collide)."""
     olds = [move.row["path"] for move in moves]
-    conn.execute(
-        "DELETE FROM etl.file_manifest WHERE source = ? AND list_contains(?, path)",
-        [SOURCE, olds],
-    )
     months = [move.row["partition_key"] for move in moves]
+    conn.execute(  # a file read by two months keeps its row in the other until it moves
+        "DELETE FROM etl.file_manifest WHERE source = ?"
+        " AND list_contains(?, path || chr(0) || partition_key)",
+        [SOURCE, [f"{path}\x00{month}" for path, month in zip(olds, months, strict=True)]],
+    )
     if table_exists(conn, TABLE):
         conn.execute(
             f"UPDATE {TABLE} SET source_file = m.new_path FROM ({RENAMES}) m"

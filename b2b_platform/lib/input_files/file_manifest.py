@@ -328,8 +328,9 @@ def failed_file_row(
     """
     previous = conn.execute(
         "SELECT rows_read, rows_loaded, rows_rejected FROM etl.file_manifest"
-        " WHERE source = ? AND path = ? AND status IN ('loaded', 'failed', 'gone')",
-        [manifest["source"], manifest["path"]],
+        " WHERE source = ? AND path = ? AND partition_key IS NOT DISTINCT FROM ?"
+        " AND status IN ('loaded', 'failed', 'gone')",
+        [manifest["source"], manifest["path"], manifest.get("partition_key")],
     ).fetchall()
     counts = previous[0] if previous else (None, None, None)
     return {

@@ -11,7 +11,7 @@ every row and fails with a message saying so. Rows are removed only by
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,12 +101,15 @@ def refuse_vanished(
 
 
 def forget_missing_files(
-    step: WarehouseStep, source: FileSource, present: Iterable[str]
+    step: WarehouseStep,
+    source: FileSource,
+    present: Iterable[str],
+    record_name: Callable[[str], str] = lambda path: Path(path).name,
 ) -> list[tuple[str, int]]:
-    """Remove the rows (and quarantine findings) of the files missing from the directory,
-    mark them `removed`, and forget the versions of the slices they were in, so that the
-    next `b2b run` builds those slices and what reads them again. One transaction.
-    Returns (path, rows removed) per file."""
+    """Remove the rows (and quarantine findings, which name a file as `record_name` does)
+    of the files missing from the directory, mark them `removed`, and forget the versions
+    of the slices they were in, so that the next `b2b run` builds those slices and what
+    reads them again. One transaction. Returns (path, rows removed) per file row."""
     missing = missing_files(step.conn, source, present)
     if not missing:
         return []
@@ -117,7 +120,7 @@ def forget_missing_files(
                 source.name, source.quarantine_entity, partition_key,
                 "SELECT NULL AS record_key, NULL AS reason_code, NULL AS action, NULL AS detail,"
                 " NULL AS raw_record WHERE false",
-                scope="starts_with(record_key, ?)", scope_params=[f"{Path(path).name}:"],
+                scope="starts_with(record_key, ?)", scope_params=[f"{record_name(path)}:"],
             )]
             if source.quarantine_entity else []
         )  # fmt: skip

@@ -4,8 +4,8 @@ DuckDB lets one process write a file and, meanwhile, no other process open it, n
 to read. Sensors must know which input files the warehouse already holds without
 waiting for (or mistaking) a run in progress, so every step that changes
 etl.file_manifest rewrites this small JSON file once its transaction committed:
-`{source: {path: "size:modified time"}}` for every file read (loaded, or failed as that
-file). It is replaced atomically, so a reader sees the previous or the next state,
+`{source: {key: "size:modified time"}}` for every file read (loaded, or failed as that
+file), keyed by `loaded_file_key`: a web log read by two months is read once by each. It is replaced atomically, so a reader sees the previous or the next state,
 never half of one. A crash between the commit and the rewrite leaves the previous
 state: a sensor then asks once more for files already loaded, which the run finds
 unchanged. It is a cache of etl.file_manifest, never a source of truth.
@@ -31,6 +31,12 @@ def file_version(size_bytes: int, modified_at: dt.datetime) -> str:
     return f"{size_bytes}:{modified_at.isoformat()}"
 
 
+def loaded_file_key(path: str, partition_key: str | None) -> str:
+    """How the state (and a file sensor) names a file read: its path, with the month
+    before it for a file read month by month (a log file's lines may feed two)."""
+    return path if partition_key is None else f"{partition_key} {path}"
+
+
 def loaded_files_path(warehouse: WarehouseLocation | str | Path) -> Path | None:
     """The state file of a warehouse file; None for an in-memory database or a lake,
     which readers open beside its writers."""
@@ -49,13 +55,13 @@ def write_loaded_files(
     if target is None:
         return
     rows = conn.execute(
-        "SELECT source, path, size_bytes, modified_at FROM etl.file_manifest"
+        "SELECT source, path, partition_key, size_bytes, modified_at FROM etl.file_manifest"
         " WHERE status IN ('loaded', 'failed') AND size_bytes IS NOT NULL"
-        " AND modified_at IS NOT NULL ORDER BY source, path"
+        " AND modified_at IS NOT NULL ORDER BY source, path, partition_key"
     ).fetchall()
     state: dict[str, dict[str, str]] = {}
-    for source, path, size, modified in rows:
-        state.setdefault(source, {})[path] = file_version(size, modified)
+    for source, path, month, size, modified in rows:
+        state.setdefault(source, {})[loaded_file_key(path, month)] = file_version(size, modified)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with private_umask():  # it names the files read, like the warehouse: the owner's only
         temporary.write_text(json.dumps(state, sort_keys=True), encoding="utf-8")
@@ -65,8 +71,8 @@ def write_loaded_files(
 def read_loaded_files(
     warehouse: WarehouseLocation | str | Path, source: str
 ) -> dict[str, str] | None:
-    """path -> version of the files of `source` the warehouse has read; None when no
-    state was written yet (a warehouse from before this file existed, or none at all)."""
+    """loaded_file_key -> version of the files of `source` the warehouse has read; None
+    when no state was written yet (a warehouse from before this file existed, or none at all)."""
     target = loaded_files_path(warehouse)
     if target is None:
         return None

@@ -272,10 +272,12 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
 def upsert_manifest(
     conn: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]], run_id: str
 ) -> None:
-    """Replace the manifest rows of these files (one DELETE and one INSERT for all)."""
+    """Replace the manifest rows of these files in their partitions (one DELETE and one
+    INSERT for all): a log file read by two months has a row in each."""
     conn.execute(
-        "DELETE FROM etl.file_manifest WHERE list_contains(?, source || chr(0) || path)",
-        [[f"{row['source']}\x00{row['path']}" for row in rows]],
+        "DELETE FROM etl.file_manifest WHERE list_contains(?,"
+        " source || chr(0) || path || chr(0) || coalesce(partition_key, ''))",
+        [[f"{row['source']}\x00{row['path']}\x00{row.get('partition_key') or ''}" for row in rows]],
     )
     conn.executemany(
         f"INSERT INTO etl.file_manifest ({identifier_list(MANIFEST_COLUMNS)}, run_id)"

@@ -1,4 +1,4 @@
-"""Access-log files as numbered lines: the day a file covers, and the lines of a file or text.
+"""Access-log files as numbered lines: the days a file covers, and the lines of a file or text.
 
 A file is read through LogFileReader in bounded parts; each part is split into
 (line_number, line) rows, blank lines included, so every line of the file is accounted
@@ -64,6 +64,56 @@ def access_log_name(name: str) -> LogName | None:
     except (ValueError, OverflowError, OSError):
         return None  # a date that does not exist (2026-02-30): not a log's name
     return LogName(None)  # the live file, or a numbered one
+
+
+@dataclass(frozen=True)
+class LogDays:
+    """The days a log file's requests may fall on: from the day before its own day to the
+    day after its last. Its own day is its name's, or its first request's; its last is its
+    own for a day-named file (a day's file holds that day, give or take time zones and
+    slow requests) and the day it was last written for the others (the live file, a
+    numbered or dateext rotation: a day, a week, or longer on a quiet server). A request
+    outside these days is a clock gone wrong: `outside_file_day`, with the file's day."""
+
+    day: dt.date
+    last: dt.date
+
+    @property
+    def first_request_at(self) -> dt.datetime:
+        return dt.datetime.combine(self.day - dt.timedelta(days=1), dt.time(0))
+
+    @property
+    def end_at(self) -> dt.datetime:
+        """The first instant after the last day a request may fall on."""
+        return dt.datetime.combine(self.last + dt.timedelta(days=2), dt.time(0))
+
+    def months(self, first_key: str, last_key: str) -> list[str]:
+        """The months (of first_key .. last_key) the file's lines may belong to: those its
+        days reach into, and its own day's (clamped to the range: a file dated outside it
+        accounts for its lines there, as out_of_range)."""
+        reached = {
+            key
+            for key in month_keys_between(self.first_request_at.date(), self.end_at.date())
+            if first_key <= key <= last_key
+        }
+        return sorted(reached | {self.own_month(first_key, last_key)})
+
+    def own_month(self, first_key: str, last_key: str) -> str:
+        """The month of the file's own day, clamped to first_key .. last_key."""
+        return min(max(_month_key(self.day), first_key), last_key)
+
+
+def _month_key(day: dt.date) -> str:
+    return day.replace(day=1).isoformat()
+
+
+def month_keys_between(first: dt.date, end: dt.date) -> list[str]:
+    """The month keys of the days first .. end (end excluded)."""
+    keys, month = [], first.replace(day=1)
+    while month < end:
+        keys.append(month.isoformat())
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    return keys
 
 
 def log_file_day(path: Path) -> dt.date | None:

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import hashlib
 import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from isal import igzip, isal_zlib
 
-from b2b_platform.lib.input_files.file_manifest import open_regular_file
+from b2b_platform.lib.input_files.file_manifest import InputFile, open_regular_file
 
 MAX_LINE_BYTES = 64 * 1024  # longer lines are rejected as line_too_long
 # a part is parsed and written as a unit: a day file up to this size is read whole (as
@@ -100,16 +101,51 @@ class _MeteredInput:
         return True
 
 
+@dataclass
+class TextPrefix:
+    """The first `length` bytes of a plain file: their digest (the manifest's content
+    hash of a file loaded up to there) and their number of lines."""
+
+    length: int
+    digest: Any  # hashlib's blake2b, to go on with the text read after it
+    lines: int
+
+    def hexdigest(self) -> str:
+        return str(self.digest.hexdigest())
+
+    def extended(self, text: bytes) -> TextPrefix:
+        """The prefix followed by `text` (whole lines)."""
+        digest = self.digest.copy()
+        digest.update(text)
+        return TextPrefix(self.length + len(text), digest, self.lines + text.count(b"\n"))
+
+
+def read_prefix(path: Path, length: int) -> TextPrefix:
+    """Digest and count the lines of a plain file's first `length` bytes."""
+    prefix = TextPrefix(0, hashlib.blake2b(digest_size=16), 0)
+    with open_regular_file(path) as handle:
+        while prefix.length < length:
+            block = handle.read(min(length - prefix.length, 8 << 20))
+            if not block:
+                raise OSError(f"{path.name} is shorter than the {length:,} bytes loaded")
+            prefix.digest.update(block)
+            prefix.length += len(block)
+            prefix.lines += block.count(b"\n")
+    return prefix
+
+
 class LogFileReader:
     """Open a log file (never through a link) and stream its text in parts.
 
     `parts()` yields TextPart; `content_hash()` after it gives the file's hash.
     """
 
-    def __init__(self, path: Path, *, part_bytes: int | None = None) -> None:
+    def __init__(self, path: Path, *, part_bytes: int | None = None, start: int = 0) -> None:
         self.path = path
         self.part_bytes = part_bytes or PART_TEXT_BYTES
         self._handle = open_regular_file(path)
+        if start:  # a plain file's text after what was loaded (grown_files.py)
+            self._handle.seek(start)
         self._raw = _HashingReader(self._handle)
         self.text_bytes = 0
 
@@ -238,29 +274,44 @@ _MONTHS = {m.encode(): i for i, m in enumerate(calendar.month_abbr) if m}
 
 @dataclass(frozen=True)
 class LogHead:
-    """What the start of a log file says, read without reading the whole file."""
+    """What the ends of a log file say, read without reading the whole file."""
 
     identity: str | None  # a digest of its first line: the same file under any name; None if empty
     day: dt.date | None  # the day of its first request time (in the line's own offset)
     text_bytes: int | None  # the length of its text (a gzip file's from its trailer)
+    last_day: dt.date | None = None  # its last request's day (plain files: gzip has no tail)
 
 
-def read_head(path: Path) -> LogHead:
-    """The file's first line, first request day and text length. A file that cannot be
-    read here gets no identity; its load says why."""
+def read_head(file: InputFile) -> LogHead:
+    """The file's first line, first and last request days and text length. A file that
+    cannot be read here gets no identity; its load says why. Kept per file version, so a
+    sensor's tick reads only the files that changed since its last."""
     try:
-        with open_regular_file(path) as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if path.suffix == ".gz":
-                text = igzip.IGzipFile(fileobj=handle).read(HEAD_BYTES)
-                handle.seek(max(size - 4, 0))
-                # the trailer's ISIZE: the text's length modulo 4 GiB (of the last member)
-                text_bytes: int | None = int.from_bytes(handle.read(4), "little")
-            else:
-                text, text_bytes = handle.read(HEAD_BYTES), size
-    except (OSError, EOFError, ValueError):
+        return _read_head(file.path, file.version)
+    except (OSError, EOFError, ValueError):  # not kept: the next look may succeed
         return LogHead(None, None, None)
-    return LogHead(line_identity(text), _first_request_day(text), text_bytes)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _read_head(path: Path, version: str) -> LogHead:
+    last_day = None
+    with open_regular_file(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if path.suffix == ".gz":
+            text = igzip.IGzipFile(fileobj=handle).read(HEAD_BYTES)
+            handle.seek(max(size - 4, 0))
+            # the trailer's ISIZE: the text's length modulo 4 GiB (of the last member)
+            text_bytes: int | None = int.from_bytes(handle.read(4), "little")
+        else:
+            text, text_bytes = handle.read(HEAD_BYTES), size
+            tail = text
+            if size > HEAD_BYTES:
+                handle.seek(size - HEAD_BYTES)
+                tail = handle.read(HEAD_BYTES)
+            last_day = _request_day(reversed(list(_REQUEST_TIME.finditer(tail))))
+    return LogHead(
+        line_identity(text), _request_day(_REQUEST_TIME.finditer(text)), text_bytes, last_day
+    )
 
 
 def line_identity(text: bytes) -> str | None:
@@ -271,9 +322,10 @@ def line_identity(text: bytes) -> str | None:
     return hashlib.blake2b(text.split(b"\n", 1)[0], digest_size=12).hexdigest()
 
 
-def _first_request_day(text: bytes) -> dt.date | None:
-    for found in _REQUEST_TIME.finditer(text):
-        day, month, year = found.groups()
+def _request_day(times: Iterable[re.Match[bytes]]) -> dt.date | None:
+    """The day of the first request time found that is a date."""
+    for match in times:
+        day, month, year = match.groups()
         try:
             return dt.date(int(year), _MONTHS.get(month, 0), int(day))
         except ValueError:
