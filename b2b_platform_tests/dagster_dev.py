@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
+
 ROOT = Path(__file__).parents[1]
 DEV_CONFIG = ROOT / "b2b_platform" / "dagster.dev.yaml"
 # the tests' instance: the development one, its run queue looked at every second instead of
@@ -76,6 +78,11 @@ def dagster_dev_process(
     """`dagster dev` on a free port with this environment, its log in tmp_path/dev.log,
     stopped (its whole process group) on the way out."""
     port = free_port()
+    if env.get("DAGSTER_HOME"):
+        # its storage created (and migrated) before the webserver and the daemon start:
+        # both migrating a new SQLite storage at once can fail ("table alembic_version
+        # already exists"); a deployment's home exists from its first `b2b run`
+        dg.DagsterInstance.from_config(env["DAGSTER_HOME"]).dispose()
     with (tmp_path / "dev.log").open("w") as log:
         process = subprocess.Popen(
             [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml",

@@ -575,3 +575,38 @@ def test_a_failure_recorded_while_the_warehouse_is_locked_is_not_lost(
     assert rows == [("(run)", "failed")]
     assert list((tmp_path / "home").glob("b2b-pending-run-failures*")) == []
 
+
+def test_an_asset_that_read_an_older_input_rebuilds_once() -> None:
+    """eager() alone misses it: a report materialized by a run that read the leads before
+    they were rebuilt, both between two ticks of the automation sensor. The condition asks
+    what the report's materialization read (Dagster's input event pointers)."""
+    from b2b_platform.lib.follow_upstream import FOLLOW_UPSTREAM
+
+    @dg.asset
+    def leads() -> None: ...
+
+    @dg.asset(deps=[leads], automation_condition=FOLLOW_UPSTREAM)
+    def report() -> None: ...
+
+    defs = dg.Definitions(assets=[leads, report])
+
+    def ticks(*steps: str) -> list[int]:
+        instance = dg.DagsterInstance.ephemeral()
+        assert dg.materialize([leads, report], instance=instance).success
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        requested = []
+        for step in steps:
+            if step == "tick":
+                result = dg.evaluate_automation_conditions(
+                    defs=defs, instance=instance, cursor=result.cursor
+                )
+                requested.append(result.total_requested)
+            else:  # a run of these assets
+                assert dg.materialize([leads, report], instance=instance, selection=[step]).success
+        return requested
+
+    # the report read the old leads, then the leads changed: rebuilt once, then quiet
+    assert ticks("tick", "report", "leads", "tick", "tick", "tick") == [0, 1, 0, 0]
+    # leads then report in one run: nothing more to do; leads alone: the report follows
+    assert ticks("tick", "*", "tick", "tick") == [0, 0, 0]
+    assert ticks("tick", "leads", "tick", "tick") == [0, 1, 0]

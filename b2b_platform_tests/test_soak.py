@@ -269,6 +269,7 @@ def test_every_entry_point_at_once_converges_to_one_clean_run(tmp_path, tiny_sou
 
         runs = instance.get_run_records()
         summary = _measure(instance, runs)
+        timeline = _timeline(instance, runs)
         print(f"\nsoak: {len(runs)} runs in {time.time() - started:.0f} s; {summary}")
 
         failed = [(r.dagster_run.job_name, r.dagster_run.tags.get("b2b/launched_by"))
@@ -304,7 +305,26 @@ def test_every_entry_point_at_once_converges_to_one_clean_run(tmp_path, tiny_sou
     soaked = snapshot(warehouse, ("reports",))
     reference = snapshot(tmp_path / "clean" / "b2b.duckdb", ("reports",))
     for table in reference:
-        assert soaked[table] == reference[table], table
+        assert soaked[table] == reference[table], f"{table}\n{timeline}"
+
+
+def _timeline(instance: dg.DagsterInstance, runs: list) -> str:
+    """Each run's job, launcher, start and end, and what it materialized, in order: what
+    a failed comparison needs to be understood."""
+    lines = []
+    for record in sorted(runs, key=lambda r: r.create_timestamp):
+        events = instance.all_logs(record.dagster_run.run_id)
+        made = [
+            f"{e.dagster_event.asset_key.to_user_string()}@{e.timestamp % 1000:.1f}"
+            for e in events
+            if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+        ]  # fmt: skip
+        run = record.dagster_run
+        lines.append(
+            f"{record.create_timestamp.timestamp() % 1000:.1f}-{(record.end_time or 0) % 1000:.1f}"
+            f" {run.job_name} ({run.tags.get('b2b/launched_by')}) {run.status.value}: {' '.join(made)}"
+        )
+    return "\n".join(lines)
 
 
 def _measure(instance: dg.DagsterInstance, runs: list) -> str:

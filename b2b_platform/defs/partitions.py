@@ -8,7 +8,7 @@ build gets its own months). So a monthly asset is made by a factory, `build_<ass
 factory (MONTHLY_ASSETS there) with the months of the settings it read.
 
 A monthly asset also carries the BY_MONTH tag, which selections name it by (automation
-does not wait for a monthly parent's checks: see asset_step.FOLLOW_UPSTREAM).
+does not wait for a monthly parent's checks: see follow_upstream.FOLLOW_UPSTREAM).
 """
 
 from collections.abc import Callable

@@ -30,17 +30,6 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 # retry with backoff. Errors that will not go away raise Failure(allow_retries=False).
 SOURCE_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
-# Core tables and reports that are not partitioned rebuild when an upstream asset was
-# updated (by a sensor's run, the schedule or by hand), unless a blocking check of an
-# unpartitioned parent failed: bad data stops where it was found instead of reaching a
-# report. A monthly parent's blocking checks hold the failing month only (MonthsOfStep):
-# the other months are published and followed.
-FOLLOW_UPSTREAM = dg.AutomationCondition.eager() & (
-    dg.AutomationCondition.all_deps_blocking_checks_passed().ignore(
-        dg.AssetSelection.tag("partitioned_by", "month")
-    )
-)
-
 
 def month_bounds(partition_key: str) -> tuple[dt.datetime, dt.datetime]:
     """[start, end) of a monthly partition key (YYYY-MM-DD)."""

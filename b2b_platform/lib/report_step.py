@@ -12,12 +12,12 @@ import duckdb
 
 from b2b_platform.lib import checks
 from b2b_platform.lib.asset_step import (
-    FOLLOW_UPSTREAM,
     WAREHOUSE_POOL,
     AssetEvents,
     TableCheck,
     materialize_table,
 )
+from b2b_platform.lib.follow_upstream import FOLLOW_UPSTREAM
 from b2b_platform.lib.metadata import markdown_list
 from b2b_platform.lib.report_files.notes import report_context, report_notes
 from b2b_platform.lib.report_files.output import markdown_table, read_report, short_preview

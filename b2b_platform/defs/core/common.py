@@ -7,7 +7,8 @@ import dagster as dg
 
 from b2b_platform.defs.partitions import BY_MONTH
 from b2b_platform.lib import checks
-from b2b_platform.lib.asset_step import FOLLOW_UPSTREAM, SINGLE_RUN, WAREHOUSE_POOL, TableCheck
+from b2b_platform.lib.asset_step import SINGLE_RUN, WAREHOUSE_POOL, TableCheck
+from b2b_platform.lib.follow_upstream import FOLLOW_UPSTREAM
 
 
 def core_key(name: str) -> dg.AssetKey:

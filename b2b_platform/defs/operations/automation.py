@@ -14,6 +14,8 @@ def build_follow_upstream_sensor(
         default_status=status,
         minimum_interval_seconds=interval_seconds,
         run_tags={RUN_TAG: "automation follow_upstream_sensor"},
+        # evaluated where the code is: follow_upstream.ReadOlderInputs is Python
+        use_user_code_server=True,
         description="Evaluates the automation conditions: a core table or report whose inputs "
         "were updated, and whose upstream blocking checks passed, is materialized.",
     )

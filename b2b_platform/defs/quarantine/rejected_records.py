@@ -4,12 +4,12 @@ import dagster as dg
 import duckdb
 
 from b2b_platform.lib.asset_step import (
-    FOLLOW_UPSTREAM,
     WAREHOUSE_POOL,
     AssetEvents,
     materialize_table,
 )
 from b2b_platform.lib.checks import Check
+from b2b_platform.lib.follow_upstream import FOLLOW_UPSTREAM
 from b2b_platform.lib.report_files.output import Report, markdown_table
 from b2b_platform.lib.report_files.quarantine_view import accounting, rejects_by_month
 from b2b_platform.lib.warehouse.resource import WarehouseResource
