@@ -285,11 +285,12 @@ def bench_live_log(base: Path, lines: int, appends: int) -> dict[str, float]:
     for _ in range(appends):
         with open(live, "ab") as handle:  # the same requests again, a minute later
             handle.write(b"".join(last_lines))
+        started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         seconds, _, code = _timed_child([*cli, "tag:source=weblogs"], env)
         if code != 0:
             raise SystemExit(f"web-log refresh failed with exit code {code}")
         appended_s.append(seconds)
-        appended_step_s.append(_last_step_seconds(warehouse, "raw/weblogs"))
+        appended_step_s.append(_step_seconds_since(warehouse, "raw/weblogs", started))
     steps_before = _step_count(warehouse, "raw/weblogs")
     nothing_s, _, code = _timed_child([*cli, "tag:source=weblogs"], env)
     return {
@@ -298,22 +299,23 @@ def bench_live_log(base: Path, lines: int, appends: int) -> dict[str, float]:
         "first_load_s": first,
         "lines_appended": len(last_lines),
         "append_run_s_median": sorted(appended_s)[len(appended_s) // 2],
-        "append_raw_step_s_max": max(appended_step_s),
+        "append_raw_steps_s_max": max(appended_step_s),
         "nothing_new_run_s": nothing_s,
         "nothing_new_raw_steps": _step_count(warehouse, "raw/weblogs") - steps_before,
     }
 
 
-def _last_step_seconds(warehouse: Path, asset: str) -> float:
+def _step_seconds_since(warehouse: Path, asset: str, since: dt.datetime) -> float:
+    """The time the asset's steps (one per month) took in the runs started since."""
     import duckdb
 
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         row = conn.execute(
-            "SELECT epoch(finished_at - started_at) FROM etl.run_log WHERE asset_key = ?"
-            " AND status = 'succeeded' ORDER BY finished_at DESC LIMIT 1",
-            [asset],
+            "SELECT sum(epoch(finished_at - started_at)) FROM etl.run_log"
+            " WHERE asset_key = ? AND status = 'succeeded' AND started_at >= ?",
+            [asset, since],
         ).fetchone()
-    return float(row[0]) if row else float("nan")
+    return float(row[0]) if row and row[0] is not None else float("nan")
 
 
 def _step_count(warehouse: Path, asset: str) -> int:
@@ -412,7 +414,7 @@ def run_benchmarks(base: Path) -> int:
         _print(f"the live access.log ({live_lines:,} lines), 1,000 lines appended per run", live)
         print(f"  goal: a run with nothing appended does no web-log work:"
               f" {_met(live['nothing_new_raw_steps'] == 0)};"
-              f" an append's raw/weblogs step <= 1 s: {_met(live['append_raw_step_s_max'] <= 1)}")  # fmt: skip
+              f" an append's raw/weblogs steps <= 1 s: {_met(live['append_raw_steps_s_max'] <= 1)}")  # fmt: skip
 
     # a year of small daily files must not pay a per-file cost the big month hides
     if os.environ.get("BENCH_YEAR", "1") != "0":

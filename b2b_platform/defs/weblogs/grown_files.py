@@ -19,6 +19,7 @@ replaced), and its manifest row gains their counts: all in the month's transacti
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +67,19 @@ def appended_files(
         ):
             continue
         try:
-            prefix = read_prefix(file.path, row["text_bytes"])
+            prefix = _read_prefix(file.path, row["text_bytes"], file.version)
         except OSError:
             continue  # planned as a changed file: its read says what is wrong
         if prefix.hexdigest() == row["content_hash"]:
             found[row["path"]] = _appended(row, prefix)
     return found
+
+
+@functools.lru_cache(maxsize=64)
+def _read_prefix(path: Path, length: int, version: str) -> TextPrefix:
+    """read_prefix, once for the months of a run that read the same file to the same
+    length (a live file at a month's end feeds two)."""
+    return read_prefix(path, length)
 
 
 def _appended(row: dict[str, Any], prefix: TextPrefix) -> Appended:

@@ -100,10 +100,9 @@ def _add_logs(found: LogDirectory, files: list[InputFile]) -> None:
         # else (empty, or no request time in its head) the day it was last written
         from_lines = head.day if name.day is None or name.rotation_day else None
         day = from_lines or name.day or file.modified_at.date()
-        # a file without a day in its name holds requests up to its last line's (read
-        # from a plain file's end) or, compressed, up to the day it was last written
-        last = head.last_day or file.modified_at.date()
-        last = day if from_lines is None and name.day else max(day, last)
+        # a file without a day in its name holds requests up to the day it was last
+        # written (its last line may not be its latest request: files get merged)
+        last = day if from_lines is None and name.day else max(day, file.modified_at.date())
         found.days[file.path] = LogDays(day, last)
 
 

@@ -16,7 +16,7 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -274,18 +274,17 @@ _MONTHS = {m.encode(): i for i, m in enumerate(calendar.month_abbr) if m}
 
 @dataclass(frozen=True)
 class LogHead:
-    """What the ends of a log file say, read without reading the whole file."""
+    """What the start of a log file says, read without reading the whole file."""
 
     identity: str | None  # a digest of its first line: the same file under any name; None if empty
     day: dt.date | None  # the day of its first request time (in the line's own offset)
     text_bytes: int | None  # the length of its text (a gzip file's from its trailer)
-    last_day: dt.date | None = None  # its last request's day (plain files: gzip has no tail)
 
 
 def read_head(file: InputFile) -> LogHead:
-    """The file's first line, first and last request days and text length. A file that
-    cannot be read here gets no identity; its load says why. Kept per file version, so a
-    sensor's tick reads only the files that changed since its last."""
+    """The file's first line, first request day and text length. A file that cannot be
+    read here gets no identity; its load says why. Kept per file version, so a sensor's
+    tick reads only the files that changed since its last."""
     try:
         return _read_head(file.path, file.version)
     except (OSError, EOFError, ValueError):  # not kept: the next look may succeed
@@ -294,7 +293,6 @@ def read_head(file: InputFile) -> LogHead:
 
 @functools.lru_cache(maxsize=16_384)
 def _read_head(path: Path, version: str) -> LogHead:
-    last_day = None
     with open_regular_file(path) as handle:
         size = os.fstat(handle.fileno()).st_size
         if path.suffix == ".gz":
@@ -304,14 +302,7 @@ def _read_head(path: Path, version: str) -> LogHead:
             text_bytes: int | None = int.from_bytes(handle.read(4), "little")
         else:
             text, text_bytes = handle.read(HEAD_BYTES), size
-            tail = text
-            if size > HEAD_BYTES:
-                handle.seek(size - HEAD_BYTES)
-                tail = handle.read(HEAD_BYTES)
-            last_day = _request_day(reversed(list(_REQUEST_TIME.finditer(tail))))
-    return LogHead(
-        line_identity(text), _request_day(_REQUEST_TIME.finditer(text)), text_bytes, last_day
-    )
+    return LogHead(line_identity(text), _first_request_day(text), text_bytes)
 
 
 def line_identity(text: bytes) -> str | None:
@@ -322,10 +313,9 @@ def line_identity(text: bytes) -> str | None:
     return hashlib.blake2b(text.split(b"\n", 1)[0], digest_size=12).hexdigest()
 
 
-def _request_day(times: Iterable[re.Match[bytes]]) -> dt.date | None:
-    """The day of the first request time found that is a date."""
-    for match in times:
-        day, month, year = match.groups()
+def _first_request_day(text: bytes) -> dt.date | None:
+    for found in _REQUEST_TIME.finditer(text):
+        day, month, year = found.groups()
         try:
             return dt.date(int(year), _MONTHS.get(month, 0), int(day))
         except ValueError:
