@@ -554,7 +554,8 @@ def _files_with_status(status: str) -> list[tuple[str, str]]:
             return [
                 (str(path), str(error))
                 for path, error in conn.execute(
-                    "SELECT path, error FROM etl.file_manifest WHERE status = ? ORDER BY path",
+                    "SELECT path, any_value(error) FROM etl.file_manifest WHERE status = ?"
+                    " GROUP BY path ORDER BY path",  # a log read by two months: one line
                     [status],
                 ).fetchall()
             ]

@@ -64,7 +64,7 @@ STATUS_TABLES: tuple[tuple[str, str], ...] = (
     (
         "Files",
         """
-            SELECT source, status, count(*) AS files, sum(rows_read) AS rows_read,
+            SELECT source, status, count(DISTINCT path) AS files, sum(rows_read) AS rows_read,
                    sum(rows_loaded) AS rows_loaded, sum(rows_rejected) AS rows_rejected,
                    max(loaded_at)::TIMESTAMP(0) AS last_loaded
             FROM etl.file_manifest GROUP BY ALL ORDER BY source, status""",
@@ -115,8 +115,10 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: WarehouseLocation)
         ("failed", "Files that could not be read"),
         ("skipped", "Directory entries skipped (not regular files; never read)"),
     ):
-        rows = conn.execute(
-            "SELECT path, error FROM etl.file_manifest WHERE status = ? ORDER BY path", [status]
+        rows = conn.execute(  # a log file read by two months has a row in each: once here
+            "SELECT path, any_value(error) FROM etl.file_manifest WHERE status = ?"
+            " GROUP BY path ORDER BY path",
+            [status],
         ).fetchall()
         if rows:
             parts.append(
@@ -125,8 +127,8 @@ def status_report(conn: duckdb.DuckDBPyConnection, warehouse: WarehouseLocation)
                 + "\n".join(f"  {terminal_text(p)}: {terminal_lines(str(e))}" for p, e in rows)
             )
     gone = conn.execute(
-        "SELECT source, path, coalesce(rows_loaded, 0) FROM etl.file_manifest"
-        " WHERE status = 'gone' ORDER BY source, path"
+        "SELECT source, path, coalesce(sum(rows_loaded), 0) FROM etl.file_manifest"
+        " WHERE status = 'gone' GROUP BY source, path ORDER BY source, path"
     ).fetchall()
     if gone:
         parts.append(
