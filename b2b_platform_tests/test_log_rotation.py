@@ -10,6 +10,7 @@ is written (cron.daily rotates at about 06:25, so a day's file runs from 06:25 t
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import os
 import re
 import shutil
@@ -232,3 +233,49 @@ def test_several_servers_write_the_same_names(
     assert query(warehouse, per_server) == [("web1", 50), ("web2", 40)]
     assert query(warehouse, rejected) == [("web2/access.log.1:41",)]
     assert _accounted(warehouse) == 91
+
+
+def test_a_copy_of_var_log_nginx_as_debian_leaves_it_loads_every_line_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_sources
+) -> None:
+    """The reproduction the work started from: 15 days of the tiny set's lines as Debian's
+    nginx leaves them (`daily`, `rotate 14`, `compress`, `delaycompress`): `access.log`,
+    `access.log.1`, `access.log.2.gz` ... `access.log.14.gz`, copied with `cp -r` (every
+    file's time the copy's). Every line is read once (loaded or quarantined), each loaded
+    line in the month of its own time; `b2b status` lists the 15 files; a second run
+    reads nothing."""
+    data_dir, _ = tiny_sources
+    days = sorted((data_dir / "weblogs").iterdir(), key=lambda p: re.sub(r"\D", "", p.name))[-15:]
+    nginx = tmp_path / "nginx"
+    nginx.mkdir()
+    written = 0
+    for age, source in enumerate(reversed(days)):  # the newest is the live file
+        text = (
+            gzip.decompress(source.read_bytes()) if source.suffix == ".gz" else source.read_bytes()
+        )
+        written += len(text.splitlines())
+        name = "access.log" if age == 0 else f"access.log.{age}"
+        target = nginx / (name + ".gz" if age >= 2 else name)
+        target.write_bytes(gzip.compress(text) if age >= 2 else text)
+    last_day = dt.date.fromisoformat(re.sub(r"(\d{4})-?(\d{2})-?(\d{2}).*", r"\1-\2-\3",
+                                            re.search(r"\d{4}-?\d{2}-?\d{2}", days[-1].name)[0]))  # fmt: skip
+    monkeypatch.setenv("B2B_AS_OF", last_day.isoformat())
+    monkeypatch.setenv("B2B_FIRST_MONTH", (last_day - dt.timedelta(days=20)).strftime("%Y-%m"))
+    warehouse = tmp_path / "warehouse" / "b2b.duckdb"
+    _load(monkeypatch, nginx, warehouse)
+    assert _accounted(warehouse) == written
+    [(read, loaded, rejected)] = query(warehouse, "SELECT sum(rows_read), sum(rows_loaded),"
+                                       " sum(rows_rejected) FROM etl.record_accounting"
+                                       " WHERE entity = 'log_lines'")  # fmt: skip
+    assert read == written == loaded + rejected and loaded > 0.9 * written
+    [(twice,)] = query(warehouse, "SELECT count(*) - count(DISTINCT (source_file, line_number))"
+                       " FROM raw.weblogs")  # fmt: skip
+    assert twice == 0
+    [(elsewhere,)] = query(warehouse, "SELECT count(*) FROM raw.weblogs"
+                           " WHERE partition_key <> strftime(requested_at, '%Y-%m-01')")  # fmt: skip
+    assert elsewhere == 0
+    loaded_at = "SELECT path, partition_key, loaded_at FROM etl.file_manifest ORDER BY ALL"
+    first = query(warehouse, loaded_at)
+    assert len({path for path, _, _ in first}) == 15
+    _load(monkeypatch, nginx, warehouse)  # nothing new: no file read again
+    assert query(warehouse, loaded_at) == first and _accounted(warehouse) == written
