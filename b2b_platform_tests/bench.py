@@ -120,6 +120,15 @@ def _ingest_weblogs(warehouse: Path, env: dict[str, str], repeat: int) -> list[t
     return runs
 
 
+def _log_month(lines: int, seed: int, as_of: dt.date) -> GenerationConfig:
+    """One month of `lines` log lines over a small platform."""
+    scale = ScaleSpec(
+        companies=2_000, suppliers=150, products=3_000, customers=20_000, users=6_000,
+        orders=5_000, log_lines=lines, leads=100, lead_files=1, months=1,
+    )  # fmt: skip
+    return GenerationConfig(scale=scale, seed=seed, as_of=as_of)
+
+
 def bench_weblogs(base: Path, lines: int, repeat: int) -> dict[str, float]:
     """End-to-end ingestion of one generated month of daily log files, vs GoAccess.
 
@@ -127,11 +136,7 @@ def bench_weblogs(base: Path, lines: int, repeat: int) -> dict[str, float]:
     (platform loaded, no web logs); the slowest run is the one held against the goals.
     """
     as_of = dt.date(2026, 10, 31)
-    scale = ScaleSpec(
-        companies=2_000, suppliers=150, products=3_000, customers=20_000, users=6_000,
-        orders=5_000, log_lines=lines, leads=100, lead_files=1, months=1,
-    )  # fmt: skip
-    config = GenerationConfig(scale=scale, seed=42, as_of=as_of)
+    config = _log_month(lines, seed=42, as_of=as_of)
     data_dir = base / f"weblogs-{lines}"
     summary = generate_sources(config, data_dir)
     warehouse = data_dir / "warehouse" / "b2b.duckdb"
@@ -250,11 +255,7 @@ def bench_live_log(base: Path, lines: int, appends: int) -> dict[str, float]:
     with nothing appended. Each run's raw/weblogs step time (from etl.run_log) is the
     web-log work; the whole `b2b run` adds Dagster's start-up and the staged month."""
     as_of = dt.date(2026, 10, 31)
-    scale = ScaleSpec(
-        companies=2_000, suppliers=150, products=3_000, customers=20_000, users=6_000,
-        orders=5_000, log_lines=lines, leads=100, lead_files=1, months=1,
-    )  # fmt: skip
-    config = GenerationConfig(scale=scale, seed=7, as_of=as_of)
+    config = _log_month(lines, seed=7, as_of=as_of)
     data_dir = base / f"live-{lines}"
     generate_sources(config, data_dir)
     logs = data_dir / "weblogs"

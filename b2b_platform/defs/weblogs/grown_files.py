@@ -26,8 +26,8 @@ from typing import Any
 import duckdb
 
 from b2b_platform.defs.weblogs.loading import SOURCE, Appended, CutoffBounds, cutoff_moved_past
-from b2b_platform.lib.input_files.file_manifest import MANIFEST_FIELDS, InputFile
-from b2b_platform.lib.warehouse.sql import identifier_list
+from b2b_platform.lib.input_files.file_manifest import InputFile, manifest_rows
+from b2b_platform.lib.warehouse.sql import SqlFragment
 from b2b_platform.lib.weblogs.log_reader import LogHead, TextPrefix, read_prefix
 
 
@@ -47,15 +47,15 @@ def appended_files(
     }
     if not grown:
         return {}
-    rows = [
-        dict(zip(MANIFEST_FIELDS, row, strict=True))
-        for row in conn.execute(
-            f"SELECT {identifier_list(MANIFEST_FIELDS)} FROM etl.file_manifest"
-            " WHERE source = ? AND partition_key = ? AND status = 'loaded'"
-            " AND text_bytes IS NOT NULL AND list_contains(?, path)",
-            [SOURCE, partition_key, list(grown)],
-        ).fetchall()
-    ]
+    rows = manifest_rows(
+        conn,
+        SOURCE,
+        SqlFragment(
+            "partition_key = ? AND status = 'loaded' AND text_bytes IS NOT NULL"
+            " AND list_contains(?, path)"
+        ),
+        [partition_key, list(grown)],
+    )
     moved = cutoff_moved_past(cutoff)
     found: dict[str, Appended] = {}
     for row in rows:

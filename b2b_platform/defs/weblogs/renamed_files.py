@@ -26,13 +26,13 @@ import duckdb
 
 from b2b_platform.defs.weblogs.loading import ENTITY, SOURCE, TABLE, record_name
 from b2b_platform.lib.input_files.file_manifest import (
-    MANIFEST_FIELDS,
     InputFile,
     SkippedEntry,
     content_hash,
+    manifest_rows,
 )
 from b2b_platform.lib.warehouse.schema import table_exists
-from b2b_platform.lib.warehouse.sql import identifier_list
+from b2b_platform.lib.warehouse.sql import SqlFragment
 from b2b_platform.lib.weblogs.log_reader import LogHead
 
 ROTATED_AWAY = " (rotated away)"
@@ -65,16 +65,15 @@ def follow_files(
     """Where the month's loaded files went, and which listed files are copies. A row of
     another month whose path this month's file now has is moved out of its way too."""
     listed = {str(f.path): heads[f.path] for f in files if f.path in heads}
-    fields = identifier_list(MANIFEST_FIELDS)
-    rows = [
-        dict(zip(MANIFEST_FIELDS, row, strict=True))
-        for row in conn.execute(
-            f"SELECT {fields} FROM etl.file_manifest WHERE source = ?"
-            " AND status IN ('loaded', 'failed', 'gone') AND first_line_hash IS NOT NULL"
-            " AND (partition_key = ? OR list_contains(?, path))",
-            [SOURCE, partition_key, list(listed)],
-        ).fetchall()
-    ]
+    rows = manifest_rows(
+        conn,
+        SOURCE,
+        SqlFragment(
+            "status IN ('loaded', 'failed', 'gone') AND first_line_hash IS NOT NULL"
+            " AND (partition_key = ? OR list_contains(?, path))"
+        ),
+        [partition_key, list(listed)],
+    )
     # the listed paths holding each identity, per directory (plain files first)
     holders: dict[tuple[str, str], list[str]] = {}
     for path in sorted(listed, key=_preference):

@@ -27,7 +27,7 @@ from typing import IO, Any
 import duckdb
 
 from b2b_platform.lib.warehouse.loaded_files import file_version
-from b2b_platform.lib.warehouse.sql import identifier_list
+from b2b_platform.lib.warehouse.sql import SqlFragment, identifier_list
 
 # A file written to within this many seconds may still be being written (the settle
 # rule): sensors wait for it, and a log's unfinished last line waits for the next run.
@@ -237,6 +237,19 @@ MANIFEST_FIELDS = (
 )  # fmt: skip
 
 
+def manifest_rows(
+    conn: duckdb.DuckDBPyConnection, source: str, condition: SqlFragment, params: list[Any]
+) -> list[dict[str, Any]]:
+    """The source's etl.file_manifest rows (MANIFEST_FIELDS) that meet `condition` (an SQL
+    predicate with `?` for `params`), as dicts."""
+    rows = conn.execute(
+        f"SELECT {identifier_list(MANIFEST_FIELDS)} FROM etl.file_manifest"
+        f" WHERE source = ? AND ({condition})",
+        [source, *params],
+    ).fetchall()
+    return [dict(zip(MANIFEST_FIELDS, row, strict=True)) for row in rows]
+
+
 def plan_files(
     conn: duckdb.DuckDBPyConnection,
     source: str,
@@ -255,12 +268,11 @@ def plan_files(
     unchanged files that must be read again all the same (their manifest row says the
     load would now come out differently: the load cutoff moved past their lines).
     """
-    rows = conn.execute(
-        f"SELECT {identifier_list(MANIFEST_FIELDS)} FROM etl.file_manifest"
-        " WHERE source = ? AND (? IS NULL OR partition_key = ?) AND status <> 'removed'",
-        [source, partition_key, partition_key],
-    ).fetchall()
-    known = {r[0]: dict(zip(MANIFEST_FIELDS, r, strict=True)) for r in rows}
+    rows = manifest_rows(
+        conn, source, SqlFragment("(? IS NULL OR partition_key = ?) AND status <> 'removed'"),
+        [partition_key, partition_key],
+    )  # fmt: skip
+    known = {row["path"]: row for row in rows}
     to_load: list[tuple[InputFile, str | None]] = []
     unchanged: list[InputFile] = []
     touched: list[dict[str, Any]] = []
