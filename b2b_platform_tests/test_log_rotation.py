@@ -279,3 +279,26 @@ def test_a_copy_of_var_log_nginx_as_debian_leaves_it_loads_every_line_once(
     assert len({path for path, _, _ in first}) == 15
     _load(monkeypatch, nginx, warehouse)  # nothing new: no file read again
     assert query(warehouse, loaded_at) == first and _accounted(warehouse) == written
+
+
+def test_a_files_days_end_where_its_name_or_its_time_says(tmp_path: Path) -> None:
+    """The months a file is read for: a day file's day (and the days beside it); a dateext
+    file's first request to its rotation day, whatever its time (a copy's is today: it
+    must not be read by every month since, nor make them all stale when the as-of day
+    moves); a live file's first request to the day it was last written."""
+    from b2b_platform.defs.weblogs.log_files import list_log_files
+    from b2b_platform.lib.resources import DirectoryResource
+
+    line = '1.2.3.4 - - [{} -0300] "GET / HTTP/1.1" 200 5 "-" "curl/8"\n'
+    (tmp_path / "access-2026-09-15.log").write_text(line.format("15/Sep/2026:10:00:00"))
+    (tmp_path / "access.log-20261101").write_text(line.format("31/Oct/2026:06:25:00"))
+    live = tmp_path / "access.log"
+    live.write_text(line.format("29/Sep/2026:06:25:00"))
+    os.utime(live, (dt.datetime(2026, 11, 2, 12).timestamp(),) * 2)
+    days = list_log_files(DirectoryResource(path=str(tmp_path))).days
+    months = {path.name: d.months("2026-08-01", "2026-12-01") for path, d in days.items()}
+    assert months == {
+        "access-2026-09-15.log": ["2026-09-01"],
+        "access.log-20261101": ["2026-10-01", "2026-11-01"],
+        "access.log": ["2026-09-01", "2026-10-01", "2026-11-01"],
+    }

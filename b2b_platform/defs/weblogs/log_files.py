@@ -100,9 +100,13 @@ def _add_logs(found: LogDirectory, files: list[InputFile]) -> None:
         # else (empty, or no request time in its head) the day it was last written
         from_lines = head.day if name.day is None or name.rotation_day else None
         day = from_lines or name.day or file.modified_at.date()
-        # a file without a day in its name holds requests up to the day it was last
-        # written (its last line may not be its latest request: files get merged)
-        last = day if from_lines is None and name.day else max(day, file.modified_at.date())
+        # its last day: a day file's own; a dateext file's rotation day (it was closed
+        # then); a file with no day in its name, the day it was last written (its last
+        # line need not be its latest request: files get merged)
+        if name.day is not None:
+            last = max(day, name.day) if name.rotation_day else day
+        else:
+            last = max(day, file.modified_at.date())
         found.days[file.path] = LogDays(day, last)
 
 

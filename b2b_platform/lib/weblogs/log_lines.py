@@ -71,9 +71,10 @@ class LogDays:
     """The days a log file's requests may fall on: from the day before its own day to the
     day after its last. Its own day is its name's, or its first request's; its last is its
     own for a day-named file (a day's file holds that day, give or take time zones and
-    slow requests) and the day it was last written for the others (the live file, a
-    numbered or dateext rotation: a day, a week, or longer on a quiet server). A request
-    outside these days is a clock gone wrong: `outside_file_day`, with the file's day."""
+    slow requests), the rotation day of a dateext name, and the day it was last written
+    for the others (the live file, a numbered rotation: a day, a week, or longer on a
+    quiet server). A request outside these days is a clock gone wrong:
+    `outside_file_day`, with the file's day."""
 
     day: dt.date
     last: dt.date
