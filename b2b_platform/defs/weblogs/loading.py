@@ -10,7 +10,6 @@ its first part to its last. Whatever goes wrong with one file fails that file on
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,7 +202,7 @@ def read_units(
         grown = load.appended.get(str(file.path))
         known = digest is not None and grown is None  # rows to replace
         plain = file.path.suffix != ".gz"
-        prefix = grown.prefix if grown else TextPrefix(0, _new_digest(), 0)
+        prefix = grown.prefix if grown else TextPrefix.start()
         if grown:  # its new lines follow the ones loaded, and add to their counts
             load.line_offsets[index] = grown.prefix.lines
             load.counts[index] = (grown.rows_read, grown.rows_loaded)
@@ -249,10 +248,6 @@ def read_units(
             unit.failures.append((manifest, error_line(exc)))
     if unit.pieces or unit.failures:
         yield unit
-
-
-def _new_digest() -> Any:
-    return hashlib.blake2b(digest_size=16)
 
 
 def complete_lines(text: bytes, file: InputFile) -> bytes:
@@ -335,7 +330,7 @@ def _parse_lines(lines: pl.DataFrame, pieces: list[FilePiece], load: MonthLoad) 
     """
     parsed = parse_log_lines(lines, trusted_proxies=load.trusted_proxies)
     at = pl.col("requested_at")
-    first_at = _per_file(pieces, [p.days.first_request_at for p in pieces], pl.Datetime("us"))
+    first_at = _per_file(pieces, [p.days.start_at for p in pieces], pl.Datetime("us"))
     end_at = _per_file(pieces, [p.days.end_at for p in pieces], pl.Datetime("us"))
     own_month = _per_file(
         pieces, [p.days.day.year * 12 + p.days.day.month for p in pieces], pl.Int32
@@ -355,31 +350,27 @@ def _parse_lines(lines: pl.DataFrame, pieces: list[FilePiece], load: MonthLoad) 
     if parsed.select((future | off_day | outside).any()).item():
         # a line far from its file's days is wrong whenever it is read; only the others
         # wait for the cutoff, so the cutoff matters for a file's lines within its days
-        # (log_files.month_version)
-        # constant texts: formatting a time per row would cost more than the whole rule
-        parsed = parsed.with_columns(
-            reason=pl.when(outside)
+        # (log_files.month_version). A month outside the range overrides any reason.
+        unparsed = pl.col("reason").is_null()
+        calendar = (
+            pl.when(outside)
             .then(pl.lit("out_of_range"))
-            .otherwise(
-                pl.coalesce(
-                    "reason",
-                    pl.when(off_day)
-                    .then(pl.lit("outside_file_day"))
-                    .when(future)
-                    .then(pl.lit("future_request")),
-                )
-            ),
-            detail=pl.when(outside)
-            .then(pl.lit("request month is outside B2B_FIRST_MONTH .. B2B_AS_OF"))
-            .otherwise(
-                pl.coalesce(
+            .when(unparsed & off_day)
+            .then(pl.lit("outside_file_day"))
+            .when(unparsed & future)
+            .then(pl.lit("future_request"))
+        )
+        parsed = (
+            parsed.with_columns(calendar=calendar)
+            .with_columns(
+                reason=pl.coalesce("calendar", "reason"),
+                # constant texts: formatting a time per row would cost more than the rule
+                detail=pl.coalesce(
+                    pl.col("calendar").replace_strict(CALENDAR_DETAILS, default=None),
                     "detail",
-                    pl.when(off_day)
-                    .then(pl.lit("request time is more than a day away from the file's days"))
-                    .when(future)
-                    .then(pl.lit("request time is after the end of B2B_AS_OF (the load cutoff)")),
-                )
-            ),
+                ),
+            )
+            .drop("calendar")
         )
     # a line after the range waits as future_request in the last month, one before it
     # is out_of_range in the first
@@ -388,6 +379,13 @@ def _parse_lines(lines: pl.DataFrame, pieces: list[FilePiece], load: MonthLoad) 
         # the raw text is kept only for quarantined lines: loaded lines have their fields
         line=pl.when(pl.col("reason").is_not_null()).then(pl.col("line")),
     )
+
+
+CALENDAR_DETAILS = {
+    "out_of_range": "request month is outside B2B_FIRST_MONTH .. B2B_AS_OF",
+    "outside_file_day": "request time is more than a day away from the file's days",
+    "future_request": "request time is after the end of B2B_AS_OF (the load cutoff)",
+}
 
 
 def _per_file(pieces: list[FilePiece], values: list[Any], dtype: pl.DataType) -> pl.Expr:

@@ -131,7 +131,7 @@ def month_version(
     )
     if not chosen:
         return listing
-    first = min(days.first_request_at for days in chosen.values())
+    first = min(days.start_at for days in chosen.values())
     last = max(days.end_at for days in chosen.values())
     return f"{listing}@{min(max(cutoff, first), last).isoformat()}"
 

@@ -106,9 +106,12 @@ def raw_weblogs(
 ) -> AssetEvents:
     """Web server access-log lines (Apache/NGINX combined format), parsed into fields.
 
-    A month's run reads only the files that are new or changed since the last load
-    (etl.file_manifest: size, modification time, content hash); a changed file's rows
-    replace its old rows, a file gone from the directory keeps its rows (removed only by
+    A month reads the files whose days reach into it and keeps their lines of that month
+    (a line belongs to the month of its own time). Only files new or changed since the
+    last load are read (etl.file_manifest: size, modification time, content hash): a
+    changed file's rows are replaced, a file that only grew (the live access.log) is read
+    from where its load stopped, a renamed or compressed one takes its rows along, and a
+    file gone from the directory keeps its rows (removed only by
     `b2b forget-missing-files`). A month is published whole,
     with its manifest rows and quarantine findings, only when its blocking checks pass;
     a crash loses at most the month in flight. Lines that cannot be parsed or carry an

@@ -80,7 +80,8 @@ class LogDays:
     last: dt.date
 
     @property
-    def first_request_at(self) -> dt.datetime:
+    def start_at(self) -> dt.datetime:
+        """The first instant a request may fall on."""
         return dt.datetime.combine(self.day - dt.timedelta(days=1), dt.time(0))
 
     @property
@@ -94,7 +95,7 @@ class LogDays:
         accounts for its lines there, as out_of_range)."""
         reached = {
             key
-            for key in month_keys_between(self.first_request_at.date(), self.end_at.date())
+            for key in month_keys_between(self.start_at.date(), self.end_at.date())
             if first_key <= key <= last_key
         }
         return sorted(reached | {self.own_month(first_key, last_key)})

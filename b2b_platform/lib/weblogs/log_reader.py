@@ -110,6 +110,11 @@ class TextPrefix:
     digest: Any  # hashlib's blake2b, to go on with the text read after it
     lines: int
 
+    @classmethod
+    def start(cls) -> TextPrefix:
+        """No text yet (the digest is the manifest's content hash's: blake2b, 16 bytes)."""
+        return cls(0, hashlib.blake2b(digest_size=16), 0)
+
     def hexdigest(self) -> str:
         return str(self.digest.hexdigest())
 
@@ -122,7 +127,7 @@ class TextPrefix:
 
 def read_prefix(path: Path, length: int) -> TextPrefix:
     """Digest and count the lines of a plain file's first `length` bytes."""
-    prefix = TextPrefix(0, hashlib.blake2b(digest_size=16), 0)
+    prefix = TextPrefix.start()
     with open_regular_file(path) as handle:
         while prefix.length < length:
             block = handle.read(min(length - prefix.length, 8 << 20))
