@@ -45,7 +45,6 @@ demo: $(STAMP)
 	@echo "Run log, quarantine and files: .venv/bin/b2b status"
 	@echo "Dagster UI: make ui, then open http://127.0.0.1:3000"
 
-# Debian's Chromium and ChromeDriver, for the browser tests and the screenshots (as root)
 # Debian's packages the tests need: Chromium for the page's browser tests, logrotate to
 # rotate logs as servers do (as root; nothing is installed when all are there)
 system-deps:
@@ -58,10 +57,17 @@ system-deps:
 # to one); one after the other, not at once: the lake's tests that hold one writer's
 # commit while another works have bounds a doubly loaded machine misses (docs/testing.md).
 # CI=1 on any machine: a missing PostgreSQL or Chromium fails the tests needing it
+# The tests' temporary files (TMPDIR, so pytest's tmp_path, the warehouses, Dagster's
+# SQLite storage) go to a fresh directory on a RAM file system when one has room
+# (/dev/shm, 4 GiB free at least), removed at the end: their syncs there cost nothing
+# (the suite's two longest builds: 138 s -> 120 s, docs/testing.md).
 TEST_WORKERS ?= 2
+TEST_TMP_PARENT ?= $(shell [ -w /dev/shm ] && [ "$$(df -P -k /dev/shm | awk 'NR==2 {print $$4}')" -ge 4194304 ] && echo /dev/shm || echo /tmp)
 test: $(STAMP) $(LAKE_STAMP) system-deps
-	CI=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not lake"
-	CI=1 $(LAKE_VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m lake
+	@tmp=$$(mktemp -d -p $(TEST_TMP_PARENT) b2b-test.XXXXXX) && trap 'rm -rf "$$tmp"' EXIT && \
+	echo "test files in $$tmp" && \
+	TMPDIR=$$tmp CI=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not lake" && \
+	TMPDIR=$$tmp CI=1 $(LAKE_VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m lake
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
