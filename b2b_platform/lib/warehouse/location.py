@@ -10,6 +10,10 @@ calls are created in the connection's temporary catalog (DuckLake stores no func
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import threading
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,8 @@ LAKE_EXTENSIONS = ("ducklake", "postgres_scanner")
 DEFAULT_WAREHOUSE = Path("data") / "warehouse" / "b2b.duckdb"
 # how many steps may write a lake at once when B2B_LAKE_WRITERS is unset
 DEFAULT_LAKE_WRITERS = 4
+# writers committing at the same moment race for the next snapshot id; DuckLake tries
+# again with a growing pause, by default only 10 times: too few for a busy lake
 SNAPSHOT_RETRIES = 30
 
 
@@ -99,19 +105,18 @@ def parse_location(target: str, data_path: str = "") -> WarehouseLocation:
 
 
 def extension_file(name: str) -> Path:
-    """The binary of a DuckDB extension inside its installed `duckdb-ext-*` wheel."""
-    try:
-        import duckdb_ext  # the lake profile's wheels; a namespace package
-    except ImportError:
+    """The binary of a DuckDB extension inside its installed `duckdb-extension-<name>`
+    wheel (a package `duckdb_extension_<name>` holding extensions/v<DuckDB version>/)."""
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
         raise UserError(
             "lake mode needs the DuckLake extensions: install the lake profile"
             " (`make install-lake`) and run its .venv-lake/bin/b2b"
-        ) from None
-    version = f"v{duckdb.__version__}"
-    for root in duckdb_ext.__path__:
-        found = sorted(Path(root).glob(f"extensions/{version}/*/{name}.duckdb_extension"))
-        if found:
-            return found[0]
+        )
+    for root in spec.submodule_search_locations:
+        found = Path(root) / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+        if found.is_file():
+            return found
     raise UserError(
         f"no {name} extension for DuckDB {duckdb.__version__} is installed: install the lake"
         " profile (`make install-lake`), whose DuckDB matches its extension wheels"
@@ -121,7 +126,55 @@ def extension_file(name: str) -> Path:
 def open_lake(
     location: WarehouseLocation, *, read_only: bool, config: dict[str, Any]
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the lake attached as its default catalog.
+    """A connection of its own to the lake, attached as its default catalog.
+
+    Loading the extensions and attaching the catalog cost 0.2-0.35 s, more than most
+    steps: the first connection of a process to a lake does it, in an in-memory DuckDB
+    kept for the process's life (its memory bounded by `config`), and every connection
+    after is a new connection to that instance, with its own transactions. An instance
+    a fatal error invalidated is dropped (see `forget_lake`).
+    """
+    key = (
+        os.getpid(),
+        location.target,
+        location.data_path,
+        read_only,
+        repr(sorted(config.items())),
+    )
+    with _lakes_lock:
+        instance = _lakes.get(key)
+        if instance is None:
+            instance = _lakes[key] = _attach_lake(location, read_only=read_only, config=config)
+        conn = instance.cursor()
+    try:
+        # the default catalog and the retry count are each connection's own
+        conn.execute(f"USE {LAKE_CATALOG}")
+        conn.execute(f"SET ducklake_max_retry_count = {SNAPSHOT_RETRIES}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def forget_lake(location: WarehouseLocation) -> None:
+    """Drop this process's instances of a lake (after a fatal error, which leaves a
+    DuckDB instance unusable): the next connection attaches it again."""
+    with _lakes_lock:
+        for key in [k for k in _lakes if k[1] == location.target]:
+            with suppress(duckdb.Error):
+                _lakes.pop(key).close()
+
+
+# each process's instances of the lakes it opened, by (pid, target, data path,
+# read-only, config); the pid keeps a forked child from using its parent's
+_lakes: dict[tuple[int, str, str, bool, str], duckdb.DuckDBPyConnection] = {}
+_lakes_lock = threading.Lock()
+
+
+def _attach_lake(
+    location: WarehouseLocation, *, read_only: bool, config: dict[str, Any]
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake attached.
 
     Extensions load from the installed wheels only: DuckDB never downloads one here.
     """
@@ -140,14 +193,11 @@ def open_lake(
         if location.data_path:
             Path(location.data_path).mkdir(parents=True, exist_ok=True)
             options.append(f"DATA_PATH {quote_literal(location.data_path)}")
-        if read_only:
-            options.append("READ_ONLY")
+        # a lake made by an older DuckLake (the 1.4 profile's catalog 0.3) is brought
+        # to this one's catalog version by its first writer; readers wait for that
+        options.append("READ_ONLY" if read_only else "AUTOMATIC_MIGRATION TRUE")
         attach = f"ATTACH {quote_literal(location.target)} AS {LAKE_CATALOG}"
         conn.execute(attach + (f" ({', '.join(options)})" if options else ""))
-        conn.execute(f"USE {LAKE_CATALOG}")
-        # writers committing at the same moment race for the next snapshot id; DuckLake
-        # tries again with a growing pause, by default only 10 times: too few for a busy lake
-        conn.execute(f"SET ducklake_max_retry_count = {SNAPSHOT_RETRIES}")
     except duckdb.Error as exc:
         conn.close()
         # DuckDB quotes the whole conninfo; masked before the line is cut short
