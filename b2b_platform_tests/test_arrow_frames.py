@@ -8,7 +8,7 @@ from b2b_platform.lib.arrow_frames import arrow_for_duckdb
 
 def test_a_join_filtered_into_the_scan_reads_the_frame() -> None:
     # the web-log commit's shape: lines joined to their files, filtered on a text column;
-    # DuckDB 1.5 pushes the join's filter into the Arrow scan, where pyarrow cannot
+    # DuckDB 1.4 and 1.5 push the join's filter into the Arrow scan, where pyarrow cannot
     # filter string views
     lines = arrow_for_duckdb(pl.DataFrame({
         "file_index": [0, 1, 2] * 50_000,

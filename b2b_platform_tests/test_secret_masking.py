@@ -231,9 +231,7 @@ UNREACHABLE_LAKES = {
 def lake_profile() -> None:
     """The DuckLake extensions, which reach the catalog (elsewhere lake mode stops
     before, asking for the lake profile)."""
-    pytest.importorskip(
-        "duckdb_extension_ducklake", reason="lake mode needs the lake profile (.venv-lake)"
-    )
+    pytest.importorskip("duckdb_ext", reason="lake mode needs the lake profile (.venv-lake)")
 
 
 @pytest.mark.lake

@@ -10,7 +10,6 @@ calls are created in the connection's temporary catalog (DuckLake stores no func
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 from contextlib import suppress
@@ -105,18 +104,19 @@ def parse_location(target: str, data_path: str = "") -> WarehouseLocation:
 
 
 def extension_file(name: str) -> Path:
-    """The binary of a DuckDB extension inside its installed `duckdb-extension-<name>`
-    wheel (a package `duckdb_extension_<name>` holding extensions/v<DuckDB version>/)."""
-    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
-    if spec is None or not spec.submodule_search_locations:
+    """The binary of a DuckDB extension inside its installed `duckdb-ext-*` wheel."""
+    try:
+        import duckdb_ext  # the lake profile's wheels; a namespace package
+    except ImportError:
         raise UserError(
             "lake mode needs the DuckLake extensions: install the lake profile"
             " (`make install-lake`) and run its .venv-lake/bin/b2b"
-        )
-    for root in spec.submodule_search_locations:
-        found = Path(root) / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
-        if found.is_file():
-            return found
+        ) from None
+    version = f"v{duckdb.__version__}"
+    for root in duckdb_ext.__path__:
+        found = sorted(Path(root).glob(f"extensions/{version}/*/{name}.duckdb_extension"))
+        if found:
+            return found[0]
     raise UserError(
         f"no {name} extension for DuckDB {duckdb.__version__} is installed: install the lake"
         " profile (`make install-lake`), whose DuckDB matches its extension wheels"
@@ -193,9 +193,8 @@ def _attach_lake(
         if location.data_path:
             Path(location.data_path).mkdir(parents=True, exist_ok=True)
             options.append(f"DATA_PATH {quote_literal(location.data_path)}")
-        # a lake made by an older DuckLake (the 1.4 profile's catalog 0.3) is brought
-        # to this one's catalog version by its first writer; readers wait for that
-        options.append("READ_ONLY" if read_only else "AUTOMATIC_MIGRATION TRUE")
+        if read_only:
+            options.append("READ_ONLY")
         attach = f"ATTACH {quote_literal(location.target)} AS {LAKE_CATALOG}"
         conn.execute(attach + (f" ({', '.join(options)})" if options else ""))
     except duckdb.Error as exc:
