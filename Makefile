@@ -35,7 +35,7 @@ install-lake: $(LAKE_STAMP)
 
 $(LAKE_STAMP): pyproject.toml constraints-lake.txt | $(UV)
 	$(UV) venv --no-config --quiet --clear --no-python-downloads --python $(PYTHON) $(LAKE_VENV)
-	$(UV_INSTALL) --python $(LAKE_VENV)/bin/python -c constraints-lake.txt -e '.[dev,lake]'
+	$(UV_INSTALL) --python $(LAKE_VENV)/bin/python -c constraints-lake.txt -e '.[dev,lake,lake-test]'
 	touch $(LAKE_STAMP)
 
 demo: $(STAMP)

@@ -8,10 +8,13 @@ DuckLake and PostgreSQL extensions from their wheels; `make test` runs them ther
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +25,7 @@ from b2b_platform.lib.warehouse.connection import warehouse_connection
 from b2b_platform.lib.warehouse.lake import lake_summary
 from b2b_platform.lib.warehouse.location import WarehouseLocation
 from b2b_platform.lib.warehouse.writes import FAULT_ENV, RELEASE_ENV, SLOW_ENV
+from b2b_platform_tests.dagster_dev import free_port, wait_for
 from b2b_platform_tests.helpers import materialize, query, snapshot, warehouse_env
 from b2b_platform_tests.shared_builds import DROP_DATABASES, once_per_run
 
@@ -410,3 +414,88 @@ def test_a_file_warehouse_moves_into_a_lake(lake, tiny_sources, tmp_path):
     # a second import would overwrite what is there: refused
     code, out = _finish(_b2b(lake_env, "import-warehouse", str(tmp_path / "export")))
     assert code == 2 and "already holds" in out
+
+
+OBJECT_STORE_KEY = "b2b-test-secret-key-4d1f0a"  # never to be shown
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+    except urllib.error.HTTPError:
+        return True  # an answer, if not a welcome one
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def object_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """An S3-compatible server (moto in server mode) with a bucket `lake`: its endpoint
+    and key as the AWS_* variables, set here and returned for child processes."""
+    server = shutil.which("moto_server", path=str(Path(sys.executable).parent))
+    assert server, "moto_server is missing: the lake profile installs it (make install-lake)"
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    with open(tmp_path / "moto.log", "w") as log:
+        process = subprocess.Popen(
+            [server, "-H", "127.0.0.1", "-p", endpoint.rsplit(":", 1)[1]],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for("the S3 server", lambda: _answers(endpoint), 60, every=0.2)
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/lake", method="PUT")).close()
+        env = {"AWS_ACCESS_KEY_ID": "b2b-test", "AWS_SECRET_ACCESS_KEY": OBJECT_STORE_KEY,
+               "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}  # fmt: skip
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        yield env
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _object_keys(endpoint: str, prefix: str) -> list[str]:
+    listing = f"{endpoint}/lake?list-type=2&max-keys=1000&prefix={prefix}"
+    with urllib.request.urlopen(listing) as response:
+        return re.findall(r"<Key>([^<]+)</Key>", response.read().decode())
+
+
+def test_a_lake_on_object_storage_with_a_writer_killed_equals_the_file_build(
+    lake, object_store, tiny_sources, built_warehouse, tmp_path
+):
+    """The lake's data on an S3-compatible server: two writers build the months side by
+    side, October's is killed as it commits; the lake opens, the rerun finishes, and the
+    whole graph equals the file build."""
+    data_dir, _ = tiny_sources
+    lake = WarehouseLocation(target=lake.target, data_path="s3://lake/warehouse")
+    env = {**_lake_env(data_dir, tmp_path, lake), **object_store,
+           "DAGSTER_HOME": str(tmp_path / "home"), "B2B_LAKE_WRITERS": "2"}  # fmt: skip
+    code, out = _finish(_b2b(env, "run", extra={FAULT_ENV: "raw/weblogs@2026-10-01"}))
+    assert code == 1, out
+    assert "Oct 2026 to Nov 2026" in out and "died (exit code -9)" in out, out
+    months = {r[0] for r in query(lake, "SELECT DISTINCT partition_key FROM raw.weblogs")}
+    assert {"2026-08-01", "2026-09-01"} <= months and "2026-10-01" not in months
+
+    code, out = _finish(_b2b(env, "run"))
+    assert code == 0, out
+    interrupted = query(
+        lake, "SELECT asset_key, partition_key FROM etl.run_log WHERE status = 'interrupted'"
+    )
+    assert ("raw/weblogs", "2026-10-01") in interrupted
+    schemas = tuple(schema for schema in BUILT_SCHEMAS if schema != "etl")  # + the break
+    in_lake, in_file = snapshot(lake, schemas), snapshot(built_warehouse, schemas)
+    assert in_lake.keys() == in_file.keys()
+    for table in in_file:
+        assert in_lake[table] == in_file[table], table
+    assert not query(lake, IDENTITY_BROKEN)
+    # the data are objects in the bucket, nothing is written to a local directory
+    keys = _object_keys(object_store["AWS_ENDPOINT_URL"], "warehouse/")
+    assert sum(key.endswith(".parquet") for key in keys) > 20, keys
+    assert not list(tmp_path.rglob("*.parquet"))
+
+    # the key is read from AWS_SECRET_ACCESS_KEY and never shown
+    code, out = _finish(_b2b(env, "status"))
+    assert code == 0 and "Lake size" in out, out
+    assert OBJECT_STORE_KEY not in out
+    code, out = _finish(_b2b({**env, "AWS_SECRET_ACCESS_KEY": ""}, "status"))
+    assert code != 0 and "AWS_SECRET_ACCESS_KEY" in out, out

@@ -11,10 +11,33 @@ from b2b_common.errors import UserError
 from b2b_platform.cli import main
 from b2b_platform.lib.orchestration.month_fanout import load_entry, month_chunks
 from b2b_platform.lib.settings import Settings
-from b2b_platform.lib.warehouse.location import DEFAULT_WAREHOUSE, parse_location
+from b2b_platform.lib.warehouse.location import (
+    DEFAULT_WAREHOUSE,
+    WarehouseLocation,
+    object_store_secret,
+    parse_location,
+)
 from b2b_platform.lib.warehouse.write_conflicts import is_write_conflict, retry_on_conflict
 
 LAKE = "ducklake:postgres:dbname=b2b_lake host=127.0.0.1 user=postgres"
+
+
+def test_an_object_store_key_comes_from_aws_variables_and_is_never_shown(monkeypatch) -> None:
+    keys = {"AWS_ACCESS_KEY_ID": "b2b", "AWS_SECRET_ACCESS_KEY": "k'3y-s3cret"}
+    secret = object_store_secret({**keys, "AWS_ENDPOINT_URL": "https://minio.internal:9000"})
+    assert "SECRET 'k''3y-s3cret'" in secret  # quoted, whatever it holds
+    assert "ENDPOINT 'minio.internal:9000'" in secret and "USE_SSL true" in secret
+    assert "REGION 'us-east-1'" in secret and "URL_STYLE 'path'" in secret
+    assert "ENDPOINT" not in object_store_secret(keys)  # AWS S3 itself
+    with pytest.raises(UserError, match="AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"):
+        object_store_secret({"AWS_ACCESS_KEY_ID": "b2b"})
+    with pytest.raises(UserError, match="AWS_ENDPOINT_URL='minio:9000' is not a URL"):
+        object_store_secret({**keys, "AWS_ENDPOINT_URL": "minio:9000"})
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "k'3y-s3cret")
+    on_s3 = WarehouseLocation(target=LAKE, data_path="s3://b2b-lake/warehouse")
+    assert on_s3.on_object_store
+    assert "k'3y-s3cret" not in on_s3.mask("HTTP 403 signing with k'3y-s3cret")
+    assert not WarehouseLocation(target=LAKE, data_path="/srv/lake").on_object_store
 
 
 def test_one_setting_names_a_file_or_a_lake() -> None:

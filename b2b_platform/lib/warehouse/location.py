@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import duckdb
 
@@ -27,6 +29,7 @@ LAKE_PREFIX = "ducklake:"
 LAKE_CATALOG = "warehouse"  # the name the lake is attached under
 # the DuckDB extensions lake mode loads, as the wheels of the lake profile ship them
 LAKE_EXTENSIONS = ("ducklake", "postgres_scanner")
+OBJECT_STORE_PREFIX = "s3://"
 DEFAULT_WAREHOUSE = Path("data") / "warehouse" / "b2b.duckdb"
 # how many steps may write a lake at once when B2B_LAKE_WRITERS is unset
 DEFAULT_LAKE_WRITERS = 4
@@ -45,6 +48,11 @@ class WarehouseLocation:
     @property
     def is_lake(self) -> bool:
         return self.target.startswith(LAKE_PREFIX)
+
+    @property
+    def on_object_store(self) -> bool:
+        """A lake whose Parquet files are on S3 or an S3-compatible server."""
+        return self.data_path.startswith(OBJECT_STORE_PREFIX)
 
     @property
     def file_path(self) -> Path:
@@ -71,8 +79,10 @@ class WarehouseLocation:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """The catalog's password in every form DuckDB or libpq may quote it back."""
-        return passwords_of(self.target)
+        """The catalog's password in every form DuckDB or libpq may quote it back, and
+        the object store's secret key."""
+        object_store = os.environ.get("AWS_SECRET_ACCESS_KEY", "") if self.on_object_store else ""
+        return passwords_of(self.target) + ((object_store,) if object_store else ())
 
     def describe(self) -> str:
         """The location as messages and `b2b status` show it, passwords masked."""
@@ -121,6 +131,43 @@ def extension_file(name: str) -> Path:
         f"no {name} extension for DuckDB {duckdb.__version__} is installed: install the lake"
         " profile (`make install-lake`), whose DuckDB matches its extension wheels"
     )
+
+
+def object_store_secret(env: Mapping[str, str]) -> str:
+    """The DuckDB secret (temporary: never stored) that reaches the lake's data on S3 or
+    an S3-compatible server. Key and endpoint come from the variables AWS's own tools
+    read (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION,
+    AWS_ENDPOINT_URL; without the last, AWS S3 itself), never from a setting the UI
+    shows; a missing key is a UserError that names them."""
+    key_id, key = env.get("AWS_ACCESS_KEY_ID", ""), env.get("AWS_SECRET_ACCESS_KEY", "")
+    if not key_id or not key:
+        raise UserError(
+            "B2B_LAKE_DATA_PATH is on an object store (s3://): set AWS_ACCESS_KEY_ID and"
+            " AWS_SECRET_ACCESS_KEY, and AWS_ENDPOINT_URL for a server other than AWS S3"
+        )
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    options = [
+        "TYPE s3",
+        f"KEY_ID {quote_literal(key_id)}",
+        f"SECRET {quote_literal(key)}",
+        f"REGION {quote_literal(region)}",
+    ]
+    if env.get("AWS_SESSION_TOKEN"):
+        options.append(f"SESSION_TOKEN {quote_literal(env['AWS_SESSION_TOKEN'])}")
+    if env.get("AWS_ENDPOINT_URL"):
+        endpoint = urlsplit(env["AWS_ENDPOINT_URL"])
+        if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
+            raise UserError(
+                f"AWS_ENDPOINT_URL={env['AWS_ENDPOINT_URL']!r} is not a URL: set it to"
+                " http(s)://host:port of the S3-compatible server"
+            )
+        options += [
+            f"ENDPOINT {quote_literal(endpoint.netloc)}",
+            f"USE_SSL {str(endpoint.scheme == 'https').lower()}",
+            "URL_STYLE 'path'",  # what S3-compatible servers (MinIO, Ceph, moto) answer
+        ]
+    # each option's value quoted above, as the ATTACH's options are
+    return "CREATE OR REPLACE TEMPORARY SECRET b2b_lake_data (" + ", ".join(options) + ")"
 
 
 def open_lake(
@@ -187,11 +234,15 @@ def _attach_lake(
         },
     )
     try:
-        for name in LAKE_EXTENSIONS:
+        object_store = ("httpfs",) if location.on_object_store else ()
+        for name in LAKE_EXTENSIONS + object_store:
             conn.execute(f"LOAD {quote_literal(str(extension_file(name)))}")
         options = []
-        if location.data_path:
+        if location.on_object_store:
+            conn.execute(object_store_secret(os.environ))
+        elif location.data_path:
             Path(location.data_path).mkdir(parents=True, exist_ok=True)
+        if location.data_path:
             options.append(f"DATA_PATH {quote_literal(location.data_path)}")
         if read_only:
             options.append("READ_ONLY")

@@ -266,6 +266,8 @@ def writable_paths(conn: duckdb.DuckDBPyConnection, location: WarehouseLocation)
     """The directories the warehouse writes besides its own file: a lake's Parquet files."""
     if not location.is_lake:
         return []
+    if location.on_object_store:
+        return [location.data_path.rstrip("/") + "/"]
     if location.data_path:
         return [str(Path(location.data_path).resolve()) + "/"]
     found = conn.execute(
