@@ -294,50 +294,6 @@ sys.exit(0 if result.success else 1)
 """
 
 
-def test_a_writer_killed_mid_commit_leaves_the_lake_consistent(
-    lake_with_platform, tiny_sources, built_warehouse, tmp_path
-):
-    data_dir, _ = tiny_sources
-    lake = lake_with_platform
-    env = {
-        **_lake_env(data_dir, tmp_path, lake),
-        "DAGSTER_HOME": str(tmp_path / "home"),
-        "B2B_LAKE_WRITERS": "2",  # Aug-Sep and Oct-Nov, each a run in a process of its own
-    }
-    select = ("run", "--select", "tag:source=weblogs")  # the platform's runs are in home
-    # the October writer is killed (SIGKILL) as it commits; the other writer goes on
-    code, out = _finish(_b2b(env, *select, extra={FAULT_ENV: "raw/weblogs@2026-10-01"}))
-    assert code == 1, out
-    assert "Oct 2026 to Nov 2026" in out and "died (exit code -9)" in out, out
-    # the lake opens; the killed month is not there, the other writer's months are
-    months = {r[0] for r in query(lake, "SELECT DISTINCT partition_key FROM raw.weblogs")}
-    assert {"2026-08-01", "2026-09-01"} <= months and "2026-10-01" not in months
-    assert not query(lake, IDENTITY_BROKEN)
-
-    code, out = _finish(_b2b(env, *select))
-    assert code == 0, out
-    # the rerun found the dead step (its process gone) and put its break on record
-    interrupted = query(
-        lake, "SELECT asset_key, partition_key FROM etl.run_log WHERE status = 'interrupted'"
-    )
-    assert ("raw/weblogs", "2026-10-01") in interrupted
-
-    # and what it built equals a clean build's (the session's, as a file)
-    rerun, clean = snapshot(lake, BUILT_SCHEMAS), snapshot(built_warehouse, BUILT_SCHEMAS)
-    for table in WEBLOG_TABLES:
-        assert rerun[table] == clean[table], table
-    weblog_rows = "SELECT * EXCLUDE (run_id, detected_at) FROM quarantine.rejected_records WHERE source = 'weblogs' ORDER BY ALL"
-    assert query(lake, weblog_rows) == query(built_warehouse, weblog_rows)
-
-
-WEBLOG_TABLES = (
-    "raw.weblogs",
-    "staging.web_requests",
-    "staging.user_agents",
-    "staging.ip_countries",
-)
-
-
 LAKE_DEPLOY = Path(__file__).parents[1] / "deploy" / "lake"
 
 
