@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from b2b_common.errors import UserError
-from b2b_platform.lib.warehouse.location import WarehouseLocation, open_lake
+from b2b_platform.lib.warehouse.location import WarehouseLocation, forget_lake, open_lake
 from b2b_platform.lib.warehouse.private_files import private_umask
 from b2b_platform.lib.warehouse.processes import process_command
 from b2b_platform.lib.warehouse.schema import create_macros
@@ -89,6 +89,8 @@ def _open(
             create_macros(conn, temporary=True)
             yield conn
         except duckdb.Error as exc:
+            if isinstance(exc, duckdb.FatalException):  # the process's instance is unusable
+                forget_lake(location)
             # the catalog's connection can fail at any query (and be made again), and
             # DuckDB's error then quotes its conninfo: the same error, password masked
             masked = location.mask(str(exc))

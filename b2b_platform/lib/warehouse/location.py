@@ -11,7 +11,9 @@ calls are created in the connection's temporary catalog (DuckLake stores no func
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,11 +173,57 @@ def object_store_secret(env: Mapping[str, str]) -> str:
 def open_lake(
     location: WarehouseLocation, *, read_only: bool, config: dict[str, Any]
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the lake attached as its default catalog.
+    """A connection of its own to the lake, attached as its default catalog.
+
+    Loading the extensions and attaching the catalog cost 0.2-0.35 s, more than most
+    steps: the first connection of a process to a lake does it, in an in-memory DuckDB
+    kept for the process's life (its memory bounded by `config`), and every connection
+    after is a new connection to that instance, with its own transactions. An instance
+    a fatal error invalidated is dropped (see `forget_lake`).
+    """
+    key = (
+        os.getpid(),
+        location.target,
+        location.data_path,
+        read_only,
+        repr(sorted(config.items())),
+    )
+    with _lakes_lock:
+        instance = _lakes.get(key)
+        if instance is None:
+            instance = _lakes[key] = _attach_lake(location, read_only=read_only, config=config)
+        conn = instance.cursor()
+    try:
+        # the default catalog and the retry count are each connection's own
+        conn.execute(f"USE {LAKE_CATALOG}")
+        conn.execute(f"SET ducklake_max_retry_count = {SNAPSHOT_RETRIES}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def forget_lake(location: WarehouseLocation) -> None:
+    """Drop this process's instances of a lake (after a fatal error, which leaves a
+    DuckDB instance unusable): the next connection attaches it again."""
+    with _lakes_lock:
+        for key in [k for k in _lakes if k[1] == location.target]:
+            with suppress(duckdb.Error):
+                _lakes.pop(key).close()
+
+
+# each process's instances of the lakes it opened, by (pid, target, data path,
+# read-only, config); the pid keeps a forked child from using its parent's
+_lakes: dict[tuple[int, str, str, bool, str], duckdb.DuckDBPyConnection] = {}
+_lakes_lock = threading.Lock()
+
+
+def _attach_lake(
+    location: WarehouseLocation, *, read_only: bool, config: dict[str, Any]
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake attached.
 
     Extensions load from the installed wheels only: DuckDB never downloads one here.
-    Each connection is an instance of its own (0.35 s): one kept per process, shared by
-    its connections, made a large lake build several times slower (docs/lake.md).
     """
     conn = duckdb.connect(
         ":memory:",
@@ -200,8 +248,6 @@ def open_lake(
             options.append("READ_ONLY")
         attach = f"ATTACH {quote_literal(location.target)} AS {LAKE_CATALOG}"
         conn.execute(attach + (f" ({', '.join(options)})" if options else ""))
-        conn.execute(f"USE {LAKE_CATALOG}")
-        conn.execute(f"SET ducklake_max_retry_count = {SNAPSHOT_RETRIES}")
     except duckdb.Error as exc:
         conn.close()
         # DuckDB quotes the whole conninfo; masked before the line is cut short
