@@ -84,11 +84,17 @@ def record_run_failure(
     error = error.strip()[:2000] or f"run {status}"
     conn.execute("BEGIN TRANSACTION")
     try:
-        broken = conn.execute(
+        # counted, then updated: a lake (DuckLake) has no UPDATE ... RETURNING
+        broken = scalar(
+            conn,
+            "SELECT count(*) FROM etl.run_log WHERE run_id = ? AND status = 'running'",
+            [run_id],
+        )
+        conn.execute(
             "UPDATE etl.run_log SET status = ?, broken_at = ?, error = ?"
-            " WHERE run_id = ? AND status = 'running' RETURNING asset_key",
+            " WHERE run_id = ? AND status = 'running'",
             [status, failed_at, error, run_id],
-        ).fetchall()
+        )
         recorded = scalar(
             conn,
             "SELECT count(*) FROM etl.run_log WHERE run_id = ? AND status IN ('failed', 'interrupted')",
@@ -104,7 +110,7 @@ def record_run_failure(
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return len(broken) + (0 if recorded else 1)
+    return int(broken) + (0 if recorded else 1)
 
 
 # How a step a blocking check stopped records its error in etl.run_log:
