@@ -431,6 +431,7 @@ def test_a_lake_on_object_storage_with_a_writer_killed_equals_the_file_build(
     assert "Oct 2026 to Nov 2026" in out and "died (exit code -9)" in out, out
     months = {r[0] for r in query(lake, "SELECT DISTINCT partition_key FROM raw.weblogs")}
     assert {"2026-08-01", "2026-09-01"} <= months and "2026-10-01" not in months
+    assert not query(lake, IDENTITY_BROKEN)  # nothing half-committed counts
 
     code, out = _finish(_b2b(env, "run"))
     assert code == 0, out
