@@ -67,3 +67,27 @@ def snapshot(
 def query(warehouse: Path | WarehouseLocation, sql: str, params: list | None = None) -> list[tuple]:
     with warehouse_connection(warehouse, read_only=True) as conn:
         return conn.execute(sql, params or []).fetchall()
+
+
+# join operators that compare every row with every row, as DuckDB 1.4 and 2.0 name them
+# in a plan (normalized to lower-case letters only)
+NESTED_LOOP_OPERATORS = ("nljoin", "nestedloopjoin", "piecewisemergejoin", "crossproduct")
+
+
+def views_planned_as_nested_loops(warehouse: Path | WarehouseLocation) -> dict[str, list[str]]:
+    """Every view of the warehouse, with the nested-loop joins its plan has (none, as a
+    view reading a month of requests must stay linear in them)."""
+    with warehouse_connection(warehouse, read_only=True) as conn:
+        views = [row[0] for row in conn.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+            " WHERE table_type = 'VIEW' AND table_catalog = current_database() ORDER BY 1"
+        ).fetchall()]  # fmt: skip
+        plans = {
+            view: conn.execute(f"EXPLAIN SELECT * FROM {view}").fetchall()[0][1] for view in views
+        }
+    letters = {
+        view: "".join(c for c in plan.lower() if c.isalpha()) for view, plan in plans.items()
+    }
+    return {
+        view: [op for op in NESTED_LOOP_OPERATORS if op in text] for view, text in letters.items()
+    }
