@@ -3,6 +3,8 @@ location becomes, the month ranges and conflict retries (the lake itself: test_l
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 import duckdb
 import pytest
@@ -47,9 +49,22 @@ def test_one_setting_names_a_file_or_a_lake() -> None:
     lake = Settings.from_env({"B2B_WAREHOUSE": LAKE, "B2B_LAKE_DATA_PATH": "/srv/lake"})
     assert lake.warehouse.is_lake and lake.warehouse.data_path == "/srv/lake"
     assert lake.warehouse.catalog_conninfo == "dbname=b2b_lake host=127.0.0.1 user=postgres"
-    assert lake.warehouse_writers == 4 and Settings.from_env({}).warehouse_writers == 1
+    assert Settings.from_env({}).warehouse_writers == 1
     writers = Settings.from_env({"B2B_WAREHOUSE": LAKE, "B2B_LAKE_WRITERS": "2"})
     assert writers.warehouse_writers == 2
+
+
+@pytest.mark.parametrize(("cores", "writers"), [({0}, 1), ({0, 1, 2}, 3), (set(range(100)), 64)])
+def test_a_lakes_writers_default_to_the_cores_it_may_use(
+    monkeypatch: pytest.MonkeyPatch, cores: set[int], writers: int
+) -> None:
+    """More writers than cores only add each run's fixed work (docs/lake.md)."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: cores)
+    lake = Settings.from_env({"B2B_WAREHOUSE": LAKE, "B2B_LAKE_DATA_PATH": "/srv/lake"})
+    assert lake.warehouse_writers == writers
+    assert (
+        Settings.from_env({"B2B_WAREHOUSE": LAKE, "B2B_LAKE_WRITERS": "4"}).warehouse_writers == 4
+    )
 
 
 def test_a_lake_password_never_shows() -> None:

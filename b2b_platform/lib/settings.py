@@ -8,14 +8,14 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from b2b_common.dates import add_months, load_cutoff
 from b2b_common.errors import UserError
 from b2b_platform.lib.warehouse.location import (
-    DEFAULT_LAKE_WRITERS,
     WarehouseLocation,
+    default_lake_writers,
     parse_location,
 )
 
@@ -73,7 +73,7 @@ class Settings:
     # the webserver `b2b run` submits its runs through when a daemon serves the instance
     dagster_url: str = DEFAULT_DAGSTER_URL
     # steps that may write a lake at once (B2B_LAKE_WRITERS); a file takes one writer
-    lake_writers: int = DEFAULT_LAKE_WRITERS
+    lake_writers: int = field(default_factory=default_lake_writers)
     # days after a lead's capture in which its company's orders count for its campaign
     attribution_days: int = DEFAULT_ATTRIBUTION_DAYS
     # how often the file sensors look at the directories (automation: at most 30 s)
@@ -136,7 +136,7 @@ class Settings:
             trusted_proxies=parse_trusted_proxies(env.get("B2B_TRUSTED_PROXIES", "")),
             dagster_url=_parse_url(env.get("B2B_DAGSTER_URL", "").strip() or DEFAULT_DAGSTER_URL),
             lake_writers=_parse_count(
-                env, "B2B_LAKE_WRITERS", DEFAULT_LAKE_WRITERS, 1, 64, "writers"
+                env, "B2B_LAKE_WRITERS", default_lake_writers(), 1, 64, "writers"
             ),
             attribution_days=_parse_count(
                 env, "B2B_ATTRIBUTION_DAYS", DEFAULT_ATTRIBUTION_DAYS, 1, 3650, "days"
