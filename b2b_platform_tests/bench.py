@@ -333,7 +333,10 @@ def _weblog_goals(result: dict[str, float]) -> str:
     """The design's goals for web-log ingestion, judged on the slowest run."""
     verdicts = [f">= 400,000 lines/s: {_met(result['lines_per_s_slowest'] >= 400_000)}"]
     if "speedup_vs_goaccess" in result:
-        verdicts.append(f">= 5x GoAccess: {_met(result['speedup_vs_goaccess'] >= 5)}")
+        # a month of 10M lines must gain more: GoAccess's cost grows with the lines, ours
+        # has a fixed part (start-up, the plan, Dagster's records)
+        times = 12 if result["lines"] >= 10_000_000 else 5
+        verdicts.append(f">= {times}x GoAccess: {_met(result['speedup_vs_goaccess'] >= times)}")
     else:
         verdicts.append("GoAccess not installed (apt-get install goaccess)")
     if result["lines"] >= 10_000_000:

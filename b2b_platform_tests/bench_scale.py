@@ -568,11 +568,20 @@ def goals(results: list[ScaleResult]) -> list[tuple[str, bool | None, str]]:
 
         return check
 
+    def seconds(run: str, limit: float) -> Any:
+        def check(r: ScaleResult) -> tuple[bool, str]:
+            return r.seconds(run) <= limit, f"{r.seconds(run):.1f} s"
+
+        return check
+
+    add("full build at large <= 60 s", "large", seconds("full_build", 60))
     add("no-op refresh at large <= 5% of the full build", "large", share("no_op", 5))
-    add("new day at large <= 15% of the full build", "large", share("new_day", 15))
+    add("no-op refresh at large <= 3 s", "large", seconds("no_op", 3))
+    add("new day at large <= 10% of the full build", "large", share("new_day", 10))
     add("full build CPU at large >= 170%", "large",
         lambda r: (r.runs["full_build"]["cpu_pct"] >= 170, f"{r.runs['full_build']['cpu_pct']:.0f}%"))  # fmt: skip
     if "xlarge" in SCALES:
+        add("full build at xlarge <= 6 min", "xlarge", seconds("full_build", 360))
         add("xlarge peak RSS < 4 GiB", "xlarge",
             lambda r: (r.peak_rss_mib < 4096, f"{r.peak_rss_mib:,.0f} MiB"))  # fmt: skip
 
