@@ -31,6 +31,7 @@ LAKE_CATALOG = "warehouse"  # the name the lake is attached under
 LAKE_EXTENSIONS = ("ducklake", "postgres_scanner")
 OBJECT_STORE_PREFIX = "s3://"
 DEFAULT_WAREHOUSE = Path("data") / "warehouse" / "b2b.duckdb"
+MAX_DEFAULT_LAKE_WRITERS = 4  # B2B_LAKE_WRITERS sets more
 
 # writers committing at the same moment race for the next snapshot id; DuckLake tries
 # again with a growing pause, by default only 10 times: too few for a busy lake
@@ -39,14 +40,16 @@ SNAPSHOT_RETRIES = 30
 
 def default_lake_writers() -> int:
     """How many steps write a lake at once when B2B_LAKE_WRITERS is unset: one per core
-    this process may use. A writer keeps about one core busy (parsing, Parquet), and
-    writers past the cores only add their runs' fixed work: the `large` full build on 2
-    cores took 161.7 s with 1 writer, 138.7 s with 2 and 157.6 s with 4."""
+    this process may use, at most MAX_DEFAULT_LAKE_WRITERS. A writer keeps about one
+    core busy (parsing, Parquet), and writers past the cores only add their runs' fixed
+    work: the `large` full build on 2 cores took 161.7 s with 1 writer, 138.7 s with 2
+    and 157.6 s with 4. The cap: a container limited to 2 CPUs may still see every core
+    of its host, and each writer is a process of its own."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, 64))
+    return max(1, min(cores, MAX_DEFAULT_LAKE_WRITERS))
 
 
 @dataclass(frozen=True)
