@@ -224,7 +224,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from b2b_platform.definitions import defs
     from b2b_platform.lib.asset_step import WAREHOUSE_POOL
-    from b2b_platform.lib.orchestration.dagster_api import set_pool_limit
+    from b2b_platform.lib.dagster_internals import set_pool_limit
     from b2b_platform.lib.orchestration.runner import (
         RunOutcome,
         fail_abandoned_runs,
@@ -297,7 +297,7 @@ def _close_dead_steps(instance: dg.DagsterInstance, settings: Settings) -> None:
     """Close the records of steps a killed process left `running` (see close_dead_steps)."""
     from functools import partial
 
-    from b2b_platform.lib.orchestration.dagster_api import last_event_time
+    from b2b_platform.lib.dagster_internals import last_event_time
     from b2b_platform.lib.warehouse.step import close_dead_steps
 
     dead = close_dead_steps(settings.warehouse, last_event_time=partial(last_event_time, instance))
@@ -395,7 +395,7 @@ class _Planner:
         self.in_dagster: dict[dg.AssetKey, set[str | None]] | None = None
 
     def plan(self) -> StalePlan:
-        from b2b_platform.lib.orchestration.dagster_api import asset_graph
+        from b2b_platform.lib.dagster_internals import asset_graph
         from b2b_platform.lib.orchestration.stale_slices import plan_stale_slices
         from b2b_platform.lib.warehouse.connection import warehouse_connection
         from b2b_platform.lib.warehouse.slice_versions import VersionBasis, recorded_versions

@@ -15,7 +15,7 @@ from b2b_platform.defs.resources import resource_definitions
 from b2b_platform.defs.weblogs.raw import build_raw_weblogs
 from b2b_platform.defs.weblogs.staging import build_staging_web_requests
 from b2b_platform.lib.column_docs import with_column_docs
-from b2b_platform.lib.orchestration.dagster_api import with_backfill_policy
+from b2b_platform.lib.dagster_internals import with_backfill_policy
 from b2b_platform.lib.resources import CalendarResource
 from b2b_platform.lib.settings import Settings
 

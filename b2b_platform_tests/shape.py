@@ -8,7 +8,7 @@ together. A line count cannot tell whether a module holds one concept, so none i
   lib < defs < definitions.py < cli*.py). Every import counts: a function's local import
   and one under TYPE_CHECKING too, since either ties the two modules together.
 - No import of a private Dagster module (`dagster._...`, or any dagster package's `_`
-  module): what the project needs of one goes through lib/orchestration/dagster_api.py, pinned by tests.
+  module): what the project needs of one goes through lib/dagster_internals.py, pinned by tests.
 - SQL: identifiers reach SQL text only through the SQL helper module (SQL_HELPERS,
   b2b_platform/lib/warehouse/sql.py: `quote_identifier` and the fragments built with it). An
   f-string that reads as SQL may paste only

@@ -103,7 +103,7 @@ def test_settings_are_read_when_the_definitions_are_built(monkeypatch) -> None:
 def test_stages_follow_dependencies_through_assets_left_out() -> None:
     """raw/weblogs feeds core/fct_web_requests through staging/web_requests: selected
     without it, the monthly load still runs first (a single run would not order them)."""
-    from b2b_platform.lib.orchestration.dagster_api import asset_graph
+    from b2b_platform.lib.dagster_internals import asset_graph
     from b2b_platform.lib.orchestration.selection import plan_stages
 
     raw, facts, report = (

@@ -14,8 +14,8 @@ from tabulate import tabulate
 
 from b2b_common.dates import add_months, month_name
 from b2b_platform.lib import checks
+from b2b_platform.lib.dagster_internals import run_asset_graph
 from b2b_platform.lib.metadata import input_rows, markdown_list, schema_metadata, table_metadata
-from b2b_platform.lib.orchestration.dagster_api import run_asset_graph
 from b2b_platform.lib.orchestration.run_progress import PUBLISHED
 from b2b_platform.lib.warehouse.resource import WarehouseResource
 from b2b_platform.lib.warehouse.schema import scalar

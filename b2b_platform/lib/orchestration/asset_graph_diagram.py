@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from b2b_platform.lib.orchestration.dagster_api import asset_graph
+from b2b_platform.lib.dagster_internals import asset_graph
 
 START, END = "<!-- asset-graph:start -->", "<!-- asset-graph:end -->"
 GROUP_ORDER = ["raw", "staging", "core", "reports"]

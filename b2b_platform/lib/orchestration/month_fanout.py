@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
-from b2b_platform.lib.orchestration.dagster_api import fail_run, free_pool_slots
+from b2b_platform.lib.dagster_internals import fail_run, free_pool_slots
 from b2b_platform.lib.orchestration.stage_launchers import (
     PARTITION_RANGE_END,
     PARTITION_RANGE_START,

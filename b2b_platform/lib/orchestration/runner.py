@@ -31,7 +31,7 @@ import dagster as dg
 
 from b2b_common.dates import month_name
 from b2b_common.errors import UserError
-from b2b_platform.lib.orchestration.dagster_api import (
+from b2b_platform.lib.dagster_internals import (
     AssetGraph,
     asset_graph,
     fail_run,

@@ -8,7 +8,7 @@ import warnings
 import dagster as dg
 
 from b2b_common.errors import UserError
-from b2b_platform.lib.orchestration.dagster_api import AssetGraph, asset_graph, toposorted_keys
+from b2b_platform.lib.dagster_internals import AssetGraph, asset_graph, toposorted_keys
 from b2b_platform.lib.orchestration.stage_launchers import Stage
 from b2b_platform.lib.orchestration.stale_slices import StalePlan
 

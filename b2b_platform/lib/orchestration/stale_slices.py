@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from b2b_platform.lib.orchestration.dagster_api import asset_graph
+from b2b_platform.lib.dagster_internals import asset_graph
 from b2b_platform.lib.warehouse.slice_versions import (
     SETTING,
     Recorded,

@@ -19,7 +19,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from b2b_platform.lib.orchestration.dagster_api import last_event_time, run_asset_graph
+from b2b_platform.lib.dagster_internals import last_event_time, run_asset_graph
 from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.warehouse.connection import LOCK_WAIT_SECONDS, warehouse_connection
 from b2b_platform.lib.warehouse.loaded_files import read_loaded_files

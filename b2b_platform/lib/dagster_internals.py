@@ -3,7 +3,7 @@
 Dagster's public API has no way to walk the asset graph a run or a definitions object
 holds, to fail a run whose process died, or to give back the pool slots such a run held;
 the CLI runner and the asset steps need all three. Each function below says which
-internal it uses, and test_dagster_api.py pins what the project relies on, so an
+internal it uses, and test_dagster_internals.py pins what the project relies on, so an
 upgrade that moves one fails there first, not in a refresh.
 """
 

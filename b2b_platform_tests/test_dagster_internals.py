@@ -1,4 +1,4 @@
-"""What the project relies on in Dagster's non-public calls (lib/orchestration/dagster_api.py): an
+"""What the project relies on in Dagster's non-public calls (lib/dagster_internals.py): an
 upgrade that changes one of them fails here first."""
 
 import datetime as dt
@@ -6,7 +6,7 @@ import uuid
 
 import dagster as dg
 
-from b2b_platform.lib.orchestration import dagster_api
+from b2b_platform.lib import dagster_internals
 
 
 @dg.asset
@@ -18,8 +18,8 @@ def child() -> None: ...
 
 
 def test_the_graph_of_definitions_walks_parents_before_children() -> None:
-    graph = dagster_api.asset_graph(dg.Definitions(assets=[child, parent]))
-    order = dagster_api.toposorted_keys(graph)
+    graph = dagster_internals.asset_graph(dg.Definitions(assets=[child, parent]))
+    order = dagster_internals.toposorted_keys(graph)
     assert order.index(parent.key) < order.index(child.key)
     assert set(graph.get(child.key).parent_keys) == {parent.key}
     assert set(graph.get(parent.key).child_keys) == {child.key}
@@ -33,7 +33,7 @@ def pair():  # a multi-asset that writes nothing
 
 
 def test_a_multi_asset_names_the_keys_that_run_with_it() -> None:
-    graph = dagster_api.asset_graph(dg.Definitions(assets=[pair, parent]))
+    graph = dagster_internals.asset_graph(dg.Definitions(assets=[pair, parent]))
     assert set(graph.get(dg.AssetKey("left")).execution_set_asset_keys) == {
         dg.AssetKey("left"),
         dg.AssetKey("right"),
@@ -46,7 +46,7 @@ def test_an_asset_sees_the_graph_of_its_run() -> None:
 
     @dg.asset(deps=[parent])
     def looking(context: dg.AssetExecutionContext) -> None:
-        graph = dagster_api.run_asset_graph(context)
+        graph = dagster_internals.run_asset_graph(context)
         seen.append(set(graph.get(context.asset_key).parent_keys))
 
     assert dg.materialize([parent, looking]).success
@@ -56,10 +56,10 @@ def test_an_asset_sees_the_graph_of_its_run() -> None:
 def test_a_dead_run_is_failed_its_slots_freed_and_its_last_event_dated() -> None:
     with dg.instance_for_test() as instance:
         result = dg.materialize([parent], instance=instance)
-        finished = dagster_api.last_event_time(instance, result.run_id)
+        finished = dagster_internals.last_event_time(instance, result.run_id)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         assert finished is not None and abs((now - finished).total_seconds()) < 60
-        assert dagster_api.last_event_time(instance, str(uuid.uuid4())) is None
+        assert dagster_internals.last_event_time(instance, str(uuid.uuid4())) is None
 
         run = instance.add_run(
             dg.DagsterRun(job_name="b2b_refresh", run_id=str(uuid.uuid4()),
@@ -68,17 +68,17 @@ def test_a_dead_run_is_failed_its_slots_freed_and_its_last_event_dated() -> None
         storage = instance.event_log_storage
         storage.set_concurrency_slots("duckdb_warehouse", 1)
         assert storage.claim_concurrency_slot("duckdb_warehouse", run.run_id, "a_step").is_claimed
-        dagster_api.free_pool_slots(instance, run.run_id)
+        dagster_internals.free_pool_slots(instance, run.run_id)
         assert storage.get_concurrency_info("duckdb_warehouse").active_slot_count == 0
 
-        dagster_api.fail_run(instance, run, "the `b2b run` process died during this run")
+        dagster_internals.fail_run(instance, run, "the `b2b run` process died during this run")
         after = instance.get_run_by_id(run.run_id)
         assert after is not None and after.status == dg.DagsterRunStatus.FAILURE
 
 
 def test_a_pool_limit_is_set() -> None:
     instance = dg.DagsterInstance.ephemeral()
-    dagster_api.set_pool_limit(instance, "some_pool", 3)
+    dagster_internals.set_pool_limit(instance, "some_pool", 3)
     assert instance.event_log_storage.get_concurrency_info("some_pool").slot_count == 3
 
 
@@ -92,7 +92,7 @@ def test_a_backfill_policy_is_put_on_chosen_assets_only() -> None:
     def nightly() -> None: ...
 
     defs = dg.Definitions(assets=[parent, monthly], schedules=[nightly])
-    mapped = dagster_api.with_backfill_policy(
+    mapped = dagster_internals.with_backfill_policy(
         defs, dg.BackfillPolicy.multi_run(1), lambda a: a.backfill_policy is not None
     )
     graph = mapped.resolve_asset_graph()
