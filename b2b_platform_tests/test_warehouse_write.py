@@ -157,3 +157,49 @@ def test_readers_wait_for_a_writer_then_fail_clearly(tmp_path):
     assert time.monotonic() - started > 1
     assert "waiting up to 30 s" in messages[0] and "opened after waiting" in messages[1]
     holder.wait()
+
+
+def test_months_of_a_step_share_a_connection_while_quick_and_not_after_a_failure(
+    tmp_path, monkeypatch
+):
+    """SharedConnection: the months of one step open the warehouse once while they are
+    quick; a failed month's connection is closed and the next month opens afresh; held
+    longer than SHARED_CONNECTION_SECONDS, it is closed so a waiting reader gets in."""
+    from b2b_platform.lib.warehouse import connection as opener
+    from b2b_platform.lib.warehouse import resource
+
+    path = tmp_path / "w.duckdb"
+    opened: list[duckdb.DuckDBPyConnection] = []
+    connect = duckdb.connect
+
+    def counted(*args, **kwargs):
+        opened.append(connect(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(opener.duckdb, "connect", counted)
+
+    def month(shared, month, fail=False):
+        with shared.use() as (conn, schema_made):
+            with warehouse_step(path, "r1", "test/asset", month, connection=conn,
+                                schema_made=schema_made) as step:  # fmt: skip
+                if fail:
+                    raise RuntimeError("boom")
+                step.commit([TableSlice("staging.things", f"SELECT 1 AS v, '{month}' AS month",
+                                        where="month = ?", params=[month])])  # fmt: skip
+            return schema_made
+
+    with resource.SharedConnection(resource.WarehouseResource(database=str(path)), print) as shared:
+        assert [month(shared, m) for m in ("2026-01", "2026-02", "2026-03")] == [False, True, True]
+        assert len(opened) == 1
+        with pytest.raises(RuntimeError, match="boom"):
+            month(shared, "2026-04", fail=True)
+        assert month(shared, "2026-05") is False and len(opened) == 2  # opened afresh
+        monkeypatch.setattr(resource, "SHARED_CONNECTION_SECONDS", 0.0)
+        month(shared, "2026-06")
+        assert len(opened) == 3  # held too long: closed between months
+    with pytest.raises(duckdb.ConnectionException):
+        opened[-1].execute("SELECT 1")  # closed with the step
+    rows = _rows(path, "SELECT month, status FROM staging.things JOIN etl.run_log"
+                       " ON partition_key = month ORDER BY 1")  # fmt: skip
+    assert rows == [("2026-01", "succeeded"), ("2026-02", "succeeded"), ("2026-03", "succeeded"),
+                    ("2026-05", "succeeded"), ("2026-06", "succeeded")]  # fmt: skip

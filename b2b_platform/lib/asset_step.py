@@ -257,29 +257,30 @@ def materialize_months(
     each published only when its checks pass."""
     per_month: dict[str, dict[str, int]] = {}
     months = MonthsOfStep(context)
-    for partition_key in context.partition_keys:
-        audit = CheckAudit(context, partial(month_checks, partition_key=partition_key))
-        try:
-            with duckdb_resource.step(context, partition_key) as step:
-                month = TableSlice(
-                    table, month_query(partition_key), where="partition_key = ?",
-                    params=[partition_key],
-                )  # fmt: skip
-                # up to date: its checks are evaluated again, nothing is rewritten
-                kept = _month_rows(step.conn, table, partition_key) if step.up_to_date else 0
-                read = (
-                    0
-                    if step.up_to_date
-                    else input_rows(step.conn, *_inputs(context), partition_key)
-                )
-                written = step.commit(
-                    [] if step.up_to_date else [month], audit=audit, rows_read=read
-                )
-        except AuditFailed as error:
-            months.hold(partition_key, audit, error)
-            continue
-        per_month[partition_key] = {"rows": kept or written.rows_written}
-        months.checked(partition_key, audit)
+    with duckdb_resource.month_steps(context) as month_step:
+        for partition_key in context.partition_keys:
+            audit = CheckAudit(context, partial(month_checks, partition_key=partition_key))
+            try:
+                with month_step(partition_key) as step:
+                    month = TableSlice(
+                        table, month_query(partition_key), where="partition_key = ?",
+                        params=[partition_key],
+                    )  # fmt: skip
+                    # up to date: its checks are evaluated again, nothing is rewritten
+                    kept = _month_rows(step.conn, table, partition_key) if step.up_to_date else 0
+                    read = (
+                        0
+                        if step.up_to_date
+                        else input_rows(step.conn, *_inputs(context), partition_key)
+                    )
+                    written = step.commit(
+                        [] if step.up_to_date else [month], audit=audit, rows_read=read
+                    )
+            except AuditFailed as error:
+                months.hold(partition_key, audit, error)
+                continue
+            per_month[partition_key] = {"rows": kept or written.rows_written}
+            months.checked(partition_key, audit)
     month_metadata(context, per_month, "rows")
     yield dg.MaterializeResult(
         metadata={

@@ -34,7 +34,7 @@ from b2b_platform.lib.asset_step import (
 from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import column_schemas, table_metadata
 from b2b_platform.lib.resources import CalendarResource, SourceDatabaseResource
-from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.resource import MonthStep, WarehouseResource
 from b2b_platform.lib.warehouse.schema import scalar
 from b2b_platform.lib.warehouse.slice_versions import digest
 from b2b_platform.lib.warehouse.sql import SqlFragment, qualified_name, quote_literal
@@ -238,24 +238,27 @@ def raw_orders(
         {key: digest(current[key].text) for key in context.partition_keys if key in unchanged},
     )
     step_months = MonthsOfStep(context)
-    for partition_key in context.partition_keys:
-        audit = CheckAudit(context, lambda conn: [])  # set when the month is extracted
-        if partition_key in unchanged:
-            audit.results = unchanged[partition_key]
-        else:
-            try:
-                _extract_month(
-                    context, duckdb, source_db, calendar, partition_key, last_key, audit,
-                    current[partition_key],
-                )  # fmt: skip
-            except AuditFailed as error:
-                step_months.hold(partition_key, audit, error)
-                continue
-        step_months.checked(partition_key, audit)
-        for result in audit.results:
-            table = result.asset_key.path[-1]  # type: ignore[union-attr]
-            source_rows, raw_rows = (result.metadata[k].value for k in ("source_rows", "raw_rows"))
-            months[table][partition_key] = {"source_rows": source_rows, "raw_rows": raw_rows}
+    with duckdb.month_steps(context) as month_step:
+        for partition_key in context.partition_keys:
+            audit = CheckAudit(context, lambda conn: [])  # set when the month is extracted
+            if partition_key in unchanged:
+                audit.results = unchanged[partition_key]
+            else:
+                try:
+                    _extract_month(
+                        context, month_step, source_db, calendar, partition_key, last_key, audit,
+                        current[partition_key],
+                    )  # fmt: skip
+                except AuditFailed as error:
+                    step_months.hold(partition_key, audit, error)
+                    continue
+            step_months.checked(partition_key, audit)
+            for result in audit.results:
+                table = result.asset_key.path[-1]  # type: ignore[union-attr]
+                source_rows, raw_rows = (
+                    result.metadata[k].value for k in ("source_rows", "raw_rows")
+                )
+                months[table][partition_key] = {"source_rows": source_rows, "raw_rows": raw_rows}
     schemas = column_schemas(duckdb, ["raw.orders", "raw.order_items"])
     for table in ("orders", "order_items"):
         month_metadata(context, months[table], "raw_rows", dg.AssetKey(["raw", table]))
@@ -273,7 +276,7 @@ def raw_orders(
 
 def _extract_month(
     context: dg.AssetExecutionContext,
-    duckdb: WarehouseResource,
+    month_step: MonthStep,
     source_db: SourceDatabaseResource,
     calendar: CalendarResource,
     partition_key: str,
@@ -285,7 +288,7 @@ def _extract_month(
     (the audit keeps the checks' results)."""
     in_month = order_month_predicate(SqlFragment("o.ordered_at"), partition_key, calendar, last_key)
     orders_query, items_query = month_queries(source_db, in_month, partition_key == last_key)
-    with duckdb.step(context, partition_key, digest(fingerprint.text)) as step:
+    with month_step(partition_key, digest(fingerprint.text)) as step:
         orders, source_orders = fetch_counted(source_db, orders_query)
         items, source_items = fetch_counted(source_db, items_query)
         audit.evaluate = lambda conn: [

@@ -28,7 +28,7 @@ from b2b_platform.lib.asset_step import (
 from b2b_platform.lib.checks import Check
 from b2b_platform.lib.metadata import column_schemas
 from b2b_platform.lib.resources import CalendarResource, QualityThresholds
-from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.resource import MonthStep, WarehouseResource
 from b2b_platform.lib.warehouse.sql import bind_variables, sql_file
 from b2b_platform.lib.warehouse.step import AuditFailed
 from b2b_platform.lib.warehouse.writes import (
@@ -111,26 +111,32 @@ def staging_orders(
     step_months = MonthsOfStep(context)
     # lines without an order are extracted with the last month, and accounted apart
     orphans_month = all_month_keys(context)[-1]
-    for partition_key in context.partition_keys:
-        audit = CheckAudit(
-            context,
-            partial(
-                _month_checks,
-                partition_key=partition_key,
-                threshold=quality.max_reject_rate,
-                holds_orphans=partition_key == orphans_month,
-            ),
-        )
-        try:
-            counts = _stage_month(
-                context, duckdb, calendar, partition_key, audit, partition_key == orphans_month
+    with duckdb.month_steps(context) as month_step:
+        for partition_key in context.partition_keys:
+            audit = CheckAudit(
+                context,
+                partial(
+                    _month_checks,
+                    partition_key=partition_key,
+                    threshold=quality.max_reject_rate,
+                    holds_orphans=partition_key == orphans_month,
+                ),
             )
-        except AuditFailed as error:
-            step_months.hold(partition_key, audit, error)
-            continue
-        for entity, values in counts.items():
-            months[entity][partition_key] = values
-        step_months.checked(partition_key, audit)
+            try:
+                counts = _stage_month(
+                    context,
+                    month_step,
+                    calendar,
+                    partition_key,
+                    audit,
+                    partition_key == orphans_month,
+                )
+            except AuditFailed as error:
+                step_months.hold(partition_key, audit, error)
+                continue
+            for entity, values in counts.items():
+                months[entity][partition_key] = values
+            step_months.checked(partition_key, audit)
     schemas = column_schemas(duckdb, ["staging.orders", "staging.order_lines"])
     for entity, key in (
         ("orders", staging_key("orders")),
@@ -151,7 +157,7 @@ def staging_orders(
 
 def _stage_month(
     context: dg.AssetExecutionContext,
-    duckdb: WarehouseResource,
+    month_step: MonthStep,
     calendar: CalendarResource,
     partition_key: str,
     audit: CheckAudit,
@@ -164,7 +170,7 @@ def _stage_month(
     last, where they are extracted) files them under no partition, with accounting of
     their own, so they never tip a month's reject rate.
     """
-    with duckdb.step(context, partition_key) as step:
+    with month_step(partition_key) as step:
         conn = step.conn
         if step.up_to_date:  # its raw month and what it resolves in did not change
             step.commit(audit=audit)  # the checks, again, on what is published

@@ -123,39 +123,42 @@ def raw_weblogs(
     months = MonthsOfStep(context)
     failed: list[str] = []
     skipped: list[str] = []
-    for partition_key in context.partition_keys:
-        chosen = files_of_month(directory.days, partition_key, keys[0], keys[-1])
-        month_skipped = skipped_of_month(directory, partition_key, keys[0], keys[-1])
-        load = MonthLoad(
-            partition_key,
-            first_key=keys[0],
-            last_key=keys[-1],
-            cutoff=calendar.load_cutoff,
-            trusted_proxies=log_parsing.trusted_proxies,
-            failed=failed,
-            log_root=log_dir.directory,
-        )
-        audit = CheckAudit(
-            context,
-            partial(_month_checks, partition_key=partition_key, threshold=quality.max_reject_rate),
-        )
-        skipped += [f"{Path(e.path).name}: {e.reason}" for e in month_skipped]
-        try:
-            source = month_version(directory, partition_key, keys, calendar.load_cutoff)
-            with duckdb.step(context, partition_key, source) as step:
-                if partition_key == context.partition_keys[0]:  # the directory, once a run
-                    present = present_log_paths(directory)
-                    present |= followed_paths(step.conn, directory.heads)
-                    refuse_vanished(step.conn, LOG_FILES, log_dir.directory, present)
-                    add_server_column(step.conn)
-                files = [directory.files[path] for path in chosen]
-                per_month[partition_key] = _load_month(
-                    context, step, files, chosen, month_skipped, load, audit, directory.heads
-                )
-        except AuditFailed as error:
-            months.hold(partition_key, audit, error)
-            continue
-        months.checked(partition_key, audit)
+    with duckdb.month_steps(context) as month_step:
+        for partition_key in context.partition_keys:
+            chosen = files_of_month(directory.days, partition_key, keys[0], keys[-1])
+            month_skipped = skipped_of_month(directory, partition_key, keys[0], keys[-1])
+            load = MonthLoad(
+                partition_key,
+                first_key=keys[0],
+                last_key=keys[-1],
+                cutoff=calendar.load_cutoff,
+                trusted_proxies=log_parsing.trusted_proxies,
+                failed=failed,
+                log_root=log_dir.directory,
+            )
+            audit = CheckAudit(
+                context,
+                partial(
+                    _month_checks, partition_key=partition_key, threshold=quality.max_reject_rate
+                ),
+            )
+            skipped += [f"{Path(e.path).name}: {e.reason}" for e in month_skipped]
+            try:
+                source = month_version(directory, partition_key, keys, calendar.load_cutoff)
+                with month_step(partition_key, source) as step:
+                    if partition_key == context.partition_keys[0]:  # the directory, once a run
+                        present = present_log_paths(directory)
+                        present |= followed_paths(step.conn, directory.heads)
+                        refuse_vanished(step.conn, LOG_FILES, log_dir.directory, present)
+                        add_server_column(step.conn)
+                    files = [directory.files[path] for path in chosen]
+                    per_month[partition_key] = _load_month(
+                        context, step, files, chosen, month_skipped, load, audit, directory.heads
+                    )
+            except AuditFailed as error:
+                months.hold(partition_key, audit, error)
+                continue
+            months.checked(partition_key, audit)
     month_metadata(context, per_month, "lines_loaded")
     yield dg.MaterializeResult(
         metadata={

@@ -99,21 +99,22 @@ def staging_web_requests(
     """
     per_month: dict[str, dict[str, int]] = {}
     months = MonthsOfStep(context)
-    for partition_key in context.partition_keys:
-        audit = CheckAudit(context, partial(_month_checks, partition_key=partition_key))
-        try:
-            with duckdb.step(context, partition_key) as step:
-                per_month[partition_key] = month = _stage_month(step, partition_key, audit)
-        except AuditFailed as error:
-            months.hold(partition_key, audit, error)
-            continue
-        months.checked(partition_key, audit)
-        if month["user_agents_deferred"]:
-            context.log.warning(
-                f"{partition_key[:7]}: {month['user_agents_deferred']:,} new user agents left"
-                f" unparsed (at most {MAX_NEW_USER_AGENTS:,} a month per run, the most frequent"
-                " first); they show as 'Unknown device' until later runs parse them"
-            )
+    with duckdb.month_steps(context) as month_step:
+        for partition_key in context.partition_keys:
+            audit = CheckAudit(context, partial(_month_checks, partition_key=partition_key))
+            try:
+                with month_step(partition_key) as step:
+                    per_month[partition_key] = month = _stage_month(step, partition_key, audit)
+            except AuditFailed as error:
+                months.hold(partition_key, audit, error)
+                continue
+            months.checked(partition_key, audit)
+            if month["user_agents_deferred"]:
+                context.log.warning(
+                    f"{partition_key[:7]}: {month['user_agents_deferred']:,} new user agents left"
+                    f" unparsed (at most {MAX_NEW_USER_AGENTS:,} a month per run, the most frequent"
+                    " first); they show as 'Unknown device' until later runs parse them"
+                )
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(m["requests"] for m in per_month.values()),

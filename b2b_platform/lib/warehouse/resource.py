@@ -9,8 +9,9 @@ opener (a file's lock wait, a lake's attach, the macros).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -61,6 +62,10 @@ class VersionSettings(dg.Config):
         return VersionBasis.of(
             self.settings, self.as_of, self.pseudonym_key_in_env, Path(self.pseudonym_key_file)
         )
+
+
+# month_step(partition_key, source=""): one month's recorded step (month_steps)
+MonthStep = Callable[..., AbstractContextManager[WarehouseStep]]
 
 
 class WarehouseResource(DuckDBResource):
@@ -122,6 +127,8 @@ class WarehouseResource(DuckDBResource):
         context: dg.AssetExecutionContext,
         partition_key: str | None = None,
         source: str | None = "",
+        *,
+        connection: SharedConnection | None = None,
     ) -> Iterator[WarehouseStep]:
         """Open a recorded warehouse step for this asset execution (and one of its partitions).
 
@@ -130,19 +137,33 @@ class WarehouseResource(DuckDBResource):
         `source` is the version of the source the slice reads directly (None: read it
         again whatever was recorded); the step knows whether its slices are up to date
         (`step.up_to_date`) and records their versions when it succeeds.
+        `connection`: the months of one Dagster step share it (see month_steps).
         """
-        with warehouse_step(
-            self.location(),
-            context.run.run_id,
-            step_name(context),
-            partition_key,
-            config=self.connection_config,
-            # the last thing a dead run told Dagster is the best estimate of when it broke
-            last_event_time=partial(last_event_time, context.instance),
-            log=context.log.info,
-        ) as step:
+        shared = connection.use() if connection else nullcontext((None, False))
+        with (
+            shared as (conn, schema_made),
+            warehouse_step(
+                self.location(),
+                context.run.run_id,
+                step_name(context),
+                partition_key,
+                config=self.connection_config,
+                # the last thing a dead run told Dagster is the best estimate of when it broke
+                last_event_time=partial(last_event_time, context.instance),
+                log=context.log.info,
+                connection=conn,
+                schema_made=schema_made,
+            ) as step,
+        ):
             self.set_slice_versions(context, step, partition_key, source)
             yield step
+
+    @contextmanager
+    def month_steps(self, context: dg.AssetExecutionContext) -> Iterator[MonthStep]:
+        """`step` for each month of a monthly asset's Dagster step, the months on one
+        connection (see SharedConnection). Yields `month_step(partition_key, source="")`."""
+        with SharedConnection(self, context.log.info) as shared:
+            yield partial(self.step, context, connection=shared)
 
     def set_slice_versions(
         self,
@@ -219,3 +240,56 @@ def slice_versions_of(
         current &= found is not None and found.input_version == version
         previous.append(found.inputs if found else None)
     return rows, current and bool(rows), previous[0] if previous else None
+
+
+SHARED_CONNECTION_SECONDS = 5.0
+
+
+class SharedConnection:
+    """A warehouse connection the months of one step take in turn.
+
+    Opening a warehouse file and closing it (a checkpoint) costs more than a small
+    month's work. A month takes the connection the month before left while it has been
+    open less than SHARED_CONNECTION_SECONDS, so a reader waiting for the file still
+    gets in between months; after a month that failed, the next opens it afresh.
+    """
+
+    def __init__(self, warehouse: WarehouseResource, on_wait: Callable[[str], None]) -> None:
+        self._warehouse = warehouse
+        self._on_wait = on_wait
+        self._stack = ExitStack()
+        self._conn: duckdb.DuckDBPyConnection | None = None
+        self._opened_at = 0.0
+        self._schema_made = False
+
+    def __enter__(self) -> SharedConnection:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @contextmanager
+    def use(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, bool]]:
+        """The connection for the next month, and whether a month before made the
+        warehouse's tables and macros on it."""
+        if (
+            self._conn is not None
+            and time.monotonic() - self._opened_at > SHARED_CONNECTION_SECONDS
+        ):
+            self.close()
+        if self._conn is None:
+            self._conn = self._stack.enter_context(
+                self._warehouse.get_connection(on_wait=self._on_wait)
+            )
+            self._opened_at = time.monotonic()
+        try:
+            yield self._conn, self._schema_made
+        except BaseException:
+            self.close()
+            raise
+        self._schema_made = True
+
+    def close(self) -> None:
+        self._stack.close()
+        self._conn = None
+        self._schema_made = False

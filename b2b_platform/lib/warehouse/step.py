@@ -128,11 +128,13 @@ class WarehouseStep:
 
     # -- lifecycle
 
-    def begin(self) -> list[tuple[str, str, str | None]]:
-        """Create the etl tables, mark dead runs interrupted, record this step as running."""
-        # two writers creating a new lake's tables at once: the loser finds them made
-        with self.exclusive("table definitions"):  # on a lake, see create_missing_tables
-            ensure_warehouse_schema(self.conn)
+    def begin(self, *, schema_made: bool = False) -> list[tuple[str, str, str | None]]:
+        """Create the etl tables (unless an earlier step on this connection did), mark dead
+        runs interrupted, record this step as running."""
+        if not schema_made:
+            # two writers creating a new lake's tables at once: the loser finds them made
+            with self.exclusive("table definitions"):  # on a lake, see create_missing_tables
+                ensure_warehouse_schema(self.conn)
         interrupted = self._sweep_dead_runs()
         drain_pending_failures(self.conn, self._pending_failures)
         state = loaded_files_path(self._database) if self._database is not None else None
@@ -433,15 +435,21 @@ def warehouse_step(
     config: Mapping[str, Any] | None = None,
     last_event_time: Any = None,
     log: Any = None,
+    connection: duckdb.DuckDBPyConnection | None = None,
+    schema_made: bool = False,
 ) -> Iterator[WarehouseStep]:
     """Open the warehouse for one asset step and keep its run record true whatever happens.
-    A monthly step's connection has its month bound as the variable `partition_key`."""
-    with warehouse_connection(database, config=config, on_wait=log) as conn:
+    A monthly step's connection has its month bound as the variable `partition_key`.
+
+    Given an open `connection` (an earlier month's of the same Dagster step, see
+    WarehouseResource.month_steps), the step works on it and leaves it open;
+    `schema_made`: an earlier step on it made the tables and macros."""
+    with _step_connection(database, config, log, connection) as conn:
         step = WarehouseStep(
             conn, run_id, asset_key, partition_key, last_event_time,
             pending_failures_file(os.environ.get("DAGSTER_HOME")), database, log,
         )  # fmt: skip
-        interrupted = step.begin()
+        interrupted = step.begin(schema_made=schema_made)
         if partition_key is not None:  # the month's SQL reads getvariable('partition_key')
             bind_variables(conn, {"partition_key": partition_key})
         if interrupted and log is not None:
@@ -460,3 +468,18 @@ def warehouse_step(
                     raise KeyboardInterrupt from exc
             raise
         step.finish()
+
+
+@contextmanager
+def _step_connection(
+    database: WarehouseLocation | str | Path,
+    config: Mapping[str, Any] | None,
+    log: Any,
+    connection: duckdb.DuckDBPyConnection | None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The connection given, left open; otherwise the warehouse opened for this step."""
+    if connection is not None:
+        yield connection
+        return
+    with warehouse_connection(database, config=config, on_wait=log) as conn:
+        yield conn
