@@ -24,8 +24,9 @@ os.environ["B2B_FIRST_MONTH"] = "2026-08"  # tiny scale spans 4 months ending at
 os.environ["B2B_PSEUDONYM_KEY"] = "test-pseudonym-key, not a secret"  # no key file in data/
 POSTGRES_URL = os.environ.get("B2B_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SHARED_FIXTURES = Path(__file__).parent / "fixtures"
-# the tests known to take longest start first, so that no worker is left with one at the end
-LONG_FIRST = ("soak", "calendar", "lake", "slow")
+# the order tests start in, by marker: the longest first, so that no worker is left
+# alone with one at the end; a test that waits on a daemon lets the other worker work
+LONG_FIRST = ("soak", "daemon", "calendar", "lake", "slow")
 
 
 @pytest.fixture(scope="session")

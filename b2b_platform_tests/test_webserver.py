@@ -93,6 +93,8 @@ query($id: String!) {
 """
 
 
+@pytest.mark.daemon
+@pytest.mark.slow
 def test_graph_partition_run_and_backfill_through_graphql(
     dagster_dev, tmp_path: Path, tiny_sources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
