@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from b2b_platform.lib.dagster_internals import asset_graph
+from b2b_platform.lib.dagster_internals import asset_graph, toposorted_keys
 from b2b_platform.lib.warehouse.slice_versions import (
     SETTING,
     Recorded,
@@ -68,7 +68,7 @@ def plan_stale_slices(
         return found.data_version if found else None
 
     plan = StalePlan()
-    for key in _parents_first(graph, selected):
+    for key in (key for key in toposorted_keys(graph) if key in selected):  # parents first
         shape = SliceShape.of(defs.resolve_assets_def(key), key, partitions_of)
         partitions = partitions_of(key)
         name = key.to_user_string()
@@ -106,22 +106,3 @@ def _reason(found: RecordedVersion | None, inputs: dict[str, str] | None, month:
              "pseudonym_key": "the pseudonym key"}  # fmt: skip
     said = sorted({names.get(name, name.removeprefix(SETTING)) for name in changed})
     return f"changed: {', '.join(said) or 'its inputs'}{where}"
-
-
-def _parents_first(graph: object, keys: set[dg.AssetKey]) -> list[dg.AssetKey]:
-    """The keys in dependency order (parents before children)."""
-    order: list[dg.AssetKey] = []
-    seen: set[dg.AssetKey] = set()
-
-    def visit(key: dg.AssetKey) -> None:
-        if key in seen:
-            return
-        seen.add(key)
-        for parent in sorted(graph.get(key).parent_keys):  # type: ignore[attr-defined]
-            if parent in keys:
-                visit(parent)
-        order.append(key)
-
-    for key in sorted(keys):
-        visit(key)
-    return order
