@@ -63,7 +63,7 @@ def test_unpartitioned_core_and_reports_follow_upstream():
 def test_the_architecture_doc_shows_the_current_asset_graph():
     from pathlib import Path
 
-    from b2b_platform.lib.orchestration.asset_graph_diagram import END, START, mermaid_asset_graph
+    from b2b_platform_tests.readme_graph import END, START, mermaid_asset_graph
 
     document = (Path(__file__).parents[1] / "docs" / "architecture.md").read_text()
     shown = document.split(START)[1].split(END)[0].strip()
