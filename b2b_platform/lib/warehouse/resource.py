@@ -128,7 +128,7 @@ class WarehouseResource(DuckDBResource):
         partition_key: str | None = None,
         source: str | None = "",
         *,
-        connection: SharedConnection | None = None,
+        shared: SharedConnection | None = None,
     ) -> Iterator[WarehouseStep]:
         """Open a recorded warehouse step for this asset execution (and one of its partitions).
 
@@ -137,11 +137,10 @@ class WarehouseResource(DuckDBResource):
         `source` is the version of the source the slice reads directly (None: read it
         again whatever was recorded); the step knows whether its slices are up to date
         (`step.up_to_date`) and records their versions when it succeeds.
-        `connection`: the months of one Dagster step share it (see month_steps).
+        `shared`: the connection the months of one Dagster step take in turn (month_steps).
         """
-        shared = connection.use() if connection else nullcontext((None, False))
         with (
-            shared as (conn, schema_made),
+            shared.use() if shared else nullcontext((None, False)) as (conn, schema_made),
             warehouse_step(
                 self.location(),
                 context.run.run_id,
@@ -163,7 +162,7 @@ class WarehouseResource(DuckDBResource):
         """`step` for each month of a monthly asset's Dagster step, the months on one
         connection (see SharedConnection). Yields `month_step(partition_key, source="")`."""
         with SharedConnection(self, context.log.info) as shared:
-            yield partial(self.step, context, connection=shared)
+            yield partial(self.step, context, shared=shared)
 
     def set_slice_versions(
         self,

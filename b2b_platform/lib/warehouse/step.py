@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -444,7 +444,12 @@ def warehouse_step(
     Given an open `connection` (an earlier month's of the same Dagster step, see
     WarehouseResource.month_steps), the step works on it and leaves it open;
     `schema_made`: an earlier step on it made the tables and macros."""
-    with _step_connection(database, config, log, connection) as conn:
+    opened = (
+        nullcontext(connection)
+        if connection is not None
+        else warehouse_connection(database, config=config, on_wait=log)
+    )
+    with opened as conn:
         step = WarehouseStep(
             conn, run_id, asset_key, partition_key, last_event_time,
             pending_failures_file(os.environ.get("DAGSTER_HOME")), database, log,
@@ -468,18 +473,3 @@ def warehouse_step(
                     raise KeyboardInterrupt from exc
             raise
         step.finish()
-
-
-@contextmanager
-def _step_connection(
-    database: WarehouseLocation | str | Path,
-    config: Mapping[str, Any] | None,
-    log: Any,
-    connection: duckdb.DuckDBPyConnection | None,
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The connection given, left open; otherwise the warehouse opened for this step."""
-    if connection is not None:
-        yield connection
-        return
-    with warehouse_connection(database, config=config, on_wait=log) as conn:
-        yield conn

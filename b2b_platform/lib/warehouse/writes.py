@@ -110,7 +110,7 @@ def fault_point(
         print(f"fault: busy in DuckDB before {asset_key} commits", file=sys.stderr, flush=True)
         # an insert of many rows: DuckDB looks at Python's signals only once it is done
         conn.execute(
-            "CREATE TEMP TABLE _busy AS SELECT range AS i, md5(range::VARCHAR) AS h"
+            "CREATE OR REPLACE TEMP TABLE _busy AS SELECT range AS i, md5(range::VARCHAR) AS h"
             " FROM range(60_000_000)"
         )
 
