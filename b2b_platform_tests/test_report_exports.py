@@ -19,6 +19,7 @@ import pytest
 from b2b_platform.lib.report_files import csv_file as report_csv
 from b2b_platform.lib.report_files import directory as report_directory
 from b2b_platform.lib.report_files import export as report_export
+from b2b_platform.lib.report_files import workbook as report_workbook
 from b2b_platform.lib.report_files.directory import staged_export
 from b2b_platform.lib.report_files.export import export_files
 from b2b_platform.lib.report_files.notes import ReportContext
@@ -197,7 +198,7 @@ def test_failure_after_the_csvs_leaves_the_old_files(reports_db, tmp_path, monke
         assert all((path.parent / f"{name}.csv").is_file() for name in REPORT_ORDER)
         raise OSError("disk full")
 
-    monkeypatch.setattr(report_export, "write_workbook", broken_workbook)
+    monkeypatch.setattr(report_workbook, "write_workbook", broken_workbook)
     with pytest.raises(OSError, match="disk full"):
         _export(reports_db, target)
     assert _snapshot(target) == before
@@ -340,7 +341,7 @@ def test_asset_publishes_nothing_when_its_step_does_not_commit(
     def broken_workbook(reports, path: Path, title_note: str) -> Path:
         raise OSError("disk full")
 
-    monkeypatch.setattr(report_export, "write_workbook", broken_workbook)
+    monkeypatch.setattr(report_workbook, "write_workbook", broken_workbook)
     outcome = materialize("key:reports/report_files")
     assert not outcome.ok and "disk full" in outcome.failed_runs[0]
     assert _snapshot(target) == before and _staging_left(target) == []

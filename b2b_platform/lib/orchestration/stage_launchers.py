@@ -8,12 +8,16 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import dagster as dg
 
-from b2b_platform.lib.orchestration.run_queue import RunQueue
 from b2b_platform.lib.warehouse.processes import this_process
+
+# the queue's GraphQL client (0.15 s to import) loads only in `b2b run`, not in every
+# process that loads the definitions (whose sensors and schedule use the tags below)
+if TYPE_CHECKING:
+    from b2b_platform.lib.orchestration.run_queue import RunQueue
 
 RUN_TAG = "b2b/launched_by"
 IN_PROCESS_TAG = "b2b/in_process"  # the run executed inside the `b2b run` process
