@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -43,7 +44,6 @@ from b2b_platform.lib.orchestration.month_fanout import (
     run_month_chunks,
 )
 from b2b_platform.lib.orchestration.run_progress import progress_line
-from b2b_platform.lib.orchestration.run_queue import RunQueue
 from b2b_platform.lib.orchestration.selection import plan_stages
 from b2b_platform.lib.orchestration.stage_launchers import (
     IN_PROCESS_TAG,
@@ -60,6 +60,9 @@ from b2b_platform.lib.orchestration.stage_launchers import (
 from b2b_platform.lib.orchestration.stale_slices import StalePlan
 from b2b_platform.lib.warehouse.processes import process_alive
 from b2b_platform.lib.warehouse.step import is_interruption
+
+if TYPE_CHECKING:  # its GraphQL client loads only when a daemon serves (cli._daemon_queue)
+    from b2b_platform.lib.orchestration.run_queue import RunQueue
 
 
 @dataclass
