@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import gc
 import os
 import shutil
@@ -14,6 +15,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +34,7 @@ if TYPE_CHECKING:  # imported where used: `b2b --help` must not wait for Dagster
 
     from b2b_platform.lib.orchestration.run_queue import RunQueue
     from b2b_platform.lib.orchestration.runner import RunOutcome
-    from b2b_platform.lib.orchestration.stale_slices import StalePlan
+    from b2b_platform.lib.orchestration.stale_slices import SourceVersions, StalePlan
     from b2b_platform.lib.settings import Settings
     from b2b_platform.lib.warehouse.run_log import HeldSlice
 
@@ -235,6 +237,8 @@ def _run(args: argparse.Namespace) -> int:
 
     definitions = defs()
     keys = resolve_selection(definitions, args.select)
+    # the sources are probed while Dagster's instance loads (below)
+    planner = None if args.force else _Planner(definitions, keys, settings)
     # Dagster's code and definitions live as long as the process: leave them out of the
     # cyclic collector's passes, which otherwise re-walk them again and again mid-load
     gc.freeze()
@@ -247,8 +251,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"marked {abandoned} run(s) of a killed `b2b run` as failed")
         if not args.plan:  # here, since a run finding all up to date begins no step
             _close_dead_steps(instance, settings)
-        planner = None if args.force else _Planner(definitions, keys, settings, instance)
-        plan = planner.plan() if planner else None
+        plan = planner.plan(instance) if planner else None
         if args.plan:
             _print_plan(plan, keys)
             return 0
@@ -270,7 +273,8 @@ def _run(args: argparse.Namespace) -> int:
             outcome = run_stages(
                 definitions, instance, keys, _echo, stop, queue,
                 record_break=lambda run_id: _record_break(instance, settings, run_id), plan=plan,
-                writers=settings.warehouse_writers, replan=planner.plan if planner else None,
+                writers=settings.warehouse_writers,
+                replan=functools.partial(planner.plan, instance) if planner else None,
                 defs_entry=DEFS_ENTRY,
             )  # fmt: skip
     elapsed = time.perf_counter() - started
@@ -374,27 +378,27 @@ def _print_plan(plan: StalePlan | None, keys: set[dg.AssetKey]) -> None:
 
 class _Planner:
     """Which selected slices are out of date: the sources probed once, the recorded
-    versions read again for each plan (stages record theirs as they go)."""
+    versions read again for each plan (stages record theirs as they go).
 
-    def __init__(
-        self,
-        definitions: dg.Definitions,
-        keys: set[dg.AssetKey],
-        settings: Settings,
-        instance: dg.DagsterInstance,
-    ) -> None:
+    The probe (aggregate queries over the platform database, directory listings) starts
+    in a thread of its own when the planner is made: the source database works on the
+    other core while this process loads Dagster's instance, which holds Python's lock
+    (at `large`, the orders' fingerprint alone is 2 s of the source's work)."""
+
+    def __init__(self, definitions: dg.Definitions, keys: set[dg.AssetKey], settings: Settings):
         from b2b_platform.defs.operations.source_versions import source_versions
         from b2b_platform.lib.resources import CalendarResource
 
         self.definitions, self.keys, self.settings = definitions, keys, settings
-        self.instance = instance
         months = CalendarResource.from_settings(settings).monthly_partitions().get_partition_keys()
-        self.sources = source_versions(settings, keys, months)
+        probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="source-probe")
+        self.sources: Future[SourceVersions] = probe.submit(source_versions, settings, keys, months)
+        probe.shutdown(wait=False)  # its one thread ends with the probe
         # the slices Dagster knows materialized (see plan_stale_slices), read once: what
         # the stages of this run materialize meanwhile is never planned again
         self.in_dagster: dict[dg.AssetKey, set[str | None]] | None = None
 
-    def plan(self) -> StalePlan:
+    def plan(self, instance: dg.DagsterInstance) -> StalePlan:
         from b2b_platform.lib.dagster_internals import asset_graph
         from b2b_platform.lib.orchestration.stale_slices import plan_stale_slices
         from b2b_platform.lib.warehouse.connection import warehouse_connection
@@ -410,16 +414,16 @@ class _Planner:
             graph = asset_graph(self.definitions)
             monthly = {key for key in self.keys if graph.get(key).partitions_def is not None}
             self.in_dagster = {
-                key: set(self.instance.get_materialized_partitions(key)) for key in monthly
+                key: set(instance.get_materialized_partitions(key)) for key in monthly
             }
             # one query for every unpartitioned asset's record (asking each for its latest
             # materialization costs a query and more apiece: 0.77 s against 0.05 s for 28)
-            for record in self.instance.get_asset_records(list(self.keys - monthly)):
+            for record in instance.get_asset_records(list(self.keys - monthly)):
                 if record.asset_entry.last_materialization_record is not None:
                     self.in_dagster[record.asset_entry.asset_key] = {None}
         basis = VersionBasis.current(self.settings)
         return plan_stale_slices(
-            self.definitions, self.keys, recorded, self.sources, basis, self.in_dagster
+            self.definitions, self.keys, recorded, self.sources.result(), basis, self.in_dagster
         )
 
 
