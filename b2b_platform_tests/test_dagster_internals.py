@@ -99,3 +99,33 @@ def test_a_backfill_policy_is_put_on_chosen_assets_only() -> None:
     assert graph.get(monthly.key).backfill_policy == dg.BackfillPolicy.multi_run(1)
     assert graph.get(parent.key).backfill_policy is None
     assert [s.name for s in mapped.schedules] == ["nightly"]
+
+
+def test_an_automation_tick_reads_the_latest_materializations_it_loaded() -> None:
+    seen: dict[dg.AssetKey, int | None] = {}
+
+    class Latest(dg.AutomationCondition):
+        @property
+        def name(self) -> str:
+            return "latest"
+
+        def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+            assert isinstance(context.key, dg.AssetKey)
+            for key in (context.key, *context.asset_graph.get(context.key).parent_keys):
+                record = dagster_internals.latest_materialization(context, key)
+                seen[key] = record.storage_id if record else None
+            return dg.AutomationResult(context, context.get_empty_subset())
+
+    watched = child.with_attributes(automation_condition=Latest())
+    defs = dg.Definitions(assets=[parent, watched])
+    instance = dg.DagsterInstance.ephemeral()
+    dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert seen == {child.key: None, parent.key: None}  # never materialized
+    assert dg.materialize([parent, child], instance=instance).success
+    assert dg.materialize([parent], instance=instance).success
+    dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    newest = {
+        key: instance.fetch_materializations(key, limit=1).records[0].storage_id
+        for key in (parent.key, child.key)
+    }
+    assert seen == newest and newest[parent.key] > newest[child.key]

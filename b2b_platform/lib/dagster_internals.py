@@ -2,7 +2,8 @@
 
 Dagster's public API has no way to walk the asset graph a run or a definitions object
 holds, to fail a run whose process died, or to give back the pool slots such a run held;
-the CLI runner and the asset steps need all three. Each function below says which
+the CLI runner and the asset steps need all three. The automation condition reads the
+latest materializations its tick already loaded. Each function below says which
 internal it uses, and test_dagster_internals.py pins what the project relies on, so an
 upgrade that moves one fails there first, not in a refresh.
 """
@@ -63,6 +64,18 @@ def set_pool_limit(instance: dg.DagsterInstance, pool: str, limit: int) -> None:
     """Let `limit` steps of `pool` run at once in this instance, whatever its dagster.yaml's
     default_limit says (EventLogStorage.set_concurrency_slots)."""
     instance.event_log_storage.set_concurrency_slots(pool, limit)
+
+
+def latest_materialization(
+    context: dg.AutomationContext, key: dg.AssetKey
+) -> dg.EventLogRecord | None:
+    """An asset's latest materialization as the automation tick being evaluated loaded it
+    (its instance queryer's get_asset_record: loaded in one batch for the tick's assets and
+    kept for the tick, where DagsterInstance.fetch_materializations asks the storage again
+    at every call)."""
+    queryer = context.asset_graph_view.get_inner_queryer_for_back_compat()
+    record = queryer.get_asset_record(key)
+    return record.asset_entry.last_materialization_record if record else None
 
 
 def with_backfill_policy(

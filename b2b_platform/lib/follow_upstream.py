@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from b2b_platform.lib.dagster_internals import latest_materialization
+
 AC = dg.AutomationCondition
 
 
@@ -26,18 +28,20 @@ class ReadOlderInputs(dg.AutomationCondition):
         return "read_older_inputs"
 
     def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
-        instance = context.asset_graph_view.instance
-        key = context.key
-        latest = instance.fetch_materializations(key, limit=1).records
-        if latest and isinstance(key, dg.AssetKey):
-            read = latest[0].asset_materialization.tags or {}  # type: ignore[union-attr]
-            for parent in context.asset_graph.get(key).parent_keys:
-                if context.asset_graph.get(parent).partitions_def is not None:
-                    continue
-                pointer = read.get(f"dagster/input_event_pointer/{parent.to_user_string()}")
-                newest = instance.fetch_materializations(parent, limit=1).records
-                if newest and pointer is not None and newest[0].storage_id > int(pointer):
-                    return dg.AutomationResult(context, context.candidate_subset)
+        key, graph = context.key, context.asset_graph
+        if not isinstance(key, dg.AssetKey):
+            return dg.AutomationResult(context, context.get_empty_subset())
+        # the materializations as the tick loaded them: asking the storage for each (64
+        # queries) was half of an automation tick on `tiny` (0.55 s of 1.0 s)
+        own = latest_materialization(context, key)
+        read = (own.asset_materialization.tags or {}) if own and own.asset_materialization else {}
+        for parent in graph.get(key).parent_keys:
+            pointer = read.get(f"dagster/input_event_pointer/{parent.to_user_string()}")
+            if pointer is None or graph.get(parent).partitions_def is not None:
+                continue
+            newest = latest_materialization(context, parent)
+            if newest is not None and newest.storage_id > int(pointer):
+                return dg.AutomationResult(context, context.candidate_subset)
         return dg.AutomationResult(context, context.get_empty_subset())
 
 
