@@ -41,15 +41,23 @@ def source_versions(
     source_db = SourceDatabaseResource(url=settings.source_db_url)
     calendar = CalendarResource.from_settings(settings)
     tables = [table for table in SNAPSHOT_TABLES if f"raw/{table}" in names]
-    with ThreadPoolExecutor(max_workers=2) as pool:  # the source works on both cores
+    orders = bool(names & {"raw/orders", "raw/order_items"})
+    # the source works on both cores: the orders' two queries (the longest, run at once)
+    # beside the snapshot tables, one after the other
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        by_month = (
+            pool.submit(
+                _or_none, lambda: source_fingerprints(source_db, months, calendar.load_cutoff)
+            )
+            if orders
+            else None
+        )
         versions = pool.map(lambda t: _or_none(lambda: table_fingerprint(source_db, t)[1]), tables)
         found |= {
             (f"raw/{table}", None): version for table, version in zip(tables, versions, strict=True)
         }
-    if names & {"raw/orders", "raw/order_items"}:
-        fingerprints = _or_none(
-            lambda: source_fingerprints(source_db, months, calendar.load_cutoff)
-        )
+        fingerprints = by_month.result() if by_month else None
+    if orders:
         for month in months:
             version = digest(fingerprints[month].text) if fingerprints else None
             found[("raw/orders", month)] = found[("raw/order_items", month)] = version
