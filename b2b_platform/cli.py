@@ -221,6 +221,9 @@ def _run(args: argparse.Namespace) -> int:
     settings.check_directories()
     home = _dagster_home()
     _check_pseudonym_key(settings, renew=args.new_pseudonym_key, plan_only=args.plan)
+    # with no --select, every source is probed from now on, while the definitions and
+    # Dagster's instance load; a selection is known once the definitions are
+    sources = None if args.force or args.select else _probe_sources(settings, None)
 
     import dagster as dg
 
@@ -237,8 +240,9 @@ def _run(args: argparse.Namespace) -> int:
 
     definitions = defs()
     keys = resolve_selection(definitions, args.select)
-    # the sources are probed while Dagster's instance loads (below)
-    planner = None if args.force else _Planner(definitions, keys, settings)
+    if sources is None and not args.force:
+        sources = _probe_sources(settings, keys)
+    planner = None if sources is None else _Planner(definitions, keys, settings, sources)
     # Dagster's code and definitions live as long as the process: leave them out of the
     # cyclic collector's passes, which otherwise re-walk them again and again mid-load
     gc.freeze()
@@ -376,24 +380,39 @@ def _print_plan(plan: StalePlan | None, keys: set[dg.AssetKey]) -> None:
         print(f"  {key.to_user_string()}{where}: {plan.reasons[key]}")
 
 
-class _Planner:
-    """Which selected slices are out of date: the sources probed once, the recorded
-    versions read again for each plan (stages record theirs as they go).
+def _probe_sources(settings: Settings, keys: set[dg.AssetKey] | None) -> Future[SourceVersions]:
+    """The versions of the sources the selected assets read (every source when `keys` is
+    None), probed in a thread of its own: the probe is mostly the source database's work
+    (aggregate queries; at `large` the orders' fingerprint is 3 s of it) and directory
+    listings, which leave Python's lock free while this process loads Dagster."""
 
-    The probe (aggregate queries over the platform database, directory listings) starts
-    in a thread of its own when the planner is made: the source database works on the
-    other core while this process loads Dagster's instance, which holds Python's lock
-    (at `large`, the orders' fingerprint alone is 2 s of the source's work)."""
-
-    def __init__(self, definitions: dg.Definitions, keys: set[dg.AssetKey], settings: Settings):
+    def probe() -> SourceVersions:
         from b2b_platform.defs.operations.source_versions import source_versions
         from b2b_platform.lib.resources import CalendarResource
 
+        calendar = CalendarResource.from_settings(settings)
+        return source_versions(settings, keys, calendar.monthly_partitions().get_partition_keys())
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="source-probe")
+    sources = pool.submit(probe)
+    pool.shutdown(wait=False)  # its one thread ends with the probe
+    return sources
+
+
+class _Planner:
+    """Which selected slices are out of date: the sources probed once (`sources`, from
+    _probe_sources), the recorded versions read again for each plan (stages record theirs
+    as they go)."""
+
+    def __init__(
+        self,
+        definitions: dg.Definitions,
+        keys: set[dg.AssetKey],
+        settings: Settings,
+        sources: Future[SourceVersions],
+    ) -> None:
         self.definitions, self.keys, self.settings = definitions, keys, settings
-        months = CalendarResource.from_settings(settings).monthly_partitions().get_partition_keys()
-        probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="source-probe")
-        self.sources: Future[SourceVersions] = probe.submit(source_versions, settings, keys, months)
-        probe.shutdown(wait=False)  # its one thread ends with the probe
+        self.sources = sources
         # the slices Dagster knows materialized (see plan_stale_slices), read once: what
         # the stages of this run materialize meanwhile is never planned again
         self.in_dagster: dict[dg.AssetKey, set[str | None]] | None = None

@@ -31,12 +31,13 @@ T = TypeVar("T")
 
 
 def source_versions(
-    settings: Settings, selected: set[dg.AssetKey], months: Sequence[str]
+    settings: Settings, selected: set[dg.AssetKey] | None, months: Sequence[str]
 ) -> SourceVersions:
-    """(asset key, partition key) -> its source's version, for the selected raw assets.
-    A source that cannot be read now gets no version (None): its slices are rebuilt,
-    and the step then fails with the source's own message."""
-    names = {key.to_user_string() for key in selected}
+    """(asset key, partition key) -> its source's version, for the selected raw assets
+    (every asset that reads a source when `selected` is None). A source that cannot be
+    read now gets no version (None): its slices are rebuilt, and the step then fails with
+    the source's own message."""
+    names = {key.to_user_string() for key in selected} if selected is not None else _READING_SOURCES
     found: dict[tuple[str, str | None], str | None] = {}
     source_db = SourceDatabaseResource(url=settings.source_db_url)
     calendar = CalendarResource.from_settings(settings)
@@ -78,6 +79,12 @@ def source_versions(
         report_dir = DirectoryResource(path=str(settings.report_dir)).directory
         found[(REPORT_FILES_KEY.to_user_string(), None)] = export_version(report_dir)
     return found
+
+
+_READING_SOURCES = {
+    *(f"raw/{table}" for table in SNAPSHOT_TABLES), "raw/orders", "raw/order_items",
+    WEBLOGS_KEY.to_user_string(), LEADS_KEY.to_user_string(), REPORT_FILES_KEY.to_user_string(),
+}  # fmt: skip
 
 
 def _or_none(read: Callable[[], T]) -> T | None:
