@@ -145,17 +145,10 @@ def _was_interrupted(event: dg.DagsterEvent) -> bool:
     return False
 
 
-def _depends_on(graph: AssetGraph, keys: frozenset[dg.AssetKey], failed: set[dg.AssetKey]) -> bool:
-    """Whether any of `keys` reads, directly or through other assets, a failed asset."""
-    seen: set[dg.AssetKey] = set()
-    frontier = set(keys)
-    while frontier:
-        parents = {p for key in frontier for p in graph.get(key).parent_keys} - seen
-        if parents & failed:
-            return True
-        seen |= parents
-        frontier = parents
-    return False
+def _depends_on(graph: AssetGraph, key: dg.AssetKey, failed: set[dg.AssetKey]) -> bool:
+    """Whether `key` reads, directly or through other assets, a failed asset."""
+    upstream = dg.AssetSelection.assets(key).upstream(include_self=False).resolve(graph)
+    return bool(upstream & failed)
 
 
 def run_stages(
@@ -260,7 +253,7 @@ def _run_stage(
     blocked = {
         sibling  # a multi-asset runs whole or not at all
         for key in stage.keys
-        if _depends_on(graph, frozenset({key}), outcome.failed_assets)
+        if _depends_on(graph, key, outcome.failed_assets)
         for sibling in graph.get(key).execution_set_asset_keys
     } & stage.keys
     if blocked:
