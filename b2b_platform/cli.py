@@ -386,12 +386,10 @@ def _probe_sources(settings: Settings, keys: set[dg.AssetKey] | None) -> Future[
     (aggregate queries; at `large` the orders' fingerprint is 3 s of it) and directory
     listings, which leave Python's lock free while this process loads Dagster."""
 
-    def probe() -> SourceVersions:
+    def probe() -> SourceVersions:  # imported here, in the probe's thread
         from b2b_platform.defs.operations.source_versions import source_versions
-        from b2b_platform.lib.resources import CalendarResource
 
-        calendar = CalendarResource.from_settings(settings)
-        return source_versions(settings, keys, calendar.monthly_partitions().get_partition_keys())
+        return source_versions(settings, keys)
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="source-probe")
     sources = pool.submit(probe)

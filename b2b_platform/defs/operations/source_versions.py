@@ -7,7 +7,7 @@ directory listings for the log files, the lead workbooks and the exported report
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -30,9 +30,7 @@ from b2b_platform.lib.warehouse.slice_versions import digest
 T = TypeVar("T")
 
 
-def source_versions(
-    settings: Settings, selected: set[dg.AssetKey] | None, months: Sequence[str]
-) -> SourceVersions:
+def source_versions(settings: Settings, selected: set[dg.AssetKey] | None) -> SourceVersions:
     """(asset key, partition key) -> its source's version, for the selected raw assets
     (every asset that reads a source when `selected` is None). A source that cannot be
     read now gets no version (None): its slices are rebuilt, and the step then fails with
@@ -41,6 +39,7 @@ def source_versions(
     found: dict[tuple[str, str | None], str | None] = {}
     source_db = SourceDatabaseResource(url=settings.source_db_url)
     calendar = CalendarResource.from_settings(settings)
+    months = calendar.monthly_partitions().get_partition_keys()
     tables = [table for table in SNAPSHOT_TABLES if f"raw/{table}" in names]
     orders = bool(names & {"raw/orders", "raw/order_items"})
     # the source works on both cores: the orders' two queries (the longest, run at once)
