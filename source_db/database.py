@@ -6,6 +6,7 @@ Both dialects go through ADBC so that loading and extraction move Arrow batches
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from b2b_common.errors import UserError
 from b2b_common.password_masking import mask_secrets, passwords_of
 
 DDL_DIR = Path(__file__).parent / "ddl"
+# a SQLite file's state is trusted once it has not changed for this long (file_state)
+SETTLED_SECONDS = 2.0
 
 # Load order respects the enforced references (companies before suppliers, ...).
 PLATFORM_TABLES: tuple[str, ...] = (
@@ -73,6 +76,41 @@ class SourceDatabase:
     @property
     def schema(self) -> str | None:
         return "b2b" if self.dialect == "postgresql" else None
+
+    def file_state(self) -> str | None:
+        """What changes whenever a SQLite file's content may have: the identity, size and
+        times of the file and of its write-ahead log, and the header's change counter.
+
+        None for PostgreSQL, for a missing file, and for a file changed in the last
+        SETTLED_SECONDS: a later write within the same tick of the file system's
+        clock could leave every time as it is (git calls such entries racy).
+        """
+        if self.dialect != "sqlite":
+            return None
+        parts = []
+        newest = 0
+        for path in (self.sqlite_path, self.sqlite_path.with_name(self.sqlite_path.name + "-wal")):
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                if path == self.sqlite_path:
+                    return None
+                parts.append("no-wal")
+                continue
+            parts.append(
+                f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+            )
+            newest = max(newest, info.st_mtime_ns, info.st_ctime_ns)
+        if time.time_ns() - newest < SETTLED_SECONDS * 1e9:
+            return None
+        try:
+            with open(self.sqlite_path, "rb") as handle:
+                header = handle.read(100)
+        except OSError:
+            return None
+        # bytes 24-27: the file change counter, bumped by every committed transaction
+        # outside WAL mode (in WAL mode the log's own size and times change)
+        return ";".join([*parts, header[24:28].hex()])
 
     def qualified(self, table: str) -> str:
         return f"{self.schema}.{table}" if self.schema else table

@@ -31,6 +31,7 @@ EARLIEST_DAY = dt.date(2000, 1, 1)
 LATEST_DAY = dt.date(2099, 12, 31)
 PSEUDONYM_KEY_VAR = "B2B_PSEUDONYM_KEY"
 PSEUDONYM_KEY_FILE = "pseudonym.key"  # in DAGSTER_HOME, generated when the variable is unset
+AGGREGATES_DIR = "source_aggregates"  # in DAGSTER_HOME: see SourceDatabaseResource.fetch_aggregate
 # A shorter key (a word, a PIN) could be guessed and the pseudonyms then recomputed.
 MIN_PSEUDONYM_KEY_CHARS = 16
 # Proxies whose X-Forwarded-For entries are looked through to find a request's client:
@@ -66,6 +67,8 @@ class Settings:
     # otherwise it reads (or first creates) the key file, whose path is not a secret.
     pseudonym_key_in_env: bool = False
     pseudonym_key_file: Path = DEFAULT_DAGSTER_HOME / PSEUDONYM_KEY_FILE
+    # the source's fingerprint queries answered from here while a SQLite file is unchanged
+    aggregates_dir: Path = DEFAULT_DAGSTER_HOME / AGGREGATES_DIR
     # sensors, the schedule and declarative automation start running in a new instance
     automation_on: bool = True
     # CIDRs of the proxies in front of the web servers (B2B_TRUSTED_PROXIES)
@@ -131,7 +134,8 @@ class Settings:
             first_month=first_month,
             max_reject_rate=_parse_rate(env.get("B2B_MAX_REJECT_RATE", "").strip() or "0.10"),
             pseudonym_key_in_env=_pseudonym_key_in_env(env),
-            pseudonym_key_file=_pseudonym_key_file(env),
+            pseudonym_key_file=_dagster_home(env) / PSEUDONYM_KEY_FILE,
+            aggregates_dir=_dagster_home(env) / AGGREGATES_DIR,
             automation_on=_parse_switch(env.get("B2B_AUTOMATION", "").strip() or "on"),
             trusted_proxies=parse_trusted_proxies(env.get("B2B_TRUSTED_PROXIES", "")),
             dagster_url=_parse_url(env.get("B2B_DAGSTER_URL", "").strip() or DEFAULT_DAGSTER_URL),
@@ -315,10 +319,9 @@ def check_pseudonym_key(key: str) -> str:
     return key
 
 
-def _pseudonym_key_file(env: Mapping[str, str]) -> Path:
-    # absolute, so a run started from another directory finds the same key
-    home = Path(env.get("DAGSTER_HOME", "").strip() or DEFAULT_DAGSTER_HOME)
-    return home.absolute() / PSEUDONYM_KEY_FILE
+def _dagster_home(env: Mapping[str, str]) -> Path:
+    # absolute, so a run started from another directory finds the same key and results
+    return Path(env.get("DAGSTER_HOME", "").strip() or DEFAULT_DAGSTER_HOME).absolute()
 
 
 def _parse_month(value: str) -> dt.date:

@@ -37,7 +37,9 @@ def source_versions(settings: Settings, selected: set[dg.AssetKey] | None) -> So
     the source's own message."""
     names = {key.to_user_string() for key in selected} if selected is not None else _READING_SOURCES
     found: dict[tuple[str, str | None], str | None] = {}
-    source_db = SourceDatabaseResource(url=settings.source_db_url)
+    source_db = SourceDatabaseResource(
+        url=settings.source_db_url, aggregates_dir=str(settings.aggregates_dir)
+    )
     calendar = CalendarResource.from_settings(settings)
     months = calendar.monthly_partitions().get_partition_keys()
     tables = [table for table in SNAPSHOT_TABLES if f"raw/{table}" in names]

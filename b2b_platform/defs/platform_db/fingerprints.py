@@ -96,7 +96,7 @@ def source_fingerprints(
     with ThreadPoolExecutor(max_workers=2) as pool:
         cutoff_text = cutoff.isoformat(sep=" ")
         order_days, line_days = pool.map(
-            lambda q, p: source_db.fetch_arrow(q, p).to_pylist(), queries, [[cutoff_text], []]
+            lambda q, p: source_db.fetch_aggregate(q, p).to_pylist(), queries, [[cutoff_text], []]
         )
     months = {key: [0, None, 0, 0, 0, 0] for key in partition_keys}  # orders, latest, ...
     for row in order_days:
@@ -153,7 +153,7 @@ def table_fingerprint(source_db: SourceDatabaseResource, table: str) -> tuple[in
     """A snapshot table's version: row count, latest `updated_at` when it has one, and a
     checksum of every column (with the row count), in one aggregate query. Like the orders' fingerprint, it
     misses only a change that keeps all of them equal."""
-    row = source_db.fetch_arrow(
+    row = source_db.fetch_aggregate(
         f"SELECT count(*) AS n, {LATEST[table]} AS latest, {COLUMN_TERMS[table]} AS checksum"
         f" FROM {qualified_name(source_db.qualified(table))}"
     ).to_pylist()[0]
