@@ -249,3 +249,38 @@ def test_every_materialization_reports_rows_schema_and_quality(use_warehouse):
             ).records
             counted = records[0].asset_materialization.metadata["dagster/row_count"].value
             assert counted == rows, (table, month)
+
+
+def test_months_are_read_one_ahead_and_a_failed_read_fails_its_own_month() -> None:
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Event
+
+    from b2b_platform.defs.platform_db.raw import ReadAhead
+
+    started: list[str] = []
+    release = {key: Event() for key in ("09", "10", "11")}
+
+    def read(key: str) -> str:
+        started.append(key)
+        release[key].wait(5)
+        if key == "10":
+            raise RuntimeError("source gone")
+        return f"rows of {key}"
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        months = ReadAhead(pool, ["09", "10", "11"], read)
+        release["09"].set()
+        assert months("09") == "rows of 09"
+        # October is being read while September is in use, before anyone asks for it
+        for _ in range(200):
+            if "10" in started:
+                break
+            time.sleep(0.01)
+        assert started == ["09", "10"]
+        release["10"].set()
+        with pytest.raises(RuntimeError, match="source gone"):
+            months("10")  # the failure belongs to October, raised when October is taken
+        release["11"].set()
+        assert months("11") == "rows of 11"
+    assert started == ["09", "10", "11"]

@@ -7,6 +7,12 @@ no source row is ever left out: staging then rejects them as out_of_range,
 future_order or unknown_order, and the accounting shows it.
 """
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Generic, TypeVar
+
 import dagster as dg
 import duckdb
 import pyarrow as pa
@@ -61,6 +67,7 @@ STAMP_COLUMNS = (
     "getvariable('partition_key')::VARCHAR AS _partition_key,"
     " current_timestamp::TIMESTAMP AS _extracted_at"
 )
+T = TypeVar("T")
 # the month's extracted rows, registered on the step's connection
 EXTRACTED_VIEWS = {"orders": "extracted_orders", "order_items": "extracted_items"}
 
@@ -79,7 +86,11 @@ def fetch_counted(source_db: SourceDatabaseResource, query: SqlFragment) -> tupl
     """The query's rows and how many rows the source says it has, counted by the source
     in the same statement (so a concurrent write cannot make them disagree): a transfer
     that loses rows is caught by extracted_all_rows."""
-    table = source_db.fetch_arrow(f"SELECT q.*, count(*) OVER () AS _source_rows FROM ({query}) q")
+    # an uncorrelated scalar subquery runs once: about half the cost of count(*) OVER (),
+    # which makes SQLite hold the whole result before the first row goes out
+    table = source_db.fetch_arrow(
+        f"SELECT q.*, (SELECT count(*) FROM ({query}) c) AS _source_rows FROM ({query}) q"
+    )
     source_rows = int(table.column("_source_rows")[0].as_py()) if table.num_rows else 0
     return table.drop_columns(["_source_rows"]), source_rows
 
@@ -238,15 +249,22 @@ def raw_orders(
         {key: digest(current[key].text) for key in context.partition_keys if key in unchanged},
     )
     step_months = MonthsOfStep(context)
-    with duckdb.month_steps(context) as month_step:
+    to_extract = [key for key in context.partition_keys if key not in unchanged]
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="source-read") as reader,
+        duckdb.month_steps(context) as month_step,
+    ):
+        extracted = ReadAhead(
+            reader, to_extract, lambda key: _read_month(source_db, calendar, key, last_key)
+        )
         for partition_key in context.partition_keys:
             audit = CheckAudit(context, lambda conn: [])  # set when the month is extracted
             if partition_key in unchanged:
                 audit.results = unchanged[partition_key]
             else:
                 try:
-                    _extract_month(
-                        context, month_step, source_db, calendar, partition_key, last_key, audit,
+                    _write_month(
+                        month_step, partial(extracted, partition_key), partition_key, audit,
                         current[partition_key],
                     )  # fmt: skip
                 except AuditFailed as error:
@@ -274,29 +292,64 @@ def raw_orders(
         )
 
 
-def _extract_month(
-    context: dg.AssetExecutionContext,
+@dataclass(frozen=True)
+class ExtractedMonth:
+    """A month's orders and lines as read from the source, with the source's own counts."""
+
+    orders: pa.Table
+    source_orders: int
+    items: pa.Table
+    source_items: int
+
+
+def _read_month(
+    source_db: SourceDatabaseResource, calendar: CalendarResource, partition_key: str, last_key: str
+) -> ExtractedMonth:
+    in_month = order_month_predicate(SqlFragment("o.ordered_at"), partition_key, calendar, last_key)
+    orders_query, items_query = month_queries(source_db, in_month, partition_key == last_key)
+    orders, source_orders = fetch_counted(source_db, orders_query)
+    items, source_items = fetch_counted(source_db, items_query)
+    return ExtractedMonth(orders, source_orders, items, source_items)
+
+
+class ReadAhead(Generic[T]):
+    """Values of keys taken in order, each read while the one before is in use: the
+    source's work (SQLite's in this process, PostgreSQL's on its server) runs beside
+    DuckDB's writing of the month before. At most two months are held at once."""
+
+    def __init__(self, pool: ThreadPoolExecutor, keys: list[str], read: Callable[[str], T]) -> None:
+        self._pool, self._keys, self._read = pool, keys, read
+        self._pending: dict[str, Future[T]] = {}
+        self._start(0)
+
+    def _start(self, index: int) -> None:
+        if index < len(self._keys):
+            self._pending[self._keys[index]] = self._pool.submit(self._read, self._keys[index])
+
+    def __call__(self, key: str) -> T:
+        future = self._pending.pop(key)
+        self._start(self._keys.index(key) + 1)
+        return future.result()
+
+
+def _write_month(
     month_step: MonthStep,
-    source_db: SourceDatabaseResource,
-    calendar: CalendarResource,
+    read: Callable[[], ExtractedMonth],
     partition_key: str,
-    last_key: str,
     audit: CheckAudit,
     fingerprint: MonthFingerprint,
 ) -> None:
-    """Copy one month of orders and their lines, published only if every row arrived
-    (the audit keeps the checks' results)."""
-    in_month = order_month_predicate(SqlFragment("o.ordered_at"), partition_key, calendar, last_key)
-    orders_query, items_query = month_queries(source_db, in_month, partition_key == last_key)
+    """Write one month of orders and their lines, published only if every row arrived
+    (the audit keeps the checks' results). The rows are taken inside the month's step,
+    so a source that fails while they are read breaks that step, on record."""
     with month_step(partition_key, digest(fingerprint.text)) as step:
-        orders, source_orders = fetch_counted(source_db, orders_query)
-        items, source_items = fetch_counted(source_db, items_query)
+        extracted = read()
         audit.evaluate = lambda conn: [
-            extracted_all_rows(conn, "orders", source_orders, partition_key),
-            extracted_all_rows(conn, "order_items", source_items, partition_key),
+            extracted_all_rows(conn, "orders", extracted.source_orders, partition_key),
+            extracted_all_rows(conn, "order_items", extracted.source_items, partition_key),
         ]
-        step.conn.register("extracted_orders", orders)
-        step.conn.register("extracted_items", items)
+        step.conn.register("extracted_orders", extracted.orders)
+        step.conn.register("extracted_items", extracted.items)
         step.commit(
             [
                 TableSlice(
@@ -308,7 +361,7 @@ def _extract_month(
                 for table in EXTRACTED_VIEWS
             ],
             records=[fingerprint_slice(step.conn, partition_key, fingerprint)],
-            rows_read=orders.num_rows + items.num_rows,
+            rows_read=extracted.orders.num_rows + extracted.items.num_rows,
             audit=audit,
         )
 
