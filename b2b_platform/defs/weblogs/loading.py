@@ -413,12 +413,19 @@ def commit_unit(
     if parsed_unit.unit.large:
         load.writing = None if pieces[0].last else pieces[0].manifest["path"]
     _add_line_counts(parsed_unit, load)
-    # The statements below find these two by name through DuckDB's replacement scan of
+    # The statements below find these three by name through DuckDB's replacement scan of
     # the calling frames (python_scan_all_frames, set by the month's load), not through
     # conn.register: a registered object stays pinned until the transaction ends, and
     # the month's transaction would hold every unit's rows in memory (8.7 GB at 10M lines).
     # So they stay locals of this frame, which is on the stack while step.commit runs.
-    parsed_lines = arrow_for_duckdb(parsed)  # noqa: F841
+    # Loaded and rejected lines are split here (polars filters string views without
+    # copying their text): DuckDB inserting from a filtered scan of every column cost
+    # 1.3 us a row against 0.9 us from the loaded lines alone.
+    reason = pl.col("reason")
+    loaded_lines = arrow_for_duckdb(  # noqa: F841
+        parsed.filter(reason.is_null()).drop("line", "reason", "detail")
+    )
+    rejected_lines = arrow_for_duckdb(parsed.filter(reason.is_not_null()))  # noqa: F841
     batch_files = _batch_files(pieces, load.partition_key, load.log_root)  # noqa: F841
     step.commit(
         [_loaded_lines_slice(parsed_unit, load.partition_key)],
@@ -493,10 +500,8 @@ def _loaded_lines_slice(parsed_unit: ParsedUnit, partition_key: str) -> TableSli
     return TableSlice(
         TABLE,
         # the path is the target without its query string: staging derives it
-        """SELECT p.* EXCLUDE (line, reason, detail, file_index), f.source_file,
-                  f.partition_key, f.server
-           FROM parsed_lines p JOIN batch_files f USING (file_index)
-           WHERE p.reason IS NULL""",
+        """SELECT p.* EXCLUDE (file_index), f.source_file, f.partition_key, f.server
+           FROM loaded_lines p JOIN batch_files f USING (file_index)""",
         # the month first: zone maps let DuckDB skip other months' row groups
         where="partition_key = ? AND list_contains(?, source_file)" if replaced else "false",
         params=[partition_key, replaced] if replaced else [],
@@ -533,8 +538,7 @@ def _rejected_lines_slice(
                   p.reason AS reason_code, 'rejected' AS action, p.detail,
                   -- the line without its client's (or any other) IP address
                   mask_addresses(p.line) AS raw_record
-           FROM parsed_lines p JOIN batch_files f USING (file_index)
-           WHERE p.reason IS NOT NULL""",
+           FROM rejected_lines p JOIN batch_files f USING (file_index)""",
         # findings are keyed by file name (a same-named file may have been removed
         # under another path just before); a large file's later parts add to them
         scope="list_contains(?, split_part(record_key, ':', 1))",
