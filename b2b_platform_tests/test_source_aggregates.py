@@ -2,6 +2,7 @@
 the file is exactly as it was: any write, a copy over it, new values, another query or a
 PostgreSQL source asks the database."""
 
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -33,6 +34,14 @@ def _write(path: Path, value: int) -> None:
 def settled(monkeypatch):
     """Every file counts as settled at once (the real wait is two seconds)."""
     monkeypatch.setattr(source_database, "SETTLED_SECONDS", 0.0)
+
+
+@pytest.fixture
+def open_umask():
+    """An operator's umask that lets everyone read what is created."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
 
 
 @pytest.fixture
@@ -71,7 +80,9 @@ def test_no_state_for_a_fresh_write_a_missing_file_or_postgresql(tmp_path):
     assert SourceDatabase("postgresql://postgres@127.0.0.1/test").file_state() is None
 
 
-def test_kept_result_answers_only_while_the_file_is_unchanged(tmp_path, settled, queries):
+def test_kept_result_answers_only_while_the_file_is_unchanged(
+    tmp_path, settled, queries, open_umask
+):
     path = _source(tmp_path / "b2b.db", [1, 2, 3])
     source = SourceDatabaseResource(url=f"sqlite:///{path}", aggregates_dir=str(tmp_path / "kept"))
     assert source.fetch_aggregate(QUERY, [2]).to_pylist() == [{"n": 2, "total": 5}]
@@ -85,6 +96,9 @@ def test_kept_result_answers_only_while_the_file_is_unchanged(tmp_path, settled,
     other = "SELECT max(x) AS top FROM t WHERE x >= ?"
     assert source.fetch_aggregate(other, [1]).to_pylist() == [{"top": 10}]
     assert len(queries) == 4  # another query keeps its own result
+    # aggregates of the source's rows: the owner's only, whatever the umask
+    assert {oct(kept.stat().st_mode & 0o777) for kept in (tmp_path / "kept").iterdir()} == {"0o600"}
+    assert (tmp_path / "kept").stat().st_mode & 0o077 == 0
 
 
 def test_nothing_kept_without_a_directory_or_for_a_torn_file(tmp_path, settled, queries):

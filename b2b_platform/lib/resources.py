@@ -31,6 +31,7 @@ from b2b_platform.lib.settings import (
     Settings,
     check_pseudonym_key,
 )
+from b2b_platform.lib.warehouse.private_files import private_umask
 from b2b_platform.lib.warehouse.pseudonym_key import claim_key
 from b2b_platform.lib.warehouse.resource import VersionSettings, WarehouseResource
 from b2b_platform.lib.warehouse.sql import SqlFragment, concatenation
@@ -107,13 +108,15 @@ def _kept_result(path: Path, stamp: bytes) -> pa.Table | None:
 
 
 def _keep_result(path: Path, stamp: bytes, result: pa.Table) -> None:
-    """Keep a result for the next run; written whole or not at all (two runs may race)."""
+    """Keep a result for the next run; written whole or not at all (two runs may race),
+    and the owner's only, like the warehouse it describes."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
         table = result.replace_schema_metadata({_STAMP: stamp})
-        with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+        with private_umask():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+                w.write_table(table)
         os.replace(partial, path)
     except OSError:  # a read-only home only costs the next run the query
         return
