@@ -32,8 +32,10 @@ def _write(path: Path, value: int) -> None:
 
 @pytest.fixture
 def settled(monkeypatch):
-    """Every file counts as settled at once (the real wait is two seconds)."""
+    """Every file counts as settled at once (the real wait is a tenth of a second, two
+    seconds where the file system keeps whole seconds)."""
     monkeypatch.setattr(source_database, "SETTLED_SECONDS", 0.0)
+    monkeypatch.setattr(source_database, "COARSE_SETTLED_SECONDS", 0.0)
 
 
 @pytest.fixture
@@ -73,7 +75,26 @@ def test_file_state_changes_with_every_write_and_copy(tmp_path, settled):
     assert database.file_state() not in (first, second, None)
 
 
-def test_no_state_for_a_fresh_write_a_missing_file_or_postgresql(tmp_path):
+def test_file_state_changes_with_every_commit_in_wal_mode(tmp_path, settled):
+    path = _source(tmp_path / "b2b.db", [1])
+    writer = sqlite3.connect(path, isolation_level=None)  # kept open: the log stays
+    writer.execute("PRAGMA journal_mode=WAL")
+    database = SourceDatabase(f"sqlite:///{path}")
+    seen = [database.file_state()]
+    for value in (2, 3):
+        writer.execute("INSERT INTO t VALUES (?)", (value,))
+        seen.append(database.file_state())
+    # everything checkpointed and the log emptied: it starts over with new salts
+    writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    seen.append(database.file_state())
+    writer.execute("INSERT INTO t VALUES (4)")
+    seen.append(database.file_state())
+    writer.close()
+    assert None not in seen and len(set(seen)) == len(seen), seen
+
+
+def test_no_state_for_a_fresh_write_a_missing_file_or_postgresql(tmp_path, monkeypatch):
+    monkeypatch.setattr(source_database, "SETTLED_SECONDS", 60.0)  # a slow machine's minute
     path = _source(tmp_path / "b2b.db", [1])
     assert SourceDatabase(f"sqlite:///{path}").file_state() is None  # written just now
     assert SourceDatabase(f"sqlite:///{tmp_path / 'none.db'}").file_state() is None

@@ -6,6 +6,7 @@ Both dialects go through ADBC so that loading and extraction move Arrow batches
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,8 +21,10 @@ from b2b_common.errors import UserError
 from b2b_common.password_masking import mask_secrets, passwords_of
 
 DDL_DIR = Path(__file__).parent / "ddl"
-# a SQLite file's state is trusted once it has not changed for this long (file_state)
-SETTLED_SECONDS = 2.0
+# a SQLite file's state is trusted once it has not changed for this long (file_state):
+# on file systems keeping fractions of a second, and on those keeping whole seconds
+SETTLED_SECONDS = 0.1
+COARSE_SETTLED_SECONDS = 2.0
 
 # Load order respects the enforced references (companies before suppliers, ...).
 PLATFORM_TABLES: tuple[str, ...] = (
@@ -79,38 +82,42 @@ class SourceDatabase:
 
     def file_state(self) -> str | None:
         """What changes whenever a SQLite file's content may have: the identity, size and
-        times of the file and of its write-ahead log, and the header's change counter.
+        times of the file and of its write-ahead log, the database header's change
+        counter (bumped by every commit outside WAL mode) and the log's header (new
+        salts whenever the log starts over; each commit in WAL mode grows the log).
 
-        None for PostgreSQL, for a missing file, and for a file changed in the last
-        SETTLED_SECONDS: a later write within the same tick of the file system's
-        clock could leave every time as it is (git calls such entries racy).
+        None for PostgreSQL, for a missing file, and for a file changed too recently: a
+        later write within the same tick of the file system's clock could leave every
+        time as it is (git calls such entries racy). Too recently is SETTLED_SECONDS
+        where the times carry fractions of a second (Linux's file systems: a tick is at
+        most 10 ms), COARSE_SETTLED_SECONDS where they are whole seconds.
         """
         if self.dialect != "sqlite":
             return None
-        parts = []
-        newest = 0
-        for path in (self.sqlite_path, self.sqlite_path.with_name(self.sqlite_path.name + "-wal")):
-            try:
-                info = path.stat()
-            except FileNotFoundError:
-                if path == self.sqlite_path:
-                    return None
-                parts.append("no-wal")
-                continue
-            parts.append(
-                f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
-            )
-            newest = max(newest, info.st_mtime_ns, info.st_ctime_ns)
-        if time.time_ns() - newest < SETTLED_SECONDS * 1e9:
-            return None
+        parts: list[str] = []
+        times: list[int] = []
+        wal = self.sqlite_path.with_name(self.sqlite_path.name + "-wal")
         try:
-            with open(self.sqlite_path, "rb") as handle:
-                header = handle.read(100)
-        except OSError:
+            for path in (self.sqlite_path, wal):
+                if path == wal and not path.exists():
+                    parts.append("no-wal")
+                    continue
+                with open(path, "rb") as handle:
+                    info = os.fstat(handle.fileno())
+                    # the database's first 100 bytes, the log's first 32
+                    header = handle.read(100 if path == self.sqlite_path else 32)
+                parts.append(
+                    f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+                    f":{info.st_ctime_ns}:{header[24:28].hex() if path != wal else header.hex()}"
+                )
+                times += [info.st_mtime_ns, info.st_ctime_ns]
+        except OSError:  # gone, or the log removed between the look and the open
             return None
-        # bytes 24-27: the file change counter, bumped by every committed transaction
-        # outside WAL mode (in WAL mode the log's own size and times change)
-        return ";".join([*parts, header[24:28].hex()])
+        fine = any(t % 1_000_000_000 for t in times)
+        settle = SETTLED_SECONDS if fine else COARSE_SETTLED_SECONDS
+        if time.time_ns() - max(times) < settle * 1e9:
+            return None
+        return ";".join(parts)
 
     def qualified(self, table: str) -> str:
         return f"{self.schema}.{table}" if self.schema else table
