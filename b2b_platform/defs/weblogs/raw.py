@@ -65,6 +65,7 @@ from b2b_platform.lib.resources import (
 )
 from b2b_platform.lib.warehouse.resource import WarehouseResource
 from b2b_platform.lib.warehouse.schema import scalar, table_exists
+from b2b_platform.lib.warehouse.sql import quote_literal
 from b2b_platform.lib.warehouse.step import AuditFailed, WarehouseStep
 from b2b_platform.lib.warehouse.writes import Accounting, columns_of
 from b2b_platform.lib.weblogs.log_lines import LogDays
@@ -325,7 +326,7 @@ def _load_files(
             commit_unit(context, step, pending.result(), load)
     finally:
         with suppress(duckdb.Error):  # a connection broken by the failure is not used again
-            step.conn.execute(f"SET threads = {threads}")
+            step.conn.execute(f"SET threads = {quote_literal(str(threads))}")
 
 
 def _month_checks(
