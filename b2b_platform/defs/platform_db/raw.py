@@ -82,15 +82,27 @@ def _row_count_check(table: str) -> dg.AssetCheckSpec:
     return EXTRACTED_ALL_ROWS.spec(dg.AssetKey(["raw", table]))
 
 
-def fetch_counted(source_db: SourceDatabaseResource, query: SqlFragment) -> tuple[pa.Table, int]:
+def fetch_counted(
+    source_db: SourceDatabaseResource, query: SqlFragment, *, scans_all: bool = False
+) -> tuple[pa.Table, int]:
     """The query's rows and how many rows the source says it has, counted by the source
     in the same statement (so a concurrent write cannot make them disagree): a transfer
-    that loses rows is caught by extracted_all_rows."""
-    # an uncorrelated scalar subquery runs once: about half the cost of count(*) OVER (),
-    # which makes SQLite hold the whole result before the first row goes out
-    table = source_db.fetch_arrow(
-        f"SELECT q.*, (SELECT count(*) FROM ({query}) c) AS _source_rows FROM ({query}) q"
-    )
+    that loses rows is caught by extracted_all_rows.
+
+    The count is an uncorrelated scalar subquery, which runs the query a second time:
+    cheap for a table or a month's range of orders, about half the cost of
+    count(*) OVER (), which makes SQLite hold the whole result before its first row
+    goes out. A query that `scans_all` (the last month's lines look through every line
+    for orphans) is counted with the window instead: it is run once (the last month's
+    lines at `large`: 1.0 s against 2.1 s).
+    """
+    if scans_all:
+        statement = f"SELECT q.*, count(*) OVER () AS _source_rows FROM ({query}) q"
+    else:
+        statement = (
+            f"SELECT q.*, (SELECT count(*) FROM ({query}) c) AS _source_rows FROM ({query}) q"
+        )
+    table = source_db.fetch_arrow(statement)
     source_rows = int(table.column("_source_rows")[0].as_py()) if table.num_rows else 0
     return table.drop_columns(["_source_rows"]), source_rows
 
@@ -308,7 +320,8 @@ def _read_month(
     in_month = order_month_predicate(SqlFragment("o.ordered_at"), partition_key, calendar, last_key)
     orders_query, items_query = month_queries(source_db, in_month, partition_key == last_key)
     orders, source_orders = fetch_counted(source_db, orders_query)
-    items, source_items = fetch_counted(source_db, items_query)
+    # the last month's lines include those whose order exists nowhere: every line is read
+    items, source_items = fetch_counted(source_db, items_query, scans_all=partition_key == last_key)
     return ExtractedMonth(orders, source_orders, items, source_items)
 
 
