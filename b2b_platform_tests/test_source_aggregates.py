@@ -93,6 +93,24 @@ def test_file_state_changes_with_every_commit_in_wal_mode(tmp_path, settled):
     assert None not in seen and len(set(seen)) == len(seen), seen
 
 
+def test_no_state_for_a_fifo_or_a_directory_and_no_wait_on_them(tmp_path, settled):
+    import threading
+
+    fifo = tmp_path / "b2b.db"
+    os.mkfifo(fifo)  # opened for reading with no writer, it would block forever
+    (tmp_path / "dir.db").mkdir()
+    states: list[str | None] = []
+    reader = threading.Thread(
+        target=lambda: states.extend(
+            SourceDatabase(f"sqlite:///{path}").file_state() for path in (fifo, tmp_path / "dir.db")
+        ),
+        daemon=True,
+    )
+    reader.start()
+    reader.join(10)
+    assert not reader.is_alive() and states == [None, None]
+
+
 def test_no_state_for_a_fresh_write_a_missing_file_or_postgresql(tmp_path, monkeypatch):
     monkeypatch.setattr(source_database, "SETTLED_SECONDS", 60.0)  # a slow machine's minute
     path = _source(tmp_path / "b2b.db", [1])

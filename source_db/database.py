@@ -7,6 +7,7 @@ Both dialects go through ADBC so that loading and extraction move Arrow batches
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -97,22 +98,32 @@ class SourceDatabase:
         parts: list[str] = []
         times: list[int] = []
         wal = self.sqlite_path.with_name(self.sqlite_path.name + "-wal")
-        try:
-            for path in (self.sqlite_path, wal):
-                if path == wal and not path.exists():
+        # the database's change counter (bytes 24-27 of its header), the whole log header
+        for path, header_bytes in ((self.sqlite_path, slice(24, 28)), (wal, slice(0, 32))):
+            try:
+                # not blocking on a FIFO, never reading what is not a regular file
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            except FileNotFoundError:
+                if path == wal:
                     parts.append("no-wal")
                     continue
-                with open(path, "rb") as handle:
-                    info = os.fstat(handle.fileno())
-                    # the database's first 100 bytes, the log's first 32
-                    header = handle.read(100 if path == self.sqlite_path else 32)
-                parts.append(
-                    f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
-                    f":{info.st_ctime_ns}:{header[24:28].hex() if path != wal else header.hex()}"
-                )
-                times += [info.st_mtime_ns, info.st_ctime_ns]
-        except OSError:  # gone, or the log removed between the look and the open
-            return None
+                return None
+            except OSError:
+                return None
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    return None  # the connection names what is wrong with it
+                header = os.pread(fd, header_bytes.stop, 0)[header_bytes]
+            except OSError:
+                return None
+            finally:
+                os.close(fd)
+            parts.append(
+                f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+                f":{info.st_ctime_ns}:{header.hex()}"
+            )
+            times += [info.st_mtime_ns, info.st_ctime_ns]
         fine = any(t % 1_000_000_000 for t in times)
         settle = SETTLED_SECONDS if fine else COARSE_SETTLED_SECONDS
         if time.time_ns() - max(times) < settle * 1e9:
