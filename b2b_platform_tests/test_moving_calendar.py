@@ -27,14 +27,15 @@ def _replay(root: Path, first: dt.date, last: dt.date, *, clock: bool) -> list:
 
 
 def test_the_nightly_refresh_equals_a_clean_build_across_the_year_end(tmp_path: Path) -> None:
-    results = _replay(tmp_path, dt.date(2026, 12, 30), dt.date(2027, 1, 2), clock=False)
-    assert [r.day for r in results] == [dt.date(2026, 12, 30) + dt.timedelta(d) for d in range(4)]
+    results = _replay(tmp_path, dt.date(2026, 12, 31), dt.date(2027, 1, 2), clock=False)
+    assert [r.day for r in results] == [dt.date(2026, 12, 31) + dt.timedelta(d) for d in range(3)]
     warehouse = tmp_path / "refresh" / "b2b.duckdb"
-    # what the days brought, beyond new lines and orders: the file of 28 Dec, delivered
-    # three days late, landed in December; the as-of evening held as future on one day
-    # was loaded the next (its file read again, with the later cutoff)
+    # what the days brought, beyond new lines and orders: the file of 29 Dec, delivered
+    # on 1 Jan, three days late and in the next year, landed in December; the as-of
+    # evening held as future on one day was loaded the next (its file read again, with
+    # the later cutoff)
     late = query(warehouse, "SELECT partition_key, rows_loaded FROM etl.file_manifest"
-                 " WHERE path LIKE '%2026-12-28%' OR path LIKE '%20261228%'")  # fmt: skip
+                 " WHERE path LIKE '%2026-12-29%' OR path LIKE '%20261229%'")  # fmt: skip
     assert late and late[0][0] == "2026-12-01" and late[0][1] > 0
     cutoffs = query(warehouse, "SELECT count(DISTINCT load_cutoff) FROM etl.file_manifest"
                     " WHERE source = 'weblogs'")  # fmt: skip
