@@ -52,22 +52,32 @@ system-deps:
 		PATH="$$PATH:/usr/sbin" command -v logrotate >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver logrotate; }
 
-# the default environment, then the lake profile's tests in theirs (DuckDB 1.4 + DuckLake),
-# each on two workers (pytest-xdist; the tests sharing PostgreSQL's `test` database keep
-# to one); one after the other, not at once: the lake's tests that hold one writer's
-# commit while another works have bounds a doubly loaded machine misses (docs/testing.md).
+# The default environment's tests on two workers (pytest-xdist; the tests sharing
+# PostgreSQL's `test` database keep to one), and beside them the lake profile's tests in
+# theirs (DuckDB 1.4 + DuckLake) on one more: the suite is CPU-bound, yet its daemon and
+# kill tests leave a core idle while they wait, which the lake's tests fill (their
+# writers' bounds hold on the loaded machine: docs/testing.md). The lake's output is
+# printed when both are done. The two environments are installed at once.
 # CI=1 on any machine: a missing PostgreSQL or Chromium fails the tests needing it
 # The tests' temporary files (TMPDIR, so pytest's tmp_path, the warehouses, Dagster's
 # SQLite storage) go to a fresh directory on a RAM file system when one has room
 # (/dev/shm, 4 GiB free at least), removed at the end: their syncs there cost nothing
 # (the suite's two longest builds: 138 s -> 120 s, docs/testing.md).
 TEST_WORKERS ?= 2
+LAKE_TEST_WORKERS ?= 1
 TEST_TMP_PARENT ?= $(shell [ -w /dev/shm ] && [ "$$(df -P -k /dev/shm | awk 'NR==2 {print $$4}')" -ge 4194304 ] && echo /dev/shm || echo /tmp)
-test: $(STAMP) $(LAKE_STAMP) system-deps
-	@tmp=$$(mktemp -d -p $(TEST_TMP_PARENT) b2b-test.XXXXXX) && trap 'rm -rf "$$tmp"' EXIT && \
-	echo "test files in $$tmp" && \
-	TMPDIR=$$tmp CI=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not lake" && \
-	TMPDIR=$$tmp CI=1 $(LAKE_VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m lake
+test:
+	@$(MAKE) --no-print-directory -s -j3 install install-lake system-deps
+	@tmp=$$(mktemp -d -p $(TEST_TMP_PARENT) b2b-test.XXXXXX) || exit 1; lake=; \
+	trap 'kill $$lake 2>/dev/null; rm -rf "$$tmp"' EXIT; \
+	echo "test files in $$tmp; the lake profile's tests run beside the others"; \
+	mkdir "$$tmp/default" "$$tmp/lake"; \
+	TMPDIR=$$tmp/lake CI=1 $(LAKE_VENV)/bin/pytest -q -p no:cacheprovider -n $(LAKE_TEST_WORKERS) \
+		--dist loadgroup -m lake >"$$tmp/lake.log" 2>&1 & lake=$$!; \
+	TMPDIR=$$tmp/default CI=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not lake"; \
+	status=$$?; wait $$lake; lake_status=$$?; lake=; \
+	echo "--- the lake profile's tests (.venv-lake):"; cat "$$tmp/lake.log"; \
+	[ $$status -eq 0 ] && [ $$lake_status -eq 0 ]
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
