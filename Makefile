@@ -13,12 +13,14 @@ export DAGSTER_HOME ?= $(CURDIR)/$(DATA)/dagster_home
 
 # uv makes both environments (a pinned release, put in build/ by pip): from PyPI, to
 # exactly the versions constraints*.txt pin; it reads no pip configuration, and none of
-# its own (--no-config); bytecode compiled at install, as pip does. The venvs have no pip:
+# its own (--no-config). Bytecode is compiled on first import, as uv does by default, not
+# for every installed module at install time (14 s of CPU per environment, most of it for
+# modules nothing here imports). The venvs have no pip:
 # `$(UV) pip install --python .venv/bin/python PACKAGE` adds one
 UV_VERSION := 0.13.9
 UV_DIR := build/uv-$(UV_VERSION)
 UV := $(UV_DIR)/bin/uv
-UV_INSTALL := $(UV) pip install --no-config --quiet --compile-bytecode
+UV_INSTALL := $(UV) pip install --no-config --quiet
 
 $(UV):
 	$(PYTHON) -m pip install --isolated --quiet --disable-pip-version-check \
@@ -53,11 +55,11 @@ system-deps:
 		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver logrotate; }
 
 # The default environment's tests on two workers (pytest-xdist; the tests sharing
-# PostgreSQL's `test` database keep to one), and beside them the lake profile's tests in
-# theirs (DuckDB 1.4 + DuckLake) on one more: the suite is CPU-bound, yet its daemon and
-# kill tests leave a core idle while they wait, which the lake's tests fill (their
-# writers' bounds hold on the loaded machine: docs/testing.md). The lake's output is
-# printed when both are done. The two environments are installed at once.
+# PostgreSQL's `test` database keep to one), and beside them the lake profile (DuckDB 1.4
+# + DuckLake) installed, then its tests run on one more worker: the suite is CPU-bound,
+# yet its daemon and kill tests leave a core idle while they wait, which the lake's
+# tests fill (their writers' bounds hold on the loaded machine: docs/testing.md). The
+# lake's output is printed when both are done.
 # CI=1 on any machine: a missing PostgreSQL or Chromium fails the tests needing it
 # The tests' temporary files (TMPDIR, so pytest's tmp_path, the warehouses, Dagster's
 # SQLite storage) go to a fresh directory on a RAM file system when one has room
@@ -67,13 +69,14 @@ TEST_WORKERS ?= 2
 LAKE_TEST_WORKERS ?= 1
 TEST_TMP_PARENT ?= $(shell [ -w /dev/shm ] && [ "$$(df -P -k /dev/shm | awk 'NR==2 {print $$4}')" -ge 4194304 ] && echo /dev/shm || echo /tmp)
 test:
-	@$(MAKE) --no-print-directory -s -j3 install install-lake system-deps
+	@$(MAKE) --no-print-directory -s -j2 install system-deps
 	@tmp=$$(mktemp -d -p $(TEST_TMP_PARENT) b2b-test.XXXXXX) || exit 1; lake=; \
 	trap 'kill $$lake 2>/dev/null; rm -rf "$$tmp"' EXIT; \
 	echo "test files in $$tmp; the lake profile's tests run beside the others"; \
 	mkdir "$$tmp/default" "$$tmp/lake"; \
-	TMPDIR=$$tmp/lake CI=1 $(LAKE_VENV)/bin/pytest -q -p no:cacheprovider -n $(LAKE_TEST_WORKERS) \
-		--dist loadgroup -m lake >"$$tmp/lake.log" 2>&1 & lake=$$!; \
+	{ $(MAKE) --no-print-directory -s install-lake && \
+	  TMPDIR=$$tmp/lake CI=1 $(LAKE_VENV)/bin/pytest -q -p no:cacheprovider \
+		-n $(LAKE_TEST_WORKERS) --dist loadgroup -m lake; } >"$$tmp/lake.log" 2>&1 & lake=$$!; \
 	TMPDIR=$$tmp/default CI=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not lake"; \
 	status=$$?; wait $$lake; lake_status=$$?; lake=; \
 	echo "--- the lake profile's tests (.venv-lake):"; cat "$$tmp/lake.log"; \
