@@ -70,8 +70,8 @@ TEST_WORKERS ?= 2
 LAKE_TEST_WORKERS ?= 1
 TEST_TMP_PARENT ?= $(shell [ -w /dev/shm ] && [ "$$(df -P -k /dev/shm | awk 'NR==2 {print $$4}')" -ge 4194304 ] && echo /dev/shm || echo /tmp)
 # The project's own modules are compiled too (compileall skips those already current): an
-# editable install leaves them out, and with PYTHONDONTWRITEBYTECODE each of the suite's
-# several hundred processes would compile them again (0.2 s each).
+# editable install leaves them out, and with PYTHONDONTWRITEBYTECODE every process of the
+# suite that loads them would compile them again (0.2 s of CPU each).
 PROJECT_PACKAGES := b2b_platform b2b_common source_db generators b2b_platform_tests
 test:
 	@$(MAKE) --no-print-directory -s -j2 install system-deps
