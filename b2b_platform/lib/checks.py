@@ -358,9 +358,12 @@ def no_pii_columns(
     leaks: dict[str, int] = {}
     if texts:
         names = [f"{column}/{kind}" for column in texts for kind in PII_VALUE_PATTERNS]
+        # the digits are counted only where the pattern matched (CASE runs its branch on
+        # those rows alone; AND counted them on every row: 17x slower on user agents)
         counts = expression_list(
-            f"count(*) FILTER (WHERE regexp_full_match(trim({quote_identifier(column)}), ?)"
-            f" AND length(regexp_replace({quote_identifier(column)}, '[^0-9]', '', 'g')) >= ?)"
+            f"count(*) FILTER (WHERE CASE WHEN regexp_full_match(trim({quote_identifier(column)}), ?)"
+            f" THEN length(regexp_replace({quote_identifier(column)}, '[^0-9]', '', 'g')) >= ?"
+            " ELSE false END)"
             for column in texts
             for _ in PII_VALUE_PATTERNS
         )
