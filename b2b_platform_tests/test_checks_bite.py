@@ -439,7 +439,7 @@ def test_a_raw_slice_that_lost_a_row_is_not_published_and_nothing_downstream_run
     outcome = materialize("key:raw/companies+")
     assert outcome.failed_checks == ["raw/companies:extracted_all_rows"]
     assert not outcome.ok and "raw/companies:extracted_all_rows" in outcome.failed_runs[0]
-    # staging, core and reports depend on it: the monthly and the last stage never start
+    # staging, core and reports depend on it: skipped in its run, the last stage not started
     monthly, last = outcome.not_started
     assert "staging/orders" in monthly and "reports/monthly_sales" in last
     assert snapshot(copy_of_build, EVERY_SCHEMA) == before  # nothing written anywhere

@@ -118,6 +118,28 @@ def test_stages_follow_dependencies_through_assets_left_out() -> None:
     ]
 
 
+def test_monthly_assets_share_the_run_of_the_snapshots_they_read() -> None:
+    """One run per stage: the snapshots and the months that read them, then what reads
+    the months. Read only through an asset left out, the snapshot runs alone first."""
+    from b2b_platform.lib.dagster_internals import asset_graph
+    from b2b_platform.lib.orchestration.selection import plan_stages
+
+    graph = asset_graph(defs())
+    every = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
+    stages = plan_stages(graph, every)
+    assert [stage.partitioned for stage in stages] == [True, False]
+    first = {k.to_user_string() for k in stages[0].keys}
+    assert {"raw/customers", "staging/customers", "raw/orders", "staging/orders"} <= first
+
+    keys = {dg.AssetKey.from_user_string(k) for k in ("raw/customers", "staging/orders",
+                                                       "staging/order_lines")}  # fmt: skip
+    stages = plan_stages(graph, keys)
+    assert [sorted(k.to_user_string() for k in stage.keys) for stage in stages] == [
+        ["raw/customers"],
+        ["staging/order_lines", "staging/orders"],
+    ]
+
+
 def test_monthly_assets_declare_their_months_and_the_tag() -> None:
     """A monthly asset's factory sets partitions_def and the tag selections name it by
     (automation ignores a monthly parent's checks by the tag): both or neither."""

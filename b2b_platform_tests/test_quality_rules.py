@@ -268,3 +268,22 @@ def test_a_reject_rate_blocks_only_on_enough_records_and_when_sure(read, rejecte
         f"{rejected / read if read else 0:.1%} of {read:,} log lines rejected"
     )
     assert ("at least" in summary) == (rejected / max(read, 1) > 0.10 and read > 0)
+
+
+def test_unique_key_counts_duplicate_keys_and_rows_with_a_null_key():
+    """Duplicates are keys held by more than one row (two NULL keys count as one key
+    held twice, as GROUP BY sees them); null keys are rows with any key column NULL."""
+    conn = duckdb.connect()
+    conn.execute(
+        "CREATE TABLE t AS SELECT * FROM (VALUES (1, 'a', 'x'), (1, 'a', 'x'), (1, 'b', 'x'),"
+        " (2, NULL, 'y'), (2, NULL, 'y'), (NULL, 'c', 'y'), (3, 'c', 'z')) v(k1, k2, m)"
+    )
+    key = dg.AssetKey("t")
+    result = checks.unique_key(conn, key, "t", ["k1", "k2"])
+    assert not result.passed
+    assert result.metadata["duplicate_keys"].value == 2  # (1, a) and (2, NULL)
+    assert result.metadata["null_keys"].value == 3
+    one_month = checks.unique_key(conn, key, "t", ["k1", "k2"], where="m = ?", params=["z"])
+    assert one_month.passed
+    assert one_month.metadata["duplicate_keys"].value == 0
+    assert one_month.metadata["null_keys"].value == 0

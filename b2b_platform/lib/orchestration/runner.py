@@ -11,7 +11,8 @@ run that took the slot wait on the file while it waits for the slot.
 The selection is split into stages so that an unpartitioned asset never runs before
 the monthly partitions it depends on (and vice versa), also through assets left out of
 the selection, which a single Dagster run would not order; each stage is one run, its
-monthly assets over the range of months they need.
+monthly assets over the range of months they need, after the unpartitioned ones they
+read (selection.plan_stages).
 Every asset replaces its slice idempotently, so re-running after a failure or a kill
 simply finishes the work (files already loaded are skipped by the manifest).
 """
@@ -231,7 +232,12 @@ def _still_stale(graph: AssetGraph, stage: Stage, plan: StalePlan) -> Stage:
         for key in stage.keys & plan.keys
         for sibling in graph.get(key).execution_set_asset_keys
     }
-    return Stage(frozenset(stage.keys & stale), stage.partitioned)
+    return _stage(graph, stage.keys & stale)
+
+
+def _stage(graph: AssetGraph, keys: set[dg.AssetKey] | frozenset[dg.AssetKey]) -> Stage:
+    """A stage of these assets: over a range of months when any of them is monthly."""
+    return Stage(frozenset(keys), any(graph.get(k).partitions_def is not None for k in keys))
 
 
 def _names(stage: Stage) -> str:
@@ -257,33 +263,41 @@ def _run_stage(
         for sibling in graph.get(key).execution_set_asset_keys
     } & stage.keys
     if blocked:
-        skipped = Stage(frozenset(blocked), stage.partitioned)
+        skipped = _stage(graph, blocked)
         outcome.not_started.append(_names(skipped))
         outcome.failed_assets |= blocked
         echo(f"  SKIPPED {_count(skipped)}: an input failed (listed at the end)")
         if blocked == stage.keys:
             return
-        stage = Stage(stage.keys - blocked, stage.partitioned)
+        stage = _stage(graph, stage.keys - blocked)
     names = _names(stage)
     tags = {RUN_TAG: "b2b run"}
     label = names
     months: list[str] = []
     if stage.partitioned:
-        partitions_def = graph.get(next(iter(stage.keys))).partitions_def
+        monthly = {k for k in stage.keys if graph.get(k).partitions_def is not None}
+        partitions_def = graph.get(next(iter(monthly))).partitions_def
         assert partitions_def is not None
         months = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
         if plan is not None:
-            stale = {m for key in stage.keys for m in plan.slices.get(key, ())}
+            stale = {m for key in monthly for m in plan.slices.get(key, ()) if m is not None}
             if stale:  # the range from the first stale month to the last
                 months = [m for m in months if min(stale) <= m <= max(stale)]  # type: ignore[type-var, operator]
         if fanout is not None and len(months) > 1:  # a lake: ranges of months side by side
+            if stage.keys - monthly:  # each range's run would build them again: first, once
+                for part in (stage.keys - monthly, monthly):
+                    _run_stage(graph, instance, launcher, _stage(graph, part), outcome, echo,
+                               plan, fanout)  # fmt: skip
+                return
             _run_month_chunks(graph, stage, tags, label, months, fanout, outcome, echo)
             return
         # one run over every month (single-run backfill policy); each month commits alone
         tags[PARTITION_RANGE_START], tags[PARTITION_RANGE_END] = months[0], months[-1]
         label += f" [{months[0][:7]}..{months[-1][:7]}]"
     started = time.perf_counter()
-    steps = len({frozenset(graph.get(key).execution_set_asset_keys) for key in stage.keys})
+    # the progress line counts a monthly run's months published, else its steps done
+    counted = {k for k in stage.keys if graph.get(k).partitions_def is not None} or stage.keys
+    steps = len({frozenset(graph.get(key).execution_set_asset_keys) for key in counted})
     with progress_line(instance, lambda: launcher.run_id, steps, len(months)):
         finished = launcher.run(stage, tags, label)
     scope = f"{_count(stage)}, {month_span(months)}" if months else _count(stage)
@@ -341,7 +355,7 @@ def _account(
     materialized = set(done)
     outcome.materialized |= materialized
     for key, partitions in done.items():
-        if months and len(partitions) < months:
+        if months and None not in partitions and len(partitions) < months:
             outcome.partly[key] = (len(partitions), months)
     interrupted = finished.interrupted or any(_was_interrupted(event) for event in events)
     outcome.interrupted |= interrupted
@@ -366,6 +380,11 @@ def _account(
         said = "the same cause as above" if cause in outcome.causes_shown else cause
         outcome.causes_shown.add(cause)
         echo(f"    {_cause_line(assets, said, MESSAGE_WIDTH - 4)}")
+    if not (interrupted or finished.error):
+        # the steps Dagster skipped because a step before them in the run failed
+        failed = {k for e in events if e.is_step_failure for k in _keys_of_step(graph, e.step_key)}
+        if skipped := set(stage.keys) - materialized - failed:
+            outcome.not_started.append(_names(_stage(graph, skipped)))
 
 
 def _materialized_partitions(events: list[dg.DagsterEvent]) -> dict[dg.AssetKey, set[str | None]]:
@@ -441,12 +460,17 @@ def _step_failure_message(event: dg.DagsterEvent) -> str:
     return message
 
 
+def _keys_of_step(graph: AssetGraph, step_key: str | None) -> set[dg.AssetKey]:
+    """The assets a step materializes."""
+    return {
+        node.key
+        for node in graph.asset_nodes
+        if node.is_materializable and node.assets_def.node_def.name == step_key
+    }
+
+
 def _assets_of_step(graph: AssetGraph, step_key: str | None) -> str:
     """The assets a step materializes, as people name them (raw/orders, raw/order_items;
     not raw_orders)."""
-    names = sorted(
-        node.key.to_user_string()
-        for node in graph.asset_nodes
-        if node.is_materializable and node.assets_def.node_def.name == step_key
-    )
+    names = sorted(key.to_user_string() for key in _keys_of_step(graph, step_key))
     return ", ".join(names) or step_key or "run"

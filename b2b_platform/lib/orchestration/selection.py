@@ -56,37 +56,46 @@ def stale_only(defs: dg.Definitions, keys: set[dg.AssetKey], plan: StalePlan) ->
 
 def _selected_ancestors(
     graph: AssetGraph, key: dg.AssetKey, keys: set[dg.AssetKey]
-) -> set[dg.AssetKey]:
-    """The nearest selected assets upstream of key, looking through unselected ones."""
+) -> tuple[set[dg.AssetKey], set[dg.AssetKey]]:
+    """The nearest selected assets upstream of key, looking through unselected ones; and
+    those of them reached only through an unselected asset, an order a run cannot see."""
     nearest: set[dg.AssetKey] = set()
+    hidden: set[dg.AssetKey] = set()
     seen: set[dg.AssetKey] = set()
-    frontier = list(graph.get(key).parent_keys)
+    frontier = [(parent, False) for parent in graph.get(key).parent_keys]
     while frontier:
-        parent = frontier.pop()
-        if parent in seen:
+        parent, through = frontier.pop()
+        if (parent, through) in seen:
             continue
-        seen.add(parent)
+        seen.add((parent, through))
         if parent in keys:
             nearest.add(parent)
+            if through:
+                hidden.add(parent)
         else:
-            frontier.extend(graph.get(parent).parent_keys)
-    return nearest
+            frontier.extend((grand, True) for grand in graph.get(parent).parent_keys)
+    return nearest, hidden
 
 
 def plan_stages(graph: AssetGraph, keys: set[dg.AssetKey]) -> list[Stage]:
-    """Stages in dependency order; a stage never mixes partitioning within a dependency.
+    """Stages in dependency order, each one run; a stage never mixes partitioning within
+    a dependency.
 
-    Each stage runs its unpartitioned assets first, then its monthly ones, so a monthly
-    asset may share the stage of its unpartitioned parents; an unpartitioned asset that
-    reads a monthly one waits for the next stage. Fewer stages are fewer runs, and each
-    run costs its start and its end (seconds, whatever it does)."""
+    A monthly asset may share the run of its unpartitioned parents (Dagster runs them
+    first); an unpartitioned asset that reads a monthly one waits for the next stage.
+    Where a monthly asset reads an unpartitioned one of its stage only through assets
+    left out of the selection, the run could not order them: the unpartitioned assets
+    then run alone first. Fewer stages are fewer runs, and each run costs its start and
+    its end (seconds, whatever it does)."""
     stage_of: dict[dg.AssetKey, int] = {}
+    hidden_of: dict[dg.AssetKey, set[dg.AssetKey]] = {}
     for key in toposorted_keys(graph):
         if key not in keys:
             continue
         partitioned = graph.get(key).partitions_def is not None
         stage = 0
-        for parent in _selected_ancestors(graph, key, keys):
+        nearest, hidden_of[key] = _selected_ancestors(graph, key, keys)
+        for parent in nearest:
             if parent in stage_of:
                 parent_partitioned = graph.get(parent).partitions_def is not None
                 later = parent_partitioned and not partitioned
@@ -103,10 +112,10 @@ def plan_stages(graph: AssetGraph, keys: set[dg.AssetKey]) -> list[Stage]:
     stages: list[Stage] = []
     for index in sorted(set(stage_of.values())):
         in_stage = {k for k, s in stage_of.items() if s == index}
-        for partitioned in (False, True):
-            part = frozenset(
-                k for k in in_stage if (graph.get(k).partitions_def is not None) == partitioned
-            )
-            if part:
-                stages.append(Stage(part, partitioned))
+        monthly = frozenset(k for k in in_stage if graph.get(k).partitions_def is not None)
+        whole = frozenset(in_stage - monthly)
+        if any(hidden_of[k] & whole for k in monthly):
+            stages += [Stage(whole, partitioned=False), Stage(monthly, partitioned=True)]
+        else:
+            stages.append(Stage(whole | monthly, partitioned=bool(monthly)))
     return stages

@@ -29,6 +29,9 @@ PARTITION_RANGE_END = "dagster/asset_partition_range_end"
 
 @dataclass(frozen=True)
 class Stage:
+    """The assets of one run; `partitioned`: the run covers a range of months (its
+    unpartitioned assets, if any, are built once, before the monthly ones that read them)."""
+
     keys: frozenset[dg.AssetKey]
     partitioned: bool
 
