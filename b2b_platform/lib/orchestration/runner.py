@@ -196,7 +196,14 @@ def run_stages(
 
     fanout = (new_month_launcher, writers) if writers > 1 else None
     outcome = RunOutcome()
-    stages = plan_stages(graph, keys)
+    # an unpartitioned asset built before may be built again with the same rows: the
+    # monthly assets reading it are then planned again after it, not run in its run
+    rebuilt = (
+        set()
+        if plan is None or replan is None
+        else {k for k in keys if graph.get(k).partitions_def is None} - plan.never_built
+    )
+    stages = plan_stages(graph, keys, alone=rebuilt)
     started = 0
     try:
         for stage in stages:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection
 
 import dagster as dg
 
@@ -77,16 +78,19 @@ def _selected_ancestors(
     return nearest, hidden
 
 
-def plan_stages(graph: AssetGraph, keys: set[dg.AssetKey]) -> list[Stage]:
+def plan_stages(
+    graph: AssetGraph, keys: set[dg.AssetKey], alone: Collection[dg.AssetKey] = ()
+) -> list[Stage]:
     """Stages in dependency order, each one run; a stage never mixes partitioning within
     a dependency.
 
     A monthly asset may share the run of its unpartitioned parents (Dagster runs them
     first); an unpartitioned asset that reads a monthly one waits for the next stage.
-    Where a monthly asset reads an unpartitioned one of its stage only through assets
-    left out of the selection, the run could not order them: the unpartitioned assets
-    then run alone first. Fewer stages are fewer runs, and each run costs its start and
-    its end (seconds, whatever it does)."""
+    The unpartitioned assets of a stage run alone first where one of them is in `alone`
+    (rebuilt, it may keep its rows, and the months after it are planned again), or where
+    a monthly asset reads one of them only through assets left out of the selection,
+    which the run could not order. Fewer stages are fewer runs, and each run costs its
+    start and its end (seconds, whatever it does)."""
     stage_of: dict[dg.AssetKey, int] = {}
     hidden_of: dict[dg.AssetKey, set[dg.AssetKey]] = {}
     for key in toposorted_keys(graph):
@@ -114,7 +118,7 @@ def plan_stages(graph: AssetGraph, keys: set[dg.AssetKey]) -> list[Stage]:
         in_stage = {k for k, s in stage_of.items() if s == index}
         monthly = frozenset(k for k in in_stage if graph.get(k).partitions_def is not None)
         whole = frozenset(in_stage - monthly)
-        if any(hidden_of[k] & whole for k in monthly):
+        if whole & set(alone) or any(hidden_of[k] & whole for k in monthly):
             stages += [Stage(whole, partitioned=False), Stage(monthly, partitioned=True)]
         else:
             stages.append(Stage(whole | monthly, partitioned=bool(monthly)))

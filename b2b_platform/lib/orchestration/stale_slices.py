@@ -31,6 +31,7 @@ class StalePlan:
     slices: dict[dg.AssetKey, set[str | None]] = field(default_factory=dict)
     reasons: dict[dg.AssetKey, str] = field(default_factory=dict)  # why, for the first slice
     up_to_date: set[dg.AssetKey] = field(default_factory=set)
+    never_built: set[dg.AssetKey] = field(default_factory=set)  # a stale slice never built
 
     @property
     def keys(self) -> set[dg.AssetKey]:
@@ -85,6 +86,8 @@ def plan_stale_slices(
             # what it will be once built (unknown for a source read again: a unique mark)
             expected[(name, month)] = data_version(version or f"{name}@{month}: reread")
             plan.slices.setdefault(key, set()).add(month)
+            if found is None:
+                plan.never_built.add(key)
             plan.reasons.setdefault(key, _reason(found, inputs, month))
         if key not in plan.slices:
             plan.up_to_date.add(key)
