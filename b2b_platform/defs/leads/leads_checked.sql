@@ -19,15 +19,7 @@ typed AS (
            lower(trim(r.email)) AS email_norm,
            regexp_replace(trim(r.cuit), '[\s\-./]', '', 'g') AS cuit_digits,
            nullif(regexp_replace(r.phone, '[^0-9+]', '', 'g'), '') AS phone_norm,
-           json_merge_patch(to_json(r), json_object(
-               'contact_name', mask_text(r.contact_name),
-               'email', mask_text(r.email),
-               'phone', mask_text(r.phone),
-               'cuit', mask_personal(r.cuit),
-               -- a sole proprietor's company name is the person's name
-               'company_name', CASE WHEN is_personal_cuit(r.cuit)
-                   THEN mask_text(r.company_name) ELSE r.company_name END))
-               AS raw_record
+           r AS source_row  -- the raw record, made text (masked) only if quarantined
     FROM source r
 ), validated AS (
     SELECT *,

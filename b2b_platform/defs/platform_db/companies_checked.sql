@@ -5,12 +5,7 @@ WITH source AS (SELECT * EXCLUDE (_extracted_at) FROM raw.companies),
 typed AS (
     SELECT r.*,
            regexp_replace(trim(r.cuit), '[\s\-./]', '', 'g') AS cuit_digits,
-           -- a person's CUIT (sole proprietor) is personal data: masked
-           json_merge_patch(to_json(r), json_object(
-               'cuit', mask_personal(r.cuit),
-               'legal_name', CASE WHEN is_personal_cuit(r.cuit)
-                   THEN mask_text(r.legal_name) ELSE r.legal_name END))
-               AS raw_record
+           r AS source_row  -- the raw record, made text (masked) only if quarantined
     FROM source r
 ), validated AS (
     SELECT *, cuit_is_valid(cuit_digits) AS cuit_ok FROM typed

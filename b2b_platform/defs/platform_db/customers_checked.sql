@@ -8,13 +8,7 @@ typed AS (
            upper(trim(document_type)) AS doc_type,
            upper(regexp_replace(trim(document_number), '[\s.\-]', '', 'g')) AS doc_clean,
            TRY_CAST(date_of_birth AS DATE) AS birth,
-           -- the quarantine keeps what an operator needs, not who the person is
-           json_merge_patch(to_json(r), json_object(
-               'document_number', mask_text(r.document_number),
-               'full_name', mask_text(r.full_name),
-               'date_of_birth', mask_date(r.date_of_birth),
-               'email', mask_text(r.email),
-               'phone', mask_text(r.phone))) AS raw_record
+           r AS source_row  -- the raw record, made text (masked) only if quarantined
     FROM source r
 ), normalized AS (
     SELECT *,

@@ -10,7 +10,7 @@ WITH source AS (
            coalesce(TRY_CAST(i.discount_pct AS DECIMAL(5, 2)), 0) AS discount,
            o.order_id IS NOT NULL AS order_known,
            o.reason AS order_reason,
-           to_json(i) AS raw_record
+           i AS source_row  -- the raw record, made text only if rejected
     FROM source i
     LEFT JOIN orders_checked o ON o.order_id = i.order_id
 )

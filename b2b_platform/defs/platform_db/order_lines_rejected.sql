@@ -11,5 +11,5 @@ SELECT order_id || '/' || line_number AS record_key, reason AS reason_code,
            WHEN reason = 'non_positive_quantity' THEN 'quantity ' || quantity || ' is not positive'
            ELSE 'unit price ' || coalesce(unit_price, 'NULL') || ' is not positive'
        END AS detail,
-       raw_record, order_known
+       to_json(source_row) AS raw_record, order_known
 FROM lines_checked WHERE reason IS NOT NULL

@@ -11,7 +11,7 @@ WITH source AS (
            lower(trim(r.status)) AS status_norm,
            coalesce(cm.surviving_company_id, r.company_id) AS company_key,
            coalesce(um.surviving_customer_id, r.customer_id) AS customer_key,
-           to_json(r) AS raw_record
+           r AS source_row  -- the raw record, made text only if rejected
     FROM source r
     LEFT JOIN staging.company_merges cm ON cm.merged_company_id = r.company_id
     LEFT JOIN staging.customer_merges um ON um.merged_customer_id = r.customer_id

@@ -12,5 +12,5 @@ SELECT order_id AS record_key, reason AS reason_code, 'rejected' AS action,
            WHEN 'unknown_company' THEN 'company ' || company_id || ' does not exist'
            WHEN 'unknown_customer' THEN 'customer ' || customer_id || ' does not exist'
        END AS detail,
-       raw_record
+       to_json(source_row) AS raw_record
 FROM orders_checked WHERE reason IS NOT NULL
