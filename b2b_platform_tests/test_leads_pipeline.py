@@ -144,3 +144,36 @@ def test_touched_workbook_is_not_reloaded_and_its_new_time_is_kept(
     assert status == "loaded" and loaded_after == loaded_before  # not read again
     assert modified_after == dt.datetime.fromtimestamp(later, dt.UTC).replace(tzinfo=None)
     assert modified_after != modified_before
+
+
+def test_channel_labels_people_write_become_channels():
+    """The first pattern a folded label matches names its channel, else the label folded
+    to a word; the same label gets the same channel on every lead (matched once per
+    label), and a lead without one has none."""
+    import duckdb
+
+    from b2b_platform.defs.leads import staging
+    from b2b_platform.lib.warehouse.sql import bind_variables, sql_file
+
+    labels = ["Feria Expo", "  LinkedIn Ads", "Recomendación", "Mail + LinkedIn",
+              "Radio Local!", None, "Feria Expo"]  # fmt: skip
+    conn = duckdb.connect()
+    conn.execute("CREATE TEMP TABLE country_codes (country VARCHAR, code VARCHAR)")
+    conn.execute(
+        "CREATE TEMP TABLE leads_checked AS SELECT 'L' || i AS lead_key,"
+        " NULL::TIMESTAMP AS captured_ts, NULL AS campaign, label AS channel,"
+        " NULL AS company_name, false AS cuit_bad, NULL AS cuit_digits, NULL AS contact_name,"
+        " false AS email_bad, NULL AS email_norm, NULL AS phone_norm, 'AR' AS country,"
+        " NULL AS province, NULL AS city, NULL AS industry, 'f.xlsx' AS source_file,"
+        " i AS sheet_row, 1 AS appearance"
+        " FROM (SELECT unnest(?) AS label, generate_subscripts(?, 1) AS i)",
+        [labels, labels],
+    )
+    patterns = [{"pattern": p, "channel": c} for p, c in staging.CHANNEL_PATTERNS]
+    bind_variables(conn, {"channel_patterns": patterns})
+    staged = conn.execute(
+        f"SELECT channel FROM ({sql_file(staging.__file__, 'leads_staged')}) ORDER BY sheet_row"
+    ).fetchall()
+    assert [row[0] for row in staged] == [
+        "trade_show", "linkedin", "referral", "linkedin", "radio_local_", None, "trade_show"
+    ]  # fmt: skip
