@@ -18,6 +18,7 @@ import duckdb
 from b2b_platform.lib.warehouse.schema import scalar
 from b2b_platform.lib.warehouse.sql import (
     SqlFragment,
+    any_null,
     expression_list,
     identifier_list,
     qualified_name,
@@ -94,19 +95,14 @@ def unique_key(
         where = ALL_ROWS
     cols = identifier_list(key)
     relation = qualified_name(table)
-    duplicates = scalar(
-        conn,
-        f"SELECT count(*) FROM (SELECT {cols} FROM {relation} WHERE {where}"
-        f" GROUP BY {cols} HAVING count(*) > 1)",
-        params,
-    )
-    nulls = scalar(
-        conn,
-        f"SELECT count(*) FROM {relation} WHERE {where} AND ("
-        + " OR ".join(f"{quote_identifier(c)} IS NULL" for c in key)
-        + ")",
-        params,
-    )
+    # One scan (a view's month is computed once): GROUP BY puts the rows with the same
+    # key, NULLs included, in one group, and the group's key says if they have a null.
+    duplicates, nulls = conn.execute(
+        "SELECT count(*) FILTER (WHERE n > 1), coalesce(sum(n) FILTER (WHERE has_null), 0)"
+        f" FROM (SELECT count(*) AS n, {any_null(key)} AS has_null FROM {relation}"
+        f" WHERE {where} GROUP BY {cols})",
+        list(params),
+    ).fetchone()  # type: ignore[misc]
     return check.result(
         asset_key,
         passed=duplicates == 0 and nulls == 0,

@@ -51,6 +51,11 @@ def identifier_list(names: Iterable[str]) -> str:
     return ", ".join(quote_identifier(name) for name in names)
 
 
+def any_null(names: Iterable[str]) -> str:
+    """Whether any of these columns is NULL: `"a" IS NULL OR "b" IS NULL`."""
+    return " OR ".join(f"{quote_identifier(name)} IS NULL" for name in names)
+
+
 def column_type(dtype: str) -> str:
     """A column's type as DESCRIBE names it (`DECIMAL(18,3)`, `VARCHAR[]`), parsed by
     DuckDB first: text that is not one type raises instead of reaching a statement."""
