@@ -23,7 +23,7 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,9 +199,7 @@ def run_stages(
     # an unpartitioned asset built before may be built again with the same rows: the
     # monthly assets reading it are then planned again after it, not run in its run
     rebuilt = (
-        set()
-        if plan is None or replan is None
-        else {k for k in keys if graph.get(k).partitions_def is None} - plan.never_built
+        set() if plan is None or replan is None else keys - _monthly(graph, keys) - plan.never_built
     )
     stages = plan_stages(graph, keys, alone=rebuilt)
     started = 0
@@ -242,9 +240,15 @@ def _still_stale(graph: AssetGraph, stage: Stage, plan: StalePlan) -> Stage:
     return _stage(graph, stage.keys & stale)
 
 
-def _stage(graph: AssetGraph, keys: set[dg.AssetKey] | frozenset[dg.AssetKey]) -> Stage:
+def _monthly(graph: AssetGraph, keys: Iterable[dg.AssetKey]) -> frozenset[dg.AssetKey]:
+    """Those of these assets that are partitioned by month."""
+    return frozenset(k for k in keys if graph.get(k).partitions_def is not None)
+
+
+def _stage(graph: AssetGraph, keys: Iterable[dg.AssetKey]) -> Stage:
     """A stage of these assets: over a range of months when any of them is monthly."""
-    return Stage(frozenset(keys), any(graph.get(k).partitions_def is not None for k in keys))
+    keys = frozenset(keys)
+    return Stage(keys, bool(_monthly(graph, keys)))
 
 
 def _names(stage: Stage) -> str:
@@ -281,8 +285,8 @@ def _run_stage(
     tags = {RUN_TAG: "b2b run"}
     label = names
     months: list[str] = []
+    monthly = _monthly(graph, stage.keys)
     if stage.partitioned:
-        monthly = {k for k in stage.keys if graph.get(k).partitions_def is not None}
         partitions_def = graph.get(next(iter(monthly))).partitions_def
         assert partitions_def is not None
         months = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
@@ -303,7 +307,7 @@ def _run_stage(
         label += f" [{months[0][:7]}..{months[-1][:7]}]"
     started = time.perf_counter()
     # the progress line counts a monthly run's months published, else its steps done
-    counted = {k for k in stage.keys if graph.get(k).partitions_def is not None} or stage.keys
+    counted = monthly or stage.keys
     steps = len({frozenset(graph.get(key).execution_set_asset_keys) for key in counted})
     with progress_line(instance, lambda: launcher.run_id, steps, len(months)):
         finished = launcher.run(stage, tags, label)
