@@ -159,6 +159,65 @@ def test_readers_wait_for_a_writer_then_fail_clearly(tmp_path):
     holder.wait()
 
 
+def test_a_steps_months_run_two_at_a_time_and_a_failed_month_stops_the_later_ones(tmp_path):
+    """each_month on a warehouse file: the first month alone, then two side by side, each
+    on its own connection; a month does not mark its neighbour's running step as dead;
+    a failed month fails the step after its neighbour finished, and no later one starts."""
+    import threading
+
+    import dagster as dg
+
+    from b2b_platform.lib.resources import build_resources
+    from b2b_platform.lib.settings import Settings
+    from b2b_platform.lib.warehouse.resource import WarehouseResource
+
+    path = tmp_path / "w.duckdb"
+    versions = build_resources(Settings.from_env())["duckdb"].versions
+    warehouse = WarehouseResource(database=str(path), versions=versions)
+    feb_in, mar_in = threading.Event(), threading.Event()
+    overlapped: list[bool] = []
+
+    @dg.asset(
+        key=["staging", "things"],
+        partitions_def=dg.MonthlyPartitionsDefinition(start_date="2026-01-01"),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def things(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> None:
+        def month(month_step, key: str) -> None:
+            if key == "2026-03-01":  # begins once February's step is recorded as running
+                feb_in.wait(10)
+            with month_step(key) as step:
+                if key == "2026-02-01":
+                    feb_in.set()
+                    overlapped.append(mar_in.wait(10))  # March runs meanwhile
+                if key == "2026-03-01":
+                    mar_in.set()
+                if key == "2026-04-01":
+                    raise RuntimeError("boom")
+                step.commit([TableSlice("staging.things",
+                                        "SELECT getvariable('partition_key') AS partition_key",
+                                        where="partition_key = ?", params=[key])])  # fmt: skip
+
+        duckdb.each_month(context, month)
+
+    result = dg.materialize(
+        [things],
+        resources={"duckdb": warehouse},
+        tags={
+            "dagster/asset_partition_range_start": "2026-01-01",
+            "dagster/asset_partition_range_end": "2026-06-01",
+        },
+        raise_on_error=False,
+    )
+    assert not result.success and overlapped == [True]
+    log = _rows(path, "SELECT partition_key[:7], status FROM etl.run_log ORDER BY 1")
+    # April failed beside May; June, after them, never started
+    assert log == [("2026-01", "succeeded"), ("2026-02", "succeeded"), ("2026-03", "succeeded"),
+                   ("2026-04", "failed"), ("2026-05", "succeeded")]  # fmt: skip
+    months = _rows(path, "SELECT partition_key[:7] FROM staging.things ORDER BY 1")
+    assert months == [("2026-01",), ("2026-02",), ("2026-03",), ("2026-05",)]
+
+
 def test_months_of_a_step_share_a_connection_while_quick_and_not_after_a_failure(
     tmp_path, monkeypatch
 ):

@@ -17,7 +17,7 @@ from b2b_platform.lib import checks
 from b2b_platform.lib.dagster_internals import run_asset_graph
 from b2b_platform.lib.metadata import input_rows, markdown_list, schema_metadata, table_metadata
 from b2b_platform.lib.orchestration.run_progress import PUBLISHED
-from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.resource import MonthStep, WarehouseResource
 from b2b_platform.lib.warehouse.schema import scalar
 from b2b_platform.lib.warehouse.slice_versions import changed_months
 from b2b_platform.lib.warehouse.sql import bind_variables, qualified_name
@@ -44,11 +44,12 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 
 def months_markdown(rows: dict[str, dict[str, int]]) -> dg.MetadataValue:
-    """A per-month table for the metadata of a run that covered several months."""
+    """A per-month table for the metadata of a run that covered several months (in month
+    order, whichever finished first)."""
     if not rows:
         return dg.MetadataValue.md("no months")
     columns = list(next(iter(rows.values())))
-    body = [[month[:7], *(f"{values[c]:,}" for c in columns)] for month, values in rows.items()]
+    body = [[month[:7], *(f"{rows[month][c]:,}" for c in columns)] for month in sorted(rows)]
     table = tabulate(body, headers=["month", *columns], tablefmt="pipe", disable_numparse=True,
                      colalign=["left", *["right"] * len(columns)])  # fmt: skip
     return dg.MetadataValue.md(table)
@@ -257,30 +258,32 @@ def materialize_months(
     each published only when its checks pass."""
     per_month: dict[str, dict[str, int]] = {}
     months = MonthsOfStep(context)
-    with duckdb_resource.month_steps(context) as month_step:
-        for partition_key in context.partition_keys:
-            audit = CheckAudit(context, partial(month_checks, partition_key=partition_key))
-            try:
-                with month_step(partition_key) as step:
-                    month = TableSlice(
-                        table, month_query(partition_key), where="partition_key = ?",
-                        params=[partition_key],
-                    )  # fmt: skip
-                    # up to date: its checks are evaluated again, nothing is rewritten
-                    kept = _month_rows(step.conn, table, partition_key) if step.up_to_date else 0
-                    read = (
-                        0
-                        if step.up_to_date
-                        else input_rows(step.conn, *_inputs(context), partition_key)
-                    )
-                    written = step.commit(
-                        [] if step.up_to_date else [month], audit=audit, rows_read=read
-                    )
-            except AuditFailed as error:
-                months.hold(partition_key, audit, error)
-                continue
-            per_month[partition_key] = {"rows": kept or written.rows_written}
-            months.checked(partition_key, audit)
+
+    def month(month_step: MonthStep, partition_key: str) -> None:
+        audit = CheckAudit(context, partial(month_checks, partition_key=partition_key))
+        try:
+            with month_step(partition_key) as step:
+                slice_ = TableSlice(
+                    table, month_query(partition_key), where="partition_key = ?",
+                    params=[partition_key],
+                )  # fmt: skip
+                # up to date: its checks are evaluated again, nothing is rewritten
+                kept = _month_rows(step.conn, table, partition_key) if step.up_to_date else 0
+                read = (
+                    0
+                    if step.up_to_date
+                    else input_rows(step.conn, *_inputs(context), partition_key)
+                )
+                written = step.commit(
+                    [] if step.up_to_date else [slice_], audit=audit, rows_read=read
+                )
+        except AuditFailed as error:
+            months.hold(partition_key, audit, error)
+            return
+        per_month[partition_key] = {"rows": kept or written.rows_written}
+        months.checked(partition_key, audit)
+
+    duckdb_resource.each_month(context, month)
     month_metadata(context, per_month, "rows")
     yield dg.MaterializeResult(
         metadata={

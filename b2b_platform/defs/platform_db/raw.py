@@ -8,10 +8,8 @@ future_order or unknown_order, and the accounting shows it.
 """
 
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Generic, TypeVar
 
 import dagster as dg
 import duckdb
@@ -67,7 +65,6 @@ STAMP_COLUMNS = (
     "getvariable('partition_key')::VARCHAR AS _partition_key,"
     " current_timestamp::TIMESTAMP AS _extracted_at"
 )
-T = TypeVar("T")
 # the month's extracted rows, registered on the step's connection
 EXTRACTED_VIEWS = {"orders": "extracted_orders", "order_items": "extracted_items"}
 
@@ -261,34 +258,28 @@ def raw_orders(
         {key: digest(current[key].text) for key in context.partition_keys if key in unchanged},
     )
     step_months = MonthsOfStep(context)
-    to_extract = [key for key in context.partition_keys if key not in unchanged]
-    with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="source-read") as reader,
-        duckdb.month_steps(context) as month_step,
-    ):
-        extracted = ReadAhead(
-            reader, to_extract, lambda key: _read_month(source_db, calendar, key, last_key)
-        )
-        for partition_key in context.partition_keys:
-            audit = CheckAudit(context, lambda conn: [])  # set when the month is extracted
-            if partition_key in unchanged:
-                audit.results = unchanged[partition_key]
-            else:
-                try:
-                    _write_month(
-                        month_step, partial(extracted, partition_key), partition_key, audit,
-                        current[partition_key],
-                    )  # fmt: skip
-                except AuditFailed as error:
-                    step_months.hold(partition_key, audit, error)
-                    continue
-            step_months.checked(partition_key, audit)
-            for result in audit.results:
-                table = result.asset_key.path[-1]  # type: ignore[union-attr]
-                source_rows, raw_rows = (
-                    result.metadata[k].value for k in ("source_rows", "raw_rows")
-                )
-                months[table][partition_key] = {"source_rows": source_rows, "raw_rows": raw_rows}
+
+    def month(month_step: MonthStep, partition_key: str) -> None:
+        audit = CheckAudit(context, lambda conn: [])  # set when the month is extracted
+        if partition_key in unchanged:
+            audit.results = unchanged[partition_key]
+        else:
+            try:
+                _write_month(
+                    month_step, partial(_read_month, source_db, calendar, partition_key, last_key),
+                    partition_key, audit, current[partition_key],
+                )  # fmt: skip
+            except AuditFailed as error:
+                step_months.hold(partition_key, audit, error)
+                return
+        step_months.checked(partition_key, audit)
+        for result in audit.results:
+            table = result.asset_key.path[-1]  # type: ignore[union-attr]
+            source_rows, raw_rows = (result.metadata[k].value for k in ("source_rows", "raw_rows"))
+            months[table][partition_key] = {"source_rows": source_rows, "raw_rows": raw_rows}
+
+    # two months side by side (each_month): one's source read runs beside the other's write
+    duckdb.each_month(context, month)
     schemas = column_schemas(duckdb, ["raw.orders", "raw.order_items"])
     for table in ("orders", "order_items"):
         month_metadata(context, months[table], "raw_rows", dg.AssetKey(["raw", table]))
@@ -323,26 +314,6 @@ def _read_month(
     # the last month's lines include those whose order exists nowhere: every line is read
     items, source_items = fetch_counted(source_db, items_query, scans_all=partition_key == last_key)
     return ExtractedMonth(orders, source_orders, items, source_items)
-
-
-class ReadAhead(Generic[T]):
-    """Values of keys taken in order, each read while the one before is in use: the
-    source's work (SQLite's in this process, PostgreSQL's on its server) runs beside
-    DuckDB's writing of the month before. At most two months are held at once."""
-
-    def __init__(self, pool: ThreadPoolExecutor, keys: list[str], read: Callable[[str], T]) -> None:
-        self._pool, self._keys, self._read = pool, keys, read
-        self._pending: dict[str, Future[T]] = {}
-        self._start(0)
-
-    def _start(self, index: int) -> None:
-        if index < len(self._keys):
-            self._pending[self._keys[index]] = self._pool.submit(self._read, self._keys[index])
-
-    def __call__(self, key: str) -> T:
-        future = self._pending.pop(key)
-        self._start(self._keys.index(key) + 1)
-        return future.result()
 
 
 def _write_month(

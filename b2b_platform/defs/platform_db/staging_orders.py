@@ -111,32 +111,30 @@ def staging_orders(
     step_months = MonthsOfStep(context)
     # lines without an order are extracted with the last month, and accounted apart
     orphans_month = all_month_keys(context)[-1]
-    with duckdb.month_steps(context) as month_step:
-        for partition_key in context.partition_keys:
-            audit = CheckAudit(
-                context,
-                partial(
-                    _month_checks,
-                    partition_key=partition_key,
-                    threshold=quality.max_reject_rate,
-                    holds_orphans=partition_key == orphans_month,
-                ),
+
+    def month(month_step: MonthStep, partition_key: str) -> None:
+        holds_orphans = partition_key == orphans_month
+        audit = CheckAudit(
+            context,
+            partial(
+                _month_checks,
+                partition_key=partition_key,
+                threshold=quality.max_reject_rate,
+                holds_orphans=holds_orphans,
+            ),
+        )
+        try:
+            counts = _stage_month(
+                context, month_step, calendar, partition_key, audit, holds_orphans
             )
-            try:
-                counts = _stage_month(
-                    context,
-                    month_step,
-                    calendar,
-                    partition_key,
-                    audit,
-                    partition_key == orphans_month,
-                )
-            except AuditFailed as error:
-                step_months.hold(partition_key, audit, error)
-                continue
-            for entity, values in counts.items():
-                months[entity][partition_key] = values
-            step_months.checked(partition_key, audit)
+        except AuditFailed as error:
+            step_months.hold(partition_key, audit, error)
+            return
+        for entity, values in counts.items():
+            months[entity][partition_key] = values
+        step_months.checked(partition_key, audit)
+
+    duckdb.each_month(context, month)
     schemas = column_schemas(duckdb, ["staging.orders", "staging.order_lines"])
     for entity, key in (
         ("orders", staging_key("orders")),

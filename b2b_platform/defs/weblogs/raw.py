@@ -63,7 +63,7 @@ from b2b_platform.lib.resources import (
     LogParsing,
     QualityThresholds,
 )
-from b2b_platform.lib.warehouse.resource import WarehouseResource
+from b2b_platform.lib.warehouse.resource import MonthStep, WarehouseResource
 from b2b_platform.lib.warehouse.schema import scalar, table_exists
 from b2b_platform.lib.warehouse.sql import quote_literal
 from b2b_platform.lib.warehouse.step import AuditFailed, WarehouseStep
@@ -116,58 +116,60 @@ def raw_weblogs(
     file gone from the directory keeps its rows (removed only by
     `b2b forget-missing-files`). A month is published whole,
     with its manifest rows and quarantine findings, only when its blocking checks pass;
-    a crash loses at most the month in flight. Lines that cannot be parsed or carry an
+    a crash loses at most the two months in flight. Lines that cannot be parsed or carry an
     impossible time are quarantined with file, line number and text (IP addresses masked).
     """
     directory = list_log_files(log_dir)
     keys = all_month_keys(context)
     per_month: dict[str, dict[str, int]] = {}
     months = MonthsOfStep(context)
-    failed: list[str] = []
-    skipped: list[str] = []
-    with duckdb.month_steps(context) as month_step:
-        for partition_key in context.partition_keys:
-            chosen = files_of_month(directory.days, partition_key, keys[0], keys[-1])
-            month_skipped = skipped_of_month(directory, partition_key, keys[0], keys[-1])
-            load = MonthLoad(
-                partition_key,
-                first_key=keys[0],
-                last_key=keys[-1],
-                cutoff=calendar.load_cutoff,
-                trusted_proxies=log_parsing.trusted_proxies,
-                failed=failed,
-                log_root=log_dir.directory,
-            )
-            audit = CheckAudit(
-                context,
-                partial(
-                    _month_checks, partition_key=partition_key, threshold=quality.max_reject_rate
-                ),
-            )
-            skipped += [f"{Path(e.path).name}: {e.reason}" for e in month_skipped]
-            try:
-                source = month_version(directory, partition_key, keys, calendar.load_cutoff)
-                with month_step(partition_key, source) as step:
-                    if partition_key == context.partition_keys[0]:  # the directory, once a run
-                        present = present_log_paths(directory)
-                        present |= followed_paths(step.conn, directory.heads)
-                        refuse_vanished(step.conn, LOG_FILES, log_dir.directory, present)
-                        add_server_column(step.conn)
-                    files = [directory.files[path] for path in chosen]
-                    per_month[partition_key] = _load_month(
-                        context, step, files, chosen, month_skipped, load, audit, directory.heads
-                    )
-            except AuditFailed as error:
-                months.hold(partition_key, audit, error)
-                continue
-            months.checked(partition_key, audit)
+    # what each month found (months run side by side), listed in month order at the end
+    failed: dict[str, list[str]] = {}
+    skipped: dict[str, list[str]] = {}
+
+    def month(month_step: MonthStep, partition_key: str) -> None:
+        chosen = files_of_month(directory.days, partition_key, keys[0], keys[-1])
+        month_skipped = skipped_of_month(directory, partition_key, keys[0], keys[-1])
+        load = MonthLoad(
+            partition_key,
+            first_key=keys[0],
+            last_key=keys[-1],
+            cutoff=calendar.load_cutoff,
+            trusted_proxies=log_parsing.trusted_proxies,
+            failed=failed.setdefault(partition_key, []),
+            log_root=log_dir.directory,
+        )
+        audit = CheckAudit(
+            context,
+            partial(_month_checks, partition_key=partition_key, threshold=quality.max_reject_rate),
+        )
+        skipped[partition_key] = [f"{Path(e.path).name}: {e.reason}" for e in month_skipped]
+        try:
+            source = month_version(directory, partition_key, keys, calendar.load_cutoff)
+            with month_step(partition_key, source) as step:
+                # the directory, once a run: the first month runs before the others start
+                if partition_key == context.partition_keys[0]:
+                    present = present_log_paths(directory)
+                    present |= followed_paths(step.conn, directory.heads)
+                    refuse_vanished(step.conn, LOG_FILES, log_dir.directory, present)
+                    add_server_column(step.conn)
+                files = [directory.files[path] for path in chosen]
+                per_month[partition_key] = _load_month(
+                    context, step, files, chosen, month_skipped, load, audit, directory.heads
+                )
+        except AuditFailed as error:
+            months.hold(partition_key, audit, error)
+            return
+        months.checked(partition_key, audit)
+
+    duckdb.each_month(context, month)
     month_metadata(context, per_month, "lines_loaded")
     yield dg.MaterializeResult(
         metadata={
             **schema_metadata(duckdb, TABLE),
             "months": months_markdown(per_month),
-            "files_failed": markdown_list(failed),
-            "files_skipped": markdown_list(skipped),
+            "files_failed": markdown_list([f for m in sorted(failed) for f in failed[m]]),
+            "files_skipped": markdown_list([e for m in sorted(skipped) for e in skipped[m]]),
             **months.metadata(),
         },
         check_results=months.check_results(),

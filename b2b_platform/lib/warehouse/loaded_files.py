@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import threading
 from pathlib import Path
 
 import duckdb
@@ -24,6 +25,9 @@ from b2b_platform.lib.warehouse.location import WarehouseLocation
 from b2b_platform.lib.warehouse.private_files import private_umask
 
 SUFFIX = ".files.json"
+# The months of one step commit from two threads (each_month). One rewrite at a time,
+# each reading the manifest after its own commit: the last one written holds them all.
+_REWRITE = threading.Lock()
 
 
 def file_version(size_bytes: int, modified_at: dt.datetime) -> str:
@@ -54,6 +58,11 @@ def write_loaded_files(
     target = loaded_files_path(warehouse)
     if target is None:
         return
+    with _REWRITE:
+        _rewrite(conn, target)
+
+
+def _rewrite(conn: duckdb.DuckDBPyConnection, target: Path) -> None:
     rows = conn.execute(
         "SELECT source, path, partition_key, size_bytes, modified_at FROM etl.file_manifest"
         " WHERE status IN ('loaded', 'failed') AND size_bytes IS NOT NULL"

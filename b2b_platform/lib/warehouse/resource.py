@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
@@ -64,8 +65,9 @@ class VersionSettings(dg.Config):
         )
 
 
-# month_step(partition_key, source=""): one month's recorded step (month_steps)
+# month_step(partition_key, source=""): one month's recorded step (each_month)
 MonthStep = Callable[..., AbstractContextManager[WarehouseStep]]
+MONTH_LANES = 2  # months of a monthly step written at once on a warehouse file (two cores)
 
 
 class WarehouseResource(DuckDBResource):
@@ -137,7 +139,7 @@ class WarehouseResource(DuckDBResource):
         `source` is the version of the source the slice reads directly (None: read it
         again whatever was recorded); the step knows whether its slices are up to date
         (`step.up_to_date`) and records their versions when it succeeds.
-        `shared`: the connection the months of one Dagster step take in turn (month_steps).
+        `shared`: the connection the months of one Dagster step take in turn (each_month).
         """
         with (
             shared.use() if shared else nullcontext((None, False)) as (conn, schema_made),
@@ -157,12 +159,54 @@ class WarehouseResource(DuckDBResource):
             self.set_slice_versions(context, step, partition_key, source)
             yield step
 
-    @contextmanager
-    def month_steps(self, context: dg.AssetExecutionContext) -> Iterator[MonthStep]:
-        """`step` for each month of a monthly asset's Dagster step, the months on one
-        connection (see SharedConnection). Yields `month_step(partition_key, source="")`."""
-        with SharedConnection(self, context.log.info) as shared:
-            yield partial(self.step, context, shared=shared)
+    def each_month(
+        self,
+        context: dg.AssetExecutionContext,
+        month: Callable[[MonthStep, str], None],
+        *,
+        lanes: int = MONTH_LANES,
+    ) -> None:
+        """Call `month(month_step, partition_key)` for each month of a monthly asset's
+        Dagster step; `month_step(partition_key, source="")` is `step` for that month.
+
+        On a warehouse file, months run `lanes` at a time, each lane on its own
+        connection to the one DuckDB database this process holds (so the file's lock is
+        not in the way): much of a month's write runs on one thread (an insert, a parse,
+        a source's scan), and two lanes keep both cores busy. The first month runs alone,
+        since it may create the tables the others write to (two transactions cannot
+        create one table). Months then run in groups of `lanes`; between groups,
+        connections held longer than SHARED_CONNECTION_SECONDS are all closed, so a reader
+        waiting for the file gets in. A lake runs its months in turn: `b2b run` already
+        gives a lake's months to several runs at once.
+
+        A failed month fails the step once the months beside it have finished (each
+        month commits or rolls back alone); no later month starts.
+        """
+        keys = list(context.partition_keys)
+        lanes = 1 if self.location().is_lake else lanes
+        with ExitStack() as stack:
+            shared = [
+                stack.enter_context(SharedConnection(self, context.log.info)) for _ in range(lanes)
+            ]
+            beside = stack.enter_context(
+                ThreadPoolExecutor(max(lanes - 1, 1), thread_name_prefix="month-lane")
+            )
+            groups = [keys[:1]] if keys else []
+            groups += [keys[i : i + lanes] for i in range(1, len(keys), lanes)]
+            for group in groups:
+                if any(lane.expired for lane in shared):  # all at once, or the file stays held
+                    for lane in shared:
+                        lane.close()
+                others = [
+                    beside.submit(month, partial(self.step, context, shared=lane), key)
+                    for lane, key in zip(shared[1:], group[1:], strict=False)
+                ]
+                try:
+                    month(partial(self.step, context, shared=shared[0]), group[0])
+                finally:
+                    wait(others)
+                for other in others:
+                    other.result()
 
     def set_slice_versions(
         self,
@@ -261,6 +305,14 @@ class SharedConnection:
         self._opened_at = 0.0
         self._schema_made = False
 
+    @property
+    def expired(self) -> bool:
+        """Open longer than SHARED_CONNECTION_SECONDS."""
+        return (
+            self._conn is not None
+            and time.monotonic() - self._opened_at > SHARED_CONNECTION_SECONDS
+        )
+
     def __enter__(self) -> SharedConnection:
         return self
 
@@ -271,10 +323,7 @@ class SharedConnection:
     def use(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, bool]]:
         """The connection for the next month, and whether a month before made the
         warehouse's tables and macros on it."""
-        if (
-            self._conn is not None
-            and time.monotonic() - self._opened_at > SHARED_CONNECTION_SECONDS
-        ):
+        if self.expired:
             self.close()
         if self._conn is None:
             self._conn = self._stack.enter_context(

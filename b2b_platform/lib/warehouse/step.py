@@ -159,8 +159,9 @@ class WarehouseStep:
 
     def _sweep_dead_runs(self) -> list[tuple[str, str, str | None]]:
         return sweep_dead_steps(
-            self.conn, shared=self._shared, last_event_time=self._last_event_time, log=self._log
-        )
+            self.conn, shared=self._shared, last_event_time=self._last_event_time, log=self._log,
+            own_step=(self.run_id, self.asset_key),
+        )  # fmt: skip
 
     def rollback(self) -> None:
         """Undo a transaction left open by commit(keep_open=True), totals included."""
@@ -367,20 +368,28 @@ def sweep_dead_steps(
     shared: bool,
     last_event_time: Callable[[str], Any] | None = None,
     log: Callable[[str], None] | None = None,
+    own_step: tuple[str, str] | None = None,
 ) -> list[tuple[str, str, str | None]]:
     """Mark the steps of etl.run_log still `running` whose process is gone interrupted;
     returns them (run, asset, partition). `conn` is a writer's connection.
 
     Holding a file's connection means no other process is mid-step (DuckDB allows one
     process per file, and a step keeps its connection until its record is final), so
-    every row still 'running' belongs to a step that died. A lake (`shared`) has other
-    writers: there a row is dead when its process on this host is gone.
+    every row still 'running' belongs to a step that died, but for the other months of
+    `own_step` (run, asset) in this process, written beside it (each_month). A lake
+    (`shared`) has other writers: there a row is dead when its process on this host is gone.
     """
     running = conn.execute(
         "SELECT run_id, asset_key, partition_key, started_at, pid, hostname"
         " FROM etl.run_log WHERE status = 'running'"
     ).fetchall()
-    dead = [row[:4] for row in running if not shared or not process_alive(row[4], row[5])]
+    here = (os.getpid(), socket.gethostname())
+    dead = [
+        row[:4]
+        for row in running
+        if not (own_step == row[:2] and here == (row[4], row[5]))
+        and (not shared or not process_alive(row[4], row[5]))
+    ]
     return retry_on_conflict(lambda: _mark_interrupted(conn, dead, last_event_time), on_retry=log)
 
 
@@ -442,7 +451,7 @@ def warehouse_step(
     A monthly step's connection has its month bound as the variable `partition_key`.
 
     Given an open `connection` (an earlier month's of the same Dagster step, see
-    WarehouseResource.month_steps), the step works on it and leaves it open;
+    WarehouseResource.each_month), the step works on it and leaves it open;
     `schema_made`: an earlier step on it made the tables and macros."""
     opened = (
         nullcontext(connection)
