@@ -289,12 +289,13 @@ SHARED_CONNECTION_SECONDS = 5.0
 
 
 class SharedConnection:
-    """A warehouse connection the months of one step take in turn.
+    """A warehouse connection the months of one lane of a step take in turn (each_month).
 
     Opening a warehouse file and closing it (a checkpoint) costs more than a small
     month's work. A month takes the connection the month before left while it has been
-    open less than SHARED_CONNECTION_SECONDS, so a reader waiting for the file still
-    gets in between months; after a month that failed, the next opens it afresh.
+    open less than SHARED_CONNECTION_SECONDS (`expired`: each_month then closes every
+    lane's, so a reader waiting for the file gets in); after a month that failed, the
+    next opens it afresh.
     """
 
     def __init__(self, warehouse: WarehouseResource, on_wait: Callable[[str], None]) -> None:
