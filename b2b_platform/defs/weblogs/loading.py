@@ -146,6 +146,9 @@ class MonthLoad:
     trusted_proxies: list[str]
     failed: list[str]
     log_root: Path  # B2B_LOG_DIR: its subdirectories are web servers
+    # the warehouse's DuckDB threads, given back after the insert: the setting is the
+    # database's, so the value read back may be the 1 the other month's lane just set
+    database_threads: int
     line_offsets: dict[int, int] = field(default_factory=dict)  # parser thread only
     counts: dict[int, tuple[int, int]] = field(default_factory=dict)  # file: read, loaded
     bounds: dict[int, CutoffBounds] = field(default_factory=dict)  # file: against the cutoff

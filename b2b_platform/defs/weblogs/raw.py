@@ -1,5 +1,6 @@
 """Raw web requests: every access-log line, parsed, loaded file by file within its month."""
 
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from functools import partial
@@ -138,6 +139,7 @@ def raw_weblogs(
             trusted_proxies=log_parsing.trusted_proxies,
             failed=failed.setdefault(partition_key, []),
             log_root=log_dir.directory,
+            database_threads=int(duckdb.connection_config.get("threads", os.cpu_count() or 1)),
         )
         audit = CheckAudit(
             context,
@@ -315,7 +317,6 @@ def _load_files(
     # polars parses on the other thread with both cores: DuckDB inserting with two more
     # threads meanwhile only made them take turns (a 2.1M-line month through `b2b run`:
     # 8.6 s with one DuckDB thread against 9.0 s with two, CPU 12.0 s against 12.6 s)
-    threads = int(scalar(step.conn, "SELECT current_setting('threads')"))
     step.conn.execute("SET threads = 1")
     try:
         pending: Future[ParsedUnit] | None = None
@@ -328,7 +329,7 @@ def _load_files(
             commit_unit(context, step, pending.result(), load)
     finally:
         with suppress(duckdb.Error):  # a connection broken by the failure is not used again
-            step.conn.execute(f"SET threads = {quote_literal(str(threads))}")
+            step.conn.execute(f"SET threads = {quote_literal(str(load.database_threads))}")
 
 
 def _month_checks(
