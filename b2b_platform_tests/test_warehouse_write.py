@@ -221,9 +221,9 @@ def test_a_steps_months_run_two_at_a_time_and_a_failed_month_stops_the_later_one
 def test_months_of_a_step_share_a_connection_while_quick_and_not_after_a_failure(
     tmp_path, monkeypatch
 ):
-    """SharedConnection: the months of one step open the warehouse once while they are
-    quick; a failed month's connection is closed and the next month opens afresh; held
-    longer than SHARED_CONNECTION_SECONDS, it is closed so a waiting reader gets in."""
+    """SharedConnection: the months of one step open the warehouse once; a failed
+    month's connection is closed and the next month opens afresh; held longer than
+    SHARED_CONNECTION_SECONDS, it says it has expired (each_month then closes it)."""
     from b2b_platform.lib.warehouse import connection as opener
     from b2b_platform.lib.warehouse import resource
 
@@ -253,12 +253,74 @@ def test_months_of_a_step_share_a_connection_while_quick_and_not_after_a_failure
         with pytest.raises(RuntimeError, match="boom"):
             month(shared, "2026-04", fail=True)
         assert month(shared, "2026-05") is False and len(opened) == 2  # opened afresh
+        assert not shared.expired
         monkeypatch.setattr(resource, "SHARED_CONNECTION_SECONDS", 0.0)
+        assert shared.expired
+        shared.close()  # as each_month does with an expired lane
         month(shared, "2026-06")
-        assert len(opened) == 3  # held too long: closed between months
+        assert len(opened) == 3
     with pytest.raises(duckdb.ConnectionException):
         opened[-1].execute("SELECT 1")  # closed with the step
     rows = _rows(path, "SELECT month, status FROM staging.things JOIN etl.run_log"
                        " ON partition_key = month ORDER BY 1")  # fmt: skip
     assert rows == [("2026-01", "succeeded"), ("2026-02", "succeeded"), ("2026-03", "succeeded"),
                     ("2026-05", "succeeded"), ("2026-06", "succeeded")]  # fmt: skip
+
+
+@pytest.mark.parametrize("held_too_long", [False, True], ids=["quick", "held-too-long"])
+def test_a_steps_lanes_close_their_connections_together_once_one_was_held_too_long(
+    tmp_path, monkeypatch, held_too_long
+):
+    """each_month keeps each lane's connection across its months while they are quick;
+    once one was held longer than SHARED_CONNECTION_SECONDS, every lane closes its own
+    before the next group of months, so a reader waiting for the file gets in."""
+    import dagster as dg
+
+    from b2b_platform.lib.resources import build_resources
+    from b2b_platform.lib.settings import Settings
+    from b2b_platform.lib.warehouse import connection as opener
+    from b2b_platform.lib.warehouse import resource
+
+    path = tmp_path / "w.duckdb"
+    versions = build_resources(Settings.from_env())["duckdb"].versions
+    warehouse = resource.WarehouseResource(database=str(path), versions=versions)
+    opened: list[str] = []
+    connect = duckdb.connect
+
+    def counted(*args, **kwargs):
+        opened.append(str(args[0] if args else kwargs.get("database")))
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(opener.duckdb, "connect", counted)
+    if held_too_long:
+        monkeypatch.setattr(resource, "SHARED_CONNECTION_SECONDS", 0.0)
+
+    @dg.asset(
+        key=["staging", "things"],
+        partitions_def=dg.MonthlyPartitionsDefinition(start_date="2026-01-01"),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def things(context: dg.AssetExecutionContext, duckdb: resource.WarehouseResource) -> None:
+        def month(month_step, key: str) -> None:
+            with month_step(key) as step:
+                step.commit([TableSlice("staging.things",
+                                        "SELECT getvariable('partition_key') AS partition_key",
+                                        where="partition_key = ?", params=[key])])  # fmt: skip
+
+        duckdb.each_month(context, month)
+
+    result = dg.materialize(
+        [things],
+        resources={"duckdb": warehouse},
+        tags={
+            "dagster/asset_partition_range_start": "2026-01-01",
+            "dagster/asset_partition_range_end": "2026-05-01",
+        },
+    )
+    assert result.success
+    # January alone, then February and March, then April and May: two lanes open once
+    # each, or every lane again before each of the two groups after January
+    warehouse_opens = [name for name in opened if name == str(path)]
+    assert len(warehouse_opens) == (5 if held_too_long else 2), opened
+    months = _rows(path, "SELECT partition_key[:7] FROM staging.things ORDER BY 1")
+    assert months == [("2026-01",), ("2026-02",), ("2026-03",), ("2026-04",), ("2026-05",)]

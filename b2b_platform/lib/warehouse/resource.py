@@ -323,9 +323,8 @@ class SharedConnection:
     @contextmanager
     def use(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, bool]]:
         """The connection for the next month, and whether a month before made the
-        warehouse's tables and macros on it."""
-        if self.expired:
-            self.close()
+        warehouse's tables and macros on it (one held too long is closed by each_month,
+        between groups of months, all lanes' at once)."""
         if self._conn is None:
             self._conn = self._stack.enter_context(
                 self._warehouse.get_connection(on_wait=self._on_wait)
