@@ -159,23 +159,17 @@ def test_readers_wait_for_a_writer_then_fail_clearly(tmp_path):
     holder.wait()
 
 
-def test_a_steps_months_run_two_at_a_time_and_a_failed_month_stops_the_later_ones(tmp_path):
-    """each_month on a warehouse file: the first month alone, then two side by side, each
-    on its own connection; a month does not mark its neighbour's running step as dead;
-    a failed month fails the step after its neighbour finished, and no later one starts."""
-    import threading
-
+def _run_monthly_things(tmp_path, month, last_month: str):
+    """Materialize staging.things from January 2026 to `last_month` through each_month,
+    `month(month_step, partition_key)` being each month's work, into tmp_path/w.duckdb."""
     import dagster as dg
 
     from b2b_platform.lib.resources import build_resources
     from b2b_platform.lib.settings import Settings
     from b2b_platform.lib.warehouse.resource import WarehouseResource
 
-    path = tmp_path / "w.duckdb"
     versions = build_resources(Settings.from_env())["duckdb"].versions
-    warehouse = WarehouseResource(database=str(path), versions=versions)
-    feb_in, mar_in = threading.Event(), threading.Event()
-    overlapped: list[bool] = []
+    warehouse = WarehouseResource(database=str(tmp_path / "w.duckdb"), versions=versions)
 
     @dg.asset(
         key=["staging", "things"],
@@ -183,32 +177,48 @@ def test_a_steps_months_run_two_at_a_time_and_a_failed_month_stops_the_later_one
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def things(context: dg.AssetExecutionContext, duckdb: WarehouseResource) -> None:
-        def month(month_step, key: str) -> None:
-            if key == "2026-03-01":  # begins once February's step is recorded as running
-                feb_in.wait(10)
-            with month_step(key) as step:
-                if key == "2026-02-01":
-                    feb_in.set()
-                    overlapped.append(mar_in.wait(10))  # March runs meanwhile
-                if key == "2026-03-01":
-                    mar_in.set()
-                if key == "2026-04-01":
-                    raise RuntimeError("boom")
-                step.commit([TableSlice("staging.things",
-                                        "SELECT getvariable('partition_key') AS partition_key",
-                                        where="partition_key = ?", params=[key])])  # fmt: skip
-
         duckdb.each_month(context, month)
 
-    result = dg.materialize(
+    return dg.materialize(
         [things],
         resources={"duckdb": warehouse},
         tags={
             "dagster/asset_partition_range_start": "2026-01-01",
-            "dagster/asset_partition_range_end": "2026-06-01",
+            "dagster/asset_partition_range_end": last_month,
         },
         raise_on_error=False,
     )
+
+
+def _commit_thing(step, key: str) -> None:
+    step.commit([TableSlice("staging.things", "SELECT getvariable('partition_key') AS partition_key",
+                            where="partition_key = ?", params=[key])])  # fmt: skip
+
+
+def test_a_steps_months_run_two_at_a_time_and_a_failed_month_stops_the_later_ones(tmp_path):
+    """each_month on a warehouse file: the first month alone, then two side by side, each
+    on its own connection; a month does not mark its neighbour's running step as dead;
+    a failed month fails the step after its neighbour finished, and no later one starts."""
+    import threading
+
+    path = tmp_path / "w.duckdb"
+    feb_in, mar_in = threading.Event(), threading.Event()
+    overlapped: list[bool] = []
+
+    def month(month_step, key: str) -> None:
+        if key == "2026-03-01":  # begins once February's step is recorded as running
+            feb_in.wait(10)
+        with month_step(key) as step:
+            if key == "2026-02-01":
+                feb_in.set()
+                overlapped.append(mar_in.wait(10))  # March runs meanwhile
+            if key == "2026-03-01":
+                mar_in.set()
+            if key == "2026-04-01":
+                raise RuntimeError("boom")
+            _commit_thing(step, key)
+
+    result = _run_monthly_things(tmp_path, month, "2026-06-01")
     assert not result.success and overlapped == [True]
     log = _rows(path, "SELECT partition_key[:7], status FROM etl.run_log ORDER BY 1")
     # April failed beside May; June, after them, never started
@@ -274,16 +284,10 @@ def test_a_steps_lanes_close_their_connections_together_once_one_was_held_too_lo
     """each_month keeps each lane's connection across its months while they are quick;
     once one was held longer than SHARED_CONNECTION_SECONDS, every lane closes its own
     before the next group of months, so a reader waiting for the file gets in."""
-    import dagster as dg
-
-    from b2b_platform.lib.resources import build_resources
-    from b2b_platform.lib.settings import Settings
     from b2b_platform.lib.warehouse import connection as opener
     from b2b_platform.lib.warehouse import resource
 
     path = tmp_path / "w.duckdb"
-    versions = build_resources(Settings.from_env())["duckdb"].versions
-    warehouse = resource.WarehouseResource(database=str(path), versions=versions)
     opened: list[str] = []
     connect = duckdb.connect
 
@@ -295,28 +299,11 @@ def test_a_steps_lanes_close_their_connections_together_once_one_was_held_too_lo
     if held_too_long:
         monkeypatch.setattr(resource, "SHARED_CONNECTION_SECONDS", 0.0)
 
-    @dg.asset(
-        key=["staging", "things"],
-        partitions_def=dg.MonthlyPartitionsDefinition(start_date="2026-01-01"),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-    )
-    def things(context: dg.AssetExecutionContext, duckdb: resource.WarehouseResource) -> None:
-        def month(month_step, key: str) -> None:
-            with month_step(key) as step:
-                step.commit([TableSlice("staging.things",
-                                        "SELECT getvariable('partition_key') AS partition_key",
-                                        where="partition_key = ?", params=[key])])  # fmt: skip
+    def month(month_step, key: str) -> None:
+        with month_step(key) as step:
+            _commit_thing(step, key)
 
-        duckdb.each_month(context, month)
-
-    result = dg.materialize(
-        [things],
-        resources={"duckdb": warehouse},
-        tags={
-            "dagster/asset_partition_range_start": "2026-01-01",
-            "dagster/asset_partition_range_end": "2026-05-01",
-        },
-    )
+    result = _run_monthly_things(tmp_path, month, "2026-05-01")
     assert result.success
     # January alone, then February and March, then April and May: two lanes open once
     # each, or every lane again before each of the two groups after January
