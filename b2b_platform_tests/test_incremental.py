@@ -162,6 +162,42 @@ def test_snapshot_fingerprint_moves_with_any_column(own_sources):
     assert table_fingerprint(db, "customers") != first
 
 
+ORPHAN_LINES = "FROM order_items WHERE order_id NOT IN (SELECT order_id FROM orders)"
+
+
+def test_the_last_month_reads_every_line_for_orphans_only_when_its_fingerprint_counts_some(
+    own_sources, tmp_path
+):
+    """The months' fingerprint counts the lines whose order exists nowhere, in the last
+    month; with none, the last month is extracted without reading every line of the
+    source, and still holds every line of its orders."""
+    import datetime as dt
+
+    from b2b_platform.defs.platform_db.fingerprints import source_fingerprints
+
+    source = own_sources / "source" / "b2b_platform.db"
+    db = SourceDatabaseResource(url=f"sqlite:///{source}")
+    months = ["2026-08-01", "2026-09-01", "2026-10-01", "2026-11-01"]
+    with sqlite3.connect(source) as conn:
+        (orphans,) = conn.execute(f"SELECT count(*) {ORPHAN_LINES}").fetchone()
+    assert orphans > 0  # tiny's injected unknown_order lines
+    fingerprints = source_fingerprints(db, months, dt.datetime(2026, 11, 26))
+    assert [fingerprints[m].orphan_items for m in months] == [0, 0, 0, orphans]
+
+    with sqlite3.connect(source) as conn:
+        conn.execute(f"DELETE {ORPHAN_LINES}")
+        (last_month_lines,) = conn.execute(
+            "SELECT count(*) FROM order_items i JOIN orders o USING (order_id)"
+            " WHERE o.ordered_at >= '2026-11-01'"
+        ).fetchone()
+    assert source_fingerprints(db, months, dt.datetime(2026, 11, 26))[months[-1]].orphan_items == 0
+    warehouse = tmp_path / "wh" / "b2b.duckdb"
+    b2b_run(own_sources, warehouse, "--select", "key:raw/order_items")
+    extracted = query(warehouse, "SELECT count(*) FROM raw.order_items"
+                      " WHERE _partition_key = '2026-11-01'")  # fmt: skip
+    assert extracted == [(last_month_lines,)]
+
+
 @pytest.mark.postgres
 def test_fingerprints_run_on_postgresql(postgres_url, tiny_platform):
     from b2b_platform.defs.platform_db.fingerprints import source_fingerprints
@@ -180,6 +216,9 @@ def test_fingerprints_run_on_postgresql(postgres_url, tiny_platform):
     months = ["2026-08-01", "2026-09-01", "2026-10-01", "2026-11-01"]
     fingerprints = source_fingerprints(db, months, dt.datetime(2026, 11, 26))
     assert sum(f.orders for f in fingerprints.values()) == tiny_platform.tables["orders"].height
+    orders, items = tiny_platform.tables["orders"], tiny_platform.tables["order_items"]
+    orphans = (~items["order_id"].is_in(orders["order_id"].implode())).sum()
+    assert [fingerprints[m].orphan_items for m in months] == [0, 0, 0, orphans]
 
 
 def test_plan_follows_a_change_down_the_graph_and_no_further():

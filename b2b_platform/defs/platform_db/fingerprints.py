@@ -56,6 +56,9 @@ class MonthFingerprint:
     orders: int
     order_items: int
     text: str  # everything compared, counts included
+    # lines whose order exists nowhere (the last month's only): when there are none, its
+    # extraction need not look through every line of the source for them
+    orphan_items: int = 0
 
 
 def month_of_day(day: str | None, partition_keys: Sequence[str]) -> str:
@@ -106,13 +109,19 @@ def source_fingerprints(
             month[1] = row["latest"]
         month[2] += int(row["checksum"] or 0)
         month[3] += int(row["after_cutoff"] or 0)
+    orphans = 0
     for row in line_days:
         month = months[month_of_day(row["day"], partition_keys)]
         month[4] += int(row["n"])
         month[5] += int(row["checksum"] or 0)
+        if row["day"] is None:  # no order to give it a day
+            orphans += int(row["n"])
     return {
         key: MonthFingerprint(
-            orders=int(parts[0]), order_items=int(parts[4]), text=repr([str(p) for p in parts])
+            orders=int(parts[0]),
+            order_items=int(parts[4]),
+            text=repr([str(p) for p in parts]),
+            orphan_items=orphans if key == partition_keys[-1] else 0,
         )
         for key, parts in months.items()
     }

@@ -265,10 +265,9 @@ def raw_orders(
             audit.results = unchanged[partition_key]
         else:
             try:
-                _write_month(
-                    month_step, partial(_read_month, source_db, calendar, partition_key, last_key),
-                    partition_key, audit, current[partition_key],
-                )  # fmt: skip
+                read = partial(_read_month, source_db, calendar, partition_key, last_key,
+                               with_orphans=current[partition_key].orphan_items > 0)  # fmt: skip
+                _write_month(month_step, read, partition_key, audit, current[partition_key])
             except AuditFailed as error:
                 step_months.hold(partition_key, audit, error)
                 return
@@ -306,13 +305,22 @@ class ExtractedMonth:
 
 
 def _read_month(
-    source_db: SourceDatabaseResource, calendar: CalendarResource, partition_key: str, last_key: str
+    source_db: SourceDatabaseResource,
+    calendar: CalendarResource,
+    partition_key: str,
+    last_key: str,
+    *,
+    with_orphans: bool,
 ) -> ExtractedMonth:
+    """A month's orders and lines; the last month's lines include those whose order exists
+    nowhere, which takes reading every line of the source, so only when the month's
+    fingerprint, taken just before, counted any (one that arrives in between changes the
+    fingerprint recorded with the slice, and the next run extracts the month again)."""
     in_month = order_month_predicate(SqlFragment("o.ordered_at"), partition_key, calendar, last_key)
-    orders_query, items_query = month_queries(source_db, in_month, partition_key == last_key)
+    with_orphans = with_orphans and partition_key == last_key
+    orders_query, items_query = month_queries(source_db, in_month, with_orphans)
     orders, source_orders = fetch_counted(source_db, orders_query)
-    # the last month's lines include those whose order exists nowhere: every line is read
-    items, source_items = fetch_counted(source_db, items_query, scans_all=partition_key == last_key)
+    items, source_items = fetch_counted(source_db, items_query, scans_all=with_orphans)
     return ExtractedMonth(orders, source_orders, items, source_items)
 
 
