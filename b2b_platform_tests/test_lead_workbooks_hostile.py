@@ -20,7 +20,7 @@ from b2b_platform.lib.workbooks.lead_workbooks import (
     parse_workbook,
     read_lead_workbook,
 )
-from b2b_platform.lib.workbooks.workbook_reader import WorkbookReader
+from b2b_platform.lib.workbooks.workbook_reader import WorkbookReader, WorkbookReaders
 from b2b_platform.lib.workbooks.workbook_size import WorkbookLimits, check_workbook_size
 from b2b_platform_tests.helpers import materialize, query, snapshot
 from b2b_platform_tests.test_leads_pipeline import leads_warehouse
@@ -192,6 +192,32 @@ def test_reader_crash_fails_that_workbook_and_the_next_one_loads():
         with pytest.raises(LeadWorkbookError, match=r"the workbook reader crashed \(killed by SIG"):
             reader.read(xfd_workbook())
         assert reader.read(good_workbook()).frame["lead_id"].to_list() == ["LD-1"]
+
+
+def test_readers_side_by_side_answer_in_order_and_a_crash_fails_alone():
+    """Two readers: each workbook's answer comes back in the order given, and the one
+    that kills its reader fails alone (the next ones get a new child)."""
+    unguarded = WorkbookLimits(cells=10**15, columns=10**6)
+    books = [
+        workbook_bytes(sheet_xml(lead_cells([("A3", f"LD-{n}"), ("B3", "c@d.com")])))
+        for n in range(10, 16)
+    ]
+    books.insert(2, xfd_workbook())
+
+    def read(data: bytes, reader: WorkbookReader) -> list[str]:
+        reader.limits = unguarded  # so the XFD cell reaches calamine and aborts the child
+        return reader.read(data).frame["lead_id"].to_list()
+
+    answers: list[object] = []
+    with WorkbookReaders(2) as readers:
+        for data, answer in readers.each(read, books):
+            assert data is books[len(answers)]
+            try:
+                answers.append(answer.result())
+            except LeadWorkbookError as exc:
+                answers.append(str(exc))
+    assert str(answers.pop(2)).startswith("the workbook reader crashed (killed by SIG")
+    assert answers == [["LD-1", f"LD-{n}"] for n in range(10, 16)]
 
 
 def test_reader_that_takes_too_long_is_stopped_and_replaced():

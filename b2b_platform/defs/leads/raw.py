@@ -4,7 +4,8 @@ Workbooks come from people and from outside, so one file never takes the load do
 directory entry that is not a regular file (a link, a directory, a name that is not
 UTF-8) is skipped with its reason, and a file that cannot be hashed, read, sized or
 parsed fails alone (etl.file_manifest says why) while the others load. Parsing runs
-in a child process (WorkbookReader), so even a reader crash fails only its workbook.
+in child processes (WorkbookReaders, two at once), so even a reader crash fails only its
+workbook.
 """
 
 from functools import partial
@@ -43,8 +44,8 @@ from b2b_platform.lib.warehouse.resource import WarehouseResource
 from b2b_platform.lib.warehouse.schema import table_exists
 from b2b_platform.lib.warehouse.step import WarehouseStep
 from b2b_platform.lib.warehouse.writes import TableSlice
-from b2b_platform.lib.workbooks.lead_workbooks import lead_rows, read_workbook_file
-from b2b_platform.lib.workbooks.workbook_reader import WorkbookReader
+from b2b_platform.lib.workbooks.lead_workbooks import LeadSheet, lead_rows, read_workbook_file
+from b2b_platform.lib.workbooks.workbook_reader import WorkbookReader, WorkbookReaders
 
 SOURCE = "leads"
 TABLE = "raw.marketing_leads"
@@ -170,15 +171,32 @@ def _load_new_workbooks(
     others still load. Returns how many loaded."""
     loaded = 0
     if to_load:
-        with WorkbookReader() as reader:  # one child process for all of this run's files
-            for file, digest in to_load:
+        # parsed side by side in child processes, committed here in the listing's order
+        with WorkbookReaders() as readers:
+            for (file, digest), read in readers.each(_read_workbook, to_load):
                 manifest = file.manifest_row(SOURCE, digest, None)
                 try:
-                    _load_workbook(step, reader, file, manifest)
+                    manifest["content_hash"], sheet = read.result()
+                    if isinstance(sheet, Exception):
+                        raise sheet
+                    _commit_workbook(step, file, sheet, manifest)
                     loaded += 1
                 except Exception as exc:  # whatever breaks on one file fails that file
                     _fail(context, step, manifest, error_line(exc), failed)
     return loaded
+
+
+def _read_workbook(
+    load: tuple[InputFile, str | None], reader: WorkbookReader
+) -> tuple[str, LeadSheet | Exception]:
+    """Read, hash, size and parse one workbook: the hash of the bytes read (once), with
+    the sheet or why it could not be parsed."""
+    data = read_workbook_file(load[0].path)
+    digest = content_hash_of(data)
+    try:
+        return digest, reader.read(data)
+    except Exception as exc:  # the failed file's row still says which bytes failed
+        return digest, exc
 
 
 def _manifest_checks(conn: ddb.DuckDBPyConnection) -> list[dg.AssetCheckResult]:
@@ -198,13 +216,10 @@ def _manifest_checks(conn: ddb.DuckDBPyConnection) -> list[dg.AssetCheckResult]:
     ]
 
 
-def _load_workbook(
-    step: WarehouseStep, reader: WorkbookReader, file: InputFile, manifest: dict[str, Any]
+def _commit_workbook(
+    step: WarehouseStep, file: InputFile, sheet: LeadSheet, manifest: dict[str, Any]
 ) -> None:
-    """Read, size, parse and commit one workbook: its rows and its manifest row together."""
-    data = read_workbook_file(file.path)
-    manifest["content_hash"] = content_hash_of(data)  # of the bytes loaded, read once
-    sheet = reader.read(data)
+    """Commit one parsed workbook: its rows and its manifest row together."""
     rows = _rows_of(sheet.frame, file.path, sheet.sheet_name)
     step.conn.register("sheet", arrow_for_duckdb(rows))
     try:

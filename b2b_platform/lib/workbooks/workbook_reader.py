@@ -10,8 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
+from queue import SimpleQueue
 from types import TracebackType
+from typing import TypeVar
 
 import polars as pl
 import psutil
@@ -31,6 +36,12 @@ CHILD_MEMORY_HEADROOM = 1 << 30  # what the reader may map beyond its warmed-up 
 # The child imports this module only: multiprocessing's spawn would also import the
 # parent's __main__ (the dagster command line, a second of imports) in every child.
 _CHILD = "from b2b_platform.lib.workbooks.workbook_reader import _serve; _serve({fd}, {headroom})"
+# Workbooks parsed at once, one child each: a parse is single-threaded (calamine, then
+# polars on a small frame), and the run's other work waits for the leads meanwhile.
+# `large`'s 24 workbooks: 1.73 s one after another.
+READERS = 2
+Item = TypeVar("Item")
+Parsed = TypeVar("Parsed")
 
 
 class WorkbookReader:
@@ -96,6 +107,12 @@ class WorkbookReader:
                 self._child.wait(timeout=5)
         self._stop()
 
+    def kill(self) -> None:
+        """End the child at once, from any thread: the read in flight fails."""
+        child = self._child
+        if child is not None and child.poll() is None:
+            child.kill()
+
     def _start(self) -> Connection:
         if self._conn is None or self._child is None:
             ours, theirs = socket.socketpair()
@@ -122,6 +139,60 @@ class WorkbookReader:
             child.kill()
         code = child.wait()
         return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+
+
+class WorkbookReaders:
+    """Several WorkbookReaders (READERS), each in its own child process, reading a run's
+    workbooks side by side; the answers come back in the order the workbooks were given,
+    so the caller commits them in that order. A workbook that fails fails alone."""
+
+    def __init__(self, count: int = READERS) -> None:
+        self.count = count
+        self._readers = [WorkbookReader() for _ in range(count)]
+        self._free: SimpleQueue[WorkbookReader] = SimpleQueue()
+        for reader in self._readers:
+            self._free.put(reader)
+        self._pool = ThreadPoolExecutor(count, thread_name_prefix="workbook-reader")
+
+    def __enter__(self) -> WorkbookReaders:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is not None:  # stopped: the reads in flight end at once, failed
+            for reader in self._readers:
+                reader.kill()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for reader in self._readers:
+            reader.close()
+
+    def each(
+        self, read: Callable[[Item, WorkbookReader], Parsed], items: Iterable[Item]
+    ) -> Iterator[tuple[Item, Future[Parsed]]]:
+        """`read(item, reader)` for every item on the next free reader; yields each item
+        with its finished read (`.result()` raises what the read raised), in order. At
+        most `count` reads run ahead of the one yielded, which bounds the memory."""
+
+        def on_a_free_reader(item: Item) -> Parsed:
+            reader = self._free.get()
+            try:
+                return read(item, reader)
+            finally:
+                self._free.put(reader)
+
+        ahead: deque[tuple[Item, Future[Parsed]]] = deque()
+        for item in items:
+            ahead.append((item, self._pool.submit(on_a_free_reader, item)))
+            if len(ahead) > self.count:
+                yield _finished(ahead.popleft())
+        while ahead:
+            yield _finished(ahead.popleft())
+
+
+def _finished(read: tuple[Item, Future[Parsed]]) -> tuple[Item, Future[Parsed]]:
+    read[1].exception()  # waits for it, raising nothing
+    return read
 
 
 def _serve(fd: int, memory_headroom: int) -> None:
