@@ -177,7 +177,8 @@ class WarehouseResource(DuckDBResource):
         create one table). Months then run in groups of `lanes`; between groups,
         connections held longer than SHARED_CONNECTION_SECONDS are all closed, so a reader
         waiting for the file gets in. A lake runs its months in turn: `b2b run` already
-        gives a lake's months to several runs at once.
+        gives a lake's months to several runs at once, and two lanes of one process on
+        DuckDB 1.4's DuckLake hung (one lane's `SET threads` waiting on the other's query).
 
         A failed month fails the step once the months beside it have finished (each
         month commits or rolls back alone); no later month starts.
