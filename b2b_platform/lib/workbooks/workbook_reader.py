@@ -171,7 +171,7 @@ class WorkbookReaders:
         self, read: Callable[[Item, WorkbookReader], Parsed], items: Iterable[Item]
     ) -> Iterator[tuple[Item, Future[Parsed]]]:
         """`read(item, reader)` for every item on the next free reader; yields each item
-        with its finished read (`.result()` raises what the read raised), in order. At
+        with its read, in order (`.result()` waits for it and raises what it raised). At
         most `count` reads run ahead of the one yielded, which bounds the memory."""
 
         def on_a_free_reader(item: Item) -> Parsed:
@@ -185,14 +185,9 @@ class WorkbookReaders:
         for item in items:
             ahead.append((item, self._pool.submit(on_a_free_reader, item)))
             if len(ahead) > self.count:
-                yield _finished(ahead.popleft())
+                yield ahead.popleft()
         while ahead:
-            yield _finished(ahead.popleft())
-
-
-def _finished(read: tuple[Item, Future[Parsed]]) -> tuple[Item, Future[Parsed]]:
-    read[1].exception()  # waits for it, raising nothing
-    return read
+            yield ahead.popleft()
 
 
 def _serve(fd: int, memory_headroom: int) -> None:
