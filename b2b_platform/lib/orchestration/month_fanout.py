@@ -25,6 +25,7 @@ from b2b_platform.lib.orchestration.stage_launchers import (
     InProcessStages,
     Stage,
     StageLauncher,
+    followed_run,
 )
 
 
@@ -91,7 +92,7 @@ class ChildProcessStages:
             if self.stop.is_set():
                 child.terminate()  # SIGTERM: the child interrupts its step and records it
                 child.join(STOP_WAIT_SECONDS)
-                return FinishedRun(run_id, self._events(run_id), False, interrupted=True)
+                return followed_run(self.instance, run_id, stopped=True)
             child.join(0.25)
         run = self.instance.get_run_by_id(run_id)
         if run is None or run.status not in TERMINAL:  # the child was killed mid-run
@@ -99,12 +100,8 @@ class ChildProcessStages:
             if run is not None:
                 fail_run(self.instance, run, error)
                 free_pool_slots(self.instance, run_id)
-            return FinishedRun(run_id, self._events(run_id), False, error=error)
-        success = run.status == dg.DagsterRunStatus.SUCCESS
-        return FinishedRun(run_id, self._events(run_id), success)
-
-    def _events(self, run_id: str) -> list[dg.DagsterEvent]:
-        return [e.dagster_event for e in self.instance.all_logs(run_id) if e.dagster_event]
+            return followed_run(self.instance, run_id, error=error)
+        return followed_run(self.instance, run_id)
 
 
 def load_entry(entry: str) -> Callable[[], dg.Definitions]:

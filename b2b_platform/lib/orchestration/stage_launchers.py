@@ -45,6 +45,20 @@ class FinishedRun:
     error: str | None = None  # why the run ended when its process did not say (killed)
 
 
+def followed_run(
+    instance: dg.DagsterInstance, run_id: str, *, stopped: bool = False, error: str | None = None
+) -> FinishedRun:
+    """A run that executed elsewhere (the daemon, a child process) as the instance has it:
+    its events, and how it ended; `stopped` when we stopped it, `error` when its process
+    died without saying."""
+    run = instance.get_run_by_id(run_id)
+    status = run.status if run else None
+    events = [e.dagster_event for e in instance.all_logs(run_id) if e.dagster_event]
+    succeeded = status == dg.DagsterRunStatus.SUCCESS and not (stopped or error)
+    canceled = stopped or status == dg.DagsterRunStatus.CANCELED
+    return FinishedRun(run_id, events, succeeded, interrupted=canceled, error=error)
+
+
 class StageLauncher(Protocol):
     run_id: str | None  # the run in flight (or last run)
 
@@ -104,22 +118,18 @@ class QueuedStages:
         while (status := self._status(run_id)) not in TERMINAL:
             if self.stop.is_set():
                 self._stop(run_id)
-                return FinishedRun(run_id, self._events(run_id), False, interrupted=True)
+                return followed_run(self.instance, run_id, stopped=True)
             queued_long = time.monotonic() - submitted > QUIET_SECONDS
             if status == dg.DagsterRunStatus.QUEUED and queued_long and not said_waiting:
                 self.echo(f"  waiting {label}: run {run_id[:8]} is queued behind other"
                           " runs writing the warehouse (pool duckdb_warehouse)")  # fmt: skip
                 said_waiting = True
             self.stop.wait(0.5)
-        return FinishedRun(run_id, self._events(run_id), status == dg.DagsterRunStatus.SUCCESS,
-                           interrupted=status == dg.DagsterRunStatus.CANCELED)  # fmt: skip
+        return followed_run(self.instance, run_id)
 
     def _status(self, run_id: str) -> dg.DagsterRunStatus:
         run = self.instance.get_run_by_id(run_id)
         return run.status if run else dg.DagsterRunStatus.QUEUED
-
-    def _events(self, run_id: str) -> list[dg.DagsterEvent]:
-        return [e.dagster_event for e in self.instance.all_logs(run_id) if e.dagster_event]
 
     def _stop(self, run_id: str) -> None:
         """Cancel the run (interrupting the step in flight) and wait, briefly, for it."""
