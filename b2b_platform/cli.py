@@ -419,7 +419,7 @@ class _Planner:
         from b2b_platform.lib.dagster_internals import asset_graph
         from b2b_platform.lib.orchestration.stale_slices import plan_stale_slices
         from b2b_platform.lib.warehouse.connection import warehouse_connection
-        from b2b_platform.lib.warehouse.slice_versions import VersionBasis, recorded_versions
+        from b2b_platform.lib.warehouse.slice_versions import recorded_versions
 
         recorded = {}
         if self.settings.warehouse.exists():
@@ -438,7 +438,7 @@ class _Planner:
             for record in instance.get_asset_records(list(self.keys - monthly)):
                 if record.asset_entry.last_materialization_record is not None:
                     self.in_dagster[record.asset_entry.asset_key] = {None}
-        basis = VersionBasis.current(self.settings)
+        basis = self.settings.version_basis()
         return plan_stale_slices(
             self.definitions, self.keys, recorded, self.sources.result(), basis, self.in_dagster
         )

@@ -28,7 +28,7 @@ def add_transfer_commands(commands: argparse._SubParsersAction) -> None:
 def export_command(args: argparse.Namespace) -> int:
     from b2b_platform.lib.settings import Settings
     from b2b_platform.lib.warehouse.connection import warehouse_connection
-    from b2b_platform.lib.warehouse.transfer import export_warehouse
+    from b2b_platform.lib.warehouse_transfer import export_warehouse
 
     settings = Settings.from_env()
     target = Path(args.dir)
@@ -46,7 +46,7 @@ def import_command(args: argparse.Namespace) -> int:
     from b2b_platform.defs.warehouse_contents import warehouse_contents
     from b2b_platform.lib.settings import Settings
     from b2b_platform.lib.warehouse.connection import warehouse_connection
-    from b2b_platform.lib.warehouse.transfer import import_warehouse, open_export, writable_paths
+    from b2b_platform.lib.warehouse_transfer import import_warehouse, open_export, writable_paths
 
     settings = Settings.from_env()
     source = Path(args.dir)

@@ -162,9 +162,8 @@ def test_steps_version_slices_as_b2b_run_does() -> None:
     when the resources are built: a step's basis is the one `b2b run` plans with."""
     from b2b_platform.lib.resources import build_resources
     from b2b_platform.lib.settings import Settings
-    from b2b_platform.lib.warehouse.slice_versions import VersionBasis
 
     settings = Settings.from_env()
     versions = build_resources(settings)["duckdb"].versions
     assert versions is not None
-    assert versions.basis() == VersionBasis.current(settings)
+    assert versions.basis() == settings.version_basis()

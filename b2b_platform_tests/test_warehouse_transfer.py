@@ -271,7 +271,7 @@ def test_the_code_s_tables_are_what_the_graph_builds(built_warehouse):
     """warehouse_tables.json, what an import accepts, is exactly what a build makes."""
     from b2b_platform.defs.warehouse_contents import warehouse_contents
     from b2b_platform.lib.warehouse.connection import warehouse_connection
-    from b2b_platform.lib.warehouse.transfer import table_shapes
+    from b2b_platform.lib.warehouse_transfer import table_shapes
 
     with warehouse_connection(built_warehouse, read_only=True) as conn:
         built = {name: tuple(map(tuple, columns)) for name, columns in table_shapes(conn).items()}

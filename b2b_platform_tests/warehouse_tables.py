@@ -11,7 +11,7 @@ from pathlib import Path
 
 from b2b_platform.defs.warehouse_contents import TABLES_FILE
 from b2b_platform.lib.warehouse.connection import warehouse_connection
-from b2b_platform.lib.warehouse.transfer import table_shapes
+from b2b_platform.lib.warehouse_transfer import table_shapes
 
 
 def tables_json(shapes: dict[str, list[list[str]]]) -> str:

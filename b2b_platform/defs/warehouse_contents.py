@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from b2b_platform.lib.warehouse.transfer import WarehouseContents
+from b2b_platform.lib.warehouse_transfer import WarehouseContents
 
 DEFS = Path(__file__).parent
 TABLES_FILE = DEFS / "warehouse_tables.json"

@@ -26,11 +26,7 @@ from b2b_common.dates import (
     same_point_last_month,
 )
 from b2b_common.errors import UserError
-from b2b_platform.lib.settings import (
-    PSEUDONYM_KEY_VAR,
-    Settings,
-    check_pseudonym_key,
-)
+from b2b_platform.lib.settings import PSEUDONYM_KEY_VAR, Settings, check_pseudonym_key
 from b2b_platform.lib.warehouse.private_files import private_umask
 from b2b_platform.lib.warehouse.pseudonym_key import claim_key
 from b2b_platform.lib.warehouse.resource import VersionSettings, WarehouseResource
@@ -442,7 +438,12 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "duckdb": WarehouseResource(
             database=_by_reference("B2B_WAREHOUSE", settings.warehouse.target),
             lake_data_path=settings.warehouse.data_path,
-            versions=VersionSettings.from_settings(settings),
+            versions=VersionSettings(
+                settings=settings.version_digests(),
+                as_of=str(settings.as_of),
+                pseudonym_key_variable=settings.pseudonym_key_variable,
+                pseudonym_key_file=str(settings.pseudonym_key_file),
+            ),
             # bounded memory on a 2-core machine (spills beyond it); checkpoint when the WAL
             # reaches 1GB rather than 16MB, so a month's commit does not rewrite the file;
             # no query here relies on insertion order, and dropping it lets inserts run in

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from b2b_common.dates import add_months, load_cutoff
 from b2b_common.errors import UserError
@@ -18,6 +19,9 @@ from b2b_platform.lib.warehouse.location import (
     default_lake_writers,
     parse_location,
 )
+
+if TYPE_CHECKING:
+    from b2b_platform.lib.warehouse.slice_versions import VersionBasis
 
 DEFAULT_DATA_DIR = Path("data")
 # where `b2b run` keeps the Dagster instance when DAGSTER_HOME is unset
@@ -92,6 +96,39 @@ class Settings:
     def warehouse_writers(self) -> int:
         """The limit of the warehouse's Dagster pool: one for a file, more for a lake."""
         return self.lake_writers if self.warehouse.is_lake else 1
+
+    def version_digests(self) -> dict[str, str]:
+        """The settings that shape data, each by the variable that sets it, as a digest (a
+        URL may hold a password): a refresh can say which one changed."""
+        # here, not at the top: the settings are read before Dagster is imported (its
+        # 0.5 s of imports overlap the sources' probes in `b2b run`)
+        from b2b_platform.lib.warehouse.slice_versions import digest
+
+        values = {
+            "B2B_SOURCE_DB_URL": self.source_db_url,
+            "B2B_LOG_DIR": str(self.log_dir),
+            "B2B_LEADS_DIR": str(self.leads_dir),
+            "B2B_REPORT_DIR": str(self.report_dir),
+            "B2B_FIRST_MONTH": self.first_month,
+            "B2B_MAX_REJECT_RATE": self.max_reject_rate,
+            "B2B_TRUSTED_PROXIES": self.trusted_proxies,
+            "B2B_ATTRIBUTION_DAYS": self.attribution_days,
+        }
+        return {name: digest(value) for name, value in values.items()}
+
+    def version_basis(self) -> VersionBasis:
+        """What every slice's version starts from with these settings, now."""
+        from b2b_platform.lib.warehouse.slice_versions import VersionBasis
+
+        return VersionBasis.of(
+            self.version_digests(), str(self.as_of),
+            self.pseudonym_key_variable, self.pseudonym_key_file,
+        )  # fmt: skip
+
+    @property
+    def pseudonym_key_variable(self) -> str:
+        """The variable holding the pseudonym key, or "" when the key is in its file."""
+        return PSEUDONYM_KEY_VAR if self.pseudonym_key_in_env else ""
 
     def check_directories(self) -> None:
         """What `b2b run` reads and writes, checked before any work, so a mistake is one

@@ -22,7 +22,6 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from b2b_platform.lib.dagster_internals import last_event_time, run_asset_graph
-from b2b_platform.lib.settings import Settings
 from b2b_platform.lib.warehouse.connection import LOCK_WAIT_SECONDS, warehouse_connection
 from b2b_platform.lib.warehouse.loaded_files import read_loaded_files
 from b2b_platform.lib.warehouse.location import WarehouseLocation
@@ -32,7 +31,6 @@ from b2b_platform.lib.warehouse.slice_versions import (
     VersionBasis,
     record_versions,
     recorded_versions,
-    settings_version,
     slice_inputs,
     version_of,
 )
@@ -44,24 +42,15 @@ class VersionSettings(dg.Config):
     (slice_versions.VersionBasis), from the settings the resources were built with: a
     step reads them here, never from the environment."""
 
-    settings: dict[str, str]  # variable -> digest of its value (settings_version)
+    settings: dict[str, str]  # variable -> digest of its value (Settings.version_digests)
     as_of: str  # YYYY-MM-DD
-    pseudonym_key_in_env: bool
+    pseudonym_key_variable: str  # the variable holding the key; "": the key file
     pseudonym_key_file: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> VersionSettings:
-        return cls(
-            settings=settings_version(settings),
-            as_of=str(settings.as_of),
-            pseudonym_key_in_env=settings.pseudonym_key_in_env,
-            pseudonym_key_file=str(settings.pseudonym_key_file),
-        )
 
     def basis(self) -> VersionBasis:
         # the key is looked for at each step: the first one that pseudonymizes makes it
         return VersionBasis.of(
-            self.settings, self.as_of, self.pseudonym_key_in_env, Path(self.pseudonym_key_file)
+            self.settings, self.as_of, self.pseudonym_key_variable, Path(self.pseudonym_key_file)
         )
 
 

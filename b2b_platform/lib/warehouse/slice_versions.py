@@ -33,7 +33,6 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from b2b_platform.lib.settings import PSEUDONYM_KEY_VAR, Settings
 from b2b_platform.lib.warehouse.sql import identifier_list, qualified_name
 
 TABLE = "etl.slice_versions"
@@ -74,22 +73,6 @@ def code_version() -> str:
     return hasher.hexdigest()[:20]
 
 
-def settings_version(settings: Settings) -> dict[str, str]:
-    """The settings that shape data, each by the variable that sets it, as a digest (a
-    URL may hold a password): a refresh can say which one changed."""
-    values = {
-        "B2B_SOURCE_DB_URL": settings.source_db_url,
-        "B2B_LOG_DIR": str(settings.log_dir),
-        "B2B_LEADS_DIR": str(settings.leads_dir),
-        "B2B_REPORT_DIR": str(settings.report_dir),
-        "B2B_FIRST_MONTH": settings.first_month,
-        "B2B_MAX_REJECT_RATE": settings.max_reject_rate,
-        "B2B_TRUSTED_PROXIES": settings.trusted_proxies,
-        "B2B_ATTRIBUTION_DAYS": settings.attribution_days,
-    }
-    return {name: digest(value) for name, value in values.items()}
-
-
 def key_identity(pseudonym_key: bytes | None) -> str:
     """Which pseudonym key is in use, as a keyed digest of a constant: never the key."""
     if not pseudonym_key:
@@ -103,31 +86,25 @@ class VersionBasis:
     (for the slices that pseudonymize) the pseudonym key."""
 
     code: str
-    settings: Mapping[str, str]  # variable -> digest of its value (settings_version)
+    settings: Mapping[str, str]  # variable -> digest of its value (Settings.version_digests)
     as_of: str
     pseudonym_key: str = "none"
 
     @classmethod
-    def current(cls, settings: Settings) -> VersionBasis:
-        return cls.of(
-            settings_version(settings), str(settings.as_of),
-            settings.pseudonym_key_in_env, settings.pseudonym_key_file,
-        )  # fmt: skip
-
-    @classmethod
     def of(
-        cls, settings: Mapping[str, str], as_of: str, key_in_env: bool, key_file: Path
+        cls, settings: Mapping[str, str], as_of: str, key_variable: str, key_file: Path
     ) -> VersionBasis:
-        """The basis from settings already read (`settings` as settings_version gives
-        them), with the pseudonym key as it is now."""
-        key = key_identity(_pseudonym_key(key_in_env, key_file))
+        """The basis from settings already read (`settings` as Settings.version_digests
+        gives them), with the pseudonym key as it is now."""
+        key = key_identity(_pseudonym_key(key_variable, key_file))
         return cls(code_version(), dict(settings), as_of, key)
 
 
-def _pseudonym_key(in_env: bool, key_file: Path) -> bytes | None:
-    """The pseudonym key if it exists yet (it is created by the first step that needs it)."""
-    if in_env:
-        return os.environ.get(PSEUDONYM_KEY_VAR, "").encode()
+def _pseudonym_key(variable: str, key_file: Path) -> bytes | None:
+    """The pseudonym key if it exists yet: in the environment `variable`, or else in its
+    file (which the first step that needs it creates)."""
+    if variable:
+        return os.environ.get(variable, "").encode()
     try:
         return key_file.read_bytes()
     except OSError:
