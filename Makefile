@@ -96,8 +96,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m b2b_platform_tests.shape
 
-# the code's shape against its goals (import layers and cycles between packages and
-# between b2b_platform's modules, private Dagster imports, SQL f-strings pasting other
+# the code's shape against its goals (import layers and cycles between packages, between
+# b2b_platform's modules and between the packages of lib/ and defs/, private Dagster imports, SQL f-strings pasting other
 # than quoted names, constants and lib/warehouse/sql.py's fragments); exits 1 when a goal is unmet
 shape: $(STAMP)
 	$(BIN)/python -m b2b_platform_tests.shape

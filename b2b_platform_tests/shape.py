@@ -7,6 +7,9 @@ together. A line count cannot tell whether a module holds one concept, so none i
   bottom first), nor between the modules of b2b_platform (MODULE_LAYERS, bottom first:
   lib < defs < definitions.py < cli*.py). Every import counts: a function's local import
   and one under TYPE_CHECKING too, since either ties the two modules together.
+  Nor a cycle between the parts of lib/ and of defs/ (PART_PARENTS: each package and
+  each top-level module below them is one part): two modules can avoid importing each
+  other while their packages still lean on each other through others.
 - No import of a private Dagster module (`dagster._...`, or any dagster package's `_`
   module): what the project needs of one goes through lib/dagster_internals.py, pinned by tests.
 - SQL: identifiers reach SQL text only through the SQL helper module (SQL_HELPERS,
@@ -55,6 +58,8 @@ MODULE_LAYERS = (
     ("b2b_platform.definitions",),
     ("b2b_platform.cli", "b2b_platform.cli_*"),
 )
+# lib/'s and defs/'s parts: a subpackage, or a module at their top level
+PART_PARENTS = ("b2b_platform.lib", "b2b_platform.defs")
 SQL_HELPERS = "b2b_platform.lib.warehouse.sql"
 SQL_FRAGMENT = "SqlFragment"  # the helper module's type of SQL text written in code
 SQL = re.compile(
@@ -74,6 +79,7 @@ class Findings:
     cycles: list[str] = field(default_factory=list)
     module_upward_imports: list[str] = field(default_factory=list)
     module_cycles: list[str] = field(default_factory=list)
+    part_cycles: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,14 @@ def module_name(path: Path, root: Path = ROOT) -> str:
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
+
+
+def part_of(module: str) -> str | None:
+    """The part of lib/ or defs/ a module belongs to (PART_PARENTS), or None."""
+    for parent in PART_PARENTS:
+        if module.startswith(f"{parent}."):
+            return f"{parent}.{module[len(parent) + 1 :].split('.')[0]}"
+    return None
 
 
 def module_layer(module: str) -> int | None:
@@ -500,6 +514,21 @@ def measure(paths: list[Path] | None = None, root: Path = ROOT) -> Findings:
             if target in members
         ]
         findings.module_cycles.append(f"{', '.join(component)}: {'; '.join(ties)}")
+    part_edges: dict[str, dict[str, str]] = {}
+    for source, targets in sorted(module_edges.items()):
+        for target, place in sorted(targets.items()):
+            low, high = part_of(source), part_of(target)
+            if low and high and low != high:
+                part_edges.setdefault(low, {}).setdefault(high, f"{place} {source} -> {target}")
+    for component in _cycles(part_edges):
+        members = set(component)
+        ties = [
+            part_edges[p][q]
+            for p in component
+            for q in sorted(part_edges.get(p, {}))
+            if q in members
+        ]
+        findings.part_cycles.append(f"{', '.join(component)}: {'; '.join(ties)}")
     return findings
 
 
@@ -514,6 +543,7 @@ def main(argv: list[str]) -> int:
         "import cycles between packages": findings.cycles,
         "upward imports between b2b_platform's layers": findings.module_upward_imports,
         "import cycles between modules": findings.module_cycles,
+        "import cycles between the parts of lib/ and defs/": findings.part_cycles,
     }
     for title, items in goals.items():
         if items:

@@ -24,6 +24,7 @@ def test_no_import_cycle_no_upward_import_no_private_dagster_import() -> None:
     assert findings.private_imports == []
     assert findings.module_upward_imports == []  # lib < defs < definitions.py < cli*.py
     assert findings.module_cycles == []
+    assert findings.part_cycles == []  # lib/'s and defs/'s packages and top-level modules
 
 
 def test_no_new_sql_paste() -> None:
@@ -130,3 +131,24 @@ def test_the_import_rules_see_local_relative_and_type_only_imports(tmp_path: Pat
     assert "b2b_platform/defs/not_a_log.py:5" in cycle
     assert findings.private_imports == ["b2b_platform/defs/not_a_log.py:3 dagster._core"]
     assert findings.upward_imports == ["b2b_common -> b2b_platform (b2b_common/__init__.py:1)"]
+
+
+def test_the_import_rules_see_a_cycle_between_packages_through_different_modules(
+    tmp_path: Path,
+) -> None:
+    """No two modules import each other, yet lib/warehouse and lib/settings.py lean on
+    each other: the cycle a package-level picture shows."""
+    findings = _measure(tmp_path, {
+        "b2b_platform/__init__.py": "",
+        "b2b_platform/lib/__init__.py": "",
+        "b2b_platform/lib/settings.py": "from b2b_platform.lib.warehouse.location import parse\n",
+        "b2b_platform/lib/warehouse/__init__.py": "",
+        "b2b_platform/lib/warehouse/location.py": "def parse(): ...\n",
+        "b2b_platform/lib/warehouse/resource.py": "from b2b_platform.lib.settings import Settings\n",
+        "b2b_platform/lib/weblogs/__init__.py": "",
+        "b2b_platform/lib/weblogs/reader.py": "from b2b_platform.lib.warehouse import location\n",
+    })  # fmt: skip
+    assert findings.module_cycles == []
+    [cycle] = findings.part_cycles
+    assert cycle.startswith("b2b_platform.lib.settings, b2b_platform.lib.warehouse: ")
+    assert "b2b_platform/lib/warehouse/resource.py:1" in cycle and "weblogs" not in cycle
