@@ -97,8 +97,9 @@ lint: $(STAMP)
 	$(BIN)/python -m b2b_platform_tests.shape
 
 # the code's shape against its goals (import layers and cycles between packages, between
-# b2b_platform's modules and between the packages of lib/ and defs/, private Dagster imports, SQL f-strings pasting other
-# than quoted names, constants and lib/warehouse/sql.py's fragments); exits 1 when a goal is unmet
+# b2b_platform's modules and between the packages of lib/ and defs/, private Dagster
+# imports, SQL f-strings pasting other than quoted names, constants and
+# lib/warehouse/sql.py's fragments); exits 1 when a goal is unmet
 shape: $(STAMP)
 	$(BIN)/python -m b2b_platform_tests.shape
 
