@@ -505,31 +505,36 @@ def measure(paths: list[Path] | None = None, root: Path = ROOT) -> Findings:
             low, high = module_layer(source), module_layer(target)
             if low is not None and high is not None and high > low:
                 findings.module_upward_imports.append(f"{place} {source} -> {target}")
-    for component in _cycles(module_edges):
-        members = set(component)
-        ties = [
-            f"{place} {source} -> {target}"
-            for source in component
-            for target, place in sorted(module_edges.get(source, {}).items())
-            if target in members
-        ]
-        findings.module_cycles.append(f"{', '.join(component)}: {'; '.join(ties)}")
-    part_edges: dict[str, dict[str, str]] = {}
-    for source, targets in sorted(module_edges.items()):
-        for target, place in sorted(targets.items()):
+    # each tie as a finding shows it: "file:line module -> module"
+    ties = {
+        source: {target: f"{place} {source} -> {target}" for target, place in targets.items()}
+        for source, targets in module_edges.items()
+    }
+    findings.module_cycles = _cycle_findings(ties)
+    part_ties: dict[str, dict[str, str]] = {}
+    for source, targets in sorted(ties.items()):
+        for target, tie in sorted(targets.items()):
             low, high = part_of(source), part_of(target)
             if low and high and low != high:
-                part_edges.setdefault(low, {}).setdefault(high, f"{place} {source} -> {target}")
-    for component in _cycles(part_edges):
-        members = set(component)
-        ties = [
-            part_edges[p][q]
-            for p in component
-            for q in sorted(part_edges.get(p, {}))
-            if q in members
-        ]
-        findings.part_cycles.append(f"{', '.join(component)}: {'; '.join(ties)}")
+                part_ties.setdefault(low, {}).setdefault(high, tie)
+    findings.part_cycles = _cycle_findings(part_ties)
     return findings
+
+
+def _cycle_findings(ties: dict[str, dict[str, str]]) -> list[str]:
+    """Each cycle of the graph (source -> target -> the import that ties them): its
+    members, then the imports that close it."""
+    found = []
+    for component in _cycles(ties):
+        members = set(component)
+        closing = [
+            tie
+            for source in component
+            for target, tie in sorted(ties.get(source, {}).items())
+            if target in members
+        ]
+        found.append(f"{', '.join(component)}: {'; '.join(closing)}")
+    return found
 
 
 def main(argv: list[str]) -> int:
