@@ -10,18 +10,22 @@ WITH source AS (
            coalesce(TRY_CAST(i.discount_pct AS DECIMAL(5, 2)), 0) AS discount,
            o.order_id IS NOT NULL AS order_known,
            o.reason AS order_reason,
-           i AS source_row  -- the raw record, made text only if rejected
+           i AS source_row  -- the raw record, made text only if rejected (below)
     FROM source i
     LEFT JOIN orders_checked o ON o.order_id = i.order_id
+), checked AS (
+    SELECT *,
+           CASE
+               WHEN NOT order_known THEN 'unknown_order'
+               WHEN order_reason IS NOT NULL THEN order_reason
+               WHEN NOT EXISTS (SELECT 1 FROM staging.products p
+                                WHERE p.product_id = typed.product_id)
+                   THEN 'unknown_product'
+               WHEN quantity <= 0 THEN 'non_positive_quantity'
+               WHEN price IS NULL OR price <= 0 THEN 'non_positive_price'
+           END AS reason
+    FROM typed
 )
-SELECT *,
-       CASE
-           WHEN NOT order_known THEN 'unknown_order'
-           WHEN order_reason IS NOT NULL THEN order_reason
-           WHEN NOT EXISTS (SELECT 1 FROM staging.products p
-                            WHERE p.product_id = typed.product_id)
-               THEN 'unknown_product'
-           WHEN quantity <= 0 THEN 'non_positive_quantity'
-           WHEN price IS NULL OR price <= 0 THEN 'non_positive_price'
-       END AS reason
-FROM typed
+-- the raw record kept only where the quarantine shows it (a rejected line)
+SELECT * REPLACE (CASE WHEN reason IS NOT NULL THEN source_row END AS source_row)
+FROM checked
