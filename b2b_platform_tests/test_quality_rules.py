@@ -1,6 +1,7 @@
 """A hand-written platform source with one record per rule: where does each one land?"""
 
 import datetime as dt
+import json
 
 import dagster as dg
 import duckdb
@@ -173,6 +174,27 @@ def test_order_lines(mini_warehouse):
         (11, 1, 400.0),
         (17, 1, 100.0),
     ]
+
+
+# the raw record's columns that name the record a finding is keyed by
+RECORD_KEY_COLUMNS = {
+    "companies": ["company_id"], "customers": ["customer_id"],
+    "orders": ["order_id"], "order_items": ["order_id", "line_number"],
+}  # fmt: skip
+
+
+def test_every_finding_keeps_the_raw_record_it_is_about(mini_warehouse):
+    """The checked records carry their raw form only where the quarantine needs it: each
+    finding (every rule above) still has its own record, not another's and not none."""
+    rows = query(mini_warehouse, "SELECT entity, record_key, reason_code, raw_record"
+                 " FROM quarantine.rejected_records WHERE source = 'platform_db'")  # fmt: skip
+    assert {entity for entity, *_ in rows} == set(RECORD_KEY_COLUMNS)
+    for entity, key, reason, raw in rows:
+        assert raw is not None and raw != "null", (entity, key, reason)
+        record = json.loads(raw)
+        columns = RECORD_KEY_COLUMNS[entity]
+        assert all(column in record for column in columns), (entity, key, reason, raw)
+        assert "/".join(str(record[column]) for column in columns) == key, raw
 
 
 def test_accounting_per_month(mini_warehouse):

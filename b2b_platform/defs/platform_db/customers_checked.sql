@@ -8,7 +8,7 @@ typed AS (
            upper(trim(document_type)) AS doc_type,
            upper(regexp_replace(trim(document_number), '[\s.\-]', '', 'g')) AS doc_clean,
            TRY_CAST(date_of_birth AS DATE) AS birth,
-           r AS source_row  -- the raw record, made text (masked) only if quarantined
+           r AS source_row  -- the raw record, made text (masked) only if quarantined (below)
     FROM source r
 ), normalized AS (
     SELECT *,
@@ -25,8 +25,15 @@ typed AS (
            coalesce(birth > getvariable('as_of')
                     OR birth < getvariable('as_of') - INTERVAL 120 YEAR, false) AS birth_implausible
     FROM normalized
+), checked AS (
+    SELECT *,
+           CASE WHEN doc_ok THEN min(customer_id) OVER (PARTITION BY doc_type, doc_norm)
+                ELSE customer_id END AS surviving_customer_id
+    FROM validated
 )
-SELECT *,
-       CASE WHEN doc_ok THEN min(customer_id) OVER (PARTITION BY doc_type, doc_norm)
-            ELSE customer_id END AS surviving_customer_id
-FROM validated
+-- the raw record kept only where the quarantine shows it (a flagged or merged customer)
+SELECT * REPLACE (
+    CASE WHEN NOT doc_ok OR birth_implausible OR surviving_customer_id <> customer_id
+         THEN source_row END AS source_row
+)
+FROM checked
