@@ -31,6 +31,6 @@ WITH source AS (
     FROM typed
 )
 -- the raw record kept only where the quarantine shows it (a rejected order): carried
--- for every order, it was a quarter of this statement's time
+-- for every order, it cost 15-20% of this statement's time at `large`
 SELECT * REPLACE (CASE WHEN reason IS NOT NULL THEN source_row END AS source_row)
 FROM checked
